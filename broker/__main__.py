@@ -1,0 +1,7 @@
+"""``python -m broker`` is the ``broker`` command."""
+
+import sys
+
+from broker.cli import main
+
+sys.exit(main())

@@ -1,0 +1,57 @@
+"""Account administration that runs without a live node (used by the ``broker user`` command)."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from broker.auth import PasswordHashing
+from broker.config import NodeConfig
+from storage.database import Database, DatabaseConfig, IntegrityError, fired_result
+from storage.migrations import apply_migrations
+from storage.users import UserStore
+
+LOCALPART = re.compile(r"^[a-z0-9._=\-/+]+$")
+
+
+def normalise_user_id(user: str, server_name: str) -> str:
+    """A full user ID from a localpart or user ID; ValueError if it is not valid here."""
+    if user.startswith("@"):
+        localpart, _, server = user[1:].partition(":")
+        if server != server_name:
+            raise ValueError(f"{user} does not belong to this node ({server_name})")
+    else:
+        localpart = user
+    if not LOCALPART.match(localpart):
+        raise ValueError(
+            f"invalid user name {localpart!r}: use lower-case letters, digits and ._=-/+")
+    return f"@{localpart}:{server_name}"
+
+
+def open_database(config: NodeConfig) -> Database:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(
+        DatabaseConfig(engine=config.database_engine, path=str(config.database_path),
+                       dsn=config.database_dsn),
+        synchronous=True,
+    )
+    apply_migrations(db)
+    return db
+
+
+def create_account(config: NodeConfig, user: str, password: str, *, admin: bool) -> str:
+    user_id = normalise_user_id(user, config.server_name)
+    if len(password) < 8:
+        raise ValueError("password must be at least 8 characters")
+    db = open_database(config)
+    try:
+        store = UserStore(db)
+        password_hash = PasswordHashing().hash_sync(password)
+        try:
+            fired_result(
+                store.create_user(user_id, password_hash, int(time.time() * 1000), is_admin=admin))
+        except IntegrityError as e:
+            raise ValueError(f"{user_id} already exists") from e
+    finally:
+        db.close()
+    return user_id

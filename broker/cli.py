@@ -1,0 +1,127 @@
+"""The ``broker`` console command: ``init``, ``run`` and account administration.
+
+    broker init --server-name example.gov [--port 8008] [--config homeserver.yaml]
+    broker run --config homeserver.yaml
+    broker user add --config homeserver.yaml --user alice [--password ...] [--admin]
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+from pathlib import Path
+
+from broker.config import ConfigError, load_config
+from broker.init_config import write_initial_config
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    try:
+        written = write_initial_config(
+            config_path=Path(args.config),
+            server_name=args.server_name,
+            port=args.port,
+            bind_address=args.bind_address,
+            data_dir=args.data_dir,
+            database_engine=args.database,
+            database_dsn=args.dsn,
+            enable_registration=args.enable_registration,
+            overwrite=args.force,
+        )
+    except FileExistsError as e:
+        print(f"broker init: {e} exists; pass --force to overwrite it", file=sys.stderr)
+        return 1
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as e:
+        print(f"ConfigError: {e}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    from twisted.internet import reactor
+
+    from broker.node import Node
+
+    try:
+        node = Node(config, reactor)
+        node.setup()
+        node.listen()
+    except ConfigError as e:
+        print(f"ConfigError: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"broker run: cannot start: {e}", file=sys.stderr)
+        return 1
+    print(f"broker: node {config.server_name} is running", flush=True)
+    reactor.run()  # type: ignore[attr-defined]
+    return 0
+
+
+def _cmd_user_add(args: argparse.Namespace) -> int:
+    from broker.admin_tools import create_account
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as e:
+        print(f"ConfigError: {e}", file=sys.stderr)
+        return 2
+    password = args.password
+    if password is None:
+        password = getpass.getpass("Password: ")
+    try:
+        user_id = create_account(config, args.user, password, admin=args.admin)
+    except ValueError as e:
+        print(f"broker user add: {e}", file=sys.stderr)
+        return 1
+    print(f"created {user_id}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="broker", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    init = sub.add_parser("init", help="write a node config, a signing key and a data folder")
+    init.add_argument("--server-name", required=True, help="the node's server name")
+    init.add_argument("--config", default="homeserver.yaml", help="config file to write")
+    init.add_argument("--port", type=int, default=8008, help="client/federation HTTP port")
+    init.add_argument("--bind-address", default="127.0.0.1")
+    init.add_argument("--data-dir", default="data", help="relative to the config file")
+    init.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    init.add_argument("--dsn", default="", help="PostgreSQL DSN when --database postgres")
+    init.add_argument("--enable-registration", action="store_true",
+                      help="allow anyone to register an account")
+    init.add_argument("--force", action="store_true", help="overwrite an existing config")
+    init.set_defaults(func=_cmd_init)
+
+    run = sub.add_parser("run", help="start the node")
+    run.add_argument("--config", "-c", default="homeserver.yaml")
+    run.set_defaults(func=_cmd_run)
+
+    user = sub.add_parser("user", help="manage accounts")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    add = user_sub.add_parser("add", help="create an account")
+    add.add_argument("--config", "-c", default="homeserver.yaml")
+    add.add_argument("--user", required=True, help="localpart or full user ID")
+    add.add_argument("--password", help="prompted for when omitted")
+    add.add_argument("--admin", action="store_true", help="make the account a node admin")
+    add.set_defaults(func=_cmd_user_add)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

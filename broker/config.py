@@ -1,0 +1,237 @@
+"""Load and validate the node's YAML config.
+
+The schema below is the single source of truth for every key: its type, default and meaning
+(docs/config.md documents the same keys).  Anything wrong stops the node with one line naming the
+key and what was expected: ``ConfigError: database.engine: expected one of sqlite, postgres``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(Exception):
+    """A config problem, with the dotted key it concerns."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}" if key else message)
+        self.key = key
+
+
+@dataclass(frozen=True)
+class Key:
+    """One config key: its type(s), default (None = required unless optional) and choices."""
+
+    types: tuple[type, ...]
+    default: Any = None
+    required: bool = False
+    choices: tuple[Any, ...] = ()
+    minimum: float | None = None
+
+
+def _k(*types: type, **kwargs: Any) -> Key:
+    return Key(types=types, **kwargs)
+
+
+RATE = {"per_second": _k(float, int, minimum=0), "burst": _k(int, minimum=1)}
+
+SCHEMA: dict[str, Any] = {
+    "server_name": _k(str, required=True),
+    "public_baseurl": _k(str, default=""),
+    "data_dir": _k(str, default="data"),
+    "signing_key_path": _k(str, default=""),
+    "listeners": [
+        {
+            "port": _k(int, required=True, minimum=0),
+            "bind_address": _k(str, default="127.0.0.1"),
+            "resources": [_k(str, choices=("client", "federation", "media"))],
+        }
+    ],
+    "database": {
+        "engine": _k(str, default="sqlite", choices=("sqlite", "postgres")),
+        "path": _k(str, default=""),
+        "dsn": _k(str, default=""),
+        "pool_size": _k(int, default=4, minimum=1),
+    },
+    "registration": {
+        "enabled": _k(bool, default=False),
+    },
+    "rooms": {
+        "default_room_version": _k(str, default="12", choices=("10", "11", "12")),
+    },
+    "limits": {
+        "max_request_body_bytes": _k(int, default=1_048_576, minimum=1024),
+        "max_upload_bytes": _k(int, default=52_428_800, minimum=1024),
+    },
+    "rate_limits": {
+        "enabled": _k(bool, default=True),
+        "messages": {"per_second": _k(float, int, default=20, minimum=0),
+                     "burst": _k(int, default=100, minimum=1)},
+        "login": {"per_second": _k(float, int, default=0.5, minimum=0),
+                  "burst": _k(int, default=10, minimum=1)},
+        "registration": {"per_second": _k(float, int, default=0.2, minimum=0),
+                         "burst": _k(int, default=5, minimum=1)},
+    },
+    "media": {
+        "store_path": _k(str, default=""),
+    },
+    "logging": {
+        "level": _k(str, default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+    },
+}
+
+DEFAULT_LISTENER_RESOURCES = ["client", "federation", "media"]
+
+
+def _type_name(types: tuple[type, ...]) -> str:
+    names = {bool: "true/false", int: "an integer", float: "a number", str: "a string"}
+    return " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in types))
+
+
+def _check_value(key: str, spec: Key, value: Any) -> Any:
+    # YAML booleans are ints in Python; keep them apart.
+    if isinstance(value, bool) and bool not in spec.types:
+        raise ConfigError(key, f"expected {_type_name(spec.types)}, got {value!r}")
+    if not isinstance(value, spec.types):
+        raise ConfigError(key, f"expected {_type_name(spec.types)}, got {value!r}")
+    if spec.choices and value not in spec.choices:
+        raise ConfigError(key, f"expected one of {', '.join(map(str, spec.choices))}, got {value!r}")
+    if spec.minimum is not None and value < spec.minimum:
+        raise ConfigError(key, f"expected at least {spec.minimum}, got {value!r}")
+    return value
+
+
+def validate(schema: Any, value: Any, key: str = "") -> Any:
+    """Check ``value`` against ``schema``, filling defaults; raises ConfigError."""
+    if isinstance(schema, Key):
+        if value is None:
+            if schema.required:
+                raise ConfigError(key, "is required")
+            return schema.default
+        return _check_value(key, schema, value)
+    if isinstance(schema, list):
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise ConfigError(key, f"expected a list, got {value!r}")
+        return [validate(schema[0], item, f"{key}[{i}]") for i, item in enumerate(value)]
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise ConfigError(key, f"expected a mapping, got {value!r}")
+    unknown = sorted(set(value) - set(schema))
+    if unknown:
+        where = f"{key}.{unknown[0]}" if key else str(unknown[0])
+        raise ConfigError(where, f"unknown key (expected one of: {', '.join(schema)})")
+    return {
+        name: validate(sub, value.get(name), f"{key}.{name}" if key else name)
+        for name, sub in schema.items()
+    }
+
+
+@dataclass(frozen=True)
+class Listener:
+    port: int
+    bind_address: str
+    resources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    per_second: float
+    burst: int
+
+
+@dataclass
+class NodeConfig:
+    """The validated config, with paths resolved relative to the config file's folder."""
+
+    server_name: str
+    public_baseurl: str
+    data_dir: Path
+    signing_key_path: Path
+    listeners: list[Listener]
+    database_engine: str
+    database_path: Path
+    database_dsn: str
+    database_pool_size: int
+    registration_enabled: bool
+    default_room_version: str
+    max_request_body_bytes: int
+    max_upload_bytes: int
+    rate_limits_enabled: bool
+    rate_limits: dict[str, RateLimit]
+    media_store_path: Path
+    log_level: str
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def _check_server_name(name: str) -> None:
+    host = name.rsplit(":", 1)[0] if name.count(":") == 1 else name
+    allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.[]:")
+    if not host or any(c not in allowed for c in name):
+        raise ConfigError("server_name", f"expected a host name such as example.gov, got {name!r}")
+
+
+def parse_config(raw: Any, base_dir: Path) -> NodeConfig:
+    """Validate a parsed YAML document into a NodeConfig."""
+    data = validate(SCHEMA, raw)
+    _check_server_name(data["server_name"])
+
+    def resolve(path: str, default: Path) -> Path:
+        p = Path(os.path.expanduser(path)) if path else default
+        return p if p.is_absolute() else (base_dir / p)
+
+    data_dir = resolve(data["data_dir"], base_dir / "data")
+    db = data["database"]
+    if db["engine"] == "postgres" and not db["dsn"]:
+        raise ConfigError("database.dsn", "is required when database.engine is postgres")
+    listeners = [
+        Listener(
+            port=item["port"],
+            bind_address=item["bind_address"],
+            resources=tuple(item["resources"] or DEFAULT_LISTENER_RESOURCES),
+        )
+        for item in data["listeners"]
+    ]
+    limits = data["rate_limits"]
+    return NodeConfig(
+        server_name=data["server_name"],
+        public_baseurl=data["public_baseurl"],
+        data_dir=data_dir,
+        signing_key_path=resolve(data["signing_key_path"], data_dir / "signing.key"),
+        listeners=listeners,
+        database_engine=db["engine"],
+        database_path=resolve(db["path"], data_dir / "broker.db"),
+        database_dsn=db["dsn"],
+        database_pool_size=db["pool_size"],
+        registration_enabled=data["registration"]["enabled"],
+        default_room_version=data["rooms"]["default_room_version"],
+        max_request_body_bytes=data["limits"]["max_request_body_bytes"],
+        max_upload_bytes=data["limits"]["max_upload_bytes"],
+        rate_limits_enabled=limits["enabled"],
+        rate_limits={
+            name: RateLimit(float(limits[name]["per_second"]), limits[name]["burst"])
+            for name in ("messages", "login", "registration")
+        },
+        media_store_path=resolve(data["media"]["store_path"], data_dir / "media"),
+        log_level=data["logging"]["level"],
+        raw=data,
+    )
+
+
+def load_config(path: str | Path) -> NodeConfig:
+    """Read and validate a config file; every failure is a ConfigError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError("", f"config file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError("", f"config file {path} is not valid YAML: {e}") from e
+    return parse_config(raw, path.resolve().parent)

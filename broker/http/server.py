@@ -1,0 +1,164 @@
+"""HTTP routing: one Twisted resource dispatching to async handlers registered per endpoint.
+
+Handlers are ``async def handler(request, **path_args) -> (status, json_body)`` or return a
+:class:`RawResponse` for bytes (media).  A :class:`MatrixError` becomes a Matrix error body; any
+other exception is logged and answered with ``M_UNKNOWN`` 500.  Bodies over the configured limit
+get 413 before they are parsed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from twisted.internet import defer
+from twisted.web import server
+from twisted.web.http import Request
+from twisted.web.resource import Resource
+
+from broker.http.errors import MatrixError, bad_json, unrecognized
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[..., Awaitable[Any]]
+
+CORS_HEADERS = {
+    b"Access-Control-Allow-Origin": b"*",
+    b"Access-Control-Allow-Methods": b"GET, HEAD, POST, PUT, DELETE, OPTIONS",
+    b"Access-Control-Allow-Headers": b"X-Requested-With, Content-Type, Authorization, Date",
+    b"Access-Control-Expose-Headers": b"Synapse-Trace-Id, Server",
+}
+
+
+@dataclass
+class RawResponse:
+    """A non-JSON response body (media downloads)."""
+
+    body: bytes
+    content_type: str
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Router(Resource):
+    """Dispatches every request under this resource by method and path pattern."""
+
+    isLeaf = True
+
+    def __init__(self, max_body_bytes: int) -> None:
+        super().__init__()
+        self.max_body_bytes = max_body_bytes
+        self._routes: list[tuple[str, re.Pattern[str], Handler, int | None]] = []
+
+    def register(
+        self, method: str, pattern: str, handler: Handler, *, max_body: int | None = None
+    ) -> None:
+        """Route ``method`` on ``pattern`` (a regex with named groups, anchored) to ``handler``."""
+        self._routes.append((method, re.compile(f"^{pattern}$"), handler, max_body))
+
+    def _match(self, method: str, path: str) -> tuple[Handler, dict[str, str], int | None]:
+        path_matched = False
+        for route_method, pattern, handler, max_body in self._routes:
+            match = pattern.match(path)
+            if not match:
+                continue
+            path_matched = True
+            if route_method == method or (method == "HEAD" and route_method == "GET"):
+                args = {k: unquote(v) for k, v in match.groupdict().items() if v is not None}
+                return handler, args, max_body
+        raise unrecognized(405 if path_matched else 404)
+
+    def render(self, request: Request) -> Any:  # type: ignore[override]
+        for name, value in CORS_HEADERS.items():
+            request.setHeader(name, value)
+        if request.method == b"OPTIONS":
+            request.setHeader(b"Content-Type", b"application/json")
+            return b"{}"
+        defer.ensureDeferred(self._handle(request))
+        return server.NOT_DONE_YET
+
+    async def _handle(self, request: Request) -> None:
+        method = request.method.decode("ascii", "replace")
+        path = request.path.decode("utf-8", "replace")
+        try:
+            handler, args, max_body = self._match(method, path)
+            limit = max_body if max_body is not None else self.max_body_bytes
+            length = request.getHeader(b"content-length")
+            if length is not None and length.isdigit() and int(length) > limit:
+                raise MatrixError(413, "M_TOO_LARGE", f"Request body exceeds {limit} bytes")
+            if request.content is not None:
+                request.content.seek(0, 2)
+                if request.content.tell() > limit:
+                    raise MatrixError(413, "M_TOO_LARGE", f"Request body exceeds {limit} bytes")
+                request.content.seek(0)
+            result = await handler(request, **args)
+        except MatrixError as e:
+            self._respond_json(request, e.status, e.to_json())
+            return
+        except Exception:
+            logger.exception("%s %s failed", method, path)
+            self._respond_json(request, 500, {"errcode": "M_UNKNOWN", "error": "Internal error"})
+            return
+        if isinstance(result, RawResponse):
+            self._respond_raw(request, result)
+        else:
+            status, body = result
+            self._respond_json(request, status, body)
+
+    @staticmethod
+    def _respond_json(request: Request, status: int, body: Any) -> None:
+        if request._disconnected:  # the client went away (long-poll cancelled)
+            return
+        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        request.setResponseCode(status)
+        request.setHeader(b"Content-Type", b"application/json")
+        request.setHeader(b"Content-Length", str(len(data)).encode("ascii"))
+        request.write(data)
+        request.finish()
+
+    @staticmethod
+    def _respond_raw(request: Request, response: RawResponse) -> None:
+        if request._disconnected:
+            return
+        request.setResponseCode(response.status)
+        request.setHeader(b"Content-Type", response.content_type.encode("utf-8"))
+        request.setHeader(b"Content-Length", str(len(response.body)).encode("ascii"))
+        for name, value in response.headers.items():
+            request.setHeader(name.encode("ascii"), value.encode("utf-8"))
+        if request.method != b"HEAD":
+            request.write(response.body)
+        request.finish()
+
+
+def parse_json_body(request: Request, *, allow_empty: bool = False) -> dict[str, Any]:
+    """The request body as a JSON object; M_NOT_JSON otherwise."""
+    raw = request.content.read() if request.content is not None else b""
+    if not raw.strip():
+        if allow_empty:
+            return {}
+        raise bad_json("Request body is empty; expected a JSON object.")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise bad_json(f"Content not JSON: {e}") from e
+    if not isinstance(body, dict):
+        raise bad_json("Request body must be a JSON object.")
+    return body
+
+
+def query_arg(request: Request, name: str, default: str | None = None) -> str | None:
+    """One query-string argument, decoded."""
+    values = request.args.get(name.encode("ascii")) if request.args else None
+    if not values:
+        return default
+    return values[0].decode("utf-8", "replace")
+
+
+def query_args(request: Request, name: str) -> list[str]:
+    values = request.args.get(name.encode("ascii"), []) if request.args else []
+    return [v.decode("utf-8", "replace") for v in values]

@@ -1,0 +1,96 @@
+"""``broker init``: a commented node config, a signing key (0600) and a data folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from federation.signing import generate_signing_key, write_signing_key_file
+
+TEMPLATE = """\
+# Node configuration. Every key is described in docs/config.md.
+# The server name is part of every user ID and room alias on this node; it cannot change later.
+server_name: "{server_name}"
+
+# Where the node keeps its database (SQLite), signing key and media. Relative paths are relative
+# to this file's folder.
+data_dir: "{data_dir}"
+signing_key_path: "{data_dir}/signing.key"
+
+listeners:
+  - port: {port}
+    bind_address: "{bind_address}"
+    resources: [client, federation, media]
+
+database:
+  # sqlite (embedded, the default) or postgres (production; needs dsn).
+  engine: {engine}
+{database_extra}
+registration:
+  # Open registration lets anyone create an account. Admins can always create accounts with
+  # `broker user add`.
+  enabled: {registration}
+
+rooms:
+  default_room_version: "12"
+
+limits:
+  max_request_body_bytes: 1048576
+  max_upload_bytes: 52428800
+
+rate_limits:
+  enabled: true
+  messages: {{per_second: 20, burst: 100}}
+  login: {{per_second: 0.5, burst: 10}}
+  registration: {{per_second: 0.2, burst: 5}}
+
+logging:
+  level: INFO
+"""
+
+
+def write_initial_config(
+    *,
+    config_path: Path,
+    server_name: str,
+    port: int,
+    bind_address: str,
+    data_dir: str,
+    database_engine: str,
+    database_dsn: str,
+    enable_registration: bool,
+    overwrite: bool,
+) -> list[Path]:
+    """Write config, data folder and signing key; returns the paths written."""
+    if config_path.exists() and not overwrite:
+        raise FileExistsError(str(config_path))
+    if database_engine == "postgres":
+        if not database_dsn:
+            raise ValueError("--dsn is required with --database postgres")
+        database_extra = f'  dsn: "{database_dsn}"\n'
+    else:
+        database_extra = f'  path: "{data_dir}/broker.db"\n'
+    config_path.parent.mkdir(parents=True, exist_ok=True)
+    config_path.write_text(
+        TEMPLATE.format(
+            server_name=server_name,
+            data_dir=data_dir,
+            port=port,
+            bind_address=bind_address,
+            engine=database_engine,
+            database_extra=database_extra,
+            registration="true" if enable_registration else "false",
+        )
+    )
+    written = [config_path]
+    data_path = Path(data_dir)
+    if not data_path.is_absolute():
+        data_path = config_path.parent / data_path
+    data_path.mkdir(parents=True, exist_ok=True)
+    os.chmod(data_path, 0o700)
+    key_path = data_path / "signing.key"
+    if not key_path.exists():
+        write_signing_key_file(key_path, generate_signing_key())
+        written.append(key_path)
+    written.insert(1, data_path)
+    return written

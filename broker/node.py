@@ -1,0 +1,104 @@
+"""The node: builds every component once from the config and wires them together.
+
+Dependency direction: broker -> federation -> storage.  Everything a request handler needs is an
+attribute of :class:`Node`; nothing else holds process-global state.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from twisted.internet import defer
+from twisted.internet import reactor as default_reactor
+from twisted.web import server
+
+from broker.auth import Auth
+from broker.clock import Clock
+from broker.config import NodeConfig
+from broker.http.server import Router
+from broker.notifier import Notifier
+from broker.ratelimit import RateLimiter
+from federation.signing import read_signing_key_file
+from storage.database import Database, DatabaseConfig
+from storage.migrations import apply_migrations
+from storage.stores import Stores
+from storage.stream import StreamIdGenerator
+
+logger = logging.getLogger(__name__)
+
+
+class Node:
+    def __init__(self, config: NodeConfig, reactor: Any = None) -> None:
+        self.config = config
+        self.reactor = reactor or default_reactor
+        self.server_name = config.server_name
+        self.clock = Clock(self.reactor)
+        self.signing_key = read_signing_key_file(config.signing_key_path)
+        self.db = Database(
+            DatabaseConfig(
+                engine=config.database_engine,
+                path=str(config.database_path),
+                dsn=config.database_dsn,
+                pool_size=config.database_pool_size,
+            ),
+            self.reactor,
+        )
+        self.stores = Stores(self.db)
+        self.auth = Auth(self.stores.users, self.clock)
+        self.ratelimiter = RateLimiter(config.rate_limits, config.rate_limits_enabled, self.clock)
+        self.stream: StreamIdGenerator | None = None
+        self.notifier = Notifier(self.clock, self._local_room_audience)
+        self.router = Router(config.max_request_body_bytes)
+        self.ports: list[Any] = []
+
+    def setup(self) -> None:
+        """Prepare storage (migrations, in-memory positions) before serving."""
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db.start()
+        applied = apply_migrations(self.db)
+        if applied:
+            logger.info("applied schema migrations %s", applied)
+        self.stream = StreamIdGenerator.from_database(self.db)
+        self._build_handlers()
+
+    def _build_handlers(self) -> None:
+        from broker.client_api import register_all
+
+        register_all(self, self.router)
+
+    def listen(self) -> None:
+        site = server.Site(self.router)
+        site.displayTracebacks = False
+        site.noisy = False
+        for listener in self.config.listeners:
+            port = self.reactor.listenTCP(listener.port, site, interface=listener.bind_address)
+            self.ports.append(port)
+            logger.info("listening on %s:%d (%s)", listener.bind_address,
+                        port.getHost().port, ", ".join(listener.resources))
+
+    async def write_with_stream_id(
+        self, write: Callable[[int], defer.Deferred[Any]], *, users: Iterable[str] = (),
+        rooms: Iterable[str] = (),
+    ) -> int:
+        """Persist one change under a new stream id, then wake the syncs it concerns."""
+        assert self.stream is not None
+        ids = self.stream.allocate(1)
+        try:
+            await write(ids[0])
+        finally:
+            self.stream.finish(ids)
+        self.notifier.notify(users=users, rooms=rooms)
+        return ids[0]
+
+    def _local_room_audience(self, room_id: str) -> list[str]:
+        """Local users who see a room's changes in /sync (joined or invited)."""
+        rooms = getattr(self, "rooms", None)
+        return rooms.local_audience(room_id) if rooms is not None else []
+
+    def user_id(self, localpart: str) -> str:
+        return f"@{localpart}:{self.server_name}"
+
+    def is_mine(self, matrix_id: str) -> bool:
+        return matrix_id.split(":", 1)[-1] == self.server_name

@@ -1,0 +1,60 @@
+"""Wakes exactly the long-polling /sync requests that care about a change.
+
+Writers call :meth:`Notifier.notify` after a change is persisted, naming the users and/or rooms it
+concerns; a room is expanded to its joined (and invited) local members through the
+``room_members`` function the node supplies at wiring time.  Sync requests wait with
+:meth:`wait_for_user`, which resolves on the first relevant change or at the timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from twisted.internet import defer
+
+
+class Notifier:
+    def __init__(self, clock: Any, room_members: Callable[[str], Iterable[str]]) -> None:
+        self.clock = clock
+        self._room_members = room_members
+        self._waiters: dict[str, set[defer.Deferred[None]]] = {}
+
+    def notify(self, users: Iterable[str] = (), rooms: Iterable[str] = ()) -> None:
+        targets = set(users)
+        for room_id in rooms:
+            targets.update(self._room_members(room_id))
+        for user_id in targets:
+            waiters = self._waiters.pop(user_id, None)
+            if not waiters:
+                continue
+            for d in waiters:
+                if not d.called:
+                    d.callback(None)
+
+    def wait_for_user(self, user_id: str, timeout_s: float) -> defer.Deferred[None]:
+        """Fires with None on the next change for ``user_id`` or after ``timeout_s``."""
+        d: defer.Deferred[None] = defer.Deferred()
+        self._waiters.setdefault(user_id, set()).add(d)
+
+        def expire() -> None:
+            if not d.called:
+                waiters = self._waiters.get(user_id)
+                if waiters is not None:
+                    waiters.discard(d)
+                    if not waiters:
+                        del self._waiters[user_id]
+                d.callback(None)
+
+        timer = self.clock.call_later(timeout_s, expire)
+
+        def cancel_timer(result: Any) -> Any:
+            if timer.active():
+                timer.cancel()
+            return result
+
+        d.addBoth(cancel_timer)
+        return d
+
+    def waiting_count(self) -> int:
+        return sum(len(w) for w in self._waiters.values())

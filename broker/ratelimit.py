@@ -1,0 +1,30 @@
+"""Token-bucket rate limits per (action, key); exceeding one is 429 M_LIMIT_EXCEEDED."""
+
+from __future__ import annotations
+
+from broker.config import RateLimit
+from broker.http.errors import limit_exceeded
+
+
+class RateLimiter:
+    def __init__(self, limits: dict[str, RateLimit], enabled: bool, clock: object) -> None:
+        self.limits = limits
+        self.enabled = enabled
+        self.clock = clock
+        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
+
+    def check(self, action: str, key: str, *, exempt: bool = False) -> None:
+        """Take one token for ``key`` under ``action`` or raise 429 with retry_after_ms."""
+        if not self.enabled or exempt:
+            return
+        limit = self.limits[action]
+        now = self.clock.time()  # type: ignore[attr-defined]
+        tokens, last = self._buckets.get((action, key), (float(limit.burst), now))
+        tokens = min(float(limit.burst), tokens + (now - last) * limit.per_second)
+        if tokens < 1.0:
+            wait = (1.0 - tokens) / limit.per_second if limit.per_second > 0 else 60.0
+            self._buckets[(action, key)] = (tokens, now)
+            raise limit_exceeded(int(wait * 1000) + 1)
+        self._buckets[(action, key)] = (tokens - 1.0, now)
+        if len(self._buckets) > 200_000:
+            self._buckets.clear()

@@ -1,0 +1,246 @@
+"""One Database over SQLite (embedded default) or PostgreSQL, run on a thread pool.
+
+Every piece of storage code goes through :meth:`Database.run_interaction`, which runs a function
+with a cursor inside one transaction on a pool thread: it commits on return and rolls back on any
+exception, so nothing half-written stays behind.  SQL is written once with ``?`` placeholders; the
+PostgreSQL engine rewrites them to ``%s``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
+
+from twisted.internet import defer, threads
+from twisted.python.threadpool import ThreadPool
+
+logger = logging.getLogger(__name__)
+
+R = TypeVar("R")
+P = ParamSpec("P")
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    """Which engine to use and how to reach it."""
+
+    engine: str  # "sqlite" or "postgres"
+    path: str = ""  # sqlite file
+    dsn: str = ""  # postgres connection string
+    pool_size: int = 4
+
+
+class IntegrityError(Exception):
+    """A uniqueness or foreign-key constraint refused a write (engine-neutral)."""
+
+
+class Cursor:
+    """A thin, engine-neutral cursor: ``?`` placeholders, rows as tuples."""
+
+    def __init__(self, raw: Any, engine: str) -> None:
+        self._raw = raw
+        self.engine = engine
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.engine == "postgres" else sql
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> Cursor:
+        try:
+            self._raw.execute(self._sql(sql), tuple(args))
+        except sqlite3.IntegrityError as e:
+            raise IntegrityError(str(e)) from e
+        except Exception as e:
+            if _is_pg_integrity_error(e):
+                raise IntegrityError(str(e)) from e
+            raise
+        return self
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        rows = [tuple(r) for r in rows]
+        if not rows:
+            return
+        try:
+            if self.engine == "postgres":
+                from psycopg2.extras import execute_batch
+
+                execute_batch(self._raw, self._sql(sql), rows, page_size=500)
+            else:
+                self._raw.executemany(sql, rows)
+        except sqlite3.IntegrityError as e:
+            raise IntegrityError(str(e)) from e
+        except Exception as e:
+            if _is_pg_integrity_error(e):
+                raise IntegrityError(str(e)) from e
+            raise
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        row = self._raw.fetchone()
+        return tuple(row) if row is not None else None
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in self._raw.fetchall()]
+
+    @property
+    def rowcount(self) -> int:
+        return int(self._raw.rowcount)
+
+    def select_one(self, sql: str, args: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        return self.execute(sql, args).fetchone()
+
+    def select_all(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.execute(sql, args).fetchall()
+
+    def select_value(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        row = self.select_one(sql, args)
+        return row[0] if row else None
+
+    def in_clause(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        """``column IN (?, ?, ...)`` and its arguments; never empty SQL."""
+        if not values:
+            return "1 = 0", []
+        return f"{column} IN ({', '.join('?' for _ in values)})", list(values)
+
+
+def fired_result(d: defer.Deferred[R]) -> R:
+    """The result of an already-fired Deferred (a synchronous Database); re-raises failures."""
+    from twisted.python.failure import Failure
+
+    results: list[Any] = []
+    d.addBoth(results.append)
+    if not results:
+        raise RuntimeError("Deferred has not fired: is the Database synchronous?")
+    if isinstance(results[0], Failure):
+        results[0].raiseException()
+    return results[0]  # type: ignore[no-any-return]
+
+
+def _is_pg_integrity_error(e: Exception) -> bool:
+    try:
+        import psycopg2
+    except ImportError:  # pragma: no cover - psycopg2 is a dependency
+        return False
+    return isinstance(e, psycopg2.IntegrityError)
+
+
+def _is_retryable(e: Exception) -> bool:
+    if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
+        return True
+    try:
+        import psycopg2.errors
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(e, psycopg2.errors.SerializationFailure | psycopg2.errors.DeadlockDetected)
+
+
+class Database:
+    """A pool of connections to one database, each used by one pool thread."""
+
+    def __init__(
+        self, config: DatabaseConfig, reactor: Any = None, *, synchronous: bool = False
+    ) -> None:
+        if config.engine not in ("sqlite", "postgres"):
+            raise ValueError(f"unknown database engine {config.engine!r}")
+        from twisted.internet import reactor as default_reactor
+
+        self.config = config
+        self.engine = config.engine
+        # Synchronous mode runs interactions on the calling thread and returns fired Deferreds:
+        # for scripts and storage tests that run without a reactor.
+        self.synchronous = synchronous
+        self._reactor = reactor or default_reactor
+        # SQLite allows one writer at a time: a single thread avoids lock contention entirely and
+        # keeps group commits fast.  PostgreSQL benefits from a few parallel connections.
+        size = 1 if self.engine == "sqlite" else max(1, config.pool_size)
+        self._pool = ThreadPool(minthreads=1, maxthreads=size, name=f"db-{self.engine}")
+        self._local = threading.local()
+        self._connections: list[Any] = []
+        self._lock = threading.Lock()
+        self._started = False
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def start(self) -> None:
+        if not self._started:
+            self._pool.start()
+            self._reactor.addSystemEventTrigger("during", "shutdown", self.close)
+            self._started = True
+
+    def close(self) -> None:
+        if self._started:
+            self._pool.stop()
+            self._started = False
+        with self._lock:
+            for conn in self._connections:
+                try:
+                    conn.close()
+                except Exception:  # pragma: no cover - best effort on shutdown
+                    pass
+            self._connections.clear()
+
+    def connect(self) -> Any:
+        """Open a new raw connection (used by pool threads and by migrations)."""
+        if self.engine == "sqlite":
+            conn = sqlite3.connect(self.config.path, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=5000")
+            return conn
+        import psycopg2
+
+        conn = psycopg2.connect(self.config.dsn)
+        conn.set_session(isolation_level="READ COMMITTED")
+        return conn
+
+    def _thread_connection(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self.connect()
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    # -- transactions -----------------------------------------------------------------------
+    def run_sync(self, desc: str, func: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+        """Run ``func(cursor, *args)`` in one transaction on the calling thread."""
+        conn = self._thread_connection()
+        for attempt in range(5):
+            start = time.perf_counter()
+            raw = conn.cursor()
+            try:
+                if self.engine == "sqlite":
+                    raw.execute("BEGIN IMMEDIATE")
+                result = func(Cursor(raw, self.engine), *args, **kwargs)
+                conn.commit() if self.engine == "postgres" else raw.execute("COMMIT")
+                elapsed = (time.perf_counter() - start) * 1000
+                if elapsed > 500:
+                    logger.info("slow transaction %s took %.0f ms", desc, elapsed)
+                return result
+            except Exception as e:
+                try:
+                    conn.rollback()
+                except Exception:  # pragma: no cover
+                    logger.exception("rollback failed in %s", desc)
+                if _is_retryable(e) and attempt < 4:
+                    logger.warning("retrying transaction %s after %s", desc, e)
+                    time.sleep(0.01 * (2**attempt))
+                    continue
+                raise
+            finally:
+                raw.close()
+        raise RuntimeError("unreachable")  # pragma: no cover
+
+    def run_interaction(
+        self, desc: str, func: Callable[..., R], *args: Any, **kwargs: Any
+    ) -> defer.Deferred[R]:
+        """Run ``func(cursor, *args)`` in one transaction on a pool thread."""
+        if self.synchronous:
+            return defer.maybeDeferred(self.run_sync, desc, func, *args, **kwargs)
+        return threads.deferToThreadPool(
+            self._reactor, self._pool, self.run_sync, desc, func, *args, **kwargs
+        )

@@ -1,0 +1,71 @@
+"""The one monotonically increasing stream position shared by everything /sync reports.
+
+Events, receipts, account data and every other change a client learns about through /sync take
+their ``stream_id`` from one :class:`StreamIdGenerator`.  Ids are handed out before the write and
+the generator only advances :meth:`current_token` past an id once it and every smaller id have
+been persisted, so a reader never skips a change that commits late.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from storage.database import Cursor, Database
+
+
+class StreamIdGenerator:
+    def __init__(self, start: int) -> None:
+        self._next = start + 1
+        self._current = start
+        self._pending: set[int] = set()
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[int], None]] = []
+
+    @classmethod
+    def from_database(cls, db: Database) -> StreamIdGenerator:
+        tables = (
+            ("events", "stream_ordering"),
+            ("receipts", "stream_id"),
+            ("account_data", "stream_id"),
+        ) + tuple(EXTRA_STREAM_TABLES)
+
+        def max_position(cur: Cursor) -> int:
+            best = 0
+            for table, column in tables:
+                value = cur.select_value(f"SELECT MAX({column}) FROM {table}")
+                best = max(best, int(value or 0))
+            return best
+
+        return cls(db.run_sync("stream_max", max_position))
+
+    def allocate(self, count: int = 1) -> list[int]:
+        """Reserve ``count`` consecutive ids; each must later be passed to :meth:`finish`."""
+        with self._lock:
+            ids = list(range(self._next, self._next + count))
+            self._next += count
+            self._pending.update(ids)
+        return ids
+
+    def finish(self, ids: list[int]) -> None:
+        """Mark ids persisted (or abandoned) and advance the current token."""
+        with self._lock:
+            self._pending.difference_update(ids)
+            new = (min(self._pending) - 1) if self._pending else self._next - 1
+            advanced = new > self._current
+            if advanced:
+                self._current = new
+        if advanced:
+            for listener in list(self._listeners):
+                listener(new)
+
+    def current_token(self) -> int:
+        return self._current
+
+    def add_listener(self, listener: Callable[[int], None]) -> None:
+        """Called (on the thread that finished) whenever the current token advances."""
+        self._listeners.append(listener)
+
+
+# Further (table, column) pairs holding stream ids, registered by stores added in later migrations.
+EXTRA_STREAM_TABLES: list[tuple[str, str]] = []

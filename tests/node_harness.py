@@ -1,0 +1,140 @@
+"""Real nodes for integration tests: each runs as its own process on a loopback port.
+
+``NodeProcess`` writes a config (with ``broker init``'s writer), starts ``python -m broker run``
+and waits until the client API answers.  ``Client`` is a tiny synchronous HTTP helper for tests
+that speak the raw API; tests of user journeys use matrix-nio instead.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+
+from broker.init_config import write_initial_config
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class NodeProcess:
+    def __init__(self, workdir: Path, *, server_name: str = "", engine: str = "sqlite",
+                 dsn: str = "", overrides: dict[str, Any] | None = None) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.server_name = server_name or f"node{self.port}.test"
+        self.config_path = workdir / "homeserver.yaml"
+        write_initial_config(
+            config_path=self.config_path, server_name=self.server_name, port=self.port,
+            bind_address="127.0.0.1", data_dir="data", database_engine=engine,
+            database_dsn=dsn, enable_registration=True, overwrite=True)
+        config = yaml.safe_load(self.config_path.read_text())
+        config["rate_limits"]["enabled"] = False
+        for key, value in (overrides or {}).items():
+            target = config
+            *parents, last = key.split(".")
+            for parent in parents:
+                target = target.setdefault(parent, {})
+            target[last] = value
+        self.config_path.write_text(yaml.safe_dump(config))
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = workdir / "node.log"
+
+    def start(self, timeout: float = 20.0) -> NodeProcess:
+        log = open(self.log_path, "ab")
+        env = dict(os.environ, PYTHONPATH=str(REPO))
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "broker", "run", "--config", str(self.config_path)],
+            stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"node exited early:\n{self.log()}")
+            try:
+                if requests.get(self.base_url + "/_matrix/client/versions", timeout=1).ok:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"node did not start in {timeout}s:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def client(self) -> Client:
+        return Client(self.base_url)
+
+    def register(self, localpart: str | None = None, password: str = "correct horse 1") -> Client:
+        """A new account on this node, logged in."""
+        client = self.client()
+        localpart = localpart or "u" + uuid.uuid4().hex[:10]
+        body = client.post("/_matrix/client/v3/register", {
+            "username": localpart, "password": password, "auth": {"type": "m.login.dummy"}})
+        assert "access_token" in body, body
+        client.token = body["access_token"]
+        client.user_id = body["user_id"]
+        client.device_id = body["device_id"]
+        return client
+
+
+class Client:
+    """Raw JSON over HTTP; methods return the parsed body and keep the last status."""
+
+    def __init__(self, base_url: str, token: str | None = None) -> None:
+        self.base_url = base_url
+        self.token = token
+        self.user_id = ""
+        self.device_id = ""
+        self.status = 0
+        self.session = requests.Session()
+
+    def request(self, method: str, path: str, body: Any = None, *, raw: bytes | None = None,
+                headers: dict[str, str] | None = None, params: dict[str, Any] | None = None,
+                timeout: float = 30) -> Any:
+        all_headers = dict(headers or {})
+        if self.token:
+            all_headers["Authorization"] = f"Bearer {self.token}"
+        response = self.session.request(
+            method, self.base_url + path, json=body if raw is None else None, data=raw,
+            headers=all_headers, params=params, timeout=timeout)
+        self.status = response.status_code
+        self.last_response = response
+        try:
+            return response.json()
+        except ValueError:
+            return response.content
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> Any:
+        return self.request("POST", path, body if body is not None else {}, **kwargs)
+
+    def put(self, path: str, body: Any = None, **kwargs: Any) -> Any:
+        return self.request("PUT", path, body if body is not None else {}, **kwargs)
+
+    def delete(self, path: str, body: Any = None, **kwargs: Any) -> Any:
+        return self.request("DELETE", path, body, **kwargs)
