@@ -1,0 +1,150 @@
+"""Test helper: build small rooms event by event with real hashing and signing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from federation.auth_rules import auth_types_for_event, check_auth
+from federation.errors import AuthError
+from federation.events import Event, build_pdu, finalize_pdu
+from federation.room_versions import RoomVersion
+from federation.signing import SigningKey, generate_signing_key, server_name_of
+
+_KEYS: dict[str, SigningKey] = {}
+
+
+def key_for(server_name: str) -> SigningKey:
+    if server_name not in _KEYS:
+        _KEYS[server_name] = generate_signing_key("t1")
+    return _KEYS[server_name]
+
+
+class Room:
+    """A linear room: every event's prev_events is the previous event."""
+
+    def __init__(
+        self,
+        room_version: RoomVersion,
+        creator: str = "@alice:a.test",
+        *,
+        create_content: dict[str, Any] | None = None,
+        join_rule: str | None = "public",
+        power_users: dict[str, int] | None = None,
+        room_id: str = "!room:a.test",
+    ) -> None:
+        self.rv = room_version
+        self.creator = creator
+        self.state: dict[tuple[str, str], Event] = {}
+        self.events: list[Event] = []
+        content = {"room_version": room_version.identifier, **(create_content or {})}
+        if room_version.room_id_is_create_event_hash:
+            room_id = None  # type: ignore[assignment]
+        self.create = self._finish(
+            build_pdu(
+                room_version,
+                room_id=room_id,
+                sender=creator,
+                type="m.room.create",
+                content=content,
+                state_key="",
+                prev_event_ids=[],
+                auth_event_ids=[],
+                depth=1,
+                origin_server_ts=1_000,
+            ),
+            creator,
+        )
+        self.room_id = self.create.room_id
+        self.send(creator, "m.room.member", {"membership": "join"}, state_key=creator)
+        if power_users is None:
+            power_users = {} if room_version.privileged_creators else {creator: 100}
+        self.send(creator, "m.room.power_levels", {"users": power_users}, state_key="")
+        if join_rule is not None:
+            self.send(creator, "m.room.join_rules", {"join_rule": join_rule}, state_key="")
+
+    def _finish(self, pdu: dict[str, Any], sender: str, server: str | None = None) -> Event:
+        server = server or server_name_of(sender)
+        event = finalize_pdu(pdu, server, key_for(server), self.rv)
+        if event.type == "m.room.create":
+            check_auth(self.rv, event, {}, event)
+            self.state[("m.room.create", "")] = event
+        self.events.append(event)
+        return event
+
+    def build(
+        self,
+        sender: str,
+        type: str,
+        content: dict[str, Any],
+        state_key: str | None = None,
+        *,
+        server: str | None = None,
+        prev_event_ids: list[str] | None = None,
+        extra_signers: tuple[str, ...] = (),
+    ) -> Event:
+        wanted = auth_types_for_event(self.rv, type, sender, state_key, content)
+        auth_ids = [self.state[k].event_id for k in wanted if k in self.state]
+        pdu = build_pdu(
+            self.rv,
+            room_id=self.room_id,
+            sender=sender,
+            type=type,
+            content=content,
+            state_key=state_key,
+            prev_event_ids=prev_event_ids
+            if prev_event_ids is not None
+            else [self.events[-1].event_id],
+            auth_event_ids=auth_ids,
+            depth=len(self.events) + 1,
+            origin_server_ts=1_000 + len(self.events),
+        )
+        server = server or server_name_of(sender)
+        if extra_signers:
+            from federation.hashing import add_content_hash
+            from federation.signing import sign_event
+
+            add_content_hash(pdu)
+            for other in extra_signers:
+                sign_event(pdu, other, key_for(other), self.rv)
+        return finalize_pdu(pdu, server, key_for(server), self.rv)
+
+    def check(self, event: Event) -> None:
+        check_auth(self.rv, event, self.state, self.create)
+
+    def send(
+        self,
+        sender: str,
+        type: str,
+        content: dict[str, Any],
+        state_key: str | None = None,
+        **kw: Any,
+    ) -> Event:
+        """Build, authorise (raising AuthError) and apply an event."""
+        event = self.build(sender, type, content, state_key, **kw)
+        self.check(event)
+        self.events.append(event)
+        if event.is_state():
+            self.state[(event.type, event.state_key or "")] = event
+        return event
+
+    def refused(
+        self,
+        sender: str,
+        type: str,
+        content: dict[str, Any],
+        state_key: str | None = None,
+        **kw: Any,
+    ) -> str | None:
+        """The AuthError reason if the event would be refused, else None (not applied)."""
+        event = self.build(sender, type, content, state_key, **kw)
+        try:
+            self.check(event)
+        except AuthError as exc:
+            return exc.reason
+        return None
+
+    def join(self, user: str) -> Event:
+        return self.send(user, "m.room.member", {"membership": "join"}, state_key=user)
+
+    def set_power(self, users: dict[str, int], **levels: Any) -> Event:
+        return self.send(self.creator, "m.room.power_levels", {"users": users, **levels}, "")
