@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from storage.account_data import AccountDataStore
 from storage.database import Database
+from storage.filters import FilterStore
+from storage.push_rules import PushRuleStore
 from storage.users import UserStore
 
 
@@ -10,3 +13,6 @@ class Stores:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.users = UserStore(db)
+        self.account_data = AccountDataStore(db)
+        self.filters = FilterStore(db)
+        self.push_rules = PushRuleStore(db)
