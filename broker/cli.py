@@ -12,6 +12,9 @@ import getpass
 import logging
 import sys
 from pathlib import Path
+from typing import Any
+
+from twisted.internet import defer
 
 from broker.config import ConfigError, load_config
 from broker.init_config import write_initial_config
@@ -47,23 +50,37 @@ def _cmd_run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    from twisted.internet import reactor
+    from twisted.internet import reactor as default_reactor
+
+    reactor: Any = default_reactor
 
     from broker.node import Node
 
     try:
         node = Node(config, reactor)
         node.setup()
-        node.listen()
     except ConfigError as e:
         print(f"ConfigError: {e}", file=sys.stderr)
         return 2
-    except OSError as e:
+    except Exception as e:
         print(f"broker run: cannot start: {e}", file=sys.stderr)
         return 1
-    print(f"broker: node {config.server_name} is running", flush=True)
-    reactor.run()  # type: ignore[attr-defined]
-    return 0
+    exit_code = [0]
+
+    async def boot() -> None:
+        await node.start()
+        node.listen()
+        print(f"broker: node {config.server_name} is running", flush=True)
+
+    def failed(failure: Any) -> None:
+        print(f"broker run: cannot start: {failure.getErrorMessage()}", file=sys.stderr)
+        exit_code[0] = 1
+        reactor.stop()
+
+    reactor.callWhenRunning(
+        lambda: defer.ensureDeferred(boot()).addErrback(failed))
+    reactor.run()
+    return exit_code[0]
 
 
 def _cmd_user_add(args: argparse.Namespace) -> int:

@@ -101,7 +101,7 @@ def _check_value(key: str, spec: Key, value: Any) -> Any:
         raise ConfigError(key, f"expected {_type_name(spec.types)}, got {value!r}")
     if spec.choices and value not in spec.choices:
         raise ConfigError(key, f"expected one of {', '.join(map(str, spec.choices))}, got {value!r}")
-    if spec.minimum is not None and value < spec.minimum:
+    if spec.minimum is not None and isinstance(value, int | float) and value < spec.minimum:
         raise ConfigError(key, f"expected at least {spec.minimum}, got {value!r}")
     return value
 

@@ -20,6 +20,10 @@ from broker.config import NodeConfig
 from broker.http.server import Router
 from broker.notifier import Notifier
 from broker.ratelimit import RateLimiter
+from broker.rooms.aliases import Aliases
+from broker.rooms.service import Rooms
+from broker.sync.handler import SyncHandler
+from broker.typing_tracker import TypingTracker
 from federation.signing import read_signing_key_file
 from storage.database import Database, DatabaseConfig
 from storage.migrations import apply_migrations
@@ -32,7 +36,7 @@ logger = logging.getLogger(__name__)
 class Node:
     def __init__(self, config: NodeConfig, reactor: Any = None) -> None:
         self.config = config
-        self.reactor = reactor or default_reactor
+        self.reactor: Any = reactor or default_reactor
         self.server_name = config.server_name
         self.clock = Clock(self.reactor)
         self.signing_key = read_signing_key_file(config.signing_key_path)
@@ -61,7 +65,16 @@ class Node:
         if applied:
             logger.info("applied schema migrations %s", applied)
         self.stream = StreamIdGenerator.from_database(self.db)
+        self.notifier.start_position = self.stream.current_token()
+        self.aliases = Aliases(self.stores.aliases, self.server_name)
+        self.rooms = Rooms(self)
+        self.typing = TypingTracker(self.clock, self.notifier)
+        self.sync = SyncHandler(self)
         self._build_handlers()
+
+    async def start(self) -> None:
+        """Load what the node keeps in memory; call after setup(), before serving."""
+        await self.rooms.start()
 
     def _build_handlers(self) -> None:
         from broker.client_api import register_all
@@ -89,13 +102,12 @@ class Node:
             await write(ids[0])
         finally:
             self.stream.finish(ids)
-        self.notifier.notify(users=users, rooms=rooms)
+        self.notifier.notify(users=users, rooms=rooms, position=ids[0])
         return ids[0]
 
     def _local_room_audience(self, room_id: str) -> list[str]:
         """Local users who see a room's changes in /sync (joined or invited)."""
-        rooms = getattr(self, "rooms", None)
-        return rooms.local_audience(room_id) if rooms is not None else []
+        return self.rooms.local_audience(room_id)
 
     def user_id(self, localpart: str) -> str:
         return f"@{localpart}:{self.server_name}"

@@ -19,8 +19,24 @@ class Notifier:
         self.clock = clock
         self._room_members = room_members
         self._waiters: dict[str, set[defer.Deferred[None]]] = {}
+        # The last stream position that concerned each user / room, so /sync can tell in
+        # memory whether anything changed since a token.  Positions before the node started
+        # are unknown: callers compare against ``start_position`` for those.
+        self.start_position = 0
+        self._user_changed: dict[str, int] = {}
+        self._room_changed: dict[str, int] = {}
 
-    def notify(self, users: Iterable[str] = (), rooms: Iterable[str] = ()) -> None:
+    def notify(self, users: Iterable[str] = (), rooms: Iterable[str] = (),
+               position: int | None = None) -> None:
+        """Wake the syncs of ``users`` and of the local members of ``rooms``; ``position``
+        records the stream position of the change for :meth:`user_changed_since`."""
+        users = list(users)
+        rooms = list(rooms)
+        if position is not None:
+            for user_id in users:
+                self._user_changed[user_id] = max(position, self._user_changed.get(user_id, 0))
+            for room_id in rooms:
+                self._room_changed[room_id] = max(position, self._room_changed.get(room_id, 0))
         targets = set(users)
         for room_id in rooms:
             targets.update(self._room_members(room_id))
@@ -31,6 +47,18 @@ class Notifier:
             for d in waiters:
                 if not d.called:
                     d.callback(None)
+
+    def user_changed_since(self, user_id: str, position: int) -> bool:
+        """Whether a user-specific change (account data, private receipts, membership...)
+        happened after ``position``."""
+        if position < self.start_position:
+            return True
+        return self._user_changed.get(user_id, 0) > position
+
+    def room_changed_since(self, room_id: str, position: int) -> bool:
+        if position < self.start_position:
+            return True
+        return self._room_changed.get(room_id, 0) > position
 
     def wait_for_user(self, user_id: str, timeout_s: float) -> defer.Deferred[None]:
         """Fires with None on the next change for ``user_id`` or after ``timeout_s``."""

@@ -152,7 +152,7 @@ class Database:
         # Synchronous mode runs interactions on the calling thread and returns fired Deferreds:
         # for scripts and storage tests that run without a reactor.
         self.synchronous = synchronous
-        self._reactor = reactor or default_reactor
+        self._reactor: Any = reactor or default_reactor
         # SQLite allows one writer at a time: a single thread avoids lock contention entirely and
         # keeps group commits fast.  PostgreSQL benefits from a few parallel connections.
         size = 1 if self.engine == "sqlite" else max(1, config.pool_size)

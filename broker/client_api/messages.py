@@ -1,0 +1,155 @@
+"""History: ``GET /rooms/{roomId}/messages`` (pagination both ways) and
+``GET /rooms/{roomId}/context/{eventId}``.
+
+Tokens are stream positions (see broker/sync/tokens.py): paginating backwards from P returns
+events at or before P, newest first; forwards from P returns events after P, oldest first.
+A user who has left sees history only up to their leave.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from twisted.web.http import Request
+
+from broker.client_api import CLIENT_PREFIX
+from broker.filtering import EventFilter, parse_room_event_filter
+from broker.http.errors import bad_param, forbidden, not_found
+from broker.http.server import query_arg
+from broker.http.validation import parse_int_arg
+from broker.rooms.client_events import serialize_events
+from broker.rooms.live_room import LiveRoom
+from broker.sync.tokens import SyncToken, pagination_token
+from federation.events import Event
+
+if TYPE_CHECKING:
+    from broker.auth import Requester
+    from broker.http.server import Router
+    from broker.node import Node
+
+ROOM = "(?P<room_id>[^/]+)"
+MAX_LIMIT = 1000
+# Filtered-out events are skipped; we read at most this many pages to fill one response.
+MAX_PAGES = 5
+
+
+def _stream(event: Event) -> int:
+    return int(event.unsigned["stream_ordering"])
+
+
+def _allowed(flt: EventFilter, event: Event) -> bool:
+    return flt.allows(event.type, event.sender, "url" in event.content, event.room_id)
+
+
+def register_servlets(node: Node, router: Router) -> None:
+    async def visible_upper_bound(room: LiveRoom, user_id: str) -> int:
+        """The newest stream position the user may read in this room."""
+        assert node.stream is not None
+        membership = room.membership_of(user_id)
+        if membership == "join":
+            return node.stream.current_token()
+        if membership in ("leave", "ban"):
+            leave = room.state[("m.room.member", user_id)]
+            return await node.stores.events.get_stream_ordering(leave.event_id) or 0
+        raise forbidden(f"User {user_id} is not in room {room.room_id}")
+
+    async def lazy_members(room: LiveRoom, events: list[Event],
+                           requester: Requester) -> list[dict[str, Any]]:
+        senders = {e.sender for e in events}
+        members = [room.state[("m.room.member", s)] for s in sorted(senders)
+                   if ("m.room.member", s) in room.state]
+        return await serialize_events(node, members)
+
+    async def messages(request: Request, room_id: str) -> tuple[int, dict[str, Any]]:
+        requester = await node.auth.get_requester(request)
+        room = await node.rooms.get_room(room_id)
+        bound = await visible_upper_bound(room, requester.user_id)
+        direction = query_arg(request, "dir", "b")
+        if direction not in ("b", "f"):
+            raise bad_param("'dir' must be 'b' or 'f'")
+        limit = parse_int_arg(query_arg(request, "limit"), "limit", 10, maximum=MAX_LIMIT)
+        from_raw = query_arg(request, "from")
+        to_raw = query_arg(request, "to")
+        flt = parse_room_event_filter(query_arg(request, "filter"))
+        limit = flt.limit_or(limit, MAX_LIMIT)
+        backwards = direction == "b"
+        if from_raw:
+            start = min(SyncToken.parse(from_raw).stream, bound)
+        else:
+            start = bound if backwards else 0
+        to = SyncToken.parse(to_raw).stream if to_raw else None
+
+        chunk: list[Event] = []
+        position = start
+        exhausted = False
+        for _ in range(MAX_PAGES):
+            if backwards:
+                page = await node.stores.events.get_room_events(
+                    room_id, after=to, up_to=position, limit=limit, backwards=True)
+            else:
+                upper = min(bound, to) if to is not None else bound
+                page = await node.stores.events.get_room_events(
+                    room_id, after=position, up_to=upper, limit=limit, backwards=False)
+            if page:
+                position = _stream(page[-1]) - 1 if backwards else _stream(page[-1])
+            chunk.extend(e for e in page if _allowed(flt, e))
+            if len(page) < limit:
+                exhausted = True
+                break
+            if len(chunk) >= limit:
+                break
+        chunk = chunk[:limit]
+        if chunk:
+            position = _stream(chunk[-1]) - 1 if backwards else _stream(chunk[-1])
+        device = (requester.user_id, requester.device_id)
+        body: dict[str, Any] = {
+            "chunk": await serialize_events(node, chunk, device=device),
+            "start": pagination_token(start),
+        }
+        if not exhausted or len(chunk) == limit:
+            body["end"] = pagination_token(position)
+        if flt.lazy_load_members and chunk:
+            body["state"] = await lazy_members(room, chunk, requester)
+        return 200, body
+
+    async def context(request: Request, room_id: str, event_id: str) -> tuple[int, Any]:
+        requester = await node.auth.get_requester(request)
+        room = await node.rooms.get_room(room_id)
+        bound = await visible_upper_bound(room, requester.user_id)
+        limit = parse_int_arg(query_arg(request, "limit"), "limit", 10, maximum=100)
+        flt = parse_room_event_filter(query_arg(request, "filter"))
+        found = await node.stores.events.get_events([event_id])
+        event = found.get(event_id)
+        if event is None or event.room_id != room_id or _stream(event) > bound:
+            raise not_found("Event not found")
+        position = _stream(event)
+        before_count = limit // 2
+        after_count = limit - before_count
+        before = [e for e in await node.stores.events.get_room_events(
+            room_id, after=None, up_to=position - 1, limit=before_count, backwards=True)
+            if _allowed(flt, e)]
+        after = [e for e in await node.stores.events.get_room_events(
+            room_id, after=position, up_to=bound, limit=after_count, backwards=False)
+            if _allowed(flt, e)]
+        last = after[-1] if after else event
+        state_ids = await node.stores.state.get_state_ids_at_event(last.event_id) or {}
+        state_events = list((await node.stores.events.get_events(state_ids.values())).values())
+        if flt.lazy_load_members:
+            senders = {e.sender for e in [*before, event, *after]}
+            state_events = [e for e in state_events
+                            if e.type != "m.room.member" or e.state_key in senders]
+        device = (requester.user_id, requester.device_id)
+        serialized = await serialize_events(node, [*before, event, *after, *state_events],
+                                            device=device)
+        n_before, n_after = len(before), len(after)
+        return 200, {
+            "events_before": serialized[:n_before],
+            "event": serialized[n_before],
+            "events_after": serialized[n_before + 1:n_before + 1 + n_after],
+            "state": serialized[n_before + 1 + n_after:],
+            "start": pagination_token((_stream(before[-1]) if before else position) - 1),
+            "end": pagination_token(_stream(after[-1]) if after else position),
+        }
+
+    router.register("GET", f"{CLIENT_PREFIX}/rooms/{ROOM}/messages", messages)
+    router.register("GET", f"{CLIENT_PREFIX}/rooms/{ROOM}/context/(?P<event_id>[^/]+)", context)

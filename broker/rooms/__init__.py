@@ -1,0 +1,1 @@
+"""Rooms: in-memory live room state, event creation through the auth rules, group commit."""

@@ -1,0 +1,165 @@
+"""``createRoom``: the spec's sequence of initial events, built in memory and written in one batch.
+
+Order (per the Client-Server API): m.room.create, the creator's join, m.room.power_levels,
+m.room.canonical_alias, the preset's join rules / history visibility / guest access,
+initial_state, m.room.name, m.room.topic, then invites.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from broker.http.errors import MatrixError, bad_param
+from broker.rooms.creator import EventSpec
+from broker.rooms.live_room import RECENT_EVENTS, LiveRoom
+from federation.room_versions import KNOWN_ROOM_VERSIONS, get_room_version
+from storage.events import PersistItem
+
+if TYPE_CHECKING:
+    from broker.node import Node
+
+PRESETS = {
+    "private_chat": {"join_rule": "invite", "history": "shared", "guest": "can_join"},
+    "trusted_private_chat": {"join_rule": "invite", "history": "shared", "guest": "can_join"},
+    "public_chat": {"join_rule": "public", "history": "shared", "guest": "forbidden"},
+}
+
+
+@dataclass
+class CreateRoomRequest:
+    creator: str
+    preset: str
+    visibility: str = "private"
+    room_version: str = "12"
+    name: str | None = None
+    topic: str | None = None
+    room_alias_name: str | None = None
+    invite: list[str] = field(default_factory=list)
+    initial_state: list[dict[str, Any]] = field(default_factory=list)
+    creation_content: dict[str, Any] = field(default_factory=dict)
+    power_level_content_override: dict[str, Any] | None = None
+    is_direct: bool = False
+    creator_profile: dict[str, Any] = field(default_factory=dict)
+
+
+def default_power_levels(creator: str, invitees: list[str], preset: str,
+                         creators_are_implicit: bool) -> dict[str, Any]:
+    users: dict[str, int] = {} if creators_are_implicit else {creator: 100}
+    if preset == "trusted_private_chat" and not creators_are_implicit:
+        users.update({user: 100 for user in invitees})
+    return {
+        "users": users,
+        "users_default": 0,
+        "events": {
+            "m.room.name": 50,
+            "m.room.power_levels": 100,
+            "m.room.history_visibility": 100,
+            "m.room.canonical_alias": 50,
+            "m.room.avatar": 50,
+            "m.room.tombstone": 150 if creators_are_implicit else 100,
+            "m.room.server_acl": 100,
+            "m.room.encryption": 100,
+        },
+        "events_default": 0,
+        "state_default": 50,
+        "ban": 50,
+        "kick": 50,
+        "redact": 50,
+        "invite": 0,
+        "historical": 100,
+        "notifications": {"room": 50},
+    }
+
+
+def new_legacy_room_id(server_name: str) -> str:
+    alphabet = string.ascii_letters
+    return "!" + "".join(secrets.choice(alphabet) for _ in range(18)) + ":" + server_name
+
+
+async def create_room(node: Node, req: CreateRoomRequest) -> str:
+    """Create the room; returns its ID.  Nothing is written unless every event is authorised."""
+    if req.room_version not in KNOWN_ROOM_VERSIONS:
+        raise MatrixError(400, "M_UNSUPPORTED_ROOM_VERSION",
+                          f"Room version {req.room_version} is not supported")
+    version = get_room_version(req.room_version)
+    if req.preset not in PRESETS:
+        raise bad_param(f"Unknown preset {req.preset!r}")
+    alias = None
+    if req.room_alias_name is not None:
+        alias = f"#{req.room_alias_name}:{node.server_name}"
+        await node.aliases.check_alias_free(alias)
+
+    rooms = node.rooms
+    room = LiveRoom(
+        room_id="" if version.room_id_is_create_event_hash else new_legacy_room_id(
+            node.server_name),
+        room_version=version, state={}, extremities=[], depth=0, state_group=0,
+        state_group_depth=0, last_stream=0, recent=deque(maxlen=RECENT_EVENTS))
+    items: list[PersistItem] = []
+
+    def add(event_type: str, content: dict[str, Any], state_key: str = "") -> None:
+        items.append(rooms.creator.build(
+            room, EventSpec(sender=req.creator, type=event_type, content=content,
+                            state_key=state_key)))
+        if not room.room_id:  # room v12: the ID is the create event's hash
+            room.room_id = items[0].event.room_id
+            assert items[0].new_state_group is not None
+            items[0].new_state_group.room_id = room.room_id
+
+    try:
+        _add_initial_events(req, alias, add)
+    except Exception:
+        rooms.creator.release(items)
+        raise
+    items[0].new_room = {
+        "room_id": room.room_id, "room_version": req.room_version, "creator": req.creator,
+        "is_public": req.visibility == "public", "created_ts": node.clock.time_ms()}
+    room.is_public = req.visibility == "public"
+    rooms.registry.add(room)
+    try:
+        await rooms.creator.persist_many(items)
+    except Exception:
+        rooms.registry.invalidate(room.room_id)
+        raise
+    if alias is not None:
+        await node.aliases.create_alias(alias, room.room_id, req.creator)
+    return room.room_id
+
+
+def _add_initial_events(req: CreateRoomRequest, alias: str | None,
+                        add: Callable[..., None]) -> None:
+    version = get_room_version(req.room_version)
+    preset = PRESETS[req.preset]
+    creation = dict(req.creation_content)
+    creation["room_version"] = req.room_version
+    if version.privileged_creators and req.preset == "trusted_private_chat" and req.invite:
+        extra = creation.get("additional_creators") or []
+        creation["additional_creators"] = list(dict.fromkeys([*extra, *req.invite]))
+    add("m.room.create", creation)
+    add("m.room.member", {"membership": "join", **req.creator_profile}, req.creator)
+    power_levels = default_power_levels(req.creator, req.invite, req.preset,
+                                        version.privileged_creators)
+    if req.power_level_content_override:
+        power_levels.update(req.power_level_content_override)
+    add("m.room.power_levels", power_levels)
+    if alias is not None:
+        add("m.room.canonical_alias", {"alias": alias})
+    add("m.room.join_rules", {"join_rule": preset["join_rule"]})
+    add("m.room.history_visibility", {"history_visibility": preset["history"]})
+    add("m.room.guest_access", {"guest_access": preset["guest"]})
+    for state in req.initial_state:
+        add(state["type"], state["content"], state.get("state_key", ""))
+    if req.name is not None:
+        add("m.room.name", {"name": req.name})
+    if req.topic is not None:
+        add("m.room.topic", {"topic": req.topic})
+    for invitee in req.invite:
+        content: dict[str, Any] = {"membership": "invite"}
+        if req.is_direct:
+            content["is_direct"] = True
+        add("m.room.member", content, invitee)

@@ -1,0 +1,202 @@
+"""Creating local events: build a signed PDU, check it against the room version's auth rules,
+apply it to the live room, and hand it to the group-commit persister.
+
+The build step is synchronous (no await between choosing prev_events and updating the room), so
+concurrent senders into one room always form a chain; only the database write is awaited, and
+writes of many senders share a transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet import defer
+
+from broker.http.errors import MatrixError, forbidden, not_found
+from broker.rooms.live_room import LiveRoom, RoomRegistry
+from broker.rooms.persister import EventPersister
+from federation.auth_rules import auth_types_for_event, check_auth, check_redaction_applies
+from federation.canonical import encode_canonical_json
+from federation.errors import AuthError, InvalidEventError
+from federation.events import MAX_PDU_SIZE, Event, build_pdu, finalize_pdu
+from federation.signing import SigningKey
+from storage.events import EventStore, NewStateGroup, PersistItem
+from storage.stream import StreamIdGenerator
+
+FULL_SNAPSHOT_EVERY = 100
+MAX_PREV_EVENTS = 10
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """What a local user asks to send."""
+
+    sender: str
+    type: str
+    content: dict[str, Any]
+    state_key: str | None = None
+    redacts: str | None = None
+
+
+class EventCreator:
+    def __init__(
+        self, server_name: str, signing_key: SigningKey, registry: RoomRegistry,
+        persister: EventPersister, stream: StreamIdGenerator, events: EventStore, clock: Any,
+    ) -> None:
+        self.server_name = server_name
+        self.signing_key = signing_key
+        self.registry = registry
+        self.persister = persister
+        self.stream = stream
+        self.events = events
+        self.clock = clock
+        self._pending_txns: dict[tuple[str, str, str, str], defer.Deferred[Event]] = {}
+
+    # -- building -------------------------------------------------------------------------------
+    def build(
+        self, room: LiveRoom, spec: EventSpec, *, txn_key: tuple[str, str, str] | None = None,
+        redaction_target: str | None = None,
+    ) -> PersistItem:
+        """Build, sign and authorise one event and apply it to ``room`` (synchronous)."""
+        version = room.room_version
+        is_create = spec.type == "m.room.create" and spec.state_key == ""
+        auth_keys = auth_types_for_event(version, spec.type, spec.sender, spec.state_key,
+                                         spec.content)
+        auth_events = {key: room.state[key] for key in auth_keys if key in room.state}
+        pdu = build_pdu(
+            version,
+            room_id=None if is_create else room.room_id,
+            sender=spec.sender,
+            type=spec.type,
+            content=spec.content,
+            state_key=spec.state_key,
+            prev_event_ids=room.extremities[-MAX_PREV_EVENTS:],
+            auth_event_ids=[e.event_id for e in auth_events.values()],
+            depth=min(room.depth + 1, 2**63 - 1),
+            origin_server_ts=self.clock.time_ms(),
+            redacts=spec.redacts,
+        )
+        if len(encode_canonical_json(pdu)) > MAX_PDU_SIZE - 1024:
+            raise MatrixError(413, "M_TOO_LARGE", "Event is too large")
+        event = finalize_pdu(pdu, self.server_name, self.signing_key, version)
+        create_event = event if is_create else room.create_event
+        try:
+            check_auth(version, event, auth_events, create_event)
+        except AuthError as e:
+            raise forbidden(str(e)) from e
+        except InvalidEventError as e:
+            raise MatrixError(400, "M_BAD_JSON", str(e)) from e
+        return self._apply(room, event, txn_key, redaction_target)
+
+    def _apply(self, room: LiveRoom, event: Event, txn_key: tuple[str, str, str] | None,
+               redaction_target: str | None) -> PersistItem:
+        stream = self.stream.allocate(1)[0]
+        event.unsigned["stream_ordering"] = stream
+        if txn_key is not None:
+            event.unsigned["txn"] = txn_key
+        new_group: NewStateGroup | None = None
+        if event.is_state():
+            key = (event.type, event.state_key or "")
+            previous = room.state.get(key)
+            if previous is not None:
+                event.unsigned["replaces_state"] = previous.event_id
+                event.unsigned["prev_content"] = previous.content
+                event.unsigned["prev_sender"] = previous.sender
+            room.state[key] = event
+            group = self.registry.allocate_state_group()
+            if room.state_group == 0 or room.state_group_depth >= FULL_SNAPSHOT_EVERY:
+                new_group = NewStateGroup(group, room.room_id, None, 0,
+                                          {k: e.event_id for k, e in room.state.items()})
+            else:
+                new_group = NewStateGroup(group, room.room_id, room.state_group,
+                                          room.state_group_depth + 1, {key: event.event_id})
+            room.state_group = group
+            room.state_group_depth = new_group.delta_depth
+        room.extremities = [event.event_id]
+        room.depth = event.depth
+        return PersistItem(
+            event=event, stream_ordering=stream, state_group_after=room.state_group,
+            new_state_group=new_group, txn_key=txn_key, redaction_target=redaction_target)
+
+    # -- sending --------------------------------------------------------------------------------
+    async def send(
+        self, room_id: str, spec: EventSpec, *, device_id: str | None = None,
+        txn_id: str | None = None,
+    ) -> Event:
+        """Create, authorise and persist one event; idempotent per (user, device, room, txn)."""
+        if txn_id is not None and device_id is not None:
+            key = (spec.sender, device_id, room_id, txn_id)
+            pending = self._pending_txns.get(key)
+            if pending is not None:
+                return await _observe(pending)
+            existing = await self.events.get_txn_event_id(spec.sender, device_id, room_id, txn_id)
+            if existing is not None:
+                found = await self.events.get_events([existing])
+                return found[existing]
+            d = defer.ensureDeferred(self._send(room_id, spec, (spec.sender, device_id, txn_id)))
+            self._pending_txns[key] = d
+            try:
+                return await _observe(d)
+            finally:
+                self._pending_txns.pop(key, None)
+        return await self._send(room_id, spec, None)
+
+    async def _send(self, room_id: str, spec: EventSpec,
+                    txn_key: tuple[str, str, str] | None) -> Event:
+        room = await self.registry.get(room_id)
+        if room is None:
+            raise not_found(f"Unknown room {room_id}")
+        target = None
+        if spec.type == "m.room.redaction":
+            target = await self._redaction_target(room, spec)
+        item = self.build(room, spec, txn_key=txn_key,
+                          redaction_target=target.event_id if target is not None else None)
+        await self.persister.persist([item])
+        return item.event
+
+    async def _redaction_target(self, room: LiveRoom, spec: EventSpec) -> Event | None:
+        """The event a redaction applies to, after checking the sender may redact it."""
+        if not spec.redacts:
+            raise MatrixError(400, "M_MISSING_PARAM", "A redaction needs the event it redacts")
+        found = await self.events.get_events([spec.redacts])
+        target = found.get(spec.redacts)
+        if target is None or target.room_id != room.room_id:
+            raise not_found("Event to redact not found in this room")
+        probe = _ProbeRedaction(spec, room.room_id)
+        if target.sender != spec.sender and not check_redaction_applies(
+            room.room_version, probe, target, room.power_levels, room.create_event  # type: ignore[arg-type]
+        ):
+            raise forbidden("You may not redact this event")
+        return target
+
+    async def persist_many(self, items: list[PersistItem]) -> None:
+        await self.persister.persist(items)
+
+    def release(self, items: list[PersistItem]) -> None:
+        """Give back the stream ids of built events that will not be written."""
+        self.stream.finish([item.stream_ordering for item in items])
+
+
+class _ProbeRedaction:
+    """Just enough of an event for check_redaction_applies before the real event exists."""
+
+    def __init__(self, spec: EventSpec, room_id: str) -> None:
+        self.redacts = spec.redacts
+        self.room_id = room_id
+        self.sender = spec.sender
+
+
+def _observe(d: defer.Deferred[Event]) -> defer.Deferred[Event]:
+    """A new Deferred with ``d``'s result, leaving ``d`` usable by other waiters."""
+    out: defer.Deferred[Event] = defer.Deferred()
+
+    def fire(result: Any) -> Any:
+        if isinstance(result, BaseException) or hasattr(result, "raiseException"):
+            out.errback(result)
+        else:
+            out.callback(result)
+        return result
+
+    d.addBoth(fire)
+    return out

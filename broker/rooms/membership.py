@@ -1,0 +1,79 @@
+"""Membership changes requested by local users: join, invite, leave, kick, ban, unban, forget.
+
+Every change is an m.room.member event through the same auth rules federation uses; this
+module only chooses the event's content and target.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from broker.http.errors import MatrixError, bad_param, forbidden
+from federation.auth_rules import is_valid_user_id
+from federation.events import Event
+
+if TYPE_CHECKING:
+    from broker.node import Node
+
+
+class Membership:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    async def _profile_content(self, user_id: str) -> dict[str, Any]:
+        profile = await self.node.stores.users.get_profile(user_id) or {}
+        return {k: v for k, v in profile.items() if k in ("displayname", "avatar_url")}
+
+    async def resolve_room(self, room_id_or_alias: str) -> str:
+        if room_id_or_alias.startswith("#"):
+            return await self.node.aliases.resolve(room_id_or_alias)
+        if not room_id_or_alias.startswith("!"):
+            raise bad_param(f"{room_id_or_alias!r} is neither a room ID nor a room alias")
+        return room_id_or_alias
+
+    async def join(self, room_id_or_alias: str, user_id: str, *, reason: str | None = None,
+                   device_id: str | None = None) -> str:
+        room_id = await self.resolve_room(room_id_or_alias)
+        room = await self.node.rooms.get_room(room_id)
+        content = {"membership": "join", **await self._profile_content(user_id)}
+        if reason:
+            content["reason"] = reason
+        current = room.state.get(("m.room.member", user_id))
+        if current is not None and current.membership == "join" and all(
+            current.content.get(k) == v for k, v in content.items()
+        ):
+            return room_id  # already joined with this profile: nothing to change
+        await self.node.rooms.send(room_id, user_id, "m.room.member", content, state_key=user_id)
+        await self.node.stores.state.unforget_room(user_id, room_id)
+        return room_id
+
+    async def change(self, room_id: str, sender: str, target: str, membership: str, *,
+                     reason: str | None = None, is_direct: bool = False) -> Event:
+        """Send ``target``'s membership as ``membership`` on behalf of ``sender``."""
+        if not is_valid_user_id(target):
+            raise bad_param(f"{target!r} is not a valid user ID")
+        room = await self.node.rooms.get_room(room_id)
+        if membership == "invite":
+            current = room.membership_of(target)
+            if current in ("join", "ban"):
+                raise forbidden(f"{target} is already {'in' if current == 'join' else 'banned from'}"
+                                " the room")
+            if self.node.is_mine(target) and await self.node.stores.users.get_user(target) is None:
+                raise MatrixError(404, "M_NOT_FOUND", f"Unknown user {target}")
+        content: dict[str, Any] = {"membership": membership}
+        if reason:
+            content["reason"] = reason
+        if is_direct:
+            content["is_direct"] = True
+        if membership == "invite":
+            content.update(await self._profile_content(target))
+        return await self.node.rooms.send(room_id, sender, "m.room.member", content,
+                                          state_key=target)
+
+    async def forget(self, room_id: str, user_id: str) -> None:
+        room = await self.node.rooms.get_room(room_id)
+        if room.membership_of(user_id) in ("join", "invite", "knock"):
+            raise MatrixError(400, "M_UNKNOWN", "You must leave the room before forgetting it")
+        if room.membership_of(user_id) is None:
+            raise MatrixError(404, "M_NOT_FOUND", "You have never been in this room")
+        await self.node.stores.state.forget_room(user_id, room_id)

@@ -1,0 +1,93 @@
+"""The rooms facade the node exposes as ``node.rooms``: wiring of the registry, creator and
+persister, plus what happens after events are durable (recent window, membership index, wake-ups).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from broker.http.errors import forbidden, not_found
+from broker.rooms.creator import EventCreator, EventSpec
+from broker.rooms.live_room import LiveRoom, RoomRegistry
+from broker.rooms.persister import EventPersister
+from broker.rooms.user_rooms import UserRoomsIndex
+from federation.events import Event
+from storage.events import PersistItem
+
+if TYPE_CHECKING:
+    from broker.node import Node
+
+
+class Rooms:
+    def __init__(self, node: Node) -> None:
+        assert node.stream is not None
+        self.node = node
+        self.registry = RoomRegistry(node.stores.state)
+        self.user_rooms = UserRoomsIndex(node.stores.state)
+        self.persister = EventPersister(
+            node.stores.events, node.stream, self.registry, node.reactor, self._after_persist)
+        self.creator = EventCreator(
+            node.server_name, node.signing_key, self.registry, self.persister, node.stream,
+            node.stores.events, node.clock)
+
+    async def start(self) -> None:
+        await self.registry.start()
+
+    # -- after persistence --------------------------------------------------------------------------
+    def _after_persist(self, items: list[PersistItem]) -> None:
+        rooms: set[str] = set()
+        users: set[str] = set()
+        position = max(item.stream_ordering for item in items)
+        for item in items:
+            event = item.event
+            room = self.registry.cached(event.room_id)
+            if room is not None:
+                room.add_persisted(event, item.stream_ordering)
+                if item.redaction_target is not None:
+                    self._prune_recent(room, item.redaction_target, event.event_id)
+            if event.type == "m.room.member" and event.state_key is not None:
+                self.user_rooms.on_membership(event)
+                if self.node.is_mine(event.state_key):
+                    users.add(event.state_key)
+            rooms.add(event.room_id)
+        self.node.notifier.notify(users=users, rooms=rooms, position=position)
+
+    @staticmethod
+    def _prune_recent(room: LiveRoom, target_id: str, redaction_id: str) -> None:
+        from federation.redaction import prune_event_dict
+
+        for cached in list(room.recent):
+            if cached.event_id == target_id:
+                pruned = Event(prune_event_dict(room.room_version, cached.pdu),
+                               room.room_version, event_id=cached.event_id,
+                               unsigned={"stream_ordering": cached.unsigned["stream_ordering"],
+                                         "redacted_by": redaction_id})
+                room.replace_recent(pruned)
+
+    def local_audience(self, room_id: str) -> list[str]:
+        """Local users who see the room's changes in /sync (joined or invited)."""
+        room = self.registry.cached(room_id)
+        if room is None:
+            return []
+        return [u for u in room.members_with("join", "invite") if self.node.is_mine(u)]
+
+    # -- helpers for endpoints ----------------------------------------------------------------------
+    async def get_room(self, room_id: str) -> LiveRoom:
+        room = await self.registry.get(room_id)
+        if room is None:
+            raise not_found(f"Unknown room {room_id}")
+        return room
+
+    async def require_joined(self, room_id: str, user_id: str) -> LiveRoom:
+        """The room, if ``user_id`` is joined to it; 403 otherwise (404 if unknown)."""
+        room = await self.get_room(room_id)
+        if room.membership_of(user_id) != "join":
+            raise forbidden(f"User {user_id} is not in room {room_id}")
+        return room
+
+    async def send(self, room_id: str, sender: str, event_type: str, content: dict[str, Any], *,
+                   state_key: str | None = None, redacts: str | None = None,
+                   device_id: str | None = None, txn_id: str | None = None) -> Event:
+        spec = EventSpec(sender=sender, type=event_type, content=content, state_key=state_key,
+                         redacts=redacts)
+        return await self.creator.send(room_id, spec, device_id=device_id, txn_id=txn_id)

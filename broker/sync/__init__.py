@@ -1,0 +1,1 @@
+"""/sync: what changed for a user since a token, answered from memory where possible."""

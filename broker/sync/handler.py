@@ -1,0 +1,325 @@
+"""Builds /sync responses and long-polls for changes.
+
+An incremental sync first asks memory what changed since the token (the notifier's per-user
+and per-room positions, each live room's recent events, the typing serial) and reads the
+database only for rooms and users that did change, batching those reads across rooms.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from broker.auth import Requester
+from broker.filtering import Filter
+from broker.rooms.client_events import serialize_events
+from broker.rooms.live_room import LiveRoom
+from broker.sync.tokens import SyncToken, pagination_token
+from federation.events import Event
+
+if TYPE_CHECKING:
+    from broker.node import Node
+
+DEFAULT_TIMELINE_LIMIT = 10
+STRIPPED_STATE_TYPES = ("m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar",
+                        "m.room.canonical_alias", "m.room.encryption", "m.room.topic")
+
+
+@dataclass
+class SyncRequest:
+    requester: Requester
+    since: SyncToken | None
+    filter: Filter
+    full_state: bool = False
+    timeout_ms: int = 0
+
+
+@dataclass
+class _RoomPlan:
+    """A joined room to report, and how."""
+
+    room: LiveRoom
+    full: bool  # initial sync, newly joined, or full_state
+
+
+@dataclass
+class _Result:
+    body: dict[str, Any]
+    has_changes: bool
+    stream_fields: dict[str, Any] = field(default_factory=dict)
+
+
+class SyncHandler:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    async def sync(self, req: SyncRequest) -> dict[str, Any]:
+        """Answer at once when there is news (or for an initial sync), else wait for news up
+        to the timeout."""
+        deadline = time.monotonic() + req.timeout_ms / 1000.0
+        user_id = req.requester.user_id
+        assert self.node.stream is not None
+        while True:
+            now = SyncToken(self.node.stream.current_token(), self.node.typing.serial)
+            result = await self._build(req, now)
+            remaining = deadline - time.monotonic()
+            if req.since is None or req.full_state or result.has_changes or remaining <= 0:
+                return result.body
+            if req.since.stream > now.stream:
+                # A token from the future (e.g. before a restart lost typing serials): answer.
+                return result.body
+            if (self.node.stream.current_token() == now.stream
+                    and self.node.typing.serial == now.typing):
+                await self.node.notifier.wait_for_user(user_id, remaining)
+
+    async def _build(self, req: SyncRequest, now: SyncToken) -> _Result:
+        node = self.node
+        user_id = req.requester.user_id
+        since = req.since
+        rooms_map = await node.rooms.user_rooms.rooms_for_user(user_id)
+        changed_memberships: dict[str, str] = {}
+        user_changed = since is None or node.notifier.user_changed_since(user_id, since.stream)
+        if since is not None and user_changed:
+            for room_id, event_id, _stream in await node.stores.state.get_membership_changes(
+                    user_id, since.stream, now.stream):
+                changed_memberships[room_id] = event_id
+
+        plans: list[_RoomPlan] = []
+        invites: dict[str, Any] = {}
+        leaves: dict[str, Any] = {}
+        for room_id, membership in list(rooms_map.items()):
+            if not req.filter.allows_room(room_id):
+                continue
+            newly = room_id in changed_memberships
+            if membership == "join":
+                room = await node.rooms.registry.get(room_id)
+                if room is None:
+                    continue
+                if since is None or req.full_state or newly:
+                    plans.append(_RoomPlan(room, full=True))
+                elif (room.last_stream > since.stream
+                      or node.notifier.room_changed_since(room_id, since.stream)
+                      or node.typing.changed_since(room_id, since.typing)):
+                    plans.append(_RoomPlan(room, full=False))
+            elif membership == "invite" and (since is None or newly):
+                invites[room_id] = await self._invite_section(room_id, user_id)
+            elif membership in ("leave", "ban") and newly and since is not None:
+                leaves[room_id] = await self._leave_section(
+                    room_id, changed_memberships[room_id], since, req)
+
+        joined = await self._joined_sections(req, plans, now)
+        account_data, room_account_data = await self._account_data(req, now, user_changed)
+        for room_id, data in room_account_data.items():
+            section = joined.get(room_id)
+            if section is None and rooms_map.get(room_id) == "join" and since is not None:
+                section = joined[room_id] = self._empty_joined()
+            if section is not None:
+                section["account_data"]["events"] = [
+                    {"type": t, "content": c} for t, c in data.items()
+                    if req.filter.allows_room_account_data(t, room_id)]
+        joined = {room_id: s for room_id, s in joined.items()
+                  if since is None or req.full_state or _section_has_news(s)}
+        body: dict[str, Any] = {
+            "next_batch": str(now),
+            "rooms": {"join": joined, "invite": invites, "leave": leaves, "knock": {}},
+            "account_data": {"events": account_data},
+            "presence": {"events": []},
+            "to_device": {"events": []},
+            "device_lists": {"changed": [], "left": []},
+            "device_one_time_keys_count": {},
+        }
+        has_changes = bool(joined or invites or leaves or account_data)
+        return _Result(body, has_changes)
+
+    @staticmethod
+    def _empty_joined() -> dict[str, Any]:
+        return {
+            "timeline": {"events": [], "limited": False},
+            "state": {"events": []},
+            "ephemeral": {"events": []},
+            "account_data": {"events": []},
+            "summary": {},
+            "unread_notifications": {},
+        }
+
+    # -- joined rooms -------------------------------------------------------------------------------
+    async def _joined_sections(self, req: SyncRequest, plans: list[_RoomPlan],
+                               now: SyncToken) -> dict[str, Any]:
+        node = self.node
+        if not plans:
+            return {}
+        user_id = req.requester.user_id
+        receipts_full = [p.room.room_id for p in plans if p.full]
+        receipts_incr = [p.room.room_id for p in plans if not p.full]
+        receipts: dict[str, Any] = {}
+        if req.filter.allows_ephemeral("m.receipt"):
+            if receipts_full:
+                receipts.update(await node.stores.receipts.get_receipts_for_rooms(
+                    receipts_full, user_id))
+            if receipts_incr and req.since is not None:
+                receipts.update(await node.stores.receipts.get_receipts_changed(
+                    receipts_incr, user_id, req.since.stream, now.stream))
+        sections: dict[str, Any] = {}
+        for plan in plans:
+            sections[plan.room.room_id] = await self._joined_room(req, plan, now, receipts)
+        return sections
+
+    async def _timeline_events(self, room: LiveRoom, after: int | None, up_to: int,
+                               limit: int) -> list[Event]:
+        """Up to ``limit + 1`` newest events in ``(after, up_to]``, oldest first, from the
+        room's recent window when it covers them."""
+        if after is None:
+            candidates = [e for e in room.recent if e.unsigned["stream_ordering"] <= up_to]
+            if len(candidates) > limit or room.recent_after == 0:
+                return candidates[-(limit + 1):]
+        else:
+            cached = room.recent_since(after, up_to)
+            if cached is not None:
+                return cached[-(limit + 1):]
+        events = await self.node.stores.events.get_room_events(
+            room.room_id, after=after, up_to=up_to, limit=limit + 1, backwards=True)
+        events.reverse()
+        return events
+
+    async def _joined_room(self, req: SyncRequest, plan: _RoomPlan, now: SyncToken,
+                           receipts: dict[str, Any]) -> dict[str, Any]:
+        node = self.node
+        room = plan.room
+        flt = req.filter
+        since_stream = None if plan.full or req.since is None else req.since.stream
+        limit = flt.timeline_limit(DEFAULT_TIMELINE_LIMIT)
+        events = await self._timeline_events(room, since_stream, now.stream, limit)
+        limited = len(events) > limit
+        events = events[len(events) - limit:] if limit else []
+        first_stream = (events[0].unsigned["stream_ordering"] if events else now.stream + 1)
+        timeline = [e for e in events if flt.allows_timeline_event(
+            e.type, e.sender, "url" in e.content, room.room_id)]
+
+        state_events: list[Event]
+        if plan.full:
+            in_timeline = {e.event_id for e in events}
+            state_events = [e for e in room.state.values()
+                            if e.event_id not in in_timeline
+                            and e.unsigned.get("stream_ordering", 0) <= now.stream]
+        elif limited and req.since is not None:
+            gap = await node.stores.events.get_state_events_between(
+                room.room_id, req.since.stream, first_stream - 1)
+            latest: dict[tuple[str, str], Event] = {}
+            for event in gap:
+                latest[(event.type, event.state_key or "")] = event
+            state_events = list(latest.values())
+        else:
+            state_events = []
+        state_events = [e for e in state_events if flt.allows_state_event(
+            e.type, e.sender, False, room.room_id)]
+        if flt.lazy_load_members and state_events:
+            wanted = {e.sender for e in timeline} | {req.requester.user_id}
+            state_events = [e for e in state_events
+                            if e.type != "m.room.member" or e.state_key in wanted]
+
+        device = (req.requester.user_id, req.requester.device_id)
+        section = self._empty_joined()
+        serialized = await serialize_events(node, timeline + state_events, device=device,
+                                            include_room_id=False)
+        fmt = flt.apply_event_fields
+        section["timeline"] = {
+            "events": [fmt(e) for e in serialized[:len(timeline)]],
+            "limited": limited,
+            "prev_batch": pagination_token(first_stream - 1),
+        }
+        section["state"] = {"events": [fmt(e) for e in serialized[len(timeline):]]}
+        ephemeral: list[dict[str, Any]] = []
+        if (req.since is None or plan.full or node.typing.changed_since(
+                room.room_id, req.since.typing)) and flt.allows_ephemeral("m.typing"):
+            typing_users = node.typing.typing_users(room.room_id)
+            if typing_users or req.since is not None:
+                ephemeral.append({"type": "m.typing", "content": {"user_ids": typing_users}})
+        if room.room_id in receipts and receipts[room.room_id]:
+            ephemeral.append({"type": "m.receipt", "content": receipts[room.room_id]})
+        section["ephemeral"] = {"events": ephemeral}
+        section["summary"] = self._summary(room, req.requester.user_id)
+        return section
+
+    @staticmethod
+    def _summary(room: LiveRoom, user_id: str) -> dict[str, Any]:
+        joined = room.members_with("join")
+        invited = room.members_with("invite")
+        summary: dict[str, Any] = {
+            "m.joined_member_count": len(joined),
+            "m.invited_member_count": len(invited),
+        }
+        if room.state_content("m.room.name") is None and \
+                room.state_content("m.room.canonical_alias") is None:
+            summary["m.heroes"] = sorted(u for u in joined + invited if u != user_id)[:5]
+        return summary
+
+    # -- invites and leaves ---------------------------------------------------------------------------
+    async def _invite_section(self, room_id: str, user_id: str) -> dict[str, Any]:
+        room = await self.node.rooms.registry.get(room_id)
+        events: list[dict[str, Any]] = []
+        if room is not None:
+            for event_type in STRIPPED_STATE_TYPES:
+                event = room.state.get((event_type, ""))
+                if event is not None:
+                    events.append(_stripped(event))
+            invite = room.state.get(("m.room.member", user_id))
+            if invite is not None:
+                member = _stripped(invite)
+                member.update({"event_id": invite.event_id,
+                               "origin_server_ts": invite.origin_server_ts})
+                events.append(member)
+            inviter = room.state.get(("m.room.member", invite.sender)) if invite else None
+            if inviter is not None:
+                events.append(_stripped(inviter))
+        return {"invite_state": {"events": events}}
+
+    async def _leave_section(self, room_id: str, leave_event_id: str, since: SyncToken,
+                             req: SyncRequest) -> dict[str, Any]:
+        node = self.node
+        leave_stream = await node.stores.events.get_stream_ordering(leave_event_id) or 0
+        limit = req.filter.timeline_limit(DEFAULT_TIMELINE_LIMIT)
+        events = await node.stores.events.get_room_events(
+            room_id, after=since.stream, up_to=leave_stream, limit=limit + 1, backwards=True)
+        events.reverse()
+        limited = len(events) > limit
+        events = events[len(events) - limit:] if limit else []
+        device = (req.requester.user_id, req.requester.device_id)
+        first = events[0].unsigned["stream_ordering"] if events else leave_stream + 1
+        return {
+            "timeline": {
+                "events": await serialize_events(node, events, device=device,
+                                                 include_room_id=False),
+                "limited": limited,
+                "prev_batch": pagination_token(first - 1),
+            },
+            "state": {"events": []},
+            "account_data": {"events": []},
+        }
+
+    # -- account data -------------------------------------------------------------------------------
+    async def _account_data(self, req: SyncRequest, now: SyncToken, user_changed: bool,
+                            ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+        store = self.node.stores.account_data
+        user_id = req.requester.user_id
+        if req.since is None:
+            global_data = await store.get_global_account_data(user_id)
+            room_data = await store.get_room_account_data(user_id)
+        elif user_changed:
+            global_data, room_data = await store.get_account_data_changes(
+                user_id, req.since.stream, now.stream)
+        else:
+            return [], {}
+        events = [{"type": t, "content": c} for t, c in global_data.items()
+                  if req.filter.allows_account_data(t)]
+        return events, room_data
+
+
+def _stripped(event: Event) -> dict[str, Any]:
+    return {"type": event.type, "state_key": event.state_key, "content": event.content,
+            "sender": event.sender}
+
+
+def _section_has_news(section: dict[str, Any]) -> bool:
+    return bool(section["timeline"]["events"] or section["state"]["events"]
+                or section["ephemeral"]["events"] or section["account_data"]["events"])

@@ -1,0 +1,52 @@
+"""Who is typing in which room: in memory only, with expiry, and its own serial for /sync tokens.
+
+Every change bumps a node-wide serial; /sync reports a room's typing users when the room's last
+change is newer than the serial in the client's since-token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from broker.notifier import Notifier
+
+MAX_TYPING_TIMEOUT_MS = 120_000
+
+
+class TypingTracker:
+    def __init__(self, clock: Any, notifier: Notifier) -> None:
+        self.clock = clock
+        self.notifier = notifier
+        self.serial = 0
+        self._typing: dict[str, dict[str, int]] = {}  # room -> user -> expiry ms
+        self._room_serial: dict[str, int] = {}
+        self._timers: dict[tuple[str, str], Any] = {}
+
+    def set_typing(self, room_id: str, user_id: str, typing: bool, timeout_ms: int) -> None:
+        users = self._typing.setdefault(room_id, {})
+        key = (room_id, user_id)
+        timer = self._timers.pop(key, None)
+        if timer is not None and timer.active():
+            timer.cancel()
+        was_typing = user_id in users
+        if typing:
+            timeout_ms = max(0, min(timeout_ms, MAX_TYPING_TIMEOUT_MS))
+            users[user_id] = self.clock.time_ms() + timeout_ms
+            self._timers[key] = self.clock.call_later(
+                timeout_ms / 1000.0, self.set_typing, room_id, user_id, False, 0)
+            if not was_typing:
+                self._changed(room_id)
+        elif was_typing:
+            del users[user_id]
+            self._changed(room_id)
+
+    def _changed(self, room_id: str) -> None:
+        self.serial += 1
+        self._room_serial[room_id] = self.serial
+        self.notifier.notify(rooms=[room_id])
+
+    def typing_users(self, room_id: str) -> list[str]:
+        return sorted(self._typing.get(room_id, {}))
+
+    def changed_since(self, room_id: str, serial: int) -> bool:
+        return self._room_serial.get(room_id, 0) > serial

@@ -1,0 +1,238 @@
+"""Events: writing batches of new events (group commit) and reading them back.
+
+A batch is written in one transaction: the event rows, the room's forward extremities, state
+groups, current state, applied redactions and send transaction IDs.  Reads return
+:class:`federation.events.Event` objects with redacted content already pruned.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from twisted.internet import defer
+
+from federation.events import Event
+from federation.redaction import prune_event_dict
+from federation.room_versions import get_room_version
+from storage.database import Cursor, Database
+
+StateKey = tuple[str, str]
+
+_EVENT_COLUMNS = "e.event_id, e.json, e.redacted_by, e.stream_ordering, r.room_version"
+
+
+@dataclass
+class NewStateGroup:
+    """A state group to create: ``delta`` against ``prev_group`` (full state if it is None)."""
+
+    group_id: int
+    room_id: str
+    prev_group: int | None
+    delta_depth: int
+    delta: dict[StateKey, str]
+
+
+@dataclass
+class PersistItem:
+    """One new event and everything written with it."""
+
+    event: Event
+    stream_ordering: int
+    state_group_after: int
+    new_state_group: NewStateGroup | None = None
+    txn_key: tuple[str, str, str] | None = None  # (user_id, device_id, txn_id)
+    redaction_target: str | None = None  # event to prune, already authorised
+    new_room: dict[str, Any] | None = None  # rooms row for a create event
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# Local metadata kept in memory only; everything else in ``unsigned`` is stored with the event.
+PRIVATE_UNSIGNED = ("stream_ordering", "redacted_by", "txn")
+
+
+def event_json(event: Event) -> str:
+    stored = {k: v for k, v in event.unsigned.items() if k not in PRIVATE_UNSIGNED}
+    pdu = {**event.pdu, "unsigned": stored} if stored else event.pdu
+    return json.dumps(pdu, ensure_ascii=False, separators=(",", ":"))
+
+
+def _row_to_event(row: Sequence[Any]) -> Event:
+    event_id, raw, redacted_by, stream_ordering, room_version_id = row
+    room_version = get_room_version(room_version_id)
+    pdu = json.loads(raw)
+    unsigned = pdu.pop("unsigned", None) or {}
+    event = Event(pdu, room_version, event_id=event_id, unsigned=dict(unsigned))
+    if redacted_by:
+        event.unsigned["redacted_by"] = redacted_by
+    event.unsigned["stream_ordering"] = stream_ordering
+    return event
+
+
+class EventStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- writing ----------------------------------------------------------------------------
+    def persist_batch(self, items: list[PersistItem]) -> defer.Deferred[None]:
+        return self.db.run_interaction("persist_events", self._persist_batch_txn, items)
+
+    def _persist_batch_txn(self, cur: Cursor, items: list[PersistItem]) -> None:
+        for item in items:
+            if item.new_room is not None:
+                room = item.new_room
+                cur.execute(
+                    "INSERT INTO rooms (room_id, room_version, creator, is_public, created_ts)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (room["room_id"], room["room_version"], room["creator"],
+                     bool(room.get("is_public", False)), room["created_ts"]))
+        cur.executemany(
+            "INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender,"
+            " depth, origin_server_ts, json, outlier) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(i.stream_ordering, i.event.event_id, i.event.room_id, i.event.type,
+              i.event.state_key, i.event.sender, i.event.depth, i.event.origin_server_ts,
+              event_json(i.event), False) for i in items])
+        groups = [i.new_state_group for i in items if i.new_state_group is not None]
+        cur.executemany(
+            "INSERT INTO state_groups (id, room_id, prev_group, delta_depth) VALUES (?, ?, ?, ?)",
+            [(g.group_id, g.room_id, g.prev_group, g.delta_depth) for g in groups])
+        cur.executemany(
+            "INSERT INTO state_groups_state (state_group, type, state_key, event_id)"
+            " VALUES (?, ?, ?, ?)",
+            [(g.group_id, key[0], key[1], event_id) for g in groups
+             for key, event_id in g.delta.items()])
+        cur.executemany(
+            "INSERT INTO event_to_state_groups (event_id, state_group) VALUES (?, ?)",
+            [(i.event.event_id, i.state_group_after) for i in items])
+        self._update_current_state(cur, [i.event for i in items if i.event.is_state()])
+        self._update_extremities(cur, [i.event for i in items])
+        cur.executemany(
+            "INSERT INTO event_txn_ids (user_id, device_id, room_id, txn_id, event_id,"
+            " inserted_ts) VALUES (?, ?, ?, ?, ?, ?)",
+            [(i.txn_key[0], i.txn_key[1], i.event.room_id, i.txn_key[2], i.event.event_id,
+              i.event.origin_server_ts) for i in items if i.txn_key is not None])
+        for item in items:
+            if item.redaction_target is not None:
+                self._apply_redaction(cur, item.redaction_target, item.event.event_id)
+
+    @staticmethod
+    def _update_current_state(cur: Cursor, state_events: list[Event]) -> None:
+        latest: dict[tuple[str, str, str], Event] = {}
+        for event in state_events:
+            assert event.state_key is not None
+            latest[(event.room_id, event.type, event.state_key)] = event
+        for (room_id, type_, state_key), event in latest.items():
+            cur.execute(
+                "DELETE FROM current_state_events WHERE room_id = ? AND type = ? AND state_key = ?",
+                (room_id, type_, state_key))
+            cur.execute(
+                "INSERT INTO current_state_events (room_id, type, state_key, event_id, membership)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (room_id, type_, state_key, event.event_id, event.membership))
+
+    @staticmethod
+    def _update_extremities(cur: Cursor, events: list[Event]) -> None:
+        by_room: dict[str, list[Event]] = {}
+        for event in events:
+            by_room.setdefault(event.room_id, []).append(event)
+        for room_id, room_events in by_room.items():
+            referenced = {p for e in room_events for p in e.prev_event_ids}
+            if referenced:
+                clause, args = cur.in_clause("event_id", sorted(referenced))
+                cur.execute(f"DELETE FROM forward_extremities WHERE room_id = ? AND {clause}",
+                            [room_id, *args])
+            new = [e.event_id for e in room_events if e.event_id not in referenced]
+            cur.executemany(
+                "INSERT INTO forward_extremities (room_id, event_id) VALUES (?, ?)",
+                [(room_id, event_id) for event_id in new])
+
+    @staticmethod
+    def _apply_redaction(cur: Cursor, target_id: str, redaction_id: str) -> None:
+        row = cur.select_one(
+            "SELECT e.json, r.room_version FROM events e JOIN rooms r ON r.room_id = e.room_id"
+            " WHERE e.event_id = ?", (target_id,))
+        if row is None:
+            return
+        pruned = prune_event_dict(get_room_version(row[1]), json.loads(row[0]))
+        cur.execute("UPDATE events SET json = ?, redacted_by = ? WHERE event_id = ?",
+                    (json.dumps(pruned, separators=(",", ":")), redaction_id, target_id))
+
+    # -- reading ----------------------------------------------------------------------------
+    def get_events(self, event_ids: Iterable[str]) -> defer.Deferred[dict[str, Event]]:
+        ids = list(dict.fromkeys(event_ids))
+        return self.db.run_interaction("get_events", self.get_events_txn, ids)
+
+    @staticmethod
+    def get_events_txn(cur: Cursor, event_ids: list[str]) -> dict[str, Event]:
+        found: dict[str, Event] = {}
+        for start in range(0, len(event_ids), 500):
+            clause, args = cur.in_clause("e.event_id", event_ids[start:start + 500])
+            for row in cur.select_all(
+                f"SELECT {_EVENT_COLUMNS} FROM events e JOIN rooms r ON r.room_id = e.room_id"
+                f" WHERE {clause}", args):
+                event = _row_to_event(row)
+                found[event.event_id] = event
+        return found
+
+    def get_txn_event_id(
+        self, user_id: str, device_id: str, room_id: str, txn_id: str
+    ) -> defer.Deferred[str | None]:
+        return self.db.run_interaction(
+            "get_txn_event_id",
+            lambda cur: cur.select_value(
+                "SELECT event_id FROM event_txn_ids WHERE user_id = ? AND device_id = ?"
+                " AND room_id = ? AND txn_id = ?", (user_id, device_id, room_id, txn_id)))
+
+    def get_room_events(
+        self, room_id: str, *, after: int | None, up_to: int | None, limit: int,
+        backwards: bool,
+    ) -> defer.Deferred[list[Event]]:
+        """Events of a room with ``after < stream_ordering <= up_to``, ``limit`` of them from
+        the newest end when ``backwards`` (returned newest first) or the oldest end."""
+
+        def txn(cur: Cursor) -> list[Event]:
+            return self.get_room_events_txn(cur, room_id, after, up_to, limit, backwards)
+
+        return self.db.run_interaction("get_room_events", txn)
+
+    @staticmethod
+    def get_room_events_txn(
+        cur: Cursor, room_id: str, after: int | None, up_to: int | None, limit: int,
+        backwards: bool,
+    ) -> list[Event]:
+        conditions = ["e.room_id = ?", "e.outlier = ?"]
+        args: list[Any] = [room_id, False]
+        if after is not None:
+            conditions.append("e.stream_ordering > ?")
+            args.append(after)
+        if up_to is not None:
+            conditions.append("e.stream_ordering <= ?")
+            args.append(up_to)
+        order = "DESC" if backwards else "ASC"
+        rows = cur.select_all(
+            f"SELECT {_EVENT_COLUMNS} FROM events e JOIN rooms r ON r.room_id = e.room_id"
+            f" WHERE {' AND '.join(conditions)} ORDER BY e.stream_ordering {order} LIMIT ?",
+            [*args, limit])
+        return [_row_to_event(row) for row in rows]
+
+    def get_stream_ordering(self, event_id: str) -> defer.Deferred[int | None]:
+        return self.db.run_interaction(
+            "get_stream_ordering",
+            lambda cur: cur.select_value(
+                "SELECT stream_ordering FROM events WHERE event_id = ?", (event_id,)))
+
+    def get_state_events_between(
+        self, room_id: str, after: int, up_to: int
+    ) -> defer.Deferred[list[Event]]:
+        """State events of a room with ``after < stream_ordering <= up_to``, oldest first."""
+
+        def txn(cur: Cursor) -> list[Event]:
+            rows = cur.select_all(
+                f"SELECT {_EVENT_COLUMNS} FROM events e JOIN rooms r ON r.room_id = e.room_id"
+                " WHERE e.room_id = ? AND e.state_key IS NOT NULL AND e.stream_ordering > ?"
+                " AND e.stream_ordering <= ? ORDER BY e.stream_ordering", (room_id, after, up_to))
+            return [_row_to_event(row) for row in rows]
+
+        return self.db.run_interaction("get_state_events_between", txn)

@@ -1,0 +1,188 @@
+"""Room state: current state, state groups (state after each event) and room records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet import defer
+
+from federation.events import Event
+from storage.database import Cursor, Database
+from storage.events import EventStore
+
+StateKey = tuple[str, str]
+
+
+@dataclass
+class RoomSnapshot:
+    """What the node needs in memory to keep extending a room."""
+
+    room_id: str
+    room_version: str
+    creator: str
+    is_public: bool
+    state: dict[StateKey, Event]
+    extremities: list[str]
+    max_depth: int
+    state_group: int
+    state_group_depth: int
+    last_stream: int
+
+
+class StateStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def max_state_group(self) -> defer.Deferred[int]:
+        return self.db.run_interaction(
+            "max_state_group",
+            lambda cur: int(cur.select_value("SELECT MAX(id) FROM state_groups") or 0))
+
+    def load_room(self, room_id: str) -> defer.Deferred[RoomSnapshot | None]:
+        return self.db.run_interaction("load_room", self._load_room_txn, room_id)
+
+    @staticmethod
+    def _load_room_txn(cur: Cursor, room_id: str) -> RoomSnapshot | None:
+        row = cur.select_one(
+            "SELECT room_version, creator, is_public FROM rooms WHERE room_id = ?", (room_id,))
+        if row is None:
+            return None
+        room_version, creator, is_public = row
+        ids = [r[0] for r in cur.select_all(
+            "SELECT event_id FROM current_state_events WHERE room_id = ?", (room_id,))]
+        events = EventStore.get_events_txn(cur, ids)
+        state = {(e.type, e.state_key or ""): e for e in events.values()}
+        extremities = [r[0] for r in cur.select_all(
+            "SELECT event_id FROM forward_extremities WHERE room_id = ? ORDER BY event_id",
+            (room_id,))]
+        max_depth, last_stream = cur.select_one(
+            "SELECT MAX(depth), MAX(stream_ordering) FROM events WHERE room_id = ?",
+            (room_id,)) or (0, 0)
+        group_row = cur.select_one(
+            "SELECT g.id, g.delta_depth FROM events e"
+            " JOIN event_to_state_groups sg ON sg.event_id = e.event_id"
+            " JOIN state_groups g ON g.id = sg.state_group"
+            " WHERE e.room_id = ? ORDER BY e.stream_ordering DESC LIMIT 1", (room_id,))
+        group, group_depth = group_row if group_row else (0, 0)
+        return RoomSnapshot(
+            room_id=room_id, room_version=room_version, creator=creator,
+            is_public=bool(is_public), state=state, extremities=extremities,
+            max_depth=int(max_depth or 0), state_group=int(group), state_group_depth=group_depth,
+            last_stream=int(last_stream or 0))
+
+    def get_state_ids_for_group(self, group: int) -> defer.Deferred[dict[StateKey, str]]:
+        return self.db.run_interaction("state_for_group", self.state_ids_for_group_txn, group)
+
+    @staticmethod
+    def state_ids_for_group_txn(cur: Cursor, group: int) -> dict[StateKey, str]:
+        chain: list[int] = []
+        current: int | None = group
+        while current is not None:
+            chain.append(current)
+            current = cur.select_value("SELECT prev_group FROM state_groups WHERE id = ?",
+                                       (current,))
+        state: dict[StateKey, str] = {}
+        for group_id in reversed(chain):
+            for type_, state_key, event_id in cur.select_all(
+                "SELECT type, state_key, event_id FROM state_groups_state WHERE state_group = ?",
+                (group_id,)):
+                state[(type_, state_key)] = event_id
+        return state
+
+    def get_state_ids_at_event(self, event_id: str) -> defer.Deferred[dict[StateKey, str] | None]:
+        """The state after ``event_id`` (None if we hold no state for it)."""
+
+        def txn(cur: Cursor) -> dict[StateKey, str] | None:
+            group = cur.select_value(
+                "SELECT state_group FROM event_to_state_groups WHERE event_id = ?", (event_id,))
+            if group is None:
+                return None
+            return self.state_ids_for_group_txn(cur, int(group))
+
+        return self.db.run_interaction("state_at_event", txn)
+
+    def get_current_state_events(self, room_id: str) -> defer.Deferred[list[Event]]:
+        def txn(cur: Cursor) -> list[Event]:
+            ids = [r[0] for r in cur.select_all(
+                "SELECT event_id FROM current_state_events WHERE room_id = ?", (room_id,))]
+            return list(EventStore.get_events_txn(cur, ids).values())
+
+        return self.db.run_interaction("current_state_events", txn)
+
+    def get_rooms_for_user(self, user_id: str) -> defer.Deferred[dict[str, str]]:
+        """room_id -> current membership of ``user_id`` for every room we know it in."""
+
+        def txn(cur: Cursor) -> dict[str, str]:
+            rows = cur.select_all(
+                "SELECT room_id, membership FROM current_state_events"
+                " WHERE state_key = ? AND type = 'm.room.member'", (user_id,))
+            return {room_id: membership for room_id, membership in rows}
+
+        return self.db.run_interaction("rooms_for_user", txn)
+
+    def get_membership_changes(
+        self, user_id: str, after: int, up_to: int
+    ) -> defer.Deferred[list[tuple[str, str, int]]]:
+        """(room_id, event_id, stream) of membership events about ``user_id`` in the range."""
+
+        def txn(cur: Cursor) -> list[tuple[str, str, int]]:
+            rows = cur.select_all(
+                "SELECT room_id, event_id, stream_ordering FROM events WHERE state_key = ?"
+                " AND type = 'm.room.member' AND stream_ordering > ? AND stream_ordering <= ?"
+                " ORDER BY stream_ordering", (user_id, after, up_to))
+            return [(r[0], r[1], int(r[2])) for r in rows]
+
+        return self.db.run_interaction("membership_changes", txn)
+
+    def set_room_public(self, room_id: str, is_public: bool) -> defer.Deferred[None]:
+        return self.db.run_interaction(
+            "set_room_public",
+            lambda cur: cur.execute("UPDATE rooms SET is_public = ? WHERE room_id = ?",
+                                    (is_public, room_id)) and None)
+
+    def get_public_room_ids(self) -> defer.Deferred[list[str]]:
+        return self.db.run_interaction(
+            "public_rooms",
+            lambda cur: [r[0] for r in cur.select_all(
+                "SELECT room_id FROM rooms WHERE is_public = ? ORDER BY created_ts", (True,))])
+
+    def room_exists(self, room_id: str) -> defer.Deferred[bool]:
+        return self.db.run_interaction(
+            "room_exists",
+            lambda cur: cur.select_one("SELECT 1 FROM rooms WHERE room_id = ?",
+                                       (room_id,)) is not None)
+
+    def room_info(self, room_id: str) -> defer.Deferred[dict[str, Any] | None]:
+        def txn(cur: Cursor) -> dict[str, Any] | None:
+            row = cur.select_one(
+                "SELECT room_version, creator, is_public, created_ts FROM rooms WHERE room_id = ?",
+                (room_id,))
+            if row is None:
+                return None
+            return {"room_version": row[0], "creator": row[1], "is_public": bool(row[2]),
+                    "created_ts": row[3]}
+
+        return self.db.run_interaction("room_info", txn)
+
+    def forget_room(self, user_id: str, room_id: str) -> defer.Deferred[None]:
+        def txn(cur: Cursor) -> None:
+            cur.execute("DELETE FROM room_forgotten WHERE user_id = ? AND room_id = ?",
+                        (user_id, room_id))
+            cur.execute("INSERT INTO room_forgotten (user_id, room_id) VALUES (?, ?)",
+                        (user_id, room_id))
+
+        return self.db.run_interaction("forget_room", txn)
+
+    def unforget_room(self, user_id: str, room_id: str) -> defer.Deferred[None]:
+        return self.db.run_interaction(
+            "unforget_room",
+            lambda cur: cur.execute(
+                "DELETE FROM room_forgotten WHERE user_id = ? AND room_id = ?",
+                (user_id, room_id)) and None)
+
+    def get_forgotten_rooms(self, user_id: str) -> defer.Deferred[set[str]]:
+        return self.db.run_interaction(
+            "forgotten_rooms",
+            lambda cur: {r[0] for r in cur.select_all(
+                "SELECT room_id FROM room_forgotten WHERE user_id = ?", (user_id,))})
