@@ -1,0 +1,83 @@
+"""The node config: validation errors name the key and what was expected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from broker.config import ConfigError, load_config, parse_config
+
+
+def _parse(raw: dict) -> object:
+    return parse_config(raw, Path("/srv/node"))
+
+
+def test_minimal_config_gets_safe_defaults() -> None:
+    config = parse_config({"server_name": "ministry.example.gov"}, Path("/srv/node"))
+    assert config.database_engine == "sqlite"
+    assert config.database_path == Path("/srv/node/data/broker.db")
+    assert config.registration_enabled is False
+    assert config.default_room_version == "12"
+    assert config.rate_limits_enabled is True
+
+
+def test_unknown_key_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"^database\.pth: unknown key"):
+        _parse({"server_name": "a.gov", "database": {"pth": "x"}})
+
+
+def test_wrong_type_names_key_and_expected_type() -> None:
+    with pytest.raises(ConfigError, match=r"^listeners\[0\]\.port: expected an integer"):
+        _parse({"server_name": "a.gov", "listeners": [{"port": "eighty"}]})
+
+
+def test_boolean_is_not_accepted_as_integer() -> None:
+    with pytest.raises(ConfigError, match=r"^limits\.max_request_body_bytes: expected"):
+        _parse({"server_name": "a.gov", "limits": {"max_request_body_bytes": True}})
+
+
+def test_missing_server_name_is_required() -> None:
+    with pytest.raises(ConfigError, match=r"^server_name: is required"):
+        _parse({})
+
+
+def test_engine_choice_is_checked() -> None:
+    with pytest.raises(ConfigError, match=r"^database\.engine: expected one of sqlite, postgres"):
+        _parse({"server_name": "a.gov", "database": {"engine": "mysql"}})
+
+
+def test_postgres_needs_a_dsn() -> None:
+    with pytest.raises(ConfigError, match=r"^database\.dsn: is required"):
+        _parse({"server_name": "a.gov", "database": {"engine": "postgres"}})
+
+
+def test_invalid_server_name_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"^server_name: expected a host name"):
+        _parse({"server_name": "not a host"})
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "absent.yaml")
+
+
+def test_invalid_yaml_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("server_name: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(path)
+
+
+def test_node_refuses_to_start_with_a_bad_config(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "homeserver.yaml"
+    path.write_text("server_name: a.gov\nlisteners:\n  - port: 8008\n    colour: blue\n")
+    result = subprocess.run([sys.executable, "-m", "broker", "run", "--config", str(path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "ConfigError: listeners[0].colour: unknown key (expected one of: port, bind_address,"
+        " resources)")
