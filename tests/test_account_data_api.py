@@ -176,3 +176,12 @@ def test_tags_need_a_room_id(node: NodeProcess) -> None:
     alice = node.register()
     body = alice.put(tags_path(alice, "notaroom") + "/u.x", {})
     assert (alice.status, body["errcode"]) == (400, "M_INVALID_PARAM")
+
+
+def test_account_data_change_appears_in_incremental_sync(node: NodeProcess) -> None:
+    alice = node.register()
+    since = alice.get(f"{V3}/sync", params={"timeout": 0})["next_batch"]
+    alice.put(global_path(alice, "org.example.synced"), {"n": 1})
+    body = alice.get(f"{V3}/sync", params={"timeout": 0, "since": since})
+    assert alice.status == 200
+    assert {"type": "org.example.synced", "content": {"n": 1}} in body["account_data"]["events"]

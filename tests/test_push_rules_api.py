@@ -272,6 +272,13 @@ def test_changes_are_published_as_m_push_rules_account_data(node: NodeProcess) -
     assert published == {"global": ruleset(alice)}
 
 
+def test_m_push_rules_account_data_holds_defaults_before_any_change(node: NodeProcess) -> None:
+    alice = node.register()
+    published = alice.get(f"/_matrix/client/v3/user/{alice.user_id}/account_data/m.push_rules")
+    assert alice.status == 200
+    assert rule_ids(published["global"]["underride"])[0] == ".m.rule.call"
+
+
 def test_push_rules_are_per_user(node: NodeProcess) -> None:
     alice, bob = node.register(), node.register()
     put_rule(alice, "room", "!r:x", {"actions": []})

@@ -3,7 +3,8 @@
 
 Only the owner may read or write; each write takes a stream id so /sync delivers it.  Types the
 server controls (``m.fully_read``, set with read markers; ``m.push_rules``, set through
-/pushrules) are refused with 405 ``M_BAD_JSON``, as the spec says.
+/pushrules) are refused with 405 ``M_BAD_JSON``, as the spec says.  Reading ``m.push_rules``
+answers the user's current ruleset, also before any rule was changed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from twisted.web.http import Request
 from broker.client_api import CLIENT_PREFIX
 from broker.http.errors import MatrixError, bad_param, forbidden, not_found
 from broker.http.server import parse_json_body
+from broker.push_rules_defaults import push_rules_content
 from storage.account_data import GLOBAL
 
 if TYPE_CHECKING:
@@ -53,6 +55,9 @@ def register_servlets(node: Node, router: Router) -> None:
         await own_user(node, request, user_id)
         if room_id != GLOBAL:
             check_room_id(room_id)
+        elif data_type == "m.push_rules":
+            snapshot = await node.stores.push_rules.get_push_rules(user_id)
+            return 200, push_rules_content(user_id, snapshot)
         content = await store.get_account_data(user_id, room_id, data_type)
         if content is None:
             raise not_found("Room account data not found." if room_id else
