@@ -81,3 +81,26 @@ def test_node_refuses_to_start_with_a_bad_config(tmp_path: Path) -> None:
     assert result.stderr.strip() == (
         "ConfigError: listeners[0].colour: unknown key (expected one of: port, bind_address,"
         " resources)")
+
+
+def test_sample_config_is_valid() -> None:
+    sample = Path(__file__).resolve().parent.parent / "config" / "homeserver.sample.yaml"
+    config = load_config(sample)
+    assert config.server_name == "ministry.example.gov"
+
+
+def test_init_writes_a_valid_config_and_private_key(tmp_path: Path) -> None:
+    from broker.init_config import write_initial_config
+
+    written = write_initial_config(
+        config_path=tmp_path / "homeserver.yaml", server_name="dept.example.gov", port=8448,
+        bind_address="127.0.0.1", data_dir="data", database_engine="sqlite", database_dsn="",
+        enable_registration=False, overwrite=False)
+    config = load_config(written[0])
+    assert config.listeners[0].port == 8448
+    assert (config.signing_key_path.stat().st_mode & 0o777) == 0o600
+    with pytest.raises(FileExistsError):
+        write_initial_config(
+            config_path=tmp_path / "homeserver.yaml", server_name="x.gov", port=1,
+            bind_address="127.0.0.1", data_dir="data", database_engine="sqlite",
+            database_dsn="", enable_registration=False, overwrite=False)
