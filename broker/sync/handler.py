@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from broker.auth import Requester
 from broker.filtering import Filter
+from broker.push_rules_defaults import push_rules_content
 from broker.rooms.client_events import serialize_events
 from broker.rooms.live_room import LiveRoom
 from broker.sync.tokens import SyncToken, pagination_token
@@ -305,6 +306,10 @@ class SyncHandler:
         if req.since is None:
             global_data = await store.get_global_account_data(user_id)
             room_data = await store.get_room_account_data(user_id)
+            if "m.push_rules" not in global_data:
+                # Clients expect their (default) push rules in the first sync.
+                snapshot = await self.node.stores.push_rules.get_push_rules(user_id)
+                global_data["m.push_rules"] = push_rules_content(user_id, snapshot)
         elif user_changed:
             global_data, room_data = await store.get_account_data_changes(
                 user_id, req.since.stream, now.stream)
