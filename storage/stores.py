@@ -5,6 +5,7 @@ from __future__ import annotations
 from storage.account_data import AccountDataStore
 from storage.database import Database
 from storage.filters import FilterStore
+from storage.media import MediaStore
 from storage.push_rules import PushRuleStore
 from storage.users import UserStore
 
@@ -16,3 +17,4 @@ class Stores:
         self.account_data = AccountDataStore(db)
         self.filters = FilterStore(db)
         self.push_rules = PushRuleStore(db)
+        self.media = MediaStore(db)

@@ -37,12 +37,18 @@ CORS_HEADERS = {
 
 @dataclass
 class RawResponse:
-    """A non-JSON response body (media downloads)."""
+    """A non-JSON response body (media downloads).
+
+    Big bodies need not sit in memory: give ``stream`` (a coroutine writing the body to the
+    request, honouring back-pressure) and its ``length`` instead of ``body``.
+    """
 
     body: bytes
     content_type: str
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
+    stream: Callable[[Request], Awaitable[None]] | None = None
+    length: int | None = None
 
 
 class Router(Resource):
@@ -105,7 +111,7 @@ class Router(Resource):
             self._respond_json(request, 500, {"errcode": "M_UNKNOWN", "error": "Internal error"})
             return
         if isinstance(result, RawResponse):
-            self._respond_raw(request, result)
+            await self._respond_raw(request, result)
         else:
             status, body = result
             self._respond_json(request, status, body)
@@ -122,17 +128,30 @@ class Router(Resource):
         request.finish()
 
     @staticmethod
-    def _respond_raw(request: Request, response: RawResponse) -> None:
+    async def _respond_raw(request: Request, response: RawResponse) -> None:
         if request._disconnected:
             return
+        streamed = response.stream is not None
+        length = response.length if streamed else len(response.body)
         request.setResponseCode(response.status)
         request.setHeader(b"Content-Type", response.content_type.encode("utf-8"))
-        request.setHeader(b"Content-Length", str(len(response.body)).encode("ascii"))
+        if length is not None:
+            request.setHeader(b"Content-Length", str(length).encode("ascii"))
         for name, value in response.headers.items():
             request.setHeader(name.encode("ascii"), value.encode("utf-8"))
         if request.method != b"HEAD":
-            request.write(response.body)
-        request.finish()
+            if response.stream is not None:
+                try:
+                    await response.stream(request)
+                except Exception:
+                    # Headers are gone already: all we can do is cut the connection short.
+                    logger.exception("streaming %s failed", request.path)
+                    request.loseConnection()
+                    return
+            else:
+                request.write(response.body)
+        if not request._disconnected:
+            request.finish()
 
 
 def parse_json_body(request: Request, *, allow_empty: bool = False) -> dict[str, Any]:
