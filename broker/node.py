@@ -18,6 +18,8 @@ from broker.auth import Auth
 from broker.clock import Clock
 from broker.config import NodeConfig
 from broker.http.server import Router
+from broker.media.files import MediaFiles
+from broker.media.repository import MediaRepository
 from broker.notifier import Notifier
 from broker.ratelimit import RateLimiter
 from broker.rooms.aliases import Aliases
@@ -70,6 +72,9 @@ class Node:
         self.rooms = Rooms(self)
         self.typing = TypingTracker(self.clock, self.notifier)
         self.sync = SyncHandler(self)
+        self.media = MediaRepository(
+            self.stores.media, MediaFiles(self.config.media_store_path), self.clock,
+            self.server_name, self.config.max_upload_bytes)
         self._build_handlers()
 
     async def start(self) -> None:

@@ -20,9 +20,8 @@ from broker.client_api import CLIENT_V1_PREFIX
 from broker.http.errors import bad_param, missing_param
 from broker.http.server import RawResponse, query_arg
 from broker.http.validation import parse_int_arg
-from broker.media.files import MediaFiles
 from broker.media.headers import check_filename, normalise_content_type
-from broker.media.repository import DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS, MediaRepository
+from broker.media.repository import DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS
 from broker.media.thumbnails import METHODS
 
 if TYPE_CHECKING:
@@ -78,9 +77,7 @@ def _thumbnail_args(request: Request) -> tuple[int, int, str, bool]:
 
 
 def register_servlets(node: Node, router: Router) -> None:
-    media = MediaRepository(
-        node.stores.media, MediaFiles(node.config.media_store_path), node.clock,
-        node.server_name, node.config.max_upload_bytes)
+    media = node.media
     upload_limit = node.config.max_upload_bytes
 
     async def upload(request: Request) -> tuple[int, dict[str, Any]]:

@@ -91,3 +91,19 @@ class Rooms:
         spec = EventSpec(sender=sender, type=event_type, content=content, state_key=state_key,
                          redacts=redacts)
         return await self.creator.send(room_id, spec, device_id=device_id, txn_id=txn_id)
+
+    async def propagate_profile(self, user_id: str) -> None:
+        """After a display name or avatar change, restate the user's membership in every room
+        they are joined to, as clients read names from m.room.member events."""
+        profile = await self.node.stores.users.get_profile(user_id) or {}
+        for room_id in await self.user_rooms.joined_rooms(user_id):
+            room = await self.registry.get(room_id)
+            member = room.state.get(("m.room.member", user_id)) if room else None
+            if member is None or member.membership != "join":
+                continue
+            content = {k: v for k, v in member.content.items()
+                       if k not in ("displayname", "avatar_url")}
+            content.update({k: v for k, v in profile.items()
+                            if k in ("displayname", "avatar_url") and v is not None})
+            if content != member.content:
+                await self.send(room_id, user_id, "m.room.member", content, state_key=user_id)
