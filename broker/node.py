@@ -17,7 +17,7 @@ from twisted.web import server
 from broker.auth import Auth
 from broker.clock import Clock
 from broker.config import NodeConfig
-from broker.http.server import Router
+from broker.http.server import BodyLimitedRequest, Router
 from broker.media.files import MediaFiles
 from broker.media.repository import MediaRepository
 from broker.notifier import Notifier
@@ -87,7 +87,7 @@ class Node:
         register_all(self, self.router)
 
     def listen(self) -> None:
-        site = server.Site(self.router)
+        site = server.Site(self.router, requestFactory=BodyLimitedRequest)
         site.displayTracebacks = False
         site.noisy = False
         for listener in self.config.listeners:

@@ -111,7 +111,7 @@ class Client:
         self.status = 0
         self.session = requests.Session()
 
-    def request(self, method: str, path: str, body: Any = None, *, raw: bytes | None = None,
+    def request(self, method: str, path: str, body: Any = None, *, raw: Any = None,
                 headers: dict[str, str] | None = None, params: dict[str, Any] | None = None,
                 timeout: float = 30) -> Any:
         all_headers = dict(headers or {})

@@ -8,6 +8,7 @@ get 413 before they are parsed.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
@@ -67,6 +68,13 @@ class Router(Resource):
         """Route ``method`` on ``pattern`` (a regex with named groups, anchored) to ``handler``."""
         self._routes.append((method, re.compile(f"^{pattern}$"), handler, max_body))
 
+    def body_limit_for(self, method: str, path: str) -> int:
+        """The largest body the route for ``method path`` accepts."""
+        for route_method, pattern, _handler, max_body in self._routes:
+            if route_method == method and pattern.match(path):
+                return max_body if max_body is not None else self.max_body_bytes
+        return self.max_body_bytes
+
     def _match(self, method: str, path: str) -> tuple[Handler, dict[str, str], int | None]:
         path_matched = False
         for route_method, pattern, handler, max_body in self._routes:
@@ -94,6 +102,8 @@ class Router(Resource):
         try:
             handler, args, max_body = self._match(method, path)
             limit = max_body if max_body is not None else self.max_body_bytes
+            if getattr(request, "body_too_large", False):
+                raise MatrixError(413, "M_TOO_LARGE", f"Request body exceeds {limit} bytes")
             length = request.getHeader(b"content-length")
             if length is not None and length.isdigit() and int(length) > limit:
                 raise MatrixError(413, "M_TOO_LARGE", f"Request body exceeds {limit} bytes")
@@ -152,6 +162,43 @@ class Router(Resource):
                 request.write(response.body)
         if not request._disconnected:
             request.finish()
+
+
+class BodyLimitedRequest(server.Request):
+    """A request that stops buffering its body once it passes the route's size limit.
+
+    Twisted would otherwise read the whole body (into memory or a temp file) before the router
+    sees it; here the excess is dropped as it arrives and the router answers 413.
+    """
+
+    body_too_large = False
+    _body_limit = 0
+    _body_received = 0
+
+    def gotLength(self, length: int | None) -> None:
+        channel = self.channel
+        router = getattr(getattr(channel, "site", None), "resource", None)
+        method = getattr(channel, "_command", b"").decode("ascii", "replace")
+        path = getattr(channel, "_path", b"").split(b"?", 1)[0].decode("utf-8", "replace")
+        self._body_limit = (router.body_limit_for(method, path) if isinstance(router, Router)
+                            else 1_048_576)
+        if length is not None and length > self._body_limit:
+            self.body_too_large = True
+            self.content = io.BytesIO()
+            return
+        super().gotLength(length)
+
+    def handleContentChunk(self, data: bytes) -> None:
+        if self.body_too_large:
+            return
+        self._body_received += len(data)
+        if self._body_received > self._body_limit:
+            self.body_too_large = True
+            if self.content is not None:
+                self.content.close()
+            self.content = io.BytesIO()
+            return
+        super().handleContentChunk(data)
 
 
 def parse_json_body(request: Request, *, allow_empty: bool = False) -> dict[str, Any]:
