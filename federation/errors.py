@@ -17,3 +17,19 @@ class SignatureVerifyError(Exception):
 
 class InvalidEventError(ValueError):
     """A PDU does not have the shape the room version requires."""
+
+
+class StateResolutionError(Exception):
+    """State resolution cannot proceed: a needed event is missing or inconsistent."""
+
+
+class KeyFetchError(Exception):
+    """A server's signing keys could not be obtained (directly or through a notary)."""
+
+
+class InvalidServerKeys(KeyFetchError):
+    """A server keys response (or a notary's copy of one) is malformed or badly signed."""
+
+
+class MalformedAuthorization(ValueError):
+    """An ``Authorization: X-Matrix ...`` header cannot be parsed."""

@@ -148,3 +148,79 @@ class Room:
 
     def set_power(self, users: dict[str, int], **levels: Any) -> Event:
         return self.send(self.creator, "m.room.power_levels", {"users": users, **levels}, "")
+
+
+# Forks and state resolution ---------------------------------------------------------
+
+
+def fork(room: Room) -> Room:
+    """A copy of ``room`` sharing its history so far.
+
+    Events sent to the copy and to the original afterwards are concurrent: each
+    branch has its own state and its own latest event.
+    """
+    import copy
+
+    branch = copy.copy(room)
+    branch.state = dict(room.state)
+    branch.events = list(room.events)
+    return branch
+
+
+def state_ids(room: Room) -> dict[tuple[str, str], str]:
+    """The room's current state as (type, state_key) -> event_id."""
+    return {key: event.event_id for key, event in room.state.items()}
+
+
+def events_by_id(*rooms: Room) -> dict[str, Event]:
+    """Every event of the given rooms (or branches), by ID."""
+    return {event.event_id: event for room in rooms for event in room.events}
+
+
+def send_at(
+    room: Room,
+    origin_server_ts: int,
+    sender: str,
+    type: str,
+    content: dict[str, Any],
+    state_key: str | None = None,
+) -> Event:
+    """Like ``Room.send`` but with a chosen origin_server_ts (for ordering tie-breaks)."""
+    wanted = auth_types_for_event(room.rv, type, sender, state_key, content)
+    pdu = build_pdu(
+        room.rv,
+        room_id=room.room_id,
+        sender=sender,
+        type=type,
+        content=content,
+        state_key=state_key,
+        prev_event_ids=[room.events[-1].event_id],
+        auth_event_ids=[room.state[k].event_id for k in wanted if k in room.state],
+        depth=len(room.events) + 1,
+        origin_server_ts=origin_server_ts,
+    )
+    server = server_name_of(sender)
+    event = finalize_pdu(pdu, server, key_for(server), room.rv)
+    room.check(event)
+    room.events.append(event)
+    if event.is_state():
+        room.state[(event.type, event.state_key or "")] = event
+    return event
+
+
+def auth_chain_index(events: dict[str, Event]) -> dict[str, set[str]]:
+    """Each event's auth chain (not including itself), as a storage index would give it."""
+    chains: dict[str, set[str]] = {}
+
+    def chain(event_id: str) -> set[str]:
+        if event_id not in chains:
+            result: set[str] = set()
+            for auth_id in events[event_id].auth_event_ids:
+                result.add(auth_id)
+                result |= chain(auth_id)
+            chains[event_id] = result
+        return chains[event_id]
+
+    for event_id in events:
+        chain(event_id)
+    return chains
