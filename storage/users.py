@@ -28,12 +28,22 @@ class Device:
     last_seen_ip: str | None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "device_id": self.device_id,
-            "display_name": self.display_name,
-            "last_seen_ts": self.last_seen_ts,
-            "last_seen_ip": self.last_seen_ip,
-        }
+        """The Client-Server API shape; unknown fields are left out rather than null."""
+        fields = (("device_id", self.device_id), ("display_name", self.display_name),
+                  ("last_seen_ts", self.last_seen_ts), ("last_seen_ip", self.last_seen_ip))
+        return {key: value for key, value in fields if value is not None}
+
+
+@dataclass(frozen=True)
+class UiAuthSession:
+    """A user-interactive authentication session and the stages completed in it."""
+
+    session_id: str
+    user_id: str  # '' when the request is not authenticated (register)
+    method: str
+    uri: str
+    created_ts: int
+    completed: dict[str, str]  # stage type -> what it proved (e.g. a user ID)
 
 
 class UserStore:
@@ -85,17 +95,34 @@ class UserStore:
             ) and None,
         )
 
-    def deactivate(self, user_id: str) -> defer.Deferred[list[str]]:
-        """Mark the account deactivated and drop its devices and tokens; returns token hashes."""
+    def change_password(
+        self, user_id: str, password_hash: str, *, keep_device_id: str | None,
+        logout_other_devices: bool,
+    ) -> defer.Deferred[list[str]]:
+        """Set a new password hash and, if asked, delete every device but ``keep_device_id``
+        (with their tokens), in one transaction.  Returns the revoked token hashes."""
 
         def txn(cur: Cursor) -> list[str]:
-            hashes = [r[0] for r in cur.select_all(
-                "SELECT token_hash FROM access_tokens WHERE user_id = ?", (user_id,))]
+            cur.execute("UPDATE users SET password_hash = ? WHERE user_id = ?",
+                        (password_hash, user_id))
+            if not logout_other_devices:
+                return []
+            return _delete_devices_except(cur, user_id, keep_device_id)
+
+        return self.db.run_interaction("change_password", txn)
+
+    def deactivate(self, user_id: str, *, erase: bool = False) -> defer.Deferred[list[str]]:
+        """Mark the account deactivated and drop its devices and tokens (and, with ``erase``,
+        its display name and avatar); returns the revoked token hashes."""
+
+        def txn(cur: Cursor) -> list[str]:
             cur.execute("UPDATE users SET deactivated = ?, password_hash = NULL WHERE user_id = ?",
                         (True, user_id))
-            cur.execute("DELETE FROM access_tokens WHERE user_id = ?", (user_id,))
-            cur.execute("DELETE FROM devices WHERE user_id = ?", (user_id,))
-            return hashes
+            if erase:
+                cur.execute(
+                    "UPDATE profiles SET displayname = NULL, avatar_url = NULL WHERE user_id = ?",
+                    (user_id,))
+            return _delete_devices_except(cur, user_id, None)
 
         return self.db.run_interaction("deactivate", txn)
 
@@ -159,6 +186,23 @@ class UserStore:
 
         return self.db.run_interaction("delete_devices", txn)
 
+    def delete_all_devices(
+        self, user_id: str, *, except_device_id: str | None = None
+    ) -> defer.Deferred[list[str]]:
+        """Delete every device of ``user_id`` (but ``except_device_id``) and their tokens;
+        returns the deleted token hashes."""
+        return self.db.run_interaction(
+            "delete_all_devices", _delete_devices_except, user_id, except_device_id)
+
+    def get_device(self, user_id: str, device_id: str) -> defer.Deferred[Device | None]:
+        def txn(cur: Cursor) -> Device | None:
+            row = cur.select_one(
+                "SELECT user_id, device_id, display_name, last_seen_ts, last_seen_ip"
+                " FROM devices WHERE user_id = ? AND device_id = ?", (user_id, device_id))
+            return Device(*row) if row is not None else None
+
+        return self.db.run_interaction("get_device", txn)
+
     def get_devices(self, user_id: str) -> defer.Deferred[list[Device]]:
         def txn(cur: Cursor) -> list[Device]:
             rows = cur.select_all(
@@ -196,3 +240,73 @@ class UserStore:
             lambda cur: cur.execute(
                 f"UPDATE profiles SET {field} = ? WHERE user_id = ?", (value, user_id)) and None,
         )
+
+    # -- user-interactive auth sessions ---------------------------------------------------------
+    def create_ui_auth_session(
+        self, session_id: str, user_id: str, method: str, uri: str, now_ms: int
+    ) -> defer.Deferred[None]:
+        return self.db.run_interaction(
+            "create_ui_auth_session",
+            lambda cur: cur.execute(
+                "INSERT INTO ui_auth_sessions (session_id, user_id, method, uri, created_ts)"
+                " VALUES (?, ?, ?, ?, ?)", (session_id, user_id, method, uri, now_ms)) and None,
+        )
+
+    def get_ui_auth_session(self, session_id: str) -> defer.Deferred[UiAuthSession | None]:
+        def txn(cur: Cursor) -> UiAuthSession | None:
+            row = cur.select_one(
+                "SELECT session_id, user_id, method, uri, created_ts FROM ui_auth_sessions"
+                " WHERE session_id = ?", (session_id,))
+            if row is None:
+                return None
+            stages = cur.select_all(
+                "SELECT stage, result FROM ui_auth_stages WHERE session_id = ?", (session_id,))
+            return UiAuthSession(row[0], row[1], row[2], row[3], int(row[4]),
+                                 {stage: result for stage, result in stages})
+
+        return self.db.run_interaction("get_ui_auth_session", txn)
+
+    def complete_ui_auth_stage(
+        self, session_id: str, stage: str, result: str
+    ) -> defer.Deferred[None]:
+        """Record a completed stage (completing it again replaces what it proved)."""
+
+        def txn(cur: Cursor) -> None:
+            cur.execute("DELETE FROM ui_auth_stages WHERE session_id = ? AND stage = ?",
+                        (session_id, stage))
+            cur.execute("INSERT INTO ui_auth_stages (session_id, stage, result) VALUES (?, ?, ?)",
+                        (session_id, stage, result))
+
+        return self.db.run_interaction("complete_ui_auth_stage", txn)
+
+    def delete_ui_auth_session(self, session_id: str) -> defer.Deferred[None]:
+        def txn(cur: Cursor) -> None:
+            cur.execute("DELETE FROM ui_auth_stages WHERE session_id = ?", (session_id,))
+            cur.execute("DELETE FROM ui_auth_sessions WHERE session_id = ?", (session_id,))
+
+        return self.db.run_interaction("delete_ui_auth_session", txn)
+
+    def purge_ui_auth_sessions(self, created_before_ms: int) -> defer.Deferred[int]:
+        """Delete sessions created before ``created_before_ms``; returns how many."""
+
+        def txn(cur: Cursor) -> int:
+            old = [r[0] for r in cur.select_all(
+                "SELECT session_id FROM ui_auth_sessions WHERE created_ts < ?",
+                (created_before_ms,))]
+            clause, args = cur.in_clause("session_id", old)
+            cur.execute(f"DELETE FROM ui_auth_stages WHERE {clause}", args)
+            cur.execute(f"DELETE FROM ui_auth_sessions WHERE {clause}", args)
+            return len(old)
+
+        return self.db.run_interaction("purge_ui_auth_sessions", txn)
+
+
+def _delete_devices_except(cur: Cursor, user_id: str, keep_device_id: str | None) -> list[str]:
+    """Delete a user's devices and tokens, sparing ``keep_device_id``; returns token hashes."""
+    keep = keep_device_id if keep_device_id is not None else ""
+    hashes = [r[0] for r in cur.select_all(
+        "SELECT token_hash FROM access_tokens WHERE user_id = ? AND device_id <> ?",
+        (user_id, keep))]
+    cur.execute("DELETE FROM access_tokens WHERE user_id = ? AND device_id <> ?", (user_id, keep))
+    cur.execute("DELETE FROM devices WHERE user_id = ? AND device_id <> ?", (user_id, keep))
+    return hashes
