@@ -38,8 +38,6 @@ def _k(*types: type, **kwargs: Any) -> Key:
     return Key(types=types, **kwargs)
 
 
-RATE = {"per_second": _k(float, int, minimum=0), "burst": _k(int, minimum=1)}
-
 SCHEMA: dict[str, Any] = {
     "server_name": _k(str, required=True),
     "public_baseurl": _k(str, default=""),
@@ -50,6 +48,10 @@ SCHEMA: dict[str, Any] = {
             "port": _k(int, required=True, minimum=0),
             "bind_address": _k(str, default="127.0.0.1"),
             "resources": [_k(str, choices=("client", "federation", "media"))],
+            "tls": {
+                "certificate": _k(str, default=""),
+                "private_key": _k(str, default=""),
+            },
         }
     ],
     "database": {
@@ -79,6 +81,18 @@ SCHEMA: dict[str, Any] = {
     },
     "media": {
         "store_path": _k(str, default=""),
+    },
+    "federation": {
+        "enabled": _k(bool, default=True),
+        "allow_list": [_k(str)],
+        "federation_list": {
+            "path": _k(str, default=""),
+            "url": _k(str, default=""),
+            "authority_key": _k(str, default=""),
+            "refresh_seconds": _k(int, default=3600, minimum=10),
+        },
+        "pinned_keys": _k(dict, default={}),
+        "allow_private_addresses": _k(bool, default=False),
     },
     "logging": {
         "level": _k(str, default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
@@ -139,6 +153,22 @@ class Listener:
     port: int
     bind_address: str
     resources: tuple[str, ...]
+    tls_certificate: Path | None = None
+    tls_private_key: Path | None = None
+
+
+@dataclass(frozen=True)
+class FederationConfig:
+    """Which servers this node federates with, and how it reaches them."""
+
+    enabled: bool = True
+    allow_list: tuple[str, ...] = ()
+    list_path: Path | None = None
+    list_url: str = ""
+    list_authority_key: str = ""
+    list_refresh_seconds: int = 3600
+    pinned_keys: dict[str, dict[str, str]] = field(default_factory=dict)
+    allow_private_addresses: bool = False
 
 
 @dataclass(frozen=True)
@@ -168,6 +198,7 @@ class NodeConfig:
     rate_limits: dict[str, RateLimit]
     media_store_path: Path
     log_level: str
+    federation: FederationConfig = field(default_factory=FederationConfig)
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -191,14 +222,20 @@ def parse_config(raw: Any, base_dir: Path) -> NodeConfig:
     db = data["database"]
     if db["engine"] == "postgres" and not db["dsn"]:
         raise ConfigError("database.dsn", "is required when database.engine is postgres")
-    listeners = [
-        Listener(
+    listeners = []
+    for index, item in enumerate(data["listeners"]):
+        tls = item["tls"]
+        if bool(tls["certificate"]) != bool(tls["private_key"]):
+            raise ConfigError(f"listeners[{index}].tls",
+                              "needs both certificate and private_key, or neither")
+        listeners.append(Listener(
             port=item["port"],
             bind_address=item["bind_address"],
             resources=tuple(item["resources"] or DEFAULT_LISTENER_RESOURCES),
-        )
-        for item in data["listeners"]
-    ]
+            tls_certificate=resolve(tls["certificate"], base_dir) if tls["certificate"] else None,
+            tls_private_key=resolve(tls["private_key"], base_dir) if tls["private_key"] else None,
+        ))
+    federation = _parse_federation(data["federation"], resolve, base_dir)
     limits = data["rate_limits"]
     return NodeConfig(
         server_name=data["server_name"],
@@ -221,7 +258,40 @@ def parse_config(raw: Any, base_dir: Path) -> NodeConfig:
         },
         media_store_path=resolve(data["media"]["store_path"], data_dir / "media"),
         log_level=data["logging"]["level"],
+        federation=federation,
         raw=data,
+    )
+
+
+def _parse_federation(data: dict[str, Any], resolve: Any, base_dir: Path) -> FederationConfig:
+    for index, name in enumerate(data["allow_list"]):
+        try:
+            _check_server_name(name)
+        except ConfigError as e:
+            raise ConfigError(f"federation.allow_list[{index}]",
+                              f"expected a server name, got {name!r}") from e
+    pinned = data["pinned_keys"]
+    for server, keys in pinned.items():
+        if not isinstance(keys, dict) or not all(
+                isinstance(k, str) and k.startswith("ed25519:") and isinstance(v, str)
+                for k, v in keys.items()):
+            raise ConfigError(f"federation.pinned_keys.{server}",
+                              "expected a mapping of 'ed25519:<key id>' to base64 public keys")
+    flist = data["federation_list"]
+    if (flist["path"] or flist["url"]) and not flist["authority_key"]:
+        raise ConfigError("federation.federation_list.authority_key",
+                          "is required when a federation list path or url is set")
+    if flist["path"] and flist["url"]:
+        raise ConfigError("federation.federation_list", "set either path or url, not both")
+    return FederationConfig(
+        enabled=data["enabled"],
+        allow_list=tuple(data["allow_list"]),
+        list_path=resolve(flist["path"], base_dir) if flist["path"] else None,
+        list_url=flist["url"],
+        list_authority_key=flist["authority_key"],
+        list_refresh_seconds=flist["refresh_seconds"],
+        pinned_keys={server: dict(keys) for server, keys in pinned.items()},
+        allow_private_addresses=data["allow_private_addresses"],
     )
 
 

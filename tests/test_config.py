@@ -80,7 +80,7 @@ def test_node_refuses_to_start_with_a_bad_config(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "ConfigError: listeners[0].colour: unknown key (expected one of: port, bind_address,"
-        " resources)")
+        " resources, tls)")
 
 
 def test_sample_config_is_valid() -> None:
@@ -104,3 +104,32 @@ def test_init_writes_a_valid_config_and_private_key(tmp_path: Path) -> None:
             config_path=tmp_path / "homeserver.yaml", server_name="x.gov", port=1,
             bind_address="127.0.0.1", data_dir="data", database_engine="sqlite",
             database_dsn="", enable_registration=False, overwrite=False)
+
+
+def test_federation_is_closed_by_default() -> None:
+    config = parse_config({"server_name": "a.gov"}, Path("/srv/node"))
+    assert config.federation.allow_list == ()
+    assert config.federation.list_path is None
+    assert config.federation.allow_private_addresses is False
+
+
+def test_federation_allow_list_entries_must_be_server_names() -> None:
+    with pytest.raises(ConfigError, match=r"^federation\.allow_list\[1\]: expected a server"):
+        _parse({"server_name": "a.gov", "federation": {"allow_list": ["b.gov", "not valid"]}})
+
+
+def test_federation_list_needs_an_authority_key() -> None:
+    with pytest.raises(ConfigError, match=r"^federation\.federation_list\.authority_key"):
+        _parse({"server_name": "a.gov",
+                "federation": {"federation_list": {"path": "list.json"}}})
+
+
+def test_listener_tls_needs_certificate_and_key() -> None:
+    with pytest.raises(ConfigError, match=r"^listeners\[0\]\.tls: needs both"):
+        _parse({"server_name": "a.gov",
+                "listeners": [{"port": 8448, "tls": {"certificate": "cert.pem"}}]})
+
+
+def test_pinned_keys_shape_is_checked() -> None:
+    with pytest.raises(ConfigError, match=r"^federation\.pinned_keys\.b\.gov"):
+        _parse({"server_name": "a.gov", "federation": {"pinned_keys": {"b.gov": "abc"}}})
