@@ -93,6 +93,7 @@ SCHEMA: dict[str, Any] = {
         },
         "pinned_keys": _k(dict, default={}),
         "allow_private_addresses": _k(bool, default=False),
+        "verify_tls": _k(bool, default=True),
     },
     "logging": {
         "level": _k(str, default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
@@ -169,6 +170,7 @@ class FederationConfig:
     list_refresh_seconds: int = 3600
     pinned_keys: dict[str, dict[str, str]] = field(default_factory=dict)
     allow_private_addresses: bool = False
+    verify_tls: bool = True
 
 
 @dataclass(frozen=True)
@@ -292,6 +294,7 @@ def _parse_federation(data: dict[str, Any], resolve: Any, base_dir: Path) -> Fed
         list_refresh_seconds=flist["refresh_seconds"],
         pinned_keys={server: dict(keys) for server, keys in pinned.items()},
         allow_private_addresses=data["allow_private_addresses"],
+        verify_tls=data["verify_tls"],
     )
 
 
