@@ -1,0 +1,173 @@
+"""User-interactive authentication (UIA), shared by every endpoint that needs it.
+
+An endpoint calls :meth:`UserInteractiveAuth.check` with the flows it accepts.  Until one flow is
+complete the call raises :class:`AuthRequired`, a 401 whose body is the spec's
+``{flows, params, session, completed}`` (plus ``errcode``/``error`` when a submitted stage failed).
+Sessions live in the database (``ui_auth_sessions``), are bound to the request's method, path and
+user, expire after :data:`SESSION_LIFETIME_MS`, and are consumed when the operation goes ahead.
+
+Stages: ``m.login.dummy`` (always passes) and ``m.login.password`` (proves a local user's password;
+on an authenticated request it must be the requester's own).  The password helpers here
+(:func:`user_id_from_identifier`, :func:`check_password`) are also what ``/login`` uses.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from twisted.web.http import Request
+
+from broker.auth import Requester
+from broker.http.errors import MatrixError, forbidden
+from broker.http.validation import optional
+
+if TYPE_CHECKING:
+    from broker.node import Node
+
+DUMMY = "m.login.dummy"
+PASSWORD = "m.login.password"
+SESSION_LIFETIME_MS = 30 * 60 * 1000
+
+# Argon2id hash of a random throwaway password: unknown users cost the same time as known ones.
+_DUMMY_HASH: list[str] = []
+
+
+class AuthRequired(MatrixError):
+    """401: more UIA stages are needed.  Its body has no errcode unless a stage just failed."""
+
+    def __init__(self, body: dict[str, Any], errcode: str = "", message: str = "") -> None:
+        super().__init__(401, errcode or "M_FORBIDDEN", message or "Additional authentication "
+                         "is required")
+        self.body = body
+        self.failed = bool(errcode)
+
+    def to_json(self) -> dict[str, Any]:
+        if self.failed:
+            return {**self.body, "errcode": self.errcode, "error": self.message}
+        return dict(self.body)
+
+
+def user_id_from_identifier(node: Node, body: dict[str, Any]) -> str:
+    """The user a login or password stage names, from ``identifier`` {type m.id.user, user}
+    or the legacy top-level ``user``: a localpart or a full user ID, lower-cased.
+
+    Unknown identifier types are 400 M_UNKNOWN; a user of another server is 403 M_FORBIDDEN.
+    """
+    identifier = optional(body, "identifier", dict)
+    if identifier is not None:
+        kind = optional(identifier, "type", str)
+        if kind != "m.id.user":
+            raise MatrixError(400, "M_UNKNOWN", f"Unknown login identifier type {kind!r}")
+        user = optional(identifier, "user", str)
+    else:
+        user = optional(body, "user", str)
+    if not user:
+        raise MatrixError(400, "M_MISSING_PARAM", "Missing 'identifier.user'")
+    if user.startswith("@"):
+        if not node.is_mine(user):
+            raise forbidden("Invalid username or password")
+        return user.lower()
+    return node.user_id(user.lower())
+
+
+async def check_password(node: Node, user_id: str, password: str) -> bool:
+    """Whether ``password`` is ``user_id``'s current password (False for unknown users, in
+    about the same time).  Deactivated accounts have no password."""
+    user = await node.stores.users.get_user(user_id)
+    if user is None or not user["password_hash"]:
+        if not _DUMMY_HASH:
+            _DUMMY_HASH.append(await node.auth.passwords.hash(secrets.token_hex(16)))
+        await node.auth.passwords.verify(_DUMMY_HASH[0], password)
+        return False
+    return await node.auth.passwords.verify(user["password_hash"], password)
+
+
+class UserInteractiveAuth:
+    """Runs UIA for one endpoint at a time; one instance per node (see :func:`uia_for`)."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.store = node.stores.users
+
+    async def check(
+        self, request: Request, body: dict[str, Any], flows: list[list[str]], *,
+        requester: Requester | None = None,
+    ) -> dict[str, str]:
+        """Return the completed stages (stage -> what it proved) once a flow is complete;
+        otherwise raise :class:`AuthRequired` (or a 400/403 for a malformed attempt)."""
+        now = self.node.clock.time_ms()
+        user_id = requester.user_id if requester is not None else ""
+        method = request.method.decode("ascii", "replace")
+        uri = request.path.decode("utf-8", "replace")
+        auth = optional(body, "auth", dict)
+        session_id = optional(auth, "session", str) if auth is not None else None
+        is_new = session_id is None
+        completed: dict[str, str] = {}
+        if session_id is None:
+            session_id = secrets.token_urlsafe(24)
+        else:
+            session = await self.store.get_ui_auth_session(session_id)
+            if session is None or session.created_ts < now - SESSION_LIFETIME_MS:
+                raise MatrixError(400, "M_UNKNOWN", "Unknown or expired session ID")
+            if (session.method, session.uri, session.user_id) != (method, uri, user_id):
+                raise forbidden(
+                    "Requested operation has changed during the UI authentication session")
+            completed = dict(session.completed)
+        challenge: dict[str, Any] = {
+            "flows": [{"stages": flow} for flow in flows], "params": {}, "session": session_id}
+        stage = optional(auth, "type", str) if auth is not None else None
+        try:
+            if stage is not None:
+                if not any(stage in flow for flow in flows):
+                    raise MatrixError(400, "M_UNRECOGNIZED", f"Auth stage {stage!r} is not offered")
+                assert auth is not None
+                completed[stage] = await self._run_stage(stage, auth, requester, challenge,
+                                                         completed)
+            if any(all(s in completed for s in flow) for flow in flows):
+                if not is_new:
+                    await self.store.delete_ui_auth_session(session_id)
+                return completed
+            raise AuthRequired({**challenge, "completed": sorted(completed)})
+        except AuthRequired:
+            # Persisted only now: a request that completes at once never stores a session.
+            if is_new:
+                await self.store.purge_ui_auth_sessions(now - SESSION_LIFETIME_MS)
+                await self.store.create_ui_auth_session(session_id, user_id, method, uri, now)
+            if stage is not None and stage in completed:
+                await self.store.complete_ui_auth_stage(session_id, stage, completed[stage])
+            raise
+
+    async def _run_stage(
+        self, stage: str, auth: dict[str, Any], requester: Requester | None,
+        challenge: dict[str, Any], completed: dict[str, str],
+    ) -> str:
+        if stage == DUMMY:
+            return ""
+        if stage != PASSWORD:  # pragma: no cover - flows only ever name the stages above
+            raise MatrixError(400, "M_UNRECOGNIZED", f"Auth stage {stage!r} is not supported")
+        failed = {**challenge, "completed": sorted(completed)}
+        password = optional(auth, "password", str)
+        if not password:
+            raise MatrixError(400, "M_MISSING_PARAM", "Missing 'auth.password'")
+        if requester is not None and optional(auth, "identifier", dict) is None \
+                and optional(auth, "user", str) is None:
+            user_id = requester.user_id
+        else:
+            user_id = user_id_from_identifier(self.node, auth)
+        self.node.ratelimiter.check("login", f"user:{user_id}")
+        if requester is not None and user_id != requester.user_id:
+            raise AuthRequired(failed, "M_FORBIDDEN",
+                               "The password must be that of the logged-in user")
+        if not await check_password(self.node, user_id, password):
+            raise AuthRequired(failed, "M_FORBIDDEN", "Invalid username or password")
+        return user_id
+
+
+def uia_for(node: Node) -> UserInteractiveAuth:
+    """The node's UIA helper (created on first use and kept on the node)."""
+    helper = getattr(node, "_uia", None)
+    if helper is None:
+        helper = UserInteractiveAuth(node)
+        node._uia = helper  # type: ignore[attr-defined]
+    return helper
