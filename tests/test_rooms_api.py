@@ -224,3 +224,12 @@ def test_members_lists_memberships_with_filters(node: NodeProcess) -> None:
     assert {e["state_key"] for e in everyone} == {alice.user_id, bob.user_id}
     invited = alice.get(room_path(room_id, "members"), params={"membership": "invite"})["chunk"]
     assert [e["state_key"] for e in invited] == [bob.user_id]
+
+
+def test_display_name_change_is_restated_in_joined_rooms(node: NodeProcess) -> None:
+    alice = node.register()
+    room_id = create_room(alice)
+    alice.put(f"{V3}/profile/{quote(alice.user_id)}/displayname", {"displayname": "Alice A."})
+    assert alice.status == 200
+    member = alice.get(room_path(room_id, f"state/m.room.member/{quote(alice.user_id)}"))
+    assert member == {"membership": "join", "displayname": "Alice A."}

@@ -66,6 +66,7 @@ def register_servlets(node: Node, router: Router) -> None:
             raise MatrixError(400, "M_MISSING_PARAM", f"Missing '{field}'")
         value = check(body, field, str) if body[field] is not None else None
         await users.set_profile_field(user_id, field, validate_field(field, value))
+        await node.rooms.propagate_profile(user_id)
         return 200, {}
 
     field_path = f"{CLIENT_PREFIX}/profile/(?P<user_id>[^/]+)/(?P<field>displayname|avatar_url)"
