@@ -2,8 +2,8 @@
 
 Reading a profile needs no access token.  Only the owner may change a profile (403 M_FORBIDDEN
 otherwise); an unknown local user is 404 M_NOT_FOUND.  Remote profiles would need a federation
-query, which this node does not make yet: they are 404 M_NOT_FOUND too.  Sending the new name or
-avatar into the user's room memberships is the rooms engine's job, not done here.
+query, which this node does not make yet: they are 404 M_NOT_FOUND too.  A change is restated in
+the user's joined rooms by the rooms engine (``node.rooms.propagate_profile``).
 """
 
 from __future__ import annotations
