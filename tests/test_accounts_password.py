@@ -171,3 +171,15 @@ def test_password_change_on_both_engines(any_node: NodeProcess) -> None:
                        "auth": password_auth(user, PASSWORD, first["session"])})
     assert user.status == 200
     assert login(any_node, user.user_id, NEW_PASSWORD)[0].status == 200
+
+
+def test_deactivated_user_leaves_their_rooms(node: NodeProcess) -> None:
+    from tests.room_helpers import create_room, join, room_path
+
+    owner = fresh_user(node)
+    user = fresh_user(node)
+    room_id = create_room(owner, preset="public_chat")
+    join(user, room_id)
+    user.post(DEACTIVATE, {"auth": password_auth(user, PASSWORD)})
+    assert user.status == 200
+    assert user.user_id not in owner.get(room_path(room_id, "joined_members"))["joined"]

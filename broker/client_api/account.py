@@ -67,6 +67,7 @@ def register_servlets(node: Node, router: Router) -> None:
         await uia_for(node).check(request, body, PASSWORD_FLOWS, requester=requester)
         revoked = await users.deactivate(requester.user_id, erase=erase)
         node.auth.forget_tokens([requester.token_hash, *revoked])
+        await node.rooms.leave_all_rooms(requester.user_id)
         # No identity server is ever bound to accounts on this node.
         return 200, {"id_server_unbind_result": "no-support"}
 

@@ -107,3 +107,11 @@ class Rooms:
                             if k in ("displayname", "avatar_url") and v is not None})
             if content != member.content:
                 await self.send(room_id, user_id, "m.room.member", content, state_key=user_id)
+
+    async def leave_all_rooms(self, user_id: str) -> None:
+        """Leave every room the user is joined to or invited to (account deactivation)."""
+        rooms = await self.user_rooms.rooms_for_user(user_id)
+        for room_id, membership in list(rooms.items()):
+            if membership in ("join", "invite", "knock"):
+                await self.send(room_id, user_id, "m.room.member", {"membership": "leave"},
+                                state_key=user_id)
