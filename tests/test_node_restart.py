@@ -1,0 +1,63 @@
+"""A node rebuilds everything it keeps in memory from the database after a restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.node_harness import NodeProcess
+from tests.room_helpers import V3, create_room, room_path, send_text, sync
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+def test_rooms_and_sessions_survive_a_restart(engine: str, tmp_path: Path) -> None:
+    import os
+
+    from tests.storage_helpers import (
+        POSTGRES_ENV,
+        POSTGRES_SKIP,
+        create_postgres_database,
+        drop_postgres_database,
+    )
+
+    dsn = name = ""
+    if engine == "postgres":
+        if not os.environ.get(POSTGRES_ENV):
+            pytest.skip(POSTGRES_SKIP)
+        dsn, name = create_postgres_database()
+    node = NodeProcess(tmp_path, engine=engine, dsn=dsn).start()
+    try:
+        alice = node.register()
+        room_id = create_room(alice, name="Durable")
+        first = send_text(alice, room_id, "before restart")
+        node.stop()
+        node.start()
+        second = send_text(alice, room_id, "after restart")
+        body = alice.get(room_path(room_id, "messages"), params={"dir": "b", "limit": 2})
+        assert [e["event_id"] for e in body["chunk"]] == [second, first]
+        event = alice.get(room_path(room_id, f"event/{second}"))
+        assert event["content"]["body"] == "after restart"
+        joined = sync(alice)["rooms"]["join"][room_id]
+        assert joined["timeline"]["events"][-1]["event_id"] == second
+        assert alice.get(f"{V3}/joined_rooms")["joined_rooms"] == [room_id]
+    finally:
+        node.stop()
+        if name:
+            drop_postgres_database(name)
+
+
+def test_new_state_chains_onto_state_loaded_after_restart(tmp_path: Path) -> None:
+    node = NodeProcess(tmp_path).start()
+    try:
+        alice = node.register()
+        room_id = create_room(alice, name="Before")
+        node.stop()
+        node.start()
+        alice.put(room_path(room_id, "state/m.room.name"), {"name": "After"})
+        assert alice.status == 200
+        assert alice.get(room_path(room_id, "state/m.room.name")) == {"name": "After"}
+        create = alice.get(room_path(room_id, "state/m.room.create"), params={"format": "event"})
+        assert create["type"] == "m.room.create"
+    finally:
+        node.stop()
