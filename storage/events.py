@@ -41,11 +41,17 @@ class PersistItem:
 
     event: Event
     stream_ordering: int
-    state_group_after: int
+    state_group_after: int | None  # None for outliers: events whose state we do not hold
     new_state_group: NewStateGroup | None = None
     txn_key: tuple[str, str, str] | None = None  # (user_id, device_id, txn_id)
     redaction_target: str | None = None  # event to prune, already authorised
     new_room: dict[str, Any] | None = None  # rooms row for a create event
+    # Outliers (state and auth events learnt over federation) are stored but are not part of
+    # the timeline, current state or forward extremities.
+    outlier: bool = False
+    # The room's whole current state after this event, when it is not simply "previous current
+    # state plus this event" (state resolution after a fork, joining a remote room).
+    current_state: dict[StateKey, Event] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -88,12 +94,19 @@ class EventStore:
                     " VALUES (?, ?, ?, ?, ?)",
                     (room["room_id"], room["room_version"], room["creator"],
                      bool(room.get("is_public", False)), room["created_ts"]))
+        timeline = [i for i in items if not i.outlier]
+        # An event we held as an outlier becomes part of the timeline: replace the outlier row.
+        for item in timeline:
+            cur.execute("DELETE FROM events WHERE event_id = ? AND outlier = ?",
+                        (item.event.event_id, True))
+        outliers = [i for i in items if i.outlier and not cur.select_one(
+            "SELECT 1 FROM events WHERE event_id = ?", (i.event.event_id,))]
         cur.executemany(
             "INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender,"
             " depth, origin_server_ts, json, outlier) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(i.stream_ordering, i.event.event_id, i.event.room_id, i.event.type,
               i.event.state_key, i.event.sender, i.event.depth, i.event.origin_server_ts,
-              event_json(i.event), False) for i in items])
+              event_json(i.event), i.outlier) for i in [*outliers, *timeline]])
         groups = [i.new_state_group for i in items if i.new_state_group is not None]
         cur.executemany(
             "INSERT INTO state_groups (id, room_id, prev_group, delta_depth) VALUES (?, ?, ?, ?)",
@@ -105,9 +118,14 @@ class EventStore:
              for key, event_id in g.delta.items()])
         cur.executemany(
             "INSERT INTO event_to_state_groups (event_id, state_group) VALUES (?, ?)",
-            [(i.event.event_id, i.state_group_after) for i in items])
-        self._update_current_state(cur, [i.event for i in items if i.event.is_state()])
-        self._update_extremities(cur, [i.event for i in items])
+            [(i.event.event_id, i.state_group_after) for i in timeline
+             if i.state_group_after is not None])
+        for item in timeline:
+            if item.current_state is not None:
+                self._replace_current_state(cur, item.event.room_id, item.current_state)
+            elif item.event.is_state():
+                self._update_current_state(cur, [item.event])
+        self._update_extremities(cur, [i.event for i in timeline])
         cur.executemany(
             "INSERT INTO event_txn_ids (user_id, device_id, room_id, txn_id, event_id,"
             " inserted_ts) VALUES (?, ?, ?, ?, ?, ?)",
@@ -131,6 +149,15 @@ class EventStore:
                 "INSERT INTO current_state_events (room_id, type, state_key, event_id, membership)"
                 " VALUES (?, ?, ?, ?, ?)",
                 (room_id, type_, state_key, event.event_id, event.membership))
+
+    @staticmethod
+    def _replace_current_state(cur: Cursor, room_id: str, state: dict[StateKey, Event]) -> None:
+        cur.execute("DELETE FROM current_state_events WHERE room_id = ?", (room_id,))
+        cur.executemany(
+            "INSERT INTO current_state_events (room_id, type, state_key, event_id, membership)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [(room_id, key[0], key[1], event.event_id, event.membership)
+             for key, event in state.items()])
 
     @staticmethod
     def _update_extremities(cur: Cursor, events: list[Event]) -> None:

@@ -65,6 +65,11 @@ class StateStore:
             " JOIN state_groups g ON g.id = sg.state_group"
             " WHERE e.room_id = ? ORDER BY e.stream_ordering DESC LIMIT 1", (room_id,))
         group, group_depth = group_row if group_row else (0, 0)
+        if group and StateStore.state_ids_for_group_txn(cur, int(group)) != {
+                key: event.event_id for key, event in state.items()}:
+            # After a fork the current state is a resolution, not the state after the newest
+            # event: the next event starts a fresh snapshot (see EventCreator).
+            group, group_depth = 0, 0
         return RoomSnapshot(
             room_id=room_id, room_version=room_version, creator=creator,
             is_public=bool(is_public), state=state, extremities=extremities,
@@ -186,3 +191,33 @@ class StateStore:
             "forgotten_rooms",
             lambda cur: {r[0] for r in cur.select_all(
                 "SELECT room_id FROM room_forgotten WHERE user_id = ?", (user_id,))})
+
+    # -- room summaries (the public room directory) ----------------------------------------------
+    def get_room_summaries(
+        self, room_ids: list[str], state_types: tuple[str, ...]
+    ) -> defer.Deferred[dict[str, tuple[int, dict[str, dict[str, Any]]]]]:
+        """room_id -> (joined member count, {type: content} of the rooms' current state events
+        of ``state_types`` with state key ''), read without loading whole rooms."""
+
+        def txn(cur: Cursor) -> dict[str, tuple[int, dict[str, dict[str, Any]]]]:
+            counts: dict[str, int] = {room_id: 0 for room_id in room_ids}
+            state: dict[str, dict[str, dict[str, Any]]] = {room_id: {} for room_id in room_ids}
+            event_rooms: dict[str, str] = {}
+            type_clause, type_args = cur.in_clause("type", list(state_types))
+            for start in range(0, len(room_ids), 500):
+                clause, args = cur.in_clause("room_id", room_ids[start:start + 500])
+                for room_id, count in cur.select_all(
+                        "SELECT room_id, COUNT(*) FROM current_state_events"
+                        f" WHERE {clause} AND type = 'm.room.member' AND membership = 'join'"
+                        " GROUP BY room_id", args):
+                    counts[room_id] = int(count)
+                for room_id, event_id in cur.select_all(
+                        "SELECT room_id, event_id FROM current_state_events"
+                        f" WHERE {clause} AND state_key = '' AND {type_clause}",
+                        (*args, *type_args)):
+                    event_rooms[event_id] = room_id
+            for event in EventStore.get_events_txn(cur, list(event_rooms)).values():
+                state[event_rooms[event.event_id]][event.type] = event.content
+            return {room_id: (counts[room_id], state[room_id]) for room_id in room_ids}
+
+        return self.db.run_interaction("room_summaries", txn)

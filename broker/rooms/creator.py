@@ -97,14 +97,15 @@ class EventCreator:
         if txn_key is not None:
             event.unsigned["txn"] = txn_key
         new_group: NewStateGroup | None = None
+        key = (event.type, event.state_key or "")
         if event.is_state():
-            key = (event.type, event.state_key or "")
             previous = room.state.get(key)
             if previous is not None:
                 event.unsigned["replaces_state"] = previous.event_id
                 event.unsigned["prev_content"] = previous.content
                 event.unsigned["prev_sender"] = previous.sender
             room.state[key] = event
+        if event.is_state() or room.state_group == 0:
             group = self.registry.allocate_state_group()
             if room.state_group == 0 or room.state_group_depth >= FULL_SNAPSHOT_EVERY:
                 new_group = NewStateGroup(group, room.room_id, None, 0,
@@ -114,8 +115,9 @@ class EventCreator:
                                           room.state_group_depth + 1, {key: event.event_id})
             room.state_group = group
             room.state_group_depth = new_group.delta_depth
-        room.extremities = [event.event_id]
-        room.depth = event.depth
+        referenced = set(event.prev_event_ids)
+        room.extremities = [e for e in room.extremities if e not in referenced] + [event.event_id]
+        room.depth = max(room.depth, event.depth)
         return PersistItem(
             event=event, stream_ordering=stream, state_group_after=room.state_group,
             new_state_group=new_group, txn_key=txn_key, redaction_target=redaction_target)
