@@ -221,3 +221,23 @@ class StateStore:
             return {room_id: (counts[room_id], state[room_id]) for room_id in room_ids}
 
         return self.db.run_interaction("room_summaries", txn)
+
+    def get_state_group(self, event_id: str) -> defer.Deferred[int | None]:
+        """The state group holding the state after ``event_id``."""
+        return self.db.run_interaction(
+            "state_group_of",
+            lambda cur: cur.select_value(
+                "SELECT state_group FROM event_to_state_groups WHERE event_id = ?", (event_id,)))
+
+    def known_event_ids(self, event_ids: list[str]) -> defer.Deferred[set[str]]:
+        """Which of ``event_ids`` we hold (as timeline events or outliers)."""
+
+        def txn(cur: Cursor) -> set[str]:
+            found: set[str] = set()
+            for start in range(0, len(event_ids), 500):
+                clause, args = cur.in_clause("event_id", event_ids[start:start + 500])
+                found.update(r[0] for r in cur.select_all(
+                    f"SELECT event_id FROM events WHERE {clause}", args))
+            return found
+
+        return self.db.run_interaction("known_event_ids", txn)

@@ -7,6 +7,9 @@ from storage.database import Database
 from storage.filters import FilterStore
 from storage.media import MediaStore
 from storage.push_rules import PushRuleStore
+from storage.receipts import ReceiptStore
+from storage.reports import ReportStore
+from storage.user_directory import UserDirectoryStore
 from storage.users import UserStore
 
 
@@ -18,3 +21,6 @@ class Stores:
         self.filters = FilterStore(db)
         self.push_rules = PushRuleStore(db)
         self.media = MediaStore(db)
+        self.receipts = ReceiptStore(db)
+        self.reports = ReportStore(db)
+        self.user_directory = UserDirectoryStore(db)

@@ -118,6 +118,7 @@ class EventCreator:
         referenced = set(event.prev_event_ids)
         room.extremities = [e for e in room.extremities if e not in referenced] + [event.event_id]
         room.depth = max(room.depth, event.depth)
+        room.version += 1
         return PersistItem(
             event=event, stream_ordering=stream, state_group_after=room.state_group,
             new_state_group=new_group, txn_key=txn_key, redaction_target=redaction_target)

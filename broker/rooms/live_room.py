@@ -37,6 +37,8 @@ class LiveRoom:
     # The newest persisted events, oldest first; complete for every stream > recent_after.
     recent: deque[Event] = field(default_factory=lambda: deque(maxlen=RECENT_EVENTS))
     recent_after: int = 0
+    # Bumped on every change to state or extremities, so async work can tell it went stale.
+    version: int = 0
 
     @property
     def create_event(self) -> Event:

@@ -40,6 +40,8 @@ class Rooms:
         position = max(item.stream_ordering for item in items)
         for item in items:
             event = item.event
+            if item.outlier:
+                continue
             room = self.registry.cached(event.room_id)
             if room is not None:
                 room.add_persisted(event, item.stream_ordering)

@@ -1,0 +1,218 @@
+"""Accepting events from other servers into rooms we are in.
+
+For each PDU (already shape-checked, hash-checked and signature-verified by the caller):
+fetch missing prev and auth events from the sending server, check the event against its own
+auth events and against the state before it, soft-fail it if the room's current state forbids it,
+then persist it.  The room's new current state is the state after the event when the event
+extends every forward extremity, and the resolution of the two otherwise.
+
+Processing of one room is serialised; the final update of the live room happens without any
+await in between, and is retried if a local event changed the room meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet import defer
+
+from broker.rooms.live_room import LiveRoom
+from broker.rooms.state_loader import StateIds, StateLoader
+from federation.auth_rules import auth_types_for_event, check_auth, check_auth_events_selection
+from federation.errors import AuthError
+from federation.events import Event
+from storage.events import NewStateGroup, PersistItem
+
+if TYPE_CHECKING:
+    from broker.node import Node
+
+logger = logging.getLogger(__name__)
+
+MAX_MISSING_EVENTS = 20
+
+
+class RemoteEventRejected(Exception):
+    """A PDU we will not accept; the message is the reason reported to the sender."""
+
+
+class RemoteEvents:
+    def __init__(self, node: Node, fetcher: Any) -> None:
+        self.node = node
+        self.fetcher = fetcher  # RemoteFetcher: fetches and verifies events from peers
+        self.state = StateLoader(node)
+        self._locks: dict[str, defer.DeferredLock] = {}
+
+    def _lock(self, room_id: str) -> defer.DeferredLock:
+        lock = self._locks.get(room_id)
+        if lock is None:
+            lock = self._locks[room_id] = defer.DeferredLock()
+        return lock
+
+    async def on_pdu(self, origin: str, event: Event) -> None:
+        """Accept one verified PDU; raises RemoteEventRejected with the reason."""
+        room = await self.node.rooms.registry.get(event.room_id)
+        if room is None:
+            raise RemoteEventRejected(f"this server is not in room {event.room_id}")
+        lock = self._lock(event.room_id)
+        await lock.acquire()
+        try:
+            await self._process(origin, room, event, fetch_missing=True)
+        finally:
+            lock.release()
+
+    async def _process(self, origin: str, room: LiveRoom, event: Event, *,
+                       fetch_missing: bool) -> None:
+        stores = self.node.stores
+        if await stores.state.known_event_ids([event.event_id]):
+            return
+        missing = await self._prevs_without_state(room, event)
+        if missing and fetch_missing:
+            await self._fill_gap(origin, room, event)
+            missing = await self._prevs_without_state(room, event)
+        if missing:
+            raise RemoteEventRejected(
+                f"missing prev_events {sorted(missing)} that {origin} could not supply")
+        auth_events = await self._auth_events(origin, event)
+        create = room.create_event
+        try:
+            check_auth_events_selection(room.room_version, event, list(auth_events.values()))
+            check_auth(room.room_version, event,
+                       {(e.type, e.state_key or ""): e for e in auth_events.values()}, create)
+        except AuthError as e:
+            raise RemoteEventRejected(f"event fails auth against its auth events: {e}") from e
+
+        for _attempt in range(5):
+            version = room.version
+            before = await self._state_before(room, event)
+            before_events = await self.state.events_for(before)
+            try:
+                check_auth(room.room_version, event,
+                           _auth_subset(room, event, before_events), create)
+            except AuthError as e:
+                raise RemoteEventRejected(f"event fails auth against the state before it: {e}"
+                                          ) from e
+            after = dict(before)
+            if event.is_state():
+                after[(event.type, event.state_key or "")] = event.event_id
+            extends_all = set(room.extremities) <= set(event.prev_event_ids)
+            current = after if extends_all else await self.state.resolve(
+                room.room_version,
+                [{k: e.event_id for k, e in room.state.items()}, after])
+            current_events = await self.state.events_for(
+                {k: v for k, v in current.items() if v != event.event_id})
+            if event.is_state() and current.get((event.type, event.state_key or "")) == \
+                    event.event_id:
+                current_events[(event.type, event.state_key or "")] = event
+            if room.version != version:
+                continue  # a local event landed meanwhile: decide again on the new state
+            soft_failed = not self._allowed_now(room, event)
+            item = self._apply(room, event, before, after, current_events, soft_failed)
+            break
+        else:
+            raise RemoteEventRejected("room changed too often while processing the event")
+        await self.node.rooms.persister.persist([item])
+
+    def _allowed_now(self, room: LiveRoom, event: Event) -> bool:
+        """Soft-fail check against the room's current state."""
+        try:
+            check_auth(room.room_version, event, _auth_subset(room, event, room.state),
+                       room.create_event)
+        except AuthError as e:
+            logger.info("soft-failing %s in %s: %s", event.event_id, room.room_id, e)
+            return False
+        return True
+
+    def _apply(self, room: LiveRoom, event: Event, before: StateIds, after: StateIds,
+               current: dict[tuple[str, str], Event], soft_failed: bool) -> PersistItem:
+        """Give the event its stream position and state group and update the live room
+        (synchronous)."""
+        node = self.node
+        assert node.stream is not None
+        stream = node.stream.allocate(1)[0]
+        event.unsigned["stream_ordering"] = stream
+        if soft_failed:
+            return PersistItem(event=event, stream_ordering=stream, state_group_after=None,
+                               outlier=True)
+        group = node.rooms.registry.allocate_state_group()
+        new_group = NewStateGroup(group, room.room_id, None, 0, dict(after))
+        if event.is_state():
+            previous = room.state.get((event.type, event.state_key or ""))
+            if previous is not None:
+                event.unsigned["replaces_state"] = previous.event_id
+                event.unsigned["prev_content"] = previous.content
+        simple = current == {**room.state, **({(event.type, event.state_key or ""): event}
+                                              if event.is_state() else {})}
+        room.state = dict(current)
+        referenced = set(event.prev_event_ids)
+        room.extremities = [e for e in room.extremities if e not in referenced] + [
+            event.event_id]
+        room.depth = max(room.depth, event.depth)
+        # Local events delta against the group of the current state; after a resolution there
+        # is none yet, and the next local event writes a snapshot.
+        room.state_group, room.state_group_depth = (group, 0) if simple else (0, 0)
+        room.version += 1
+        return PersistItem(event=event, stream_ordering=stream, state_group_after=group,
+                           new_state_group=new_group,
+                           current_state=None if simple else dict(current))
+
+    async def _prevs_without_state(self, room: LiveRoom, event: Event) -> set[str]:
+        missing = set()
+        for prev in event.prev_event_ids:
+            if await self.state.state_ids_after(room.room_id, prev) is None:
+                missing.add(prev)
+        return missing
+
+    async def _state_before(self, room: LiveRoom, event: Event) -> StateIds:
+        states: list[StateIds] = []
+        for prev in event.prev_event_ids:
+            state = await self.state.state_ids_after(room.room_id, prev)
+            assert state is not None
+            states.append(state)
+        return await self.state.resolve(room.room_version, states)
+
+    async def _auth_events(self, origin: str, event: Event) -> dict[str, Event]:
+        found = await self.node.stores.events.get_events(event.auth_event_ids)
+        missing = [eid for eid in event.auth_event_ids if eid not in found]
+        if missing:
+            fetched = await self.fetcher.fetch_auth_chain(origin, event)
+            await self.store_outliers(fetched)
+            found.update({e.event_id: e for e in fetched if e.event_id in missing})
+        still = [eid for eid in event.auth_event_ids if eid not in found]
+        if still:
+            raise RemoteEventRejected(f"missing auth_events {still}")
+        return found
+
+    async def _fill_gap(self, origin: str, room: LiveRoom, event: Event) -> None:
+        """Ask the sender for the events between our extremities and this event, then
+        process them oldest first."""
+        events = await self.fetcher.get_missing_events(
+            origin, room, event, limit=MAX_MISSING_EVENTS)
+        for missing_event in sorted(events, key=lambda e: (e.depth, e.origin_server_ts)):
+            if missing_event.event_id == event.event_id:
+                continue
+            try:
+                await self._process(origin, room, missing_event, fetch_missing=False)
+            except RemoteEventRejected as e:
+                logger.info("gap event %s refused: %s", missing_event.event_id, e)
+
+    async def store_outliers(self, events: list[Event]) -> None:
+        """Persist state and auth events learnt over federation outside the timeline."""
+        known = await self.node.stores.state.known_event_ids([e.event_id for e in events])
+        fresh = [e for e in events if e.event_id not in known]
+        if not fresh:
+            return
+        assert self.node.stream is not None
+        ids = self.node.stream.allocate(len(fresh))
+        items = [PersistItem(event=e, stream_ordering=sid, state_group_after=None, outlier=True)
+                 for e, sid in zip(fresh, ids, strict=True)]
+        for event, sid in zip(fresh, ids, strict=True):
+            event.unsigned["stream_ordering"] = sid
+        await self.node.rooms.persister.persist(items)
+
+
+def _auth_subset(room: LiveRoom, event: Event,
+                 state: dict[tuple[str, str], Event]) -> dict[tuple[str, str], Event]:
+    keys = auth_types_for_event(room.room_version, event.type, event.sender, event.state_key,
+                                event.content)
+    return {key: state[key] for key in keys if key in state}

@@ -1,0 +1,55 @@
+"""Checks every PDU received from another server passes before the room logic sees it.
+
+Shape (``event_from_pdu``), signatures of every server that must have signed it (through the
+keyring) and the content hash: an event whose hash does not match is kept in its redacted form,
+as the spec requires, rather than refused.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from federation.errors import InvalidEventError, KeyFetchError, SignatureVerifyError
+from federation.events import Event, event_from_pdu
+from federation.hashing import check_content_hash
+from federation.redaction import prune_event_dict
+from federation.room_versions import RoomVersion
+
+logger = logging.getLogger(__name__)
+
+
+TRUSTED_UNSIGNED = ("invite_room_state", "knock_room_state")
+
+
+class SignatureChecker(Protocol):
+    async def verify_event_signatures(self, pdu: dict[str, Any],
+                                      room_version: RoomVersion) -> None: ...
+
+
+class PduRejected(Exception):
+    """A PDU that fails its checks; the message says why."""
+
+
+async def check_pdu(keyring: SignatureChecker, pdu: Any, room_version: RoomVersion) -> Event:
+    """A verified Event from a received PDU, or PduRejected."""
+    if isinstance(pdu, dict):
+        # A peer's ``unsigned`` is not covered by any signature: keep only what clients need.
+        unsigned = pdu.get("unsigned") if isinstance(pdu.get("unsigned"), dict) else {}
+        pdu = {k: v for k, v in pdu.items() if k != "unsigned"}
+        kept = {k: unsigned[k] for k in TRUSTED_UNSIGNED if k in unsigned}
+        if kept:
+            pdu["unsigned"] = kept
+    try:
+        event = event_from_pdu(pdu, room_version)
+    except InvalidEventError as e:
+        raise PduRejected(f"malformed event: {e}") from e
+    try:
+        await keyring.verify_event_signatures(event.pdu, room_version)
+    except (SignatureVerifyError, KeyFetchError) as e:
+        raise PduRejected(f"bad signature on {event.event_id}: {e}") from e
+    if not check_content_hash(event.pdu):
+        logger.info("content hash mismatch on %s: keeping it redacted", event.event_id)
+        pruned = prune_event_dict(room_version, event.pdu)
+        event = Event(pruned, room_version, event_id=event.event_id)
+    return event

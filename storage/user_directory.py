@@ -1,0 +1,124 @@
+"""User directory search over profiles and current room memberships (no event scans).
+
+A searcher sees the users who share a joined room with them and the users joined to rooms
+published in the room directory (``rooms.is_public``); deactivated local users are never shown.
+The database narrows candidates with a case-insensitive substring match on the user ID and the
+display name (on SQLite only for ASCII terms, as its LOWER folds ASCII only); :func:`matches` then
+keeps only word-prefix matches, so "ali" finds "@alice:x" and "Bob Alison" but not "@malin:x".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet import defer
+
+from storage.database import Cursor, Database
+
+_WORD_SPLIT = re.compile(r"[^\w]+")
+
+
+@dataclass(frozen=True)
+class DirectoryUser:
+    user_id: str
+    display_name: str | None
+    avatar_url: str | None
+    shares_room: bool
+
+    def to_json(self) -> dict[str, Any]:
+        result: dict[str, Any] = {"user_id": self.user_id}
+        if self.display_name is not None:
+            result["display_name"] = self.display_name
+        if self.avatar_url is not None:
+            result["avatar_url"] = self.avatar_url
+        return result
+
+
+def search_terms(search_term: str) -> list[str]:
+    """The lower-cased, whitespace-separated words of a search."""
+    return [word for word in search_term.lower().split() if word]
+
+
+def matches(user_id: str, display_name: str | None, terms: list[str]) -> bool:
+    """Whether every term is a prefix of a word of the localpart or display name (or of the
+    whole user ID, localpart or display name)."""
+    user_id = user_id.lower()
+    localpart = user_id[1:].split(":", 1)[0]
+    name = (display_name or "").lower()
+    candidates = [user_id, localpart, name]
+    candidates += [w for w in _WORD_SPLIT.split(localpart) if w]
+    candidates += [w for w in _WORD_SPLIT.split(name) if w]
+    return all(any(c.startswith(term) for c in candidates) for term in terms)
+
+
+def _like_pattern(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class UserDirectoryStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def search_users(
+        self, searcher: str, search_term: str, limit: int, *, max_candidates: int = 1000
+    ) -> defer.Deferred[tuple[list[DirectoryUser], bool]]:
+        """Up to ``limit`` visible users matching ``search_term`` and whether there were more.
+
+        Users sharing a room with the searcher come first, then by display name (or user ID).
+        """
+        terms = search_terms(search_term)
+
+        def txn(cur: Cursor) -> tuple[list[DirectoryUser], bool]:
+            if not terms:
+                return [], False
+            conditions = []
+            args: list[Any] = [searcher, True]
+            for term in terms:
+                if cur.engine == "sqlite" and not term.isascii():
+                    continue  # SQLite's LOWER folds ASCII only: matches() alone decides
+                conditions.append("(LOWER(m.state_key) LIKE ? ESCAPE '\\'"
+                                  " OR LOWER(p.displayname) LIKE ? ESCAPE '\\')")
+                args += [_like_pattern(term)] * 2
+            args += [False, max_candidates]
+            rows = cur.select_all(
+                "WITH shared AS ("
+                "  SELECT room_id FROM current_state_events WHERE state_key = ?"
+                "  AND type = 'm.room.member' AND membership = 'join'),"
+                " visible AS ("
+                "  SELECT room_id FROM shared"
+                "  UNION SELECT room_id FROM rooms WHERE is_public = ?)"
+                " SELECT m.state_key, p.displayname, p.avatar_url,"
+                "  MAX(CASE WHEN s.room_id IS NULL THEN 0 ELSE 1 END) AS shares"
+                " FROM visible v"
+                " JOIN current_state_events m ON m.room_id = v.room_id"
+                "  AND m.type = 'm.room.member' AND m.membership = 'join'"
+                " LEFT JOIN shared s ON s.room_id = m.room_id"
+                " LEFT JOIN profiles p ON p.user_id = m.state_key"
+                " LEFT JOIN users u ON u.user_id = m.state_key"
+                f" WHERE {' AND '.join(conditions) or '1 = 1'}"
+                " AND (u.deactivated IS NULL OR u.deactivated = ?)"
+                " GROUP BY m.state_key, p.displayname, p.avatar_url"
+                " ORDER BY shares DESC, m.state_key LIMIT ?", args)
+            users = [DirectoryUser(r[0], r[1], r[2], bool(r[3])) for r in rows
+                     if matches(r[0], r[1], terms)]
+            users.sort(key=lambda u: (not u.shares_room, u.display_name is None,
+                                      (u.display_name or u.user_id).lower(), u.user_id))
+            limited = len(users) > limit or len(rows) >= max_candidates
+            return users[:limit], limited
+
+        return self.db.run_interaction("search_users", txn)
+
+    def is_known_user(self, user_id: str) -> defer.Deferred[bool]:
+        """Whether the node knows ``user_id``: a local account or a member of a room we hold."""
+
+        def txn(cur: Cursor) -> bool:
+            if cur.select_one("SELECT 1 FROM users WHERE user_id = ?", (user_id,)):
+                return True
+            return cur.select_one(
+                "SELECT 1 FROM current_state_events WHERE state_key = ?"
+                " AND type = 'm.room.member' LIMIT 1", (user_id,)) is not None
+
+        return self.db.run_interaction("is_known_user", txn)
