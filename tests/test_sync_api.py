@@ -119,3 +119,16 @@ def test_typing_shows_in_ephemeral(node: NodeProcess) -> None:
     ephemeral = sync(bob, token)["rooms"]["join"][room_id]["ephemeral"]["events"]
     typing = [e for e in ephemeral if e["type"] == "m.typing"]
     assert typing and typing[0]["content"]["user_ids"] == [alice.user_id]
+
+
+def test_private_receipt_reaches_its_owners_incremental_sync(node: NodeProcess) -> None:
+    alice, bob = node.register(), node.register()
+    room_id = create_room(alice, preset="public_chat")
+    join(bob, room_id)
+    event_id = send_text(alice, room_id, "read me")
+    token = sync(bob)["next_batch"]
+    bob.post(room_path(room_id, f"receipt/m.read.private/{event_id}"), {})
+    assert bob.status == 200
+    ephemeral = sync(bob, token)["rooms"]["join"][room_id]["ephemeral"]["events"]
+    receipts = [e for e in ephemeral if e["type"] == "m.receipt"]
+    assert receipts and bob.user_id in receipts[0]["content"][event_id]["m.read.private"]

@@ -109,6 +109,18 @@ class SyncHandler:
                 leaves[room_id] = await self._leave_section(
                     room_id, changed_memberships[room_id], since, req)
 
+        if since is not None and user_changed:
+            # A change only this user sees (a private receipt) does not mark the room changed.
+            planned = {p.room.room_id for p in plans}
+            quiet = [r for r, m in rooms_map.items()
+                     if m == "join" and r not in planned and req.filter.allows_room(r)]
+            if quiet:
+                changed = await node.stores.receipts.get_receipts_changed(
+                    quiet, user_id, since.stream, now.stream)
+                for room_id in changed:
+                    room = await node.rooms.registry.get(room_id)
+                    if room is not None:
+                        plans.append(_RoomPlan(room, full=False))
         joined = await self._joined_sections(req, plans, now)
         account_data, room_account_data = await self._account_data(req, now, user_changed)
         for room_id, data in room_account_data.items():
