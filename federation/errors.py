@@ -33,3 +33,17 @@ class InvalidServerKeys(KeyFetchError):
 
 class MalformedAuthorization(ValueError):
     """An ``Authorization: X-Matrix ...`` header cannot be parsed."""
+
+
+class FederationListError(ValueError):
+    """A signed federation list was refused; ``reason`` is a short machine-readable code.
+
+    Codes: ``malformed``, ``unsigned``, ``bad_signature``, ``wrong_key``, ``bad_authority_key``,
+    ``invalid_server_name``, ``expired`` (from ``federation.federation_list``) and ``unreadable``,
+    ``stale_version``, ``version_conflict`` (from ``federation.policy``).
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
