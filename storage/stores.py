@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from storage.account_data import AccountDataStore
+from storage.aliases import AliasStore
 from storage.database import Database
+from storage.events import EventStore
 from storage.filters import FilterStore
 from storage.media import MediaStore
 from storage.push_rules import PushRuleStore
 from storage.receipts import ReceiptStore
 from storage.reports import ReportStore
+from storage.state import StateStore
 from storage.user_directory import UserDirectoryStore
 from storage.users import UserStore
 
@@ -17,6 +20,9 @@ class Stores:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.users = UserStore(db)
+        self.events = EventStore(db)
+        self.state = StateStore(db)
+        self.aliases = AliasStore(db)
         self.account_data = AccountDataStore(db)
         self.filters = FilterStore(db)
         self.push_rules = PushRuleStore(db)
