@@ -47,3 +47,29 @@ class FederationListError(ValueError):
         super().__init__(message)
         self.reason = reason
         self.message = message
+
+
+class HttpResponseError(Exception):
+    """A federation request was answered with a non-2xx status.
+
+    ``errcode`` is the Matrix ``errcode`` of the body if it had one; ``body`` is the parsed
+    JSON body, or the raw text when the body was not JSON.
+    """
+
+    def __init__(self, status: int, errcode: str | None, body: object) -> None:
+        super().__init__(f"HTTP {status}" + (f" {errcode}" if errcode else ""))
+        self.status = status
+        self.errcode = errcode
+        self.body = body
+
+
+class DestinationRefused(Exception):
+    """An outbound federation request was refused before connecting.
+
+    The destination is not allowed by the federation policy, is not a valid server name,
+    or resolves only to addresses we may not connect to (private, loopback, link-local...).
+    """
+
+
+class InvalidResponseError(Exception):
+    """A federation request was answered with a 2xx status but a body that is not JSON."""
