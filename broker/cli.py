@@ -32,6 +32,8 @@ def _cmd_init(args: argparse.Namespace) -> int:
             database_dsn=args.dsn,
             enable_registration=args.enable_registration,
             overwrite=args.force,
+            federation_port=args.federation_port,
+            tls_self_signed=args.tls_self_signed,
         )
     except FileExistsError as e:
         print(f"broker init: {e} exists; pass --force to overwrite it", file=sys.stderr)
@@ -118,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--enable-registration", action="store_true",
                       help="allow anyone to register an account")
     init.add_argument("--force", action="store_true", help="overwrite an existing config")
+    init.add_argument("--federation-port", type=int, default=None,
+                      help="serve the Server-Server API over TLS on this port (e.g. 8448)")
+    init.add_argument("--tls-self-signed", action="store_true",
+                      help="make a self-signed certificate for the federation port (development)")
     init.set_defaults(func=_cmd_init)
 
     run = sub.add_parser("run", help="start the node")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from broker.tls import generate_self_signed
 from federation.signing import generate_signing_key, write_signing_key_file
 
 TEMPLATE = """\
@@ -18,10 +19,7 @@ data_dir: "{data_dir}"
 signing_key_path: "{data_dir}/signing.key"
 
 listeners:
-  - port: {port}
-    bind_address: "{bind_address}"
-    resources: [client, federation, media]
-
+{listeners}
 database:
   # sqlite (embedded, the default) or postgres (production; needs dsn).
   engine: {engine}
@@ -60,6 +58,8 @@ def write_initial_config(
     database_dsn: str,
     enable_registration: bool,
     overwrite: bool,
+    federation_port: int | None = None,
+    tls_self_signed: bool = False,
 ) -> list[Path]:
     """Write config, data folder and signing key; returns the paths written."""
     if config_path.exists() and not overwrite:
@@ -75,8 +75,7 @@ def write_initial_config(
         TEMPLATE.format(
             server_name=server_name,
             data_dir=data_dir,
-            port=port,
-            bind_address=bind_address,
+            listeners=_listeners(port, bind_address, federation_port, data_dir),
             engine=database_engine,
             database_extra=database_extra,
             registration="true" if enable_registration else "false",
@@ -88,9 +87,28 @@ def write_initial_config(
         data_path = config_path.parent / data_path
     data_path.mkdir(parents=True, exist_ok=True)
     os.chmod(data_path, 0o700)
+    if federation_port is not None and tls_self_signed:
+        cert, key = data_path / "tls.crt", data_path / "tls.key"
+        if not cert.exists():
+            generate_self_signed(cert, key, server_name.rsplit(":", 1)[0].strip("[]"))
+            written += [cert, key]
     key_path = data_path / "signing.key"
     if not key_path.exists():
         write_signing_key_file(key_path, generate_signing_key())
         written.append(key_path)
     written.insert(1, data_path)
     return written
+
+
+def _listeners(port: int, bind_address: str, federation_port: int | None, data_dir: str) -> str:
+    if federation_port is None:
+        return (f"  - port: {port}\n    bind_address: \"{bind_address}\"\n"
+                "    resources: [client, federation, media]\n")
+    return (
+        f"  - port: {port}\n    bind_address: \"{bind_address}\"\n"
+        "    resources: [client, media]\n"
+        f"  # The Server-Server API, over TLS. Other servers reach it at the server name's port.\n"
+        f"  - port: {federation_port}\n    bind_address: \"{bind_address}\"\n"
+        "    resources: [federation]\n"
+        f"    tls:\n      certificate: \"{data_dir}/tls.crt\"\n"
+        f"      private_key: \"{data_dir}/tls.key\"\n")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
 from twisted.internet import reactor as default_reactor
@@ -17,7 +17,8 @@ from twisted.web import server
 from broker.auth import Auth
 from broker.clock import Clock
 from broker.config import NodeConfig
-from broker.http.server import BodyLimitedRequest, Router
+from broker.federation_wiring import build_federation, start_federation, stop_federation
+from broker.http.server import BodyLimitedRequest, ListenerResource, Router
 from broker.media.files import MediaFiles
 from broker.media.repository import MediaRepository
 from broker.notifier import Notifier
@@ -25,6 +26,7 @@ from broker.ratelimit import RateLimiter
 from broker.rooms.aliases import Aliases
 from broker.rooms.service import Rooms
 from broker.sync.handler import SyncHandler
+from broker.tls import server_context_factory
 from broker.typing_tracker import TypingTracker
 from federation.signing import read_signing_key_file
 from storage.database import Database, DatabaseConfig
@@ -32,10 +34,24 @@ from storage.migrations import apply_migrations
 from storage.stores import Stores
 from storage.stream import StreamIdGenerator
 
+if TYPE_CHECKING:
+    from broker.rooms.remote_events import RemoteEvents
+    from federation.keyring import Keyring
+    from federation.policy import FederationPolicy
+    from federation.sender.sender import FederationSender
+    from federation.transport_client import FederationClient
+
 logger = logging.getLogger(__name__)
 
 
 class Node:
+    # Federation parts, attached by broker.federation_wiring.build_federation during setup().
+    federation_policy: FederationPolicy
+    federation_client: FederationClient
+    keyring: Keyring
+    federation_sender: FederationSender
+    remote_events: RemoteEvents
+
     def __init__(self, config: NodeConfig, reactor: Any = None) -> None:
         self.config = config
         self.reactor: Any = reactor or default_reactor
@@ -75,26 +91,41 @@ class Node:
         self.media = MediaRepository(
             self.stores.media, MediaFiles(self.config.media_store_path), self.clock,
             self.server_name, self.config.max_upload_bytes)
+        build_federation(self)
         self._build_handlers()
 
     async def start(self) -> None:
         """Load what the node keeps in memory; call after setup(), before serving."""
         await self.rooms.start()
+        await start_federation(self)
+        self.reactor.addSystemEventTrigger("before", "shutdown", stop_federation, self)
 
     def _build_handlers(self) -> None:
-        from broker.client_api import register_all
+        from broker.client_api import register_all as register_client_api
+        from broker.federation_api import register_all as register_federation_api
 
-        register_all(self, self.router)
+        register_client_api(self, self.router)
+        if self.config.federation.enabled:
+            register_federation_api(self, self.router)
 
     def listen(self) -> None:
-        site = server.Site(self.router, requestFactory=BodyLimitedRequest)
-        site.displayTracebacks = False
-        site.noisy = False
         for listener in self.config.listeners:
-            port = self.reactor.listenTCP(listener.port, site, interface=listener.bind_address)
+            site = server.Site(ListenerResource(self.router, listener.resources),
+                               requestFactory=BodyLimitedRequest)
+            site.displayTracebacks = False
+            site.noisy = False
+            if listener.tls_certificate is not None and listener.tls_private_key is not None:
+                context = server_context_factory(listener.tls_certificate,
+                                                 listener.tls_private_key)
+                port = self.reactor.listenSSL(listener.port, site, context,
+                                              interface=listener.bind_address)
+            else:
+                port = self.reactor.listenTCP(listener.port, site,
+                                              interface=listener.bind_address)
             self.ports.append(port)
-            logger.info("listening on %s:%d (%s)", listener.bind_address,
-                        port.getHost().port, ", ".join(listener.resources))
+            logger.info("listening on %s:%d (%s%s)", listener.bind_address,
+                        port.getHost().port, ", ".join(listener.resources),
+                        ", TLS" if listener.tls_certificate else "")
 
     async def write_with_stream_id(
         self, write: Callable[[int], defer.Deferred[Any]], *, users: Iterable[str] = (),

@@ -6,11 +6,13 @@ from storage.account_data import AccountDataStore
 from storage.aliases import AliasStore
 from storage.database import Database
 from storage.events import EventStore
+from storage.federation_queue import FederationQueueStore
 from storage.filters import FilterStore
 from storage.media import MediaStore
 from storage.push_rules import PushRuleStore
 from storage.receipts import ReceiptStore
 from storage.reports import ReportStore
+from storage.server_keys import ServerKeyStore
 from storage.state import StateStore
 from storage.user_directory import UserDirectoryStore
 from storage.users import UserStore
@@ -30,3 +32,5 @@ class Stores:
         self.receipts = ReceiptStore(db)
         self.reports = ReportStore(db)
         self.user_directory = UserDirectoryStore(db)
+        self.server_keys = ServerKeyStore(db)
+        self.federation_queue = FederationQueueStore(db)

@@ -32,17 +32,27 @@ def free_port() -> int:
 
 class NodeProcess:
     def __init__(self, workdir: Path, *, server_name: str = "", engine: str = "sqlite",
-                 dsn: str = "", overrides: dict[str, Any] | None = None) -> None:
+                 dsn: str = "", overrides: dict[str, Any] | None = None,
+                 federation: bool = False) -> None:
+        """``federation=True``: a second, TLS listener serves the Server-Server API and the
+        server name is ``localhost:<that port>`` (peers are allowed with :meth:`allow`)."""
         self.workdir = workdir
         self.port = free_port()
+        self.federation_port = free_port() if federation else None
+        if federation:
+            server_name = server_name or f"localhost:{self.federation_port}"
         self.server_name = server_name or f"node{self.port}.test"
         self.config_path = workdir / "homeserver.yaml"
         write_initial_config(
             config_path=self.config_path, server_name=self.server_name, port=self.port,
             bind_address="127.0.0.1", data_dir="data", database_engine=engine,
-            database_dsn=dsn, enable_registration=True, overwrite=True)
+            database_dsn=dsn, enable_registration=True, overwrite=True,
+            federation_port=self.federation_port, tls_self_signed=federation)
         config = yaml.safe_load(self.config_path.read_text())
         config["rate_limits"]["enabled"] = False
+        if federation:
+            config["federation"] = {"allow_private_addresses": True, "verify_tls": False,
+                                    "allow_list": []}
         for key, value in (overrides or {}).items():
             target = config
             *parents, last = key.split(".")
@@ -53,6 +63,14 @@ class NodeProcess:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / "node.log"
+
+    def allow(self, *peers: NodeProcess) -> NodeProcess:
+        """Add peers to this node's federation allow-list (before start)."""
+        config = yaml.safe_load(self.config_path.read_text())
+        allow = config.setdefault("federation", {}).setdefault("allow_list", [])
+        allow.extend(p.server_name for p in peers if p.server_name not in allow)
+        self.config_path.write_text(yaml.safe_dump(config))
+        return self
 
     def start(self, timeout: float = 20.0) -> NodeProcess:
         log = open(self.log_path, "ab")

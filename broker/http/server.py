@@ -164,6 +164,37 @@ class Router(Resource):
             request.finish()
 
 
+RESOURCE_PREFIXES = {
+    "client": ("/_matrix/client/",),
+    "media": ("/_matrix/media/", "/_matrix/client/v1/media/"),
+    "federation": ("/_matrix/federation/", "/_matrix/key/"),
+}
+
+
+class ListenerResource(Resource):
+    """What one listener serves: the router, limited to the listener's resources."""
+
+    isLeaf = True
+
+    def __init__(self, router: Router, resources: tuple[str, ...]) -> None:
+        super().__init__()
+        self.router = router
+        self.prefixes = tuple(p for r in resources for p in RESOURCE_PREFIXES[r])
+        self.serves_client = "client" in resources
+
+    def body_limit_for(self, method: str, path: str) -> int:
+        return self.router.body_limit_for(method, path)
+
+    def render(self, request: Request) -> Any:  # type: ignore[override]
+        path = request.path.decode("utf-8", "replace")
+        if path.startswith(self.prefixes) or (self.serves_client and path ==
+                                              "/_matrix/client/versions"):
+            return self.router.render(request)
+        request.setResponseCode(404)
+        request.setHeader(b"Content-Type", b"application/json")
+        return b'{"errcode":"M_UNRECOGNIZED","error":"Unrecognized request"}'
+
+
 class BodyLimitedRequest(server.Request):
     """A request that stops buffering its body once it passes the route's size limit.
 
@@ -180,8 +211,8 @@ class BodyLimitedRequest(server.Request):
         router = getattr(getattr(channel, "site", None), "resource", None)
         method = getattr(channel, "_command", b"").decode("ascii", "replace")
         path = getattr(channel, "_path", b"").split(b"?", 1)[0].decode("utf-8", "replace")
-        self._body_limit = (router.body_limit_for(method, path) if isinstance(router, Router)
-                            else 1_048_576)
+        limit_for = getattr(router, "body_limit_for", None)
+        self._body_limit = limit_for(method, path) if limit_for is not None else 1_048_576
         if length is not None and length > self._body_limit:
             self.body_too_large = True
             self.content = io.BytesIO()
