@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from broker.http.errors import bad_param, not_found
+from broker.rooms.service import federate_edu
 from federation.events import Event
 from storage.receipts import READ, READ_PRIVATE, UNTHREADED, Receipt
 
@@ -83,6 +84,15 @@ class Receipts:
             audience = {"rooms": [receipt.room_id]}
         await self.node.write_with_stream_id(
             lambda stream_id: store.set_receipt(receipt, stream_id), **audience)
+        if receipt.receipt_type == READ:
+            data: dict[str, object] = {"ts": receipt.ts}
+            if receipt.thread_id:
+                data["thread_id"] = receipt.thread_id
+            await federate_edu(
+                self.node, receipt.room_id, "m.receipt",
+                {receipt.room_id: {READ: {receipt.user_id: {"event_ids": [receipt.event_id],
+                                                            "data": data}}}},
+                key=f"{receipt.room_id}|{receipt.user_id}")
 
     async def _set_fully_read(self, room_id: str, user_id: str, event_id: str) -> None:
         store = self.node.stores.account_data

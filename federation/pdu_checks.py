@@ -35,7 +35,8 @@ async def check_pdu(keyring: SignatureChecker, pdu: Any, room_version: RoomVersi
     """A verified Event from a received PDU, or PduRejected."""
     if isinstance(pdu, dict):
         # A peer's ``unsigned`` is not covered by any signature: keep only what clients need.
-        unsigned = pdu.get("unsigned") if isinstance(pdu.get("unsigned"), dict) else {}
+        raw_unsigned = pdu.get("unsigned")
+        unsigned: dict[str, Any] = raw_unsigned if isinstance(raw_unsigned, dict) else {}
         pdu = {k: v for k, v in pdu.items() if k != "unsigned"}
         kept = {k: unsigned[k] for k in TRUSTED_UNSIGNED if k in unsigned}
         if kept:

@@ -9,7 +9,7 @@ from twisted.web.http import Request
 
 from broker.client_api import CLIENT_PREFIX
 from broker.http.errors import bad_param
-from broker.http.server import parse_json_body
+from broker.http.server import parse_json_body, query_args
 from broker.http.validation import optional, require
 from broker.rooms.create_room import PRESETS, CreateRoomRequest, create_room
 from broker.rooms.membership import Membership
@@ -73,8 +73,9 @@ def register_servlets(node: Node, router: Router) -> None:
     async def join(request: Request, room: str) -> tuple[int, dict[str, Any]]:
         requester = await node.auth.get_requester(request)
         body = parse_json_body(request, allow_empty=True)
+        servers = query_args(request, "server_name") + query_args(request, "via")
         room_id = await membership.join(room, requester.user_id,
-                                        reason=optional(body, "reason", str))
+                                        reason=optional(body, "reason", str), servers=servers)
         return 200, {"room_id": room_id}
 
     def target_change(kind: str, needs_target: bool) -> Any:

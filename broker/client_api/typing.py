@@ -15,6 +15,7 @@ from broker.client_api import CLIENT_PREFIX
 from broker.http.errors import bad_param, forbidden
 from broker.http.server import parse_json_body
 from broker.http.validation import optional, require
+from broker.rooms.service import federate_edu
 
 if TYPE_CHECKING:
     from broker.http.server import Router
@@ -36,6 +37,9 @@ def register_servlets(node: Node, router: Router) -> None:
             raise bad_param("'timeout' must not be negative")
         await node.rooms.require_joined(room_id, user_id)
         node.typing.set_typing(room_id, user_id, typing, timeout)
+        await federate_edu(node, room_id, "m.typing",
+                           {"room_id": room_id, "user_id": user_id, "typing": typing},
+                           key=f"{room_id}|{user_id}")
         return 200, {}
 
     router.register(

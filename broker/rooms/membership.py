@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from broker.http.errors import MatrixError, bad_param, forbidden
+from broker.rooms.remote_join import join_remote_room, servers_for_room
 from federation.auth_rules import is_valid_user_id
+from federation.errors import HttpResponseError
 from federation.events import Event
 
 if TYPE_CHECKING:
@@ -24,17 +26,46 @@ class Membership:
         profile = await self.node.stores.users.get_profile(user_id) or {}
         return {k: v for k, v in profile.items() if k in ("displayname", "avatar_url")}
 
-    async def resolve_room(self, room_id_or_alias: str) -> str:
+    async def resolve_room(self, room_id_or_alias: str) -> tuple[str, list[str]]:
+        """The room ID, and servers that can help to join it (for a remote alias)."""
         if room_id_or_alias.startswith("#"):
-            return await self.node.aliases.resolve(room_id_or_alias)
+            server = room_id_or_alias.split(":", 1)[-1]
+            if server == self.node.server_name:
+                return await self.node.aliases.resolve(room_id_or_alias), []
+            return await self._remote_alias(room_id_or_alias, server)
         if not room_id_or_alias.startswith("!"):
             raise bad_param(f"{room_id_or_alias!r} is neither a room ID nor a room alias")
-        return room_id_or_alias
+        return room_id_or_alias, []
+
+    async def _remote_alias(self, alias: str, server: str) -> tuple[str, list[str]]:
+        self.node.aliases.validate(alias, must_be_local=False)
+        try:
+            answer = await self.node.federation_client.get_json(
+                server, "/_matrix/federation/v1/query/directory", args={"room_alias": alias})
+        except HttpResponseError as e:
+            raise MatrixError(404, "M_NOT_FOUND", f"Room alias {alias} not found") from e
+        except Exception as e:
+            raise MatrixError(502, "M_UNKNOWN", f"Could not ask {server} about {alias}: {e}"
+                              ) from e
+        room_id = answer.get("room_id") if isinstance(answer, dict) else None
+        if not isinstance(room_id, str):
+            raise MatrixError(502, "M_UNKNOWN", f"{server} gave no room for {alias}")
+        servers = [s for s in answer.get("servers", []) if isinstance(s, str)]
+        return room_id, [server, *servers]
 
     async def join(self, room_id_or_alias: str, user_id: str, *, reason: str | None = None,
-                   device_id: str | None = None) -> str:
-        room_id = await self.resolve_room(room_id_or_alias)
-        room = await self.node.rooms.get_room(room_id)
+                   servers: list[str] | None = None) -> str:
+        room_id, alias_servers = await self.resolve_room(room_id_or_alias)
+        room = await self.node.rooms.registry.get(room_id)
+        joined = room.members_with("join") if room is not None else []
+        if room is None or (joined and not any(self.node.is_mine(u) for u in joined)):
+            # Nobody here is in the room: join through a server that is.
+            profile = await self._profile_content(user_id)
+            hints = [*(servers or []), *alias_servers]
+            await join_remote_room(self.node, room_id, user_id,
+                                   servers_for_room(room_id, hints), profile)
+            await self.node.stores.state.unforget_room(user_id, room_id)
+            return room_id
         content = {"membership": "join", **await self._profile_content(user_id)}
         if reason:
             content["reason"] = reason

@@ -4,7 +4,10 @@ persister, plus what happens after events are durable (recent window, membership
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
+
+from twisted.internet import defer
 
 from broker.http.errors import forbidden, not_found
 from broker.rooms.creator import EventCreator, EventSpec
@@ -12,10 +15,13 @@ from broker.rooms.live_room import LiveRoom, RoomRegistry
 from broker.rooms.persister import EventPersister
 from broker.rooms.user_rooms import UserRoomsIndex
 from federation.events import Event
+from federation.signing import server_name_of
 from storage.events import PersistItem
 
 if TYPE_CHECKING:
     from broker.node import Node
+
+logger = logging.getLogger(__name__)
 
 
 class Rooms:
@@ -53,6 +59,33 @@ class Rooms:
                     users.add(event.state_key)
             rooms.add(event.room_id)
         self.node.notifier.notify(users=users, rooms=rooms, position=position)
+        self._federate(items)
+
+    def _federate(self, items: list[PersistItem]) -> None:
+        """Queue our own users' new events for every other server in the room (and, for a
+        membership change, the target's server)."""
+        sender = getattr(self.node, "federation_sender", None)
+        if sender is None:
+            return
+        for item in items:
+            event = item.event
+            if item.outlier or not self.node.is_mine(event.sender):
+                continue
+            room = self.registry.cached(event.room_id)
+            if room is None:
+                continue
+            servers = self.room_servers(room)
+            if event.type == "m.room.member" and event.state_key:
+                servers.add(server_name_of(event.state_key))
+            servers.discard(self.node.server_name)
+            if servers:
+                d = defer.ensureDeferred(sender.enqueue_pdu(event.pdu, event.event_id, servers))
+                d.addErrback(_log_queue_failure, event.event_id)
+
+    @staticmethod
+    def room_servers(room: LiveRoom) -> set[str]:
+        """Every server with a joined member in the room (ourselves included)."""
+        return {server_name_of(user_id) for user_id in room.members_with("join")}
 
     @staticmethod
     def _prune_recent(room: LiveRoom, target_id: str, redaction_id: str) -> None:
@@ -117,3 +150,19 @@ class Rooms:
             if membership in ("join", "invite", "knock"):
                 await self.send(room_id, user_id, "m.room.member", {"membership": "leave"},
                                 state_key=user_id)
+
+
+def _log_queue_failure(failure: Any, event_id: str) -> None:
+    logger.error("queueing %s for federation failed: %s", event_id, failure.getErrorMessage())
+
+
+async def federate_edu(node: Node, room_id: str, edu_type: str, content: dict[str, Any],
+                       key: str) -> None:
+    """Send an ephemeral update of a local user (typing, a read receipt) to the other servers
+    in the room."""
+    sender = getattr(node, "federation_sender", None)
+    room = node.rooms.registry.cached(room_id)
+    if sender is None or room is None:
+        return
+    for server in sorted(Rooms.room_servers(room) - {node.server_name}):
+        sender.enqueue_edu(server, edu_type, content, key=key)

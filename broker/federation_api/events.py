@@ -1,0 +1,145 @@
+"""Serving room history to other servers: event, state, state_ids, event_auth, backfill and
+get_missing_events.
+
+A server may read a room's events only while one of its users is in the room (joined, or
+invited for the invite itself); everything else is 403.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from twisted.web.http import Request
+
+from broker.federation_api import FED_V1
+from broker.federation_api.authentication import authenticate
+from broker.http.errors import forbidden, not_found
+from broker.http.server import parse_json_body, query_arg, query_args
+from broker.http.validation import parse_int_arg
+from broker.rooms.live_room import LiveRoom
+from federation.events import Event
+from federation.signing import server_name_of
+
+if TYPE_CHECKING:
+    from broker.http.server import Router
+    from broker.node import Node
+
+MAX_BACKFILL = 100
+MAX_MISSING = 20
+
+
+def register_servlets(node: Node, router: Router) -> None:
+    events_store = node.stores.events
+
+    async def room_for(origin: str, room_id: str) -> LiveRoom:
+        room = await node.rooms.registry.get(room_id)
+        if room is None:
+            raise not_found(f"Unknown room {room_id}")
+        if not any(server_name_of(u) == origin for u in room.members_with("join", "invite")):
+            raise forbidden(f"{origin} has no user in {room_id}")
+        return room
+
+    async def state_at(room: LiveRoom, event_id: str) -> tuple[list[Event], list[Event]]:
+        """(state before the event, auth chain of that state and of the event)."""
+        found = await events_store.get_events([event_id])
+        event = found.get(event_id)
+        if event is None or event.room_id != room.room_id:
+            raise not_found("Event not found")
+        after = await node.stores.state.get_state_ids_at_event(event_id)
+        if after is None:
+            raise not_found("We hold no state at that event")
+        key = (event.type, event.state_key or "")
+        if event.is_state() and after.get(key) == event_id:
+            previous = event.unsigned.get("replaces_state")
+            after = {k: v for k, v in after.items() if k != key}
+            if isinstance(previous, str):
+                after[key] = previous
+        chain = await node.remote_events.state.load_with_auth_chains(
+            set(after.values()) | {event_id})
+        state = [chain[eid] for eid in after.values() if eid in chain]
+        state_ids = set(after.values()) | {event_id}
+        return state, [e for eid, e in chain.items() if eid not in state_ids]
+
+    async def get_event(request: Request, event_id: str) -> tuple[int, Any]:
+        origin = await authenticate(node, request)
+        event = (await events_store.get_events([event_id])).get(event_id)
+        if event is None:
+            raise not_found("Event not found")
+        await room_for(origin, event.room_id)
+        return 200, {"origin": node.server_name, "origin_server_ts": node.clock.time_ms(),
+                     "pdus": [event.pdu]}
+
+    async def get_state(request: Request, room_id: str) -> tuple[int, Any]:
+        origin = await authenticate(node, request)
+        room = await room_for(origin, room_id)
+        state, chain = await state_at(room, query_arg(request, "event_id") or "")
+        return 200, {"pdus": [e.pdu for e in state], "auth_chain": [e.pdu for e in chain]}
+
+    async def get_state_ids(request: Request, room_id: str) -> tuple[int, Any]:
+        origin = await authenticate(node, request)
+        room = await room_for(origin, room_id)
+        state, chain = await state_at(room, query_arg(request, "event_id") or "")
+        return 200, {"pdu_ids": [e.event_id for e in state],
+                     "auth_chain_ids": [e.event_id for e in chain]}
+
+    async def event_auth(request: Request, room_id: str, event_id: str) -> tuple[int, Any]:
+        origin = await authenticate(node, request)
+        await room_for(origin, room_id)
+        event = (await events_store.get_events([event_id])).get(event_id)
+        if event is None or event.room_id != room_id:
+            raise not_found("Event not found")
+        chain = await node.remote_events.state.load_with_auth_chains(set(event.auth_event_ids))
+        return 200, {"auth_chain": [e.pdu for e in chain.values()]}
+
+    async def walk_back(room_id: str, start: list[str], stop: set[str], limit: int,
+                        ) -> list[Event]:
+        """Events reachable backwards through prev_events from ``start`` (excluded), not
+        going past ``stop``, newest first by depth."""
+        seen: set[str] = set(start) | stop
+        frontier = list(start)
+        found: list[Event] = []
+        while frontier and len(found) < limit:
+            events = await events_store.get_events(frontier)
+            frontier = []
+            for event in events.values():
+                for prev in event.prev_event_ids:
+                    if prev not in seen:
+                        seen.add(prev)
+                        frontier.append(prev)
+            prevs = await events_store.get_events(frontier)
+            found.extend(e for e in prevs.values() if e.room_id == room_id)
+        found.sort(key=lambda e: e.depth, reverse=True)
+        return found[:limit]
+
+    async def backfill(request: Request, room_id: str) -> tuple[int, Any]:
+        origin = await authenticate(node, request)
+        await room_for(origin, room_id)
+        starts = query_args(request, "v")
+        limit = parse_int_arg(query_arg(request, "limit"), "limit", 10, maximum=MAX_BACKFILL)
+        start_events = await events_store.get_events(starts)
+        events = list(start_events.values()) + await walk_back(room_id, starts, set(), limit)
+        return 200, {"origin": node.server_name, "origin_server_ts": node.clock.time_ms(),
+                     "pdus": [e.pdu for e in events[:limit]]}
+
+    async def missing_events(request: Request, room_id: str) -> tuple[int, Any]:
+        origin = await authenticate(node, request)
+        await room_for(origin, room_id)
+        body = parse_json_body(request)
+        earliest = body.get("earliest_events") or []
+        latest = body.get("latest_events") or []
+        limit = body.get("limit", 10)
+        if not isinstance(earliest, list) or not isinstance(latest, list) or \
+                not isinstance(limit, int):
+            raise forbidden("Malformed get_missing_events request")
+        events = await walk_back(room_id, [str(e) for e in latest],
+                                 {str(e) for e in earliest}, min(limit, MAX_MISSING))
+        events.sort(key=lambda e: e.depth)
+        return 200, {"events": [e.pdu for e in events]}
+
+    room = "(?P<room_id>[^/]+)"
+    router.register("GET", f"{FED_V1}/event/(?P<event_id>[^/]+)", get_event)
+    router.register("GET", f"{FED_V1}/state/{room}", get_state)
+    router.register("GET", f"{FED_V1}/state_ids/{room}", get_state_ids)
+    router.register("GET", f"{FED_V1}/event_auth/{room}/(?P<event_id>[^/]+)", event_auth)
+    router.register("GET", f"{FED_V1}/backfill/{room}", backfill)
+    router.register("POST", f"{FED_V1}/get_missing_events/{room}", missing_events)

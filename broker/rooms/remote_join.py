@@ -1,0 +1,144 @@
+"""Joining a room that lives on other servers: make_join, sign, send_join, then adopt the
+room's state.
+
+The resident server's answer (state and auth chain) is verified event by event; the state and
+its auth chain are stored as outliers, the room becomes a live room whose current state is that
+state plus our join, and the join is written as the first event of our timeline for the room.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from broker.http.errors import MatrixError, forbidden, not_found
+from broker.rooms.live_room import RECENT_EVENTS, LiveRoom
+from federation.auth_rules import check_auth
+from federation.errors import AuthError, HttpResponseError
+from federation.events import Event, finalize_pdu
+from federation.pdu_checks import PduRejected, check_pdu
+from federation.room_versions import KNOWN_ROOM_VERSIONS, get_room_version
+from storage.events import NewStateGroup, PersistItem
+
+if TYPE_CHECKING:
+    from broker.node import Node
+
+logger = logging.getLogger(__name__)
+
+FED_V1 = "/_matrix/federation/v1"
+FED_V2 = "/_matrix/federation/v2"
+
+
+async def _verified(node: Node, pdus: Any, version: Any, room_id: str) -> list[Event]:
+    events = []
+    for pdu in pdus if isinstance(pdus, list) else []:
+        try:
+            event = await check_pdu(node.keyring, pdu, version)
+        except PduRejected as e:
+            logger.info("ignoring event from send_join: %s", e)
+            continue
+        if event.room_id == room_id:
+            events.append(event)
+    return events
+
+
+async def join_remote_room(node: Node, room_id: str, user_id: str, servers: list[str],
+                           profile: dict[str, Any]) -> str:
+    """Join ``room_id`` through the first of ``servers`` that answers; returns the room ID."""
+    client = node.federation_client
+    errors: list[str] = []
+    for server in [s for s in dict.fromkeys(servers) if s != node.server_name]:
+        try:
+            template = await client.get_json(
+                server, f"{FED_V1}/make_join/{quote(room_id)}/{quote(user_id)}",
+                args={"ver": list(KNOWN_ROOM_VERSIONS)})
+        except HttpResponseError as e:
+            if e.status == 403:
+                raise forbidden(f"{server} refused the join: {e.body}") from e
+            errors.append(f"{server}: {e}")
+            continue
+        except Exception as e:
+            errors.append(f"{server}: {e}")
+            continue
+        return await _send_join(node, server, room_id, template, profile)
+    raise MatrixError(404, "M_NOT_FOUND",
+                      f"No server could help to join {room_id}: {'; '.join(errors) or 'none'}")
+
+
+async def _send_join(node: Node, server: str, room_id: str, template: dict[str, Any],
+                     profile: dict[str, Any]) -> str:
+    version_id = template.get("room_version", "1")
+    if version_id not in KNOWN_ROOM_VERSIONS:
+        raise MatrixError(400, "M_UNSUPPORTED_ROOM_VERSION",
+                          f"Room version {version_id} is not supported by this node")
+    version = get_room_version(version_id)
+    pdu = {k: v for k, v in template["event"].items()
+           if k not in ("hashes", "signatures", "unsigned", "event_id")}
+    pdu["origin_server_ts"] = node.clock.time_ms()
+    pdu["content"] = {**pdu.get("content", {}), "membership": "join",
+                      **{k: v for k, v in profile.items() if k in ("displayname", "avatar_url")}}
+    join = finalize_pdu(pdu, node.server_name, node.signing_key, version)
+    answer = await node.federation_client.put_json(
+        server, f"{FED_V2}/send_join/{quote(room_id)}/{quote(join.event_id)}", join.pdu)
+    state = await _verified(node, answer.get("state"), version, room_id)
+    chain = await _verified(node, answer.get("auth_chain"), version, room_id)
+    state_map = {(e.type, e.state_key or ""): e for e in state if e.is_state()}
+    create = state_map.get(("m.room.create", ""))
+    if create is None:
+        raise MatrixError(502, "M_UNKNOWN", f"{server} sent no create event for {room_id}")
+    try:
+        check_auth(version, join, state_map, create)
+    except AuthError as e:
+        raise forbidden(f"The join does not pass the room's rules: {e}") from e
+    return await _adopt_room(node, room_id, version_id, join, state_map, state + chain)
+
+
+async def _adopt_room(node: Node, room_id: str, version_id: str, join: Event,
+                      state_map: dict[tuple[str, str], Event], outliers: list[Event]) -> str:
+    assert node.stream is not None
+    rooms = node.rooms
+    known = await node.stores.state.known_event_ids([e.event_id for e in outliers])
+    fresh = list({e.event_id: e for e in outliers if e.event_id not in known}.values())
+    ids = node.stream.allocate(len(fresh) + 1)
+    items = []
+    for event, sid in zip(fresh, ids, strict=False):
+        event.unsigned["stream_ordering"] = sid
+        items.append(PersistItem(event=event, stream_ordering=sid, state_group_after=None,
+                                 outlier=True))
+    join.unsigned["stream_ordering"] = ids[-1]
+    after = {**state_map, ("m.room.member", join.state_key or ""): join}
+    group = rooms.registry.allocate_state_group()
+    create = state_map[("m.room.create", "")]
+    room = LiveRoom(
+        room_id=room_id, room_version=get_room_version(version_id), state=dict(after),
+        extremities=[join.event_id], depth=join.depth, state_group=group, state_group_depth=0,
+        last_stream=0, recent=deque(maxlen=RECENT_EVENTS), recent_after=ids[-1] - 1)
+    items.append(PersistItem(
+        event=join, stream_ordering=ids[-1], state_group_after=group,
+        new_state_group=NewStateGroup(group, room_id, None, 0,
+                                      {k: e.event_id for k, e in after.items()}),
+        current_state=dict(after),
+        new_room={"room_id": room_id, "room_version": version_id, "creator": create.sender,
+                  "is_public": False, "created_ts": node.clock.time_ms()}))
+    if await node.stores.state.room_exists(room_id):
+        items[-1].new_room = None
+    rooms.registry.invalidate(room_id)
+    rooms.registry.add(room)
+    try:
+        await rooms.persister.persist(items)
+    except Exception:
+        rooms.registry.invalidate(room_id)
+        raise
+    return room_id
+
+
+def servers_for_room(room_id: str, hints: list[str]) -> list[str]:
+    """Where to try joining: the client's hints, then the room ID's server (rooms before v12)."""
+    servers = list(hints)
+    if ":" in room_id:
+        servers.append(room_id.split(":", 1)[1])
+    if not servers:
+        raise not_found(f"Room {room_id} is unknown here; give a server to join it through")
+    return servers

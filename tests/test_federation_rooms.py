@@ -1,0 +1,87 @@
+"""Two and three nodes of ours sharing rooms over the Server-Server API (real processes, TLS on
+loopback, each node allowing the others)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from tests.node_harness import Client, NodeProcess
+from tests.room_helpers import V3, create_room, room_path, send_text, sync
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: Any) -> Iterator[tuple[NodeProcess, NodeProcess]]:
+    a = NodeProcess(Path(tmp_path_factory.mktemp("fed_a")), federation=True)
+    b = NodeProcess(Path(tmp_path_factory.mktemp("fed_b")), federation=True)
+    a.allow(b)
+    b.allow(a)
+    a.start()
+    b.start()
+    try:
+        yield a, b
+    finally:
+        a.stop()
+        b.stop()
+
+
+def wait_for(client: Client, room_id: str, predicate: Any, timeout: float = 15.0) -> list[dict]:
+    """Sync until an event of ``room_id`` matches; returns the room's timeline events seen."""
+    deadline = time.monotonic() + timeout
+    token = None
+    seen: list[dict] = []
+    while time.monotonic() < deadline:
+        body = sync(client, token, timeout=1000)
+        token = body["next_batch"]
+        room = body["rooms"]["join"].get(room_id)
+        if room:
+            seen.extend(room["timeline"]["events"])
+            if any(predicate(e) for e in seen):
+                return seen
+    raise AssertionError(f"nothing matching arrived in {room_id}: {seen}")
+
+
+def test_user_joins_a_room_on_another_node(pair: tuple[NodeProcess, NodeProcess]) -> None:
+    a, b = pair
+    alice, bob = a.register(), b.register()
+    room_id = create_room(alice, preset="public_chat", name="Inter-ministry")
+    body = bob.post(f"{V3}/join/{quote(room_id)}", {}, params={"server_name": a.server_name})
+    assert bob.status == 200, body
+    assert bob.get(room_path(room_id, "state/m.room.name")) == {"name": "Inter-ministry"}
+    wait_for(alice, room_id, lambda e: e["type"] == "m.room.member"
+             and e["state_key"] == bob.user_id and e["content"]["membership"] == "join")
+
+
+def test_messages_flow_both_ways(pair: tuple[NodeProcess, NodeProcess]) -> None:
+    a, b = pair
+    alice, bob = a.register(), b.register()
+    room_id = create_room(alice, preset="public_chat")
+    bob.post(f"{V3}/join/{quote(room_id)}", {}, params={"server_name": a.server_name})
+    assert bob.status == 200
+    send_text(alice, room_id, "from a")
+    wait_for(bob, room_id, lambda e: e["content"].get("body") == "from a")
+    send_text(bob, room_id, "from b")
+    wait_for(alice, room_id, lambda e: e["content"].get("body") == "from b")
+
+
+def test_join_by_remote_alias(pair: tuple[NodeProcess, NodeProcess]) -> None:
+    a, b = pair
+    alice, bob = a.register(), b.register()
+    alias_name = "fed" + alice.user_id[2:8]
+    room_id = create_room(alice, preset="public_chat", room_alias_name=alias_name)
+    alias = f"#{alias_name}:{a.server_name}"
+    body = bob.post(f"{V3}/join/{quote(alias)}", {})
+    assert bob.status == 200 and body["room_id"] == room_id
+
+
+def test_private_room_refuses_remote_join(pair: tuple[NodeProcess, NodeProcess]) -> None:
+    a, b = pair
+    alice, bob = a.register(), b.register()
+    room_id = create_room(alice, preset="private_chat")
+    body = bob.post(f"{V3}/join/{quote(room_id)}", {}, params={"server_name": a.server_name})
+    assert bob.status == 403, body
