@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import treq.client
 from twisted.internet import defer
@@ -54,7 +55,8 @@ def build_federation(node: Node) -> None:
 
     def send_transaction(destination: str, txn_id: str, body: dict[str, Any]
                          ) -> defer.Deferred[Any]:
-        return defer.ensureDeferred(client.put_json(destination, FED_SEND + txn_id, body))
+        return defer.ensureDeferred(
+            client.put_json(destination, FED_SEND + quote(txn_id, safe=""), body))
 
     node.federation_sender = FederationSender(
         node.stores.federation_queue, send_transaction, config.server_name, node.clock,
