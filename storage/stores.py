@@ -11,6 +11,7 @@ from storage.filters import FilterStore
 from storage.media import MediaStore
 from storage.push_rules import PushRuleStore
 from storage.receipts import ReceiptStore
+from storage.remote_invites import RemoteInviteStore
 from storage.reports import ReportStore
 from storage.server_keys import ServerKeyStore
 from storage.state import StateStore
@@ -34,3 +35,4 @@ class Stores:
         self.user_directory = UserDirectoryStore(db)
         self.server_keys = ServerKeyStore(db)
         self.federation_queue = FederationQueueStore(db)
+        self.remote_invites = RemoteInviteStore(db)

@@ -24,11 +24,7 @@ class StreamIdGenerator:
 
     @classmethod
     def from_database(cls, db: Database) -> StreamIdGenerator:
-        tables = (
-            ("events", "stream_ordering"),
-            ("receipts", "stream_id"),
-            ("account_data", "stream_id"),
-        ) + tuple(EXTRA_STREAM_TABLES)
+        tables = STREAM_TABLES
 
         def max_position(cur: Cursor) -> int:
             best = 0
@@ -67,5 +63,10 @@ class StreamIdGenerator:
         self._listeners.append(listener)
 
 
-# Further (table, column) pairs holding stream ids, registered by stores added in later migrations.
-EXTRA_STREAM_TABLES: list[tuple[str, str]] = []
+# Every (table, column) holding positions of this stream: the stream resumes after the largest.
+STREAM_TABLES: tuple[tuple[str, str], ...] = (
+    ("events", "stream_ordering"),
+    ("receipts", "stream_id"),
+    ("account_data", "stream_id"),
+    ("remote_invites", "stream_id"),
+)

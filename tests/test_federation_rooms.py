@@ -85,3 +85,42 @@ def test_private_room_refuses_remote_join(pair: tuple[NodeProcess, NodeProcess])
     room_id = create_room(alice, preset="private_chat")
     body = bob.post(f"{V3}/join/{quote(room_id)}", {}, params={"server_name": a.server_name})
     assert bob.status == 403, body
+
+
+def test_invite_to_a_user_on_another_node_then_join(pair: tuple[NodeProcess, NodeProcess]
+                                                     ) -> None:
+    a, b = pair
+    alice, bob = a.register(), b.register()
+    room_id = create_room(alice, preset="private_chat", name="Cabinet note")
+    token = sync(bob)["next_batch"]
+    body = alice.post(room_path(room_id, "invite"), {"user_id": bob.user_id})
+    assert alice.status == 200, body
+    invite = sync(bob, token)["rooms"]["invite"][room_id]["invite_state"]["events"]
+    assert {"type": "m.room.name", "state_key": "", "content": {"name": "Cabinet note"},
+            "sender": alice.user_id} in invite
+    body = bob.post(f"{V3}/join/{quote(room_id)}", {})
+    assert bob.status == 200, body
+    send_text(alice, room_id, "welcome")
+    wait_for(bob, room_id, lambda e: e["content"].get("body") == "welcome")
+
+
+def test_declining_a_remote_invite_tells_the_inviting_node(
+        pair: tuple[NodeProcess, NodeProcess]) -> None:
+    a, b = pair
+    alice, bob = a.register(), b.register()
+    room_id = create_room(alice, preset="private_chat")
+    alice.post(room_path(room_id, "invite"), {"user_id": bob.user_id})
+    assert alice.status == 200
+    bob.post(room_path(room_id, "leave"), {})
+    assert bob.status == 200
+    member = alice.get(room_path(room_id, f"state/m.room.member/{quote(bob.user_id)}"))
+    assert member["membership"] == "leave"
+    assert room_id not in sync(bob)["rooms"]["invite"]
+
+
+def test_inviting_an_unknown_remote_user_fails(pair: tuple[NodeProcess, NodeProcess]) -> None:
+    a, b = pair
+    alice = a.register()
+    room_id = create_room(alice, preset="private_chat")
+    body = alice.post(room_path(room_id, "invite"), {"user_id": f"@nobody:{b.server_name}"})
+    assert alice.status == 404, body

@@ -60,6 +60,12 @@ class EventCreator:
         redaction_target: str | None = None,
     ) -> PersistItem:
         """Build, sign and authorise one event and apply it to ``room`` (synchronous)."""
+        event = self.sign_checked(room, spec)
+        return self._apply(room, event, txn_key, redaction_target)
+
+    def sign_checked(self, room: LiveRoom, spec: EventSpec) -> Event:
+        """Build and sign an event that passes the auth rules against the room's current
+        state, without applying it (synchronous)."""
         version = room.room_version
         is_create = spec.type == "m.room.create" and spec.state_key == ""
         auth_keys = auth_types_for_event(version, spec.type, spec.sender, spec.state_key,
@@ -88,7 +94,20 @@ class EventCreator:
             raise forbidden(str(e)) from e
         except InvalidEventError as e:
             raise MatrixError(400, "M_BAD_JSON", str(e)) from e
-        return self._apply(room, event, txn_key, redaction_target)
+        return event
+
+    def apply_signed(self, room: LiveRoom, event: Event) -> PersistItem:
+        """Apply an event signed earlier (and countersigned elsewhere, like an invite) after
+        checking it again against the room's current state (synchronous)."""
+        auth_keys = auth_types_for_event(room.room_version, event.type, event.sender,
+                                         event.state_key, event.content)
+        try:
+            check_auth(room.room_version, event,
+                       {k: room.state[k] for k in auth_keys if k in room.state},
+                       room.create_event)
+        except AuthError as e:
+            raise forbidden(str(e)) from e
+        return self._apply(room, event, None, None)
 
     def _apply(self, room: LiveRoom, event: Event, txn_key: tuple[str, str, str] | None,
                redaction_target: str | None) -> PersistItem:

@@ -9,10 +9,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from broker.http.errors import MatrixError, bad_param, forbidden
+from broker.rooms.creator import EventSpec
+from broker.rooms.remote_invites import decline_remote_invite, invite_remote_user
 from broker.rooms.remote_join import join_remote_room, servers_for_room
 from federation.auth_rules import is_valid_user_id
 from federation.errors import HttpResponseError
 from federation.events import Event
+from federation.signing import server_name_of
 
 if TYPE_CHECKING:
     from broker.node import Node
@@ -61,10 +64,14 @@ class Membership:
         if room is None or (joined and not any(self.node.is_mine(u) for u in joined)):
             # Nobody here is in the room: join through a server that is.
             profile = await self._profile_content(user_id)
-            hints = [*(servers or []), *alias_servers]
+            invite = await self.node.stores.remote_invites.get_invite(user_id, room_id)
+            inviter = [server_name_of(str(invite.event.get("sender", "")))] if invite else []
+            hints = [*(servers or []), *alias_servers, *inviter]
             await join_remote_room(self.node, room_id, user_id,
                                    servers_for_room(room_id, hints), profile)
             await self.node.stores.state.unforget_room(user_id, room_id)
+            if invite is not None:
+                await self.node.stores.remote_invites.delete_invite(user_id, room_id)
             return room_id
         content = {"membership": "join", **await self._profile_content(user_id)}
         if reason:
@@ -79,10 +86,15 @@ class Membership:
         return room_id
 
     async def change(self, room_id: str, sender: str, target: str, membership: str, *,
-                     reason: str | None = None, is_direct: bool = False) -> Event:
-        """Send ``target``'s membership as ``membership`` on behalf of ``sender``."""
+                     reason: str | None = None, is_direct: bool = False) -> Event | None:
+        """Send ``target``'s membership as ``membership`` on behalf of ``sender`` (None when
+        that declined an invite to a room held on another server)."""
         if not is_valid_user_id(target):
             raise bad_param(f"{target!r} is not a valid user ID")
+        room = await self.node.rooms.registry.get(room_id)
+        if room is None and membership == "leave" and target == sender:
+            await decline_remote_invite(self.node, room_id, sender)
+            return None
         room = await self.node.rooms.get_room(room_id)
         if membership == "invite":
             current = room.membership_of(target)
@@ -98,6 +110,10 @@ class Membership:
             content["is_direct"] = True
         if membership == "invite":
             content.update(await self._profile_content(target))
+            if not self.node.is_mine(target):
+                spec = EventSpec(sender=sender, type="m.room.member", content=content,
+                                 state_key=target)
+                return await invite_remote_user(self.node, room, spec)
         return await self.node.rooms.send(room_id, sender, "m.room.member", content,
                                           state_key=target)
 

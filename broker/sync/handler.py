@@ -18,6 +18,7 @@ from broker.rooms.client_events import serialize_events
 from broker.rooms.live_room import LiveRoom
 from broker.sync.tokens import SyncToken, pagination_token
 from federation.events import Event
+from storage.remote_invites import RemoteInvite
 
 if TYPE_CHECKING:
     from broker.node import Node
@@ -121,6 +122,12 @@ class SyncHandler:
                     room = await node.rooms.registry.get(room_id)
                     if room is not None:
                         plans.append(_RoomPlan(room, full=False))
+        if user_changed:
+            for invite in await node.stores.remote_invites.get_invites(user_id):
+                fresh = since is None or invite.stream_id > since.stream
+                if fresh and rooms_map.get(invite.room_id) not in ("join", "ban") and \
+                        req.filter.allows_room(invite.room_id):
+                    invites[invite.room_id] = _remote_invite_section(invite)
         joined = await self._joined_sections(req, plans, now)
         account_data, room_account_data = await self._account_data(req, now, user_changed)
         for room_id, data in room_account_data.items():
@@ -340,3 +347,12 @@ def _stripped(event: Event) -> dict[str, Any]:
 def _section_has_news(section: dict[str, Any]) -> bool:
     return bool(section["timeline"]["events"] or section["state"]["events"]
                 or section["ephemeral"]["events"] or section["account_data"]["events"])
+
+
+def _remote_invite_section(invite: RemoteInvite) -> dict[str, Any]:
+    """An invite to a room on another server: the state its server sent, and the invite."""
+    event = invite.event
+    member = {"type": "m.room.member", "state_key": invite.user_id, "sender": event.get("sender"),
+              "content": event.get("content", {}), "event_id": invite.event_id,
+              "origin_server_ts": event.get("origin_server_ts")}
+    return {"invite_state": {"events": [*invite.invite_state, member]}}

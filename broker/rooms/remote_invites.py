@@ -1,0 +1,89 @@
+"""Invites across servers, seen from this node.
+
+- Inviting a user of another server: the invite is signed here, countersigned by the invitee's
+  server (``PUT /_matrix/federation/v2/invite``), then applied to the room like any local event.
+- Declining an invite to a room held elsewhere: make_leave / send_leave through the inviting
+  server.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from broker.http.errors import MatrixError, forbidden
+from broker.rooms.creator import EventSpec
+from broker.rooms.live_room import LiveRoom
+from federation.errors import HttpResponseError
+from federation.events import Event, finalize_pdu
+from federation.pdu_checks import PduRejected, check_pdu
+from federation.room_versions import get_room_version
+from federation.signing import server_name_of
+
+if TYPE_CHECKING:
+    from broker.node import Node
+
+logger = logging.getLogger(__name__)
+
+FED_V1 = "/_matrix/federation/v1"
+FED_V2 = "/_matrix/federation/v2"
+STRIPPED_TYPES = ("m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar",
+                  "m.room.canonical_alias", "m.room.encryption", "m.room.topic")
+
+
+def stripped_state(room: LiveRoom) -> list[dict[str, object]]:
+    return [{"type": e.type, "state_key": e.state_key, "content": e.content, "sender": e.sender}
+            for t in STRIPPED_TYPES if (e := room.state.get((t, ""))) is not None]
+
+
+async def invite_remote_user(node: Node, room: LiveRoom, spec: EventSpec) -> Event:
+    """Have the invitee's server countersign the invite, then apply and persist it."""
+    target = spec.state_key or ""
+    destination = server_name_of(target)
+    event = node.rooms.creator.sign_checked(room, spec)
+    try:
+        answer = await node.federation_client.put_json(
+            destination, f"{FED_V2}/invite/{quote(room.room_id)}/{quote(event.event_id)}",
+            {"event": event.pdu, "room_version": room.room_version.identifier,
+             "invite_room_state": stripped_state(room)})
+    except HttpResponseError as e:
+        raise MatrixError(e.status if e.status in (400, 403, 404) else 502,
+                          "M_FORBIDDEN" if e.status == 403 else "M_UNKNOWN",
+                          f"{destination} refused the invite: {e}") from e
+    except Exception as e:
+        raise MatrixError(502, "M_UNKNOWN", f"Could not reach {destination}: {e}") from e
+    try:
+        signed = await check_pdu(node.keyring, answer.get("event"), room.room_version)
+    except PduRejected as e:
+        raise MatrixError(502, "M_UNKNOWN", f"{destination} returned a bad invite: {e}") from e
+    if signed.event_id != event.event_id or destination not in signed.signatures:
+        raise MatrixError(502, "M_UNKNOWN", f"{destination} did not countersign the invite")
+    item = node.rooms.creator.apply_signed(room, signed)
+    await node.rooms.persister.persist([item])
+    return signed
+
+
+async def decline_remote_invite(node: Node, room_id: str, user_id: str) -> None:
+    """Leave a room we only know from an invite, through the inviting server."""
+    invite = await node.stores.remote_invites.get_invite(user_id, room_id)
+    if invite is None:
+        raise forbidden(f"User {user_id} is not in room {room_id}")
+    server = server_name_of(str(invite.event.get("sender", "")))
+    version = get_room_version(invite.room_version)
+    client = node.federation_client
+    try:
+        template = await client.get_json(
+            server, f"{FED_V1}/make_leave/{quote(room_id)}/{quote(user_id)}")
+        pdu = {k: v for k, v in template["event"].items()
+               if k not in ("hashes", "signatures", "unsigned", "event_id")}
+        pdu["origin_server_ts"] = node.clock.time_ms()
+        leave = finalize_pdu(pdu, node.server_name, node.signing_key, version)
+        await client.put_json(
+            server, f"{FED_V2}/send_leave/{quote(room_id)}/{quote(leave.event_id)}", leave.pdu)
+    except Exception as e:  # the inviting server is gone: decline locally all the same
+        logger.info("declining %s through %s failed (%s); forgetting the invite", room_id,
+                    server, e)
+    await node.write_with_stream_id(
+        lambda _sid: node.stores.remote_invites.delete_invite(user_id, room_id),
+        users=[user_id])
