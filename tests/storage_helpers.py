@@ -11,7 +11,6 @@ import pytest
 from storage.database import Database, DatabaseConfig, fired_result
 from storage.migrations import apply_migrations
 
-
 POSTGRES_ENV = "BROKER_TEST_POSTGRES"
 POSTGRES_SKIP = (
     f"PostgreSQL tests need {POSTGRES_ENV} (a libpq DSN for a server where we may create databases,"
