@@ -40,7 +40,7 @@ class NodeProcess:
         self.port = free_port()
         self.federation_port = free_port() if federation else None
         if federation:
-            server_name = server_name or f"localhost:{self.federation_port}"
+            server_name = server_name or f"127.0.0.1:{self.federation_port}"
         self.server_name = server_name or f"node{self.port}.test"
         self.config_path = workdir / "homeserver.yaml"
         write_initial_config(
@@ -66,9 +66,12 @@ class NodeProcess:
 
     def allow(self, *peers: NodeProcess) -> NodeProcess:
         """Add peers to this node's federation allow-list (before start)."""
+        return self.allow_servers(*(p.server_name for p in peers))
+
+    def allow_servers(self, *server_names: str) -> NodeProcess:
         config = yaml.safe_load(self.config_path.read_text())
         allow = config.setdefault("federation", {}).setdefault("allow_list", [])
-        allow.extend(p.server_name for p in peers if p.server_name not in allow)
+        allow.extend(name for name in server_names if name not in allow)
         self.config_path.write_text(yaml.safe_dump(config))
         return self
 
