@@ -86,6 +86,9 @@ class TransactionReceiver:
         except RemoteEventRejected as e:
             logger.info("PDU %s from %s rejected: %s", event.event_id, origin, e)
             return event.event_id, str(e)
+        except Exception:
+            logger.exception("PDU %s from %s could not be processed", event.event_id, origin)
+            return event.event_id, "internal error while processing the event"
         return event.event_id, None
 
     async def _receive_edu(self, origin: str, edu: Any) -> None:

@@ -98,7 +98,7 @@ class RemoteEvents:
             extends_all = set(room.extremities) <= set(event.prev_event_ids)
             current = after if extends_all else await self.state.resolve(
                 room.room_version,
-                [{k: e.event_id for k, e in room.state.items()}, after])
+                [{k: e.event_id for k, e in room.state.items()}, after], [event])
             current_events = await self.state.events_for(
                 {k: v for k, v in current.items() if v != event.event_id})
             if event.is_state() and current.get((event.type, event.state_key or "")) == \

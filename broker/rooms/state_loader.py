@@ -6,6 +6,7 @@ prev_events, resolved with state resolution v2 / v2.1 when they disagree.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from federation.events import Event
@@ -30,8 +31,10 @@ class StateLoader:
             return {key: event.event_id for key, event in room.state.items()}
         return await self.node.stores.state.get_state_ids_at_event(event_id)
 
-    async def resolve(self, room_version: RoomVersion, state_sets: list[StateIds]) -> StateIds:
-        """Resolve several states into one; cheap when they do not conflict."""
+    async def resolve(self, room_version: RoomVersion, state_sets: list[StateIds],
+                      pending: Sequence[Event] = ()) -> StateIds:
+        """Resolve several states into one; cheap when they do not conflict.  ``pending``
+        are events not written yet (the one being accepted) that the states may name."""
         if not state_sets:
             return {}
         if len(state_sets) == 1 or all(s == state_sets[0] for s in state_sets[1:]):
@@ -39,8 +42,11 @@ class StateLoader:
         keys = set().union(*state_sets)
         if all(len({s.get(k) for s in state_sets}) == 1 for k in keys):
             return dict(state_sets[0])
-        event_map = await self.load_with_auth_chains(
-            {event_id for state in state_sets for event_id in state.values()})
+        known = {e.event_id: e for e in pending}
+        wanted = {event_id for state in state_sets for event_id in state.values()}
+        wanted |= {a for e in pending for a in e.auth_event_ids}
+        event_map = await self.load_with_auth_chains(wanted - set(known))
+        event_map.update(known)
         return resolve_state(room_version, state_sets, event_map)
 
     async def load_with_auth_chains(self, event_ids: set[str]) -> dict[str, Event]:
