@@ -124,3 +124,55 @@ def test_inviting_an_unknown_remote_user_fails(pair: tuple[NodeProcess, NodeProc
     room_id = create_room(alice, preset="private_chat")
     body = alice.post(room_path(room_id, "invite"), {"user_id": f"@nobody:{b.server_name}"})
     assert alice.status == 404, body
+
+
+@pytest.fixture(scope="module")
+def trio(tmp_path_factory: Any) -> Iterator[tuple[NodeProcess, NodeProcess, NodeProcess]]:
+    nodes = [NodeProcess(Path(tmp_path_factory.mktemp(f"trio_{n}")), federation=True)
+             for n in "abc"]
+    for node in nodes:
+        node.allow(*(other for other in nodes if other is not node))
+        node.start()
+    try:
+        yield nodes[0], nodes[1], nodes[2]
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+def test_three_nodes_share_one_room(trio: tuple[NodeProcess, NodeProcess, NodeProcess]
+                                    ) -> None:
+    a, b, c = trio
+    alice, bob, carol = a.register(), b.register(), c.register()
+    room_id = create_room(alice, preset="public_chat", name="Three ministries")
+    bob.post(f"{V3}/join/{quote(room_id)}", {}, params={"server_name": a.server_name})
+    assert bob.status == 200
+    # Carol joins through Bob's node: any resident server can help.
+    body = carol.post(f"{V3}/join/{quote(room_id)}", {}, params={"server_name": b.server_name})
+    assert carol.status == 200, body
+    send_text(carol, room_id, "hello from c")
+    wait_for(alice, room_id, lambda e: e["content"].get("body") == "hello from c")
+    wait_for(bob, room_id, lambda e: e["content"].get("body") == "hello from c")
+    send_text(alice, room_id, "hello from a")
+    wait_for(carol, room_id, lambda e: e["content"].get("body") == "hello from a")
+    members = set(alice.get(room_path(room_id, "joined_members"))["joined"])
+    assert members == {alice.user_id, bob.user_id, carol.user_id}
+    assert set(carol.get(room_path(room_id, "joined_members"))["joined"]) == members
+
+
+def test_a_ban_on_one_node_applies_on_all(trio: tuple[NodeProcess, NodeProcess, NodeProcess]
+                                          ) -> None:
+    a, b, c = trio
+    alice, bob, carol = a.register(), b.register(), c.register()
+    room_id = create_room(alice, preset="public_chat")
+    for client, via in ((bob, a), (carol, a)):
+        client.post(f"{V3}/join/{quote(room_id)}", {}, params={"server_name": via.server_name})
+        assert client.status == 200
+    assert bob.user_id in carol.get(room_path(room_id, "joined_members"))["joined"]
+    alice.post(room_path(room_id, "ban"), {"user_id": bob.user_id, "reason": "test"})
+    assert alice.status == 200
+    wait_for(carol, room_id, lambda e: e["type"] == "m.room.member"
+             and e["state_key"] == bob.user_id and e["content"]["membership"] == "ban")
+    body = bob.put(room_path(room_id, "send/m.room.message/after-ban"),
+                   {"msgtype": "m.text", "body": "still here?"})
+    assert bob.status == 403, body
