@@ -13,6 +13,7 @@ from twisted.internet import defer
 from twisted.web.client import Agent
 
 from broker.key_admin import own_verify_keys
+from broker.rooms.backfill import Backfiller
 from broker.rooms.remote_events import RemoteEvents
 from federation.event_fetcher import RemoteFetcher
 from federation.keyring import Keyring
@@ -62,6 +63,7 @@ def build_federation(node: Node) -> None:
         node.stores.federation_queue, send_transaction, config.server_name, node.clock,
         node.reactor, policy.is_allowed)
     node.remote_events = RemoteEvents(node, RemoteFetcher(client, node.keyring))
+    node.backfiller = Backfiller(node)
 
 
 async def start_federation(node: Node) -> None:

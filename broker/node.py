@@ -35,6 +35,7 @@ from storage.stores import Stores
 from storage.stream import StreamIdGenerator
 
 if TYPE_CHECKING:
+    from broker.rooms.backfill import Backfiller
     from broker.rooms.remote_events import RemoteEvents
     from federation.keyring import Keyring
     from federation.policy import FederationPolicy
@@ -51,6 +52,7 @@ class Node:
     keyring: Keyring
     federation_sender: FederationSender
     remote_events: RemoteEvents
+    backfiller: Backfiller
 
     def __init__(self, config: NodeConfig, reactor: Any = None) -> None:
         self.config = config

@@ -52,6 +52,9 @@ class PersistItem:
     # The room's whole current state after this event, when it is not simply "previous current
     # state plus this event" (state resolution after a fork, joining a remote room).
     current_state: dict[StateKey, Event] | None = None
+    # History fetched from another server: part of the timeline (at a negative stream
+    # position, before everything else) but not of current state or forward extremities.
+    backfilled: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -120,12 +123,13 @@ class EventStore:
             "INSERT INTO event_to_state_groups (event_id, state_group) VALUES (?, ?)",
             [(i.event.event_id, i.state_group_after) for i in timeline
              if i.state_group_after is not None])
-        for item in timeline:
+        live = [i for i in timeline if not i.backfilled]
+        for item in live:
             if item.current_state is not None:
                 self._replace_current_state(cur, item.event.room_id, item.current_state)
             elif item.event.is_state():
                 self._update_current_state(cur, [item.event])
-        self._update_extremities(cur, [i.event for i in timeline])
+        self._update_extremities(cur, [i.event for i in live])
         cur.executemany(
             "INSERT INTO event_txn_ids (user_id, device_id, room_id, txn_id, event_id,"
             " inserted_ts) VALUES (?, ?, ?, ?, ?, ?)",
@@ -243,6 +247,21 @@ class EventStore:
             f" WHERE {' AND '.join(conditions)} ORDER BY e.stream_ordering {order} LIMIT ?",
             [*args, limit])
         return [_row_to_event(row) for row in rows]
+
+    def timeline_event_ids(self, event_ids: list[str]) -> defer.Deferred[set[str]]:
+        """Which of ``event_ids`` we hold as timeline events (not outliers)."""
+
+        def txn(cur: Cursor) -> set[str]:
+            clause, args = cur.in_clause("event_id", event_ids)
+            return {r[0] for r in cur.select_all(
+                f"SELECT event_id FROM events WHERE outlier = ? AND {clause}", [False, *args])}
+
+        return self.db.run_interaction("timeline_event_ids", txn)
+
+    def min_stream_ordering(self) -> defer.Deferred[int]:
+        return self.db.run_interaction(
+            "min_stream_ordering",
+            lambda cur: int(cur.select_value("SELECT MIN(stream_ordering) FROM events") or 0))
 
     def get_stream_ordering(self, event_id: str) -> defer.Deferred[int | None]:
         return self.db.run_interaction(

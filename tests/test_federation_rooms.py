@@ -176,3 +176,17 @@ def test_a_ban_on_one_node_applies_on_all(trio: tuple[NodeProcess, NodeProcess, 
     body = bob.put(room_path(room_id, "send/m.room.message/after-ban"),
                    {"msgtype": "m.text", "body": "still here?"})
     assert bob.status == 403, body
+
+
+def test_history_before_joining_is_backfilled(pair: tuple[NodeProcess, NodeProcess]) -> None:
+    a, b = pair
+    alice, bob = a.register(), b.register()
+    room_id = create_room(alice, preset="public_chat")
+    for i in range(5):
+        send_text(alice, room_id, f"early {i}")
+    bob.post(f"{V3}/join/{quote(room_id)}", {}, params={"server_name": a.server_name})
+    assert bob.status == 200
+    body = bob.get(room_path(room_id, "messages"), params={"dir": "b", "limit": 20})
+    texts = [e["content"].get("body") for e in body["chunk"] if e["type"] == "m.room.message"]
+    assert texts == [f"early {i}" for i in reversed(range(5))]
+    assert body["chunk"][-1]["type"] == "m.room.create"

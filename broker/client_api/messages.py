@@ -31,6 +31,8 @@ ROOM = "(?P<room_id>[^/]+)"
 MAX_LIMIT = 1000
 # Filtered-out events are skipped; we read at most this many pages to fill one response.
 MAX_PAGES = 5
+# Before every position: backfilled history has negative positions.
+EARLIEST = -(2**62)
 
 
 def _stream(event: Event) -> int:
@@ -60,6 +62,30 @@ def register_servlets(node: Node, router: Router) -> None:
                    if ("m.room.member", s) in room.state]
         return await serialize_events(node, members)
 
+    async def read_page(room_id: str, flt: EventFilter, backwards: bool, start: int,
+                        to: int | None, bound: int, limit: int,
+                        ) -> tuple[list[Event], int, bool]:
+        """Up to ``limit`` events passing the filter from ``start``; (events, position after
+        them, whether the room has no more in that direction)."""
+        chunk: list[Event] = []
+        position = start
+        for _ in range(MAX_PAGES):
+            if backwards:
+                page = await node.stores.events.get_room_events(
+                    room_id, after=to, up_to=position, limit=limit, backwards=True)
+            else:
+                upper = min(bound, to) if to is not None else bound
+                page = await node.stores.events.get_room_events(
+                    room_id, after=position, up_to=upper, limit=limit, backwards=False)
+            if page:
+                position = _stream(page[-1]) - 1 if backwards else _stream(page[-1])
+            chunk.extend(e for e in page if _allowed(flt, e))
+            if len(page) < limit:
+                return chunk, position, True
+            if len(chunk) >= limit:
+                break
+        return chunk, position, False
+
     async def messages(request: Request, room_id: str) -> tuple[int, dict[str, Any]]:
         requester = await node.auth.get_requester(request)
         room = await node.rooms.get_room(room_id)
@@ -76,28 +102,19 @@ def register_servlets(node: Node, router: Router) -> None:
         if from_raw:
             start = min(SyncToken.parse(from_raw).stream, bound)
         else:
-            start = bound if backwards else 0
+            start = bound if backwards else EARLIEST
         to = SyncToken.parse(to_raw).stream if to_raw else None
 
-        chunk: list[Event] = []
-        position = start
-        exhausted = False
-        for _ in range(MAX_PAGES):
-            if backwards:
-                page = await node.stores.events.get_room_events(
-                    room_id, after=to, up_to=position, limit=limit, backwards=True)
-            else:
-                upper = min(bound, to) if to is not None else bound
-                page = await node.stores.events.get_room_events(
-                    room_id, after=position, up_to=upper, limit=limit, backwards=False)
-            if page:
-                position = _stream(page[-1]) - 1 if backwards else _stream(page[-1])
-            chunk.extend(e for e in page if _allowed(flt, e))
-            if len(page) < limit:
-                exhausted = True
-                break
-            if len(chunk) >= limit:
-                break
+        chunk, position, exhausted = await read_page(room_id, flt, backwards, start, to, bound,
+                                                     limit)
+        if backwards and exhausted and to is None:
+            # Past the oldest event we hold: ask a resident server for older history.
+            backfiller = getattr(node, "backfiller", None)
+            wanted = limit - len(chunk)
+            if backfiller is not None and wanted > 0 and await backfiller.backfill(room, wanted):
+                more, position, exhausted = await read_page(
+                    room_id, flt, backwards, position, to, bound, wanted)
+                chunk.extend(more)
         chunk = chunk[:limit]
         if chunk:
             position = _stream(chunk[-1]) - 1 if backwards else _stream(chunk[-1])

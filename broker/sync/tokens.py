@@ -29,7 +29,7 @@ class SyncToken:
             token = cls(int(stream), int(typing) if typing else 0)
         except ValueError as e:
             raise MatrixError(400, "M_INVALID_PARAM", f"Invalid token {raw!r}") from e
-        if token.stream < 0 or token.typing < 0:
+        if token.typing < 0:
             raise MatrixError(400, "M_INVALID_PARAM", f"Invalid token {raw!r}")
         return token
 

@@ -1,0 +1,88 @@
+"""Fetching history a node does not hold from another server in the room (``/backfill``).
+
+A node that joined a room over federation holds only the events since its join.  When a user
+paginates past the oldest event we have, we ask a resident server for the events before it,
+verify them, and write them into the timeline *before* everything we hold: backfilled events
+take negative stream positions, counting down, so they sort before the join without touching
+the live stream that /sync follows.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from broker.rooms.live_room import LiveRoom
+from federation.events import Event
+from federation.pdu_checks import PduRejected, check_pdu
+from federation.signing import server_name_of
+from storage.events import PersistItem
+
+if TYPE_CHECKING:
+    from broker.node import Node
+
+logger = logging.getLogger(__name__)
+
+BACKFILL_LIMIT = 100
+
+
+class Backfiller:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self._next_negative: int | None = None
+        self._exhausted: set[str] = set()
+
+    async def backfill(self, room: LiveRoom, limit: int) -> int:
+        """Fetch up to ``limit`` older events of ``room``; returns how many were added."""
+        if room.room_id in self._exhausted:
+            return 0
+        oldest = await self.node.stores.events.get_room_events(
+            room.room_id, after=None, up_to=None, limit=1, backwards=False)
+        if not oldest or oldest[0].type == "m.room.create":
+            self._exhausted.add(room.room_id)
+            return 0
+        servers = sorted({server_name_of(u) for u in room.members_with("join")}
+                         - {self.node.server_name})
+        for server in servers:
+            try:
+                events = await self._fetch(server, room, oldest[0], min(limit, BACKFILL_LIMIT))
+            except Exception as e:
+                logger.info("backfill of %s from %s failed: %s", room.room_id, server, e)
+                continue
+            return await self._store(events)
+        return 0
+
+    async def _fetch(self, server: str, room: LiveRoom, oldest: Event, limit: int) -> list[Event]:
+        answer = await self.node.federation_client.get_json(
+            server, f"/_matrix/federation/v1/backfill/{quote(room.room_id)}",
+            args={"v": [oldest.event_id], "limit": str(limit)})
+        events = []
+        for pdu in answer.get("pdus", []) if isinstance(answer, dict) else []:
+            try:
+                event = await check_pdu(self.node.keyring, pdu, room.room_version)
+            except PduRejected as e:
+                logger.info("ignoring backfilled event: %s", e)
+                continue
+            if event.room_id == room.room_id and event.depth <= oldest.depth:
+                events.append(event)
+        return events
+
+    async def _store(self, events: list[Event]) -> int:
+        ids = [e.event_id for e in events]
+        timeline_known = await self.node.stores.events.timeline_event_ids(ids)
+        fresh = {eid: e for eid, e in {e.event_id: e for e in events}.items()
+                 if eid not in timeline_known}
+        if not fresh:
+            return 0
+        if self._next_negative is None:
+            self._next_negative = min(-1, await self.node.stores.events.min_stream_ordering() - 1)
+        items = []
+        for event in sorted(fresh.values(), key=lambda e: (-e.depth, e.origin_server_ts)):
+            position = self._next_negative
+            self._next_negative -= 1
+            event.unsigned["stream_ordering"] = position
+            items.append(PersistItem(event=event, stream_ordering=position,
+                                     state_group_after=None, backfilled=True))
+        await self.node.stores.events.persist_batch(items)
+        return len(items)
