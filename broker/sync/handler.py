@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from broker.auth import Requester
+from broker.e2ee.sync import collect as collect_e2ee
+from broker.e2ee.sync import has_news as e2ee_news
 from broker.filtering import Filter
 from broker.push_rules_defaults import push_rules_content
 from broker.rooms.client_events import serialize_events
@@ -149,7 +151,10 @@ class SyncHandler:
             "device_lists": {"changed": [], "left": []},
             "device_one_time_keys_count": {},
         }
-        has_changes = bool(joined or invites or leaves or account_data)
+        e2ee = await collect_e2ee(node, req.requester, since.stream if since else None,
+                                  now.stream)
+        _merge_e2ee(body, e2ee)
+        has_changes = bool(joined or invites or leaves or account_data) or e2ee_news(e2ee)
         return _Result(body, has_changes)
 
     @staticmethod
@@ -356,3 +361,13 @@ def _remote_invite_section(invite: RemoteInvite) -> dict[str, Any]:
               "content": event.get("content", {}), "event_id": invite.event_id,
               "origin_server_ts": event.get("origin_server_ts")}
     return {"invite_state": {"events": [*invite.invite_state, member]}}
+
+
+def _merge_e2ee(body: dict[str, Any], fields: dict[str, Any]) -> None:
+    """Put the end-to-end encryption fields into the response (they replace the empty
+    defaults)."""
+    for key, value in fields.items():
+        if isinstance(body.get(key), dict) and isinstance(value, dict):
+            body[key].update(value)
+        else:
+            body[key] = value

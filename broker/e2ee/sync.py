@@ -1,0 +1,56 @@
+"""Collects the end-to-end encryption fields of a /sync response from every module of
+``broker.e2ee`` that defines ``sync_fields``."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from broker.auth import Requester
+    from broker.node import Node
+
+SyncFields = Callable[..., Awaitable[dict[str, Any]]]
+
+
+def _providers() -> list[SyncFields]:
+    import broker.e2ee as package
+
+    found: list[SyncFields] = []
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if info.name == "sync":
+            continue
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        provider = getattr(module, "sync_fields", None)
+        if provider is not None:
+            found.append(provider)
+    return found
+
+
+def _merge(into: dict[str, Any], part: dict[str, Any]) -> None:
+    for key, value in part.items():
+        current = into.get(key)
+        if isinstance(current, dict) and isinstance(value, dict):
+            _merge(current, value)
+        elif isinstance(current, list) and isinstance(value, list):
+            current.extend(value)
+        else:
+            into[key] = value
+
+
+async def collect(node: Node, requester: Requester, since: int | None, now: int
+                  ) -> dict[str, Any]:
+    """The merged fields; empty sections are left out."""
+    merged: dict[str, Any] = {}
+    for provider in _providers():
+        _merge(merged, await provider(node, requester, since, now))
+    return merged
+
+
+def has_news(fields: dict[str, Any]) -> bool:
+    """Whether the fields carry something a waiting client must be woken for."""
+    to_device = fields.get("to_device", {}).get("events")
+    lists = fields.get("device_lists", {})
+    return bool(to_device or lists.get("changed") or lists.get("left"))
