@@ -65,6 +65,10 @@ SCHEMA: dict[str, Any] = {
     },
     "rooms": {
         "default_room_version": _k(str, default="12", choices=("10", "11", "12")),
+        "encryption_by_default": _k(str, default="private", choices=("private", "all", "off")),
+    },
+    "retention": {
+        "undelivered_to_device_days": _k(int, default=7, minimum=1),
     },
     "limits": {
         "max_request_body_bytes": _k(int, default=1_048_576, minimum=1024),
@@ -194,6 +198,8 @@ class NodeConfig:
     database_pool_size: int
     registration_enabled: bool
     default_room_version: str
+    encryption_by_default: str
+    undelivered_to_device_days: int
     max_request_body_bytes: int
     max_upload_bytes: int
     rate_limits_enabled: bool
@@ -251,6 +257,8 @@ def parse_config(raw: Any, base_dir: Path) -> NodeConfig:
         database_pool_size=db["pool_size"],
         registration_enabled=data["registration"]["enabled"],
         default_room_version=data["rooms"]["default_room_version"],
+        encryption_by_default=data["rooms"]["encryption_by_default"],
+        undelivered_to_device_days=data["retention"]["undelivered_to_device_days"],
         max_request_body_bytes=data["limits"]["max_request_body_bytes"],
         max_upload_bytes=data["limits"]["max_upload_bytes"],
         rate_limits_enabled=limits["enabled"],

@@ -31,6 +31,12 @@ registration:
 
 rooms:
   default_room_version: "12"
+  # End-to-end encryption for new rooms: private (private and direct rooms), all, or off.
+  encryption_by_default: private
+
+retention:
+  # Undelivered to-device messages are deleted after this many days.
+  undelivered_to_device_days: 7
 
 limits:
   max_request_body_bytes: 1048576

@@ -133,3 +133,8 @@ def test_listener_tls_needs_certificate_and_key() -> None:
 def test_pinned_keys_shape_is_checked() -> None:
     with pytest.raises(ConfigError, match=r"^federation\.pinned_keys\.b\.gov"):
         _parse({"server_name": "a.gov", "federation": {"pinned_keys": {"b.gov": "abc"}}})
+
+
+def test_encryption_by_default_choices_are_checked() -> None:
+    with pytest.raises(ConfigError, match=r"^rooms\.encryption_by_default: expected one of"):
+        _parse({"server_name": "a.gov", "rooms": {"encryption_by_default": "sometimes"}})

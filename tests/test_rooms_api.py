@@ -233,3 +233,13 @@ def test_display_name_change_is_restated_in_joined_rooms(node: NodeProcess) -> N
     assert alice.status == 200
     member = alice.get(room_path(room_id, f"state/m.room.member/{quote(alice.user_id)}"))
     assert member == {"membership": "join", "displayname": "Alice A."}
+
+
+def test_private_rooms_are_encrypted_by_default(node: NodeProcess) -> None:
+    alice = node.register()
+    private = create_room(alice, preset="private_chat")
+    assert alice.get(room_path(private, "state/m.room.encryption")) == {
+        "algorithm": "m.megolm.v1.aes-sha2"}
+    public = create_room(alice, preset="public_chat")
+    alice.get(room_path(public, "state/m.room.encryption"))
+    assert alice.status == 404

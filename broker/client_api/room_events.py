@@ -59,7 +59,7 @@ def register_servlets(node: Node, router: Router) -> None:
             raise bad_param("Use the membership endpoints to change membership")
         room = await rooms.require_joined(room_id, requester.user_id)
         if event_type == "m.room.encryption" and ("m.room.encryption", "") in room.state and \
-                not content:
+                not isinstance(content.get("algorithm"), str):
             raise forbidden("Encryption cannot be turned off in a room once it is on")
         current = room.state.get((event_type, state_key))
         if current is not None and current.content == content and \

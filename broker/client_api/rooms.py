@@ -62,6 +62,9 @@ def register_servlets(node: Node, router: Router) -> None:
         requester = await node.auth.get_requester(request)
         body = parse_json_body(request, allow_empty=True)
         req = _parse_create(body, requester.user_id, node.config.default_room_version)
+        policy = node.config.encryption_by_default
+        req.encrypt = policy == "all" or (policy == "private" and (
+            req.preset in ("private_chat", "trusted_private_chat") or req.is_direct))
         profile = await node.stores.users.get_profile(requester.user_id) or {}
         req.creator_profile = profile
         room_id = await create_room(node, req)

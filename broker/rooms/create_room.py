@@ -23,6 +23,8 @@ from storage.events import PersistItem
 if TYPE_CHECKING:
     from broker.node import Node
 
+MEGOLM = "m.megolm.v1.aes-sha2"
+
 PRESETS = {
     "private_chat": {"join_rule": "invite", "history": "shared", "guest": "can_join"},
     "trusted_private_chat": {"join_rule": "invite", "history": "shared", "guest": "can_join"},
@@ -44,6 +46,7 @@ class CreateRoomRequest:
     creation_content: dict[str, Any] = field(default_factory=dict)
     power_level_content_override: dict[str, Any] | None = None
     is_direct: bool = False
+    encrypt: bool = False  # add m.room.encryption (the node's encryption-by-default policy)
     creator_profile: dict[str, Any] = field(default_factory=dict)
 
 
@@ -154,6 +157,8 @@ def _add_initial_events(req: CreateRoomRequest, alias: str | None,
     add("m.room.guest_access", {"guest_access": preset["guest"]})
     for state in req.initial_state:
         add(state["type"], state["content"], state.get("state_key", ""))
+    if req.encrypt and not any(s["type"] == "m.room.encryption" for s in req.initial_state):
+        add("m.room.encryption", {"algorithm": MEGOLM})
     if req.name is not None:
         add("m.room.name", {"name": req.name})
     if req.topic is not None:
