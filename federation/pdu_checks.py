@@ -28,7 +28,12 @@ class SignatureChecker(Protocol):
 
 
 class PduRejected(Exception):
-    """A PDU that fails its checks; the message says why."""
+    """A PDU that fails its checks; the message says why. ``event_id`` is set when the PDU was
+    well-formed enough to have one (so the sender can be told which event failed)."""
+
+    def __init__(self, message: str, event_id: str | None = None) -> None:
+        super().__init__(message)
+        self.event_id = event_id
 
 
 async def check_pdu(keyring: SignatureChecker, pdu: Any, room_version: RoomVersion) -> Event:
@@ -48,7 +53,7 @@ async def check_pdu(keyring: SignatureChecker, pdu: Any, room_version: RoomVersi
     try:
         await keyring.verify_event_signatures(event.pdu, room_version)
     except (SignatureVerifyError, KeyFetchError) as e:
-        raise PduRejected(f"bad signature on {event.event_id}: {e}") from e
+        raise PduRejected(f"bad signature on {event.event_id}: {e}", event.event_id) from e
     if not check_content_hash(event.pdu):
         logger.info("content hash mismatch on %s: keeping it redacted", event.event_id)
         pruned = prune_event_dict(room_version, event.pdu)

@@ -80,7 +80,7 @@ class TransactionReceiver:
             event = await check_pdu(self.node.keyring, pdu, room.room_version)
         except PduRejected as e:
             logger.info("PDU from %s refused: %s", origin, e)
-            return None, None
+            return e.event_id, str(e)
         try:
             await self.node.remote_events.on_pdu(origin, event)
         except RemoteEventRejected as e:
