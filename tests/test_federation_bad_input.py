@@ -326,6 +326,17 @@ def test_unprivileged_remote_redaction_leaves_local_message_intact(env: Env, joi
     assert seen["content"].get("body") == "keep me", seen
 
 
+def test_remote_user_may_redact_their_own_message(env: Env, joined: Joined) -> None:
+    message = env.peer.message(joined.room, joined.remote_user, "mine to redact")
+    env.peer.send_pdus(env.node, joined.room, message)
+    redaction = env.peer.build_event(joined.room, joined.remote_user, "m.room.redaction",
+                                     {"redacts": message.event_id})
+    env.peer.send_pdus(env.node, joined.room, redaction)
+    seen = joined.local.get(room_path(joined.room_id, f"event/{quote(message.event_id)}"))
+    assert seen["content"] == {}, seen
+    assert seen["unsigned"]["redacted_because"]["event_id"] == redaction.event_id
+
+
 def test_edu_about_a_user_of_another_server_is_ignored(env: Env, joined: Joined) -> None:
     def typing(user_id: str) -> dict[str, Any]:
         return {"edu_type": "m.typing",

@@ -19,7 +19,12 @@ from twisted.internet import defer
 
 from broker.rooms.live_room import LiveRoom
 from broker.rooms.state_loader import StateIds, StateLoader
-from federation.auth_rules import auth_types_for_event, check_auth, check_auth_events_selection
+from federation.auth_rules import (
+    auth_types_for_event,
+    check_auth,
+    check_auth_events_selection,
+    check_redaction_applies,
+)
 from federation.errors import AuthError
 from federation.events import Event
 from storage.events import NewStateGroup, PersistItem
@@ -82,6 +87,7 @@ class RemoteEvents:
         except AuthError as e:
             raise RemoteEventRejected(f"event fails auth against its auth events: {e}") from e
 
+        redaction_target = await self._redaction_target(room, event)
         for _attempt in range(5):
             version = room.version
             before = await self._state_before(room, event)
@@ -108,10 +114,25 @@ class RemoteEvents:
                 continue  # a local event landed meanwhile: decide again on the new state
             soft_failed = not self._allowed_now(room, event)
             item = self._apply(room, event, before, after, current_events, soft_failed)
+            if not soft_failed:
+                item.redaction_target = redaction_target
             break
         else:
             raise RemoteEventRejected("room changed too often while processing the event")
         await self.node.rooms.persister.persist([item])
+
+    async def _redaction_target(self, room: LiveRoom, event: Event) -> str | None:
+        """The event a remote redaction prunes, when the redaction rules let it."""
+        if event.type != "m.room.redaction" or not event.redacts:
+            return None
+        target = (await self.node.stores.events.get_events([event.redacts])).get(event.redacts)
+        if target is None or target.room_id != room.room_id:
+            return None
+        if check_redaction_applies(room.room_version, event, target, room.power_levels,
+                                   room.create_event):
+            return target.event_id
+        logger.info("redaction %s of %s does not apply", event.event_id, target.event_id)
+        return None
 
     def _allowed_now(self, room: LiveRoom, event: Event) -> bool:
         """Soft-fail check against the room's current state."""
@@ -175,7 +196,12 @@ class RemoteEvents:
         found = await self.node.stores.events.get_events(event.auth_event_ids)
         missing = [eid for eid in event.auth_event_ids if eid not in found]
         if missing:
-            fetched = await self.fetcher.fetch_auth_chain(origin, event)
+            try:
+                fetched = await self.fetcher.fetch_auth_chain(origin, event)
+            except Exception as e:
+                logger.info("could not fetch the auth chain of %s from %s: %s",
+                            event.event_id, origin, e)
+                fetched = []
             await self.store_outliers(fetched)
             found.update({e.event_id: e for e in fetched if e.event_id in missing})
         still = [eid for eid in event.auth_event_ids if eid not in found]
@@ -186,8 +212,13 @@ class RemoteEvents:
     async def _fill_gap(self, origin: str, room: LiveRoom, event: Event) -> None:
         """Ask the sender for the events between our extremities and this event, then
         process them oldest first."""
-        events = await self.fetcher.get_missing_events(
-            origin, room, event, limit=MAX_MISSING_EVENTS)
+        try:
+            events = await self.fetcher.get_missing_events(
+                origin, room, event, limit=MAX_MISSING_EVENTS)
+        except Exception as e:
+            logger.info("could not fetch events missing before %s from %s: %s",
+                        event.event_id, origin, e)
+            return
         for missing_event in sorted(events, key=lambda e: (e.depth, e.origin_server_ts)):
             if missing_event.event_id == event.event_id:
                 continue
