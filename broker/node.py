@@ -140,7 +140,7 @@ class Node:
             await write(ids[0])
         finally:
             self.stream.finish(ids)
-        self.notifier.notify(users=users, rooms=rooms, position=ids[0])
+        self.notifier.notify(users=users, rooms=rooms, position=ids[0], room_data=True)
         return ids[0]
 
     def _local_room_audience(self, room_id: str) -> list[str]:

@@ -25,11 +25,13 @@ class Notifier:
         self.start_position = 0
         self._user_changed: dict[str, int] = {}
         self._room_changed: dict[str, int] = {}
+        self._room_data_changed: dict[str, int] = {}
 
     def notify(self, users: Iterable[str] = (), rooms: Iterable[str] = (),
-               position: int | None = None) -> None:
+               position: int | None = None, *, room_data: bool = False) -> None:
         """Wake the syncs of ``users`` and of the local members of ``rooms``; ``position``
-        records the stream position of the change for :meth:`user_changed_since`."""
+        records the stream position of the change for :meth:`user_changed_since`.
+        ``room_data`` marks a change to a room other than an event (a receipt)."""
         users = list(users)
         rooms = list(rooms)
         if position is not None:
@@ -37,6 +39,9 @@ class Notifier:
                 self._user_changed[user_id] = max(position, self._user_changed.get(user_id, 0))
             for room_id in rooms:
                 self._room_changed[room_id] = max(position, self._room_changed.get(room_id, 0))
+                if room_data:
+                    self._room_data_changed[room_id] = max(
+                        position, self._room_data_changed.get(room_id, 0))
         targets = set(users)
         for room_id in rooms:
             targets.update(self._room_members(room_id))
@@ -59,6 +64,12 @@ class Notifier:
         if position < self.start_position:
             return True
         return self._room_changed.get(room_id, 0) > position
+
+    def room_data_changed_since(self, room_id: str, position: int) -> bool:
+        """Whether something other than an event (a receipt) changed in the room."""
+        if position < self.start_position:
+            return True
+        return self._room_data_changed.get(room_id, 0) > position
 
     def wait_for_user(self, user_id: str, timeout_s: float) -> defer.Deferred[None]:
         """Fires with None on the next change for ``user_id`` or after ``timeout_s``."""

@@ -115,3 +115,12 @@ def test_sync_token_round_trip_and_rejection() -> None:
     for bad in ("", "x1", "s1_x", "sabc", "s1_-2"):
         with pytest.raises(MatrixError):
             SyncToken.parse(bad)
+
+
+def test_room_data_changes_are_told_apart_from_events() -> None:
+    notifier = Notifier(FakeClock(), lambda room: [])
+    notifier.notify(rooms=["!r"], position=5)
+    assert notifier.room_changed_since("!r", 4)
+    assert not notifier.room_data_changed_since("!r", 4)
+    notifier.notify(rooms=["!r"], position=6, room_data=True)
+    assert notifier.room_data_changed_since("!r", 5)

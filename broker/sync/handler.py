@@ -176,7 +176,10 @@ class SyncHandler:
             return {}
         user_id = req.requester.user_id
         receipts_full = [p.room.room_id for p in plans if p.full]
-        receipts_incr = [p.room.room_id for p in plans if not p.full]
+        since_stream = req.since.stream if req.since is not None else 0
+        mine_changed = node.notifier.user_changed_since(user_id, since_stream)
+        receipts_incr = [p.room.room_id for p in plans if not p.full and (
+            mine_changed or node.notifier.room_data_changed_since(p.room.room_id, since_stream))]
         receipts: dict[str, Any] = {}
         if req.filter.allows_ephemeral("m.receipt"):
             if receipts_full:
