@@ -12,6 +12,8 @@ from storage.database import Cursor, Database
 from storage.events import EventStore
 
 StateKey = tuple[str, str]
+# Timeline events loaded with a room, so a first sync after a restart is answered from memory.
+RECENT_ON_LOAD = 20
 
 
 @dataclass
@@ -28,6 +30,7 @@ class RoomSnapshot:
     state_group: int
     state_group_depth: int
     last_stream: int
+    recent: list[Event]  # the newest timeline events, oldest first
 
 
 class StateStore:
@@ -70,7 +73,10 @@ class StateStore:
             # After a fork the current state is a resolution, not the state after the newest
             # event: the next event starts a fresh snapshot (see EventCreator).
             group, group_depth = 0, 0
+        recent = EventStore.get_room_events_txn(cur, room_id, None, None, RECENT_ON_LOAD, True)
+        recent.reverse()
         return RoomSnapshot(
+            recent=recent,
             room_id=room_id, room_version=room_version, creator=creator,
             is_public=bool(is_public), state=state, extremities=extremities,
             max_depth=int(max_depth or 0), state_group=int(group), state_group_depth=group_depth,

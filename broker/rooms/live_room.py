@@ -145,7 +145,9 @@ class RoomRegistry:
             state_group_depth=snapshot.state_group_depth,
             last_stream=snapshot.last_stream,
             is_public=snapshot.is_public,
-            recent_after=snapshot.last_stream,
+            recent=deque(snapshot.recent, maxlen=RECENT_EVENTS),
+            recent_after=(int(snapshot.recent[0].unsigned["stream_ordering"]) - 1
+                          if snapshot.recent else snapshot.last_stream),
         )
         self._rooms[room_id] = room
         return room

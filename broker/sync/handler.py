@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from twisted.internet import defer
+
 from broker.auth import Requester
 from broker.e2ee.sync import collect as collect_e2ee
 from broker.e2ee.sync import has_news as e2ee_news
@@ -92,6 +94,7 @@ class SyncHandler:
         plans: list[_RoomPlan] = []
         invites: dict[str, Any] = {}
         leaves: dict[str, Any] = {}
+        await self._load_rooms([r for r, m in rooms_map.items() if m == "join"])
         for room_id, membership in list(rooms_map.items()):
             if not req.filter.allows_room(room_id):
                 continue
@@ -156,6 +159,15 @@ class SyncHandler:
         _merge_e2ee(body, e2ee)
         has_changes = bool(joined or invites or leaves or account_data) or e2ee_news(e2ee)
         return _Result(body, has_changes)
+
+    async def _load_rooms(self, room_ids: list[str]) -> None:
+        """Bring rooms into memory side by side (after a restart, the first sync of a user in
+        many rooms would otherwise load them one after another)."""
+        registry = self.node.rooms.registry
+        missing = [r for r in room_ids if registry.cached(r) is None]
+        if missing:
+            await defer.gatherResults(
+                [defer.ensureDeferred(registry.get(r)) for r in missing], consumeErrors=True)
 
     @staticmethod
     def _empty_joined() -> dict[str, Any]:
