@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from storage.account_data import AccountDataStore
 from storage.aliases import AliasStore
+from storage.cross_signing import CrossSigningStore
 from storage.database import Database
 from storage.events import EventStore
 from storage.federation_queue import FederationQueueStore
@@ -36,3 +37,4 @@ class Stores:
         self.server_keys = ServerKeyStore(db)
         self.federation_queue = FederationQueueStore(db)
         self.remote_invites = RemoteInviteStore(db)
+        self.cross_signing = CrossSigningStore(db)

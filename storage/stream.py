@@ -69,4 +69,6 @@ STREAM_TABLES: tuple[tuple[str, str], ...] = (
     ("receipts", "stream_id"),
     ("account_data", "stream_id"),
     ("remote_invites", "stream_id"),
+    ("cross_signing_keys", "stream_id"),
+    ("cross_signing_signatures", "stream_id"),
 )
