@@ -87,18 +87,20 @@ class StateStore:
 
     @staticmethod
     def state_ids_for_group_txn(cur: Cursor, group: int) -> dict[StateKey, str]:
-        chain: list[int] = []
-        current: int | None = group
-        while current is not None:
-            chain.append(current)
-            current = cur.select_value("SELECT prev_group FROM state_groups WHERE id = ?",
-                                       (current,))
+        """The full state of a group: its delta chain walked in one recursive query, oldest
+        delta first so newer entries win."""
+        rows = cur.select_all(
+            "WITH RECURSIVE chain(id, depth) AS ("
+            " SELECT id, 0 FROM state_groups WHERE id = ?"
+            " UNION ALL"
+            " SELECT g.prev_group, c.depth + 1 FROM state_groups g JOIN chain c ON g.id = c.id"
+            " WHERE g.prev_group IS NOT NULL)"
+            " SELECT s.type, s.state_key, s.event_id FROM chain c"
+            " JOIN state_groups_state s ON s.state_group = c.id ORDER BY c.depth DESC",
+            (group,))
         state: dict[StateKey, str] = {}
-        for group_id in reversed(chain):
-            for type_, state_key, event_id in cur.select_all(
-                "SELECT type, state_key, event_id FROM state_groups_state WHERE state_group = ?",
-                (group_id,)):
-                state[(type_, state_key)] = event_id
+        for type_, state_key, event_id in rows:
+            state[(type_, state_key)] = event_id
         return state
 
     def get_state_ids_at_event(self, event_id: str) -> defer.Deferred[dict[StateKey, str] | None]:
