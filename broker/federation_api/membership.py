@@ -86,7 +86,7 @@ def register_servlets(node: Node, router: Router) -> None:
             raise bad_param(f"Expected a {membership} of a user of {origin}")
         state_before = dict(room.state)
         try:
-            await node.remote_events.on_pdu(origin, event)
+            await (await node.remote_events.on_pdu(origin, event))
         except RemoteEventRejected as e:
             raise forbidden(str(e)) from e
         destinations = room_servers(node, room) - {origin}

@@ -11,13 +11,16 @@ import logging
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
+from twisted.internet import defer
 from twisted.web.http import Request
 
+from broker.e2ee import to_device
 from broker.federation_api import FED_V1
 from broker.federation_api.authentication import authenticate
 from broker.http.errors import MatrixError
 from broker.http.server import parse_json_body
 from broker.rooms.remote_events import RemoteEventRejected
+from federation.hashing import compute_event_id
 from federation.pdu_checks import PduRejected, check_pdu
 from federation.signing import server_name_of
 from storage.receipts import READ, UNTHREADED, Receipt
@@ -50,10 +53,22 @@ class TransactionReceiver:
             raise MatrixError(400, "M_BAD_JSON",
                               f"A transaction carries at most {MAX_PDUS} PDUs and {MAX_EDUS} EDUs")
         results: dict[str, Any] = {}
+        known = await self._known_ids(pdus)
+        durable: list[tuple[str, defer.Deferred[None]]] = []
         for pdu in pdus:
-            event_id, error = await self._receive_pdu(origin, pdu)
+            event_id, error, written = await self._receive_pdu(origin, pdu, known)
             if event_id is not None:
                 results[event_id] = {"error": error} if error else {}
+            if event_id is not None and written is not None:
+                durable.append((event_id, written))
+        # Every accepted event is queued for writing; wait for all of them at once so their
+        # writes share transactions, and report any that could not be written.
+        for event_id, written in durable:
+            try:
+                await written
+            except Exception as e:
+                logger.error("writing %s from %s failed: %s", event_id, origin, e)
+                results[event_id] = {"error": "the event could not be stored"}
         for edu in edus:
             try:
                 await self._receive_edu(origin, edu)
@@ -68,28 +83,48 @@ class TransactionReceiver:
             sender.wake_destination(origin)
         return response
 
-    async def _receive_pdu(self, origin: str, pdu: Any) -> tuple[str | None, str | None]:
+    async def _known_ids(self, pdus: list[Any]) -> set[str]:
+        """Which of the PDUs we already hold, in one query (by the IDs they will have)."""
+        ids = []
+        for pdu in pdus:
+            room_id = pdu.get("room_id") if isinstance(pdu, dict) else None
+            room = self.node.rooms.registry.cached(room_id) if isinstance(room_id, str) else None
+            if room is not None:
+                try:
+                    ids.append(compute_event_id(pdu, room.room_version))
+                except Exception:
+                    continue
+        return await self.node.stores.state.known_event_ids(ids) if ids else set()
+
+    async def _receive_pdu(self, origin: str, pdu: Any, known: set[str]
+                           ) -> tuple[str | None, str | None, defer.Deferred[None] | None]:
         room_id = pdu.get("room_id") if isinstance(pdu, dict) else None
         if not isinstance(room_id, str):
-            return None, None
+            return None, None, None
         room = await self.node.rooms.registry.get(room_id)
         if room is None:
             logger.info("PDU from %s for unknown room %s dropped", origin, room_id)
-            return None, None
+            return None, None, None
         try:
             event = await check_pdu(self.node.keyring, pdu, room.room_version)
         except PduRejected as e:
             logger.info("PDU from %s refused: %s", origin, e)
-            return e.event_id, str(e)
+            return e.event_id, str(e), None
+        sender_server = server_name_of(event.sender)
+        if sender_server != self.node.server_name and \
+                not self.node.federation_policy.is_allowed(sender_server):
+            self.node.federation_policy.record_refusal("inbound", sender_server)
+            return event.event_id, f"events from {sender_server} are not allowed here", None
         try:
-            await self.node.remote_events.on_pdu(origin, event)
+            written = await self.node.remote_events.on_pdu(
+                origin, event, known=event.event_id in known)
         except RemoteEventRejected as e:
             logger.info("PDU %s from %s rejected: %s", event.event_id, origin, e)
-            return event.event_id, str(e)
+            return event.event_id, str(e), None
         except Exception:
             logger.exception("PDU %s from %s could not be processed", event.event_id, origin)
-            return event.event_id, "internal error while processing the event"
-        return event.event_id, None
+            return event.event_id, "internal error while processing the event", None
+        return event.event_id, None, written
 
     async def _receive_edu(self, origin: str, edu: Any) -> None:
         if not isinstance(edu, dict) or not isinstance(edu.get("content"), dict):
@@ -99,6 +134,16 @@ class TransactionReceiver:
             await self._typing(origin, content)
         elif edu.get("edu_type") == "m.receipt":
             await self._receipts(origin, content)
+        elif edu.get("edu_type") == "m.device_list_update":
+            from broker.e2ee.device_lists import on_device_list_update_edu
+
+            await on_device_list_update_edu(self.node, origin, content)
+        elif edu.get("edu_type") == to_device.EDU_TYPE:
+            await to_device.on_direct_to_device_edu(self.node, origin, content)
+        elif edu.get("edu_type") == "m.signing_key_update":
+            from broker.e2ee.cross_signing import on_signing_key_update
+
+            await on_signing_key_update(self.node, origin, content)
 
     async def _member_of(self, origin: str, room_id: Any, user_id: Any) -> bool:
         if not isinstance(room_id, str) or not isinstance(user_id, str):

@@ -96,6 +96,10 @@ class EventCreator:
             raise MatrixError(400, "M_BAD_JSON", str(e)) from e
         return event
 
+    def apply_remote(self, room: LiveRoom, event: Event) -> PersistItem:
+        """Apply an already authorised event that extends the room's tip (synchronous)."""
+        return self._apply(room, event, None, None)
+
     def apply_signed(self, room: LiveRoom, event: Event) -> PersistItem:
         """Apply an event signed earlier (and countersigned elsewhere, like an invite) after
         checking it again against the room's current state (synchronous)."""

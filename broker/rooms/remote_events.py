@@ -54,23 +54,53 @@ class RemoteEvents:
             lock = self._locks[room_id] = defer.DeferredLock()
         return lock
 
-    async def on_pdu(self, origin: str, event: Event) -> None:
-        """Accept one verified PDU; raises RemoteEventRejected with the reason."""
+    async def on_pdu(self, origin: str, event: Event, *, known: bool | None = None
+                     ) -> defer.Deferred[None]:
+        """Accept one verified PDU; raises RemoteEventRejected with the reason.  Returns a
+        Deferred that fires once the event is durable (callers accepting many PDUs wait for
+        all of them together, so their writes share transactions).  ``known``: whether the
+        caller already looked the event up."""
         room = await self.node.rooms.registry.get(event.room_id)
         if room is None:
             raise RemoteEventRejected(f"this server is not in room {event.room_id}")
         lock = self._lock(event.room_id)
         await lock.acquire()
         try:
-            await self._process(origin, room, event, fetch_missing=True)
+            if known is None:
+                known = bool(await self.node.stores.state.known_event_ids([event.event_id]))
+            if known:
+                return defer.succeed(None)
+            fast = self._extend_tip(room, event)
+            if fast is not None:
+                return fast
+            return await self._process(origin, room, event, fetch_missing=True)
         finally:
             lock.release()
 
+    def _extend_tip(self, room: LiveRoom, event: Event) -> defer.Deferred[None] | None:
+        """The usual case, decided from memory alone: the event follows exactly the room's
+        forward extremities and cites current state as its auth events.  Then the state
+        before it is the current state; None when that does not hold."""
+        if set(event.prev_event_ids) != set(room.extremities) or event.type == \
+                "m.room.redaction":
+            return None
+        auth = _auth_subset(room, event, room.state)
+        if sorted(event.auth_event_ids) != sorted(e.event_id for e in auth.values()):
+            return None
+        try:
+            check_auth_events_selection(room.room_version, event, list(auth.values()))
+            check_auth(room.room_version, event, auth, room.create_event)
+        except AuthError as e:
+            raise RemoteEventRejected(f"event fails auth against the state before it: {e}"
+                                      ) from e
+        item = self.node.rooms.creator.apply_remote(room, event)
+        return self.node.rooms.persister.persist([item])
+
     async def _process(self, origin: str, room: LiveRoom, event: Event, *,
-                       fetch_missing: bool) -> None:
+                       fetch_missing: bool) -> defer.Deferred[None]:
         stores = self.node.stores
-        if await stores.state.known_event_ids([event.event_id]):
-            return
+        if not fetch_missing and await stores.state.known_event_ids([event.event_id]):
+            return defer.succeed(None)
         missing = await self._prevs_without_state(room, event)
         if missing and fetch_missing:
             await self._fill_gap(origin, room, event)
@@ -119,7 +149,7 @@ class RemoteEvents:
             break
         else:
             raise RemoteEventRejected("room changed too often while processing the event")
-        await self.node.rooms.persister.persist([item])
+        return self.node.rooms.persister.persist([item])
 
     async def _redaction_target(self, room: LiveRoom, event: Event) -> str | None:
         """The event a remote redaction prunes, when the redaction rules let it."""
@@ -223,7 +253,7 @@ class RemoteEvents:
             if missing_event.event_id == event.event_id:
                 continue
             try:
-                await self._process(origin, room, missing_event, fetch_missing=False)
+                await (await self._process(origin, room, missing_event, fetch_missing=False))
             except RemoteEventRejected as e:
                 logger.info("gap event %s refused: %s", missing_event.event_id, e)
 
