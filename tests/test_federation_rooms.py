@@ -190,3 +190,15 @@ def test_history_before_joining_is_backfilled(pair: tuple[NodeProcess, NodeProce
     texts = [e["content"].get("body") for e in body["chunk"] if e["type"] == "m.room.message"]
     assert texts == [f"early {i}" for i in reversed(range(5))]
     assert body["chunk"][-1]["type"] == "m.room.create"
+
+
+def test_public_rooms_of_another_node(pair: tuple[NodeProcess, NodeProcess]) -> None:
+    a, b = pair
+    alice, bob = a.register(), b.register()
+    room_id = create_room(alice, preset="public_chat", visibility="public", name="Open notice")
+    body = bob.get(f"{V3}/publicRooms", params={"server": a.server_name})
+    assert bob.status == 200, body
+    assert room_id in [r["room_id"] for r in body["chunk"]]
+    body = bob.post(f"{V3}/publicRooms", {"filter": {"generic_search_term": "open notice"}},
+                    params={"server": a.server_name})
+    assert [r["room_id"] for r in body["chunk"]] == [room_id]

@@ -27,6 +27,7 @@ from broker.http.errors import MatrixError, bad_param, forbidden, not_found
 from broker.http.server import parse_json_body, query_arg
 from broker.http.validation import optional, parse_int_arg, require
 from broker.rooms.live_room import LiveRoom
+from federation.errors import DestinationRefused, HttpResponseError
 from federation.power_levels import get_required_level, get_user_power_level
 
 if TYPE_CHECKING:
@@ -254,18 +255,38 @@ def register_servlets(node: Node, router: Router) -> None:
             limit=parse_int_arg(query_arg(request, "limit"), "limit", MAX_PAGE, minimum=1,
                                 maximum=MAX_PAGE),
             since=query_arg(request, "since"))
-        return 200, await _list(query, query_arg(request, "server"))
+        return 200, await _list(query, query_arg(request, "server"), None)
 
     async def public_rooms_post(request: Request) -> tuple[int, dict[str, Any]]:
         await node.auth.get_requester(request)
-        query = PublicRoomsQuery.from_body(parse_json_body(request, allow_empty=True))
-        return 200, await _list(query, query_arg(request, "server"))
+        body = parse_json_body(request, allow_empty=True)
+        query = PublicRoomsQuery.from_body(body)
+        return 200, await _list(query, query_arg(request, "server"), body)
 
-    async def _list(query: PublicRoomsQuery, server: str | None) -> dict[str, Any]:
-        if server is not None and server != node.server_name:
-            raise MatrixError(400, "M_INVALID_PARAM",
-                              "Listing another server's public rooms is not supported")
-        return await list_public_rooms(node, query)
+    async def _list(query: PublicRoomsQuery, server: str | None,
+                    body: dict[str, Any] | None) -> dict[str, Any]:
+        if server is None or server == node.server_name:
+            return await list_public_rooms(node, query)
+        # Another server's directory, through federation.
+        try:
+            if body is None:
+                args = {"limit": str(query.limit)}
+                if query.since:
+                    args["since"] = query.since
+                answer = await node.federation_client.get_json(
+                    server, "/_matrix/federation/v1/publicRooms", args=args)
+            else:
+                answer = await node.federation_client.post_json(
+                    server, "/_matrix/federation/v1/publicRooms", body)
+        except DestinationRefused as e:
+            raise MatrixError(403, "M_FORBIDDEN", str(e)) from e
+        except HttpResponseError as e:
+            raise MatrixError(502, "M_UNKNOWN", f"{server} refused: {e}") from e
+        except Exception as e:
+            raise MatrixError(502, "M_UNKNOWN", f"Could not reach {server}: {e}") from e
+        if not isinstance(answer, dict) or not isinstance(answer.get("chunk"), list):
+            raise MatrixError(502, "M_UNKNOWN", f"{server} sent a malformed room list")
+        return answer
 
     alias_path = f"{CLIENT_PREFIX}/directory/room/(?P<alias>[^/]+)"
     router.register("PUT", alias_path, put_alias)
