@@ -9,6 +9,7 @@ from storage.database import Database
 from storage.events import EventStore
 from storage.federation_queue import FederationQueueStore
 from storage.filters import FilterStore
+from storage.key_backup import KeyBackupStore
 from storage.media import MediaStore
 from storage.push_rules import PushRuleStore
 from storage.receipts import ReceiptStore
@@ -16,6 +17,7 @@ from storage.remote_invites import RemoteInviteStore
 from storage.reports import ReportStore
 from storage.server_keys import ServerKeyStore
 from storage.state import StateStore
+from storage.to_device import ToDeviceStore
 from storage.user_directory import UserDirectoryStore
 from storage.users import UserStore
 
@@ -38,3 +40,5 @@ class Stores:
         self.federation_queue = FederationQueueStore(db)
         self.remote_invites = RemoteInviteStore(db)
         self.cross_signing = CrossSigningStore(db)
+        self.to_device = ToDeviceStore(db)
+        self.key_backup = KeyBackupStore(db)
