@@ -202,3 +202,29 @@ def test_public_rooms_of_another_node(pair: tuple[NodeProcess, NodeProcess]) -> 
     body = bob.post(f"{V3}/publicRooms", {"filter": {"generic_search_term": "open notice"}},
                     params={"server": a.server_name})
     assert [r["room_id"] for r in body["chunk"]] == [room_id]
+
+
+def test_messages_queued_while_a_node_is_down_arrive_when_it_returns(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = NodeProcess(tmp_path / "a", federation=True)
+    b = NodeProcess(tmp_path / "b", federation=True)
+    a.allow(b)
+    b.allow(a)
+    a.start()
+    b.start()
+    try:
+        alice, bob = a.register(), b.register()
+        room_id = create_room(alice, preset="public_chat")
+        bob.post(f"{V3}/join/{quote(room_id)}", {}, params={"server_name": a.server_name})
+        assert bob.status == 200
+        b.stop()
+        sent = [send_text(alice, room_id, f"while down {i}") for i in range(3)]
+        b.start()
+        # B speaking again tells A that B is back: A retries its queue at once.
+        send_text(bob, room_id, "back")
+        seen = wait_for(bob, room_id, lambda e: e["event_id"] == sent[-1], timeout=30)
+        assert {e["event_id"] for e in seen} >= set(sent)
+    finally:
+        a.stop()
+        b.stop()
