@@ -128,6 +128,7 @@ class EventCreator:
                 event.unsigned["prev_content"] = previous.content
                 event.unsigned["prev_sender"] = previous.sender
             room.state[key] = event
+            room.state_changed()
         if event.is_state() or room.state_group == 0:
             group = self.registry.allocate_state_group()
             if room.state_group == 0 or room.state_group_depth >= FULL_SNAPSHOT_EVERY:

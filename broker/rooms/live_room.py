@@ -39,6 +39,11 @@ class LiveRoom:
     recent_after: int = 0
     # Bumped on every change to state or extremities, so async work can tell it went stale.
     version: int = 0
+    # Bumped when the state changes (callers that replace or edit ``state`` must call
+    # :meth:`state_changed`); memberships are cached per state version.
+    state_version: int = 0
+    _members_cache: dict[tuple[str, ...], list[str]] = field(default_factory=dict)
+    _members_cache_version: int = -1
 
     @property
     def create_event(self) -> Event:
@@ -53,10 +58,19 @@ class LiveRoom:
         return member.membership if member is not None else None
 
     def members_with(self, *memberships: str) -> list[str]:
-        return [
-            key[1] for key, event in self.state.items()
-            if key[0] == "m.room.member" and event.membership in memberships
-        ]
+        if self._members_cache_version != self.state_version:
+            self._members_cache = {}
+            self._members_cache_version = self.state_version
+        cached = self._members_cache.get(memberships)
+        if cached is None:
+            cached = self._members_cache[memberships] = [
+                key[1] for key, event in self.state.items()
+                if key[0] == "m.room.member" and event.membership in memberships
+            ]
+        return cached
+
+    def state_changed(self) -> None:
+        self.state_version += 1
 
     def state_content(self, event_type: str, state_key: str = "") -> dict[str, Any] | None:
         event = self.state.get((event_type, state_key))

@@ -195,6 +195,7 @@ class RemoteEvents:
         simple = current == {**room.state, **({(event.type, event.state_key or ""): event}
                                               if event.is_state() else {})}
         room.state = dict(current)
+        room.state_changed()
         referenced = set(event.prev_event_ids)
         room.extremities = [e for e in room.extremities if e not in referenced] + [
             event.event_id]
