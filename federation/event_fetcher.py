@@ -33,22 +33,29 @@ class RoomLike(Protocol):
     extremities: list[str]
 
 
+async def verified_events(keyring: SignatureChecker, pdus: Any, room_version: RoomVersion,
+                          room_id: str) -> list[Event]:
+    """The PDUs of a peer's answer that pass their checks and belong to ``room_id``; the
+    others are logged and left out."""
+    events: list[Event] = []
+    for pdu in pdus if isinstance(pdus, list) else []:
+        try:
+            event = await check_pdu(keyring, pdu, room_version)
+        except PduRejected as e:
+            logger.info("ignoring fetched event: %s", e)
+            continue
+        if event.room_id == room_id:
+            events.append(event)
+    return events
+
+
 class RemoteFetcher:
     def __init__(self, client: JsonClient, keyring: SignatureChecker) -> None:
         self.client = client
         self.keyring = keyring
 
     async def _checked(self, pdus: Any, room_version: RoomVersion, room_id: str) -> list[Event]:
-        events: list[Event] = []
-        for pdu in pdus if isinstance(pdus, list) else []:
-            try:
-                event = await check_pdu(self.keyring, pdu, room_version)
-            except PduRejected as e:
-                logger.info("ignoring fetched event: %s", e)
-                continue
-            if event.room_id == room_id:
-                events.append(event)
-        return events
+        return await verified_events(self.keyring, pdus, room_version, room_id)
 
     async def get_missing_events(self, origin: str, room: RoomLike, event: Event, *,
                                  limit: int) -> list[Event]:

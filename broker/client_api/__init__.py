@@ -5,9 +5,10 @@ Modules are discovered in this package, so adding an area is adding a module.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
+import sys
 from typing import TYPE_CHECKING
+
+from broker.http.endpoints import register_package
 
 if TYPE_CHECKING:
     from broker.http.server import Router
@@ -18,8 +19,4 @@ CLIENT_V1_PREFIX = "/_matrix/client/v1"
 
 
 def register_all(node: Node, router: Router) -> None:
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        register = getattr(module, "register_servlets", None)
-        if register is not None:
-            register(node, router)
+    register_package(sys.modules[__name__], node, router)

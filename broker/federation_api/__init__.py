@@ -6,9 +6,10 @@ Modules are discovered in this package, so adding an area is adding a module. Th
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
+import sys
 from typing import TYPE_CHECKING
+
+from broker.http.endpoints import register_package
 
 if TYPE_CHECKING:
     from broker.http.server import Router
@@ -20,8 +21,4 @@ KEY_V2 = "/_matrix/key/v2"
 
 
 def register_all(node: Node, router: Router) -> None:
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        register = getattr(module, "register_servlets", None)
-        if register is not None:
-            register(node, router)
+    register_package(sys.modules[__name__], node, router)

@@ -17,8 +17,8 @@ from broker.http.errors import MatrixError, forbidden, not_found
 from broker.rooms.live_room import RECENT_EVENTS, LiveRoom
 from federation.auth_rules import check_auth
 from federation.errors import AuthError, HttpResponseError
+from federation.event_fetcher import verified_events
 from federation.events import Event, finalize_pdu
-from federation.pdu_checks import PduRejected, check_pdu
 from federation.room_versions import KNOWN_ROOM_VERSIONS, get_room_version
 from storage.events import NewStateGroup, PersistItem
 
@@ -29,19 +29,6 @@ logger = logging.getLogger(__name__)
 
 FED_V1 = "/_matrix/federation/v1"
 FED_V2 = "/_matrix/federation/v2"
-
-
-async def _verified(node: Node, pdus: Any, version: Any, room_id: str) -> list[Event]:
-    events = []
-    for pdu in pdus if isinstance(pdus, list) else []:
-        try:
-            event = await check_pdu(node.keyring, pdu, version)
-        except PduRejected as e:
-            logger.info("ignoring event from send_join: %s", e)
-            continue
-        if event.room_id == room_id:
-            events.append(event)
-    return events
 
 
 async def join_remote_room(node: Node, room_id: str, user_id: str, servers: list[str],
@@ -82,8 +69,8 @@ async def _send_join(node: Node, server: str, room_id: str, template: dict[str, 
     join = finalize_pdu(pdu, node.server_name, node.signing_key, version)
     answer = await node.federation_client.put_json(
         server, f"{FED_V2}/send_join/{quote(room_id)}/{quote(join.event_id)}", join.pdu)
-    state = await _verified(node, answer.get("state"), version, room_id)
-    chain = await _verified(node, answer.get("auth_chain"), version, room_id)
+    state = await verified_events(node.keyring, answer.get("state"), version, room_id)
+    chain = await verified_events(node.keyring, answer.get("auth_chain"), version, room_id)
     state_map = {(e.type, e.state_key or ""): e for e in state if e.is_state()}
     create = state_map.get(("m.room.create", ""))
     if create is None:
