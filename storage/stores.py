@@ -6,6 +6,7 @@ from storage.account_data import AccountDataStore
 from storage.aliases import AliasStore
 from storage.cross_signing import CrossSigningStore
 from storage.database import Database
+from storage.device_keys import DeviceKeyStore
 from storage.events import EventStore
 from storage.federation_queue import FederationQueueStore
 from storage.filters import FilterStore
@@ -40,5 +41,6 @@ class Stores:
         self.federation_queue = FederationQueueStore(db)
         self.remote_invites = RemoteInviteStore(db)
         self.cross_signing = CrossSigningStore(db)
+        self.device_keys = DeviceKeyStore(db)
         self.to_device = ToDeviceStore(db)
         self.key_backup = KeyBackupStore(db)

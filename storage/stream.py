@@ -70,6 +70,7 @@ STREAM_TABLES: tuple[tuple[str, str], ...] = (
     ("account_data", "stream_id"),
     ("remote_invites", "stream_id"),
     ("to_device_inbox", "stream_id"),
+    ("device_list_changes", "stream_id"),
     ("cross_signing_keys", "stream_id"),
     ("cross_signing_signatures", "stream_id"),
 )

@@ -15,6 +15,7 @@ from twisted.web.http import Request
 from broker.client_api import CLIENT_PREFIX
 from broker.client_api.register import check_new_password
 from broker.client_api.uia import PASSWORD, uia_for
+from broker.e2ee.device_lists import on_devices_deleted
 from broker.http.server import parse_json_body
 from broker.http.validation import optional, require
 
@@ -37,12 +38,15 @@ def register_servlets(node: Node, router: Router) -> None:
         requester = await node.auth.get_requester(request)
         revoked = await users.delete_devices(requester.user_id, [requester.device_id])
         node.auth.forget_tokens([requester.token_hash, *revoked])
+        await on_devices_deleted(node, requester.user_id, [requester.device_id])
         return 200, {}
 
     async def logout_all(request: Request) -> tuple[int, dict[str, Any]]:
         requester = await node.auth.get_requester(request)
+        devices = await users.get_devices(requester.user_id)
         revoked = await users.delete_all_devices(requester.user_id)
         node.auth.forget_tokens([requester.token_hash, *revoked])
+        await on_devices_deleted(node, requester.user_id, [d.device_id for d in devices])
         return 200, {}
 
     async def change_password(request: Request) -> tuple[int, dict[str, Any]]:
@@ -53,10 +57,13 @@ def register_servlets(node: Node, router: Router) -> None:
         check_new_password(new_password)
         await uia_for(node).check(request, body, PASSWORD_FLOWS, requester=requester)
         password_hash = await node.auth.passwords.hash(new_password)
+        devices = await users.get_devices(requester.user_id) if logout_devices else []
         revoked = await users.change_password(
             requester.user_id, password_hash, keep_device_id=requester.device_id,
             logout_other_devices=logout_devices)
         node.auth.forget_tokens(revoked)
+        await on_devices_deleted(node, requester.user_id, [
+            d.device_id for d in devices if d.device_id != requester.device_id])
         return 200, {}
 
     async def deactivate(request: Request) -> tuple[int, dict[str, Any]]:
@@ -65,8 +72,10 @@ def register_servlets(node: Node, router: Router) -> None:
         erase = optional(body, "erase", bool, False)
         optional(body, "id_server", str)
         await uia_for(node).check(request, body, PASSWORD_FLOWS, requester=requester)
+        devices = await users.get_devices(requester.user_id)
         revoked = await users.deactivate(requester.user_id, erase=erase)
         node.auth.forget_tokens([requester.token_hash, *revoked])
+        await on_devices_deleted(node, requester.user_id, [d.device_id for d in devices])
         await node.rooms.leave_all_rooms(requester.user_id)
         # No identity server is ever bound to accounts on this node.
         return 200, {"id_server_unbind_result": "no-support"}

@@ -15,6 +15,7 @@ from broker.auth import Requester
 from broker.client_api import CLIENT_PREFIX
 from broker.client_api.login import MAX_DEVICE_NAME_LENGTH
 from broker.client_api.uia import PASSWORD, uia_for
+from broker.e2ee.device_lists import on_devices_deleted
 from broker.http.errors import MatrixError, not_found
 from broker.http.server import parse_json_body
 from broker.http.validation import optional, require
@@ -35,6 +36,7 @@ def register_servlets(node: Node, router: Router) -> None:
         await uia_for(node).check(request, body, DELETE_FLOWS, requester=requester)
         revoked = await users.delete_devices(requester.user_id, device_ids)
         node.auth.forget_tokens(revoked)
+        await on_devices_deleted(node, requester.user_id, device_ids)
         return 200, {}
 
     async def list_devices(request: Request) -> tuple[int, dict[str, Any]]:

@@ -1,0 +1,514 @@
+"""Device identity keys, one-time keys and fallback keys: upload, query and claim.
+
+The node keeps public keys only and checks what it can without any secret: an uploaded
+``DeviceKeys`` object must name the uploading user and device and carry a valid signature by the
+device's own ed25519 key.  Queries and claims for users of other servers go to those servers
+(``/_matrix/federation/v1/user/keys/query`` and ``/user/keys/claim``); what a server could not
+answer is listed under ``failures``.  Remote device keys are cached while a local user shares a
+room with their owner (their server then tells us of every change, see
+:mod:`broker.e2ee.device_lists`).
+
+One-time key counts are asked on every /sync, so they are cached in memory per device and
+invalidated by every upload and claim.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from signedjson.key import decode_verify_key_bytes
+from signedjson.sign import SignatureVerifyException, verify_signed_json
+from twisted.internet import defer
+from unpaddedbase64 import decode_base64
+
+from broker.http.errors import MatrixError
+from federation.signing import server_name_of
+from storage.device_keys import (
+    DeviceKeyMap,
+    JsonDict,
+    KeyCounts,
+    OneTimeKeyConflict,
+    UnknownDevice,
+)
+
+if TYPE_CHECKING:
+    from broker.auth import Requester
+    from broker.node import Node
+
+logger = logging.getLogger(__name__)
+
+QUERY_PATH = "/_matrix/federation/v1/user/keys/query"
+CLAIM_PATH = "/_matrix/federation/v1/user/keys/claim"
+DEFAULT_TIMEOUT_MS = 10_000
+MAX_TIMEOUT_MS = 60_000
+MAX_KEYS_PER_UPLOAD = 1000
+MAX_USERS_PER_REQUEST = 1000
+MAX_DEVICES_PER_REQUEST = 10_000
+MAX_ID_LENGTH = 255
+# Advertised in every /sync so that clients know the server counts signed one-time keys.
+DEFAULT_COUNTED_ALGORITHM = "signed_curve25519"
+
+
+def invalid(message: str) -> MatrixError:
+    return MatrixError(400, "M_INVALID_PARAM", message)
+
+
+def bad_json(message: str) -> MatrixError:
+    return MatrixError(400, "M_BAD_JSON", message)
+
+
+# -- validation -------------------------------------------------------------------------------------
+def _is_id(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH
+
+
+def check_device_keys(keys: Any, user_id: str, device_id: str) -> JsonDict:
+    """A ``DeviceKeys`` object the device may publish: well formed, naming ``user_id`` and
+    ``device_id``, signed by the device's own ed25519 key.  Returns it without ``unsigned``."""
+    if not isinstance(keys, dict):
+        raise bad_json("'device_keys' must be an object")
+    if keys.get("user_id") != user_id:
+        raise invalid("'device_keys.user_id' does not match the logged-in user")
+    if keys.get("device_id") != device_id:
+        raise invalid("'device_keys.device_id' does not match the logged-in device")
+    algorithms = keys.get("algorithms")
+    if not isinstance(algorithms, list) or not algorithms \
+            or not all(_is_id(a) for a in algorithms):
+        raise bad_json("'device_keys.algorithms' must be a non-empty array of strings")
+    public = keys.get("keys")
+    if not isinstance(public, dict) or not public:
+        raise bad_json("'device_keys.keys' must be a non-empty object")
+    for key_id, value in public.items():
+        algorithm, _, key_device = key_id.partition(":")
+        if not algorithm or key_device != device_id or not isinstance(value, str) or not value:
+            raise invalid(f"'device_keys.keys' entry {key_id!r} must be"
+                          f" '<algorithm>:{device_id}' mapping to a key string")
+    signatures = keys.get("signatures")
+    if not isinstance(signatures, dict) or not all(
+            isinstance(v, dict) and all(isinstance(s, str) for s in v.values())
+            for v in signatures.values()):
+        raise bad_json("'device_keys.signatures' must be an object of signature objects")
+    signing_key_id = f"ed25519:{device_id}"
+    if signing_key_id not in public:
+        raise invalid(f"'device_keys.keys' must contain the device's {signing_key_id} key")
+    if signing_key_id not in signatures.get(user_id, {}):
+        raise invalid("'device_keys' must be signed by the device's ed25519 key")
+    try:
+        verify_key = decode_verify_key_bytes(signing_key_id, decode_base64(public[signing_key_id]))
+        verify_signed_json(keys, user_id, verify_key)
+    except (SignatureVerifyException, ValueError, TypeError) as e:
+        raise invalid("The signature of 'device_keys' does not verify") from e
+    return {k: v for k, v in keys.items() if k != "unsigned"}
+
+
+def device_keys_signature_valid(keys: Any, user_id: str, device_id: str) -> bool:
+    """Whether a DeviceKeys object (e.g. from another server) is well formed and self-signed."""
+    try:
+        check_device_keys(keys, user_id, device_id)
+    except MatrixError:
+        return False
+    return True
+
+
+def check_one_time_keys(keys: Any, name: str) -> dict[str, Any]:
+    """``{"<algorithm>:<key_id>": key}`` where a key is a string or an object with a ``key``
+    string (a signed key)."""
+    if keys is None:
+        return {}
+    if not isinstance(keys, dict):
+        raise bad_json(f"'{name}' must be an object")
+    if len(keys) > MAX_KEYS_PER_UPLOAD:
+        raise invalid(f"At most {MAX_KEYS_PER_UPLOAD} keys in '{name}'")
+    for full_id, key in keys.items():
+        algorithm, _, key_id = full_id.partition(":")
+        if not algorithm or not key_id or len(full_id) > MAX_ID_LENGTH:
+            raise invalid(f"'{name}' key ID {full_id!r} must be '<algorithm>:<key_id>'")
+        if isinstance(key, str):
+            if not key:
+                raise invalid(f"'{name}' key {full_id!r} is empty")
+        elif not isinstance(key, dict) or not isinstance(key.get("key"), str) \
+                or not key["key"] or not isinstance(key.get("signatures", {}), dict):
+            raise invalid(f"'{name}' key {full_id!r} must be a key string or an object"
+                          " with a 'key' string")
+    return keys
+
+
+def check_fallback_keys(keys: Any) -> dict[str, Any]:
+    checked = check_one_time_keys(keys, "fallback_keys")
+    algorithms = [full_id.partition(":")[0] for full_id in checked]
+    if len(algorithms) != len(set(algorithms)):
+        raise invalid("'fallback_keys' holds at most one key per algorithm")
+    return checked
+
+
+def parse_timeout(body: Mapping[str, Any]) -> float:
+    """The request's ``timeout`` in seconds (default 10 s, at most 60 s)."""
+    timeout = body.get("timeout", DEFAULT_TIMEOUT_MS)
+    if timeout is None:
+        timeout = DEFAULT_TIMEOUT_MS
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 0:
+        raise bad_json("'timeout' must be a non-negative integer")
+    return min(timeout, MAX_TIMEOUT_MS) / 1000.0
+
+
+def check_query(body: Mapping[str, Any]) -> dict[str, list[str]]:
+    """``device_keys``: user ID -> list of device IDs (empty: every device)."""
+    query = body.get("device_keys")
+    if "device_keys" not in body:
+        raise MatrixError(400, "M_MISSING_PARAM", "Missing 'device_keys'")
+    if not isinstance(query, dict):
+        raise bad_json("'device_keys' must be an object")
+    if len(query) > MAX_USERS_PER_REQUEST:
+        raise invalid(f"At most {MAX_USERS_PER_REQUEST} users per query")
+    checked: dict[str, list[str]] = {}
+    for user_id, device_ids in query.items():
+        if not _is_user_id(user_id):
+            raise invalid(f"{user_id!r} is not a user ID")
+        if device_ids is None:
+            device_ids = []
+        if not isinstance(device_ids, list) or not all(_is_id(d) for d in device_ids):
+            raise bad_json(f"'device_keys.{user_id}' must be an array of device IDs")
+        checked[user_id] = list(device_ids)
+    if sum(len(d) for d in checked.values()) > MAX_DEVICES_PER_REQUEST:
+        raise invalid(f"At most {MAX_DEVICES_PER_REQUEST} devices per query")
+    return checked
+
+
+def check_claim(body: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """``one_time_keys``: user ID -> device ID -> algorithm."""
+    if "one_time_keys" not in body:
+        raise MatrixError(400, "M_MISSING_PARAM", "Missing 'one_time_keys'")
+    query = body["one_time_keys"]
+    if not isinstance(query, dict):
+        raise bad_json("'one_time_keys' must be an object")
+    checked: dict[str, dict[str, str]] = {}
+    total = 0
+    for user_id, devices in query.items():
+        if not _is_user_id(user_id):
+            raise invalid(f"{user_id!r} is not a user ID")
+        if not isinstance(devices, dict) or not all(
+                _is_id(d) and _is_id(a) for d, a in devices.items()):
+            raise bad_json(f"'one_time_keys.{user_id}' must map device IDs to algorithms")
+        total += len(devices)
+        checked[user_id] = dict(devices)
+    if total > MAX_DEVICES_PER_REQUEST:
+        raise invalid(f"At most {MAX_DEVICES_PER_REQUEST} devices per claim")
+    return checked
+
+
+def _is_user_id(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith("@") and ":" in value \
+        and len(value) <= MAX_ID_LENGTH
+
+
+# -- one-time key counts, cached per device ----------------------------------------------------------
+@dataclass
+class _CountCache:
+    counts: dict[tuple[str, str], KeyCounts] = field(default_factory=dict)
+    # Bumped on every invalidation, so a read that raced with a change is not cached.
+    versions: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+_count_caches: weakref.WeakKeyDictionary[Any, _CountCache] = weakref.WeakKeyDictionary()
+
+
+def _cache(node: Node) -> _CountCache:
+    cache = _count_caches.get(node)
+    if cache is None:
+        cache = _count_caches[node] = _CountCache()
+    return cache
+
+
+async def key_counts(node: Node, user_id: str, device_id: str) -> KeyCounts:
+    """The device's unclaimed one-time keys and unused fallback key types (from memory when
+    nothing changed since the last read)."""
+    cache = _cache(node)
+    device = (user_id, device_id)
+    found = cache.counts.get(device)
+    if found is not None:
+        return found
+    version = cache.versions.get(device, 0)
+    counts = await node.stores.device_keys.get_key_counts(user_id, device_id)
+    if cache.versions.get(device, 0) == version:
+        cache.counts[device] = counts
+    return counts
+
+
+def forget_key_counts(node: Node, devices: Iterable[tuple[str, str]]) -> None:
+    cache = _cache(node)
+    for device in devices:
+        cache.counts.pop(device, None)
+        cache.versions[device] = cache.versions.get(device, 0) + 1
+
+
+def _remember_counts(node: Node, user_id: str, device_id: str, counts: KeyCounts) -> None:
+    forget_key_counts(node, [(user_id, device_id)])
+    _cache(node).counts[(user_id, device_id)] = counts
+
+
+def counts_json(counts: KeyCounts) -> dict[str, int]:
+    return {DEFAULT_COUNTED_ALGORITHM: 0, **counts.one_time}
+
+
+async def sync_fields(node: Node, requester: Requester, since: int | None,
+                      now: int) -> dict[str, Any]:
+    counts = await key_counts(node, requester.user_id, requester.device_id)
+    return {"device_one_time_keys_count": counts_json(counts),
+            "device_unused_fallback_key_types": list(counts.unused_fallback)}
+
+
+# -- upload ---------------------------------------------------------------------------------------
+async def upload_keys(node: Node, requester: Requester, body: Mapping[str, Any]
+                      ) -> dict[str, Any]:
+    """``POST /keys/upload``: store the device's keys; publish new identity keys."""
+    from broker.e2ee.device_lists import DeviceUpdate, publish_device_updates, with_stream_ids
+
+    user_id, device_id = requester.user_id, requester.device_id
+    device_keys = None
+    if body.get("device_keys") is not None:
+        device_keys = check_device_keys(body["device_keys"], user_id, device_id)
+    one_time_keys = check_one_time_keys(body.get("one_time_keys"), "one_time_keys")
+    fallback_keys = check_fallback_keys(body.get("fallback_keys"))
+    store = node.stores.device_keys
+
+    async def write(ids: list[int]) -> Any:
+        return await store.upload_keys(
+            user_id, device_id, device_keys=device_keys, one_time_keys=one_time_keys,
+            fallback_keys=fallback_keys, now_ms=node.clock.time_ms(),
+            stream_id=ids[0] if ids else 0)
+
+    try:
+        # A stream id only where identity keys may change the device list.
+        result = await with_stream_ids(node, 1 if device_keys is not None else 0, write)
+    except OneTimeKeyConflict as e:
+        raise invalid(str(e)) from e
+    except UnknownDevice as e:
+        raise MatrixError(404, "M_NOT_FOUND", "The device no longer exists") from e
+    _remember_counts(node, user_id, device_id, result.counts)
+    if result.change is not None:
+        await publish_device_updates(node, user_id, [DeviceUpdate(result.change, device_keys)])
+    return {"one_time_key_counts": dict(result.counts.one_time)}
+
+
+# -- query ----------------------------------------------------------------------------------------
+async def query_local_keys(node: Node, query: Mapping[str, list[str]], *,
+                           viewer: str | None, over_federation: bool = False
+                           ) -> dict[str, Any]:
+    """The keys of local users: ``device_keys`` plus, where cross-signing keys exist,
+    ``master_keys`` and ``self_signing_keys`` (and ``user_signing_keys`` of the viewer).
+    Device display names are not shown to other servers."""
+    local = {u: d for u, d in query.items() if node.is_mine(u)}
+    devices = await node.stores.device_keys.get_device_keys(
+        local, include_display_names=not over_federation)
+    answer: dict[str, Any] = {"device_keys": devices}
+    await add_cross_signing(node, answer, list(local), viewer=viewer,
+                            with_user_signing=not over_federation)
+    return answer
+
+
+async def add_cross_signing(node: Node, answer: dict[str, Any], user_ids: Iterable[str], *,
+                            viewer: str | None, with_user_signing: bool) -> None:
+    """Complete an answer with cross-signing, for ``user_ids`` and every user already in it:
+    the master and self-signing keys the node holds (entries already in the answer, e.g. a
+    remote server's, are kept), the viewer's own user-signing key, and the signatures uploaded
+    through /keys/signatures/upload that ``viewer`` may see (a user's signatures of their own
+    keys; the viewer's signatures of other users' master keys), merged into the device and
+    master keys they sign.  Nothing is added while the node has no cross-signing store."""
+    store = getattr(node.stores, "cross_signing", None)
+    devices: DeviceKeyMap = answer.setdefault("device_keys", {})
+    users = list(dict.fromkeys([*user_ids, *devices, *answer.get("master_keys", {}),
+                                *answer.get("self_signing_keys", {})]))
+    if store is None or not users:
+        return
+    for user_id, usages in (await store.get_cross_signing_keys(users)).items():
+        for usage, key in usages.items():
+            if usage == "user_signing" and (not with_user_signing or user_id != viewer):
+                continue
+            answer.setdefault(f"{usage}_keys", {}).setdefault(user_id, key)
+    masters: dict[str, JsonDict] = answer.get("master_keys", {})
+    targets: dict[str, list[str]] = {}
+    for user_id in users:
+        wanted = list(devices.get(user_id, {}))
+        master_public = _master_public_key(masters.get(user_id))
+        if master_public is not None:
+            wanted.append(master_public)
+        if wanted:
+            targets[user_id] = wanted
+    if not targets:
+        return
+    signatures = await store.get_signatures_for(targets, viewer=viewer)
+    for user_id, by_key in signatures.items():
+        master_public = _master_public_key(masters.get(user_id))
+        for key_id, by_signer in by_key.items():
+            device = devices.get(user_id, {}).get(key_id)
+            if device is not None:
+                devices[user_id][key_id] = _with_signatures(device, by_signer)
+            elif key_id == master_public:
+                masters[user_id] = _with_signatures(masters[user_id], by_signer)
+
+
+def _master_public_key(master: Any) -> str | None:
+    if not isinstance(master, dict) or not isinstance(master.get("keys"), dict) \
+            or len(master["keys"]) != 1:
+        return None
+    key_id = next(iter(master["keys"]))
+    return key_id.partition(":")[2] if isinstance(key_id, str) else None
+
+
+def _with_signatures(target: JsonDict, by_signer: Mapping[str, Mapping[str, str]]) -> JsonDict:
+    merged = dict(target)
+    signatures = {signer: dict(keys) for signer, keys in (target.get("signatures") or {}).items()
+                  if isinstance(keys, dict)}
+    for signer, by_key_id in by_signer.items():
+        signatures.setdefault(signer, {}).update(by_key_id)
+    merged["signatures"] = signatures
+    return merged
+
+
+def _group_by_server(node: Node, user_ids: Iterable[str]) -> dict[str, list[str]]:
+    by_server: dict[str, list[str]] = {}
+    for user_id in user_ids:
+        if not node.is_mine(user_id):
+            by_server.setdefault(server_name_of(user_id), []).append(user_id)
+    return by_server
+
+
+def _failure(error: Exception) -> dict[str, Any]:
+    status = getattr(error, "status", None)
+    return {"status": status if isinstance(status, int) else 503,
+            "message": str(error) or type(error).__name__}
+
+
+async def query_keys(node: Node, requester: Requester, body: Mapping[str, Any]
+                     ) -> dict[str, Any]:
+    """``POST /keys/query``: local users from the database, remote users from the cache or
+    their servers (queried in parallel)."""
+    query = check_query(body)
+    timeout = parse_timeout(body)
+    local = {u: d for u, d in query.items() if node.is_mine(u)}
+    answer: dict[str, Any] = {
+        "device_keys": await node.stores.device_keys.get_device_keys(local),
+        "master_keys": {}, "self_signing_keys": {}, "user_signing_keys": {}}
+    failures: dict[str, Any] = {}
+    by_server = _group_by_server(node, query)
+    if by_server:
+        results: list[Any] = await defer.DeferredList(
+            [defer.ensureDeferred(_query_server(node, server, {u: query[u] for u in users},
+                                                timeout))
+             for server, users in by_server.items()],
+            consumeErrors=True)
+        for server, (ok, result) in zip(by_server, results, strict=True):
+            if not ok:
+                failures[server] = _failure(result.value)
+                continue
+            for section in ("device_keys", "master_keys", "self_signing_keys"):
+                answer[section].update(result.get(section, {}))
+    await add_cross_signing(node, answer, query, viewer=requester.user_id,
+                            with_user_signing=True)
+    answer["failures"] = failures
+    return answer
+
+
+async def _query_server(node: Node, server: str, query: dict[str, list[str]],
+                        timeout: float) -> dict[str, Any]:
+    from broker.e2ee.device_lists import local_users_sharing_rooms
+
+    store = node.stores.device_keys
+    answer: dict[str, Any] = {"device_keys": {}, "master_keys": {}, "self_signing_keys": {}}
+    cached = await store.get_remote_cache(list(query))
+    tracked = {u for u in query if await local_users_sharing_rooms(node, u)}
+    stale = [u for u in cached if u not in tracked]
+    if stale:
+        await store.forget_remote_cache(stale)
+    for user_id, entry in cached.items():
+        if user_id not in tracked:
+            continue
+        wanted = query[user_id]
+        answer["device_keys"][user_id] = {
+            d: k for d, k in entry.devices.items() if not wanted or d in wanted}
+        for usage in ("master", "self_signing"):
+            if usage in entry.cross_signing:
+                answer[f"{usage}_keys"][user_id] = entry.cross_signing[usage]
+    missing = {u: d for u, d in query.items() if u not in cached or u not in tracked}
+    if not missing:
+        return answer
+    response = await node.federation_client.post_json(
+        server, QUERY_PATH, {"device_keys": missing}, timeout=timeout)
+    fetched = _checked_remote_answer(server, response, set(missing))
+    for section in ("device_keys", "master_keys", "self_signing_keys"):
+        answer[section].update(fetched[section])
+    now = node.clock.time_ms()
+    for user_id, wanted in missing.items():
+        if wanted or user_id not in tracked:
+            continue  # only a complete device list of a tracked user is worth caching
+        cross = {usage: fetched[f"{usage}_keys"][user_id] for usage in ("master", "self_signing")
+                 if user_id in fetched[f"{usage}_keys"]}
+        await store.set_remote_cache(user_id, fetched["device_keys"].get(user_id, {}), cross,
+                                     now)
+    return answer
+
+
+def _checked_remote_answer(server: str, response: Any, users: set[str]) -> dict[str, Any]:
+    """What a server answered about its own users (anything else is ignored)."""
+    checked: dict[str, Any] = {"device_keys": {}, "master_keys": {}, "self_signing_keys": {}}
+    if not isinstance(response, dict):
+        return checked
+    devices = response.get("device_keys")
+    if isinstance(devices, dict):
+        for user_id, by_device in devices.items():
+            if user_id not in users or not isinstance(by_device, dict):
+                continue
+            checked["device_keys"][user_id] = {
+                device_id: keys for device_id, keys in by_device.items()
+                if isinstance(keys, dict) and keys.get("user_id") == user_id
+                and keys.get("device_id") == device_id}
+    for section in ("master_keys", "self_signing_keys"):
+        keys = response.get(section)
+        if isinstance(keys, dict):
+            checked[section] = {u: k for u, k in keys.items()
+                                if u in users and isinstance(k, dict)
+                                and k.get("user_id") == u and server_name_of(u) == server}
+    return checked
+
+
+# -- claim ----------------------------------------------------------------------------------------
+async def claim_local_keys(node: Node, query: Mapping[str, Mapping[str, str]]) -> DeviceKeyMap:
+    """Claim keys of local devices (one transaction); their cached counts are dropped."""
+    wanted = [(user_id, device_id, algorithm)
+              for user_id, devices in query.items() if node.is_mine(user_id)
+              for device_id, algorithm in devices.items()]
+    if not wanted:
+        return {}
+    claimed = await node.stores.device_keys.claim_keys(wanted)
+    forget_key_counts(node, [(user_id, device_id) for user_id, device_id, _ in wanted])
+    return claimed
+
+
+async def claim_keys(node: Node, requester: Requester, body: Mapping[str, Any]
+                     ) -> dict[str, Any]:
+    """``POST /keys/claim``."""
+    query = check_claim(body)
+    timeout = parse_timeout(body)
+    one_time_keys: dict[str, Any] = dict(await claim_local_keys(node, query))
+    failures: dict[str, Any] = {}
+    by_server = _group_by_server(node, query)
+    if by_server:
+        results: list[Any] = await defer.DeferredList(
+            [defer.ensureDeferred(node.federation_client.post_json(
+                server, CLAIM_PATH, {"one_time_keys": {u: query[u] for u in users}},
+                timeout=timeout))
+             for server, users in by_server.items()],
+            consumeErrors=True)
+        for (server, users), (ok, result) in zip(by_server.items(), results, strict=True):
+            if not ok:
+                failures[server] = _failure(result.value)
+                continue
+            claimed = result.get("one_time_keys") if isinstance(result, dict) else None
+            if isinstance(claimed, dict):
+                one_time_keys.update({u: k for u, k in claimed.items()
+                                      if u in users and isinstance(k, dict)})
+    return {"one_time_keys": one_time_keys, "failures": failures}
