@@ -10,7 +10,6 @@ from twisted.web.http import Request
 
 from broker.client_api import CLIENT_PREFIX
 from broker.e2ee import keys
-from broker.e2ee.cross_signing import add_cross_signing_to_query
 from broker.e2ee.device_lists import device_list_changes
 from broker.http.errors import MatrixError
 from broker.http.server import parse_json_body, query_arg
@@ -29,12 +28,10 @@ def register_servlets(node: Node, router: Router) -> None:
 
     async def query(request: Request) -> tuple[int, dict[str, Any]]:
         requester = await node.auth.get_requester(request)
-        body = parse_json_body(request)
-        answer = await keys.query_keys(node, requester, body)
-        # Remote users' keys learned from m.signing_key_update, and the requester's own
-        # signatures over other users' master keys (local or remote).
-        await add_cross_signing_to_query(node, requester.user_id, answer, body["device_keys"])
-        return 200, answer
+        # keys.query_keys completes the answer with cross-signing for every queried user, local
+        # or remote: keys the node holds (including those learned from m.signing_key_update)
+        # and the signatures the requester may see, e.g. their own over other users' master keys.
+        return 200, await keys.query_keys(node, requester, parse_json_body(request))
 
     async def claim(request: Request) -> tuple[int, dict[str, Any]]:
         requester = await node.auth.get_requester(request)
