@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 from signedjson.key import decode_verify_key_bytes
 from signedjson.sign import SignatureVerifyException, verify_signed_json
 from twisted.internet import defer
-from unpaddedbase64 import decode_base64
 
 from broker.http.errors import MatrixError
+from federation.canonical import decode_b64
 from federation.signing import server_name_of
 from storage.device_keys import (
     DeviceKeyMap,
@@ -98,7 +98,7 @@ def check_device_keys(keys: Any, user_id: str, device_id: str) -> JsonDict:
     if signing_key_id not in signatures.get(user_id, {}):
         raise invalid("'device_keys' must be signed by the device's ed25519 key")
     try:
-        verify_key = decode_verify_key_bytes(signing_key_id, decode_base64(public[signing_key_id]))
+        verify_key = decode_verify_key_bytes(signing_key_id, decode_b64(public[signing_key_id]))
         verify_signed_json(keys, user_id, verify_key)
     except (SignatureVerifyException, ValueError, TypeError) as e:
         raise invalid("The signature of 'device_keys' does not verify") from e
