@@ -7,6 +7,7 @@ initial_state, m.room.name, m.room.topic, then invites.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import string
 from collections import deque
@@ -17,11 +18,14 @@ from typing import TYPE_CHECKING, Any
 from broker.http.errors import MatrixError, bad_param
 from broker.rooms.creator import EventSpec
 from broker.rooms.live_room import RECENT_EVENTS, LiveRoom
+from broker.rooms.remote_invites import invite_remote_user
 from federation.room_versions import KNOWN_ROOM_VERSIONS, get_room_version
 from storage.events import PersistItem
 
 if TYPE_CHECKING:
     from broker.node import Node
+
+logger = logging.getLogger(__name__)
 
 MEGOLM = "m.megolm.v1.aes-sha2"
 
@@ -131,6 +135,16 @@ async def create_room(node: Node, req: CreateRoomRequest) -> str:
         raise
     if alias is not None:
         await node.aliases.create_alias(alias, room.room_id, req.creator)
+    for invitee in req.invite:
+        if not node.is_mine(invitee):
+            # A remote invite needs the invitee's server to countersign it.
+            spec = EventSpec(sender=req.creator, type="m.room.member",
+                             content=_invite_content(req), state_key=invitee)
+            try:
+                await invite_remote_user(node, room, spec)
+            except MatrixError as e:
+                logger.warning("createRoom %s: inviting %s failed: %s", room.room_id, invitee,
+                               e.message)
     return room.room_id
 
 
@@ -164,7 +178,13 @@ def _add_initial_events(req: CreateRoomRequest, alias: str | None,
     if req.topic is not None:
         add("m.room.topic", {"topic": req.topic})
     for invitee in req.invite:
-        content: dict[str, Any] = {"membership": "invite"}
-        if req.is_direct:
-            content["is_direct"] = True
-        add("m.room.member", content, invitee)
+        if invitee.split(":", 1)[-1] != req.creator.split(":", 1)[-1]:
+            continue  # users of other servers are invited once the room exists (see below)
+        add("m.room.member", _invite_content(req), invitee)
+
+
+def _invite_content(req: CreateRoomRequest) -> dict[str, Any]:
+    content: dict[str, Any] = {"membership": "invite"}
+    if req.is_direct:
+        content["is_direct"] = True
+    return content
