@@ -9,12 +9,17 @@ Signature visibility: a signature a user makes over their own keys (a device ove
 the self-signing key over a device) is public; a signature over another user's master key (made
 with the user-signing key) is only shown to its signer.  :meth:`get_signatures_for` applies that
 rule through its ``viewer`` argument.
+
+Device-list changes: writes that change what other users see of a user's keys also add a row to
+``device_list_changes`` (:mod:`storage.device_keys`) in the same transaction, at their own stream
+position: ``device_id`` '' for a cross-signing key change or a new signature over the master key,
+the device's ID for a new signature over a device.  /sync and /keys/changes read those rows.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +44,16 @@ class _Unchecked:
 
 
 UNCHECKED = _Unchecked()
+
+
+@dataclass(frozen=True)
+class ListChange:
+    """A row written to ``device_list_changes`` and the user's change before it."""
+
+    user_id: str
+    device_id: str  # '' when the change is not about one device
+    stream_id: int
+    prev_stream_id: int | None
 
 
 @dataclass(frozen=True)
@@ -95,11 +110,12 @@ class CrossSigningStore:
     def set_cross_signing_keys(
         self, user_id: str, keys: Mapping[str, JsonDict], stream_id: int, *,
         expected_master: str | None | _Unchecked = UNCHECKED,
-    ) -> defer.Deferred[bool]:
-        """Make ``keys`` (usage -> key object) the user's current keys of those usages.
+    ) -> defer.Deferred[ListChange | None]:
+        """Make ``keys`` (usage -> key object) the user's current keys of those usages and
+        record the device-list change (device_id '') at ``stream_id``.
 
         With ``expected_master`` (a master key id, or None for "no master key yet") nothing is
-        written and False returned unless the stored master key is still that one, so two
+        written and None returned unless the stored master key is still that one, so two
         concurrent first uploads cannot both skip authentication.  Signatures made by a replaced
         key, and signatures over a replaced master key, are deleted with it.
         """
@@ -107,13 +123,13 @@ class CrossSigningStore:
             if usage not in USAGES:
                 raise ValueError(f"unknown cross-signing key usage {usage!r}")
 
-        def txn(cur: Cursor) -> bool:
+        def txn(cur: Cursor) -> ListChange | None:
             current = {usage: key_id for usage, key_id in cur.select_all(
                 "SELECT key_usage, key_id FROM cross_signing_keys WHERE user_id = ?",
                 (user_id,))}
             if not isinstance(expected_master, _Unchecked) \
                     and current.get(MASTER) != expected_master:
-                return False
+                return None
             for usage, key in keys.items():
                 key_id = key_id_of(key)
                 old = current.get(usage)
@@ -132,19 +148,22 @@ class CrossSigningStore:
                     " ON CONFLICT (user_id, key_usage) DO UPDATE SET key_id = excluded.key_id,"
                     " key_json = excluded.key_json, stream_id = excluded.stream_id",
                     (user_id, usage, key_id, _dumps(key), stream_id))
-            return True
+            return _record_list_change(cur, user_id, "", stream_id)
 
         return self.db.run_interaction("set_cross_signing_keys", txn)
 
     # -- signatures --------------------------------------------------------------------------
-    def add_signatures(self, signatures: Iterable[Signature], stream_id: int
-                       ) -> defer.Deferred[None]:
+    def add_signatures(
+        self, signatures: Iterable[Signature], stream_id: int, *,
+        list_changes: Sequence[tuple[str, str, int]] = (),
+    ) -> defer.Deferred[list[ListChange]]:
         """Store signatures (a signature by the same signer key over the same target replaces
-        the previous one)."""
+        the previous one) and record ``list_changes`` (user_id, device_id, stream_id) in
+        ``device_list_changes``, in one transaction."""
         rows = [(s.target_user_id, s.target_key_id, s.signer_user_id, s.signer_key_id,
                  s.signature, stream_id) for s in signatures]
 
-        def txn(cur: Cursor) -> None:
+        def txn(cur: Cursor) -> list[ListChange]:
             cur.executemany(
                 "INSERT INTO cross_signing_signatures (target_user_id, target_key_id,"
                 " signer_user_id, signer_key_id, signature, stream_id)"
@@ -152,6 +171,8 @@ class CrossSigningStore:
                 " ON CONFLICT (target_user_id, target_key_id, signer_user_id, signer_key_id)"
                 " DO UPDATE SET signature = excluded.signature, stream_id = excluded.stream_id",
                 rows)
+            return [_record_list_change(cur, user_id, device_id, change_id)
+                    for user_id, device_id, change_id in list_changes]
 
         return self.db.run_interaction("add_cross_signing_signatures", txn)
 
@@ -216,3 +237,11 @@ class CrossSigningStore:
                 "SELECT target_user_id FROM cross_signing_signatures WHERE signer_user_id = ?"
                 " AND target_user_id <> ? AND stream_id > ? AND stream_id <= ?",
                 (signer_user_id, signer_user_id, since, up_to))}))
+
+
+def _record_list_change(cur: Cursor, user_id: str, device_id: str, stream_id: int) -> ListChange:
+    prev = cur.select_value(
+        "SELECT MAX(stream_id) FROM device_list_changes WHERE user_id = ?", (user_id,))
+    cur.execute("INSERT INTO device_list_changes (user_id, stream_id, device_id) VALUES (?, ?, ?)",
+                (user_id, stream_id, device_id))
+    return ListChange(user_id, device_id, stream_id, int(prev) if prev is not None else None)

@@ -10,6 +10,7 @@ from storage.cross_signing import (
     SELF_SIGNING,
     USER_SIGNING,
     CrossSigningStore,
+    ListChange,
     Signature,
 )
 from storage.database import Database
@@ -32,8 +33,7 @@ def _sig(signer: str, signer_key: str, target: str, target_key: str, value: str 
 def test_keys_read_back_by_user_and_usage(database: Database) -> None:
     store = CrossSigningStore(database)
     master, ssk = _key(ALICE, MASTER, "M1"), _key(ALICE, SELF_SIGNING, "S1")
-    assert result_of(store.set_cross_signing_keys(
-        ALICE, {MASTER: master, SELF_SIGNING: ssk}, 1)) is True
+    result_of(store.set_cross_signing_keys(ALICE, {MASTER: master, SELF_SIGNING: ssk}, 1))
     assert result_of(store.get_cross_signing_keys([ALICE, BOB])) == {
         ALICE: {MASTER: master, SELF_SIGNING: ssk}}
 
@@ -61,7 +61,7 @@ def test_guarded_write_refuses_when_a_master_key_appeared(database: Database) ->
     result_of(store.set_cross_signing_keys(ALICE, {MASTER: _key(ALICE, MASTER, "M1")}, 1,
                                            expected_master=None))
     assert result_of(store.set_cross_signing_keys(
-        ALICE, {MASTER: _key(ALICE, MASTER, "M2")}, 2, expected_master=None)) is False
+        ALICE, {MASTER: _key(ALICE, MASTER, "M2")}, 2, expected_master=None)) is None
     assert result_of(store.get_cross_signing_keys([ALICE]))[ALICE][MASTER] == \
         _key(ALICE, MASTER, "M1")
 
@@ -71,7 +71,9 @@ def test_guarded_write_goes_ahead_when_the_master_key_is_the_expected_one(
     store = CrossSigningStore(database)
     result_of(store.set_cross_signing_keys(ALICE, {MASTER: _key(ALICE, MASTER, "M1")}, 1))
     assert result_of(store.set_cross_signing_keys(
-        ALICE, {MASTER: _key(ALICE, MASTER, "M2")}, 2, expected_master="ed25519:M1")) is True
+        ALICE, {MASTER: _key(ALICE, MASTER, "M2")}, 2, expected_master="ed25519:M1")) is not None
+    assert result_of(store.get_cross_signing_keys([ALICE]))[ALICE][MASTER] == \
+        _key(ALICE, MASTER, "M2")
 
 
 def test_signatures_read_back_per_target_key(database: Database) -> None:
@@ -145,3 +147,34 @@ def test_users_signed_by_a_signer_in_range(database: Database) -> None:
     assert result_of(store.get_users_signed_by(BOB, 0, 10)) == [ALICE]
     assert result_of(store.get_users_signed_by(BOB, 3, 10)) == []
     assert result_of(store.get_users_signed_by(ALICE, 0, 10)) == []
+
+
+def _list_changes(database: Database) -> list[tuple[str, int, str]]:
+    return database.run_sync("changes", lambda cur: [tuple(r) for r in cur.select_all(
+        "SELECT user_id, stream_id, device_id FROM device_list_changes ORDER BY stream_id")])
+
+
+def test_a_key_change_is_a_device_list_change_of_its_user(database: Database) -> None:
+    store = CrossSigningStore(database)
+    first = result_of(store.set_cross_signing_keys(ALICE, {MASTER: _key(ALICE, MASTER, "M1")}, 4))
+    second = result_of(store.set_cross_signing_keys(ALICE, {MASTER: _key(ALICE, MASTER, "M2")},
+                                                    7))
+    assert (first, second) == (ListChange(ALICE, "", 4, None), ListChange(ALICE, "", 7, 4))
+    assert _list_changes(database) == [(ALICE, 4, ""), (ALICE, 7, "")]
+
+
+def test_a_refused_guarded_write_records_no_device_list_change(database: Database) -> None:
+    store = CrossSigningStore(database)
+    result_of(store.set_cross_signing_keys(ALICE, {MASTER: _key(ALICE, MASTER, "M1")}, 1))
+    result_of(store.set_cross_signing_keys(ALICE, {MASTER: _key(ALICE, MASTER, "M2")}, 2,
+                                           expected_master=None))
+    assert _list_changes(database) == [(ALICE, 1, "")]
+
+
+def test_signatures_record_the_device_list_changes_they_are_given(database: Database) -> None:
+    store = CrossSigningStore(database)
+    changes = result_of(store.add_signatures(
+        [_sig(ALICE, "ed25519:S1", ALICE, "DEV1"), _sig(ALICE, "ed25519:S1", ALICE, "DEV2")], 5,
+        list_changes=[(ALICE, "DEV1", 5), (ALICE, "DEV2", 6)]))
+    assert changes == [ListChange(ALICE, "DEV1", 5, None), ListChange(ALICE, "DEV2", 6, 5)]
+    assert _list_changes(database) == [(ALICE, 5, "DEV1"), (ALICE, 6, "DEV2")]

@@ -1,0 +1,118 @@
+"""Cross-signing between two nodes: a user on B sees A's users' cross-signing keys through
+/keys/query, replaced keys reach B as an ``m.signing_key_update`` EDU, and a user on B signs the
+master key of a user on A."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from tests.node_harness import Client, NodeProcess
+from tests.room_helpers import V3, create_room, sync
+from tests.test_e2ee_cross_signing_api import (
+    DEVICE_SIGNING,
+    SIGNATURES,
+    CrossSigningKeys,
+    fresh_user,
+    password_auth,
+    query,
+    upload_cross_signing,
+    upload_device_keys,
+)
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: Any) -> Iterator[tuple[NodeProcess, NodeProcess]]:
+    a = NodeProcess(Path(tmp_path_factory.mktemp("cs_a")), federation=True)
+    b = NodeProcess(Path(tmp_path_factory.mktemp("cs_b")), federation=True)
+    a.allow(b)
+    b.allow(a)
+    a.start()
+    b.start()
+    try:
+        yield a, b
+    finally:
+        a.stop()
+        b.stop()
+
+
+def share_a_room(alice: Client, bob: Client, server_name: str) -> None:
+    room_id = create_room(alice, preset="public_chat")
+    body = bob.post(f"{V3}/join/{quote(room_id)}", {}, params={"server_name": server_name})
+    assert bob.status == 200, body
+
+
+def replace_keys(user: Client) -> CrossSigningKeys:
+    new = CrossSigningKeys(user.user_id)
+    session = user.post(DEVICE_SIGNING, new.upload_body())["session"]
+    body = user.post(DEVICE_SIGNING, new.upload_body(auth=password_auth(user, session)))
+    assert user.status == 200, body
+    return new
+
+
+def test_user_on_another_node_sees_cross_signing_keys(
+        pair: tuple[NodeProcess, NodeProcess]) -> None:
+    a, b = pair
+    alice, bob = fresh_user(a), fresh_user(b)
+    keys = upload_cross_signing(alice)
+    body = query(bob, alice.user_id)
+    assert body["master_keys"][alice.user_id] == keys.master_key
+    assert body["self_signing_keys"][alice.user_id] == keys.self_signing_key
+    assert alice.user_id not in body.get("user_signing_keys", {})
+
+
+def test_replaced_keys_reach_a_user_sharing_a_room_on_another_node(
+        pair: tuple[NodeProcess, NodeProcess]) -> None:
+    a, b = pair
+    alice, bob = fresh_user(a), fresh_user(b)
+    upload_cross_signing(alice)
+    share_a_room(alice, bob, a.server_name)
+    query(bob, alice.user_id)
+    token = sync(bob)["next_batch"]
+    new = replace_keys(alice)
+    deadline = time.monotonic() + 15
+    changed: list[str] = []
+    while alice.user_id not in changed and time.monotonic() < deadline:
+        response = sync(bob, token, timeout=1000)
+        token = response["next_batch"]
+        changed = response.get("device_lists", {}).get("changed", [])
+    assert alice.user_id in changed
+    assert query(bob, alice.user_id)["master_keys"][alice.user_id] == new.master_key
+
+
+def test_signing_the_master_key_of_a_user_on_another_node(
+        pair: tuple[NodeProcess, NodeProcess]) -> None:
+    a, b = pair
+    alice, bob = fresh_user(a), fresh_user(b)
+    alice_keys, bob_keys = upload_cross_signing(alice), upload_cross_signing(bob)
+    signed = bob_keys.user_signing.sign(alice_keys.master_key)
+    body = bob.post(SIGNATURES, {alice.user_id: {alice_keys.master.public: signed}})
+    assert (bob.status, body) == (200, {"failures": {}})
+    master = query(bob, alice.user_id)["master_keys"][alice.user_id]
+    assert master["signatures"][bob.user_id] == signed["signatures"][bob.user_id]
+
+
+def test_signed_device_of_a_user_on_another_node_shows_the_signature(
+        pair: tuple[NodeProcess, NodeProcess]) -> None:
+    a, b = pair
+    alice, bob = fresh_user(a), fresh_user(b)
+    keys = upload_cross_signing(alice)
+    device_keys, _ = upload_device_keys(alice)
+    share_a_room(alice, bob, a.server_name)
+    query(bob, alice.user_id)
+    signed = keys.self_signing.sign(device_keys)
+    body = alice.post(SIGNATURES, {alice.user_id: {alice.device_id: signed}})
+    assert (alice.status, body) == (200, {"failures": {}})
+    expected = signed["signatures"][alice.user_id]
+    deadline = time.monotonic() + 15
+    seen: dict[str, Any] = {}
+    while seen != expected and time.monotonic() < deadline:
+        device = query(bob, alice.user_id)["device_keys"][alice.user_id][alice.device_id]
+        seen = device["signatures"][alice.user_id]
+        time.sleep(0.2)
+    assert seen == expected
