@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING, Any
 
 from signedjson.key import decode_verify_key_bytes
 from signedjson.sign import SignatureVerifyException, verify_signed_json
-from unpaddedbase64 import decode_base64
 
 from broker.http.errors import MatrixError
+from federation.canonical import decode_b64
 from federation.signing import server_name_of
 from storage.cross_signing import (
     MASTER,
@@ -119,7 +119,7 @@ def _is_ed25519_public_key(public: Any) -> bool:
     if not isinstance(public, str) or "=" in public:
         return False
     try:
-        return len(decode_base64(public)) == ED25519_KEY_BYTES
+        return len(decode_b64(public)) == ED25519_KEY_BYTES
     except Exception:
         return False
 
@@ -131,7 +131,7 @@ def check_signed_by(obj: JsonDict, signer_user_id: str, key_id: str, public_key:
     if not isinstance(signature, str):
         return False
     try:
-        verify_key = decode_verify_key_bytes(key_id, decode_base64(public_key))
+        verify_key = decode_verify_key_bytes(key_id, decode_b64(public_key))
         verify_signed_json(obj, signer_user_id, verify_key)
     except (SignatureVerifyException, ValueError, TypeError, KeyError):
         return False

@@ -312,62 +312,17 @@ async def query_local_keys(node: Node, query: Mapping[str, list[str]], *,
 
 async def add_cross_signing(node: Node, answer: dict[str, Any], user_ids: Iterable[str], *,
                             viewer: str | None, with_user_signing: bool) -> None:
-    """Complete an answer with cross-signing, for ``user_ids`` and every user already in it:
-    the master and self-signing keys the node holds (entries already in the answer, e.g. a
-    remote server's, are kept), the viewer's own user-signing key, and the signatures uploaded
-    through /keys/signatures/upload that ``viewer`` may see (a user's signatures of their own
-    keys; the viewer's signatures of other users' master keys), merged into the device and
-    master keys they sign.  Nothing is added while the node has no cross-signing store."""
-    store = getattr(node.stores, "cross_signing", None)
-    devices: DeviceKeyMap = answer.setdefault("device_keys", {})
-    users = list(dict.fromkeys([*user_ids, *devices, *answer.get("master_keys", {}),
-                                *answer.get("self_signing_keys", {})]))
-    if store is None or not users:
-        return
-    for user_id, usages in (await store.get_cross_signing_keys(users)).items():
-        for usage, key in usages.items():
-            if usage == "user_signing" and (not with_user_signing or user_id != viewer):
-                continue
-            answer.setdefault(f"{usage}_keys", {}).setdefault(user_id, key)
-    masters: dict[str, JsonDict] = answer.get("master_keys", {})
-    targets: dict[str, list[str]] = {}
-    for user_id in users:
-        wanted = list(devices.get(user_id, {}))
-        master_public = _master_public_key(masters.get(user_id))
-        if master_public is not None:
-            wanted.append(master_public)
-        if wanted:
-            targets[user_id] = wanted
-    if not targets:
-        return
-    signatures = await store.get_signatures_for(targets, viewer=viewer)
-    for user_id, by_key in signatures.items():
-        master_public = _master_public_key(masters.get(user_id))
-        for key_id, by_signer in by_key.items():
-            device = devices.get(user_id, {}).get(key_id)
-            if device is not None:
-                devices[user_id][key_id] = _with_signatures(device, by_signer)
-            elif key_id == master_public:
-                masters[user_id] = _with_signatures(masters[user_id], by_signer)
+    """Complete an answer with the cross-signing keys and visible signatures the node holds
+    (see broker.e2ee.cross_signing); the viewer's user-signing key only for clients."""
+    from broker.e2ee.cross_signing import (
+        add_cross_signing_to_federation_query,
+        add_cross_signing_to_query,
+    )
 
-
-def _master_public_key(master: Any) -> str | None:
-    if not isinstance(master, dict) or not isinstance(master.get("keys"), dict) \
-            or len(master["keys"]) != 1:
-        return None
-    key_id = next(iter(master["keys"]))
-    return key_id.partition(":")[2] if isinstance(key_id, str) else None
-
-
-def _with_signatures(target: JsonDict, by_signer: Mapping[str, Mapping[str, str]]) -> JsonDict:
-    merged = dict(target)
-    signatures = {signer: dict(keys) for signer, keys in (target.get("signatures") or {}).items()
-                  if isinstance(keys, dict)}
-    for signer, by_key_id in by_signer.items():
-        signatures.setdefault(signer, {}).update(by_key_id)
-    merged["signatures"] = signatures
-    return merged
-
+    if with_user_signing and viewer is not None:
+        await add_cross_signing_to_query(node, viewer, answer, user_ids)
+    else:
+        await add_cross_signing_to_federation_query(node, answer, user_ids)
 
 def _group_by_server(node: Node, user_ids: Iterable[str]) -> dict[str, list[str]]:
     by_server: dict[str, list[str]] = {}
