@@ -13,6 +13,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -159,3 +161,21 @@ class Client:
 
     def delete(self, path: str, body: Any = None, **kwargs: Any) -> Any:
         return self.request("DELETE", path, body, **kwargs)
+
+
+@contextmanager
+def federated_nodes(tmp_path_factory: Any, count: int = 2, prefix: str = "fed",
+                    **options: Any) -> Iterator[list[NodeProcess]]:
+    """``count`` running nodes that federate with each other (TLS on loopback, each allowing
+    the others); stopped on exit.  ``options`` go to every NodeProcess."""
+    nodes = [NodeProcess(Path(tmp_path_factory.mktemp(f"{prefix}_{i}")), federation=True,
+                         **options) for i in range(count)]
+    for node in nodes:
+        node.allow(*(other for other in nodes if other is not node))
+    try:
+        for node in nodes:
+            node.start()
+        yield nodes
+    finally:
+        for node in nodes:
+            node.stop()

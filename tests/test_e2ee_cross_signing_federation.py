@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
-from tests.node_harness import Client, NodeProcess
+from tests.node_harness import Client, NodeProcess, federated_nodes
 from tests.room_helpers import V3, create_room, sync
 from tests.test_e2ee_cross_signing_api import (
     DEVICE_SIGNING,
@@ -28,17 +27,8 @@ from tests.test_e2ee_cross_signing_api import (
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: Any) -> Iterator[tuple[NodeProcess, NodeProcess]]:
-    a = NodeProcess(Path(tmp_path_factory.mktemp("cs_a")), federation=True)
-    b = NodeProcess(Path(tmp_path_factory.mktemp("cs_b")), federation=True)
-    a.allow(b)
-    b.allow(a)
-    a.start()
-    b.start()
-    try:
+    with federated_nodes(tmp_path_factory, 2, "cs") as (a, b):
         yield a, b
-    finally:
-        a.stop()
-        b.stop()
 
 
 def share_a_room(alice: Client, bob: Client, server_name: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -15,24 +14,15 @@ import urllib3
 
 from federation.request_auth import sign_request
 from federation.signing import read_signing_key_file
-from tests.node_harness import Client, NodeProcess
+from tests.node_harness import Client, NodeProcess, federated_nodes
 from tests.room_helpers import V3, create_room, sync
 from tests.test_e2ee_keys_api import claim, login, one_time_keys, query, upload, upload_device_keys
 
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: Any) -> Iterator[tuple[NodeProcess, NodeProcess]]:
-    a = NodeProcess(Path(tmp_path_factory.mktemp("keys_a")), federation=True)
-    b = NodeProcess(Path(tmp_path_factory.mktemp("keys_b")), federation=True)
-    a.allow(b)
-    b.allow(a)
-    a.start()
-    b.start()
-    try:
+    with federated_nodes(tmp_path_factory, 2, "keys") as (a, b):
         yield a, b
-    finally:
-        a.stop()
-        b.stop()
 
 
 def _share_room(a: NodeProcess, alice: Client, bob: Client) -> str:

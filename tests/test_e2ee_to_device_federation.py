@@ -15,7 +15,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.fake_peer import FakePeer
-from tests.node_harness import Client, NodeProcess
+from tests.node_harness import Client, NodeProcess, federated_nodes
 from tests.room_helpers import V3, sync
 
 EVENT_TYPE = "m.room.encrypted"
@@ -24,17 +24,8 @@ PEER = "127.0.0.1:1"
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: Any) -> Iterator[tuple[NodeProcess, NodeProcess]]:
-    a = NodeProcess(Path(tmp_path_factory.mktemp("td_a")), federation=True)
-    b = NodeProcess(Path(tmp_path_factory.mktemp("td_b")), federation=True)
-    a.allow(b)
-    b.allow(a)
-    a.start()
-    b.start()
-    try:
+    with federated_nodes(tmp_path_factory, 2, "td") as (a, b):
         yield a, b
-    finally:
-        a.stop()
-        b.stop()
 
 
 @dataclass

@@ -11,23 +11,14 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.node_harness import Client, NodeProcess
+from tests.node_harness import Client, NodeProcess, federated_nodes
 from tests.room_helpers import V3, create_room, room_path, send_text, sync
 
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: Any) -> Iterator[tuple[NodeProcess, NodeProcess]]:
-    a = NodeProcess(Path(tmp_path_factory.mktemp("fed_a")), federation=True)
-    b = NodeProcess(Path(tmp_path_factory.mktemp("fed_b")), federation=True)
-    a.allow(b)
-    b.allow(a)
-    a.start()
-    b.start()
-    try:
+    with federated_nodes(tmp_path_factory, 2, "fed") as (a, b):
         yield a, b
-    finally:
-        a.stop()
-        b.stop()
 
 
 def wait_for(client: Client, room_id: str, predicate: Any, timeout: float = 15.0) -> list[dict]:
@@ -128,16 +119,8 @@ def test_inviting_an_unknown_remote_user_fails(pair: tuple[NodeProcess, NodeProc
 
 @pytest.fixture(scope="module")
 def trio(tmp_path_factory: Any) -> Iterator[tuple[NodeProcess, NodeProcess, NodeProcess]]:
-    nodes = [NodeProcess(Path(tmp_path_factory.mktemp(f"trio_{n}")), federation=True)
-             for n in "abc"]
-    for node in nodes:
-        node.allow(*(other for other in nodes if other is not node))
-        node.start()
-    try:
-        yield nodes[0], nodes[1], nodes[2]
-    finally:
-        for node in nodes:
-            node.stop()
+    with federated_nodes(tmp_path_factory, 3, "trio") as (a, b, c):
+        yield a, b, c
 
 
 def test_three_nodes_share_one_room(trio: tuple[NodeProcess, NodeProcess, NodeProcess]
