@@ -1,7 +1,7 @@
 """A real Synapse homeserver for interoperability tests, in its own process and virtualenv.
 
 Tests find Synapse through ``BROKER_SYNAPSE_PYTHON`` (a Python interpreter with the
-``matrix-synapse`` package installed; ``.ci/run`` makes one); without it they skip with that
+``matrix-synapse`` package installed; ``scripts/run-tests`` makes one); without it they skip with that
 reason.  Synapse gets a TLS federation listener with a self-signed certificate, trusts no
 notary, federates only with the servers a test allows, and may reach loopback addresses.
 """
@@ -22,7 +22,7 @@ from tests.node_harness import Client, free_port
 
 SYNAPSE_ENV = "BROKER_SYNAPSE_PYTHON"
 SYNAPSE_SKIP = (f"Synapse interoperability tests need {SYNAPSE_ENV}: a python with "
-                "matrix-synapse installed (.ci/run creates one)")
+                "matrix-synapse installed (scripts/run-tests creates one)")
 
 
 class SynapseProcess:
