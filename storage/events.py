@@ -263,6 +263,31 @@ class EventStore:
             "min_stream_ordering",
             lambda cur: int(cur.select_value("SELECT MIN(stream_ordering) FROM events") or 0))
 
+    def get_visibility_changes(
+        self, room_id: str, user_id: str
+    ) -> defer.Deferred[tuple[list[tuple[int, str]], list[tuple[int, str]]]]:
+        """The user's memberships and the room's history visibility over time, as
+        (stream position, value) pairs in stream order (timeline events only)."""
+
+        def txn(cur: Cursor) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+            rows = cur.select_all(
+                "SELECT stream_ordering, type, json FROM events WHERE room_id = ?"
+                " AND outlier = ? AND ((type = 'm.room.member' AND state_key = ?)"
+                " OR (type = 'm.room.history_visibility' AND state_key = ''))"
+                " ORDER BY stream_ordering", (room_id, False, user_id))
+            memberships: list[tuple[int, str]] = []
+            visibilities: list[tuple[int, str]] = []
+            for position, event_type, raw in rows:
+                content = json.loads(raw).get("content") or {}
+                if event_type == "m.room.member":
+                    memberships.append((int(position), str(content.get("membership", ""))))
+                else:
+                    visibilities.append(
+                        (int(position), str(content.get("history_visibility", "shared"))))
+            return memberships, visibilities
+
+        return self.db.run_interaction("visibility_changes", txn)
+
     def get_stream_ordering(self, event_id: str) -> defer.Deferred[int | None]:
         return self.db.run_interaction(
             "get_stream_ordering",

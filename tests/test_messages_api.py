@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 from urllib.parse import quote
 
 from tests.node_harness import NodeProcess
@@ -75,3 +76,44 @@ def test_context_of_unknown_event_is_not_found(node: NodeProcess) -> None:
     room_id = create_room(alice)
     body = alice.get(room_path(room_id, "context/$missing"))
     assert alice.status == 404 and body["errcode"] == "M_NOT_FOUND"
+
+
+def _joined_only_room(alice: Any, visibility: str) -> str:
+    room_id = create_room(alice, preset="public_chat")
+    alice.put(room_path(room_id, "state/m.room.history_visibility"),
+              {"history_visibility": visibility})
+    assert alice.status == 200
+    return room_id
+
+
+def test_joined_visibility_hides_history_from_before_joining(node: NodeProcess) -> None:
+    alice, bob = node.register(), node.register()
+    room_id = _joined_only_room(alice, "joined")
+    send_text(alice, room_id, "before bob")
+    bob.post(f"/_matrix/client/v3/join/{quote(room_id)}", {})
+    send_text(alice, room_id, "after bob")
+    texts = _texts(bob.get(room_path(room_id, "messages"),
+                           params={"dir": "b", "limit": 50})["chunk"])
+    assert texts == ["after bob"]
+    assert _texts(alice.get(room_path(room_id, "messages"),
+                            params={"dir": "b", "limit": 50})["chunk"]) == [
+        "after bob", "before bob"]
+
+
+def test_shared_visibility_shows_history_to_new_members(node: NodeProcess) -> None:
+    alice, bob = node.register(), node.register()
+    room_id = _joined_only_room(alice, "shared")
+    send_text(alice, room_id, "before bob")
+    bob.post(f"/_matrix/client/v3/join/{quote(room_id)}", {})
+    texts = _texts(bob.get(room_path(room_id, "messages"),
+                           params={"dir": "b", "limit": 50})["chunk"])
+    assert texts == ["before bob"]
+
+
+def test_context_of_an_event_before_joining_is_hidden(node: NodeProcess) -> None:
+    alice, bob = node.register(), node.register()
+    room_id = _joined_only_room(alice, "joined")
+    early = send_text(alice, room_id, "secret")
+    bob.post(f"/_matrix/client/v3/join/{quote(room_id)}", {})
+    body = bob.get(room_path(room_id, f"context/{quote(early)}"))
+    assert bob.status == 404, body

@@ -132,3 +132,16 @@ def test_private_receipt_reaches_its_owners_incremental_sync(node: NodeProcess) 
     ephemeral = sync(bob, token)["rooms"]["join"][room_id]["ephemeral"]["events"]
     receipts = [e for e in ephemeral if e["type"] == "m.receipt"]
     assert receipts and bob.user_id in receipts[0]["content"][event_id]["m.read.private"]
+
+
+def test_newly_joined_room_hides_history_under_joined_visibility(node: NodeProcess) -> None:
+    alice, bob = node.register(), node.register()
+    room_id = create_room(alice, preset="public_chat")
+    alice.put(room_path(room_id, "state/m.room.history_visibility"),
+              {"history_visibility": "joined"})
+    send_text(alice, room_id, "before bob")
+    token = sync(bob)["next_batch"]
+    join(bob, room_id)
+    timeline = sync(bob, token)["rooms"]["join"][room_id]["timeline"]["events"]
+    assert "before bob" not in [e["content"].get("body") for e in timeline]
+    assert any(e["type"] == "m.room.member" and e["state_key"] == bob.user_id for e in timeline)

@@ -19,6 +19,7 @@ from broker.http.server import query_arg
 from broker.http.validation import parse_int_arg
 from broker.rooms.client_events import serialize_events
 from broker.rooms.live_room import LiveRoom
+from broker.rooms.visibility import history_filter, restricts_history
 from broker.sync.tokens import SyncToken, pagination_token
 from federation.events import Event
 
@@ -118,6 +119,9 @@ def register_servlets(node: Node, router: Router) -> None:
         chunk = chunk[:limit]
         if chunk:
             position = _stream(chunk[-1]) - 1 if backwards else _stream(chunk[-1])
+        if restricts_history(room):
+            visible = await history_filter(node, room_id, requester.user_id)
+            chunk = visible.filter(chunk, requester.user_id)
         device = (requester.user_id, requester.device_id)
         body: dict[str, Any] = {
             "chunk": await serialize_events(node, chunk, device=device),
@@ -148,6 +152,12 @@ def register_servlets(node: Node, router: Router) -> None:
         after = [e for e in await node.stores.events.get_room_events(
             room_id, after=position, up_to=bound, limit=after_count, backwards=False)
             if _allowed(flt, e)]
+        if restricts_history(room):
+            visible = await history_filter(node, room_id, requester.user_id)
+            if not visible.allows(event, requester.user_id):
+                raise not_found("Event not found")
+            before = visible.filter(before, requester.user_id)
+            after = visible.filter(after, requester.user_id)
         last = after[-1] if after else event
         state_ids = await node.stores.state.get_state_ids_at_event(last.event_id) or {}
         state_events = list((await node.stores.events.get_events(state_ids.values())).values())

@@ -20,6 +20,7 @@ from broker.filtering import Filter
 from broker.push_rules_defaults import push_rules_content
 from broker.rooms.client_events import serialize_events
 from broker.rooms.live_room import LiveRoom
+from broker.rooms.visibility import history_filter, restricts_history
 from broker.sync.tokens import SyncToken, pagination_token
 from federation.events import Event
 from storage.remote_invites import RemoteInvite
@@ -235,6 +236,9 @@ class SyncHandler:
         first_stream = (events[0].unsigned["stream_ordering"] if events else now.stream + 1)
         timeline = [e for e in events if flt.allows_timeline_event(
             e.type, e.sender, "url" in e.content, room.room_id)]
+        if plan.full and restricts_history(room):
+            visible = await history_filter(node, room.room_id, req.requester.user_id)
+            timeline = visible.filter(timeline, req.requester.user_id)
 
         state_events: list[Event]
         if plan.full:

@@ -1,0 +1,65 @@
+"""History visibility: which past events of a room a user may read.
+
+Per ``m.room.history_visibility`` in force at each event: ``world_readable`` and ``shared``
+events are readable by members; ``invited`` events only if the user was invited or joined at
+that point; ``joined`` events only if the user was joined at that point.  The user's own
+membership events are always readable.  Positions come from the stream, so one query for the
+user's membership changes and one for the room's visibility changes serve a whole page.
+"""
+
+from __future__ import annotations
+
+import bisect
+from typing import TYPE_CHECKING
+
+from federation.events import Event
+
+if TYPE_CHECKING:
+    from broker.node import Node
+    from broker.rooms.live_room import LiveRoom
+
+
+class HistoryFilter:
+    def __init__(self, memberships: list[tuple[int, str]],
+                 visibilities: list[tuple[int, str]]) -> None:
+        self._member_at = [p for p, _ in memberships]
+        self._members = [m for _, m in memberships]
+        self._vis_at = [p for p, _ in visibilities]
+        self._vis = [v for _, v in visibilities]
+
+    @staticmethod
+    def _value_at(positions: list[int], values: list[str], position: int,
+                  default: str) -> str:
+        index = bisect.bisect_right(positions, position) - 1
+        return values[index] if index >= 0 else default
+
+    def allows(self, event: Event, user_id: str) -> bool:
+        if event.type == "m.room.member" and event.state_key == user_id:
+            return True
+        position = int(event.unsigned.get("stream_ordering", 0))
+        # The visibility in force when the event was sent (a change applies after itself).
+        visibility = self._value_at(self._vis_at, self._vis, position - 1, "shared")
+        if visibility in ("world_readable", "shared"):
+            return True
+        membership = self._value_at(self._member_at, self._members, position, "leave")
+        if visibility == "invited":
+            return membership in ("invite", "join")
+        return membership == "join"
+
+    def filter(self, events: list[Event], user_id: str) -> list[Event]:
+        return [e for e in events if self.allows(e, user_id)]
+
+
+def restricts_history(room: LiveRoom) -> bool:
+    """Whether the room limits, or once limited, history to invited or joined members (only
+    then is the per-event check worth its query)."""
+    event = room.state.get(("m.room.history_visibility", ""))
+    if event is None:
+        return False
+    current = event.content.get("history_visibility", "shared")
+    return current in ("invited", "joined") or event.unsigned.get("replaces_state") is not None
+
+
+async def history_filter(node: Node, room_id: str, user_id: str) -> HistoryFilter:
+    memberships, visibilities = await node.stores.events.get_visibility_changes(room_id, user_id)
+    return HistoryFilter(memberships, visibilities)
