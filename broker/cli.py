@@ -16,7 +16,7 @@ from typing import Any
 
 from twisted.internet import defer
 
-from broker.config import ConfigError, load_config
+from broker.config import ConfigError, NodeConfig, load_config
 from broker.init_config import write_initial_config
 
 
@@ -43,12 +43,20 @@ def _cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
+class _ConfigFailed(Exception):
+    """The config could not be loaded; the reason was printed."""
+
+
+def _load(path: str) -> NodeConfig:
     try:
-        config = load_config(args.config)
+        return load_config(path)
     except ConfigError as e:
         print(f"ConfigError: {e}", file=sys.stderr)
-        return 2
+        raise _ConfigFailed from e
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    config = _load(args.config)
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -88,11 +96,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_user_add(args: argparse.Namespace) -> int:
     from broker.admin_tools import create_account
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as e:
-        print(f"ConfigError: {e}", file=sys.stderr)
-        return 2
+    config = _load(args.config)
     password = args.password
     if password is None:
         password = getpass.getpass("Password: ")
@@ -143,7 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except _ConfigFailed:
+        return 2
 
 
 if __name__ == "__main__":

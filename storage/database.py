@@ -12,7 +12,8 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
@@ -50,33 +51,21 @@ class Cursor:
         return sql.replace("?", "%s") if self.engine == "postgres" else sql
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Cursor:
-        try:
+        with _integrity_errors():
             self._raw.execute(self._sql(sql), tuple(args))
-        except sqlite3.IntegrityError as e:
-            raise IntegrityError(str(e)) from e
-        except Exception as e:
-            if _is_pg_integrity_error(e):
-                raise IntegrityError(str(e)) from e
-            raise
         return self
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         rows = [tuple(r) for r in rows]
         if not rows:
             return
-        try:
+        with _integrity_errors():
             if self.engine == "postgres":
                 from psycopg2.extras import execute_batch
 
                 execute_batch(self._raw, self._sql(sql), rows, page_size=500)
             else:
                 self._raw.executemany(sql, rows)
-        except sqlite3.IntegrityError as e:
-            raise IntegrityError(str(e)) from e
-        except Exception as e:
-            if _is_pg_integrity_error(e):
-                raise IntegrityError(str(e)) from e
-            raise
 
     def fetchone(self) -> tuple[Any, ...] | None:
         row = self._raw.fetchone()
@@ -117,6 +106,19 @@ def fired_result(d: defer.Deferred[R]) -> R:
     if isinstance(results[0], Failure):
         results[0].raiseException()
     return results[0]  # type: ignore[no-any-return]
+
+
+@contextmanager
+def _integrity_errors() -> Iterator[None]:
+    """Raise either engine's constraint violation as our IntegrityError."""
+    try:
+        yield
+    except sqlite3.IntegrityError as e:
+        raise IntegrityError(str(e)) from e
+    except Exception as e:
+        if _is_pg_integrity_error(e):
+            raise IntegrityError(str(e)) from e
+        raise
 
 
 def _is_pg_integrity_error(e: Exception) -> bool:
