@@ -70,6 +70,15 @@ class RemoteFetcher:
             origin, f"{FED_V1}/event_auth/{quote(event.room_id)}/{quote(event.event_id)}")
         return await self._checked(body.get("auth_chain"), event.room_version, event.room_id)
 
+    async def fetch_state(self, origin: str, room: RoomLike, event_id: str
+                          ) -> tuple[list[Event], list[Event]]:
+        """The state before ``event_id`` and its auth chain, as ``origin`` holds them."""
+        body = await self.client.get_json(
+            origin, f"{FED_V1}/state/{quote(room.room_id)}", {"event_id": event_id})
+        state = await self._checked(body.get("pdus"), room.room_version, room.room_id)
+        chain = await self._checked(body.get("auth_chain"), room.room_version, room.room_id)
+        return state, chain
+
     async def fetch_event(self, origin: str, event_id: str, room_version: RoomVersion,
                           room_id: str) -> Event | None:
         body = await self.client.get_json(origin, f"{FED_V1}/event/{quote(event_id)}")

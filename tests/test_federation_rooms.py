@@ -211,3 +211,26 @@ def test_messages_queued_while_a_node_is_down_arrive_when_it_returns(tmp_path: P
     finally:
         a.stop()
         b.stop()
+
+
+def test_a_node_far_behind_catches_up_from_the_state_at_the_gap(tmp_path_factory: Any) -> None:
+    import sqlite3
+
+    with federated_nodes(tmp_path_factory, 2, "gap") as (a, b):
+        alice, bob = a.register(), b.register()
+        room_id = create_room(alice, preset="public_chat")
+        bob.post(f"{V3}/join/{quote(room_id)}", {}, params={"server_name": a.server_name})
+        assert bob.status == 200
+        b.stop()
+        for i in range(30):
+            send_text(alice, room_id, f"missed {i}")
+        # A would replay these when B returns; drop them so B faces a gap of 30 events,
+        # more than it may fetch with get_missing_events.
+        with sqlite3.connect(a.workdir / "data" / "broker.db") as db:
+            db.execute("DELETE FROM federation_outbound_pdus")
+        b.start()
+        send_text(bob, room_id, "back")  # tells A that B is reachable again
+        alice.put(room_path(room_id, "state/m.room.topic"), {"topic": "after the gap"})
+        last = send_text(alice, room_id, "after the gap")
+        wait_for(bob, room_id, lambda e: e["event_id"] == last, timeout=30)
+        assert bob.get(room_path(room_id, "state/m.room.topic")) == {"topic": "after the gap"}

@@ -13,6 +13,7 @@ await in between, and is retried if a local event changed the room meanwhile.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_MISSING_EVENTS = 20
+FETCHED_STATES_KEPT = 1000
 
 
 class RemoteEventRejected(Exception):
@@ -47,6 +49,9 @@ class RemoteEvents:
         self.fetcher = fetcher  # RemoteFetcher: fetches and verifies events from peers
         self.state = StateLoader(node)
         self._locks: dict[str, defer.DeferredLock] = {}
+        # The state after events we hold only as outliers, learnt from peers when a gap in the
+        # room's history could not be filled.
+        self._fetched_states: OrderedDict[str, StateIds] = OrderedDict()
 
     def _lock(self, room_id: str) -> defer.DeferredLock:
         lock = self._locks.get(room_id)
@@ -104,6 +109,12 @@ class RemoteEvents:
         missing = await self._prevs_without_state(room, event)
         if missing and fetch_missing:
             await self._fill_gap(origin, room, event)
+            missing = await self._prevs_without_state(room, event)
+        if missing and fetch_missing:
+            # Too far behind to fetch every event in between: take the state at the missing
+            # events from the sender instead (the room forks here and is resolved).
+            for prev in sorted(missing):
+                await self._fetch_state_after(origin, room, prev)
             missing = await self._prevs_without_state(room, event)
         if missing:
             raise RemoteEventRejected(
@@ -208,20 +219,48 @@ class RemoteEvents:
                            new_state_group=new_group,
                            current_state=None if simple else dict(current))
 
+    async def _state_after(self, room: LiveRoom, event_id: str) -> StateIds | None:
+        fetched = self._fetched_states.get(event_id)
+        if fetched is not None:
+            return fetched
+        return await self.state.state_ids_after(room.room_id, event_id)
+
     async def _prevs_without_state(self, room: LiveRoom, event: Event) -> set[str]:
         missing = set()
         for prev in event.prev_event_ids:
-            if await self.state.state_ids_after(room.room_id, prev) is None:
+            if await self._state_after(room, prev) is None:
                 missing.add(prev)
         return missing
 
     async def _state_before(self, room: LiveRoom, event: Event) -> StateIds:
         states: list[StateIds] = []
         for prev in event.prev_event_ids:
-            state = await self.state.state_ids_after(room.room_id, prev)
+            state = await self._state_after(room, prev)
             assert state is not None
             states.append(state)
         return await self.state.resolve(room.room_version, states)
+
+    async def _fetch_state_after(self, origin: str, room: LiveRoom, event_id: str) -> None:
+        """Learn the state after ``event_id`` from ``origin``: the state before it, its auth
+        chain and the event itself, all verified and kept as outliers."""
+        try:
+            state, chain = await self.fetcher.fetch_state(origin, room, event_id)
+            event = await self.fetcher.fetch_event(origin, event_id, room.room_version,
+                                                   room.room_id)
+        except Exception as e:
+            logger.info("could not fetch the state at %s from %s: %s", event_id, origin, e)
+            return
+        if event is None or not any(e.type == "m.room.create" for e in state + chain):
+            return
+        await self.store_outliers([*chain, *state, event])
+        after = {(e.type, e.state_key or ""): e.event_id for e in state if e.is_state()}
+        if event.is_state():
+            after[(event.type, event.state_key or "")] = event.event_id
+        self._fetched_states[event_id] = after
+        logger.info("bridged a gap in %s at %s with the state %s holds there", room.room_id,
+                    event_id, origin)
+        while len(self._fetched_states) > FETCHED_STATES_KEPT:
+            self._fetched_states.popitem(last=False)
 
     async def _auth_events(self, origin: str, event: Event) -> dict[str, Event]:
         found = await self.node.stores.events.get_events(event.auth_event_ids)
