@@ -234,3 +234,7 @@ def test_a_node_far_behind_catches_up_from_the_state_at_the_gap(tmp_path_factory
         last = send_text(alice, room_id, "after the gap")
         wait_for(bob, room_id, lambda e: e["event_id"] == last, timeout=30)
         assert bob.get(room_path(room_id, "state/m.room.topic")) == {"topic": "after the gap"}
+        # The newest missed events were fetched into the timeline too (no hole before them).
+        history = bob.get(room_path(room_id, "messages"), params={"dir": "b", "limit": 40})
+        texts = [e["content"].get("body") for e in history["chunk"]]
+        assert "missed 29" in texts and "missed 20" in texts

@@ -289,9 +289,17 @@ class RemoteEvents:
             logger.info("could not fetch events missing before %s from %s: %s",
                         event.event_id, origin, e)
             return
+        bridged = False
         for missing_event in sorted(events, key=lambda e: (e.depth, e.origin_server_ts)):
             if missing_event.event_id == event.event_id:
                 continue
+            if not bridged:
+                # The oldest fetched event may itself follow events we cannot fetch: bridge
+                # that gap once with the sender's state, so the rest chain on and no hole is
+                # left in the timeline.
+                for prev in await self._prevs_without_state(room, missing_event):
+                    await self._fetch_state_after(origin, room, prev)
+                bridged = True
             try:
                 await (await self._process(origin, room, missing_event, fetch_missing=False))
             except RemoteEventRejected as e:
