@@ -1,7 +1,8 @@
 """``PUT /_matrix/federation/v1/send/{txnId}``: PDUs and EDUs pushed to us by other servers.
 
 Each PDU is checked (shape, signatures, content hash) and handed to the room logic; its result is
-reported per event.  EDUs: typing and read receipts of the sender's users in rooms we share.
+reported per event.  EDUs: typing and read receipts of the sender's users in rooms we share,
+device-list and cross-signing key updates, and to-device messages (handled in broker.e2ee).
 A transaction replayed with the same ID gets the first answer again and is not re-applied.
 """
 
