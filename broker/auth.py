@@ -77,6 +77,8 @@ class Auth:
         self.clock = clock
         self.passwords = PasswordHashing()
         self._cache: dict[str, Requester] = {}
+        # (user, device) -> (last seen ms, address): written in batches by flush_last_seen.
+        self._seen: dict[tuple[str, str], tuple[int, str | None]] = {}
 
     @staticmethod
     def token_from_request(request: Request) -> str | None:
@@ -93,7 +95,19 @@ class Auth:
         token = self.token_from_request(request)
         if not token:
             raise MatrixError(401, "M_MISSING_TOKEN", "Missing access token")
-        return await self.requester_for_token(token)
+        requester = await self.requester_for_token(token)
+        address = request.getClientAddress()
+        self._seen[(requester.user_id, requester.device_id)] = (
+            self.clock.time_ms(), getattr(address, "host", None))
+        return requester
+
+    async def flush_last_seen(self) -> None:
+        """Write the devices' last use (time and address) noted since the previous flush."""
+        if not self._seen:
+            return
+        seen, self._seen = self._seen, {}
+        await self.users.update_last_seen(
+            [(user, device, ts, ip) for (user, device), (ts, ip) in seen.items()])
 
     async def requester_for_token(self, token: str) -> Requester:
         token_hash = hash_token(token)

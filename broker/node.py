@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet import defer
+from twisted.internet import defer, task
 from twisted.internet import reactor as default_reactor
 from twisted.web import server
 
@@ -43,6 +43,9 @@ if TYPE_CHECKING:
     from federation.transport_client import FederationClient
 
 logger = logging.getLogger(__name__)
+
+# How often devices' last use is written (it is also written before devices are listed).
+LAST_SEEN_FLUSH_SECONDS = 60.0
 
 
 class Node:
@@ -100,7 +103,17 @@ class Node:
         """Load what the node keeps in memory; call after setup(), before serving."""
         await self.rooms.start()
         await start_federation(self)
+        self._last_seen_loop = task.LoopingCall(
+            lambda: defer.ensureDeferred(self._flush_last_seen()))
+        self._last_seen_loop.clock = self.reactor
+        self._last_seen_loop.start(LAST_SEEN_FLUSH_SECONDS, now=False)
         self.reactor.addSystemEventTrigger("before", "shutdown", stop_federation, self)
+
+    async def _flush_last_seen(self) -> None:
+        try:
+            await self.auth.flush_last_seen()
+        except Exception:  # the loop must keep running; the next flush retries newer data
+            logger.exception("writing devices' last use failed")
 
     def _build_handlers(self) -> None:
         from broker.client_api import register_all as register_client_api

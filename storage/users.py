@@ -212,6 +212,19 @@ class UserStore:
 
         return self.db.run_interaction("get_devices", txn)
 
+    def update_last_seen(
+        self, seen: list[tuple[str, str, int, str | None]]
+    ) -> defer.Deferred[None]:
+        """Record (user_id, device_id, last_seen_ts, last_seen_ip) for many devices at once."""
+
+        def txn(cur: Cursor) -> None:
+            cur.executemany(
+                "UPDATE devices SET last_seen_ts = ?, last_seen_ip = ?"
+                " WHERE user_id = ? AND device_id = ?",
+                [(ts, ip, user, device) for user, device, ts, ip in seen])
+
+        return self.db.run_interaction("update_last_seen", txn)
+
     def rename_device(self, user_id: str, device_id: str, name: str) -> defer.Deferred[bool]:
         def txn(cur: Cursor) -> bool:
             cur.execute("UPDATE devices SET display_name = ? WHERE user_id = ? AND device_id = ?",

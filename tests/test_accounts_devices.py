@@ -151,3 +151,16 @@ def test_delete_own_device_on_both_engines(any_node: NodeProcess) -> None:
     body = user.delete(f"{DEVICES}/{user.device_id}", {"auth": password_auth(user)})
     assert (user.status, body) == (200, {})
     assert user.get(WHOAMI)["errcode"] == "M_UNKNOWN_TOKEN"
+
+
+def test_device_last_seen_follows_its_requests(node: NodeProcess) -> None:
+    import time
+
+    user = node.register()
+    first = user.get(f"/_matrix/client/v3/devices/{user.device_id}")
+    time.sleep(0.05)
+    before = int(time.time() * 1000)
+    user.get("/_matrix/client/v3/account/whoami")
+    device = user.get(f"/_matrix/client/v3/devices/{user.device_id}")
+    assert device["last_seen_ts"] >= before > first.get("last_seen_ts", 0)
+    assert device["last_seen_ip"] == "127.0.0.1"

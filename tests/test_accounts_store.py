@@ -192,3 +192,15 @@ def test_purge_ui_auth_sessions_removes_only_old_ones(database: Database) -> Non
     assert result_of(store.purge_ui_auth_sessions(5000)) == 1
     assert result_of(store.get_ui_auth_session("old")) is None
     assert result_of(store.get_ui_auth_session("new")) is not None
+
+
+def test_last_seen_is_updated_in_batches(database: Database) -> None:
+    store = make_store(database)
+    add_device(store, "DEV1", "tok-1")
+    add_device(store, "DEV2", "tok-2")
+    result_of(store.update_last_seen([(ALICE, "DEV1", 5000, "10.0.0.1"),
+                                      (ALICE, "DEV2", 6000, None)]))
+    first = result_of(store.get_device(ALICE, "DEV1"))
+    second = result_of(store.get_device(ALICE, "DEV2"))
+    assert first is not None and (first.last_seen_ts, first.last_seen_ip) == (5000, "10.0.0.1")
+    assert second is not None and second.last_seen_ts == 6000

@@ -41,11 +41,13 @@ def register_servlets(node: Node, router: Router) -> None:
 
     async def list_devices(request: Request) -> tuple[int, dict[str, Any]]:
         requester = await node.auth.get_requester(request)
+        await node.auth.flush_last_seen()
         devices = await users.get_devices(requester.user_id)
         return 200, {"devices": [device.to_json() for device in devices]}
 
     async def get_device(request: Request, device_id: str) -> tuple[int, dict[str, Any]]:
         requester = await node.auth.get_requester(request)
+        await node.auth.flush_last_seen()
         device = await users.get_device(requester.user_id, device_id)
         if device is None:
             raise not_found("No such device")
