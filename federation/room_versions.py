@@ -6,7 +6,7 @@ callers test the behaviour they care about rather than comparing version strings
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 __all__ = [
@@ -78,37 +78,18 @@ class RoomVersions:
         room_id_is_create_event_hash=False,
         privileged_creators=False,
     )
-    V11 = RoomVersion(
+    # Each version is the previous one plus what the spec changed in it.
+    V11 = replace(
+        V10,
         identifier="11",
-        event_id_format="v4",
-        state_res="v2",
-        enforce_key_validity=True,
-        strict_canonical_json=True,
-        limit_notifications_power_levels=True,
-        knock_join_rule=True,
-        restricted_join_rule=True,
-        knock_restricted_join_rule=True,
-        integer_only_power_levels=True,
         v11_redaction_rules=True,
         implicit_room_creator=True,
         redacts_in_content=True,
-        room_id_is_create_event_hash=False,
-        privileged_creators=False,
     )
-    V12 = RoomVersion(
+    V12 = replace(
+        V11,
         identifier="12",
-        event_id_format="v4",
         state_res="v2.1",
-        enforce_key_validity=True,
-        strict_canonical_json=True,
-        limit_notifications_power_levels=True,
-        knock_join_rule=True,
-        restricted_join_rule=True,
-        knock_restricted_join_rule=True,
-        integer_only_power_levels=True,
-        v11_redaction_rules=True,
-        implicit_room_creator=True,
-        redacts_in_content=True,
         room_id_is_create_event_hash=True,
         privileged_creators=True,
     )
