@@ -332,14 +332,22 @@ def _check_own_device(user_id: str, own: dict[str, JsonDict], devices: dict[str,
     if stored is None:
         raise SignatureFailure("M_NOT_FOUND", f"No keys of device {device_id}")
     _matches(obj, stored)
-    ssk = own.get(SELF_SIGNING)
-    if ssk is None:
-        raise SignatureFailure("M_INVALID_SIGNATURE", "No self-signing key is uploaded")
-    ssk_id = key_id_of(ssk)
-    if not check_signed_by(obj, user_id, ssk_id, public_key_of(ssk)):
+    ssk_id, signature = _signed_by_own_key(user_id, own, SELF_SIGNING, "self-signing", obj)
+    return Signature(user_id, ssk_id, user_id, device_id, signature)
+
+
+def _signed_by_own_key(user_id: str, own: dict[str, JsonDict], usage: str, label: str,
+                       obj: JsonDict) -> tuple[str, str]:
+    """(key ID, signature) of the user's ``usage`` key over ``obj``; M_INVALID_SIGNATURE when
+    that key is missing or did not sign it."""
+    key = own.get(usage)
+    if key is None:
+        raise SignatureFailure("M_INVALID_SIGNATURE", f"No {label} key is uploaded")
+    key_id = key_id_of(key)
+    if not check_signed_by(obj, user_id, key_id, public_key_of(key)):
         raise SignatureFailure("M_INVALID_SIGNATURE",
-                               "Missing or invalid signature by the self-signing key")
-    return Signature(user_id, ssk_id, user_id, device_id, obj["signatures"][user_id][ssk_id])
+                               f"Missing or invalid signature by the {label} key")
+    return key_id, obj["signatures"][user_id][key_id]
 
 
 async def _check_own_master(node: Node, user_id: str, own: dict[str, JsonDict], obj: JsonDict
@@ -399,14 +407,8 @@ def _check_other_master(user_id: str, own: dict[str, JsonDict], target_user: str
     if master is None or public_key_of(master) != key_id:
         raise SignatureFailure("M_NOT_FOUND", f"No master key {key_id} of {target_user}")
     _matches(obj, master)
-    usk = own.get(USER_SIGNING)
-    if usk is None:
-        raise SignatureFailure("M_INVALID_SIGNATURE", "No user-signing key is uploaded")
-    usk_id = key_id_of(usk)
-    if not check_signed_by(obj, user_id, usk_id, public_key_of(usk)):
-        raise SignatureFailure("M_INVALID_SIGNATURE",
-                               "Missing or invalid signature by the user-signing key")
-    return Signature(user_id, usk_id, target_user, key_id, obj["signatures"][user_id][usk_id])
+    usk_id, signature = _signed_by_own_key(user_id, own, USER_SIGNING, "user-signing", obj)
+    return Signature(user_id, usk_id, target_user, key_id, signature)
 
 
 # -- reads for /keys/query ------------------------------------------------------------------------
