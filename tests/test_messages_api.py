@@ -117,3 +117,13 @@ def test_context_of_an_event_before_joining_is_hidden(node: NodeProcess) -> None
     bob.post(f"/_matrix/client/v3/join/{quote(room_id)}", {})
     body = bob.get(room_path(room_id, f"context/{quote(early)}"))
     assert bob.status == 404, body
+
+
+def test_event_before_joining_is_hidden_by_id_too(node: NodeProcess) -> None:
+    alice, bob = node.register(), node.register()
+    room_id = _joined_only_room(alice, "joined")
+    early = send_text(alice, room_id, "secret")
+    bob.post(f"/_matrix/client/v3/join/{quote(room_id)}", {})
+    body = bob.get(room_path(room_id, f"event/{quote(early)}"))
+    assert bob.status == 404, body
+    assert alice.get(room_path(room_id, f"event/{quote(early)}"))["content"]["body"] == "secret"

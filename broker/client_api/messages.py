@@ -14,12 +14,12 @@ from twisted.web.http import Request
 
 from broker.client_api import CLIENT_PREFIX
 from broker.filtering import EventFilter, parse_room_event_filter
-from broker.http.errors import bad_param, forbidden, not_found
+from broker.http.errors import bad_param, not_found
 from broker.http.server import query_arg
 from broker.http.validation import parse_int_arg
 from broker.rooms.client_events import serialize_events
 from broker.rooms.live_room import LiveRoom
-from broker.rooms.visibility import history_filter, restricts_history
+from broker.rooms.visibility import history_filter, readable_until, restricts_history
 from broker.sync.tokens import SyncToken, pagination_token
 from federation.events import Event
 
@@ -45,17 +45,6 @@ def _allowed(flt: EventFilter, event: Event) -> bool:
 
 
 def register_servlets(node: Node, router: Router) -> None:
-    async def visible_upper_bound(room: LiveRoom, user_id: str) -> int:
-        """The newest stream position the user may read in this room."""
-        assert node.stream is not None
-        membership = room.membership_of(user_id)
-        if membership == "join":
-            return node.stream.current_token()
-        if membership in ("leave", "ban"):
-            leave = room.state[("m.room.member", user_id)]
-            return await node.stores.events.get_stream_ordering(leave.event_id) or 0
-        raise forbidden(f"User {user_id} is not in room {room.room_id}")
-
     async def lazy_members(room: LiveRoom, events: list[Event],
                            requester: Requester) -> list[dict[str, Any]]:
         senders = {e.sender for e in events}
@@ -90,7 +79,7 @@ def register_servlets(node: Node, router: Router) -> None:
     async def messages(request: Request, room_id: str) -> tuple[int, dict[str, Any]]:
         requester = await node.auth.get_requester(request)
         room = await node.rooms.get_room(room_id)
-        bound = await visible_upper_bound(room, requester.user_id)
+        bound = await readable_until(node, room, requester.user_id)
         direction = query_arg(request, "dir", "b")
         if direction not in ("b", "f"):
             raise bad_param("'dir' must be 'b' or 'f'")
@@ -136,7 +125,7 @@ def register_servlets(node: Node, router: Router) -> None:
     async def context(request: Request, room_id: str, event_id: str) -> tuple[int, Any]:
         requester = await node.auth.get_requester(request)
         room = await node.rooms.get_room(room_id)
-        bound = await visible_upper_bound(room, requester.user_id)
+        bound = await readable_until(node, room, requester.user_id)
         limit = parse_int_arg(query_arg(request, "limit"), "limit", 10, maximum=100)
         flt = parse_room_event_filter(query_arg(request, "filter"))
         found = await node.stores.events.get_events([event_id])

@@ -13,6 +13,7 @@ from broker.http.server import parse_json_body, query_arg
 from broker.http.validation import optional
 from broker.rooms.client_events import serialize_event, serialize_events
 from broker.rooms.live_room import LiveRoom
+from broker.rooms.visibility import may_read
 
 if TYPE_CHECKING:
     from broker.http.server import Router
@@ -119,11 +120,8 @@ def register_servlets(node: Node, router: Router) -> None:
         event = found.get(event_id)
         if event is None or event.room_id != room_id:
             raise not_found("Event not found")
-        if room.membership_of(requester.user_id) != "join":
-            leave = room.state[("m.room.member", requester.user_id)]
-            own = await node.stores.events.get_stream_ordering(leave.event_id) or 0
-            if event.unsigned.get("stream_ordering", 0) > own:
-                raise not_found("Event not found")
+        if not await may_read(node, room, requester.user_id, event):
+            raise not_found("Event not found")
         return 200, (await serialize_events(
             node, [event], device=(requester.user_id, requester.device_id)))[0]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 from typing import TYPE_CHECKING
 
+from broker.http.errors import forbidden
 from federation.events import Event
 
 if TYPE_CHECKING:
@@ -63,3 +64,28 @@ def restricts_history(room: LiveRoom) -> bool:
 async def history_filter(node: Node, room_id: str, user_id: str) -> HistoryFilter:
     memberships, visibilities = await node.stores.events.get_visibility_changes(room_id, user_id)
     return HistoryFilter(memberships, visibilities)
+
+
+async def readable_until(node: Node, room: LiveRoom, user_id: str) -> int:
+    """The newest stream position the user may read in the room: everything for members,
+    up to their departure for those who left or were banned; 403 for anyone else."""
+    assert node.stream is not None
+    membership = room.membership_of(user_id)
+    if membership == "join":
+        return node.stream.current_token()
+    if membership in ("leave", "ban"):
+        leave = room.state[("m.room.member", user_id)]
+        position = leave.unsigned.get("stream_ordering")
+        if position is None:
+            position = await node.stores.events.get_stream_ordering(leave.event_id)
+        return int(position or 0)
+    raise forbidden(f"User {user_id} is not in room {room.room_id}")
+
+
+async def may_read(node: Node, room: LiveRoom, user_id: str, event: Event) -> bool:
+    """Whether the user may read one event of the room (departure and history visibility)."""
+    if int(event.unsigned.get("stream_ordering", 0)) > await readable_until(node, room, user_id):
+        return False
+    if restricts_history(room):
+        return (await history_filter(node, room.room_id, user_id)).allows(event, user_id)
+    return True
