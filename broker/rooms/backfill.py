@@ -71,8 +71,7 @@ class Backfiller:
     async def _store(self, events: list[Event]) -> int:
         ids = [e.event_id for e in events]
         timeline_known = await self.node.stores.events.timeline_event_ids(ids)
-        fresh = {eid: e for eid, e in {e.event_id: e for e in events}.items()
-                 if eid not in timeline_known}
+        fresh = {e.event_id: e for e in events if e.event_id not in timeline_known}
         if not fresh:
             return 0
         if self._next_negative is None:
