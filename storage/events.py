@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet import defer
@@ -55,7 +55,6 @@ class PersistItem:
     # History fetched from another server: part of the timeline (at a negative stream
     # position, before everything else) but not of current state or forward extremities.
     backfilled: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # Local metadata kept in memory only; everything else in ``unsigned`` is stored with the event.

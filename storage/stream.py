@@ -9,7 +9,6 @@ been persisted, so a reader never skips a change that commits late.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 
 from storage.database import Cursor, Database
 
@@ -20,7 +19,6 @@ class StreamIdGenerator:
         self._current = start
         self._pending: set[int] = set()
         self._lock = threading.Lock()
-        self._listeners: list[Callable[[int], None]] = []
 
     @classmethod
     def from_database(cls, db: Database) -> StreamIdGenerator:
@@ -48,19 +46,11 @@ class StreamIdGenerator:
         with self._lock:
             self._pending.difference_update(ids)
             new = (min(self._pending) - 1) if self._pending else self._next - 1
-            advanced = new > self._current
-            if advanced:
+            if new > self._current:
                 self._current = new
-        if advanced:
-            for listener in list(self._listeners):
-                listener(new)
 
     def current_token(self) -> int:
         return self._current
-
-    def add_listener(self, listener: Callable[[int], None]) -> None:
-        """Called (on the thread that finished) whenever the current token advances."""
-        self._listeners.append(listener)
 
 
 # Every (table, column) holding positions of this stream: the stream resumes after the largest.
