@@ -13,6 +13,7 @@ from typing import Any
 
 from twisted.internet import defer
 
+from broker.deferreds import observe
 from broker.http.errors import MatrixError, forbidden, not_found
 from broker.rooms.live_room import LiveRoom, RoomRegistry
 from broker.rooms.persister import EventPersister
@@ -157,7 +158,7 @@ class EventCreator:
             key = (spec.sender, device_id, room_id, txn_id)
             pending = self._pending_txns.get(key)
             if pending is not None:
-                return await _observe(pending)
+                return await observe(pending)
             existing = await self.events.get_txn_event_id(spec.sender, device_id, room_id, txn_id)
             if existing is not None:
                 found = await self.events.get_events([existing])
@@ -165,7 +166,7 @@ class EventCreator:
             d = defer.ensureDeferred(self._send(room_id, spec, (spec.sender, device_id, txn_id)))
             self._pending_txns[key] = d
             try:
-                return await _observe(d)
+                return await observe(d)
             finally:
                 self._pending_txns.pop(key, None)
         return await self._send(room_id, spec, None)
@@ -208,18 +209,3 @@ class EventCreator:
     def release(self, items: list[PersistItem]) -> None:
         """Give back the stream ids of built events that will not be written."""
         self.stream.finish([item.stream_ordering for item in items])
-
-
-def _observe(d: defer.Deferred[Event]) -> defer.Deferred[Event]:
-    """A new Deferred with ``d``'s result, leaving ``d`` usable by other waiters."""
-    out: defer.Deferred[Event] = defer.Deferred()
-
-    def fire(result: Any) -> Any:
-        if isinstance(result, BaseException) or hasattr(result, "raiseException"):
-            out.errback(result)
-        else:
-            out.callback(result)
-        return result
-
-    d.addBoth(fire)
-    return out

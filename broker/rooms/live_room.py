@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from twisted.internet import defer
-from twisted.python.failure import Failure
 
+from broker.deferreds import observe
 from federation.events import Event
 from federation.room_versions import RoomVersion, get_room_version
 from storage.state import StateStore
@@ -125,18 +125,7 @@ class RoomRegistry:
             pending = defer.ensureDeferred(self._load(room_id))
             self._loading[room_id] = pending
             pending.addBoth(self._loaded, room_id)
-        # Each waiter gets its own Deferred observing the shared load.
-        waiter: defer.Deferred[LiveRoom | None] = defer.Deferred()
-
-        def fire(result: Any) -> Any:
-            if isinstance(result, Failure):
-                waiter.errback(result)
-            else:
-                waiter.callback(result)
-            return result
-
-        pending.addBoth(fire)
-        return await waiter
+        return await observe(pending)
 
     def _loaded(self, result: Any, room_id: str) -> Any:
         self._loading.pop(room_id, None)
