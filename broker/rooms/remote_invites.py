@@ -15,6 +15,7 @@ from urllib.parse import quote
 from broker.http.errors import MatrixError, forbidden
 from broker.rooms.creator import EventSpec
 from broker.rooms.live_room import LiveRoom
+from broker.rooms.stripped_state import stripped_state
 from federation.errors import HttpResponseError
 from federation.events import Event, finalize_pdu
 from federation.pdu_checks import PduRejected, check_pdu
@@ -28,15 +29,6 @@ logger = logging.getLogger(__name__)
 
 FED_V1 = "/_matrix/federation/v1"
 FED_V2 = "/_matrix/federation/v2"
-STRIPPED_TYPES = ("m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar",
-                  "m.room.canonical_alias", "m.room.encryption", "m.room.topic")
-
-
-def stripped_state(room: LiveRoom) -> list[dict[str, object]]:
-    return [{"type": e.type, "state_key": e.state_key, "content": e.content, "sender": e.sender}
-            for t in STRIPPED_TYPES if (e := room.state.get((t, ""))) is not None]
-
-
 async def invite_remote_user(node: Node, room: LiveRoom, spec: EventSpec) -> Event:
     """Have the invitee's server countersign the invite, then apply and persist it."""
     target = spec.state_key or ""

@@ -20,6 +20,7 @@ from broker.filtering import Filter
 from broker.push_rules_defaults import push_rules_content
 from broker.rooms.client_events import serialize_events
 from broker.rooms.live_room import LiveRoom
+from broker.rooms.stripped_state import stripped, stripped_state
 from broker.rooms.visibility import history_filter, restricts_history
 from broker.sync.tokens import SyncToken, pagination_token
 from federation.events import Event
@@ -29,8 +30,6 @@ if TYPE_CHECKING:
     from broker.node import Node
 
 DEFAULT_TIMELINE_LIMIT = 10
-STRIPPED_STATE_TYPES = ("m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar",
-                        "m.room.canonical_alias", "m.room.encryption", "m.room.topic")
 
 
 @dataclass
@@ -303,19 +302,16 @@ class SyncHandler:
         room = await self.node.rooms.registry.get(room_id)
         events: list[dict[str, Any]] = []
         if room is not None:
-            for event_type in STRIPPED_STATE_TYPES:
-                event = room.state.get((event_type, ""))
-                if event is not None:
-                    events.append(_stripped(event))
+            events.extend(stripped_state(room))
             invite = room.state.get(("m.room.member", user_id))
             if invite is not None:
-                member = _stripped(invite)
+                member = stripped(invite)
                 member.update({"event_id": invite.event_id,
                                "origin_server_ts": invite.origin_server_ts})
                 events.append(member)
             inviter = room.state.get(("m.room.member", invite.sender)) if invite else None
             if inviter is not None:
-                events.append(_stripped(inviter))
+                events.append(stripped(inviter))
         return {"invite_state": {"events": events}}
 
     async def _leave_section(self, room_id: str, leave_event_id: str, since: SyncToken,
@@ -361,11 +357,6 @@ class SyncHandler:
         events = [{"type": t, "content": c} for t, c in global_data.items()
                   if req.filter.allows_account_data(t)]
         return events, room_data
-
-
-def _stripped(event: Event) -> dict[str, Any]:
-    return {"type": event.type, "state_key": event.state_key, "content": event.content,
-            "sender": event.sender}
 
 
 def _section_has_news(section: dict[str, Any]) -> bool:
