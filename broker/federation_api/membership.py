@@ -13,7 +13,7 @@ from broker.http.errors import MatrixError, bad_param, forbidden, not_found
 from broker.http.server import parse_json_body, query_args
 from broker.rooms.live_room import LiveRoom
 from broker.rooms.remote_events import RemoteEventRejected
-from federation.auth_rules import auth_types_for_event, check_auth
+from federation.auth_rules import check_auth
 from federation.errors import AuthError
 from federation.events import build_pdu, event_from_pdu
 from federation.pdu_checks import PduRejected, check_pdu
@@ -45,9 +45,7 @@ def register_servlets(node: Node, router: Router) -> None:
                                   "Your server does not support this room's version",
                                   room_version=room.room_version.identifier)
         content = {"membership": membership}
-        keys = auth_types_for_event(room.room_version, "m.room.member", user_id, user_id,
-                                    content)
-        auth = {k: room.state[k] for k in keys if k in room.state}
+        auth = room.auth_events_for("m.room.member", user_id, user_id, content)
         pdu = build_pdu(room.room_version, room_id=room.room_id, sender=user_id,
                         type="m.room.member", content=content, state_key=user_id,
                         prev_event_ids=room.extremities[-10:],

@@ -17,7 +17,7 @@ from broker.deferreds import observe
 from broker.http.errors import MatrixError, forbidden, not_found
 from broker.rooms.live_room import LiveRoom, RoomRegistry
 from broker.rooms.persister import EventPersister
-from federation.auth_rules import auth_types_for_event, check_auth
+from federation.auth_rules import check_auth
 from federation.canonical import encode_canonical_json
 from federation.errors import AuthError, InvalidEventError
 from federation.events import MAX_PDU_SIZE, Event, build_pdu, finalize_pdu
@@ -69,9 +69,7 @@ class EventCreator:
         state, without applying it (synchronous)."""
         version = room.room_version
         is_create = spec.type == "m.room.create" and spec.state_key == ""
-        auth_keys = auth_types_for_event(version, spec.type, spec.sender, spec.state_key,
-                                         spec.content)
-        auth_events = {key: room.state[key] for key in auth_keys if key in room.state}
+        auth_events = room.auth_events_for(spec.type, spec.sender, spec.state_key, spec.content)
         pdu = build_pdu(
             version,
             room_id=room.room_id or None,
@@ -104,12 +102,9 @@ class EventCreator:
     def apply_signed(self, room: LiveRoom, event: Event) -> PersistItem:
         """Apply an event signed earlier (and countersigned elsewhere, like an invite) after
         checking it again against the room's current state (synchronous)."""
-        auth_keys = auth_types_for_event(room.room_version, event.type, event.sender,
-                                         event.state_key, event.content)
+        auth = room.auth_events_of(event)
         try:
-            check_auth(room.room_version, event,
-                       {k: room.state[k] for k in auth_keys if k in room.state},
-                       room.create_event)
+            check_auth(room.room_version, event, auth, room.create_event)
         except AuthError as e:
             raise forbidden(str(e)) from e
         return self._apply(room, event, None, None)

@@ -15,6 +15,7 @@ from typing import Any
 from twisted.internet import defer
 
 from broker.deferreds import observe
+from federation.auth_rules import auth_types_for_event
 from federation.events import Event
 from federation.room_versions import RoomVersion, get_room_version
 from storage.state import StateStore
@@ -71,6 +72,20 @@ class LiveRoom:
 
     def state_changed(self) -> None:
         self.state_version += 1
+
+    def auth_events_for(self, event_type: str, sender: str, state_key: str | None,
+                        content: dict[str, Any],
+                        state: dict[StateKey, Event] | None = None) -> dict[StateKey, Event]:
+        """The state events (current state, or ``state``) an event of this shape is
+        authorised against, per the room version's auth events selection."""
+        source = self.state if state is None else state
+        keys = auth_types_for_event(self.room_version, event_type, sender, state_key, content)
+        return {key: source[key] for key in keys if key in source}
+
+    def auth_events_of(self, event: Event,
+                       state: dict[StateKey, Event] | None = None) -> dict[StateKey, Event]:
+        return self.auth_events_for(event.type, event.sender, event.state_key, event.content,
+                                    state)
 
     def state_content(self, event_type: str, state_key: str = "") -> dict[str, Any] | None:
         event = self.state.get((event_type, state_key))

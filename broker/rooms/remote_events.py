@@ -21,7 +21,6 @@ from twisted.internet import defer
 from broker.rooms.live_room import LiveRoom
 from broker.rooms.state_loader import StateIds, StateLoader
 from federation.auth_rules import (
-    auth_types_for_event,
     check_auth,
     check_auth_events_selection,
     check_redaction_applies,
@@ -89,7 +88,7 @@ class RemoteEvents:
         if set(event.prev_event_ids) != set(room.extremities) or event.type == \
                 "m.room.redaction":
             return None
-        auth = _auth_subset(room, event, room.state)
+        auth = room.auth_events_of(event)
         if sorted(event.auth_event_ids) != sorted(e.event_id for e in auth.values()):
             return None
         try:
@@ -135,7 +134,7 @@ class RemoteEvents:
             before_events = await self.state.events_for(before)
             try:
                 check_auth(room.room_version, event,
-                           _auth_subset(room, event, before_events), create)
+                           room.auth_events_of(event, before_events), create)
             except AuthError as e:
                 raise RemoteEventRejected(f"event fails auth against the state before it: {e}"
                                           ) from e
@@ -178,7 +177,7 @@ class RemoteEvents:
     def _allowed_now(self, room: LiveRoom, event: Event) -> bool:
         """Soft-fail check against the room's current state."""
         try:
-            check_auth(room.room_version, event, _auth_subset(room, event, room.state),
+            check_auth(room.room_version, event, room.auth_events_of(event),
                        room.create_event)
         except AuthError as e:
             logger.info("soft-failing %s in %s: %s", event.event_id, room.room_id, e)
@@ -318,10 +317,3 @@ class RemoteEvents:
         for event, sid in zip(fresh, ids, strict=True):
             event.unsigned["stream_ordering"] = sid
         await self.node.rooms.persister.persist(items)
-
-
-def _auth_subset(room: LiveRoom, event: Event,
-                 state: dict[tuple[str, str], Event]) -> dict[tuple[str, str], Event]:
-    keys = auth_types_for_event(room.room_version, event.type, event.sender, event.state_key,
-                                event.content)
-    return {key: state[key] for key in keys if key in state}
