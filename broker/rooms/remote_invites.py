@@ -15,9 +15,10 @@ from urllib.parse import quote
 from broker.http.errors import MatrixError, forbidden
 from broker.rooms.creator import EventSpec
 from broker.rooms.live_room import LiveRoom
+from broker.rooms.remote_join import sign_template
 from broker.rooms.stripped_state import stripped_state
 from federation.errors import HttpResponseError
-from federation.events import Event, finalize_pdu
+from federation.events import Event
 from federation.pdu_checks import PduRejected, check_pdu
 from federation.room_versions import get_room_version
 from federation.signing import server_name_of
@@ -67,10 +68,7 @@ async def decline_remote_invite(node: Node, room_id: str, user_id: str) -> None:
     try:
         template = await client.get_json(
             server, f"{FED_V1}/make_leave/{quote(room_id)}/{quote(user_id)}")
-        pdu = {k: v for k, v in template["event"].items()
-               if k not in ("hashes", "signatures", "unsigned", "event_id")}
-        pdu["origin_server_ts"] = node.clock.time_ms()
-        leave = finalize_pdu(pdu, node.server_name, node.signing_key, version)
+        leave = sign_template(node, template["event"], version)
         await client.put_json(
             server, f"{FED_V2}/send_leave/{quote(room_id)}/{quote(leave.event_id)}", leave.pdu)
     except Exception as e:  # the inviting server is gone: decline locally all the same

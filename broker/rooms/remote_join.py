@@ -19,7 +19,7 @@ from federation.auth_rules import check_auth
 from federation.errors import AuthError, HttpResponseError
 from federation.event_fetcher import verified_events
 from federation.events import Event, finalize_pdu
-from federation.room_versions import KNOWN_ROOM_VERSIONS, get_room_version
+from federation.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion, get_room_version
 from storage.events import NewStateGroup, PersistItem
 
 if TYPE_CHECKING:
@@ -61,12 +61,9 @@ async def _send_join(node: Node, server: str, room_id: str, template: dict[str, 
         raise MatrixError(400, "M_UNSUPPORTED_ROOM_VERSION",
                           f"Room version {version_id} is not supported by this node")
     version = get_room_version(version_id)
-    pdu = {k: v for k, v in template["event"].items()
-           if k not in ("hashes", "signatures", "unsigned", "event_id")}
-    pdu["origin_server_ts"] = node.clock.time_ms()
-    pdu["content"] = {**pdu.get("content", {}), "membership": "join",
-                      **{k: v for k, v in profile.items() if k in ("displayname", "avatar_url")}}
-    join = finalize_pdu(pdu, node.server_name, node.signing_key, version)
+    join = sign_template(node, template["event"], version, {
+        "membership": "join",
+        **{k: v for k, v in profile.items() if k in ("displayname", "avatar_url")}})
     answer = await node.federation_client.put_json(
         server, f"{FED_V2}/send_join/{quote(room_id)}/{quote(join.event_id)}", join.pdu)
     state = await verified_events(node.keyring, answer.get("state"), version, room_id)
@@ -119,6 +116,18 @@ async def _adopt_room(node: Node, room_id: str, version_id: str, join: Event,
         rooms.registry.invalidate(room_id)
         raise
     return room_id
+
+
+def sign_template(node: Node, template: dict[str, Any], version: RoomVersion,
+                  content: dict[str, Any] | None = None) -> Event:
+    """Our signed event from a resident server's make_join / make_leave template, stamped
+    now, with ``content`` merged into the template's content."""
+    pdu = {k: v for k, v in template.items()
+           if k not in ("hashes", "signatures", "unsigned", "event_id")}
+    pdu["origin_server_ts"] = node.clock.time_ms()
+    if content:
+        pdu["content"] = {**pdu.get("content", {}), **content}
+    return finalize_pdu(pdu, node.server_name, node.signing_key, version)
 
 
 def servers_for_room(room_id: str, hints: list[str]) -> list[str]:
