@@ -83,6 +83,28 @@ def test_gap_larger_than_limit_is_limited(node: NodeProcess) -> None:
     assert older["chunk"][0]["content"]["body"] == "n2"
 
 
+def test_gap_between_half_the_limit_and_the_limit_is_returned_whole(node: NodeProcess) -> None:
+    alice = node.register()
+    room_id = create_room(alice)
+    token = sync(alice)["next_batch"]
+    sent = [send_text(alice, room_id, f"n{i}") for i in range(7)]
+    timeline = sync(alice, token)["rooms"]["join"][room_id]["timeline"]
+    assert [e["event_id"] for e in timeline["events"]] == sent
+    assert timeline["limited"] is False
+
+
+def test_leave_section_keeps_every_event_within_the_limit(node: NodeProcess) -> None:
+    alice, bob = node.register(), node.register()
+    room_id = create_room(alice, preset="public_chat")
+    join(bob, room_id)
+    token = sync(bob)["next_batch"]
+    sent = [send_text(alice, room_id, f"n{i}") for i in range(6)]
+    bob.post(room_path(room_id, "leave"), {})
+    timeline = sync(bob, token)["rooms"]["leave"][room_id]["timeline"]
+    assert [e["event_id"] for e in timeline["events"]][:6] == sent
+    assert timeline["limited"] is False
+
+
 def test_invite_appears_with_stripped_state(node: NodeProcess) -> None:
     alice, bob = node.register(), node.register()
     token = sync(bob)["next_batch"]

@@ -229,9 +229,8 @@ class SyncHandler:
         flt = req.filter
         since_stream = None if plan.full or req.since is None else req.since.stream
         limit = flt.timeline_limit(DEFAULT_TIMELINE_LIMIT)
-        events = await self._timeline_events(room, since_stream, now.stream, limit)
-        limited = len(events) > limit
-        events = events[len(events) - limit:] if limit else []
+        events, limited = _newest(
+            await self._timeline_events(room, since_stream, now.stream, limit), limit)
         first_stream = (events[0].unsigned["stream_ordering"] if events else now.stream + 1)
         timeline = [e for e in events if flt.allows_timeline_event(
             e.type, e.sender, "url" in e.content, room.room_id)]
@@ -322,8 +321,7 @@ class SyncHandler:
         events = await node.stores.events.get_room_events(
             room_id, after=since.stream, up_to=leave_stream, limit=limit + 1, backwards=True)
         events.reverse()
-        limited = len(events) > limit
-        events = events[len(events) - limit:] if limit else []
+        events, limited = _newest(events, limit)
         device = (req.requester.user_id, req.requester.device_id)
         first = events[0].unsigned["stream_ordering"] if events else leave_stream + 1
         return {
@@ -357,6 +355,12 @@ class SyncHandler:
         events = [{"type": t, "content": c} for t, c in global_data.items()
                   if req.filter.allows_account_data(t)]
         return events, room_data
+
+
+def _newest(events: list[Event], limit: int) -> tuple[list[Event], bool]:
+    """The newest ``limit`` of ``events`` (oldest first), and whether any were left out."""
+    kept = events[max(0, len(events) - limit):] if limit > 0 else []
+    return kept, len(kept) < len(events)
 
 
 def _section_has_news(section: dict[str, Any]) -> bool:
