@@ -8,7 +8,7 @@ groups, current state, applied redactions and send transaction IDs.  Reads retur
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -263,23 +263,26 @@ class EventStore:
             lambda cur: int(cur.select_value("SELECT MIN(stream_ordering) FROM events") or 0))
 
     def get_visibility_changes(
-        self, room_id: str, user_id: str
-    ) -> defer.Deferred[tuple[list[tuple[int, str]], list[tuple[int, str]]]]:
-        """The user's memberships and the room's history visibility over time, as
-        (stream position, value) pairs in stream order (timeline events only)."""
+        self, room_id: str, user_ids: Collection[str]
+    ) -> defer.Deferred[tuple[dict[str, list[tuple[int, str]]], list[tuple[int, str]]]]:
+        """The memberships of each of the users and the room's history visibility over time,
+        as (stream position, value) pairs in stream order (timeline events only)."""
 
-        def txn(cur: Cursor) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+        def txn(cur: Cursor) -> tuple[dict[str, list[tuple[int, str]]], list[tuple[int, str]]]:
+            users = sorted(user_ids)
+            marks = ", ".join("?" for _ in users) or "NULL"
             rows = cur.select_all(
-                "SELECT stream_ordering, type, json FROM events WHERE room_id = ?"
-                " AND outlier = ? AND ((type = 'm.room.member' AND state_key = ?)"
+                "SELECT stream_ordering, type, state_key, json FROM events WHERE room_id = ?"
+                f" AND outlier = ? AND ((type = 'm.room.member' AND state_key IN ({marks}))"
                 " OR (type = 'm.room.history_visibility' AND state_key = ''))"
-                " ORDER BY stream_ordering", (room_id, False, user_id))
-            memberships: list[tuple[int, str]] = []
+                " ORDER BY stream_ordering", (room_id, False, *users))
+            memberships: dict[str, list[tuple[int, str]]] = {user: [] for user in users}
             visibilities: list[tuple[int, str]] = []
-            for position, event_type, raw in rows:
+            for position, event_type, state_key, raw in rows:
                 content = json.loads(raw).get("content") or {}
                 if event_type == "m.room.member":
-                    memberships.append((int(position), str(content.get("membership", ""))))
+                    memberships[state_key].append(
+                        (int(position), str(content.get("membership", ""))))
                 else:
                     visibilities.append(
                         (int(position), str(content.get("history_visibility", "shared"))))

@@ -184,6 +184,36 @@ class FakePeer:
         room.track(join)
         return room
 
+    def leave(self, node: NodeProcess, room: RoomView, user_id: str) -> requests.Response:
+        """Leave through make_leave/send_leave; the room view follows the leave."""
+        path = f"{FED_V1}/make_leave/{quote(room.room_id, safe='')}/{quote(user_id, safe='')}"
+        response = self.request(node, "GET", path)
+        assert response.status_code == 200, response.text
+        template = dict(response.json()["event"], origin_server_ts=now_ms())
+        leave = finalize_pdu(template, self.server_name, self.signing_key, room.room_version)
+        response = self.request(
+            node, "PUT", f"{FED_V2}/send_leave/{quote(room.room_id, safe='')}/"
+            f"{quote(leave.event_id, safe='')}", leave.pdu)
+        if response.status_code == 200:
+            room.track(leave)
+        return response
+
+    # History ------------------------------------------------------------------------------
+    def get_event(self, node: NodeProcess, event_id: str) -> requests.Response:
+        return self.request(node, "GET", f"{FED_V1}/event/{quote(event_id, safe='')}")
+
+    def backfill(self, node: NodeProcess, room_id: str, start: list[str],
+                 limit: int = 50) -> requests.Response:
+        return self.request(node, "GET", f"{FED_V1}/backfill/{quote(room_id, safe='')}",
+                            params={"v": start, "limit": str(limit)})
+
+    def get_missing_events(self, node: NodeProcess, room_id: str, latest: list[str],
+                           earliest: list[str] | None = None,
+                           limit: int = 20) -> requests.Response:
+        return self.request(
+            node, "POST", f"{FED_V1}/get_missing_events/{quote(room_id, safe='')}",
+            {"latest_events": latest, "earliest_events": earliest or [], "limit": limit})
+
     def build_event(self, room: RoomView, sender: str, type: str, content: dict[str, Any], *,
                     state_key: str | None = None, prev_event_ids: list[str] | None = None,
                     auth_event_ids: list[str] | None = None,

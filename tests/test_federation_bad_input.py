@@ -10,89 +10,35 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
 from federation.signing import generate_signing_key
-from tests.fake_peer import FED_V1, FakePeer, RoomView
-from tests.node_harness import Client, NodeProcess
+from tests.fake_peer import FED_V1, FakePeer
+from tests.peer_env import (
+    Env,
+    Joined,
+    assert_error,
+    bodies_seen,
+    join_public_room,
+    local_sees_event,
+    peer_env,
+    view,
+)
 from tests.room_helpers import create_room, room_path, send_text, sync
-
-ALLOWED = "127.0.0.1:1"
-DENIED = "127.0.0.1:2"
-
-
-@dataclass
-class Env:
-    node: NodeProcess
-    peer: FakePeer
-    denied: FakePeer
-
-
-@dataclass
-class Joined:
-    """A public room of the node with a local member and a joined member of the peer."""
-
-    local: Client
-    room_id: str
-    room: RoomView
-    remote_user: str
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: Any) -> Iterator[Env]:
-    peer, denied = FakePeer(ALLOWED), FakePeer(DENIED)
-    node = NodeProcess(Path(tmp_path_factory.mktemp("bad_input")), federation=True, overrides={
-        "federation.pinned_keys": {**peer.pinned_key_config(), **denied.pinned_key_config()}})
-    node.allow_servers(peer.server_name)
-    node.start()
-    try:
-        yield Env(node, peer, denied)
-    finally:
-        node.stop()
+    with peer_env(tmp_path_factory.mktemp("bad_input")) as running:
+        yield running
 
 
 @pytest.fixture
 def joined(env: Env) -> Joined:
-    local = env.node.register()
-    room_id = create_room(local, preset="public_chat", name="Before")
-    send_text(local, room_id, "local hello")
-    user = env.peer.user_id()
-    room = env.peer.join(env.node, room_id, user)
-    return Joined(local, room_id, room, user)
-
-
-def view(joined: Joined) -> tuple[list[tuple[str, str, str]], list[str]]:
-    """The local user's view: current state (type, state_key, event ID) and timeline IDs."""
-    client = joined.local
-    state = client.get(room_path(joined.room_id, "state"))
-    assert client.status == 200, state
-    messages = client.get(room_path(joined.room_id, "messages"),
-                          params={"dir": "b", "limit": "100"})
-    assert client.status == 200, messages
-    return (sorted((e["type"], e["state_key"], e["event_id"]) for e in state),
-            [e["event_id"] for e in messages["chunk"]])
-
-
-def bodies_seen(joined: Joined) -> list[str]:
-    messages = joined.local.get(room_path(joined.room_id, "messages"),
-                                params={"dir": "b", "limit": "100"})
-    return [e["content"].get("body") for e in messages["chunk"]
-            if e["type"] == "m.room.message"]
-
-
-def local_sees_event(joined: Joined, event_id: str) -> bool:
-    joined.local.get(room_path(joined.room_id, f"event/{quote(event_id)}"))
-    return joined.local.status == 200
-
-
-def assert_error(response: Any, status: int, errcode: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.json()["errcode"] == errcode, response.text
+    return join_public_room(env)
 
 
 # Per-PDU checks -------------------------------------------------------------------------------

@@ -1,8 +1,11 @@
 """Serving room history to other servers: event, state, state_ids, event_auth, backfill and
 get_missing_events.
 
-A server may read a room's events only while one of its users is in the room (joined, or
-invited for the invite itself); everything else is 403.
+A server may read a room only while one of its users is joined to it (a server with only
+invited users learns the room from the invite's stripped state); everything else is 403.
+Events are served as the history visibility at each event lets the server's users read them,
+redacted otherwise (``broker.rooms.visibility.pdus_for_server``); start events of other rooms
+are ignored.
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ from twisted.web.http import Request
 
 from broker.federation_api import FED_V1
 from broker.federation_api.authentication import authenticate
-from broker.http.errors import forbidden, not_found
+from broker.http.errors import MatrixError, forbidden, not_found
 from broker.http.server import parse_json_body, query_arg, query_args
 from broker.http.validation import parse_int_arg
 from broker.rooms.live_room import LiveRoom
+from broker.rooms.visibility import pdus_for_server
 from federation.events import Event
 from federation.signing import server_name_of
 
@@ -35,7 +39,7 @@ def register_servlets(node: Node, router: Router) -> None:
         room = await node.rooms.registry.get(room_id)
         if room is None:
             raise not_found(f"Unknown room {room_id}")
-        if not any(server_name_of(u) == origin for u in room.members_with("join", "invite")):
+        if not any(server_name_of(u) == origin for u in room.members_with("join")):
             raise forbidden(f"{origin} has no user in {room_id}")
         return room
 
@@ -65,9 +69,9 @@ def register_servlets(node: Node, router: Router) -> None:
         event = (await events_store.get_events([event_id])).get(event_id)
         if event is None:
             raise not_found("Event not found")
-        await room_for(origin, event.room_id)
+        room = await room_for(origin, event.room_id)
         return 200, {"origin": node.server_name, "origin_server_ts": node.clock.time_ms(),
-                     "pdus": [event.pdu]}
+                     "pdus": await pdus_for_server(node, room, origin, [event])}
 
     async def get_state(request: Request, room_id: str) -> tuple[int, Any]:
         origin = await authenticate(node, request)
@@ -91,50 +95,49 @@ def register_servlets(node: Node, router: Router) -> None:
         chain = await node.remote_events.state.load_with_auth_chains(set(event.auth_event_ids))
         return 200, {"auth_chain": [e.pdu for e in chain.values()]}
 
-    async def walk_back(room_id: str, start: list[str], stop: set[str], limit: int,
+    async def room_events(room_id: str, event_ids: list[str]) -> list[Event]:
+        """The events of ``room_id`` among ``event_ids`` (those of other rooms are ignored)."""
+        found = await events_store.get_events(event_ids)
+        return [e for e in found.values() if e.room_id == room_id]
+
+    async def walk_back(room_id: str, start: list[Event], stop: set[str], limit: int,
                         ) -> list[Event]:
-        """Events reachable backwards through prev_events from ``start`` (excluded), not
-        going past ``stop``, newest first by depth."""
-        seen: set[str] = set(start) | stop
-        frontier = list(start)
-        found: list[Event] = []
-        while frontier and len(found) < limit:
-            events = await events_store.get_events(frontier)
-            frontier = []
-            for event in events.values():
-                for prev in event.prev_event_ids:
-                    if prev not in seen:
-                        seen.add(prev)
-                        frontier.append(prev)
-            prevs = await events_store.get_events(frontier)
-            found.extend(e for e in prevs.values() if e.room_id == room_id)
+        """Events of the room reachable backwards through prev_events from ``start``
+        (excluded), not going past ``stop``, newest first by depth."""
+        seen: set[str] = {e.event_id for e in start} | stop
+        current, found = start, list[Event]()
+        while current and len(found) < limit:
+            prev_ids = [p for e in current for p in e.prev_event_ids if p not in seen]
+            seen.update(prev_ids)
+            current = await room_events(room_id, list(dict.fromkeys(prev_ids)))
+            found.extend(current)
         found.sort(key=lambda e: e.depth, reverse=True)
         return found[:limit]
 
     async def backfill(request: Request, room_id: str) -> tuple[int, Any]:
         origin = await authenticate(node, request)
-        await room_for(origin, room_id)
-        starts = query_args(request, "v")
+        room = await room_for(origin, room_id)
         limit = parse_int_arg(query_arg(request, "limit"), "limit", 10, maximum=MAX_BACKFILL)
-        start_events = await events_store.get_events(starts)
-        events = list(start_events.values()) + await walk_back(room_id, starts, set(), limit)
+        start = await room_events(room_id, query_args(request, "v"))
+        events = (start + await walk_back(room_id, start, set(), limit))[:limit]
         return 200, {"origin": node.server_name, "origin_server_ts": node.clock.time_ms(),
-                     "pdus": [e.pdu for e in events[:limit]]}
+                     "pdus": await pdus_for_server(node, room, origin, events)}
 
     async def missing_events(request: Request, room_id: str) -> tuple[int, Any]:
         origin = await authenticate(node, request)
-        await room_for(origin, room_id)
+        room = await room_for(origin, room_id)
         body = parse_json_body(request)
         earliest = body.get("earliest_events") or []
         latest = body.get("latest_events") or []
         limit = body.get("limit", 10)
         if not isinstance(earliest, list) or not isinstance(latest, list) or \
-                not isinstance(limit, int):
-            raise forbidden("Malformed get_missing_events request")
-        events = await walk_back(room_id, [str(e) for e in latest],
-                                 {str(e) for e in earliest}, min(limit, MAX_MISSING))
+                not isinstance(limit, int) or isinstance(limit, bool):
+            raise MatrixError(400, "M_BAD_JSON", "Malformed get_missing_events request")
+        start = await room_events(room_id, [str(e) for e in latest])
+        events = await walk_back(room_id, start, {str(e) for e in earliest},
+                                 max(0, min(limit, MAX_MISSING)))
         events.sort(key=lambda e: e.depth)
-        return 200, {"events": [e.pdu for e in events]}
+        return 200, {"events": await pdus_for_server(node, room, origin, events)}
 
     room = "(?P<room_id>[^/]+)"
     router.register("GET", f"{FED_V1}/event/(?P<event_id>[^/]+)", get_event)

@@ -10,10 +10,12 @@ user's membership changes and one for the room's visibility changes serve a whol
 from __future__ import annotations
 
 import bisect
-from typing import TYPE_CHECKING
+from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING, Any
 
 from broker.http.errors import forbidden
 from federation.events import Event
+from federation.redaction import prune_event_dict
 
 if TYPE_CHECKING:
     from broker.node import Node
@@ -21,10 +23,10 @@ if TYPE_CHECKING:
 
 
 class HistoryFilter:
-    def __init__(self, memberships: list[tuple[int, str]],
+    def __init__(self, memberships: Mapping[str, list[tuple[int, str]]],
                  visibilities: list[tuple[int, str]]) -> None:
-        self._member_at = [p for p, _ in memberships]
-        self._members = [m for _, m in memberships]
+        self._member_at = {user: [p for p, _ in changes] for user, changes in memberships.items()}
+        self._members = {user: [m for _, m in changes] for user, changes in memberships.items()}
         self._vis_at = [p for p, _ in visibilities]
         self._vis = [v for _, v in visibilities]
 
@@ -34,18 +36,24 @@ class HistoryFilter:
         index = bisect.bisect_right(positions, position) - 1
         return values[index] if index >= 0 else default
 
+    def _membership_at(self, user_id: str, position: int) -> str:
+        return self._value_at(self._member_at.get(user_id, []), self._members.get(user_id, []),
+                              position, "leave")
+
     def allows(self, event: Event, user_id: str) -> bool:
-        if event.type == "m.room.member" and event.state_key == user_id:
+        return self.allows_any(event, (user_id,))
+
+    def allows_any(self, event: Event, user_ids: Collection[str]) -> bool:
+        """Whether any of the users may read the event (a server reads what its users may)."""
+        if event.type == "m.room.member" and event.state_key in user_ids:
             return True
         position = int(event.unsigned.get("stream_ordering", 0))
         # The visibility in force when the event was sent (a change applies after itself).
         visibility = self._value_at(self._vis_at, self._vis, position - 1, "shared")
         if visibility in ("world_readable", "shared"):
             return True
-        membership = self._value_at(self._member_at, self._members, position, "leave")
-        if visibility == "invited":
-            return membership in ("invite", "join")
-        return membership == "join"
+        allowed = ("invite", "join") if visibility == "invited" else ("join",)
+        return any(self._membership_at(user, position) in allowed for user in user_ids)
 
     def filter(self, events: list[Event], user_id: str) -> list[Event]:
         return [e for e in events if self.allows(e, user_id)]
@@ -62,7 +70,8 @@ def restricts_history(room: LiveRoom) -> bool:
 
 
 async def history_filter(node: Node, room_id: str, user_id: str) -> HistoryFilter:
-    memberships, visibilities = await node.stores.events.get_visibility_changes(room_id, user_id)
+    memberships, visibilities = await node.stores.events.get_visibility_changes(
+        room_id, [user_id])
     return HistoryFilter(memberships, visibilities)
 
 
@@ -89,3 +98,23 @@ async def may_read(node: Node, room: LiveRoom, user_id: str, event: Event) -> bo
     if restricts_history(room):
         return (await history_filter(node, room.room_id, user_id)).allows(event, user_id)
     return True
+
+
+def users_of_server(room: LiveRoom, server_name: str) -> set[str]:
+    """The server's users that ever had a membership in the room."""
+    return {key for kind, key in room.state
+            if kind == "m.room.member" and key.partition(":")[2] == server_name}
+
+
+async def pdus_for_server(node: Node, room: LiveRoom, server_name: str,
+                          events: list[Event]) -> list[dict[str, Any]]:
+    """The events as a server may receive them: whole where the history visibility at the
+    event lets one of its users read it, redacted otherwise."""
+    if not events or not restricts_history(room):
+        return [e.pdu for e in events]
+    users = users_of_server(room, server_name)
+    memberships, visibilities = await node.stores.events.get_visibility_changes(
+        room.room_id, users)
+    visible = HistoryFilter(memberships, visibilities)
+    return [e.pdu if visible.allows_any(e, users) else prune_event_dict(room.room_version, e.pdu)
+            for e in events]

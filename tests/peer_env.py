@@ -1,0 +1,109 @@
+"""A real node and signed fake peers, for tests of what a hostile peer can do over federation.
+
+``peer_env(workdir, engine)`` starts a node (SQLite or PostgreSQL) that pins the keys of two
+fake peers and allows only the first. ``join_public_room`` makes a fresh public room of a local
+user (named, with one message) that the allowed peer has joined; ``view`` is the local user's
+view of it (state and timeline), to check that bad input left the room unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from tests.fake_peer import FakePeer, RoomView
+from tests.node_harness import Client, NodeProcess
+from tests.room_helpers import create_room, room_path, send_text
+from tests.storage_helpers import (
+    POSTGRES_ENV,
+    POSTGRES_SKIP,
+    create_postgres_database,
+    drop_postgres_database,
+)
+
+ALLOWED = "127.0.0.1:1"
+DENIED = "127.0.0.1:2"
+ENGINES = ["sqlite", "postgres"]
+
+
+@dataclass
+class Env:
+    node: NodeProcess
+    peer: FakePeer
+    denied: FakePeer
+
+
+@dataclass
+class Joined:
+    """A public room of the node with a local member and a joined member of the peer."""
+
+    local: Client
+    room_id: str
+    room: RoomView
+    remote_user: str
+
+
+@contextmanager
+def peer_env(workdir: Path, engine: str = "sqlite") -> Iterator[Env]:
+    """A running node on ``engine`` with an allowed and a refused fake peer."""
+    dsn = name = ""
+    if engine == "postgres":
+        if not os.environ.get(POSTGRES_ENV):
+            pytest.skip(POSTGRES_SKIP)
+        dsn, name = create_postgres_database()
+    peer, denied = FakePeer(ALLOWED), FakePeer(DENIED)
+    node = NodeProcess(workdir, federation=True, engine=engine, dsn=dsn, overrides={
+        "federation.pinned_keys": {**peer.pinned_key_config(), **denied.pinned_key_config()}})
+    node.allow_servers(peer.server_name)
+    node.start()
+    try:
+        yield Env(node, peer, denied)
+    finally:
+        node.stop()
+        if name:
+            drop_postgres_database(name)
+
+
+def join_public_room(env: Env, **create: Any) -> Joined:
+    local = env.node.register()
+    room_id = create_room(local, **{"preset": "public_chat", "name": "Before", **create})
+    send_text(local, room_id, "local hello")
+    user = env.peer.user_id()
+    room = env.peer.join(env.node, room_id, user)
+    return Joined(local, room_id, room, user)
+
+
+def view(joined: Joined) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """The local user's view: current state (type, state_key, event ID) and timeline IDs."""
+    client = joined.local
+    state = client.get(room_path(joined.room_id, "state"))
+    assert client.status == 200, state
+    messages = client.get(room_path(joined.room_id, "messages"),
+                          params={"dir": "b", "limit": "100"})
+    assert client.status == 200, messages
+    return (sorted((e["type"], e["state_key"], e["event_id"]) for e in state),
+            [e["event_id"] for e in messages["chunk"]])
+
+
+def bodies_seen(joined: Joined) -> list[str]:
+    messages = joined.local.get(room_path(joined.room_id, "messages"),
+                                params={"dir": "b", "limit": "100"})
+    return [e["content"].get("body") for e in messages["chunk"]
+            if e["type"] == "m.room.message"]
+
+
+def local_sees_event(joined: Joined, event_id: str) -> bool:
+    joined.local.get(room_path(joined.room_id, f"event/{quote(event_id)}"))
+    return joined.local.status == 200
+
+
+def assert_error(response: Any, status: int, errcode: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.json()["errcode"] == errcode, response.text
