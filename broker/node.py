@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer, task
 from twisted.internet import reactor as default_reactor
-from twisted.web import server
 
 from broker.auth import Auth
 from broker.clock import Clock
 from broker.config import NodeConfig
 from broker.federation_wiring import build_federation, start_federation, stop_federation
-from broker.http.server import BodyLimitedRequest, ListenerResource, Router
+from broker.http.channel import make_site
+from broker.http.server import ListenerResource, Router
 from broker.media.files import MediaFiles
 from broker.media.repository import MediaRepository
 from broker.notifier import Notifier
@@ -33,6 +33,7 @@ from storage.database import Database, DatabaseConfig
 from storage.migrations import apply_migrations
 from storage.stores import Stores
 from storage.stream import StreamIdGenerator
+from storage.stream_reservation import Reservation
 
 if TYPE_CHECKING:
     from broker.rooms.backfill import Backfiller
@@ -91,7 +92,7 @@ class Node:
         self.notifier.start_position = self.stream.current_token()
         self.aliases = Aliases(self.stores.aliases, self.server_name)
         self.rooms = Rooms(self)
-        self.typing = TypingTracker(self.clock, self.notifier)
+        self.typing = TypingTracker(self.clock, self.notifier, Reservation(self.db, "typing"))
         self.sync = SyncHandler(self)
         self.media = MediaRepository(
             self.stores.media, MediaFiles(self.config.media_store_path), self.clock,
@@ -125,10 +126,7 @@ class Node:
 
     def listen(self) -> None:
         for listener in self.config.listeners:
-            site = server.Site(ListenerResource(self.router, listener.resources),
-                               requestFactory=BodyLimitedRequest)
-            site.displayTracebacks = False
-            site.noisy = False
+            site = make_site(ListenerResource(self.router, listener.resources))
             if listener.tls_certificate is not None and listener.tls_private_key is not None:
                 context = server_context_factory(listener.tls_certificate,
                                                  listener.tls_private_key)

@@ -1,7 +1,8 @@
 """Who is typing in which room: in memory only, with expiry, and its own serial for /sync tokens.
 
 Every change bumps a node-wide serial; /sync reports a room's typing users when the room's last
-change is newer than the serial in the client's since-token.
+change is newer than the serial in the client's since-token.  The serial is reserved in the
+database ahead of use, so after a restart it resumes above every serial a client may hold.
 """
 
 from __future__ import annotations
@@ -9,15 +10,18 @@ from __future__ import annotations
 from typing import Any
 
 from broker.notifier import Notifier
+from storage.stream_reservation import Reservation
 
 MAX_TYPING_TIMEOUT_MS = 120_000
 
 
 class TypingTracker:
-    def __init__(self, clock: Any, notifier: Notifier) -> None:
+    def __init__(self, clock: Any, notifier: Notifier,
+                 serials: Reservation | None = None) -> None:
         self.clock = clock
         self.notifier = notifier
-        self.serial = 0
+        self._serials = serials
+        self.serial = serials.start() if serials is not None else 0
         self._typing: dict[str, dict[str, int]] = {}  # room -> user -> expiry ms
         self._room_serial: dict[str, int] = {}
         self._timers: dict[tuple[str, str], Any] = {}
@@ -41,6 +45,8 @@ class TypingTracker:
             self._changed(room_id)
 
     def _changed(self, room_id: str) -> None:
+        if self._serials is not None:
+            self._serials.cover(self.serial + 1)
         self.serial += 1
         self._room_serial[room_id] = self.serial
         self.notifier.notify(rooms=[room_id])

@@ -3,7 +3,9 @@
 Events, receipts, account data and every other change a client learns about through /sync take
 their ``stream_id`` from one :class:`StreamIdGenerator`.  Ids are handed out before the write and
 the generator only advances :meth:`current_token` past an id once it and every smaller id have
-been persisted, so a reader never skips a change that commits late.
+been persisted, so a reader never skips a change that commits late.  Every id is reserved in the
+database before it is handed out (:mod:`storage.stream_reservation`), so a restarted node
+resumes above every position a client may hold.
 """
 
 from __future__ import annotations
@@ -11,14 +13,16 @@ from __future__ import annotations
 import threading
 
 from storage.database import Cursor, Database
+from storage.stream_reservation import Reservation
 
 
 class StreamIdGenerator:
-    def __init__(self, start: int) -> None:
+    def __init__(self, start: int, reservation: Reservation | None = None) -> None:
         self._next = start + 1
         self._current = start
         self._pending: set[int] = set()
         self._lock = threading.Lock()
+        self._reservation = reservation
 
     @classmethod
     def from_database(cls, db: Database) -> StreamIdGenerator:
@@ -31,12 +35,15 @@ class StreamIdGenerator:
                 best = max(best, int(value or 0))
             return best
 
-        return cls(db.run_sync("stream_max", max_position))
+        reservation = Reservation(db, "stream")
+        return cls(reservation.start(db.run_sync("stream_max", max_position)), reservation)
 
     def allocate(self, count: int = 1) -> list[int]:
         """Reserve ``count`` consecutive ids; each must later be passed to :meth:`finish`."""
         with self._lock:
             ids = list(range(self._next, self._next + count))
+            if self._reservation is not None and ids:
+                self._reservation.cover(ids[-1])
             self._next += count
             self._pending.update(ids)
         return ids

@@ -104,6 +104,12 @@ class NodeProcess:
                 self.process.kill()
                 self.process.wait()
 
+    def kill(self) -> None:
+        """Stop the node at once (SIGKILL), as a crash or a power cut would."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
@@ -161,6 +167,33 @@ class Client:
 
     def delete(self, path: str, body: Any = None, **kwargs: Any) -> Any:
         return self.request("DELETE", path, body, **kwargs)
+
+
+@contextmanager
+def node_on_engine(engine: str, workdir: Path, **options: Any) -> Iterator[NodeProcess]:
+    """A running node on ``engine`` ("sqlite", or "postgres" in a fresh database that is
+    dropped afterwards; skips the test without a PostgreSQL server); stopped on exit."""
+    from tests.storage_helpers import (
+        POSTGRES_ENV,
+        POSTGRES_SKIP,
+        create_postgres_database,
+        drop_postgres_database,
+    )
+
+    dsn = name = ""
+    if engine == "postgres":
+        if not os.environ.get(POSTGRES_ENV):
+            import pytest
+
+            pytest.skip(POSTGRES_SKIP)
+        dsn, name = create_postgres_database()
+    node = NodeProcess(workdir, engine=engine, dsn=dsn, **options)
+    try:
+        yield node.start()
+    finally:
+        node.stop()
+        if name:
+            drop_postgres_database(name)
 
 
 @contextmanager

@@ -6,28 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.node_harness import NodeProcess
+from tests.node_harness import NodeProcess, node_on_engine
 from tests.room_helpers import V3, create_room, room_path, send_text, sync
 
 
 @pytest.mark.parametrize("engine", ["sqlite", "postgres"])
 def test_rooms_and_sessions_survive_a_restart(engine: str, tmp_path: Path) -> None:
-    import os
-
-    from tests.storage_helpers import (
-        POSTGRES_ENV,
-        POSTGRES_SKIP,
-        create_postgres_database,
-        drop_postgres_database,
-    )
-
-    dsn = name = ""
-    if engine == "postgres":
-        if not os.environ.get(POSTGRES_ENV):
-            pytest.skip(POSTGRES_SKIP)
-        dsn, name = create_postgres_database()
-    node = NodeProcess(tmp_path, engine=engine, dsn=dsn).start()
-    try:
+    with node_on_engine(engine, tmp_path) as node:
         alice = node.register()
         room_id = create_room(alice, name="Durable")
         first = send_text(alice, room_id, "before restart")
@@ -41,10 +26,6 @@ def test_rooms_and_sessions_survive_a_restart(engine: str, tmp_path: Path) -> No
         joined = sync(alice)["rooms"]["join"][room_id]
         assert joined["timeline"]["events"][-1]["event_id"] == second
         assert alice.get(f"{V3}/joined_rooms")["joined_rooms"] == [room_id]
-    finally:
-        node.stop()
-        if name:
-            drop_postgres_database(name)
 
 
 def test_new_state_chains_onto_state_loaded_after_restart(tmp_path: Path) -> None:

@@ -1,0 +1,82 @@
+"""Sync tokens held across a restart (kill -9 or a clean stop) still see every later change.
+
+Each test takes a token, consumes stream positions or typing serials that leave no row behind,
+restarts the node and checks that the next change reaches a client syncing from that token.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from tests.node_harness import Client, NodeProcess, node_on_engine
+from tests.room_helpers import V3, create_room, send_text, sync
+from tests.test_typing_api import _pair, _typing_users
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def restartable(request: Any, tmp_path_factory: Any) -> Iterator[NodeProcess]:
+    """A node of this module's own (the tests restart it), on each engine."""
+    with node_on_engine(request.param,
+                        tmp_path_factory.mktemp(f"restart_{request.param}")) as node:
+        yield node
+
+
+@pytest.fixture(params=["kill", "stop"])
+def restart(request: Any, restartable: NodeProcess) -> Any:
+    """Restart the node after a crash (SIGKILL) or after a clean stop."""
+
+    def again() -> None:
+        restartable.kill() if request.param == "kill" else restartable.stop()
+        restartable.start()
+
+    return again
+
+
+def _next_event_reaches(token: str, restart: Any, sender: Client, reader: Client,
+                        room_id: str) -> None:
+    """After a restart, the next message is the one thing a sync from ``token`` reports."""
+    restart()
+    sent = send_text(sender, room_id, "after restart")
+    room = sync(reader, token)["rooms"]["join"].get(room_id, {})
+    assert [e["event_id"] for e in room.get("timeline", {}).get("events", [])] == [sent]
+
+
+def test_event_after_restart_reaches_a_token_past_a_no_op_tag_delete(
+        restartable: NodeProcess, restart: Any) -> None:
+    alice = restartable.register()
+    room_id = create_room(alice)
+    sync(alice)
+    alice.delete(f"{V3}/user/{quote(alice.user_id)}/rooms/{quote(room_id)}/tags/never.set")
+    assert alice.status == 200
+    _next_event_reaches(sync(alice)["next_batch"], restart, alice, alice, room_id)
+
+
+def test_event_after_restart_reaches_a_token_past_a_delivered_to_device_message(
+        restartable: NodeProcess, restart: Any) -> None:
+    alice, bob, room_id = _pair(restartable)
+    first = sync(bob)["next_batch"]
+    alice.put(f"{V3}/sendToDevice/org.example.ping/{uuid.uuid4().hex}",
+              {"messages": {bob.user_id: {bob.device_id: {"n": 1}}}})
+    assert alice.status == 200
+    delivered = sync(bob, first)
+    assert [e["content"] for e in delivered["to_device"]["events"]] == [{"n": 1}]
+    acknowledged = sync(bob, delivered["next_batch"])  # the message is deleted now
+    _next_event_reaches(acknowledged["next_batch"], restart, alice, bob, room_id)
+
+
+def test_typing_after_restart_reaches_a_token_from_before(
+        restartable: NodeProcess, restart: Any) -> None:
+    alice, bob, room_id = _pair(restartable)
+    typing_path = f"{V3}/rooms/{quote(room_id)}/typing/{quote(alice.user_id)}"
+    alice.put(typing_path, {"typing": True, "timeout": 30000})
+    alice.put(typing_path, {"typing": False})
+    token = sync(bob)["next_batch"]
+    restart()
+    alice.put(typing_path, {"typing": True, "timeout": 30000})
+    assert alice.status == 200
+    assert _typing_users(sync(bob, token), room_id) == [alice.user_id]
