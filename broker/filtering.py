@@ -11,12 +11,12 @@ Apart from ``resolve_filter`` (which reads stored filters) this module is pure.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from broker.http.errors import MatrixError, bad_param, bad_type
+from broker.http.strict_json import loads_strict
 
 if TYPE_CHECKING:
     from broker.node import Node
@@ -296,7 +296,7 @@ DEFAULT_FILTER = Filter()
 
 def _inline_json(filter_param: str) -> Any:
     try:
-        return json.loads(filter_param)
+        return loads_strict(filter_param)
     except ValueError as e:
         raise bad_param(f"'filter' is not valid JSON: {e}") from e
 

@@ -25,6 +25,7 @@ from twisted.web.http import Request
 from broker.client_api import CLIENT_PREFIX
 from broker.http.errors import MatrixError, bad_param, forbidden, not_found
 from broker.http.server import parse_json_body, query_arg
+from broker.http.strict_json import loads_strict
 from broker.http.validation import optional, parse_int_arg, require
 from broker.rooms.live_room import LiveRoom
 from federation.errors import DestinationRefused, HttpResponseError
@@ -93,7 +94,7 @@ def _parse_token(token: str) -> tuple[str, SortKey]:
     """("n" | "p", sort key) of a pagination token; 400 M_INVALID_PARAM if it is not ours."""
     try:
         direction, payload = token[0], token[1:]
-        decoded = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        decoded = loads_strict(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
         members, room_id = decoded
         if direction not in "np" or not isinstance(members, int) or \
                 not isinstance(room_id, str):

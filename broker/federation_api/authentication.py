@@ -11,12 +11,12 @@ but they must all name the same origin.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from typing import Any
 
-from broker.http.errors import MatrixError, bad_json
+from broker.http.errors import MatrixError
+from broker.http.server import parse_json
 from federation.errors import KeyFetchError, MalformedAuthorization, SignatureVerifyError
 from federation.request_auth import XMatrixAuth, parse_authorization_header
 
@@ -55,10 +55,7 @@ def _json_content(request: Any) -> Any | None:
     request.content.seek(0)
     if not raw.strip():
         return None
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise bad_json(f"Content not JSON: {exc}") from exc
+    return parse_json(raw)
 
 
 async def authenticate(node: Any, request: Any) -> str:

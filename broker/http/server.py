@@ -3,13 +3,11 @@
 Handlers are ``async def handler(request, **path_args) -> (status, json_body)`` or return a
 :class:`RawResponse` for bytes (media).  A :class:`MatrixError` becomes a Matrix error body; any
 other exception is logged and answered with ``M_UNKNOWN`` 500.  Bodies over the configured limit
-get 413 before they are parsed.
+get 413 before they are parsed (:mod:`broker.http.channel` enforces the HTTP-level limits).
 """
 
 from __future__ import annotations
 
-import io
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -22,7 +20,8 @@ from twisted.web import server
 from twisted.web.http import Request
 from twisted.web.resource import Resource
 
-from broker.http.errors import MatrixError, bad_json, unrecognized
+from broker.http.errors import MatrixError, bad_json, bad_param, unrecognized
+from broker.http.strict_json import JsonRefused, encode_json, loads_strict
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +83,8 @@ class Router(Resource):
             path_matched = True
             if route_method == method or (method == "HEAD" and route_method == "GET"):
                 args = {k: unquote(v) for k, v in match.groupdict().items() if v is not None}
+                if any("\x00" in value for value in args.values()):
+                    raise bad_param("Path segments must not contain NUL")
                 return handler, args, max_body
         raise unrecognized(405 if path_matched else 404)
 
@@ -128,9 +129,14 @@ class Router(Resource):
 
     @staticmethod
     def _respond_json(request: Request, status: int, body: Any) -> None:
+        """Answer with ``body``; whatever it holds, the request gets an answer."""
         if request._disconnected:  # the client went away (long-poll cancelled)
             return
-        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        try:
+            data = encode_json(body)
+        except Exception:
+            logger.exception("encoding the response to %s failed", request.path)
+            status, data = 500, b'{"errcode":"M_UNKNOWN","error":"Internal error"}'
         request.setResponseCode(status)
         request.setHeader(b"Content-Type", b"application/json")
         request.setHeader(b"Content-Length", str(len(data)).encode("ascii"))
@@ -195,54 +201,24 @@ class ListenerResource(Resource):
         return b'{"errcode":"M_UNRECOGNIZED","error":"Unrecognized request"}'
 
 
-class BodyLimitedRequest(server.Request):
-    """A request that stops buffering its body once it passes the route's size limit.
-
-    Twisted would otherwise read the whole body (into memory or a temp file) before the router
-    sees it; here the excess is dropped as it arrives and the router answers 413.
-    """
-
-    body_too_large = False
-    _body_limit = 0
-    _body_received = 0
-
-    def gotLength(self, length: int | None) -> None:
-        channel = self.channel
-        router = getattr(getattr(channel, "site", None), "resource", None)
-        method = getattr(channel, "_command", b"").decode("ascii", "replace")
-        path = getattr(channel, "_path", b"").split(b"?", 1)[0].decode("utf-8", "replace")
-        limit_for = getattr(router, "body_limit_for", None)
-        self._body_limit = limit_for(method, path) if limit_for is not None else 1_048_576
-        if length is not None and length > self._body_limit:
-            self.body_too_large = True
-            self.content = io.BytesIO()
-            return
-        super().gotLength(length)
-
-    def handleContentChunk(self, data: bytes) -> None:
-        if self.body_too_large:
-            return
-        self._body_received += len(data)
-        if self._body_received > self._body_limit:
-            self.body_too_large = True
-            if self.content is not None:
-                self.content.close()
-            self.content = io.BytesIO()
-            return
-        super().handleContentChunk(data)
+def parse_json(raw: bytes) -> Any:
+    """``raw`` parsed strictly (see :mod:`broker.http.strict_json`); a 400 Matrix error
+    (M_NOT_JSON or M_BAD_JSON) if it is not acceptable JSON.  Every JSON body the node accepts,
+    client or federation, goes through here."""
+    try:
+        return loads_strict(raw)
+    except JsonRefused as e:
+        raise MatrixError(400, e.errcode, e.message) from e
 
 
 def parse_json_body(request: Request, *, allow_empty: bool = False) -> dict[str, Any]:
-    """The request body as a JSON object; M_NOT_JSON otherwise."""
+    """The request body as a JSON object (parsed by :func:`parse_json`); M_NOT_JSON otherwise."""
     raw = request.content.read() if request.content is not None else b""
     if not raw.strip():
         if allow_empty:
             return {}
         raise bad_json("Request body is empty; expected a JSON object.")
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise bad_json(f"Content not JSON: {e}") from e
+    body = parse_json(raw)
     if not isinstance(body, dict):
         raise bad_json("Request body must be a JSON object.")
     return body
@@ -253,9 +229,15 @@ def query_arg(request: Request, name: str, default: str | None = None) -> str | 
     values = request.args.get(name.encode("ascii")) if request.args else None
     if not values:
         return default
-    return values[0].decode("utf-8", "replace")
+    return _decode_arg(name, values[0])
 
 
 def query_args(request: Request, name: str) -> list[str]:
     values = request.args.get(name.encode("ascii"), []) if request.args else []
-    return [v.decode("utf-8", "replace") for v in values]
+    return [_decode_arg(name, v) for v in values]
+
+
+def _decode_arg(name: str, value: bytes) -> str:
+    if b"\x00" in value:
+        raise bad_param(f"'{name}' must not contain NUL")
+    return value.decode("utf-8", "replace")
