@@ -29,10 +29,18 @@ def room_servers(node: Node, room: LiveRoom) -> set[str]:
     return {server_name_of(u) for u in room.members_with("join")} - {node.server_name}
 
 
+def check_user_id(user_id: str) -> None:
+    """400 M_INVALID_PARAM unless ``user_id`` has the shape ``@localpart:server``."""
+    localpart, sep, server = user_id[1:].partition(":")
+    if not user_id.startswith("@") or not sep or not localpart or not server:
+        raise bad_param(f"Not a user ID: {user_id!r}")
+
+
 def register_servlets(node: Node, router: Router) -> None:
     async def template(request: Request, room_id: str, user_id: str,
                        membership: str) -> tuple[int, dict[str, Any]]:
         origin = await authenticate(node, request)
+        check_user_id(user_id)
         if server_name_of(user_id) != origin:
             raise forbidden("The user does not belong to the requesting server")
         room = await node.rooms.registry.get(room_id)

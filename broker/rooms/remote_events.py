@@ -7,7 +7,9 @@ then persist it.  The room's new current state is the state after the event when
 extends every forward extremity, and the resolution of the two otherwise.
 
 Processing of one room is serialised; the final update of the live room happens without any
-await in between, and is retried if a local event changed the room meanwhile.
+await in between (a resolution is redone if a local state event changed the room meanwhile, as
+often as that takes).  An event is written once: a copy arriving while the first is still being
+written waits for that write.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
+from twisted.python.failure import Failure
 
 from broker.rooms.live_room import LiveRoom
 from broker.rooms.state_loader import StateIds, StateLoader
@@ -48,6 +51,10 @@ class RemoteEvents:
         self.fetcher = fetcher  # RemoteFetcher: fetches and verifies events from peers
         self.state = StateLoader(node)
         self._locks: dict[str, defer.DeferredLock] = {}
+        # Events handed to the persister and not yet durable, with whoever waits for them: the
+        # same event arriving again meanwhile waits for that write instead of being written
+        # twice.
+        self._unwritten: dict[str, list[defer.Deferred[None]]] = {}
         # The state after events we hold only as outliers, learnt from peers when a gap in the
         # room's history could not be filled.
         self._fetched_states: OrderedDict[str, StateIds] = OrderedDict()
@@ -70,6 +77,8 @@ class RemoteEvents:
         lock = self._lock(event.room_id)
         await lock.acquire()
         try:
+            if event.event_id in self._unwritten:
+                return self._wait_for_write(event.event_id)
             if known is None:
                 known = bool(await self.node.stores.state.known_event_ids([event.event_id]))
             if known:
@@ -98,12 +107,47 @@ class RemoteEvents:
             raise RemoteEventRejected(f"event fails auth against the state before it: {e}"
                                       ) from e
         item = self.node.rooms.creator.apply_remote(room, event)
-        return self.node.rooms.persister.persist([item])
+        return self._persist([item])
+
+    def _persist(self, items: list[PersistItem]) -> defer.Deferred[None]:
+        """Queue the items for writing; fires once they are durable."""
+        ids = [item.event.event_id for item in items]
+        waiters: list[defer.Deferred[None]] = []
+        for event_id in ids:
+            self._unwritten[event_id] = waiters
+
+        def written(result: Any) -> None:
+            for event_id in ids:
+                if self._unwritten.get(event_id) is waiters:
+                    del self._unwritten[event_id]
+            for waiter in waiters:
+                if isinstance(result, Failure):
+                    waiter.errback(result)
+                else:
+                    waiter.callback(None)
+
+        first: defer.Deferred[None] = defer.Deferred()
+        waiters.append(first)
+        self.node.rooms.persister.persist(items).addBoth(written)
+        return first
+
+    def _wait_for_write(self, event_id: str) -> defer.Deferred[None]:
+        """A Deferred firing when the pending write of ``event_id`` does (at once if there
+        is none any more)."""
+        waiters = self._unwritten.get(event_id)
+        if waiters is None:
+            return defer.succeed(None)
+        waiter: defer.Deferred[None] = defer.Deferred()
+        waiters.append(waiter)
+        return waiter
 
     async def _process(self, origin: str, room: LiveRoom, event: Event, *,
                        fetch_missing: bool) -> defer.Deferred[None]:
         stores = self.node.stores
-        if not fetch_missing and await stores.state.known_event_ids([event.event_id]):
+        if event.event_id in self._unwritten:
+            return self._wait_for_write(event.event_id)
+        # Looked up again: an answer from before waiting for the room may be stale.
+        if await stores.state.known_event_ids([event.event_id]):
             return defer.succeed(None)
         missing = await self._prevs_without_state(room, event)
         if missing and fetch_missing:
@@ -128,38 +172,53 @@ class RemoteEvents:
             raise RemoteEventRejected(f"event fails auth against its auth events: {e}") from e
 
         redaction_target = await self._redaction_target(room, event)
-        for _attempt in range(5):
-            version = room.version
-            before = await self._state_before(room, event)
-            before_events = await self.state.events_for(before)
-            try:
-                check_auth(room.room_version, event,
-                           room.auth_events_of(event, before_events), create)
-            except AuthError as e:
-                raise RemoteEventRejected(f"event fails auth against the state before it: {e}"
-                                          ) from e
-            after = dict(before)
-            if event.is_state():
-                after[(event.type, event.state_key or "")] = event.event_id
-            extends_all = set(room.extremities) <= set(event.prev_event_ids)
-            current = after if extends_all else await self.state.resolve(
-                room.room_version,
-                [{k: e.event_id for k, e in room.state.items()}, after], [event])
-            current_events = await self.state.events_for(
+        before = await self._state_before(room, event)
+        before_events = await self.state.events_for(before)
+        try:
+            check_auth(room.room_version, event,
+                       room.auth_events_of(event, before_events), create)
+        except AuthError as e:
+            raise RemoteEventRejected(f"event fails auth against the state before it: {e}"
+                                      ) from e
+        after = dict(before)
+        if event.is_state():
+            after[(event.type, event.state_key or "")] = event.event_id
+        current_events = await self._current_state_with(room, event, after, before_events)
+        soft_failed = not self._allowed_now(room, event)
+        item = self._apply(room, event, before, after, current_events, soft_failed)
+        if not soft_failed:
+            item.redaction_target = redaction_target
+        return self._persist([item])
+
+    async def _current_state_with(self, room: LiveRoom, event: Event, after: StateIds,
+                                  before_events: dict[tuple[str, str], Event]
+                                  ) -> dict[tuple[str, str], Event]:
+        """The room's current state once the event is added: the state after it when it
+        extends every forward extremity, else the resolution of that and the current state.
+
+        Returns with the room as the answer saw it (nothing awaited since), so the caller
+        applies the event at once.  A local state event landing during a resolution makes it
+        resolve again against the new state: under any load the event goes through, never
+        refused (local messages, which change no state, do not make it resolve again)."""
+        prevs = set(event.prev_event_ids)
+        key = (event.type, event.state_key or "")
+        while not set(room.extremities) <= prevs:
+            state_version = room.state_version
+            current = await self.state.resolve(
+                room.room_version, [{k: e.event_id for k, e in room.state.items()}, after],
+                [event])
+            resolved = await self.state.events_for(
                 {k: v for k, v in current.items() if v != event.event_id})
-            if event.is_state() and current.get((event.type, event.state_key or "")) == \
-                    event.event_id:
-                current_events[(event.type, event.state_key or "")] = event
-            if room.version != version:
-                continue  # a local event landed meanwhile: decide again on the new state
-            soft_failed = not self._allowed_now(room, event)
-            item = self._apply(room, event, before, after, current_events, soft_failed)
-            if not soft_failed:
-                item.redaction_target = redaction_target
-            break
-        else:
-            raise RemoteEventRejected("room changed too often while processing the event")
-        return self.node.rooms.persister.persist([item])
+            if event.is_state() and current.get(key) == event.event_id:
+                resolved[key] = event
+            if room.state_version == state_version:
+                return resolved
+            logger.info("state of %s changed while resolving %s: resolving again",
+                        room.room_id, event.event_id)
+        extended = dict(before_events)
+        if event.is_state():
+            extended[key] = event
+        return extended
 
     async def _redaction_target(self, room: LiveRoom, event: Event) -> str | None:
         """The event a remote redaction prunes, when the redaction rules let it."""
@@ -306,8 +365,13 @@ class RemoteEvents:
 
     async def store_outliers(self, events: list[Event]) -> None:
         """Persist state and auth events learnt over federation outside the timeline."""
-        known = await self.node.stores.state.known_event_ids([e.event_id for e in events])
-        fresh = [e for e in events if e.event_id not in known]
+        unique = list({e.event_id: e for e in events}.values())
+        known = await self.node.stores.state.known_event_ids([e.event_id for e in unique])
+        fresh = [e for e in unique if e.event_id not in known]
+        pending = {e.event_id for e in fresh if e.event_id in self._unwritten}
+        fresh = [e for e in fresh if e.event_id not in pending]
+        for event_id in sorted(pending):
+            await self._wait_for_write(event_id)
         if not fresh:
             return
         assert self.node.stream is not None
@@ -316,4 +380,4 @@ class RemoteEvents:
                  for e, sid in zip(fresh, ids, strict=True)]
         for event, sid in zip(fresh, ids, strict=True):
             event.unsigned["stream_ordering"] = sid
-        await self.node.rooms.persister.persist(items)
+        await self._persist(items)
