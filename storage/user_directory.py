@@ -18,6 +18,10 @@ from twisted.internet import defer
 from storage.database import Cursor, Database
 
 _WORD_SPLIT = re.compile(r"[^\w]+")
+#: How many terms (the longest) narrow the database query, and how many characters of each:
+#: databases limit LIKE patterns and expression depth.  matches() still checks every term.
+MAX_QUERY_TERMS = 8
+MAX_QUERY_TERM_CHARS = 256
 
 
 @dataclass(frozen=True)
@@ -37,8 +41,16 @@ class DirectoryUser:
 
 
 def search_terms(search_term: str) -> list[str]:
-    """The lower-cased, whitespace-separated words of a search."""
-    return [word for word in search_term.lower().split() if word]
+    """The distinct lower-cased, whitespace-separated words of a search."""
+    return list(dict.fromkeys(word for word in search_term.lower().split() if word))
+
+
+def _query_terms(terms: list[str], engine: str) -> list[str]:
+    """The terms that narrow the query, cut to :data:`MAX_QUERY_TERM_CHARS` (a word a term is a
+    prefix of contains the term's start too)."""
+    usable = [t for t in terms if engine != "sqlite" or t.isascii()]  # SQLite's LOWER: ASCII
+    usable.sort(key=len, reverse=True)
+    return [term[:MAX_QUERY_TERM_CHARS] for term in usable[:MAX_QUERY_TERMS]]
 
 
 def matches(user_id: str, display_name: str | None, terms: list[str]) -> bool:
@@ -76,9 +88,7 @@ class UserDirectoryStore:
                 return [], False
             conditions = []
             args: list[Any] = [searcher, True]
-            for term in terms:
-                if cur.engine == "sqlite" and not term.isascii():
-                    continue  # SQLite's LOWER folds ASCII only: matches() alone decides
+            for term in _query_terms(terms, cur.engine):
                 conditions.append("(LOWER(m.state_key) LIKE ? ESCAPE '\\'"
                                   " OR LOWER(p.displayname) LIKE ? ESCAPE '\\')")
                 args += [_like_pattern(term)] * 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from broker.http.errors import MatrixError, bad_param, missing_param
+from broker.http.strict_json import MAX_SAFE_INT
 
 T = TypeVar("T")
 
@@ -49,6 +50,16 @@ def parse_int_arg(value: str | None, name: str, default: int, *, minimum: int = 
         number = int(value)
     except ValueError as e:
         raise bad_param(f"'{name}' must be an integer") from e
+    number = bounded_int(number, name)
     if number < minimum:
         raise bad_param(f"'{name}' must be at least {minimum}")
     return min(number, maximum) if maximum is not None else number
+
+
+def bounded_int(number: int, name: str) -> int:
+    """``number`` if it lies in canonical JSON's range [-(2**53)+1, 2**53-1] (which every
+    column holds); 400 M_INVALID_PARAM naming ``name`` otherwise.  For integers taken from
+    query strings and tokens, which the strict JSON parser never sees."""
+    if not -MAX_SAFE_INT <= number <= MAX_SAFE_INT:
+        raise bad_param(f"'{name}' is out of range")
+    return number
