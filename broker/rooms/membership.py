@@ -42,6 +42,8 @@ class Membership:
 
     async def _remote_alias(self, alias: str, server: str) -> tuple[str, list[str]]:
         self.node.aliases.validate(alias, must_be_local=False)
+        if not self.node.federation_policy.permits("outbound", server):
+            raise forbidden(f"Federation with {server} is not allowed")
         try:
             answer = await self.node.federation_client.get_json(
                 server, "/_matrix/federation/v1/query/directory", args={"room_alias": alias})

@@ -36,7 +36,11 @@ async def join_remote_room(node: Node, room_id: str, user_id: str, servers: list
     """Join ``room_id`` through the first of ``servers`` that answers; returns the room ID."""
     client = node.federation_client
     errors: list[str] = []
-    for server in [s for s in dict.fromkeys(servers) if s != node.server_name]:
+    candidates = [s for s in dict.fromkeys(servers) if s != node.server_name]
+    allowed = [s for s in candidates if node.federation_policy.permits("outbound", s)]
+    if candidates and not allowed:
+        raise forbidden(f"Federation with {', '.join(candidates)} is not allowed")
+    for server in allowed:
         try:
             template = await client.get_json(
                 server, f"{FED_V1}/make_join/{quote(room_id)}/{quote(user_id)}",
