@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
 import time
 
 from broker.auth import PasswordHashing
 from broker.config import NodeConfig
+from broker.identifiers import is_new_localpart
 from storage.database import Database, DatabaseConfig, IntegrityError, fired_result
 from storage.migrations import apply_migrations
 from storage.users import UserStore
-
-LOCALPART = re.compile(r"^[a-z0-9._=\-/+]+$")
 
 
 def normalise_user_id(user: str, server_name: str) -> str:
@@ -22,7 +20,7 @@ def normalise_user_id(user: str, server_name: str) -> str:
             raise ValueError(f"{user} does not belong to this node ({server_name})")
     else:
         localpart = user
-    if not LOCALPART.match(localpart):
+    if not is_new_localpart(localpart):
         raise ValueError(
             f"invalid user name {localpart!r}: use lower-case letters, digits and ._=-/+")
     return f"@{localpart}:{server_name}"

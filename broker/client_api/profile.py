@@ -16,6 +16,7 @@ from broker.client_api import CLIENT_PREFIX
 from broker.http.errors import MatrixError, forbidden, not_found
 from broker.http.server import parse_json_body
 from broker.http.validation import check
+from broker.identifiers import is_user_id
 
 if TYPE_CHECKING:
     from broker.http.server import Router
@@ -41,7 +42,7 @@ def register_servlets(node: Node, router: Router) -> None:
     users = node.stores.users
 
     async def load_profile(user_id: str) -> dict[str, Any]:
-        if not user_id.startswith("@") or ":" not in user_id:
+        if not is_user_id(user_id):
             raise MatrixError(400, "M_INVALID_PARAM", f"{user_id!r} is not a user ID")
         if not node.is_mine(user_id):
             raise not_found("Profiles of users on other servers are not available")

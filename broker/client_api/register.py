@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.web.http import Request
 
-from broker.admin_tools import LOCALPART
 from broker.client_api import CLIENT_PREFIX
 from broker.client_api.login import client_ip, device_fields, session_response
 from broker.client_api.uia import DUMMY, uia_for
 from broker.http.errors import MatrixError, forbidden
 from broker.http.server import parse_json_body, query_arg
 from broker.http.validation import optional
+from broker.identifiers import is_new_localpart
 from storage.database import IntegrityError
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def check_new_password(password: str) -> None:
 def user_id_for_username(node: Node, username: str) -> str:
     """The user ID a requested username gives (lower-cased), or 400 M_INVALID_USERNAME."""
     localpart = username.lower()
-    if not LOCALPART.match(localpart):
+    if not is_new_localpart(localpart):
         raise MatrixError(400, "M_INVALID_USERNAME",
                           "User names may only contain a-z, 0-9, '.', '_', '=', '-', '/' and '+'")
     user_id = node.user_id(localpart)

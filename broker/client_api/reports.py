@@ -17,7 +17,7 @@ from broker.client_api import CLIENT_PREFIX
 from broker.http.errors import bad_param, not_found
 from broker.http.server import parse_json_body
 from broker.http.validation import optional
-from federation.auth_rules import is_valid_user_id
+from broker.identifiers import is_user_id
 
 if TYPE_CHECKING:
     from broker.http.server import Router
@@ -81,7 +81,7 @@ def register_servlets(node: Node, router: Router) -> None:
         requester = await node.auth.get_requester(request)
         node.ratelimiter.check("messages", requester.user_id, exempt=requester.is_admin)
         reason = _reason(parse_json_body(request, allow_empty=True))
-        if not is_valid_user_id(user_id):
+        if not is_user_id(user_id):
             raise bad_param(f"{user_id!r} is not a valid user ID")
         if not await node.stores.user_directory.is_known_user(user_id):
             raise not_found("The user was not found.")

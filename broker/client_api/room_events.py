@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING, Any
 from twisted.web.http import Request
 
 from broker.client_api import CLIENT_PREFIX
-from broker.http.errors import bad_param, forbidden, not_found
+from broker.http.errors import MatrixError, bad_param, bad_type, forbidden, not_found
 from broker.http.server import parse_json_body, query_arg
 from broker.http.validation import optional
+from broker.identifiers import is_room_alias, within_id_limit
 from broker.rooms.client_events import serialize_event, serialize_events
 from broker.rooms.live_room import LiveRoom
+from broker.rooms.membership import Membership
 from broker.rooms.visibility import may_read
 
 if TYPE_CHECKING:
@@ -22,14 +24,43 @@ if TYPE_CHECKING:
 ROOM = "(?P<room_id>[^/]+)"
 
 
+def _check_type_and_key(event_type: str, state_key: str = "") -> None:
+    if not within_id_limit(event_type) or not within_id_limit(state_key):
+        raise bad_param("Event types and state keys are at most 255 bytes")
+
+
+async def check_canonical_alias(membership: Membership, room_id: str,
+                                content: dict[str, Any]) -> None:
+    """``m.room.canonical_alias`` content names only aliases of ``room_id``: 400
+    M_INVALID_PARAM for a value that is not an alias, M_BAD_ALIAS for one that does not
+    resolve to the room (asking the alias's server for a remote one)."""
+    aliases = [] if content.get("alias") is None else [content["alias"]]
+    alt = content.get("alt_aliases")
+    if alt is not None:
+        if not isinstance(alt, list):
+            raise bad_type("'alt_aliases' must be an array of room aliases")
+        aliases += alt
+    for alias in dict.fromkeys(a if isinstance(a, str) else repr(a) for a in aliases):
+        if not is_room_alias(alias):
+            raise bad_param(f"{alias!r} is not a room alias")
+        try:
+            target, _servers = await membership.resolve_room(alias)
+        except MatrixError:
+            target = None
+        if target != room_id:
+            raise MatrixError(400, "M_BAD_ALIAS", f"{alias} does not point to this room")
+
+
 def register_servlets(node: Node, router: Router) -> None:
     rooms = node.rooms
+    membership = Membership(node)
 
     async def send(request: Request, room_id: str, event_type: str,
                    txn_id: str) -> tuple[int, dict[str, Any]]:
         requester = await node.auth.get_requester(request)
         node.ratelimiter.check("messages", requester.user_id, exempt=requester.is_admin)
         content = parse_json_body(request)
+        _check_type_and_key(event_type)
         if event_type == "m.room.redaction":
             raise bad_param("Use the /redact endpoint to redact events")
         await rooms.require_joined(room_id, requester.user_id)
@@ -56,9 +87,12 @@ def register_servlets(node: Node, router: Router) -> None:
         requester = await node.auth.get_requester(request)
         node.ratelimiter.check("messages", requester.user_id, exempt=requester.is_admin)
         content = parse_json_body(request, allow_empty=False)
+        _check_type_and_key(event_type, state_key)
         if event_type == "m.room.member":
             raise bad_param("Use the membership endpoints to change membership")
         room = await rooms.require_joined(room_id, requester.user_id)
+        if event_type == "m.room.canonical_alias":
+            await check_canonical_alias(membership, room_id, content)
         if event_type == "m.room.encryption" and ("m.room.encryption", "") in room.state and \
                 not isinstance(content.get("algorithm"), str):
             raise forbidden("Encryption cannot be turned off in a room once it is on")

@@ -11,9 +11,9 @@ from broker.client_api import CLIENT_PREFIX
 from broker.http.errors import bad_param
 from broker.http.server import parse_json_body, query_args
 from broker.http.validation import optional, require
+from broker.identifiers import is_user_id, within_id_limit
 from broker.rooms.create_room import PRESETS, CreateRoomRequest, create_room
 from broker.rooms.membership import Membership
-from federation.auth_rules import is_valid_user_id
 
 if TYPE_CHECKING:
     from broker.http.server import Router
@@ -32,7 +32,7 @@ def _parse_create(body: dict[str, Any], creator: str, default_version: str) -> C
         raise bad_param(f"Unknown preset {preset!r}")
     invite = optional(body, "invite", list, [])
     for user_id in invite:
-        if not is_valid_user_id(user_id):
+        if not is_user_id(user_id):
             raise bad_param(f"Invalid user ID in 'invite': {user_id!r}")
     initial_state = optional(body, "initial_state", list, [])
     for state in initial_state:
@@ -40,6 +40,8 @@ def _parse_create(body: dict[str, Any], creator: str, default_version: str) -> C
                 not isinstance(state.get("content"), dict) or \
                 not isinstance(state.get("state_key", ""), str):
             raise bad_param("Each 'initial_state' entry needs a string type and object content")
+        if not within_id_limit(state["type"]) or not within_id_limit(state.get("state_key", "")):
+            raise bad_param("'initial_state' types and state keys are at most 255 bytes")
     if "invite_3pid" in body and body["invite_3pid"]:
         raise bad_param("Third-party invites are not supported on this node")
     alias_name = optional(body, "room_alias_name", str)

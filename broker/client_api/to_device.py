@@ -16,6 +16,7 @@ from broker.e2ee import to_device
 from broker.http.errors import MatrixError, bad_param, bad_type
 from broker.http.server import parse_json_body
 from broker.http.validation import require
+from broker.identifiers import is_user_id
 
 if TYPE_CHECKING:
     from broker.http.server import Router
@@ -30,7 +31,7 @@ def parse_messages(body: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]
     messages = require(body, "messages", dict)
     entries = 0
     for user_id, by_device in messages.items():
-        if not _is_user_id(user_id):
+        if not is_user_id(user_id):
             raise bad_param(f"'{user_id}' is not a user ID")
         if not isinstance(by_device, dict):
             raise bad_type(f"messages for {user_id} must be an object of device IDs")
@@ -44,11 +45,6 @@ def parse_messages(body: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]
             raise MatrixError(413, "M_TOO_LARGE",
                               f"At most {MAX_RECIPIENT_DEVICES} recipient devices per request")
     return messages
-
-
-def _is_user_id(value: str) -> bool:
-    localpart, sep, server = value.partition(":")
-    return value.startswith("@") and bool(sep) and len(localpart) > 1 and bool(server)
 
 
 def register_servlets(node: Node, router: Router) -> None:

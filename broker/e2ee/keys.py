@@ -25,6 +25,7 @@ from signedjson.sign import SignatureVerifyException, verify_signed_json
 from twisted.internet import defer
 
 from broker.http.errors import MatrixError
+from broker.identifiers import is_user_id
 from federation.canonical import decode_b64
 from federation.signing import server_name_of
 from storage.device_keys import (
@@ -166,7 +167,7 @@ def check_query(body: Mapping[str, Any]) -> dict[str, list[str]]:
         raise invalid(f"At most {MAX_USERS_PER_REQUEST} users per query")
     checked: dict[str, list[str]] = {}
     for user_id, device_ids in query.items():
-        if not _is_user_id(user_id):
+        if not is_user_id(user_id):
             raise invalid(f"{user_id!r} is not a user ID")
         if device_ids is None:
             device_ids = []
@@ -188,7 +189,7 @@ def check_claim(body: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     checked: dict[str, dict[str, str]] = {}
     total = 0
     for user_id, devices in query.items():
-        if not _is_user_id(user_id):
+        if not is_user_id(user_id):
             raise invalid(f"{user_id!r} is not a user ID")
         if not isinstance(devices, dict) or not all(
                 _is_id(d) and _is_id(a) for d, a in devices.items()):
@@ -198,11 +199,6 @@ def check_claim(body: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     if total > MAX_DEVICES_PER_REQUEST:
         raise invalid(f"At most {MAX_DEVICES_PER_REQUEST} devices per claim")
     return checked
-
-
-def _is_user_id(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith("@") and ":" in value \
-        and len(value) <= MAX_ID_LENGTH
 
 
 # -- one-time key counts, cached per device ----------------------------------------------------------

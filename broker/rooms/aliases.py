@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 from broker.http.errors import MatrixError, bad_param, not_found
+from broker.identifiers import is_room_alias
 from storage.aliases import AliasStore
 from storage.database import IntegrityError
-
-ALIAS_LOCALPART = re.compile(r"^[^\s:#]+$")
 
 
 class Aliases:
@@ -17,11 +14,9 @@ class Aliases:
         self.server_name = server_name
 
     def validate(self, alias: str, *, must_be_local: bool = True) -> None:
-        if not alias.startswith("#") or ":" not in alias:
+        if not is_room_alias(alias):
             raise bad_param(f"Invalid room alias {alias!r}")
-        localpart, _, server = alias[1:].partition(":")
-        if not ALIAS_LOCALPART.match(localpart) or len(alias.encode()) > 255:
-            raise bad_param(f"Invalid room alias {alias!r}")
+        server = alias[1:].partition(":")[2]
         if must_be_local and server != self.server_name:
             raise bad_param(f"Room alias {alias} does not belong to this node")
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from broker.http.errors import MatrixError, bad_param, forbidden
+from broker.identifiers import is_room_id, is_user_id
 from broker.rooms.creator import EventSpec
 from broker.rooms.remote_invites import decline_remote_invite, invite_remote_user
 from broker.rooms.remote_join import join_remote_room, servers_for_room
-from federation.auth_rules import is_valid_user_id
 from federation.errors import HttpResponseError
 from federation.events import Event
 from federation.signing import server_name_of
@@ -36,7 +36,7 @@ class Membership:
             if server == self.node.server_name:
                 return await self.node.aliases.resolve(room_id_or_alias), []
             return await self._remote_alias(room_id_or_alias, server)
-        if not room_id_or_alias.startswith("!"):
+        if not is_room_id(room_id_or_alias):
             raise bad_param(f"{room_id_or_alias!r} is neither a room ID nor a room alias")
         return room_id_or_alias, []
 
@@ -91,7 +91,7 @@ class Membership:
                      reason: str | None = None, is_direct: bool = False) -> Event | None:
         """Send ``target``'s membership as ``membership`` on behalf of ``sender`` (None when
         that declined an invite to a room held on another server)."""
-        if not is_valid_user_id(target):
+        if not is_user_id(target):
             raise bad_param(f"{target!r} is not a valid user ID")
         room = await self.node.rooms.registry.get(room_id)
         if room is None and membership == "leave" and target == sender:
