@@ -84,10 +84,13 @@ class EventStore:
         self.db = db
 
     # -- writing ----------------------------------------------------------------------------
-    def persist_batch(self, items: list[PersistItem]) -> defer.Deferred[None]:
+    def persist_batch(self, items: list[PersistItem]) -> defer.Deferred[list[PersistItem]]:
+        """Write ``items`` in one transaction; fires with the items actually written (an event
+        already held, or repeated in the batch, is left out: writing it again is a no-op)."""
         return self.db.run_interaction("persist_events", self._persist_batch_txn, items)
 
-    def _persist_batch_txn(self, cur: Cursor, items: list[PersistItem]) -> None:
+    def _persist_batch_txn(self, cur: Cursor, items: list[PersistItem]) -> list[PersistItem]:
+        items = self._not_yet_held(cur, items)
         for item in items:
             if item.new_room is not None:
                 room = item.new_room
@@ -97,18 +100,12 @@ class EventStore:
                     (room["room_id"], room["room_version"], room["creator"],
                      bool(room.get("is_public", False)), room["created_ts"]))
         timeline = [i for i in items if not i.outlier]
-        # An event we held as an outlier becomes part of the timeline: replace the outlier row.
-        for item in timeline:
-            cur.execute("DELETE FROM events WHERE event_id = ? AND outlier = ?",
-                        (item.event.event_id, True))
-        outliers = [i for i in items if i.outlier and not cur.select_one(
-            "SELECT 1 FROM events WHERE event_id = ?", (i.event.event_id,))]
         cur.executemany(
             "INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender,"
             " depth, origin_server_ts, json, outlier) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(i.stream_ordering, i.event.event_id, i.event.room_id, i.event.type,
               i.event.state_key, i.event.sender, i.event.depth, i.event.origin_server_ts,
-              event_json(i.event), i.outlier) for i in [*outliers, *timeline]])
+              event_json(i.event), i.outlier) for i in items])
         groups = [i.new_state_group for i in items if i.new_state_group is not None]
         cur.executemany(
             "INSERT INTO state_groups (id, room_id, prev_group, delta_depth) VALUES (?, ?, ?, ?)",
@@ -137,6 +134,37 @@ class EventStore:
         for item in items:
             if item.redaction_target is not None:
                 self._apply_redaction(cur, item.redaction_target, item.event.event_id)
+        return items
+
+    @staticmethod
+    def _not_yet_held(cur: Cursor, items: list[PersistItem]) -> list[PersistItem]:
+        """The items to write: not those whose event we already hold (as a timeline event, or
+        as an outlier when the item is an outlier too) or that repeat an earlier item.  An
+        outlier row that becomes part of the timeline is deleted here, to be written again."""
+        ids = list(dict.fromkeys(item.event.event_id for item in items))
+        held: dict[str, bool] = {}
+        for start in range(0, len(ids), 500):
+            clause, args = cur.in_clause("event_id", ids[start:start + 500])
+            held.update((row[0], bool(row[1])) for row in cur.select_all(
+                f"SELECT event_id, outlier FROM events WHERE {clause}", args))
+        written: list[PersistItem] = []
+        promoted: list[str] = []
+        seen: set[str] = set()
+        in_timeline = {item.event.event_id for item in items if not item.outlier}
+        for item in items:
+            event_id = item.event.event_id
+            if event_id in seen or (item.outlier and event_id in in_timeline):
+                continue
+            seen.add(event_id)
+            if event_id in held:
+                if item.outlier or not held[event_id]:
+                    continue
+                promoted.append(event_id)
+            written.append(item)
+        for start in range(0, len(promoted), 500):
+            clause, args = cur.in_clause("event_id", promoted[start:start + 500])
+            cur.execute(f"DELETE FROM events WHERE {clause}", args)
+        return written
 
     @staticmethod
     def _update_current_state(cur: Cursor, state_events: list[Event]) -> None:

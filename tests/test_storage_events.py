@@ -2,62 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from federation.events import Event, build_pdu, finalize_pdu
-from federation.room_versions import get_room_version
-from federation.signing import generate_signing_key
 from storage.database import Database
-from storage.events import EventStore, NewStateGroup, PersistItem
+from storage.events import EventStore, PersistItem
 from storage.state import StateStore
+from tests.event_chain import ALICE, EventChain
 from tests.storage_helpers import result_of
 
-V12 = get_room_version("12")
-KEY = generate_signing_key("test")
-ALICE = "@alice:a.test"
 
-
-class _Chain:
-    """Builds a linear room on top of the stores, the way the node does."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self.state: dict[tuple[str, str], str] = {}
-        self.room_id = ""
-        self.stream = 0
-        self.group = 0
-
-    def item(self, type_: str, content: dict[str, Any], state_key: str | None = None,
-             redacts: str | None = None) -> PersistItem:
-        prev = [self.events[-1].event_id] if self.events else []
-        pdu = build_pdu(V12, room_id=self.room_id or None, sender=ALICE, type=type_,
-                        content=content, state_key=state_key, prev_event_ids=prev,
-                        auth_event_ids=[], depth=len(self.events) + 1,
-                        origin_server_ts=1000 + len(self.events), redacts=redacts)
-        event = finalize_pdu(pdu, "a.test", KEY, V12)
-        if not self.room_id:
-            self.room_id = event.room_id
-        self.events.append(event)
-        self.stream += 1
-        new_group = None
-        if state_key is not None:
-            self.state[(type_, state_key)] = event.event_id
-            prev_group = self.group or None
-            self.group += 1
-            delta = {(type_, state_key): event.event_id} if prev_group else dict(self.state)
-            new_group = NewStateGroup(self.group, self.room_id, prev_group,
-                                      self.group - 1, delta)
-        item = PersistItem(event=event, stream_ordering=self.stream,
-                           state_group_after=self.group, new_state_group=new_group,
-                           redaction_target=redacts)
-        if type_ == "m.room.create":
-            item.new_room = {"room_id": self.room_id, "room_version": "12", "creator": ALICE,
-                             "created_ts": 1}
-        return item
-
-
-def _room(database: Database) -> tuple[_Chain, EventStore, StateStore]:
-    chain = _Chain()
+def _room(database: Database) -> tuple[EventChain, EventStore, StateStore]:
+    chain = EventChain()
     events = EventStore(database)
     items = [
         chain.item("m.room.create", {"room_version": "12"}, ""),
@@ -129,14 +82,49 @@ def test_transaction_ids_map_to_events(database: Database) -> None:
 def test_failed_batch_leaves_nothing_behind(database: Database) -> None:
     chain, events, state = _room(database)
     first = chain.item("m.room.message", {"body": "a", "msgtype": "m.text"})
-    duplicate = PersistItem(event=first.event, stream_ordering=first.stream_ordering + 1,
-                            state_group_after=first.state_group_after)
+    clash = chain.item("m.room.message", {"body": "b", "msgtype": "m.text"})
+    clash.stream_ordering = first.stream_ordering  # refused: stream positions are unique
     try:
-        result_of(events.persist_batch([first, duplicate]))
+        result_of(events.persist_batch([first, clash]))
     except Exception:
         pass
-    else:  # pragma: no cover - the duplicate event ID must be refused
-        raise AssertionError("duplicate event was accepted")
+    else:  # pragma: no cover - the repeated stream position must be refused
+        raise AssertionError("a repeated stream position was accepted")
     assert result_of(events.get_events([first.event.event_id])) == {}
     snapshot = result_of(state.load_room(chain.room_id))
-    assert snapshot is not None and snapshot.extremities == [chain.events[-2].event_id]
+    assert snapshot is not None and snapshot.extremities == [chain.events[-3].event_id]
+
+
+def test_writing_an_event_already_held_is_a_no_op(database: Database) -> None:
+    chain, events, state = _room(database)
+    held = chain.item("m.room.name", {"name": "Third"}, "")
+    result_of(events.persist_batch([held]))
+    again = PersistItem(event=held.event, stream_ordering=held.stream_ordering + 100,
+                        state_group_after=held.state_group_after,
+                        new_state_group=held.new_state_group)
+    following = chain.item("m.room.message", {"body": "after", "msgtype": "m.text"})
+    written = result_of(events.persist_batch([again, following]))
+    assert written == [following]
+    assert result_of(events.get_stream_ordering(held.event.event_id)) == held.stream_ordering
+    snapshot = result_of(state.load_room(chain.room_id))
+    assert snapshot is not None and snapshot.extremities == [following.event.event_id]
+
+
+def test_an_event_repeated_in_one_batch_is_written_once(database: Database) -> None:
+    chain, events, _ = _room(database)
+    first = chain.item("m.room.message", {"body": "a", "msgtype": "m.text"})
+    repeat = PersistItem(event=first.event, stream_ordering=first.stream_ordering + 1,
+                         state_group_after=first.state_group_after)
+    assert result_of(events.persist_batch([first, repeat])) == [first]
+    assert result_of(events.get_stream_ordering(first.event.event_id)) == first.stream_ordering
+
+
+def test_an_outlier_becomes_a_timeline_event_when_written_again(database: Database) -> None:
+    chain, events, _ = _room(database)
+    item = chain.item("m.room.message", {"body": "a", "msgtype": "m.text"})
+    outlier = PersistItem(event=item.event, stream_ordering=item.stream_ordering + 100,
+                          state_group_after=None, outlier=True)
+    result_of(events.persist_batch([outlier]))
+    assert result_of(events.timeline_event_ids([item.event.event_id])) == set()
+    assert result_of(events.persist_batch([item])) == [item]
+    assert result_of(events.timeline_event_ids([item.event.event_id])) == {item.event.event_id}

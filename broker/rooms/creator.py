@@ -16,7 +16,7 @@ from twisted.internet import defer
 from broker.deferreds import observe
 from broker.http.errors import MatrixError, forbidden, not_found
 from broker.rooms.live_room import LiveRoom, RoomRegistry
-from broker.rooms.persister import EventPersister
+from broker.rooms.persister import BuiltOnLostEvent, EventPersister
 from federation.auth_rules import check_auth
 from federation.canonical import encode_canonical_json
 from federation.errors import AuthError, InvalidEventError
@@ -28,6 +28,8 @@ from storage.stream import StreamIdGenerator
 
 FULL_SNAPSHOT_EVERY = 100
 MAX_PREV_EVENTS = 10
+# How many times a send is built again when the event before it in its room was lost.
+REBUILD_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -148,36 +150,61 @@ class EventCreator:
         self, room_id: str, spec: EventSpec, *, device_id: str | None = None,
         txn_id: str | None = None,
     ) -> Event:
-        """Create, authorise and persist one event; idempotent per (user, device, room, txn)."""
-        if txn_id is not None and device_id is not None:
-            key = (spec.sender, device_id, room_id, txn_id)
-            pending = self._pending_txns.get(key)
-            if pending is not None:
-                return await observe(pending)
-            existing = await self.events.get_txn_event_id(spec.sender, device_id, room_id, txn_id)
-            if existing is not None:
-                found = await self.events.get_events([existing])
-                return found[existing]
-            d = defer.ensureDeferred(self._send(room_id, spec, (spec.sender, device_id, txn_id)))
-            self._pending_txns[key] = d
-            try:
-                return await observe(d)
-            finally:
-                self._pending_txns.pop(key, None)
-        return await self._send(room_id, spec, None)
+        """Create, authorise and persist one event; idempotent per (user, device, room, txn):
+        every request with the same transaction ID, concurrent or later (after a restart
+        too), gets the one event."""
+        if txn_id is None or device_id is None:
+            return await self._send(room_id, spec, None)
+        key = (spec.sender, device_id, room_id, txn_id)
+        pending = self._pending_txns.get(key)
+        if pending is None:
+            # Registered before anything is awaited, so a concurrent retry finds it.
+            pending = defer.ensureDeferred(self._send_once(room_id, spec, device_id, txn_id))
+            self._pending_txns[key] = pending
+            pending.addBoth(self._txn_done, key)
+        return await observe(pending)
+
+    def _txn_done(self, result: Any, key: tuple[str, str, str, str]) -> Any:
+        self._pending_txns.pop(key, None)
+        return result
+
+    async def _send_once(self, room_id: str, spec: EventSpec, device_id: str,
+                         txn_id: str) -> Event:
+        """The event of a transaction ID: the stored one, or a new one."""
+        existing = await self.events.get_txn_event_id(spec.sender, device_id, room_id, txn_id)
+        if existing is not None:
+            found = await self.events.get_events([existing])
+            return found[existing]
+        return await self._send(room_id, spec, (spec.sender, device_id, txn_id))
 
     async def _send(self, room_id: str, spec: EventSpec,
                     txn_key: tuple[str, str, str] | None) -> Event:
-        room = await self.registry.get(room_id)
-        if room is None:
-            raise not_found(f"Unknown room {room_id}")
+        for _attempt in range(REBUILD_ATTEMPTS - 1):
+            try:
+                return await self._build_and_persist(room_id, spec, txn_key)
+            except BuiltOnLostEvent:
+                # An earlier event of the room could not be stored: build on the room as
+                # the database holds it.
+                continue
+        return await self._build_and_persist(room_id, spec, txn_key)
+
+    async def _build_and_persist(self, room_id: str, spec: EventSpec,
+                                 txn_key: tuple[str, str, str] | None) -> Event:
+        room = await self._room(room_id)
         target = None
         if spec.type == "m.room.redaction":
             target = await self._redaction_target(room, spec)
+            room = await self._room(room_id)  # the room may have been reloaded meanwhile
         item = self.build(room, spec, txn_key=txn_key,
                           redaction_target=target.event_id if target is not None else None)
         await self.persister.persist([item])
         return item.event
+
+    async def _room(self, room_id: str) -> LiveRoom:
+        room = await self.registry.get(room_id)
+        if room is None:
+            raise not_found(f"Unknown room {room_id}")
+        return room
 
     async def _redaction_target(self, room: LiveRoom, spec: EventSpec) -> Event | None:
         """The event a redaction applies to, after checking the sender may redact it."""

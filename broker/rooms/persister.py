@@ -2,8 +2,14 @@
 
 While one batch is being written, new events wait in the queue; when the write finishes the
 next batch (everything queued meanwhile) goes out at once.  Each caller's Deferred fires after
-its event is durable and the stream has advanced past it.  On a failed write every event of the
-batch fails, its rooms are reloaded from the database, and the stream ids are released.
+its event is durable and the stream has advanced past it.  An event the database already holds
+is not written again (its caller succeeds).
+
+If a batch fails, its entries (each caller's events) are written again one transaction each, so
+only the entries the database refuses fail, with :class:`EventNotStored`.  Their rooms are
+reloaded from the database on next use, and the entries built on top of a refused event (later
+ones of the same room, in the batch or queued) fail with :class:`BuiltOnLostEvent`: they can be
+built again on the reloaded room.  Stream ids of everything not written are released.
 """
 
 from __future__ import annotations
@@ -24,6 +30,16 @@ logger = logging.getLogger(__name__)
 MAX_BATCH = 500
 
 AfterPersist = Callable[[list[PersistItem]], None]
+Entry = tuple[list[PersistItem], defer.Deferred[None]]
+
+
+class EventNotStored(Exception):
+    """The database refused these events; nothing of them was written."""
+
+
+class BuiltOnLostEvent(Exception):
+    """These events follow an event of their room that could not be stored; nothing of them
+    was written, and they may be built again on the room as the database holds it."""
 
 
 class EventPersister:
@@ -36,7 +52,7 @@ class EventPersister:
         self.registry = registry
         self.reactor = reactor
         self.after_persist = after_persist
-        self._queue: list[tuple[list[PersistItem], defer.Deferred[None]]] = []
+        self._queue: list[Entry] = []
         self._writing = False
         self._scheduled = False
         self.batches_written = 0
@@ -55,7 +71,7 @@ class EventPersister:
         self._scheduled = False
         if self._writing or not self._queue:
             return
-        batch: list[tuple[list[PersistItem], defer.Deferred[None]]] = []
+        batch: list[Entry] = []
         count = 0
         while self._queue and count < MAX_BATCH:
             entry = self._queue.pop(0)
@@ -64,35 +80,77 @@ class EventPersister:
         items = [item for entry in batch for item in entry[0]]
         self._writing = True
         d = self.events.persist_batch(items)
-        d.addCallbacks(self._written, self._failed, callbackArgs=(batch, items),
-                       errbackArgs=(batch, items))
+        d.addCallbacks(self._written, self._batch_failed, callbackArgs=(batch,),
+                       errbackArgs=(batch,))
 
-    def _written(self, _: Any, batch: list[tuple[list[PersistItem], defer.Deferred[None]]],
-                 items: list[PersistItem]) -> None:
+    def _written(self, written: list[PersistItem], batch: list[Entry]) -> None:
         self.batches_written += 1
-        self.stream.finish([item.stream_ordering for item in items])
-        try:
-            self.after_persist(items)
-        except Exception:
-            logger.exception("after-persist hook failed")
-        self._writing = False
-        for _items, d in batch:
+        self._stored(written, batch)
+        self._next()
+
+    def _batch_failed(self, failure: Failure, batch: list[Entry]) -> None:
+        if len(batch) == 1:
+            self._refused(batch[0], failure.value)
+            self._next()
+            return
+        logger.warning("writing %d events together failed (%s): writing them one by one",
+                       sum(len(entry[0]) for entry in batch), failure.getErrorMessage())
+        d = defer.ensureDeferred(self._one_by_one(batch))
+        d.addErrback(lambda f: logger.error("writing events one by one failed: %s", f))
+        d.addBoth(lambda _: self._next())
+
+    async def _one_by_one(self, batch: list[Entry]) -> None:
+        lost_rooms: set[str] = set()
+        for entry in batch:
+            rooms = {item.event.room_id for item in entry[0]}
+            if rooms & lost_rooms:
+                self._lose([entry])
+                continue
+            try:
+                written = await self.events.persist_batch(entry[0])
+            except Exception as e:
+                lost_rooms |= rooms
+                self._refused(entry, e)
+                continue
+            self.batches_written += 1
+            # At once, while the room in memory is still the one the entry was built on.
+            self._stored(written, [entry])
+
+    def _stored(self, written: list[PersistItem], entries: list[Entry]) -> None:
+        """Advance the stream past durable entries, run the after-persist hook for what was
+        written (not the events held already) and answer the entries' callers."""
+        self.stream.finish([item.stream_ordering for entry in entries for item in entry[0]])
+        if written:
+            try:
+                self.after_persist(written)
+            except Exception:
+                logger.exception("after-persist hook failed")
+        for _items, d in entries:
             d.callback(None)
+
+    def _next(self) -> None:
+        self._writing = False
         self._write_next()
 
-    def _failed(self, failure: Failure,
-                batch: list[tuple[list[PersistItem], defer.Deferred[None]]],
-                items: list[PersistItem]) -> None:
-        logger.error("writing %d events failed: %s", len(items), failure.getErrorMessage())
+    def _refused(self, entry: Entry, error: BaseException | None) -> None:
+        """The database refused ``entry``: fail it, forget its rooms, and fail the queued
+        entries that were built on top of it."""
+        items, d = entry
         rooms = {item.event.room_id for item in items}
+        logger.error("writing events %s failed: %s",
+                     ", ".join(item.event.event_id for item in items), error)
         for room_id in rooms:
             self.registry.invalidate(room_id)
-        # Queued events of those rooms were built on top of the lost ones: fail them too.
         doomed = [e for e in self._queue if any(i.event.room_id in rooms for i in e[0])]
-        self._queue = [e for e in self._queue if e not in doomed]
-        failed_items = items + [item for entry in doomed for item in entry[0]]
-        self.stream.finish([item.stream_ordering for item in failed_items])
-        self._writing = False
-        for _items, d in batch + doomed:
-            d.errback(failure)
-        self._write_next()
+        doomed_ids = {id(e) for e in doomed}
+        self._queue = [e for e in self._queue if id(e) not in doomed_ids]
+        self.stream.finish([item.stream_ordering for item in items])
+        refused = EventNotStored(f"The event could not be stored: {error}")
+        refused.__cause__ = error
+        d.errback(Failure(refused))
+        self._lose(doomed)
+
+    def _lose(self, entries: list[Entry]) -> None:
+        self.stream.finish([item.stream_ordering for entry in entries for item in entry[0]])
+        for _items, d in entries:
+            d.errback(BuiltOnLostEvent("The event followed one that could not be stored"))
