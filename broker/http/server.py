@@ -64,20 +64,21 @@ class Router(Resource):
     def register(
         self, method: str, pattern: str, handler: Handler, *, max_body: int | None = None
     ) -> None:
-        """Route ``method`` on ``pattern`` (a regex with named groups, anchored) to ``handler``."""
-        self._routes.append((method, re.compile(f"^{pattern}$"), handler, max_body))
+        """Route ``method`` on ``pattern`` (a regex with named groups that must match the whole
+        path: ``$`` would also match before a trailing newline) to ``handler``."""
+        self._routes.append((method, re.compile(pattern), handler, max_body))
 
     def body_limit_for(self, method: str, path: str) -> int:
         """The largest body the route for ``method path`` accepts."""
         for route_method, pattern, _handler, max_body in self._routes:
-            if route_method == method and pattern.match(path):
+            if route_method == method and pattern.fullmatch(path):
                 return max_body if max_body is not None else self.max_body_bytes
         return self.max_body_bytes
 
     def _match(self, method: str, path: str) -> tuple[Handler, dict[str, str], int | None]:
         path_matched = False
         for route_method, pattern, handler, max_body in self._routes:
-            match = pattern.match(path)
+            match = pattern.fullmatch(path)
             if not match:
                 continue
             path_matched = True
