@@ -11,7 +11,7 @@ from broker.config import RateLimit
 from broker.http.errors import MatrixError
 from broker.notifier import Notifier
 from broker.ratelimit import RateLimiter
-from broker.sync.tokens import SyncToken
+from broker.sync.tokens import InvalidToken, SyncToken
 from broker.typing_tracker import TypingTracker
 from storage.stream import StreamIdGenerator
 
@@ -113,7 +113,7 @@ def test_sync_token_round_trip_and_rejection() -> None:
     assert SyncToken.parse("s5") == SyncToken(5, 0)
     assert SyncToken.parse("s-7") == SyncToken(-7, 0)  # backfilled history sorts below zero
     for bad in ("", "x1", "s1_x", "sabc", "s1_-2"):
-        with pytest.raises(MatrixError):
+        with pytest.raises(InvalidToken):
             SyncToken.parse(bad)
 
 

@@ -13,8 +13,7 @@ from broker.e2ee import keys
 from broker.e2ee.device_lists import device_list_changes
 from broker.http.errors import MatrixError
 from broker.http.server import parse_json_body, query_arg
-from broker.http.validation import bounded_int
-from broker.sync.tokens import SyncToken
+from broker.http.validation import token_arg
 
 if TYPE_CHECKING:
     from broker.http.server import Router
@@ -43,8 +42,8 @@ def register_servlets(node: Node, router: Router) -> None:
         raw_from, raw_to = query_arg(request, "from"), query_arg(request, "to")
         if not raw_from or not raw_to:
             raise MatrixError(400, "M_MISSING_PARAM", "'from' and 'to' are required")
-        start = bounded_int(SyncToken.parse(raw_from).stream, "from")
-        end = bounded_int(SyncToken.parse(raw_to).stream, "to")
+        start = token_arg(raw_from, "from").stream
+        end = token_arg(raw_to, "to").stream
         assert node.stream is not None
         end = min(end, node.stream.current_token())
         if end <= start:

@@ -16,11 +16,11 @@ from broker.client_api import CLIENT_PREFIX
 from broker.filtering import EventFilter, parse_room_event_filter
 from broker.http.errors import bad_param, not_found
 from broker.http.server import query_arg
-from broker.http.validation import bounded_int, parse_int_arg
+from broker.http.validation import parse_int_arg, token_arg
 from broker.rooms.client_events import serialize_events
 from broker.rooms.live_room import LiveRoom
 from broker.rooms.visibility import history_filter, readable_until, restricts_history
-from broker.sync.tokens import SyncToken, pagination_token
+from broker.sync.tokens import pagination_token
 from federation.events import Event
 
 if TYPE_CHECKING:
@@ -90,10 +90,10 @@ def register_servlets(node: Node, router: Router) -> None:
         limit = flt.limit_or(limit, MAX_LIMIT)
         backwards = direction == "b"
         if from_raw:
-            start = min(bounded_int(SyncToken.parse(from_raw).stream, "from"), bound)
+            start = min(token_arg(from_raw, "from").stream, bound)
         else:
             start = bound if backwards else EARLIEST
-        to = bounded_int(SyncToken.parse(to_raw).stream, "to") if to_raw else None
+        to = token_arg(to_raw, "to").stream if to_raw else None
 
         chunk, position, exhausted = await read_page(room_id, flt, backwards, start, to, bound,
                                                      limit)

@@ -10,9 +10,8 @@ from broker.client_api import CLIENT_PREFIX
 from broker.filtering import resolve_filter
 from broker.http.errors import bad_param
 from broker.http.server import query_arg
-from broker.http.validation import parse_int_arg
+from broker.http.validation import parse_int_arg, token_arg
 from broker.sync.handler import SyncRequest
-from broker.sync.tokens import SyncToken
 
 if TYPE_CHECKING:
     from broker.http.server import Router
@@ -27,7 +26,7 @@ def register_servlets(node: Node, router: Router) -> None:
     async def sync(request: Request) -> tuple[int, dict[str, Any]]:
         requester = await node.auth.get_requester(request)
         since_raw = query_arg(request, "since")
-        since = SyncToken.parse(since_raw) if since_raw else None
+        since = token_arg(since_raw, "since") if since_raw else None
         full_state_raw = query_arg(request, "full_state", "false")
         if full_state_raw not in ("true", "false"):
             raise bad_param("'full_state' must be true or false")

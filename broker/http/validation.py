@@ -6,6 +6,7 @@ from typing import Any, TypeVar
 
 from broker.http.errors import MatrixError, bad_param, missing_param
 from broker.http.strict_json import MAX_SAFE_INT
+from broker.sync.tokens import InvalidToken, SyncToken
 
 T = TypeVar("T")
 
@@ -63,3 +64,12 @@ def bounded_int(number: int, name: str) -> int:
     if not -MAX_SAFE_INT <= number <= MAX_SAFE_INT:
         raise bad_param(f"'{name}' is out of range")
     return number
+
+
+def token_arg(raw: str, name: str) -> SyncToken:
+    """The sync or pagination token in query argument ``name``; 400 M_INVALID_PARAM naming
+    it when malformed or out of range."""
+    try:
+        return SyncToken.parse(raw)
+    except InvalidToken as e:
+        raise bad_param(f"'{name}': {e}") from e

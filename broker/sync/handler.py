@@ -8,7 +8,7 @@ database only for rooms and users that did change, batching those reads across r
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
@@ -66,18 +66,23 @@ class SyncHandler:
         deadline = time.monotonic() + req.timeout_ms / 1000.0
         user_id = req.requester.user_id
         assert self.node.stream is not None
+        if req.since is not None:
+            # A token from the future (never handed out by this node) waits and reports from
+            # the current position, like any token of now.
+            req = replace(req, since=req.since.bounded_by(self._current()))
         while True:
-            now = SyncToken(self.node.stream.current_token(), self.node.typing.serial)
+            now = self._current()
             result = await self._build(req, now)
             remaining = deadline - time.monotonic()
             if req.since is None or req.full_state or result.has_changes or remaining <= 0:
                 return result.body
-            if req.since.stream > now.stream:
-                # A token from the future (e.g. before a restart lost typing serials): answer.
-                return result.body
             if (self.node.stream.current_token() == now.stream
                     and self.node.typing.serial == now.typing):
                 await self.node.notifier.wait_for_user(user_id, remaining)
+
+    def _current(self) -> SyncToken:
+        assert self.node.stream is not None
+        return SyncToken(self.node.stream.current_token(), self.node.typing.serial)
 
     async def _build(self, req: SyncRequest, now: SyncToken) -> _Result:
         node = self.node

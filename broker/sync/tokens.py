@@ -2,14 +2,24 @@
 
 A sync token ``s<stream>_<typing>`` names a position in the node's one stream plus the typing
 serial.  Pagination tokens are the same shape; /messages reads only the stream part.  A
-position P means "after every change numbered <= P".
+position P means "after every change numbered <= P".  Both numbers lie in canonical JSON's
+integer range (which every database column holds); the typing serial is never negative, the
+stream position is negative only for backfilled history.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from broker.http.errors import MatrixError
+from federation.canonical import MAX_SAFE_INT
+
+# ASCII digits only, at most as many as MAX_SAFE_INT has (so a huge number is never parsed).
+_TOKEN = re.compile(r"s(-?[0-9]{1,16})(?:_([0-9]{1,16}))?", re.ASCII)
+
+
+class InvalidToken(ValueError):
+    """A string that is not a token this node hands out."""
 
 
 @dataclass(frozen=True)
@@ -22,16 +32,22 @@ class SyncToken:
 
     @classmethod
     def parse(cls, raw: str) -> SyncToken:
-        try:
-            if not raw.startswith("s"):
-                raise ValueError(raw)
-            stream, _, typing = raw[1:].partition("_")
-            token = cls(int(stream), int(typing) if typing else 0)
-        except ValueError as e:
-            raise MatrixError(400, "M_INVALID_PARAM", f"Invalid token {raw!r}") from e
-        if token.typing < 0:
-            raise MatrixError(400, "M_INVALID_PARAM", f"Invalid token {raw!r}")
-        return token
+        """The token ``raw`` names; :class:`InvalidToken` if it is malformed or a number lies
+        outside [-(2**53)+1, 2**53-1]."""
+        match = _TOKEN.fullmatch(raw)
+        if match is None:
+            raise InvalidToken(f"Invalid token {raw[:40]!r}")
+        stream, typing = int(match[1]), int(match[2] or 0)
+        if not (-MAX_SAFE_INT <= stream <= MAX_SAFE_INT and typing <= MAX_SAFE_INT):
+            raise InvalidToken(f"Token {raw[:40]!r} is out of range")
+        return cls(stream, typing)
+
+    def bounded_by(self, current: SyncToken) -> SyncToken:
+        """This token with each number no higher than ``current``'s: a token from the future
+        (one this node never handed out) stands for the node's current position."""
+        if self.stream <= current.stream and self.typing <= current.typing:
+            return self
+        return SyncToken(min(self.stream, current.stream), min(self.typing, current.typing))
 
 
 def pagination_token(stream: int) -> str:
