@@ -17,6 +17,7 @@ import nacl.signing
 from federation.canonical import decode_b64, encode_canonical_json
 from federation.errors import AuthError
 from federation.events import Event
+from federation.identifiers import is_user_id
 from federation.power_levels import (
     get_named_level,
     get_required_level,
@@ -62,13 +63,11 @@ _LEVEL_KEYS = (
 def is_valid_user_id(user_id: Any) -> bool:
     """Check a user ID like the sender of an event: ``@localpart:server``, <= 255 bytes.
 
-    Historical localparts are accepted (any characters except ``:``), as the spec
-    requires servers to accept them over federation.
+    Historical localparts are accepted (printable ASCII except ``:``), as the spec
+    requires servers to accept them over federation; the server part must be a valid
+    server name.
     """
-    if not isinstance(user_id, str) or not user_id.startswith("@"):
-        return False
-    localpart, sep, server = user_id[1:].partition(":")
-    return bool(sep and localpart and server) and len(user_id.encode("utf-8")) <= 255
+    return is_user_id(user_id)
 
 
 def _domain(user_id: str) -> str:

@@ -21,6 +21,7 @@ from federation.hashing import (
     redacted_canonical_bytes,
     room_id_from_event_id,
 )
+from federation.identifiers import is_event_id, is_room_id, is_user_id, within_id_limit
 from federation.room_versions import RoomVersion
 from federation.signing import SigningKey, sign_canonical_bytes, verify_key_id
 
@@ -265,15 +266,6 @@ def _require(pdu: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> An
     return value
 
 
-def _is_user_id(value: Any) -> bool:
-    return (
-        isinstance(value, str)
-        and value.startswith("@")
-        and ":" in value
-        and len(value.encode("utf-8")) <= 255
-    )
-
-
 def event_from_pdu(pdu: dict[str, Any], room_version: RoomVersion) -> Event:
     """Validate the shape of a received PDU for ``room_version`` and wrap it.
 
@@ -283,7 +275,9 @@ def event_from_pdu(pdu: dict[str, Any], room_version: RoomVersion) -> Event:
     if not isinstance(pdu, dict):
         raise InvalidEventError("PDU must be a JSON object")
     event_type = _require(pdu, "type", str)
-    if not _is_user_id(pdu.get("sender")):
+    if not within_id_limit(event_type):
+        raise InvalidEventError("PDU type exceeds 255 bytes")
+    if not is_user_id(pdu.get("sender")):
         raise InvalidEventError("PDU sender is not a valid user ID")
     _require(pdu, "content", dict)
     ts = _require(pdu, "origin_server_ts", int)
@@ -292,10 +286,13 @@ def event_from_pdu(pdu: dict[str, Any], room_version: RoomVersion) -> Event:
         raise InvalidEventError("PDU depth or origin_server_ts out of range")
     for key in ("prev_events", "auth_events"):
         ids = _require(pdu, key, list)
-        if not all(isinstance(eid, str) and eid.startswith("$") for eid in ids):
+        if not all(is_event_id(eid) for eid in ids):
             raise InvalidEventError(f"PDU {key} must be a list of event IDs")
-    if "state_key" in pdu and not isinstance(pdu["state_key"], str):
-        raise InvalidEventError("PDU state_key must be a string")
+    if "state_key" in pdu and not (isinstance(pdu["state_key"], str)
+                                   and within_id_limit(pdu["state_key"])):
+        raise InvalidEventError("PDU state_key must be a string of at most 255 bytes")
+    if "event_id" in pdu and not is_event_id(pdu["event_id"]):
+        raise InvalidEventError("PDU event_id is not a valid event ID")
     hashes = _require(pdu, "hashes", dict)
     if not isinstance(hashes.get("sha256"), str):
         raise InvalidEventError("PDU has no sha256 content hash")
@@ -303,9 +300,8 @@ def event_from_pdu(pdu: dict[str, Any], room_version: RoomVersion) -> Event:
 
     is_v12_create = room_version.room_id_is_create_event_hash and event_type == "m.room.create"
     if not is_v12_create:
-        room_id = _require(pdu, "room_id", str)
-        if not room_id.startswith("!"):
-            raise InvalidEventError("PDU room_id is not a room ID")
+        if not is_room_id(pdu.get("room_id")):
+            raise InvalidEventError("PDU room_id is not a valid room ID")
 
     if room_version.strict_canonical_json:
         try:

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from federation.errors import InvalidEventError, KeyFetchError, SignatureVerifyError
 from federation.events import Event, event_from_pdu
-from federation.hashing import check_content_hash
+from federation.hashing import check_content_hash, compute_event_id
 from federation.redaction import prune_event_dict
 from federation.room_versions import RoomVersion
 
@@ -36,6 +36,17 @@ class PduRejected(Exception):
         self.event_id = event_id
 
 
+def _event_id_if_computable(pdu: Any, room_version: RoomVersion) -> str | None:
+    """The ID a malformed PDU would have, so the sender learns which event was refused; None
+    when even that cannot be computed (not an object, values canonical JSON cannot carry)."""
+    if not isinstance(pdu, dict):
+        return None
+    try:
+        return compute_event_id(pdu, room_version)
+    except Exception:  # anything about a malformed PDU may be wrong
+        return None
+
+
 async def check_pdu(keyring: SignatureChecker, pdu: Any, room_version: RoomVersion) -> Event:
     """A verified Event from a received PDU, or PduRejected."""
     if isinstance(pdu, dict):
@@ -49,7 +60,8 @@ async def check_pdu(keyring: SignatureChecker, pdu: Any, room_version: RoomVersi
     try:
         event = event_from_pdu(pdu, room_version)
     except InvalidEventError as e:
-        raise PduRejected(f"malformed event: {e}") from e
+        raise PduRejected(f"malformed event: {e}", _event_id_if_computable(pdu, room_version)
+                          ) from e
     try:
         await keyring.verify_event_signatures(event.pdu, room_version)
     except (SignatureVerifyError, KeyFetchError) as e:

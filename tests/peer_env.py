@@ -92,11 +92,18 @@ def view(joined: Joined) -> tuple[list[tuple[str, str, str]], list[str]]:
             [e["event_id"] for e in messages["chunk"]])
 
 
-def bodies_seen(joined: Joined) -> list[str]:
-    messages = joined.local.get(room_path(joined.room_id, "messages"),
-                                params={"dir": "b", "limit": "100"})
-    return [e["content"].get("body") for e in messages["chunk"]
-            if e["type"] == "m.room.message"]
+def bodies_seen(joined: Joined, *, whole_history: bool = False) -> list[str]:
+    """Message bodies the local user reads, newest first: the last 100 events, or with
+    ``whole_history`` every page of /messages back to the room's start."""
+    params = {"dir": "b", "limit": "100"}
+    bodies: list[str] = []
+    while True:
+        messages = joined.local.get(room_path(joined.room_id, "messages"), params=params)
+        bodies += [e["content"].get("body") for e in messages["chunk"]
+                   if e["type"] == "m.room.message"]
+        if not whole_history or not messages["chunk"] or "end" not in messages:
+            return bodies
+        params = {**params, "from": messages["end"]}
 
 
 def local_sees_event(joined: Joined, event_id: str) -> bool:

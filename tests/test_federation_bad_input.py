@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import pytest
 
+from federation.events import Event
 from federation.signing import generate_signing_key
 from tests.fake_peer import FED_V1, FakePeer
 from tests.peer_env import (
@@ -312,3 +313,40 @@ def test_transaction_body_that_is_not_json_is_refused(env: Env) -> None:
     response = env.peer.send_transaction(env.node, None, txn_id, authorization=header,
                                          raw=b"{not json")
     assert_error(response, 400, "M_NOT_JSON")
+
+
+# Size limits: the spec's 255-byte identifiers and 65,536-byte PDUs --------------------------
+def _assert_refused_and_room_unchanged(env: Env, joined: Joined, event: Event) -> None:
+    before = view(joined)
+    results = env.peer.send_pdus(env.node, joined.room, event)
+    assert "error" in results[event.event_id], results
+    assert not local_sees_event(joined, event.event_id)
+    assert view(joined) == before
+
+
+def test_pdu_larger_than_65536_bytes_is_refused(env: Env, joined: Joined) -> None:
+    huge = env.peer.message(joined.room, joined.remote_user, "x" * 66_000)
+    _assert_refused_and_room_unchanged(env, joined, huge)
+
+
+@pytest.mark.parametrize("field", ["type", "state_key"])
+def test_state_event_with_a_field_over_255_bytes_is_refused(env: Env, joined: Joined,
+                                                           field: str) -> None:
+    long_value = "m." + "l" * 254
+    event = env.peer.build_event(
+        joined.room, joined.remote_user, long_value if field == "type" else "m.custom",
+        {"v": 1}, state_key=long_value if field == "state_key" else "")
+    _assert_refused_and_room_unchanged(env, joined, event)
+
+
+def test_pdu_from_a_user_id_outside_the_grammar_is_refused(env: Env, joined: Joined) -> None:
+    sender = f"@bad\nname:{env.peer.server_name}"
+    _assert_refused_and_room_unchanged(
+        env, joined, env.peer.message(joined.room, sender, "odd sender"))
+
+
+def test_make_join_for_a_user_id_outside_the_grammar_is_400(env: Env, joined: Joined) -> None:
+    user = quote(f"@bad name:{env.peer.server_name}")
+    response = env.peer.request(env.node, "GET",
+                                f"{FED_V1}/make_join/{quote(joined.room_id)}/{user}")
+    assert_error(response, 400, "M_INVALID_PARAM")

@@ -136,5 +136,5 @@ def test_remote_events_are_accepted_while_local_users_keep_sending(env: Env,
         for thread in senders:
             thread.join()
     assert all(result == {} for result in results.values()), results
-    seen = bodies_seen(joined)
+    seen = bodies_seen(joined, whole_history=True)
     assert {f"remote {i}" for i in range(10)} <= set(seen)

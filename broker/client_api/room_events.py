@@ -11,11 +11,11 @@ from broker.client_api import CLIENT_PREFIX
 from broker.http.errors import MatrixError, bad_param, bad_type, forbidden, not_found
 from broker.http.server import parse_json_body, query_arg
 from broker.http.validation import optional
-from broker.identifiers import is_room_alias, within_id_limit
 from broker.rooms.client_events import serialize_event, serialize_events
 from broker.rooms.live_room import LiveRoom
 from broker.rooms.membership import Membership
 from broker.rooms.visibility import may_read
+from federation.identifiers import is_room_alias, within_id_limit
 
 if TYPE_CHECKING:
     from broker.http.server import Router

@@ -11,9 +11,9 @@ from broker.client_api import CLIENT_PREFIX
 from broker.http.errors import bad_param
 from broker.http.server import parse_json_body, query_args
 from broker.http.validation import optional, require
-from broker.identifiers import is_user_id, within_id_limit
 from broker.rooms.create_room import PRESETS, CreateRoomRequest, create_room
 from broker.rooms.membership import Membership
+from federation.identifiers import is_user_id, within_id_limit
 
 if TYPE_CHECKING:
     from broker.http.server import Router

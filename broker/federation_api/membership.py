@@ -14,8 +14,9 @@ from broker.http.server import parse_json_body, query_args
 from broker.rooms.live_room import LiveRoom
 from broker.rooms.remote_events import RemoteEventRejected
 from federation.auth_rules import check_auth
-from federation.errors import AuthError
+from federation.errors import AuthError, InvalidEventError
 from federation.events import build_pdu, event_from_pdu
+from federation.identifiers import is_user_id
 from federation.pdu_checks import PduRejected, check_pdu
 from federation.signing import server_name_of
 
@@ -30,9 +31,9 @@ def room_servers(node: Node, room: LiveRoom) -> set[str]:
 
 
 def check_user_id(user_id: str) -> None:
-    """400 M_INVALID_PARAM unless ``user_id`` has the shape ``@localpart:server``."""
-    localpart, sep, server = user_id[1:].partition(":")
-    if not user_id.startswith("@") or not sep or not localpart or not server:
+    """400 M_INVALID_PARAM unless ``user_id`` follows the user ID grammar (historical
+    localparts included, as users of other servers may have them)."""
+    if not is_user_id(user_id):
         raise bad_param(f"Not a user ID: {user_id!r}")
 
 
@@ -66,6 +67,8 @@ def register_servlets(node: Node, router: Router) -> None:
                        room.create_event)
         except AuthError as e:
             raise forbidden(f"You are not allowed to {membership} this room: {e}") from e
+        except InvalidEventError as e:
+            raise bad_param(f"No valid {membership} event can be built: {e}") from e
         return 200, {"event": pdu, "room_version": room.room_version.identifier}
 
     async def make_join(request: Request, room_id: str, user_id: str) -> tuple[int, Any]:

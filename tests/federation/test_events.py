@@ -147,6 +147,15 @@ def test_event_from_pdu_accepts_a_finalized_event() -> None:
         lambda p: p.update(content={"n": 2**53}),
         lambda p: p.update(content={"big": "x" * 70000}),
         lambda p: p.pop("hashes"),
+        lambda p: p.update(sender="@" + "a" * 250 + ":a.test"),
+        lambda p: p.update(sender="@alice\n:a.test"),
+        lambda p: p.update(sender="@alice:bad server"),
+        lambda p: p.update(room_id="!" + "r" * 250 + ":a.test"),
+        lambda p: p.update(room_id="!room:a.test\n"),
+        lambda p: p.update(type="m." + "t" * 254),
+        lambda p: p.update(state_key="k" * 256),
+        lambda p: p.update(prev_events=["$" + "e" * 255]),
+        lambda p: p.update(auth_events=["$bad id"]),
     ],
 )
 def test_event_from_pdu_refuses_malformed_events(mutation) -> None:  # type: ignore[no-untyped-def]
@@ -154,6 +163,12 @@ def test_event_from_pdu_refuses_malformed_events(mutation) -> None:  # type: ign
     mutation(pdu)
     with pytest.raises(InvalidEventError):
         event_from_pdu(pdu, V11)
+
+
+@pytest.mark.parametrize("sender", ["@Alice:a.test", "@a!b=c:a.test", "@" + "a" * 246 + ":a.test"])
+def test_event_from_pdu_accepts_historical_and_maximal_user_ids(sender: str) -> None:
+    pdu = finalize_pdu(_build(sender=sender), "a.test", KEY, V11).pdu
+    assert event_from_pdu(copy.deepcopy(pdu), V11).sender == sender
 
 
 def test_format_client_event_shape() -> None:
