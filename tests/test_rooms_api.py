@@ -243,3 +243,11 @@ def test_private_rooms_are_encrypted_by_default(node: NodeProcess) -> None:
     public = create_room(alice, preset="public_chat")
     alice.get(room_path(public, "state/m.room.encryption"))
     assert alice.status == 404
+
+
+
+def test_joined_members_leave_out_an_avatar_never_set(node: NodeProcess) -> None:
+    alice = node.register()
+    room_id = create_room(alice)
+    joined = alice.get(room_path(room_id, "joined_members"))["joined"]
+    assert joined == {alice.user_id: {"display_name": alice.user_id[1:].split(":")[0]}}

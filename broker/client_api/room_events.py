@@ -51,6 +51,13 @@ async def check_canonical_alias(membership: Membership, room_id: str,
             raise MatrixError(400, "M_BAD_ALIAS", f"{alias} does not point to this room")
 
 
+def _member_profile(content: dict[str, Any]) -> dict[str, str]:
+    """A joined member's display name and avatar as /joined_members answers them: only those
+    the member event sets to a string (the spec's schema has no null)."""
+    fields = {"display_name": content.get("displayname"), "avatar_url": content.get("avatar_url")}
+    return {name: value for name, value in fields.items() if isinstance(value, str)}
+
+
 def register_servlets(node: Node, router: Router) -> None:
     rooms = node.rooms
     membership = Membership(node)
@@ -180,8 +187,7 @@ def register_servlets(node: Node, router: Router) -> None:
         joined: dict[str, Any] = {}
         for key, event in room.state.items():
             if key[0] == "m.room.member" and event.membership == "join":
-                joined[key[1]] = {"display_name": event.content.get("displayname"),
-                                  "avatar_url": event.content.get("avatar_url")}
+                joined[key[1]] = _member_profile(event.content)
         return 200, {"joined": joined}
 
     router.register("PUT", f"{CLIENT_PREFIX}/rooms/{ROOM}/send/(?P<event_type>[^/]+)/"
