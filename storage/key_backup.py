@@ -86,8 +86,10 @@ def should_replace(existing: RoomKey, new: RoomKey) -> bool:
 
 
 def parse_version(version: str) -> int | None:
-    """The number behind a version string we handed out, or None for anything else."""
-    if not version.isdigit() or version != str(int(version)):
+    """The number behind a version string we handed out, or None for anything else (versions
+    count up from 1, so one past canonical JSON's integers or not in ASCII digits is none)."""
+    if not (version.isascii() and version.isdigit()) or len(version) > 16 \
+            or version != str(int(version)) or int(version) > 2**53 - 1:
         return None
     return int(version)
 

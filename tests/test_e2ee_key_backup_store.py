@@ -96,6 +96,15 @@ def test_version_strings_are_exact(database: Database) -> None:
     assert result_of(store.get_version(ALICE, "1")) is not None
 
 
+@pytest.mark.parametrize("version", ["9" * 30, "9" * 5000, str(2**63), "\u00b2", "\u0661"])
+def test_a_version_that_is_no_number_handed_out_is_unknown(database: Database,
+                                                            version: str) -> None:
+    store, _ = _backup(database)
+    assert result_of(store.get_version(ALICE, version)) is None
+    assert result_of(store.get_keys(ALICE, version)) is None
+    assert result_of(store.delete_version(ALICE, version)) is False
+
+
 def test_update_replaces_auth_data(database: Database) -> None:
     store, version = _backup(database)
     assert result_of(store.update_auth_data(ALICE, version, {"public_key": "new"})) is True
