@@ -22,6 +22,8 @@ class TypingTracker:
         self.notifier = notifier
         self._serials = serials
         self.serial = serials.start() if serials is not None else 0
+        # Who typed before this start is forgotten: a serial from then may miss an end.
+        self.start_serial = self.serial
         self._typing: dict[str, dict[str, int]] = {}  # room -> user -> expiry ms
         self._room_serial: dict[str, int] = {}
         self._timers: dict[tuple[str, str], Any] = {}
@@ -55,4 +57,6 @@ class TypingTracker:
         return sorted(self._typing.get(room_id, {}))
 
     def changed_since(self, room_id: str, serial: int) -> bool:
-        return self._room_serial.get(room_id, 0) > serial
+        """Whether the room's typing users may differ from what a client at ``serial`` saw
+        (always, for a serial from before this start)."""
+        return serial < self.start_serial or self._room_serial.get(room_id, 0) > serial

@@ -80,3 +80,48 @@ def test_typing_after_restart_reaches_a_token_from_before(
     alice.put(typing_path, {"typing": True, "timeout": 30000})
     assert alice.status == 200
     assert _typing_users(sync(bob, token), room_id) == [alice.user_id]
+
+
+def test_typing_that_ended_with_a_restart_is_reported_ended_to_a_token_from_before(
+        restartable: NodeProcess, restart: Any) -> None:
+    alice, bob, room_id = _pair(restartable)
+    alice.put(f"{V3}/rooms/{quote(room_id)}/typing/{quote(alice.user_id)}",
+              {"typing": True, "timeout": 30000})
+    seen = sync(bob)
+    assert _typing_users(seen, room_id) == [alice.user_id]
+    restart()  # the node forgets who was typing
+    assert _typing_users(sync(bob, seen["next_batch"]), room_id) == []
+
+
+def test_messages_sent_before_a_restart_reach_a_token_from_before_them_once_in_order(
+        restartable: NodeProcess, restart: Any) -> None:
+    alice, bob, room_id = _pair(restartable)
+    token = sync(bob)["next_batch"]
+    sent = [send_text(alice, room_id, f"before restart {i}") for i in range(3)]
+    restart()
+    first = sync(bob, token)
+    timeline = first["rooms"]["join"][room_id]["timeline"]
+    assert [e["event_id"] for e in timeline["events"]] == sent
+    assert timeline["limited"] is False
+    assert room_id not in sync(bob, first["next_batch"])["rooms"]["join"]
+
+
+def test_a_token_past_every_message_sees_none_again_after_a_restart(
+        restartable: NodeProcess, restart: Any) -> None:
+    alice, bob, room_id = _pair(restartable)
+    send_text(alice, room_id, "seen before the restart")
+    token = sync(bob)["next_batch"]
+    restart()
+    room = sync(bob, token)["rooms"]["join"].get(room_id, {})
+    assert room.get("timeline", {}).get("events", []) == []
+
+
+def test_account_data_set_before_a_restart_reaches_a_token_from_before(
+        restartable: NodeProcess, restart: Any) -> None:
+    alice = restartable.register()
+    token = sync(alice)["next_batch"]
+    alice.put(f"{V3}/user/{quote(alice.user_id)}/account_data/org.example.setting", {"v": 1})
+    assert alice.status == 200
+    restart()
+    events = sync(alice, token)["account_data"]["events"]
+    assert [e["content"] for e in events if e["type"] == "org.example.setting"] == [{"v": 1}]
