@@ -104,15 +104,19 @@ def cap_long_polls(case: Case) -> None:
             case.query[name] = LONG_POLL_CAP_MS
 
 
-def strategies(schema_operation: Any, grounded: dict[str, str]) -> Any:
-    """Positive and negative data, anywhere and aimed at the account's own resources."""
+def strategies(schema_operation: Any, owned: dict[str, str], named: dict[str, str]) -> Any:
+    """Positive and negative data: anywhere, aimed at the account's own resources, and (positive
+    only) at the very things the account has set."""
     options = [schema_operation.as_strategy(GenerationMode.POSITIVE),
                schema_operation.as_strategy(GenerationMode.NEGATIVE)]
-    if grounded:
+    if owned:
         options.append(schema_operation.as_strategy(GenerationMode.POSITIVE,
-                                                    path_parameters=grounded))
+                                                    path_parameters=owned))
         options.append(schema_operation.as_strategy(GenerationMode.NEGATIVE,
-                                                    path_parameters=grounded))
+                                                    path_parameters=owned))
+    if named != owned:
+        options.append(schema_operation.as_strategy(GenerationMode.POSITIVE,
+                                                    path_parameters=named))
     return st.one_of(options)
 
 
@@ -135,14 +139,16 @@ class OperationFuzz:
                              print_blob=False)
         @hypothesis.given(st.data())
         def generated(data: Any) -> None:
-            grounded = self.target.grounded_path_parameters(self.spec.path_parameters)
-            self.send_case(data.draw(strategies(self.schema_operation, grounded)))
+            names = self.spec.path_parameters
+            self.send_case(data.draw(strategies(
+                self.schema_operation, self.target.owned_path_parameters(names),
+                self.target.named_path_parameters(names))))
 
         generated()
         if hostile:
-            grounded = self.target.grounded_path_parameters(self.spec.path_parameters)
+            owned = self.target.owned_path_parameters(self.spec.path_parameters)
             for request in hostile_requests(self.spec, self.schema_operation.definition.raw,
-                                            grounded):
+                                            owned):
                 self.send_hostile(request)
         self.report.seconds = time.monotonic() - started
         return self.report

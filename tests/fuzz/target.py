@@ -1,7 +1,8 @@
 """The node under fuzz: its URL, a logged-in account with a room, and its log.
 
 ``FuzzTarget`` keeps one authenticated account (access token, device, a room it created with a
-message in it, an uploaded file, a filter) so that generated requests reach the code behind
+message, an alias and a tag, an uploaded file, a filter, a key backup, account data, a push
+rule) so that generated requests reach the code behind
 authentication; when a generated request ends the session (logout, deactivation, password
 change, device deletion) it registers a new account, and after one that may take the account out of
 its room or its power in it (leave, kick, ban, upgrade, a state change) it creates a new room.
@@ -19,6 +20,10 @@ from urllib.parse import quote
 
 import requests
 
+#: What each account sets up under a fixed name (``eventType``/``stateKey`` name its membership).
+NAMED = {"type": "m.fuzz", "tag": "u.fuzz", "kind": "override", "ruleId": "fuzz.rule",
+         "keyName": "displayname", "receiptType": "m.read", "eventType": "m.room.member"}
+
 
 @dataclass
 class FuzzTarget:
@@ -31,6 +36,8 @@ class FuzzTarget:
     event_id: str = ""
     media_id: str = ""
     filter_id: str = ""
+    backup_version: str = ""
+    room_alias: str = ""
     accounts: int = 0
     session: requests.Session = field(default_factory=requests.Session)
     _log_offset: int = 0
@@ -52,6 +59,13 @@ class FuzzTarget:
                                       )["content_uri"].rsplit("/", 1)[1]
         self.filter_id = self._request("POST", self._user_path("filter"),
                                        json={"room": {"timeline": {"limit": 5}}})["filter_id"]
+        self.backup_version = self._post("/_matrix/client/v3/room_keys/version", {
+            "algorithm": "m.megolm_backup.v1.curve25519-aes-sha2",
+            "auth_data": {"public_key": "fuzz", "signatures": {}}})["version"]
+        self._request("PUT", self._user_path(f"account_data/{NAMED['type']}"),
+                      json={"fuzz": True})
+        self._request("PUT", f"/_matrix/client/v3/pushrules/global/{NAMED['kind']}/"
+                      f"{NAMED['ruleId']}", json={"actions": ["notify"], "conditions": []})
         self.accounts += 1
         self.new_room()
 
@@ -62,21 +76,35 @@ class FuzzTarget:
         self.event_id = self._request(
             "PUT", f"/_matrix/client/v3/rooms/{quote(self.room_id)}/send/m.room.message/"
             f"{uuid.uuid4().hex}", json={"msgtype": "m.text", "body": "fuzz"})["event_id"]
+        server = self.user_id.split(":", 1)[1]
+        self.room_alias = f"#fuzz{uuid.uuid4().hex[:12]}:{server}"
+        self._request("PUT", f"/_matrix/client/v3/directory/room/{quote(self.room_alias)}",
+                      json={"room_id": self.room_id})
+        self._request("PUT", self._user_path(f"rooms/{quote(self.room_id)}/tags/{NAMED['tag']}"),
+                      json={"order": 0.5})
 
     def session_alive(self) -> bool:
         response = self.session.get(self.base_url + "/_matrix/client/v3/account/whoami",
                                     headers=self.headers(), timeout=10)
         return response.status_code == 200
 
-    def grounded_path_parameters(self, names: tuple[str, ...]) -> dict[str, str]:
+    def owned_path_parameters(self, names: tuple[str, ...]) -> dict[str, str]:
         """Real values for the path parameters that name the account's own user, device, room,
-        message, media and filter, so generated requests get past the ownership checks and
-        reach existing resources."""
+        message, media, filter and key backup, so generated requests get past the ownership
+        checks and reach existing resources."""
         known = {"userId": self.user_id, "roomId": self.room_id, "deviceId": self.device_id,
                  "roomIdOrAlias": self.room_id, "eventId": self.event_id,
                  "serverName": self.user_id.split(":", 1)[1], "mediaId": self.media_id,
-                 "filterId": self.filter_id}
+                 "filterId": self.filter_id, "version": self.backup_version,
+                 "roomAlias": self.room_alias}
         return {name: known[name] for name in names if name in known}
+
+    def named_path_parameters(self, names: tuple[str, ...]) -> dict[str, str]:
+        """The owned values, and the names of things the account has set (its account data,
+        tag and push rule, its membership as the state to read), so that reads find them."""
+        known = {**NAMED, "stateKey": self.user_id}
+        return {**self.owned_path_parameters(names),
+                **{name: known[name] for name in names if name in known}}
 
     def new_log_text(self) -> str:
         if self.log_path is None or not self.log_path.exists():
