@@ -38,7 +38,6 @@ __all__ = [
     "get_named_level",
     "get_required_level",
     "get_user_power_level",
-    "is_valid_user_id",
 ]
 
 StateKey = tuple[str, str]
@@ -58,16 +57,6 @@ _LEVEL_KEYS = (
     "kick",
     "invite",
 )
-
-
-def is_valid_user_id(user_id: Any) -> bool:
-    """Check a user ID like the sender of an event: ``@localpart:server``, <= 255 bytes.
-
-    Historical localparts are accepted (printable ASCII except ``:``), as the spec
-    requires servers to accept them over federation; the server part must be a valid
-    server name.
-    """
-    return is_user_id(user_id)
 
 
 def _domain(user_id: str) -> str:
@@ -165,7 +154,7 @@ def _check_create(room_version: RoomVersion, event: Event) -> None:
         raise AuthError("create event has no creator")
     if room_version.privileged_creators and "additional_creators" in content:
         extra = content["additional_creators"]
-        if not isinstance(extra, list) or not all(is_valid_user_id(u) for u in extra):
+        if not isinstance(extra, list) or not all(is_user_id(u) for u in extra):
             raise AuthError("additional_creators must be a list of valid user IDs")
 
 
@@ -254,7 +243,7 @@ def _check_membership(
 
     authoriser = event.content.get("join_authorised_via_users_server")
     if room_version.restricted_join_rule and authoriser is not None:
-        if not isinstance(authoriser, str) or not is_valid_user_id(authoriser):
+        if not isinstance(authoriser, str) or not is_user_id(authoriser):
             raise AuthError("join_authorised_via_users_server is not a user ID")
         if _domain(authoriser) not in event.signatures:
             raise AuthError("join not signed by the authorising user's server")
@@ -427,7 +416,7 @@ def _check_power_levels(
     if "users" in new:
         users = new["users"]
         if not isinstance(users, dict) or not all(
-            is_valid_user_id(u) and is_power_level_int(v) for u, v in users.items()
+            is_user_id(u) and is_power_level_int(v) for u, v in users.items()
         ):
             raise AuthError("power levels 'users' must map user IDs to integers")
         if room_version.privileged_creators:

@@ -36,7 +36,7 @@ class PduRejected(Exception):
         self.event_id = event_id
 
 
-def _event_id_if_computable(pdu: Any, room_version: RoomVersion) -> str | None:
+def event_id_if_computable(pdu: Any, room_version: RoomVersion) -> str | None:
     """The ID a malformed PDU would have, so the sender learns which event was refused; None
     when even that cannot be computed (not an object, values canonical JSON cannot carry)."""
     if not isinstance(pdu, dict):
@@ -60,7 +60,7 @@ async def check_pdu(keyring: SignatureChecker, pdu: Any, room_version: RoomVersi
     try:
         event = event_from_pdu(pdu, room_version)
     except InvalidEventError as e:
-        raise PduRejected(f"malformed event: {e}", _event_id_if_computable(pdu, room_version)
+        raise PduRejected(f"malformed event: {e}", event_id_if_computable(pdu, room_version)
                           ) from e
     try:
         await keyring.verify_event_signatures(event.pdu, room_version)

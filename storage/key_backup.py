@@ -19,6 +19,7 @@ from typing import Any
 
 from twisted.internet import defer
 
+from federation.canonical import MAX_SAFE_INT
 from storage.database import Cursor, Database
 
 JsonDict = dict[str, Any]
@@ -89,7 +90,7 @@ def parse_version(version: str) -> int | None:
     """The number behind a version string we handed out, or None for anything else (versions
     count up from 1, so one past canonical JSON's integers or not in ASCII digits is none)."""
     if not (version.isascii() and version.isdigit()) or len(version) > 16 \
-            or version != str(int(version)) or int(version) > 2**53 - 1:
+            or version != str(int(version)) or int(version) > MAX_SAFE_INT:
         return None
     return int(version)
 

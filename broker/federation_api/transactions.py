@@ -21,8 +21,7 @@ from broker.federation_api.authentication import authenticate
 from broker.http.errors import MatrixError
 from broker.http.server import parse_json_body
 from broker.rooms.remote_events import RemoteEventRejected
-from federation.hashing import compute_event_id
-from federation.pdu_checks import PduRejected, check_pdu
+from federation.pdu_checks import PduRejected, check_pdu, event_id_if_computable
 from federation.signing import server_name_of
 from storage.receipts import READ, UNTHREADED, Receipt
 
@@ -90,11 +89,10 @@ class TransactionReceiver:
         for pdu in pdus:
             room_id = pdu.get("room_id") if isinstance(pdu, dict) else None
             room = self.node.rooms.registry.cached(room_id) if isinstance(room_id, str) else None
-            if room is not None:
-                try:
-                    ids.append(compute_event_id(pdu, room.room_version))
-                except Exception:
-                    continue
+            event_id = (event_id_if_computable(pdu, room.room_version) if room is not None
+                        else None)
+            if event_id is not None:
+                ids.append(event_id)
         return await self.node.stores.state.known_event_ids(ids) if ids else set()
 
     async def _receive_pdu(self, origin: str, pdu: Any, known: set[str]

@@ -23,12 +23,12 @@ import math
 import re
 from typing import Any
 
+from federation.canonical import MAX_SAFE_INT
+
 logger = logging.getLogger(__name__)
 
 #: The deepest nesting of objects and arrays a JSON body may have.
 MAX_DEPTH = 100
-#: Canonical JSON's integer range is [-MAX_SAFE_INT, MAX_SAFE_INT].
-MAX_SAFE_INT = 2**53 - 1
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")

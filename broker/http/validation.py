@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from broker.http.errors import MatrixError, bad_param, missing_param
-from broker.http.strict_json import MAX_SAFE_INT
 from broker.sync.tokens import InvalidToken, SyncToken
+from federation.canonical import MAX_SAFE_INT
 
 T = TypeVar("T")
 
