@@ -49,11 +49,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.bench import V3, User, create_room, pct, register  # noqa: E402
-from federation.auth_rules import auth_types_for_event  # noqa: E402
-from federation.events import Event, build_pdu, event_from_pdu, finalize_pdu  # noqa: E402
-from federation.request_auth import sign_request  # noqa: E402
-from federation.room_versions import KNOWN_ROOM_VERSIONS, get_room_version  # noqa: E402
-from federation.signing import (  # noqa: E402
+from protocol.auth_rules import auth_types_for_event  # noqa: E402
+from protocol.events import Event, build_pdu, event_from_pdu, finalize_pdu  # noqa: E402
+from protocol.request_auth import sign_request  # noqa: E402
+from protocol.room_versions import KNOWN_ROOM_VERSIONS, get_room_version  # noqa: E402
+from protocol.signing import (  # noqa: E402
     SigningKey,
     encode_verify_key,
     generate_signing_key,

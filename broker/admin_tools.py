@@ -6,7 +6,7 @@ import time
 
 from broker.auth import PasswordHashing
 from broker.config import NodeConfig
-from federation.identifiers import is_new_localpart
+from protocol.identifiers import is_new_localpart
 from storage.database import Database, DatabaseConfig, IntegrityError, fired_result
 from storage.migrations import apply_migrations
 from storage.users import UserStore

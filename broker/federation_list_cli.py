@@ -20,14 +20,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from federation.errors import FederationListError
 from federation.federation_list import (
     create_list,
     format_ts,
     generate_authority_key,
     verify_list,
 )
-from federation.signing import (
+from protocol.errors import FederationListError
+from protocol.signing import (
     SigningKey,
     encode_verify_key,
     read_signing_key_file,

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from broker.tls import generate_self_signed
-from federation.signing import generate_signing_key, write_signing_key_file
+from protocol.signing import generate_signing_key, write_signing_key_file
 
 TEMPLATE = """\
 # Node configuration. Every key is described in docs/config.md.

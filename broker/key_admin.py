@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from federation.signing import (
+from protocol.signing import (
     SigningKey,
     VerifyKey,
     decode_verify_key,

@@ -28,7 +28,7 @@ from broker.rooms.service import Rooms
 from broker.sync.handler import SyncHandler
 from broker.tls import server_context_factory
 from broker.typing_tracker import TypingTracker
-from federation.signing import read_signing_key_file
+from protocol.signing import read_signing_key_file
 from storage.database import Database, DatabaseConfig
 from storage.migrations import apply_migrations
 from storage.stores import Stores

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from broker.http.errors import bad_param, not_found
 from broker.rooms.service import federate_edu
-from federation.events import Event
+from protocol.events import Event
 from storage.receipts import READ, READ_PRIVATE, UNTHREADED, Receipt
 
 if TYPE_CHECKING:

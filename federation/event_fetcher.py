@@ -2,7 +2,7 @@
 
 The room logic asks for the gap between its forward extremities and a new event
 (``get_missing_events``) and for an event's auth chain (``event_auth``); everything returned is
-checked with :func:`federation.pdu_checks.check_pdu` before it is handed back.
+checked with :func:`protocol.pdu_checks.check_pdu` before it is handed back.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import logging
 from typing import Any, Protocol
 from urllib.parse import quote
 
-from federation.events import Event
-from federation.pdu_checks import PduRejected, SignatureChecker, check_pdu
-from federation.room_versions import RoomVersion
+from protocol.events import Event
+from protocol.pdu_checks import PduRejected, SignatureChecker, check_pdu
+from protocol.room_versions import RoomVersion
 
 logger = logging.getLogger(__name__)
 

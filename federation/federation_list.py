@@ -31,10 +31,10 @@ from typing import Any
 import nacl.exceptions
 import nacl.signing
 
-from federation.canonical import MAX_SAFE_INT, decode_b64, encode_canonical_json
-from federation.discovery import is_valid_server_name
-from federation.errors import FederationListError, SignatureVerifyError
-from federation.signing import (
+from protocol.canonical import MAX_SAFE_INT, decode_b64, encode_canonical_json
+from protocol.discovery import is_valid_server_name
+from protocol.errors import FederationListError, SignatureVerifyError
+from protocol.signing import (
     SigningKey,
     VerifyKey,
     decode_verify_key,

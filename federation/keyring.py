@@ -23,18 +23,18 @@ from typing import Any, Protocol
 
 from twisted.internet import defer
 
-from federation.errors import InvalidServerKeys, KeyFetchError, SignatureVerifyError
-from federation.request_auth import XMatrixAuth
-from federation.request_auth import verify_request as verify_request_signature
-from federation.room_versions import RoomVersion
-from federation.server_keys import (
+from protocol.errors import InvalidServerKeys, KeyFetchError, SignatureVerifyError
+from protocol.request_auth import XMatrixAuth
+from protocol.request_auth import verify_request as verify_request_signature
+from protocol.room_versions import RoomVersion
+from protocol.server_keys import (
     ServerKeys,
     build_notary_query,
     key_valid_at,
     parse_notary_response,
     parse_server_keys_response,
 )
-from federation.signing import (
+from protocol.signing import (
     VerifyKey,
     decode_verify_key,
     encode_verify_key,

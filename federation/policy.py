@@ -27,13 +27,13 @@ from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from twisted.internet.task import LoopingCall
 
-from federation.errors import FederationListError
 from federation.federation_list import (
     FederationList,
     decode_authority_key,
     format_ts,
     verify_list,
 )
+from protocol.errors import FederationListError
 
 __all__ = [
     "FederationPolicy",

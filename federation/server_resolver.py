@@ -1,6 +1,6 @@
 """From a server name to addresses we may dial: discovery with caches, DNS, address policy.
 
-``ServerResolver.discover(server_name)`` runs ``federation.discovery``'s state machine, doing
+``ServerResolver.discover(server_name)`` runs ``protocol.discovery``'s state machine, doing
 its I/O: the ``.well-known/matrix/server`` lookup (cached as the spec recommends: the response's
 ``Cache-Control: max-age`` within [5 min, 48 h], 24 h without one, 1 h after an error) and SRV
 lookups with ``twisted.names`` (cached for their TTL). ``addresses(host, port)`` resolves a
@@ -24,7 +24,7 @@ from twisted.internet import defer
 from twisted.internet.interfaces import IHostResolution, IResolutionReceiver
 from zope.interface import implementer
 
-from federation.discovery import (
+from protocol.discovery import (
     Candidate,
     NeedSrv,
     NeedWellKnown,
@@ -35,7 +35,7 @@ from federation.discovery import (
     next_discovery_step,
     parse_well_known,
 )
-from federation.errors import DestinationRefused
+from protocol.errors import DestinationRefused
 
 __all__ = [
     "WellKnownAnswer",

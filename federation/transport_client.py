@@ -5,7 +5,7 @@
 1. refuse the destination unless ``is_allowed(destination)`` (the federation policy);
 2. discover where it lives (``ServerResolver``: IP literal or explicit port, ``.well-known``
    delegation, SRV) to learn the ``Host`` header;
-3. sign the request (``federation.request_auth.sign_request``) unless ``signed=False``;
+3. sign the request (``protocol.request_auth.sign_request``) unless ``signed=False``;
 4. send it with treq through an ``Agent`` whose endpoint factory resolves the candidates to IP
    addresses, drops non-public ones (unless ``allow_private_addresses``) and connects with
    TLS to the checked address, verifying the certificate for the discovered TLS name unless
@@ -37,16 +37,16 @@ from twisted.web.http_headers import Headers
 from twisted.web.iweb import IAgentEndpointFactory
 from zope.interface import implementer
 
-from federation.discovery import is_ip_literal
-from federation.errors import DestinationRefused, HttpResponseError, InvalidResponseError
-from federation.request_auth import sign_request
 from federation.server_resolver import (
     ServerResolver,
     WellKnownAnswer,
     lookup_srv_with_twisted_names,
     resolve_host_with_reactor,
 )
-from federation.signing import SigningKey
+from protocol.discovery import is_ip_literal
+from protocol.errors import DestinationRefused, HttpResponseError, InvalidResponseError
+from protocol.request_auth import sign_request
+from protocol.signing import SigningKey
 
 __all__ = ["FederationClient", "DEFAULT_TIMEOUT", "MAX_RESPONSE_BYTES"]
 

@@ -2,7 +2,7 @@
 
 A batch is written in one transaction: the event rows, the room's forward extremities, state
 groups, current state, applied redactions and send transaction IDs.  Reads return
-:class:`federation.events.Event` objects with redacted content already pruned.
+:class:`protocol.events.Event` objects with redacted content already pruned.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 
 from twisted.internet import defer
 
-from federation.events import Event
-from federation.redaction import prune_event_dict
-from federation.room_versions import get_room_version
+from protocol.events import Event
+from protocol.redaction import prune_event_dict
+from protocol.room_versions import get_room_version
 from storage.database import Cursor, Database
 
 StateKey = tuple[str, str]

@@ -19,7 +19,7 @@ from typing import Any
 
 from twisted.internet import defer
 
-from federation.canonical import MAX_SAFE_INT
+from protocol.canonical import MAX_SAFE_INT
 from storage.database import Cursor, Database
 
 JsonDict = dict[str, Any]

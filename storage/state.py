@@ -7,7 +7,7 @@ from typing import Any
 
 from twisted.internet import defer
 
-from federation.events import Event
+from protocol.events import Event
 from storage.database import Cursor, Database
 from storage.events import EventStore
 

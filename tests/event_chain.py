@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from federation.events import Event, build_pdu, finalize_pdu
-from federation.room_versions import get_room_version
-from federation.signing import generate_signing_key
+from protocol.events import Event, build_pdu, finalize_pdu
+from protocol.room_versions import get_room_version
+from protocol.signing import generate_signing_key
 from storage.events import NewStateGroup, PersistItem
 
 V12 = get_room_version("12")

@@ -27,11 +27,11 @@ from urllib.parse import quote, urlencode
 import requests
 from urllib3.exceptions import InsecureRequestWarning
 
-from federation.auth_rules import auth_types_for_event
-from federation.events import Event, build_pdu, finalize_pdu
-from federation.request_auth import sign_request
-from federation.room_versions import RoomVersion, get_room_version
-from federation.signing import (
+from protocol.auth_rules import auth_types_for_event
+from protocol.events import Event, build_pdu, finalize_pdu
+from protocol.request_auth import sign_request
+from protocol.room_versions import RoomVersion, get_room_version
+from protocol.signing import (
     SigningKey,
     encode_verify_key,
     generate_signing_key,

@@ -29,17 +29,17 @@ from broker.clock import Clock
 from broker.federation_api import keys
 from broker.federation_api.authentication import authenticate
 from broker.http.server import Router, parse_json_body
-from federation.errors import HttpResponseError
 from federation.keyring import Keyring
-from federation.server_keys import parse_server_keys_response
-from federation.signing import (
+from federation.transport_client import FederationClient
+from protocol.errors import HttpResponseError
+from protocol.server_keys import parse_server_keys_response
+from protocol.signing import (
     encode_verify_key,
     generate_signing_key,
     get_verify_key,
     signing_key_from_seed,
     verify_key_id,
 )
-from federation.transport_client import FederationClient
 from storage.database import Database, DatabaseConfig
 from storage.migrations import apply_migrations
 from storage.server_keys import ServerKeyStore

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
-from federation.identifiers import is_event_id, is_room_alias, is_room_id, is_user_id
+from protocol.identifiers import is_event_id, is_room_alias, is_room_id, is_user_id
 from tests.node_harness import NodeProcess
 from tests.room_helpers import V3, create_room, room_path, sync
 

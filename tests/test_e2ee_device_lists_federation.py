@@ -12,8 +12,8 @@ import pytest
 import requests
 import urllib3
 
-from federation.request_auth import sign_request
-from federation.signing import read_signing_key_file
+from protocol.request_auth import sign_request
+from protocol.signing import read_signing_key_file
 from tests.node_harness import Client, NodeProcess, federated_nodes
 from tests.room_helpers import V3, create_room, sync
 from tests.test_e2ee_keys_api import claim, login, one_time_keys, query, upload, upload_device_keys

@@ -15,8 +15,8 @@ from urllib.parse import quote
 
 import pytest
 
-from federation.events import Event
-from federation.signing import generate_signing_key
+from protocol.events import Event
+from protocol.signing import generate_signing_key
 from tests.fake_peer import FED_V1, FakePeer
 from tests.peer_env import (
     Env,

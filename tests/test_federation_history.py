@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import pytest
 
-from federation.hashing import compute_event_id
+from protocol.hashing import compute_event_id
 from tests.fake_peer import FakePeer, RoomView
 from tests.peer_env import ENGINES, Env, Joined, assert_error, join_public_room, peer_env
 from tests.room_helpers import create_room, send_text

@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from federation.errors import FederationListError
 from federation.federation_list import (
     authority_key_id,
     create_list,
     generate_authority_key,
     verify_list,
 )
-from federation.signing import encode_verify_key, generate_signing_key, sign_json
+from protocol.errors import FederationListError
+from protocol.signing import encode_verify_key, generate_signing_key, sign_json
 from tests.node_harness import REPO
 
 NOW = 1_800_000_000_000

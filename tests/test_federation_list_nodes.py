@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from federation.federation_list import create_list, generate_authority_key
-from federation.signing import encode_verify_key
+from protocol.signing import encode_verify_key
 from tests.node_harness import NodeProcess
 from tests.room_helpers import V3, create_room
 

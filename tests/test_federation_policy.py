@@ -15,10 +15,10 @@ from twisted.internet.task import Clock
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
-from federation.errors import FederationListError
 from federation.federation_list import create_list, generate_authority_key
 from federation.policy import FETCH_TIMEOUT_SECONDS, FederationPolicy, treq_fetcher
-from federation.signing import encode_verify_key
+from protocol.errors import FederationListError
+from protocol.signing import encode_verify_key
 
 KEY = generate_authority_key()
 PUB = encode_verify_key(KEY)

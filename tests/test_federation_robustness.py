@@ -16,7 +16,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from federation.events import Event
+from protocol.events import Event
 from tests.fake_peer import FED_V1, FakePeer
 from tests.peer_env import (
     ENGINES,

@@ -25,7 +25,7 @@ START_S = 1_700_000_000.0
 
 
 class HttpError(Exception):
-    """The shape of federation.errors.HttpResponseError that the sender reads."""
+    """The shape of protocol.errors.HttpResponseError that the sender reads."""
 
     def __init__(self, status: int, body: Any = None) -> None:
         super().__init__(f"HTTP {status}")

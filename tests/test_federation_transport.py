@@ -21,8 +21,6 @@ from twisted.internet import defer
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 
-from federation.discovery import SrvRecord
-from federation.errors import DestinationRefused
 from federation.server_resolver import (
     WELL_KNOWN_DEFAULT_CACHE_MS,
     WELL_KNOWN_ERROR_CACHE_MS,
@@ -31,8 +29,10 @@ from federation.server_resolver import (
     WellKnownAnswer,
     is_public_address,
 )
-from federation.signing import encode_signing_key_seed, generate_signing_key
 from federation.transport_client import FederationClient
+from protocol.discovery import SrvRecord
+from protocol.errors import DestinationRefused
+from protocol.signing import encode_signing_key_seed, generate_signing_key
 
 ROOT = Path(__file__).resolve().parent.parent
 

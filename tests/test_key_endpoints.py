@@ -24,9 +24,9 @@ from broker.federation_api import authentication, keys
 from broker.http.errors import MatrixError
 from broker.key_admin import old_keys_path, read_old_keys, rotate_signing_key
 from federation.keyring import SERVER_KEYS_PATH, Keyring
-from federation.request_auth import sign_request
-from federation.server_keys import build_server_keys_response, parse_server_keys_response
-from federation.signing import (
+from protocol.request_auth import sign_request
+from protocol.server_keys import build_server_keys_response, parse_server_keys_response
+from protocol.signing import (
     encode_signing_key_seed,
     encode_verify_key,
     generate_signing_key,

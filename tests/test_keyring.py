@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from twisted.internet import defer
 
-from federation.errors import HttpResponseError, KeyFetchError, SignatureVerifyError
-from federation.hashing import add_content_hash
 from federation.keyring import MIN_REFETCH_INTERVAL_MS, QUERY_PATH, SERVER_KEYS_PATH, Keyring
-from federation.request_auth import parse_authorization_header, sign_request
-from federation.room_versions import KNOWN_ROOM_VERSIONS
-from federation.server_keys import add_notary_signature, build_server_keys_response
-from federation.signing import (
+from protocol.errors import HttpResponseError, KeyFetchError, SignatureVerifyError
+from protocol.hashing import add_content_hash
+from protocol.request_auth import parse_authorization_header, sign_request
+from protocol.room_versions import KNOWN_ROOM_VERSIONS
+from protocol.server_keys import add_notary_signature, build_server_keys_response
+from protocol.signing import (
     encode_verify_key,
     generate_signing_key,
     get_verify_key,

@@ -14,7 +14,7 @@ from broker.clock import Clock
 from broker.rooms.creator import EventCreator, EventSpec
 from broker.rooms.live_room import LiveRoom, RoomRegistry
 from broker.rooms.persister import BuiltOnLostEvent, EventNotStored, EventPersister
-from federation.events import Event
+from protocol.events import Event
 from storage.database import Cursor, Database
 from storage.events import EventStore, PersistItem
 from storage.state import StateStore

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from broker.sync.tokens import InvalidToken, SyncToken
-from federation.canonical import MAX_SAFE_INT
+from protocol.canonical import MAX_SAFE_INT
 from tests.node_harness import NodeProcess
 from tests.room_helpers import V3, create_room, room_path, send_text, sync
 from tests.test_typing_api import _pair, _typing_users

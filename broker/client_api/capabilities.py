@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.web.http import Request
 
 from broker.client_api import CLIENT_PREFIX
-from federation.room_versions import KNOWN_ROOM_VERSIONS
+from protocol.room_versions import KNOWN_ROOM_VERSIONS
 
 if TYPE_CHECKING:
     from broker.http.server import Router

@@ -28,8 +28,8 @@ from broker.http.server import parse_json_body, query_arg
 from broker.http.strict_json import loads_strict
 from broker.http.validation import optional, parse_int_arg, require
 from broker.rooms.live_room import LiveRoom
-from federation.errors import DestinationRefused, HttpResponseError
-from federation.power_levels import get_required_level, get_user_power_level
+from protocol.errors import DestinationRefused, HttpResponseError
+from protocol.power_levels import get_required_level, get_user_power_level
 
 if TYPE_CHECKING:
     from broker.http.server import Router

@@ -21,7 +21,7 @@ from broker.rooms.client_events import serialize_events
 from broker.rooms.live_room import LiveRoom
 from broker.rooms.visibility import history_filter, readable_until, restricts_history
 from broker.sync.tokens import pagination_token
-from federation.events import Event
+from protocol.events import Event
 
 if TYPE_CHECKING:
     from broker.auth import Requester

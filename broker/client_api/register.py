@@ -19,7 +19,7 @@ from broker.client_api.uia import DUMMY, uia_for
 from broker.http.errors import MatrixError, forbidden
 from broker.http.server import parse_json_body, query_arg
 from broker.http.validation import optional
-from federation.identifiers import is_new_localpart
+from protocol.identifiers import is_new_localpart
 from storage.database import IntegrityError
 
 if TYPE_CHECKING:

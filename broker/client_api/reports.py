@@ -17,7 +17,7 @@ from broker.client_api import CLIENT_PREFIX
 from broker.http.errors import bad_param, not_found
 from broker.http.server import parse_json_body
 from broker.http.validation import optional
-from federation.identifiers import is_user_id
+from protocol.identifiers import is_user_id
 
 if TYPE_CHECKING:
     from broker.http.server import Router

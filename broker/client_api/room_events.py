@@ -15,7 +15,7 @@ from broker.rooms.client_events import serialize_event, serialize_events
 from broker.rooms.live_room import LiveRoom
 from broker.rooms.membership import Membership
 from broker.rooms.visibility import may_read
-from federation.identifiers import is_room_alias, within_id_limit
+from protocol.identifiers import is_room_alias, within_id_limit
 
 if TYPE_CHECKING:
     from broker.http.server import Router

@@ -13,7 +13,7 @@ from broker.http.server import parse_json_body, query_args
 from broker.http.validation import optional, require
 from broker.rooms.create_room import PRESETS, CreateRoomRequest, create_room
 from broker.rooms.membership import Membership
-from federation.identifiers import is_user_id, within_id_limit
+from protocol.identifiers import is_user_id, within_id_limit
 
 if TYPE_CHECKING:
     from broker.http.server import Router

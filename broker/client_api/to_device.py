@@ -16,7 +16,7 @@ from broker.e2ee import to_device
 from broker.http.errors import MatrixError, bad_param, bad_type
 from broker.http.server import parse_json_body
 from broker.http.validation import require
-from federation.identifiers import is_user_id
+from protocol.identifiers import is_user_id
 
 if TYPE_CHECKING:
     from broker.http.server import Router

@@ -40,8 +40,8 @@ from signedjson.key import decode_verify_key_bytes
 from signedjson.sign import SignatureVerifyException, verify_signed_json
 
 from broker.http.errors import MatrixError
-from federation.canonical import decode_b64
-from federation.signing import server_name_of
+from protocol.canonical import decode_b64
+from protocol.signing import server_name_of
 from storage.cross_signing import (
     MASTER,
     SELF_SIGNING,

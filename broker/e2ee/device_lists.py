@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from twisted.internet import defer
 
 from broker.e2ee.keys import device_keys_signature_valid, forget_key_counts
-from federation.signing import server_name_of
+from protocol.signing import server_name_of
 from storage.device_keys import DeviceListChange, JsonDict
 
 if TYPE_CHECKING:

@@ -25,9 +25,9 @@ from signedjson.sign import SignatureVerifyException, verify_signed_json
 from twisted.internet import defer
 
 from broker.http.errors import MatrixError
-from federation.canonical import decode_b64
-from federation.identifiers import is_user_id
-from federation.signing import server_name_of
+from protocol.canonical import decode_b64
+from protocol.identifiers import is_user_id
+from protocol.signing import server_name_of
 from storage.device_keys import (
     DeviceKeyMap,
     JsonDict,

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet import defer
 from twisted.internet.task import LoopingCall
 
-from federation.signing import server_name_of
+from protocol.signing import server_name_of
 from storage.to_device import ToDeviceStore, edu_dedupe, txn_dedupe
 
 if TYPE_CHECKING:

@@ -17,8 +17,8 @@ from typing import Any
 
 from broker.http.errors import MatrixError
 from broker.http.server import parse_json
-from federation.errors import KeyFetchError, MalformedAuthorization, SignatureVerifyError
-from federation.request_auth import XMatrixAuth, parse_authorization_header
+from protocol.errors import KeyFetchError, MalformedAuthorization, SignatureVerifyError
+from protocol.request_auth import XMatrixAuth, parse_authorization_header
 
 logger = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from broker.http.server import parse_json_body, query_arg, query_args
 from broker.http.validation import parse_int_arg
 from broker.rooms.live_room import LiveRoom
 from broker.rooms.visibility import pdus_for_server
-from federation.events import Event
-from federation.signing import server_name_of
+from protocol.events import Event
+from protocol.signing import server_name_of
 
 if TYPE_CHECKING:
     from broker.http.server import Router

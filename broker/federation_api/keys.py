@@ -20,8 +20,8 @@ from broker.federation_api import KEY_V2
 from broker.http.errors import MatrixError, bad_param, bad_type
 from broker.http.server import parse_json_body, query_arg
 from broker.key_admin import published_old_keys
-from federation.discovery import is_valid_server_name
-from federation.server_keys import add_notary_signature, build_server_keys_response
+from protocol.discovery import is_valid_server_name
+from protocol.server_keys import add_notary_signature, build_server_keys_response
 
 #: How long our published keys are valid (Synapse's default key_refresh_interval: 1 day).
 KEY_VALIDITY_MS = 24 * 3600 * 1000

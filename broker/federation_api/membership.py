@@ -13,12 +13,12 @@ from broker.http.errors import MatrixError, bad_param, forbidden, not_found
 from broker.http.server import parse_json_body, query_args
 from broker.rooms.live_room import LiveRoom
 from broker.rooms.remote_events import RemoteEventRejected
-from federation.auth_rules import check_auth
-from federation.errors import AuthError, InvalidEventError
-from federation.events import build_pdu, event_from_pdu
-from federation.identifiers import is_user_id
-from federation.pdu_checks import PduRejected, check_pdu
-from federation.signing import server_name_of
+from protocol.auth_rules import check_auth
+from protocol.errors import AuthError, InvalidEventError
+from protocol.events import build_pdu, event_from_pdu
+from protocol.identifiers import is_user_id
+from protocol.pdu_checks import PduRejected, check_pdu
+from protocol.signing import server_name_of
 
 if TYPE_CHECKING:
     from broker.http.server import Router

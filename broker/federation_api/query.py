@@ -10,7 +10,7 @@ from broker.federation_api import FED_V1
 from broker.federation_api.authentication import authenticate
 from broker.http.errors import MatrixError, not_found
 from broker.http.server import query_arg
-from federation.signing import server_name_of
+from protocol.signing import server_name_of
 
 if TYPE_CHECKING:
     from broker.http.server import Router

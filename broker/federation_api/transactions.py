@@ -21,8 +21,8 @@ from broker.federation_api.authentication import authenticate
 from broker.http.errors import MatrixError
 from broker.http.server import parse_json_body
 from broker.rooms.remote_events import RemoteEventRejected
-from federation.pdu_checks import PduRejected, check_pdu, event_id_if_computable
-from federation.signing import server_name_of
+from protocol.pdu_checks import PduRejected, check_pdu, event_id_if_computable
+from protocol.signing import server_name_of
 from storage.receipts import READ, UNTHREADED, Receipt
 
 if TYPE_CHECKING:

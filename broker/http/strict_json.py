@@ -23,7 +23,7 @@ import math
 import re
 from typing import Any
 
-from federation.canonical import MAX_SAFE_INT
+from protocol.canonical import MAX_SAFE_INT
 
 logger = logging.getLogger(__name__)
 

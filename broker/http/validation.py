@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 
 from broker.http.errors import MatrixError, bad_param, missing_param
 from broker.sync.tokens import InvalidToken, SyncToken
-from federation.canonical import MAX_SAFE_INT
+from protocol.canonical import MAX_SAFE_INT
 
 T = TypeVar("T")
 

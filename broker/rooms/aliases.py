@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from broker.http.errors import MatrixError, bad_param, not_found
-from federation.identifiers import is_room_alias
+from protocol.identifiers import is_room_alias
 from storage.aliases import AliasStore
 from storage.database import IntegrityError
 

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from broker.rooms.live_room import LiveRoom
-from federation.events import Event
-from federation.pdu_checks import PduRejected, check_pdu
-from federation.signing import server_name_of
+from protocol.events import Event
+from protocol.pdu_checks import PduRejected, check_pdu
+from protocol.signing import server_name_of
 from storage.events import PersistItem
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from federation.events import Event, format_client_event
+from protocol.events import Event, format_client_event
 from storage.events import PRIVATE_UNSIGNED
 
 

@@ -19,7 +19,7 @@ from broker.http.errors import MatrixError, bad_param
 from broker.rooms.creator import EventSpec
 from broker.rooms.live_room import RECENT_EVENTS, LiveRoom
 from broker.rooms.remote_invites import invite_remote_user
-from federation.room_versions import KNOWN_ROOM_VERSIONS, get_room_version
+from protocol.room_versions import KNOWN_ROOM_VERSIONS, get_room_version
 from storage.events import PersistItem
 
 if TYPE_CHECKING:

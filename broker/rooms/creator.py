@@ -17,12 +17,12 @@ from broker.deferreds import observe
 from broker.http.errors import MatrixError, forbidden, not_found
 from broker.rooms.live_room import LiveRoom, RoomRegistry
 from broker.rooms.persister import BuiltOnLostEvent, EventPersister
-from federation.auth_rules import check_auth
-from federation.canonical import encode_canonical_json
-from federation.errors import AuthError, InvalidEventError
-from federation.events import MAX_PDU_SIZE, Event, build_pdu, finalize_pdu
-from federation.power_levels import get_named_level, get_user_power_level
-from federation.signing import SigningKey
+from protocol.auth_rules import check_auth
+from protocol.canonical import encode_canonical_json
+from protocol.errors import AuthError, InvalidEventError
+from protocol.events import MAX_PDU_SIZE, Event, build_pdu, finalize_pdu
+from protocol.power_levels import get_named_level, get_user_power_level
+from protocol.signing import SigningKey
 from storage.events import EventStore, NewStateGroup, PersistItem
 from storage.stream import StreamIdGenerator
 

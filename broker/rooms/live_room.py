@@ -15,9 +15,9 @@ from typing import Any
 from twisted.internet import defer
 
 from broker.deferreds import observe
-from federation.auth_rules import auth_types_for_event
-from federation.events import Event
-from federation.room_versions import RoomVersion, get_room_version
+from protocol.auth_rules import auth_types_for_event
+from protocol.events import Event
+from protocol.room_versions import RoomVersion, get_room_version
 from storage.state import StateStore
 
 StateKey = tuple[str, str]

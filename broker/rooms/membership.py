@@ -12,10 +12,10 @@ from broker.http.errors import MatrixError, bad_param, forbidden
 from broker.rooms.creator import EventSpec
 from broker.rooms.remote_invites import decline_remote_invite, invite_remote_user
 from broker.rooms.remote_join import join_remote_room, servers_for_room
-from federation.errors import HttpResponseError
-from federation.events import Event
-from federation.identifiers import is_room_id, is_user_id
-from federation.signing import server_name_of
+from protocol.errors import HttpResponseError
+from protocol.events import Event
+from protocol.identifiers import is_room_id, is_user_id
+from protocol.signing import server_name_of
 
 if TYPE_CHECKING:
     from broker.node import Node

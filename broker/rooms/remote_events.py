@@ -23,13 +23,13 @@ from twisted.python.failure import Failure
 
 from broker.rooms.live_room import LiveRoom
 from broker.rooms.state_loader import StateIds, StateLoader
-from federation.auth_rules import (
+from protocol.auth_rules import (
     check_auth,
     check_auth_events_selection,
     check_redaction_applies,
 )
-from federation.errors import AuthError
-from federation.events import Event
+from protocol.errors import AuthError
+from protocol.events import Event
 from storage.events import NewStateGroup, PersistItem
 
 if TYPE_CHECKING:

@@ -17,11 +17,11 @@ from broker.rooms.creator import EventSpec
 from broker.rooms.live_room import LiveRoom
 from broker.rooms.remote_join import sign_template
 from broker.rooms.stripped_state import stripped_state
-from federation.errors import HttpResponseError
-from federation.events import Event
-from federation.pdu_checks import PduRejected, check_pdu
-from federation.room_versions import get_room_version
-from federation.signing import server_name_of
+from protocol.errors import HttpResponseError
+from protocol.events import Event
+from protocol.pdu_checks import PduRejected, check_pdu
+from protocol.room_versions import get_room_version
+from protocol.signing import server_name_of
 
 if TYPE_CHECKING:
     from broker.node import Node

@@ -15,11 +15,11 @@ from urllib.parse import quote
 
 from broker.http.errors import MatrixError, forbidden, not_found
 from broker.rooms.live_room import RECENT_EVENTS, LiveRoom
-from federation.auth_rules import check_auth
-from federation.errors import AuthError, HttpResponseError
 from federation.event_fetcher import verified_events
-from federation.events import Event, finalize_pdu
-from federation.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion, get_room_version
+from protocol.auth_rules import check_auth
+from protocol.errors import AuthError, HttpResponseError
+from protocol.events import Event, finalize_pdu
+from protocol.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion, get_room_version
 from storage.events import NewStateGroup, PersistItem
 
 if TYPE_CHECKING:

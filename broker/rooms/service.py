@@ -14,8 +14,8 @@ from broker.rooms.creator import EventCreator, EventSpec
 from broker.rooms.live_room import LiveRoom, RoomRegistry
 from broker.rooms.persister import EventPersister
 from broker.rooms.user_rooms import UserRoomsIndex
-from federation.events import Event
-from federation.signing import server_name_of
+from protocol.events import Event
+from protocol.signing import server_name_of
 from storage.events import PersistItem
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ class Rooms:
 
     @staticmethod
     def _prune_recent(room: LiveRoom, target_id: str, redaction_id: str) -> None:
-        from federation.redaction import prune_event_dict
+        from protocol.redaction import prune_event_dict
 
         for cached in list(room.recent):
             if cached.event_id == target_id:

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from federation.events import Event
-from federation.room_versions import RoomVersion
-from federation.state_res import resolve_state
+from protocol.events import Event
+from protocol.room_versions import RoomVersion
+from protocol.state_res import resolve_state
 
 if TYPE_CHECKING:
     from broker.node import Node

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from broker.rooms.live_room import LiveRoom
-from federation.events import Event
+from protocol.events import Event
 
 STRIPPED_TYPES = ("m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar",
                   "m.room.canonical_alias", "m.room.encryption", "m.room.topic")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from federation.events import Event
+from protocol.events import Event
 from storage.state import StateStore
 
 

@@ -14,8 +14,8 @@ from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from broker.http.errors import forbidden
-from federation.events import Event
-from federation.redaction import prune_event_dict
+from protocol.events import Event
+from protocol.redaction import prune_event_dict
 
 if TYPE_CHECKING:
     from broker.node import Node

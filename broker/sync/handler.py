@@ -23,7 +23,7 @@ from broker.rooms.live_room import LiveRoom
 from broker.rooms.stripped_state import stripped, stripped_state
 from broker.rooms.visibility import history_filter, restricts_history
 from broker.sync.tokens import SyncToken, pagination_token
-from federation.events import Event
+from protocol.events import Event
 from storage.remote_invites import RemoteInvite
 
 if TYPE_CHECKING:

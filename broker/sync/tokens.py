@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from federation.canonical import MAX_SAFE_INT
+from protocol.canonical import MAX_SAFE_INT
 
 # ASCII digits only, at most as many as MAX_SAFE_INT has (so a huge number is never parsed).
 _TOKEN = re.compile(r"s(-?[0-9]{1,16})(?:_([0-9]{1,16}))?", re.ASCII)

@@ -12,7 +12,7 @@ What a failed ``PUT /_matrix/federation/v1/send/{txnId}`` means for the destinat
   exponential back-off from 5 s, doubling per consecutive failure up to 24 h, with +-20 % jitter.
 
 Exceptions are classified by duck typing so that this module depends on no transport: an int
-``status`` (``federation.errors.HttpResponseError``) or ``code`` attribute is the HTTP status, a
+``status`` (``protocol.errors.HttpResponseError``) or ``code`` attribute is the HTTP status, a
 dict ``body`` the parsed answer.
 """
 

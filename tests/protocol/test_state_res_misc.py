@@ -7,9 +7,9 @@ from collections import Counter
 
 import pytest
 
-from federation.errors import StateResolutionError
-from federation.room_versions import RoomVersion, RoomVersions
-from federation.state_res import full_conflicted_set, is_power_event, resolve_state
+from protocol.errors import StateResolutionError
+from protocol.room_versions import RoomVersion, RoomVersions
+from protocol.state_res import full_conflicted_set, is_power_event, resolve_state
 
 from .roomhelper import Room, auth_chain_index, events_by_id, fork, state_ids
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from federation.redaction import prune_event_dict
-from federation.room_versions import RoomVersions
+from protocol.redaction import prune_event_dict
+from protocol.room_versions import RoomVersions
 
 V10, V11, V12 = RoomVersions.V10, RoomVersions.V11, RoomVersions.V12
 

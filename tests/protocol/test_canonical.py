@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from federation.canonical import (
+from protocol.canonical import (
     check_canonical_values,
     decode_b64,
     unpadded_b64,

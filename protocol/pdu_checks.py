@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
-from federation.errors import InvalidEventError, KeyFetchError, SignatureVerifyError
-from federation.events import Event, event_from_pdu
-from federation.hashing import check_content_hash, compute_event_id
-from federation.redaction import prune_event_dict
-from federation.room_versions import RoomVersion
+from protocol.errors import InvalidEventError, KeyFetchError, SignatureVerifyError
+from protocol.events import Event, event_from_pdu
+from protocol.hashing import check_content_hash, compute_event_id
+from protocol.redaction import prune_event_dict
+from protocol.room_versions import RoomVersion
 
 logger = logging.getLogger(__name__)
 

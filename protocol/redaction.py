@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from federation.room_versions import RoomVersion
+from protocol.room_versions import RoomVersion
 
 __all__ = ["prune_event_dict"]
 

@@ -6,8 +6,8 @@ as a faulty /state response can give); v2 then resets state and v2.1 does not.
 
 from __future__ import annotations
 
-from federation.room_versions import RoomVersion, RoomVersions
-from federation.state_res import resolve_state
+from protocol.room_versions import RoomVersion, RoomVersions
+from protocol.state_res import resolve_state
 
 from .roomhelper import Room, events_by_id, state_ids
 

@@ -12,18 +12,18 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from federation.canonical import check_canonical_values, encode_canonical_json
-from federation.errors import InvalidEventError
-from federation.hashing import (
+from protocol.canonical import check_canonical_values, encode_canonical_json
+from protocol.errors import InvalidEventError
+from protocol.hashing import (
     add_content_hash,
     compute_event_id,
     event_id_from_reference_hash,
     redacted_canonical_bytes,
     room_id_from_event_id,
 )
-from federation.identifiers import is_event_id, is_room_id, is_user_id, within_id_limit
-from federation.room_versions import RoomVersion
-from federation.signing import SigningKey, sign_canonical_bytes, verify_key_id
+from protocol.identifiers import is_event_id, is_room_id, is_user_id, within_id_limit
+from protocol.room_versions import RoomVersion
+from protocol.signing import SigningKey, sign_canonical_bytes, verify_key_id
 
 __all__ = [
     "Event",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from federation.auth_rules import auth_types_for_event, check_auth
-from federation.errors import AuthError
-from federation.events import Event, build_pdu, finalize_pdu
-from federation.room_versions import RoomVersion
-from federation.signing import SigningKey, generate_signing_key, server_name_of
+from protocol.auth_rules import auth_types_for_event, check_auth
+from protocol.errors import AuthError
+from protocol.events import Event, build_pdu, finalize_pdu
+from protocol.room_versions import RoomVersion
+from protocol.signing import SigningKey, generate_signing_key, server_name_of
 
 _KEYS: dict[str, SigningKey] = {}
 
@@ -100,8 +100,8 @@ class Room:
         )
         server = server or server_name_of(sender)
         if extra_signers:
-            from federation.hashing import add_content_hash
-            from federation.signing import sign_event
+            from protocol.hashing import add_content_hash
+            from protocol.signing import sign_event
 
             add_content_hash(pdu)
             for other in extra_signers:

@@ -14,9 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeGuard
 
-from federation.canonical import MAX_SAFE_INT
-from federation.errors import InvalidServerKeys, SignatureVerifyError
-from federation.signing import (
+from protocol.canonical import MAX_SAFE_INT
+from protocol.errors import InvalidServerKeys, SignatureVerifyError
+from protocol.signing import (
     SigningKey,
     VerifyKey,
     decode_verify_key,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from federation.room_versions import RoomVersion, RoomVersions
+from protocol.room_versions import RoomVersion, RoomVersions
 
 from .roomhelper import Room
 
@@ -245,7 +245,7 @@ def test_third_party_invite_without_matching_invite_event_is_refused(rv: RoomVer
 def test_third_party_invite_with_valid_identity_server_signature_is_allowed(
     rv: RoomVersion,
 ) -> None:
-    from federation.signing import encode_verify_key, generate_signing_key, sign_json
+    from protocol.signing import encode_verify_key, generate_signing_key, sign_json
 
     room = Room(rv)
     is_key = generate_signing_key("0")

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from federation.errors import InvalidServerKeys, KeyFetchError
-from federation.server_keys import (
+from protocol.errors import InvalidServerKeys, KeyFetchError
+from protocol.server_keys import (
     MAX_KEY_VALIDITY_MS,
     ServerKeys,
     add_notary_signature,
@@ -20,7 +20,7 @@ from federation.server_keys import (
     parse_server_keys_response,
     unsatisfied_requests,
 )
-from federation.signing import (
+from protocol.signing import (
     encode_verify_key,
     generate_signing_key,
     get_verify_key,

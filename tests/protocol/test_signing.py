@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from federation.errors import SignatureVerifyError
-from federation.hashing import add_content_hash
-from federation.room_versions import RoomVersions
-from federation.signing import (
+from protocol.errors import SignatureVerifyError
+from protocol.hashing import add_content_hash
+from protocol.room_versions import RoomVersions
+from protocol.signing import (
     decode_verify_key,
     encode_verify_key,
     generate_signing_key,

@@ -21,10 +21,10 @@ from signedjson.key import (
 )
 from signedjson.types import SigningKey, VerifyKey
 
-from federation.canonical import decode_b64, encode_canonical_json, unpadded_b64
-from federation.errors import SignatureVerifyError
-from federation.hashing import redacted_canonical_bytes
-from federation.room_versions import RoomVersion
+from protocol.canonical import decode_b64, encode_canonical_json, unpadded_b64
+from protocol.errors import SignatureVerifyError
+from protocol.hashing import redacted_canonical_bytes
+from protocol.room_versions import RoomVersion
 
 __all__ = [
     "SigningKey",

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from federation.discovery import is_valid_server_name
+from protocol.discovery import is_valid_server_name
 
 __all__ = ["MAX_ID_BYTES", "is_new_localpart", "is_user_id", "is_room_alias",
            "is_room_alias_localpart", "is_room_id", "is_event_id", "is_valid_server_name",

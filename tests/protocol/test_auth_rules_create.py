@@ -6,11 +6,11 @@ import math
 
 import pytest
 
-from federation.auth_rules import auth_types_for_event, check_auth, check_auth_events_selection
-from federation.errors import AuthError
-from federation.events import build_pdu, finalize_pdu
-from federation.power_levels import get_user_power_level
-from federation.room_versions import RoomVersion, RoomVersions
+from protocol.auth_rules import auth_types_for_event, check_auth, check_auth_events_selection
+from protocol.errors import AuthError
+from protocol.events import build_pdu, finalize_pdu
+from protocol.power_levels import get_user_power_level
+from protocol.room_versions import RoomVersion, RoomVersions
 
 from .roomhelper import Room, key_for
 

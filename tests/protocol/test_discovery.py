@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from federation.discovery import (
+from protocol.discovery import (
     NOT_FETCHED,
     Candidate,
     DiscoveryIncomplete,

@@ -14,19 +14,19 @@ from typing import Any
 import nacl.exceptions
 import nacl.signing
 
-from federation.canonical import decode_b64, encode_canonical_json
-from federation.errors import AuthError
-from federation.events import Event
-from federation.identifiers import is_user_id
-from federation.power_levels import (
+from protocol.canonical import decode_b64, encode_canonical_json
+from protocol.errors import AuthError
+from protocol.events import Event
+from protocol.identifiers import is_user_id
+from protocol.power_levels import (
     get_named_level,
     get_required_level,
     get_room_creators,
     get_user_power_level,
     is_power_level_int,
 )
-from federation.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
-from federation.signing import server_name_of
+from protocol.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
+from protocol.signing import server_name_of
 
 __all__ = [
     "AuthError",

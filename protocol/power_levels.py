@@ -10,8 +10,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from federation.events import Event
-from federation.room_versions import RoomVersion
+from protocol.events import Event
+from protocol.room_versions import RoomVersion
 
 __all__ = [
     "CREATOR_POWER_LEVEL",

@@ -15,10 +15,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from federation.canonical import decode_b64
-from federation.discovery import is_valid_server_name
-from federation.errors import MalformedAuthorization, SignatureVerifyError
-from federation.signing import (
+from protocol.canonical import decode_b64
+from protocol.discovery import is_valid_server_name
+from protocol.errors import MalformedAuthorization, SignatureVerifyError
+from protocol.signing import (
     SigningKey,
     VerifyKey,
     sign_json,

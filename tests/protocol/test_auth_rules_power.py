@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from federation.events import Event
-from federation.power_levels import get_named_level, get_required_level
-from federation.room_versions import RoomVersion, RoomVersions
+from protocol.events import Event
+from protocol.power_levels import get_named_level, get_required_level
+from protocol.room_versions import RoomVersion, RoomVersions
 
 from .roomhelper import Room
 
@@ -89,8 +89,8 @@ def test_redaction_event_follows_event_power_not_redact_level(rv: RoomVersion) -
 
 @ALL
 def test_redaction_applies_for_redact_level_or_same_server(rv: RoomVersion) -> None:
-    from federation.auth_rules import check_redaction_applies
-    from federation.events import build_pdu, finalize_pdu
+    from protocol.auth_rules import check_redaction_applies
+    from protocol.events import build_pdu, finalize_pdu
 
     from .roomhelper import key_for
 

@@ -40,11 +40,11 @@ import heapq
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from federation.auth_rules import auth_types_for_event, check_auth
-from federation.errors import AuthError, StateResolutionError
-from federation.events import Event
-from federation.power_levels import get_user_power_level
-from federation.room_versions import RoomVersion
+from protocol.auth_rules import auth_types_for_event, check_auth
+from protocol.errors import AuthError, StateResolutionError
+from protocol.events import Event
+from protocol.power_levels import get_user_power_level
+from protocol.room_versions import RoomVersion
 
 __all__ = [
     "StateKey",

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from federation.errors import MalformedAuthorization, SignatureVerifyError
-from federation.request_auth import (
+from protocol.errors import MalformedAuthorization, SignatureVerifyError
+from protocol.request_auth import (
     XMatrixAuth,
     parse_authorization_header,
     request_json,
     sign_request,
     verify_request,
 )
-from federation.signing import generate_signing_key, get_verify_key, sign_json
+from protocol.signing import generate_signing_key, get_verify_key, sign_json
 
 KEY = generate_signing_key("key1")
 VERIFY = get_verify_key(KEY)

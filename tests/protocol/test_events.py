@@ -6,15 +6,15 @@ import copy
 
 import pytest
 
-from federation.errors import InvalidEventError
-from federation.events import Event, build_pdu, event_from_pdu, finalize_pdu, format_client_event
-from federation.hashing import check_content_hash, compute_event_id
-from federation.room_versions import (
+from protocol.errors import InvalidEventError
+from protocol.events import Event, build_pdu, event_from_pdu, finalize_pdu, format_client_event
+from protocol.hashing import check_content_hash, compute_event_id
+from protocol.room_versions import (
     DEFAULT_ROOM_VERSION,
     KNOWN_ROOM_VERSIONS,
     RoomVersions,
 )
-from federation.signing import generate_signing_key, get_verify_key, verify_event_signature
+from protocol.signing import generate_signing_key, get_verify_key, verify_event_signature
 
 KEY = generate_signing_key("t")
 V10, V11, V12 = RoomVersions.V10, RoomVersions.V11, RoomVersions.V12

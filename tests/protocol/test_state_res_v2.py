@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from federation.room_versions import RoomVersion, RoomVersions
-from federation.state_res import resolve_state
+from protocol.room_versions import RoomVersion, RoomVersions
+from protocol.state_res import resolve_state
 
 from .roomhelper import Room, events_by_id, fork, send_at, state_ids
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from federation.canonical import encode_canonical_json
-from federation.hashing import add_content_hash
-from federation.room_versions import RoomVersions
-from federation.signing import (
+from protocol.canonical import encode_canonical_json
+from protocol.hashing import add_content_hash
+from protocol.room_versions import RoomVersions
+from protocol.signing import (
     get_verify_key,
     sign_event,
     sign_json,

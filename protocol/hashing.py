@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from federation.canonical import (
+from protocol.canonical import (
     decode_b64,
     encode_canonical_json,
     unpadded_b64,
     urlsafe_unpadded_b64,
 )
-from federation.redaction import prune_event_dict
-from federation.room_versions import RoomVersion, RoomVersions
+from protocol.redaction import prune_event_dict
+from protocol.room_versions import RoomVersion, RoomVersions
 
 __all__ = [
     "compute_content_hash",

@@ -5,18 +5,18 @@ from __future__ import annotations
 import hashlib
 import re
 
-from federation.canonical import encode_canonical_json, urlsafe_unpadded_b64
-from federation.events import build_pdu, finalize_pdu
-from federation.hashing import (
+from protocol.canonical import encode_canonical_json, urlsafe_unpadded_b64
+from protocol.events import build_pdu, finalize_pdu
+from protocol.hashing import (
     add_content_hash,
     check_content_hash,
     compute_content_hash,
     compute_event_id,
     compute_room_id_from_create,
 )
-from federation.redaction import prune_event_dict
-from federation.room_versions import RoomVersions
-from federation.signing import generate_signing_key
+from protocol.redaction import prune_event_dict
+from protocol.room_versions import RoomVersions
+from protocol.signing import generate_signing_key
 
 KEY = generate_signing_key("t")
 

@@ -1,0 +1,56 @@
+"""The layer arrows: broker -> federation -> storage -> protocol, and nothing points back.
+
+Every import in every product module is read from its source (including imports inside
+functions and under ``TYPE_CHECKING``), so a dependency cannot hide from this check.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+# What each top-level package may import from the project (besides itself).
+ALLOWED = {
+    "protocol": set(),
+    "storage": {"protocol"},
+    "federation": {"storage", "protocol"},
+    "broker": {"federation", "storage", "protocol"},
+}
+PROJECT = set(ALLOWED)
+
+
+def imported_modules(path: Path) -> list[tuple[int, str]]:
+    """``(line, module)`` for every absolute import in ``path``."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.extend((node.lineno, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.lineno, node.module))
+    return found
+
+
+def layer_violations(package: str) -> list[str]:
+    violations = []
+    for path in sorted((REPO / package).rglob("*.py")):
+        for line, module in imported_modules(path):
+            top = module.split(".", 1)[0]
+            if top in PROJECT and top != package and top not in ALLOWED[package]:
+                violations.append(f"{path.relative_to(REPO)}:{line} imports {module}")
+    return violations
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_package_imports_only_the_layers_below_it(package: str) -> None:
+    assert layer_violations(package) == []
+
+
+def test_an_upward_import_is_reported(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text("def f():\n    from broker.node import Node\n")
+    assert imported_modules(module) == [(2, "broker.node")]
