@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import time
-
 from broker.auth import PasswordHashing
+from broker.clock import real_clock
 from broker.config import NodeConfig
 from protocol.identifiers import is_new_localpart
 from storage.database import Database, DatabaseConfig, IntegrityError, fired_result
@@ -33,11 +32,13 @@ def open_database(config: NodeConfig) -> Database:
                        dsn=config.database_dsn),
         synchronous=True,
     )
-    apply_migrations(db)
+    apply_migrations(db, real_clock().time_ms())
     return db
 
 
-def create_account(config: NodeConfig, user: str, password: str, *, admin: bool) -> str:
+def create_account(config: NodeConfig, user: str, password: str, *, admin: bool,
+                   now_ms: int) -> str:
+    """Create an account (its creation time is ``now_ms``); ValueError if it cannot be."""
     user_id = normalise_user_id(user, config.server_name)
     if len(password) < 8:
         raise ValueError("password must be at least 8 characters")
@@ -47,7 +48,7 @@ def create_account(config: NodeConfig, user: str, password: str, *, admin: bool)
         password_hash = PasswordHashing().hash_sync(password)
         try:
             fired_result(
-                store.create_user(user_id, password_hash, int(time.time() * 1000), is_admin=admin))
+                store.create_user(user_id, password_hash, now_ms, is_admin=admin))
         except IntegrityError as e:
             raise ValueError(f"{user_id} already exists") from e
     finally:

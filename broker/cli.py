@@ -95,13 +95,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_user_add(args: argparse.Namespace) -> int:
     from broker.admin_tools import create_account
+    from broker.clock import real_clock
 
     config = _load(args.config)
     password = args.password
     if password is None:
         password = getpass.getpass("Password: ")
     try:
-        user_id = create_account(config, args.user, password, admin=args.admin)
+        user_id = create_account(config, args.user, password, admin=args.admin,
+                                 now_ms=real_clock().time_ms())
     except ValueError as e:
         print(f"broker user add: {e}", file=sys.stderr)
         return 1

@@ -16,10 +16,10 @@ import argparse
 import json
 import os
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from broker.clock import real_clock
 from federation.federation_list import (
     create_list,
     format_ts,
@@ -122,7 +122,7 @@ def cmd_sign(args: argparse.Namespace) -> None:
         servers += _read_servers_file(args.servers_file)
     out = Path(args.out)
     previous = _existing_servers(out, args.version, args.force)
-    issued_ts = int(time.time() * 1000)
+    issued_ts = real_clock().time_ms()
     expires_ts = None
     if args.expires_days is not None:
         if args.expires_days <= 0:
@@ -161,7 +161,7 @@ def cmd_verify(args: argparse.Namespace) -> None:
     except OSError as exc:
         raise CommandError(f"cannot read {args.list}: {exc}") from exc
     try:
-        flist = verify_list(data, args.authority_key, int(time.time() * 1000))
+        flist = verify_list(data, args.authority_key, real_clock().time_ms())
     except FederationListError as exc:
         raise CommandError(f"invalid federation list {args.list}: {exc.reason}: "
                            f"{exc.message}") from exc

@@ -20,10 +20,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from broker.clock import real_clock
 from protocol.signing import (
     SigningKey,
     VerifyKey,
@@ -123,7 +123,7 @@ def own_verify_keys(signing_key_path: str | os.PathLike[str],
     return keys
 
 
-def rotate_signing_key(signing_key_path: str | os.PathLike[str], now_ms: int | None = None,
+def rotate_signing_key(signing_key_path: str | os.PathLike[str], now_ms: int,
                        version: str | None = None) -> RotationResult:
     """Replace the signing key with a new one; the previous keys become old keys.
 
@@ -131,7 +131,6 @@ def rotate_signing_key(signing_key_path: str | os.PathLike[str], now_ms: int | N
     both current and old, and the old entry is simply ignored until the next rotation.
     """
     path = Path(signing_key_path)
-    now = int(time.time() * 1000) if now_ms is None else now_ms
     current = read_signing_keys_file(path)
     taken = {verify_key_id(k) for k in current}
     old_path = old_keys_path(path)
@@ -142,7 +141,7 @@ def rotate_signing_key(signing_key_path: str | os.PathLike[str], now_ms: int | N
         if version is not None:
             raise ValueError(f"key id {verify_key_id(new_key)} is already in use")
         new_key = generate_signing_key()
-    retired = [OldKey(verify_key_id(k), get_verify_key(k), now) for k in current]
+    retired = [OldKey(verify_key_id(k), get_verify_key(k), now_ms) for k in current]
     write_old_keys(old_path, old + retired)
     tmp = path.with_name(path.name + ".tmp")
     write_signing_key_file(tmp, new_key)
@@ -152,7 +151,7 @@ def rotate_signing_key(signing_key_path: str | os.PathLike[str], now_ms: int | N
         retired_key_ids=tuple(k.key_id for k in retired),
         signing_key_path=path,
         old_keys_path=old_path,
-        expired_ts=now,
+        expired_ts=now_ms,
     )
 
 
@@ -171,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ConfigError: {exc}", file=sys.stderr)
         return 2
     try:
-        result = rotate_signing_key(config.signing_key_path)
+        result = rotate_signing_key(config.signing_key_path, real_clock().time_ms())
     except (OSError, ValueError) as exc:
         print(f"rotate-signing-key: {exc}", file=sys.stderr)
         return 1

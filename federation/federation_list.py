@@ -145,11 +145,11 @@ def create_list(
     key: SigningKey,
     expires_ts: int | None = None,
     *,
-    issued_ts: int | None = None,
+    issued_ts: int,
 ) -> dict[str, Any]:
     """A federation list document signed by ``key`` as ``authority``.
 
-    Server names are de-duplicated and sorted. ``issued_ts`` defaults to now.
+    Server names are de-duplicated and sorted; ``issued_ts`` is the signing time (ms).
     Raises ``FederationListError`` for invalid input.
     """
     names = sorted(set(_check_servers(list(servers))))
@@ -157,7 +157,7 @@ def create_list(
         raise FederationListError("malformed", f"version must be a positive integer, got {version!r}")
     if not isinstance(authority, str) or not authority.strip():
         raise FederationListError("malformed", "authority must be a non-empty name")
-    issued = int(time.time() * 1000) if issued_ts is None else issued_ts
+    issued = issued_ts
     if not _is_int(issued):
         raise FederationListError("malformed", f"issued_ts must be a timestamp, got {issued!r}")
     doc: dict[str, Any] = {

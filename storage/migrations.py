@@ -47,8 +47,12 @@ def _ensure_table(cur: Cursor) -> set[int]:
     return {row[0] for row in cur.select_all("SELECT version FROM schema_migrations")}
 
 
-def apply_migrations(db: Database) -> list[int]:
-    """Apply every pending migration synchronously; returns the numbers applied."""
+def apply_migrations(db: Database, now_ms: int | None = None) -> list[int]:
+    """Apply every pending migration synchronously; returns the numbers applied.
+
+    ``now_ms`` is recorded as each migration's ``applied_ts`` (bookkeeping only: nothing reads
+    it back); without it, the wall clock."""
+    applied_ts = int(time.time() * 1000) if now_ms is None else now_ms
     applied_now: list[int] = []
     done = db.run_sync("schema_migrations", _ensure_table)
     for number, path in available_migrations():
@@ -61,7 +65,7 @@ def apply_migrations(db: Database) -> list[int]:
                 cur.execute(statement)
             cur.execute(
                 "INSERT INTO schema_migrations (version, applied_ts) VALUES (?, ?)",
-                (number, int(time.time() * 1000)),
+                (number, applied_ts),
             )
 
         logger.info("applying schema migration %s", path.name)

@@ -106,7 +106,7 @@ def test_corrupt_signature_is_refused_as_a_bad_signature() -> None:
 
 def test_list_signed_by_another_authority_key_is_refused_as_wrong_key() -> None:
     other = generate_authority_key()
-    doc = create_list(["a.gov"], 1, "fed.gov", other)
+    doc = create_list(["a.gov"], 1, "fed.gov", other, issued_ts=NOW)
     error = refusal(doc)
     assert error.reason == "wrong_key"
     assert authority_key_id(PUB) in str(error)

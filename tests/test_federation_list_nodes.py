@@ -12,6 +12,7 @@ from urllib.parse import quote
 import pytest
 import yaml
 
+from broker.clock import real_clock
 from federation.federation_list import create_list, generate_authority_key
 from protocol.signing import encode_verify_key
 from tests.node_harness import NodeProcess
@@ -25,7 +26,9 @@ def listed(tmp_path_factory: Any) -> Iterator[tuple[NodeProcess, NodeProcess, No
     member = NodeProcess(Path(tmp_path_factory.mktemp("member")), federation=True)
     outsider = NodeProcess(Path(tmp_path_factory.mktemp("outsider")), federation=True)
     authority = generate_authority_key()
-    document = create_list([member.server_name], 1, "national-authority", authority)
+    # The nodes run on the wall clock: the list is signed as of now.
+    document = create_list([member.server_name], 1, "national-authority", authority,
+                           issued_ts=real_clock().time_ms())
     list_path = hub.workdir / "federation-list.json"
     list_path.write_text(json.dumps(document))
     config = yaml.safe_load(hub.config_path.read_text())

@@ -230,7 +230,7 @@ def test_rotation_moves_the_previous_public_key_to_the_old_keys_file(tmp_path: P
 def test_rotation_writes_a_new_key_with_mode_0600(tmp_path: Path) -> None:
     path = tmp_path / "signing.key"
     write_signing_key_file(path, generate_signing_key("p1"))
-    result = rotate_signing_key(path)
+    result = rotate_signing_key(path, now_ms=1)
     [new] = read_signing_keys_file(path)
     assert verify_key_id(new) == result.new_key_id != "ed25519:p1"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
@@ -240,7 +240,7 @@ def test_old_keys_file_keeps_no_private_key(tmp_path: Path) -> None:
     path = tmp_path / "signing.key"
     previous = generate_signing_key("p1")
     write_signing_key_file(path, previous)
-    rotate_signing_key(path)
+    rotate_signing_key(path, now_ms=1)
     assert encode_signing_key_seed(previous) not in old_keys_path(path).read_text()
 
 

@@ -7,7 +7,6 @@ database only for rooms and users that did change, batching those reads across r
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -63,7 +62,7 @@ class SyncHandler:
     async def sync(self, req: SyncRequest) -> dict[str, Any]:
         """Answer at once when there is news (or for an initial sync), else wait for news up
         to the timeout."""
-        deadline = time.monotonic() + req.timeout_ms / 1000.0
+        deadline = self.node.clock.time() + req.timeout_ms / 1000.0
         user_id = req.requester.user_id
         assert self.node.stream is not None
         if req.since is not None:
@@ -73,7 +72,7 @@ class SyncHandler:
         while True:
             now = self._current()
             result = await self._build(req, now)
-            remaining = deadline - time.monotonic()
+            remaining = deadline - self.node.clock.time()
             if req.since is None or req.full_state or result.has_changes or remaining <= 0:
                 return result.body
             if (self.node.stream.current_token() == now.stream
