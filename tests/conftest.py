@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from storage.database import Database
+from tests.inprocess_node import InProcessNode
 from tests.node_harness import NodeProcess
 from tests.storage_helpers import (
     POSTGRES_ENV,
@@ -27,6 +28,16 @@ def database(request: Any, tmp_path: Any) -> Iterator[Database]:
         yield db
     finally:
         cleanup()
+
+
+@pytest.fixture
+def local(tmp_path: Any) -> Iterator[InProcessNode]:
+    """A node in this process on a fake clock (``tests/inprocess_node.py``)."""
+    harness = InProcessNode(tmp_path)
+    try:
+        yield harness
+    finally:
+        harness.close()
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ from typing import Any
 
 import requests
 import yaml
+from requests.adapters import HTTPAdapter
 
 from broker.init_config import write_initial_config
 
@@ -129,16 +130,32 @@ class NodeProcess:
         return client
 
 
+class _SourceAddressAdapter(HTTPAdapter):
+    """Connections from a chosen local address."""
+
+    def __init__(self, host: str) -> None:
+        self._source = (host, 0)
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = self._source
+        super().init_poolmanager(*args, **kwargs)
+
+
 class Client:
     """Raw JSON over HTTP; methods return the parsed body and keep the last status."""
 
-    def __init__(self, base_url: str, token: str | None = None) -> None:
+    def __init__(self, base_url: str, token: str | None = None, *,
+                 source_host: str | None = None) -> None:
+        """``source_host``: connect from this local address (e.g. another loopback one)."""
         self.base_url = base_url
         self.token = token
         self.user_id = ""
         self.device_id = ""
         self.status = 0
         self.session = requests.Session()
+        if source_host is not None:
+            self.session.mount("http://", _SourceAddressAdapter(source_host))
 
     def request(self, method: str, path: str, body: Any = None, *, raw: Any = None,
                 headers: dict[str, str] | None = None, params: dict[str, Any] | None = None,

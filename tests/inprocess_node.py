@@ -1,0 +1,65 @@
+"""A node in this process on a fake reactor: time moves only when the test advances it.
+
+``InProcessNode`` builds a real :class:`broker.node.Node` (real stores over a synchronous SQLite
+database, real notifier, typing tracker and sync handler) on ``MemoryReactorClock``. Storage
+calls return fired Deferreds, so a coroutine runs until it waits on the clock (a long-poll, a
+timer); :meth:`advance` moves the clock and fires what is due. No port is opened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+from twisted.internet import defer
+from twisted.internet.testing import MemoryReactorClock
+
+from broker.auth import Requester
+from broker.config import load_config
+from broker.init_config import write_initial_config
+from broker.node import Node
+from tests.storage_helpers import result_of
+
+T = TypeVar("T")
+
+# Where the fake clock starts (2026-01-01): timestamps look like real ones.
+START_S = 1_767_225_600.0
+
+
+class InProcessNode:
+    def __init__(self, workdir: Path, server_name: str = "clock.test") -> None:
+        config_path = workdir / "homeserver.yaml"
+        write_initial_config(
+            config_path=config_path, server_name=server_name, port=0,
+            bind_address="127.0.0.1", data_dir="data", database_engine="sqlite",
+            database_dsn="", enable_registration=True, overwrite=True)
+        self.reactor = MemoryReactorClock()
+        self.reactor.advance(START_S)
+        self.node = Node(load_config(config_path), self.reactor)
+        # Storage runs on the calling thread, so nothing waits on the pool.
+        self.node.db.synchronous = True
+        self.node.setup()
+        self.run(self.node.rooms.start())
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine that needs no time to pass; its result."""
+        return result_of(defer.ensureDeferred(coroutine))
+
+    def start(self, coroutine: Coroutine[Any, Any, T]) -> defer.Deferred[T]:
+        """Start a coroutine that may wait on the clock; the Deferred of its result."""
+        return defer.ensureDeferred(coroutine)
+
+    def advance(self, seconds: float) -> None:
+        self.reactor.advance(seconds)
+
+    def register(self, localpart: str) -> tuple[Requester, str]:
+        """A new account with one device: that device's requester and access token."""
+        user_id = self.node.user_id(localpart)
+        result_of(self.node.stores.users.create_user(
+            user_id, "", self.node.clock.time_ms(), is_admin=False))
+        token, device_id = self.run(self.node.auth.create_session(user_id, None, None, None))
+        return Requester(user_id, device_id, False, ""), token
+
+    def close(self) -> None:
+        self.node.db.close()
