@@ -81,6 +81,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         await node.start()
         node.listen()
         print(f"broker: node {config.server_name} is running", flush=True)
+        if args.ready_fd is not None:
+            _signal_ready(args.ready_fd)
 
     def failed(failure: Any) -> None:
         print(f"broker run: cannot start: {failure.getErrorMessage()}", file=sys.stderr)
@@ -91,6 +93,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         lambda: defer.ensureDeferred(boot()).addErrback(failed))
     reactor.run()
     return exit_code[0]
+
+
+def _signal_ready(fd: int) -> None:
+    """Tell whoever started the node that it listens: a line on ``fd``, which is then closed
+    (a supervisor or test waits on a blocking read instead of polling the port)."""
+    with open(fd, "w", closefd=True) as ready:
+        ready.write("ready\n")
 
 
 def _cmd_user_add(args: argparse.Namespace) -> int:
@@ -134,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="start the node")
     run.add_argument("--config", "-c", default="homeserver.yaml")
+    run.add_argument("--ready-fd", type=int, default=None,
+                     help="write a line to this inherited file descriptor once listening")
     run.set_defaults(func=_cmd_run)
 
     user = sub.add_parser("user", help="manage accounts")

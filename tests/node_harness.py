@@ -8,15 +8,15 @@ that speak the raw API; tests of user journeys use matrix-nio instead.
 from __future__ import annotations
 
 import os
+import select
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import requests
 import yaml
@@ -31,6 +31,13 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def read_line_within(stream: BinaryIO, timeout: float) -> bytes | None:
+    """One line from a pipe (``b""`` at end of file), or None if none came within ``timeout``
+    seconds: a blocking wait with a deadline, no polling."""
+    readable, _, _ = select.select([stream], [], [], timeout)
+    return stream.readline() if readable else None
 
 
 class NodeProcess:
@@ -79,22 +86,26 @@ class NodeProcess:
         return self
 
     def start(self, timeout: float = 20.0) -> NodeProcess:
+        """Start the node and wait (a blocking read) for its word that it listens."""
         log = open(self.log_path, "ab")
         env = dict(os.environ, PYTHONPATH=str(REPO))
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "broker", "run", "--config", str(self.config_path)],
-            stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, env=env)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"node exited early:\n{self.log()}")
-            try:
-                if requests.get(self.base_url + "/_matrix/client/versions", timeout=1).ok:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"node did not start in {timeout}s:\n{self.log()}")
+        ready_read, ready_write = os.pipe()
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "broker", "run", "--config", str(self.config_path),
+                 "--ready-fd", str(ready_write)],
+                stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, env=env,
+                pass_fds=(ready_write,))
+        finally:
+            os.close(ready_write)
+        with open(ready_read, "rb") as ready:
+            line = read_line_within(ready, timeout)
+        if line is None:
+            raise RuntimeError(f"node did not start in {timeout}s:\n{self.log()}")
+        if line != b"ready\n":  # end of file: the node exited without listening
+            self.process.wait(10)
+            raise RuntimeError(f"node exited early:\n{self.log()}")
+        return self
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
