@@ -15,6 +15,7 @@ from twisted.web.client import Agent
 from broker.key_admin import own_verify_keys
 from broker.rooms.backfill import Backfiller
 from broker.rooms.remote_events import RemoteEvents
+from broker.rooms.state_loader import StateLoader
 from federation.event_fetcher import RemoteFetcher
 from federation.keyring import Keyring
 from federation.policy import FederationPolicy, treq_fetcher
@@ -62,7 +63,9 @@ def build_federation(node: Node) -> None:
     node.federation_sender = FederationSender(
         node.stores.federation_queue, send_transaction, config.server_name, node.clock,
         node.reactor, policy.is_allowed)
-    node.remote_events = RemoteEvents(node, RemoteFetcher(client, node.keyring))
+    node.remote_events = RemoteEvents(
+        node.rooms.writer, node.rooms.registry, node.stores.events, node.stores.state,
+        StateLoader(node), RemoteFetcher(client, node.keyring))
     node.backfiller = Backfiller(node)
 
 

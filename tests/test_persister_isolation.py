@@ -14,6 +14,7 @@ from broker.clock import Clock
 from broker.rooms.creator import EventCreator, EventSpec
 from broker.rooms.live_room import LiveRoom, RoomRegistry
 from broker.rooms.persister import BuiltOnLostEvent, EventNotStored, EventPersister
+from broker.rooms.writer import RoomWriter
 from protocol.events import Event
 from storage.database import Cursor, Database
 from storage.events import EventStore, PersistItem
@@ -145,8 +146,9 @@ def test_an_event_already_stored_succeeds_without_reaching_the_hook(harness: Har
 
 def test_a_send_after_a_refused_event_is_built_again_on_the_stored_room(
         harness: Harness) -> None:
-    creator = EventCreator("a.test", KEY, harness.registry, harness.persister, harness.stream,
-                           harness.store, Clock(harness.clock))
+    writer = RoomWriter(harness.registry, harness.persister, harness.stream)
+    creator = EventCreator("a.test", KEY, harness.registry, writer, harness.store,
+                           Clock(harness.clock))
     room = harness.live_room(0)
     bad = creator.build(room, EventSpec(sender=ALICE, type="m.room.message",
                                         content={"msgtype": "m.text", "body": "bad"}))

@@ -121,7 +121,7 @@ async def create_room(node: Node, req: CreateRoomRequest) -> str:
     try:
         _add_initial_events(req, alias, add)
     except Exception:
-        rooms.creator.release(items)
+        rooms.writer.release(items)
         raise
     items[0].new_room = {
         "room_id": room.room_id, "room_version": req.room_version, "creator": req.creator,
@@ -129,7 +129,7 @@ async def create_room(node: Node, req: CreateRoomRequest) -> str:
     room.is_public = req.visibility == "public"
     rooms.registry.add(room)
     try:
-        await rooms.creator.persist_many(items)
+        await rooms.writer.persist(items)
     except Exception:
         rooms.registry.invalidate(room.room_id)
         raise

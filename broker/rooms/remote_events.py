@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
-from broker.rooms.live_room import LiveRoom
+from broker.rooms.live_room import LiveRoom, RoomRegistry
 from broker.rooms.state_loader import StateIds, StateLoader
+from broker.rooms.writer import ResolvedState, RoomWriter
 from protocol.auth_rules import (
     check_auth,
     check_auth_events_selection,
@@ -30,10 +31,8 @@ from protocol.auth_rules import (
 )
 from protocol.errors import AuthError
 from protocol.events import Event
-from storage.events import NewStateGroup, PersistItem
-
-if TYPE_CHECKING:
-    from broker.node import Node
+from storage.events import EventStore, PersistItem
+from storage.state import StateStore
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +45,14 @@ class RemoteEventRejected(Exception):
 
 
 class RemoteEvents:
-    def __init__(self, node: Node, fetcher: Any) -> None:
-        self.node = node
+    def __init__(self, writer: RoomWriter, registry: RoomRegistry, events: EventStore,
+                 state_store: StateStore, state: StateLoader, fetcher: Any) -> None:
+        self.writer = writer  # applies accepted events to their live rooms and writes them
+        self.registry = registry
+        self.events = events
+        self.state_store = state_store
+        self.state = state
         self.fetcher = fetcher  # RemoteFetcher: fetches and verifies events from peers
-        self.state = StateLoader(node)
         self._locks: dict[str, defer.DeferredLock] = {}
         # Events handed to the persister and not yet durable, with whoever waits for them: the
         # same event arriving again meanwhile waits for that write instead of being written
@@ -71,7 +74,7 @@ class RemoteEvents:
         Deferred that fires once the event is durable (callers accepting many PDUs wait for
         all of them together, so their writes share transactions).  ``known``: whether the
         caller already looked the event up."""
-        room = await self.node.rooms.registry.get(event.room_id)
+        room = await self.registry.get(event.room_id)
         if room is None:
             raise RemoteEventRejected(f"this server is not in room {event.room_id}")
         lock = self._lock(event.room_id)
@@ -80,7 +83,7 @@ class RemoteEvents:
             if event.event_id in self._unwritten:
                 return self._wait_for_write(event.event_id)
             if known is None:
-                known = bool(await self.node.stores.state.known_event_ids([event.event_id]))
+                known = bool(await self.state_store.known_event_ids([event.event_id]))
             if known:
                 return defer.succeed(None)
             fast = self._extend_tip(room, event)
@@ -106,8 +109,7 @@ class RemoteEvents:
         except AuthError as e:
             raise RemoteEventRejected(f"event fails auth against the state before it: {e}"
                                       ) from e
-        item = self.node.rooms.creator.apply_remote(room, event)
-        return self._persist([item])
+        return self._persist([self.writer.apply(room, event)])
 
     def _persist(self, items: list[PersistItem]) -> defer.Deferred[None]:
         """Queue the items for writing; fires once they are durable."""
@@ -128,7 +130,7 @@ class RemoteEvents:
 
         first: defer.Deferred[None] = defer.Deferred()
         waiters.append(first)
-        self.node.rooms.persister.persist(items).addBoth(written)
+        self.writer.persist(items).addBoth(written)
         return first
 
     def _wait_for_write(self, event_id: str) -> defer.Deferred[None]:
@@ -143,11 +145,10 @@ class RemoteEvents:
 
     async def _process(self, origin: str, room: LiveRoom, event: Event, *,
                        fetch_missing: bool) -> defer.Deferred[None]:
-        stores = self.node.stores
         if event.event_id in self._unwritten:
             return self._wait_for_write(event.event_id)
         # Looked up again: an answer from before waiting for the room may be stale.
-        if await stores.state.known_event_ids([event.event_id]):
+        if await self.state_store.known_event_ids([event.event_id]):
             return defer.succeed(None)
         missing = await self._prevs_without_state(room, event)
         if missing and fetch_missing:
@@ -184,11 +185,11 @@ class RemoteEvents:
         if event.is_state():
             after[(event.type, event.state_key or "")] = event.event_id
         current_events = await self._current_state_with(room, event, after, before_events)
-        soft_failed = not self._allowed_now(room, event)
-        item = self._apply(room, event, before, after, current_events, soft_failed)
-        if not soft_failed:
-            item.redaction_target = redaction_target
-        return self._persist([item])
+        if not self._allowed_now(room, event):
+            return self._persist(self.writer.outliers([event]))  # soft-failed
+        return self._persist([self.writer.apply(
+            room, event, redaction_target=redaction_target,
+            resolved=ResolvedState(after=after, current=current_events))])
 
     async def _current_state_with(self, room: LiveRoom, event: Event, after: StateIds,
                                   before_events: dict[tuple[str, str], Event]
@@ -224,7 +225,7 @@ class RemoteEvents:
         """The event a remote redaction prunes, when the redaction rules let it."""
         if event.type != "m.room.redaction" or not event.redacts:
             return None
-        target = (await self.node.stores.events.get_events([event.redacts])).get(event.redacts)
+        target = (await self.events.get_events([event.redacts])).get(event.redacts)
         if target is None or target.room_id != room.room_id:
             return None
         if check_redaction_applies(room.room_version, event, target, room.power_levels,
@@ -242,40 +243,6 @@ class RemoteEvents:
             logger.info("soft-failing %s in %s: %s", event.event_id, room.room_id, e)
             return False
         return True
-
-    def _apply(self, room: LiveRoom, event: Event, before: StateIds, after: StateIds,
-               current: dict[tuple[str, str], Event], soft_failed: bool) -> PersistItem:
-        """Give the event its stream position and state group and update the live room
-        (synchronous)."""
-        node = self.node
-        assert node.stream is not None
-        stream = node.stream.allocate(1)[0]
-        event.unsigned["stream_ordering"] = stream
-        if soft_failed:
-            return PersistItem(event=event, stream_ordering=stream, state_group_after=None,
-                               outlier=True)
-        group = node.rooms.registry.allocate_state_group()
-        new_group = NewStateGroup(group, room.room_id, None, 0, dict(after))
-        if event.is_state():
-            previous = room.state.get((event.type, event.state_key or ""))
-            if previous is not None:
-                event.unsigned["replaces_state"] = previous.event_id
-                event.unsigned["prev_content"] = previous.content
-        simple = current == {**room.state, **({(event.type, event.state_key or ""): event}
-                                              if event.is_state() else {})}
-        room.state = dict(current)
-        room.state_changed()
-        referenced = set(event.prev_event_ids)
-        room.extremities = [e for e in room.extremities if e not in referenced] + [
-            event.event_id]
-        room.depth = max(room.depth, event.depth)
-        # Local events delta against the group of the current state; after a resolution there
-        # is none yet, and the next local event writes a snapshot.
-        room.state_group, room.state_group_depth = (group, 0) if simple else (0, 0)
-        room.version += 1
-        return PersistItem(event=event, stream_ordering=stream, state_group_after=group,
-                           new_state_group=new_group,
-                           current_state=None if simple else dict(current))
 
     async def _state_after(self, room: LiveRoom, event_id: str) -> StateIds | None:
         fetched = self._fetched_states.get(event_id)
@@ -321,7 +288,7 @@ class RemoteEvents:
             self._fetched_states.popitem(last=False)
 
     async def _auth_events(self, origin: str, event: Event) -> dict[str, Event]:
-        found = await self.node.stores.events.get_events(event.auth_event_ids)
+        found = await self.events.get_events(event.auth_event_ids)
         missing = [eid for eid in event.auth_event_ids if eid not in found]
         if missing:
             try:
@@ -366,7 +333,7 @@ class RemoteEvents:
     async def store_outliers(self, events: list[Event]) -> None:
         """Persist state and auth events learnt over federation outside the timeline."""
         unique = list({e.event_id: e for e in events}.values())
-        known = await self.node.stores.state.known_event_ids([e.event_id for e in unique])
+        known = await self.state_store.known_event_ids([e.event_id for e in unique])
         fresh = [e for e in unique if e.event_id not in known]
         pending = {e.event_id for e in fresh if e.event_id in self._unwritten}
         fresh = [e for e in fresh if e.event_id not in pending]
@@ -374,10 +341,4 @@ class RemoteEvents:
             await self._wait_for_write(event_id)
         if not fresh:
             return
-        assert self.node.stream is not None
-        ids = self.node.stream.allocate(len(fresh))
-        items = [PersistItem(event=e, stream_ordering=sid, state_group_after=None, outlier=True)
-                 for e, sid in zip(fresh, ids, strict=True)]
-        for event, sid in zip(fresh, ids, strict=True):
-            event.unsigned["stream_ordering"] = sid
-        await self._persist(items)
+        await self._persist(self.writer.outliers(fresh))

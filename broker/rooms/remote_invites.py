@@ -53,7 +53,7 @@ async def invite_remote_user(node: Node, room: LiveRoom, spec: EventSpec) -> Eve
     if signed.event_id != event.event_id or destination not in signed.signatures:
         raise MatrixError(502, "M_UNKNOWN", f"{destination} did not countersign the invite")
     item = node.rooms.creator.apply_signed(room, signed)
-    await node.rooms.persister.persist([item])
+    await node.rooms.writer.persist([item])
     return signed
 
 

@@ -1,5 +1,6 @@
-"""The rooms facade the node exposes as ``node.rooms``: wiring of the registry, creator and
-persister, plus what happens after events are durable (recent window, membership index, wake-ups).
+"""The rooms facade the node exposes as ``node.rooms``: wiring of the registry, persister, room
+writer and creator, plus what happens after events are durable (recent window through the
+writer, membership index, wake-ups, federation).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from broker.rooms.creator import EventCreator, EventSpec
 from broker.rooms.live_room import LiveRoom, RoomRegistry
 from broker.rooms.persister import EventPersister
 from broker.rooms.user_rooms import UserRoomsIndex
+from broker.rooms.writer import RoomWriter
 from protocol.events import Event
 from protocol.signing import server_name_of
 from storage.events import PersistItem
@@ -32,8 +34,9 @@ class Rooms:
         self.user_rooms = UserRoomsIndex(node.stores.state)
         self.persister = EventPersister(
             node.stores.events, node.stream, self.registry, node.reactor, self._after_persist)
+        self.writer = RoomWriter(self.registry, self.persister, node.stream)
         self.creator = EventCreator(
-            node.server_name, node.signing_key, self.registry, self.persister, node.stream,
+            node.server_name, node.signing_key, self.registry, self.writer,
             node.stores.events, node.clock)
 
     async def start(self) -> None:
@@ -44,15 +47,11 @@ class Rooms:
         rooms: set[str] = set()
         users: set[str] = set()
         position = max(item.stream_ordering for item in items)
+        self.writer.persisted(items)
         for item in items:
             event = item.event
             if item.outlier:
                 continue
-            room = self.registry.cached(event.room_id)
-            if room is not None:
-                room.add_persisted(event, item.stream_ordering)
-                if item.redaction_target is not None:
-                    self._prune_recent(room, item.redaction_target, event.event_id)
             if event.type == "m.room.member" and event.state_key is not None:
                 self.user_rooms.on_membership(event)
                 if self.node.is_mine(event.state_key):
@@ -86,18 +85,6 @@ class Rooms:
     def room_servers(room: LiveRoom) -> set[str]:
         """Every server with a joined member in the room (ourselves included)."""
         return {server_name_of(user_id) for user_id in room.members_with("join")}
-
-    @staticmethod
-    def _prune_recent(room: LiveRoom, target_id: str, redaction_id: str) -> None:
-        from protocol.redaction import prune_event_dict
-
-        for cached in list(room.recent):
-            if cached.event_id == target_id:
-                pruned = Event(prune_event_dict(room.room_version, cached.pdu),
-                               room.room_version, event_id=cached.event_id,
-                               unsigned={"stream_ordering": cached.unsigned["stream_ordering"],
-                                         "redacted_by": redaction_id})
-                room.replace_recent(pruned)
 
     def local_audience(self, room_id: str) -> list[str]:
         """Local users who see the room's changes in /sync (joined or invited)."""
