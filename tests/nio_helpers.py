@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
+import aiohttp
 import nio
 
 from tests.node_harness import NodeProcess
@@ -115,10 +116,30 @@ def text_with_id(event_id: str) -> Callable[[nio.SyncResponse], nio.RoomMessageT
     return find
 
 
-async def parked_sync(client: nio.AsyncClient, park_s: float = 0.5,
-                      timeout_ms: int = 30_000) -> asyncio.Task[Any]:
-    """Start a long-poll sync and wait until it is parked on the server (still pending)."""
-    task = asyncio.ensure_future(client.sync(timeout=timeout_ms))
-    await asyncio.sleep(park_s)
+async def parked_sync(client: nio.AsyncClient, timeout_ms: int = 30_000) -> asyncio.Task[Any]:
+    """Start a long-poll sync, wait until the client has sent it (aiohttp's "headers sent"
+    signal, no sleep) and check that it is still pending.
+
+    What is sent next reaches the node after the sync. The node answers the same either way
+    (at once if the news was there first), so a test built on this cannot flake; the wake-up
+    path itself is pinned down on a fake clock in tests/test_sync_clock.py."""
+    sent = asyncio.Event()
+    trace = aiohttp.TraceConfig()
+
+    async def on_headers_sent(_session: Any, _context: Any,
+                              params: aiohttp.TraceRequestHeadersSentParams) -> None:
+        if params.url.path.endswith("/sync"):
+            sent.set()
+
+    trace.on_request_headers_sent.append(on_headers_sent)
+    trace.freeze()
+    assert client.client_session is not None, "the client has not made a request yet"
+    traces = client.client_session.trace_configs
+    traces.append(trace)
+    try:
+        task = asyncio.ensure_future(client.sync(timeout=timeout_ms))
+        await asyncio.wait_for(sent.wait(), 10)
+    finally:
+        traces.remove(trace)
     assert not task.done(), f"sync returned before anything happened: {task.result()!r}"
     return task

@@ -7,6 +7,8 @@ that speak the raw API; tests of user journeys use matrix-nio instead.
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import select
 import socket
@@ -17,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
+from urllib.parse import urlencode, urlsplit
 
 import requests
 import yaml
@@ -187,6 +190,12 @@ class Client:
     def get(self, path: str, **kwargs: Any) -> Any:
         return self.request("GET", path, **kwargs)
 
+    def begin_get(self, path: str, params: dict[str, Any] | None = None) -> PendingRequest:
+        """Send a GET (a long-poll, say) and return without waiting for the answer."""
+        query = f"?{urlencode(params)}" if params else ""
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        return PendingRequest(self.base_url, path + query, headers)
+
     def post(self, path: str, body: Any = None, **kwargs: Any) -> Any:
         return self.request("POST", path, body if body is not None else {}, **kwargs)
 
@@ -195,6 +204,37 @@ class Client:
 
     def delete(self, path: str, body: Any = None, **kwargs: Any) -> Any:
         return self.request("DELETE", path, body, **kwargs)
+
+
+class PendingRequest:
+    """A request already written to its socket whose answer is read later: ``answered`` looks
+    (without waiting) whether the node has begun to answer, ``body`` waits for the answer."""
+
+    def __init__(self, base_url: str, target: str, headers: dict[str, str]) -> None:
+        url = urlsplit(base_url)
+        self._connection = http.client.HTTPConnection(url.hostname or "", url.port)
+        # Returns once the request is in the socket: what the test sends next comes after it.
+        self._connection.request("GET", target, headers=headers)
+        self.status = 0
+
+    def answered(self) -> bool:
+        sock = self._connection.sock
+        return sock is None or bool(select.select([sock], [], [], 0)[0])
+
+    def body(self, timeout: float) -> Any:
+        """The parsed answer; socket.timeout (TimeoutError) if none comes within ``timeout``."""
+        assert self._connection.sock is not None
+        self._connection.sock.settimeout(timeout)
+        try:
+            response = self._connection.getresponse()
+            self.status = response.status
+            content = response.read()
+        finally:
+            self._connection.close()
+        try:
+            return json.loads(content)
+        except ValueError:
+            return content
 
 
 @contextmanager

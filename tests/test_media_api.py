@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -299,21 +298,11 @@ def test_download_of_created_but_empty_media_times_out(node: NodeProcess) -> Non
 def test_download_waits_for_a_pending_upload(node: NodeProcess) -> None:
     alice = node.register()
     uri = create(alice)
-    uploader = node.client()
-    uploader.token = alice.token
-
-    def upload_soon() -> None:
-        time.sleep(0.3)
-        uploader.put(f"{UPLOAD}/{mxc_path(uri)}", raw=b"arrived",
-                     headers={"Content-Type": "text/plain"})
-
-    thread = threading.Thread(target=upload_soon)
-    thread.start()
-    started = time.monotonic()
-    body = alice.get(f"{AUTHED}/download/{mxc_path(uri)}", params={"timeout_ms": 10_000})
-    thread.join()
-    assert body == b"arrived"
-    assert time.monotonic() - started < 5
+    waiting = alice.begin_get(f"{AUTHED}/download/{mxc_path(uri)}", {"timeout_ms": 20_000})
+    assert not waiting.answered()
+    alice.put(f"{UPLOAD}/{mxc_path(uri)}", raw=b"arrived", headers={"Content-Type": "text/plain"})
+    # Answered by the upload, not by the end of the 20 s wait.
+    assert waiting.body(timeout=10) == b"arrived"
 
 
 def test_media_store_lives_where_configured(node: NodeProcess) -> None:
