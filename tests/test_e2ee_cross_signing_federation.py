@@ -37,6 +37,19 @@ def share_a_room(alice: Client, bob: Client, server_name: str) -> None:
     assert bob.status == 200, body
 
 
+def wait_for_device_list_change(user: Client, token: str, changed_user: str,
+                                within_s: float = 15) -> str:
+    """Long-poll ``user``'s /sync from ``token`` until it reports a device-list change of
+    ``changed_user`` (the node answers when one arrives; nothing sleeps); the next token."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        response = sync(user, token, timeout=int(within_s * 1000))
+        token = response["next_batch"]
+        if changed_user in response.get("device_lists", {}).get("changed", []):
+            return token
+    raise AssertionError(f"no device-list change of {changed_user} within {within_s}s")
+
+
 def replace_keys(user: Client) -> CrossSigningKeys:
     new = CrossSigningKeys(user.user_id)
     session = user.post(DEVICE_SIGNING, new.upload_body())["session"]
@@ -65,13 +78,7 @@ def test_replaced_keys_reach_a_user_sharing_a_room_on_another_node(
     query(bob, alice.user_id)
     token = sync(bob)["next_batch"]
     new = replace_keys(alice)
-    deadline = time.monotonic() + 15
-    changed: list[str] = []
-    while alice.user_id not in changed and time.monotonic() < deadline:
-        response = sync(bob, token, timeout=1000)
-        token = response["next_batch"]
-        changed = response.get("device_lists", {}).get("changed", [])
-    assert alice.user_id in changed
+    wait_for_device_list_change(bob, token, alice.user_id)
     assert query(bob, alice.user_id)["master_keys"][alice.user_id] == new.master_key
 
 
@@ -95,14 +102,18 @@ def test_signed_device_of_a_user_on_another_node_shows_the_signature(
     device_keys, _ = upload_device_keys(alice)
     share_a_room(alice, bob, a.server_name)
     query(bob, alice.user_id)
+    token = sync(bob)["next_batch"]
     signed = keys.self_signing.sign(device_keys)
     body = alice.post(SIGNATURES, {alice.user_id: {alice.device_id: signed}})
     assert (alice.status, body) == (200, {"failures": {}})
     expected = signed["signatures"][alice.user_id]
-    deadline = time.monotonic() + 15
+    # Each round waits for B to hear of a change to alice's devices (an earlier change, from
+    # the upload or the join, may come first), then looks at what B now serves.
     seen: dict[str, Any] = {}
-    while seen != expected and time.monotonic() < deadline:
+    for _ in range(3):
+        token = wait_for_device_list_change(bob, token, alice.user_id)
         device = query(bob, alice.user_id)["device_keys"][alice.user_id][alice.device_id]
         seen = device["signatures"][alice.user_id]
-        time.sleep(0.2)
+        if seen == expected:
+            break
     assert seen == expected
