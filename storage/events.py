@@ -1,7 +1,9 @@
 """Events: writing batches of new events (group commit) and reading them back.
 
 A batch is written in one transaction: the event rows, the room's forward extremities, state
-groups, current state, applied redactions and send transaction IDs.  Reads return
+groups, current state, applied redactions and send transaction IDs (in ``event_txn_ids``, to
+find the event of a repeated send, and on the event's row, so that reads return it as
+``unsigned["txn"]`` for the sending device's ``transaction_id``).  Reads return
 :class:`protocol.events.Event` objects with redacted content already pruned.
 """
 
@@ -21,7 +23,8 @@ from storage.database import Cursor, Database
 
 StateKey = tuple[str, str]
 
-_EVENT_COLUMNS = "e.event_id, e.json, e.redacted_by, e.stream_ordering, r.room_version"
+_EVENT_COLUMNS = ("e.event_id, e.json, e.redacted_by, e.stream_ordering, r.room_version,"
+                  " e.txn_device_id, e.txn_id")
 
 
 @dataclass
@@ -68,7 +71,7 @@ def event_json(event: Event) -> str:
 
 
 def _row_to_event(row: Sequence[Any]) -> Event:
-    event_id, raw, redacted_by, stream_ordering, room_version_id = row
+    event_id, raw, redacted_by, stream_ordering, room_version_id, txn_device, txn_id = row
     room_version = get_room_version(room_version_id)
     pdu = json.loads(raw)
     unsigned = pdu.pop("unsigned", None) or {}
@@ -76,6 +79,8 @@ def _row_to_event(row: Sequence[Any]) -> Event:
     if redacted_by:
         event.unsigned["redacted_by"] = redacted_by
     event.unsigned["stream_ordering"] = stream_ordering
+    if txn_id is not None:
+        event.unsigned["txn"] = (event.sender, txn_device, txn_id)
     return event
 
 
@@ -102,10 +107,12 @@ class EventStore:
         timeline = [i for i in items if not i.outlier]
         cur.executemany(
             "INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender,"
-            " depth, origin_server_ts, json, outlier) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " depth, origin_server_ts, json, outlier, txn_device_id, txn_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(i.stream_ordering, i.event.event_id, i.event.room_id, i.event.type,
               i.event.state_key, i.event.sender, i.event.depth, i.event.origin_server_ts,
-              event_json(i.event), i.outlier) for i in items])
+              event_json(i.event), i.outlier, *(i.txn_key[1:] if i.txn_key else (None, None)))
+             for i in items])
         groups = [i.new_state_group for i in items if i.new_state_group is not None]
         cur.executemany(
             "INSERT INTO state_groups (id, room_id, prev_group, delta_depth) VALUES (?, ?, ?, ?)",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from storage.database import Database
 from storage.events import EventStore, PersistItem
+from storage.migrations import available_migrations, split_statements
 from storage.state import StateStore
 from tests.event_chain import ALICE, EventChain
 from tests.storage_helpers import result_of
@@ -77,6 +78,49 @@ def test_transaction_ids_map_to_events(database: Database) -> None:
     assert result_of(events.get_txn_event_id(ALICE, "DEV", chain.room_id, "txn1")) == \
         item.event.event_id
     assert result_of(events.get_txn_event_id(ALICE, "OTHER", chain.room_id, "txn1")) is None
+
+
+def _sent_with_transaction(database: Database) -> tuple[EventChain, EventStore, PersistItem]:
+    chain, events, _ = _room(database)
+    item = chain.item("m.room.message", {"body": "x", "msgtype": "m.text"})
+    item.txn_key = (ALICE, "DEV", "txn1")
+    result_of(events.persist_batch([item]))
+    return chain, events, item
+
+
+def test_an_event_read_back_carries_its_send_transaction_on_every_read(
+        database: Database) -> None:
+    chain, events, item = _sent_with_transaction(database)
+    by_id = result_of(events.get_events([item.event.event_id]))[item.event.event_id]
+    [in_page] = result_of(events.get_room_events(chain.room_id, after=None, up_to=None, limit=1,
+                                                 backwards=True))
+    assert by_id.unsigned["txn"] == in_page.unsigned["txn"] == (ALICE, "DEV", "txn1")
+
+
+def test_an_event_sent_without_a_transaction_reads_back_without_one(
+        database: Database) -> None:
+    chain, events, _ = _room(database)
+    found = result_of(events.get_events([e.event_id for e in chain.events]))
+    assert all("txn" not in event.unsigned for event in found.values())
+
+
+def test_the_send_transaction_is_not_stored_in_the_event_json(database: Database) -> None:
+    _, _, item = _sent_with_transaction(database)
+    raw = database.run_sync("raw", lambda cur: cur.select_value(
+        "SELECT json FROM events WHERE event_id = ?", (item.event.event_id,)))
+    assert "txn1" not in raw
+
+
+def test_the_migration_gives_events_sent_before_it_their_send_transaction(
+        database: Database) -> None:
+    _, events, item = _sent_with_transaction(database)
+    database.run_sync("forget", lambda cur: cur.execute(
+        "UPDATE events SET txn_device_id = NULL, txn_id = NULL"))
+    path = next(p for number, p in available_migrations() if number == 105)
+    backfill = split_statements(path.read_text())[-1]
+    database.run_sync("backfill", lambda cur: cur.execute(backfill))
+    found = result_of(events.get_events([item.event.event_id]))[item.event.event_id]
+    assert found.unsigned["txn"] == (ALICE, "DEV", "txn1")
 
 
 def test_failed_batch_leaves_nothing_behind(database: Database) -> None:
