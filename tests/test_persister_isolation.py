@@ -17,7 +17,7 @@ from broker.rooms.persister import BuiltOnLostEvent, EventNotStored, EventPersis
 from broker.rooms.writer import RoomWriter
 from protocol.events import Event
 from storage.database import Cursor, Database
-from storage.events import EventStore, PersistItem
+from storage.events import EventStore, NewStateGroup, PersistItem
 from storage.state import StateStore
 from storage.stream import StreamIdGenerator
 from tests.event_chain import ALICE, KEY, EventChain
@@ -164,3 +164,36 @@ def test_a_send_after_a_refused_event_is_built_again_on_the_stored_room(
     assert isinstance(event, Event) and event.content["body"] == "good"
     assert event.prev_event_ids == [harness.rooms[0].events[-1].event_id]
     assert harness.stored(event) == {event.event_id}
+
+
+def test_an_item_the_database_rejects_inside_the_transaction_fails_alone(
+        harness: Harness) -> None:
+    """A genuine constraint violation (the item's state group is taken), not a refusal staged
+    by the test store: on PostgreSQL it aborts the shared transaction, and the neighbours are
+    written again in transactions of their own."""
+    before, after = harness.message(1, "before"), harness.message(1, "after")
+    bad = harness.message(0, "bad")
+    taken = harness.rooms[0].first_group
+    bad.new_state_group = NewStateGroup(taken, bad.event.room_id, None, 0, {})
+    sends = [harness.persister.persist([item]) for item in (before, bad, after)]
+    harness.clock.advance(0)
+    outcomes = [outcome(d) for d in sends]
+    assert outcomes[0] is None and outcomes[2] is None
+    assert isinstance(outcomes[1], EventNotStored)
+    assert harness.stored(before, bad, after) == {before.event.event_id, after.event.event_id}
+    assert harness.notified == [before, after]
+
+
+def test_a_refused_entry_among_many_fails_alone_in_queue_order(harness: Harness) -> None:
+    first, last = harness.message(1, "first"), harness.message(1, "last")
+    bad, lost = harness.message(0, "bad"), harness.message(0, "lost")
+    harness.store.refused.add(bad.event.event_id)
+    sends = [harness.persister.persist([item]) for item in (first, bad, lost, last)]
+    harness.clock.advance(0)
+    outcomes = [outcome(d) for d in sends]
+    assert outcomes[0] is None and outcomes[3] is None
+    assert isinstance(outcomes[1], EventNotStored) and isinstance(outcomes[2], BuiltOnLostEvent)
+    assert harness.notified == [first, last]
+    # Released positions of what was not written do not hold the stream back.
+    assert harness.stream.current_token() == max(
+        i.stream_ordering for i in (first, bad, lost, last))
