@@ -17,7 +17,7 @@ from twisted.internet import threads
 from twisted.web.http import Request
 
 from broker.http.errors import MatrixError
-from broker.http.server import query_arg
+from broker.http.parsing import query_arg
 from storage.users import UserStore
 
 

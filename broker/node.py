@@ -16,8 +16,10 @@ from twisted.internet import reactor as default_reactor
 from broker.auth import Auth
 from broker.clock import Clock
 from broker.config import NodeConfig
+from broker.federation_api.authentication import ServerAuthentication
 from broker.federation_wiring import build_federation, start_federation, stop_federation
 from broker.http.channel import make_site
+from broker.http.guards import Guards
 from broker.http.server import ListenerResource, Router
 from broker.media.files import MediaFiles
 from broker.media.repository import MediaRepository
@@ -25,6 +27,8 @@ from broker.notifier import Notifier
 from broker.ratelimit import RateLimiter
 from broker.rooms.aliases import Aliases
 from broker.rooms.service import Rooms
+from broker.services.account_data import AccountData
+from broker.streams import StreamWriter
 from broker.sync.handler import SyncHandler
 from broker.tls import server_context_factory
 from broker.typing_tracker import TypingTracker
@@ -90,6 +94,9 @@ class Node:
             logger.info("applied schema migrations %s", applied)
         self.stream = StreamIdGenerator.from_database(self.db)
         self.notifier.start_position = self.stream.current_token()
+        self.streams = StreamWriter(self.stream, self.notifier)
+        self.account_data = AccountData(self.stores.account_data, self.stores.push_rules,
+                                        self.streams)
         self.aliases = Aliases(self.stores.aliases, self.server_name)
         self.rooms = Rooms(self)
         self.typing = TypingTracker(self.clock, self.notifier, Reservation(self.db, "typing"))
@@ -98,6 +105,8 @@ class Node:
             self.stores.media, MediaFiles(self.config.media_store_path), self.clock,
             self.server_name, self.config.max_upload_bytes)
         build_federation(self)
+        self.router.guards = Guards(self.auth, self.ratelimiter, ServerAuthentication(
+            self.federation_policy, self.keyring) if self.config.federation.enabled else None)
         self._build_handlers()
 
     async def start(self) -> None:
@@ -145,14 +154,7 @@ class Node:
         rooms: Iterable[str] = (),
     ) -> int:
         """Persist one change under a new stream id, then wake the syncs it concerns."""
-        assert self.stream is not None
-        ids = self.stream.allocate(1)
-        try:
-            await write(ids[0])
-        finally:
-            self.stream.finish(ids)
-        self.notifier.notify(users=users, rooms=rooms, position=ids[0], room_data=True)
-        return ids[0]
+        return await self.streams.write(write, users=users, rooms=rooms)
 
     def _local_room_audience(self, room_id: str) -> list[str]:
         """Local users who see a room's changes in /sync (joined or invited)."""

@@ -2,7 +2,7 @@
 
 Each row keeps only its latest content and the stream id of its latest write, so "what changed
 since token" is an indexed range query on ``(user_id, stream_id)``.  Every write takes a stream id
-from the node's one stream (``node.write_with_stream_id``).
+from the node's one stream (``broker.streams.StreamWriter``).
 """
 
 from __future__ import annotations

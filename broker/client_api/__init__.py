@@ -1,6 +1,8 @@
-"""The Client-Server API: one module per area, each exposing ``register_servlets(node, router)``.
+"""The Client-Server API: one module per area, each declaring an :class:`Endpoints` group.
 
-Modules are discovered in this package, so adding an area is adding a module.
+:func:`client_endpoints` is the list the node serves, in order; each group gets the services it
+needs from the composition root (:mod:`broker.node`) and nothing else.  Modules not yet
+converted still expose ``register_servlets(node, router)``, registered after the groups.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import TYPE_CHECKING
 from broker.http.endpoints import register_package
 
 if TYPE_CHECKING:
+    from broker.http.endpoint import Endpoints
     from broker.http.server import Router
     from broker.node import Node
 
@@ -18,5 +21,16 @@ CLIENT_PREFIX = "/_matrix/client/(?:v3|r0)"
 CLIENT_V1_PREFIX = "/_matrix/client/v1"
 
 
+def client_endpoints(node: Node) -> list[Endpoints]:
+    from broker.client_api.account_data import AccountDataEndpoints
+    from broker.client_api.tags import TagEndpoints
+
+    return [
+        AccountDataEndpoints(node.account_data),
+        TagEndpoints(node.account_data),
+    ]
+
+
 def register_all(node: Node, router: Router) -> None:
+    router.add(*client_endpoints(node))
     register_package(sys.modules[__name__], node, router)

@@ -16,7 +16,7 @@ from broker.client_api import CLIENT_PREFIX
 from broker.client_api.register import check_new_password
 from broker.client_api.uia import PASSWORD, uia_for
 from broker.e2ee.device_lists import on_devices_deleted
-from broker.http.server import parse_json_body
+from broker.http.parsing import parse_json_body
 from broker.http.validation import optional, require
 
 if TYPE_CHECKING:

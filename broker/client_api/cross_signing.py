@@ -15,7 +15,7 @@ from twisted.web.http import Request
 from broker.client_api import CLIENT_PREFIX
 from broker.client_api.uia import PASSWORD, uia_for
 from broker.e2ee import cross_signing
-from broker.http.server import parse_json_body
+from broker.http.parsing import parse_json_body
 
 if TYPE_CHECKING:
     from broker.http.server import Router

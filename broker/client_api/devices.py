@@ -17,7 +17,7 @@ from broker.client_api.login import MAX_DEVICE_NAME_LENGTH
 from broker.client_api.uia import PASSWORD, uia_for
 from broker.e2ee.device_lists import on_devices_deleted
 from broker.http.errors import MatrixError, not_found
-from broker.http.server import parse_json_body
+from broker.http.parsing import parse_json_body
 from broker.http.validation import optional, require
 
 if TYPE_CHECKING:

@@ -24,7 +24,7 @@ from twisted.web.http import Request
 
 from broker.client_api import CLIENT_PREFIX
 from broker.http.errors import MatrixError, bad_param, forbidden, not_found
-from broker.http.server import parse_json_body, query_arg
+from broker.http.parsing import parse_json_body, query_arg
 from broker.http.strict_json import loads_strict
 from broker.http.validation import optional, parse_int_arg, require
 from broker.rooms.live_room import LiveRoom

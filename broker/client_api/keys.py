@@ -12,7 +12,7 @@ from broker.client_api import CLIENT_PREFIX
 from broker.e2ee import keys
 from broker.e2ee.device_lists import device_list_changes
 from broker.http.errors import MatrixError
-from broker.http.server import parse_json_body, query_arg
+from broker.http.parsing import parse_json_body, query_arg
 from broker.http.validation import token_arg
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from twisted.web.http import Request
 from broker.client_api import CLIENT_PREFIX
 from broker.client_api.uia import PASSWORD, check_password, user_id_from_identifier
 from broker.http.errors import MatrixError, forbidden
-from broker.http.server import parse_json_body
+from broker.http.parsing import parse_json_body
 from broker.http.validation import optional, require
 
 if TYPE_CHECKING:

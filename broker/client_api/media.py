@@ -18,7 +18,8 @@ from twisted.web.http import Request
 
 from broker.client_api import CLIENT_V1_PREFIX
 from broker.http.errors import bad_param, missing_param
-from broker.http.server import RawResponse, query_arg
+from broker.http.parsing import query_arg
+from broker.http.server import RawResponse
 from broker.http.validation import parse_int_arg
 from broker.media.headers import check_filename, normalise_content_type
 from broker.media.repository import DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS

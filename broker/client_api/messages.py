@@ -15,7 +15,7 @@ from twisted.web.http import Request
 from broker.client_api import CLIENT_PREFIX
 from broker.filtering import EventFilter, parse_room_event_filter
 from broker.http.errors import bad_param, not_found
-from broker.http.server import query_arg
+from broker.http.parsing import query_arg
 from broker.http.validation import parse_int_arg, token_arg
 from broker.rooms.client_events import serialize_events
 from broker.rooms.live_room import LiveRoom

@@ -17,7 +17,7 @@ from twisted.web.http import Request
 
 from broker.client_api import CLIENT_PREFIX
 from broker.http.errors import MatrixError, bad_param, bad_type, not_found
-from broker.http.server import parse_json_body, query_arg
+from broker.http.parsing import parse_json_body, query_arg
 from broker.http.validation import require
 from broker.push_rules_defaults import KINDS, build_ruleset, default_rule_kind, push_rules_content
 from storage.push_rules import PushRuleNotFound, PushRulesSnapshot

@@ -14,7 +14,7 @@ from twisted.web.http import Request
 
 from broker.client_api import CLIENT_PREFIX
 from broker.http.errors import bad_param
-from broker.http.server import parse_json_body
+from broker.http.parsing import parse_json_body
 from broker.http.validation import optional
 from broker.receipts import MARKER_TYPES, Receipts, check_thread_id
 

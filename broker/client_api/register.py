@@ -17,7 +17,7 @@ from broker.client_api import CLIENT_PREFIX
 from broker.client_api.login import client_ip, device_fields, session_response
 from broker.client_api.uia import DUMMY, uia_for
 from broker.http.errors import MatrixError, forbidden
-from broker.http.server import parse_json_body, query_arg
+from broker.http.parsing import parse_json_body, query_arg
 from broker.http.validation import optional
 from protocol.identifiers import is_new_localpart
 from storage.database import IntegrityError

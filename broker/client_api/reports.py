@@ -15,7 +15,7 @@ from twisted.web.http import Request
 
 from broker.client_api import CLIENT_PREFIX
 from broker.http.errors import bad_param, not_found
-from broker.http.server import parse_json_body
+from broker.http.parsing import parse_json_body
 from broker.http.validation import optional
 from protocol.identifiers import is_user_id
 

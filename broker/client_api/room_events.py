@@ -9,7 +9,7 @@ from twisted.web.http import Request
 
 from broker.client_api import CLIENT_PREFIX
 from broker.http.errors import MatrixError, bad_param, bad_type, forbidden, not_found
-from broker.http.server import parse_json_body, query_arg
+from broker.http.parsing import parse_json_body, query_arg
 from broker.http.validation import optional
 from broker.rooms.client_events import serialize_event, serialize_events
 from broker.rooms.live_room import LiveRoom

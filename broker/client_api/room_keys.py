@@ -16,7 +16,7 @@ from twisted.web.http import Request
 
 from broker.client_api import CLIENT_PREFIX
 from broker.http.errors import MatrixError, bad_param, bad_type, missing_param, not_found
-from broker.http.server import parse_json_body, query_arg
+from broker.http.parsing import parse_json_body, query_arg
 from broker.http.validation import optional, require
 from storage.key_backup import KeysUpdated, NoBackup, RoomKey, WrongVersion
 

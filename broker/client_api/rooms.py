@@ -9,7 +9,7 @@ from twisted.web.http import Request
 
 from broker.client_api import CLIENT_PREFIX
 from broker.http.errors import bad_param
-from broker.http.server import parse_json_body, query_args
+from broker.http.parsing import parse_json_body, query_args
 from broker.http.validation import optional, require
 from broker.rooms.create_room import PRESETS, CreateRoomRequest, create_room
 from broker.rooms.membership import Membership

@@ -9,7 +9,7 @@ from twisted.web.http import Request
 from broker.client_api import CLIENT_PREFIX
 from broker.filtering import resolve_filter
 from broker.http.errors import bad_param
-from broker.http.server import query_arg
+from broker.http.parsing import query_arg
 from broker.http.validation import parse_int_arg, token_arg
 from broker.sync.handler import SyncRequest
 

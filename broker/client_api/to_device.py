@@ -14,7 +14,7 @@ from twisted.web.http import Request
 from broker.client_api import CLIENT_PREFIX
 from broker.e2ee import to_device
 from broker.http.errors import MatrixError, bad_param, bad_type
-from broker.http.server import parse_json_body
+from broker.http.parsing import parse_json_body
 from broker.http.validation import require
 from protocol.identifiers import is_user_id
 

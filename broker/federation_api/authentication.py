@@ -16,7 +16,7 @@ from collections import Counter
 from typing import Any
 
 from broker.http.errors import MatrixError
-from broker.http.server import parse_json
+from broker.http.parsing import parse_json
 from protocol.errors import KeyFetchError, MalformedAuthorization, SignatureVerifyError
 from protocol.request_auth import XMatrixAuth, parse_authorization_header
 
@@ -58,11 +58,26 @@ def _json_content(request: Any) -> Any | None:
     return parse_json(raw)
 
 
+class ServerAuthentication:
+    """Who signed a request: the framework's authenticator for ``Access.SERVER`` routes."""
+
+    def __init__(self, policy: Any, keyring: Any) -> None:
+        self.policy = policy
+        self.keyring = keyring
+
+    async def __call__(self, request: Any) -> str:
+        return await _authenticate(self.policy, self.keyring, request)
+
+
 async def authenticate(node: Any, request: Any) -> str:
     """The origin of an X-Matrix signed request, or a ``MatrixError`` (401/403/400)."""
+    return await _authenticate(node.federation_policy, node.keyring, request)
+
+
+async def _authenticate(policy: Any, keyring: Any, request: Any) -> str:
     auths = _headers(request)
     origin = auths[0].origin
-    if not node.federation_policy.is_allowed(origin):
+    if not policy.is_allowed(origin):
         REFUSED_ORIGINS[origin] += 1
         logger.warning("refused federation request %s %s from %s (not allowed)",
                        request.method.decode("ascii", "replace"),
@@ -77,7 +92,7 @@ async def authenticate(node: Any, request: Any) -> str:
     problems: list[str] = []
     for auth in auths:
         try:
-            await node.keyring.verify_request(auth, method, uri, content)
+            await keyring.verify_request(auth, method, uri, content)
         except (SignatureVerifyError, KeyFetchError) as exc:
             problems.append(str(exc))
             continue

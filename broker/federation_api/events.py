@@ -17,7 +17,7 @@ from twisted.web.http import Request
 from broker.federation_api import FED_V1
 from broker.federation_api.authentication import authenticate
 from broker.http.errors import MatrixError, forbidden, not_found
-from broker.http.server import parse_json_body, query_arg, query_args
+from broker.http.parsing import parse_json_body, query_arg, query_args
 from broker.http.validation import parse_int_arg
 from broker.rooms.live_room import LiveRoom
 from broker.rooms.visibility import pdus_for_server

@@ -12,7 +12,7 @@ from twisted.web.http import Request
 from broker.federation_api import FED_V2
 from broker.federation_api.authentication import authenticate
 from broker.http.errors import MatrixError, bad_param, forbidden
-from broker.http.server import parse_json_body
+from broker.http.parsing import parse_json_body
 from protocol.pdu_checks import PduRejected, check_pdu
 from protocol.room_versions import KNOWN_ROOM_VERSIONS, get_room_version
 from protocol.signing import server_name_of, sign_event

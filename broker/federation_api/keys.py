@@ -18,7 +18,7 @@ from twisted.internet import defer
 
 from broker.federation_api import KEY_V2
 from broker.http.errors import MatrixError, bad_param, bad_type
-from broker.http.server import parse_json_body, query_arg
+from broker.http.parsing import parse_json_body, query_arg
 from broker.key_admin import published_old_keys
 from protocol.discovery import is_valid_server_name
 from protocol.server_keys import add_notary_signature, build_server_keys_response

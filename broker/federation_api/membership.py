@@ -10,7 +10,7 @@ from twisted.web.http import Request
 from broker.federation_api import FED_V1, FED_V2
 from broker.federation_api.authentication import authenticate
 from broker.http.errors import MatrixError, bad_param, forbidden, not_found
-from broker.http.server import parse_json_body, query_args
+from broker.http.parsing import parse_json_body, query_args
 from broker.rooms.live_room import LiveRoom
 from broker.rooms.remote_events import RemoteEventRejected
 from protocol.auth_rules import check_auth

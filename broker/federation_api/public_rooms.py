@@ -10,7 +10,7 @@ from twisted.web.http import Request
 from broker.client_api.directory import MAX_PAGE, PublicRoomsQuery, list_public_rooms
 from broker.federation_api import FED_V1
 from broker.federation_api.authentication import authenticate
-from broker.http.server import parse_json_body, query_arg
+from broker.http.parsing import parse_json_body, query_arg
 from broker.http.validation import parse_int_arg
 
 if TYPE_CHECKING:

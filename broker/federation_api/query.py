@@ -9,7 +9,7 @@ from twisted.web.http import Request
 from broker.federation_api import FED_V1
 from broker.federation_api.authentication import authenticate
 from broker.http.errors import MatrixError, not_found
-from broker.http.server import query_arg
+from broker.http.parsing import query_arg
 from protocol.signing import server_name_of
 
 if TYPE_CHECKING:

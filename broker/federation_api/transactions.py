@@ -19,7 +19,7 @@ from broker.e2ee import to_device
 from broker.federation_api import FED_V1
 from broker.federation_api.authentication import authenticate
 from broker.http.errors import MatrixError
-from broker.http.server import parse_json_body
+from broker.http.parsing import parse_json_body
 from broker.rooms.remote_events import RemoteEventRejected
 from protocol.pdu_checks import PduRejected, check_pdu, event_id_if_computable
 from protocol.signing import server_name_of

@@ -17,7 +17,7 @@ from broker.e2ee.keys import (
 from broker.federation_api import FED_V1
 from broker.federation_api.authentication import authenticate
 from broker.http.errors import MatrixError
-from broker.http.server import parse_json_body
+from broker.http.parsing import parse_json_body
 
 if TYPE_CHECKING:
     from broker.http.server import Router

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from broker import errors
+
 
 class MatrixError(Exception):
     """An error a client sees as a Matrix error response."""
@@ -49,3 +51,23 @@ def unrecognized(status: int = 404) -> MatrixError:
 
 def limit_exceeded(retry_after_ms: int) -> MatrixError:
     return MatrixError(429, "M_LIMIT_EXCEEDED", "Too many requests", retry_after_ms=retry_after_ms)
+
+
+# The HTTP status of each kind of domain error; the most specific class listed wins.
+STATUS_OF_KIND: tuple[tuple[type[errors.DomainError], int], ...] = (
+    (errors.Unauthenticated, 401),
+    (errors.Forbidden, 403),
+    (errors.NotFound, 404),
+    (errors.Conflict, 409),
+    (errors.TooLarge, 413),
+    (errors.LimitExceeded, 429),
+    (errors.TimedOut, 504),
+    (errors.Unavailable, 502),
+    (errors.InvalidInput, 400),
+)
+
+
+def from_domain(error: errors.DomainError) -> MatrixError:
+    """The Matrix error a client sees for a domain error: its kind's status, its code."""
+    status = next((status for kind, status in STATUS_OF_KIND if isinstance(error, kind)), 500)
+    return MatrixError(status, error.errcode, error.message, **error.extra)

@@ -9,19 +9,23 @@ get 413 before they are parsed (:mod:`broker.http.channel` enforces the HTTP-lev
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import unquote
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
 from twisted.web import server
 from twisted.web.http import Request
 from twisted.web.resource import Resource
 
-from broker.http.errors import MatrixError, bad_json, bad_param, unrecognized
-from broker.http.strict_json import JsonRefused, encode_json, loads_strict
+from broker.errors import DomainError
+from broker.http.endpoint import Call, Endpoints, Route
+from broker.http.errors import MatrixError, bad_param, from_domain, unrecognized
+from broker.http.route_table import NoRoute, RouteTable
+from broker.http.strict_json import encode_json
+
+if TYPE_CHECKING:
+    from broker.http.guards import Guards
 
 logger = logging.getLogger(__name__)
 
@@ -52,42 +56,60 @@ class RawResponse:
 
 
 class Router(Resource):
-    """Dispatches every request under this resource by method and path pattern."""
+    """Dispatches every request under this resource to its declared route.
+
+    Before a handler runs, the route's requirements are enforced: the body limit, then the
+    caller's authentication and the rate limit (:class:`broker.http.guards.Guards`).
+    """
 
     isLeaf = True
 
-    def __init__(self, max_body_bytes: int) -> None:
+    def __init__(self, max_body_bytes: int, guards: Guards | None = None) -> None:
         super().__init__()
         self.max_body_bytes = max_body_bytes
-        self._routes: list[tuple[str, re.Pattern[str], Handler, int | None]] = []
+        self.guards = guards
+        self._table = RouteTable()
+
+    def add(self, *groups: Endpoints) -> None:
+        """Serve every route the groups declare."""
+        for group in groups:
+            for route in group.routes():
+                self._table.add(route)
 
     def register(
         self, method: str, pattern: str, handler: Handler, *, max_body: int | None = None
     ) -> None:
-        """Route ``method`` on ``pattern`` (a regex with named groups that must match the whole
-        path: ``$`` would also match before a trailing newline) to ``handler``."""
-        self._routes.append((method, re.compile(pattern), handler, max_body))
+        """Route ``method`` on ``pattern`` to a bare ``handler(request, **args)`` that
+        declares no requirements (and so checks them itself)."""
+        async def bare(call: Call, **args: str) -> Any:
+            return await handler(call.request, **args)
+
+        self._table.add(Route(method, pattern, bare, None,
+                              getattr(handler, "__qualname__", "handler"), max_body))
+
+    def routes(self) -> list[Route]:
+        return self._table.routes()
+
+    def _limit(self, route: Route) -> int:
+        limit = route.requires.body_limit if route.requires else route.undeclared_body_limit
+        return limit if limit is not None else self.max_body_bytes
 
     def body_limit_for(self, method: str, path: str) -> int:
         """The largest body the route for ``method path`` accepts."""
-        for route_method, pattern, _handler, max_body in self._routes:
-            if route_method == method and pattern.fullmatch(path):
-                return max_body if max_body is not None else self.max_body_bytes
-        return self.max_body_bytes
+        try:
+            route, _args = self._table.match(method, path)
+        except NoRoute:
+            return self.max_body_bytes
+        return self._limit(route)
 
-    def _match(self, method: str, path: str) -> tuple[Handler, dict[str, str], int | None]:
-        path_matched = False
-        for route_method, pattern, handler, max_body in self._routes:
-            match = pattern.fullmatch(path)
-            if not match:
-                continue
-            path_matched = True
-            if route_method == method or (method == "HEAD" and route_method == "GET"):
-                args = {k: unquote(v) for k, v in match.groupdict().items() if v is not None}
-                if any("\x00" in value for value in args.values()):
-                    raise bad_param("Path segments must not contain NUL")
-                return handler, args, max_body
-        raise unrecognized(405 if path_matched else 404)
+    def _match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
+        try:
+            route, args = self._table.match(method, path)
+        except NoRoute as e:
+            raise unrecognized(405 if e.path_matched else 404) from None
+        if any("\x00" in value for value in args.values()):
+            raise bad_param("Path segments must not contain NUL")
+        return route, args
 
     def render(self, request: Request) -> Any:  # type: ignore[override]
         for name, value in CORS_HEADERS.items():
@@ -102,19 +124,14 @@ class Router(Resource):
         method = request.method.decode("ascii", "replace")
         path = request.path.decode("utf-8", "replace")
         try:
-            handler, args, max_body = self._match(method, path)
-            limit = max_body if max_body is not None else self.max_body_bytes
-            if getattr(request, "body_too_large", False):
-                raise MatrixError(413, "M_TOO_LARGE", f"Request body exceeds {limit} bytes")
-            length = request.getHeader(b"content-length")
-            if length is not None and length.isdigit() and int(length) > limit:
-                raise MatrixError(413, "M_TOO_LARGE", f"Request body exceeds {limit} bytes")
-            if request.content is not None:
-                request.content.seek(0, 2)
-                if request.content.tell() > limit:
-                    raise MatrixError(413, "M_TOO_LARGE", f"Request body exceeds {limit} bytes")
-                request.content.seek(0)
-            result = await handler(request, **args)
+            route, args = self._match(method, path)
+            self._check_body_size(request, self._limit(route))
+            call = await self._admit(route, request)
+            result = await route.handler(call, **args)
+        except DomainError as e:
+            error = from_domain(e)
+            self._respond_json(request, error.status, error.to_json())
+            return
         except MatrixError as e:
             self._respond_json(request, e.status, e.to_json())
             return
@@ -127,6 +144,28 @@ class Router(Resource):
         else:
             status, body = result
             self._respond_json(request, status, body)
+
+    async def _admit(self, route: Route, request: Request) -> Call:
+        if route.requires is None:
+            return Call(request)
+        if self.guards is None:
+            raise RuntimeError("the router has no guards to enforce declared requirements")
+        return await self.guards.admit(route, request)
+
+    @staticmethod
+    def _check_body_size(request: Request, limit: int) -> None:
+        too_large = MatrixError(413, "M_TOO_LARGE", f"Request body exceeds {limit} bytes")
+        if getattr(request, "body_too_large", False):
+            raise too_large
+        length = request.getHeader(b"content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            raise too_large
+        if request.content is not None:
+            request.content.seek(0, 2)
+            size = request.content.tell()
+            request.content.seek(0)
+            if size > limit:
+                raise too_large
 
     @staticmethod
     def _respond_json(request: Request, status: int, body: Any) -> None:
@@ -200,45 +239,3 @@ class ListenerResource(Resource):
         request.setResponseCode(404)
         request.setHeader(b"Content-Type", b"application/json")
         return b'{"errcode":"M_UNRECOGNIZED","error":"Unrecognized request"}'
-
-
-def parse_json(raw: bytes) -> Any:
-    """``raw`` parsed strictly (see :mod:`broker.http.strict_json`); a 400 Matrix error
-    (M_NOT_JSON or M_BAD_JSON) if it is not acceptable JSON.  Every JSON body the node accepts,
-    client or federation, goes through here."""
-    try:
-        return loads_strict(raw)
-    except JsonRefused as e:
-        raise MatrixError(400, e.errcode, e.message) from e
-
-
-def parse_json_body(request: Request, *, allow_empty: bool = False) -> dict[str, Any]:
-    """The request body as a JSON object (parsed by :func:`parse_json`); M_NOT_JSON otherwise."""
-    raw = request.content.read() if request.content is not None else b""
-    if not raw.strip():
-        if allow_empty:
-            return {}
-        raise bad_json("Request body is empty; expected a JSON object.")
-    body = parse_json(raw)
-    if not isinstance(body, dict):
-        raise bad_json("Request body must be a JSON object.")
-    return body
-
-
-def query_arg(request: Request, name: str, default: str | None = None) -> str | None:
-    """One query-string argument, decoded."""
-    values = request.args.get(name.encode("ascii")) if request.args else None
-    if not values:
-        return default
-    return _decode_arg(name, values[0])
-
-
-def query_args(request: Request, name: str) -> list[str]:
-    values = request.args.get(name.encode("ascii"), []) if request.args else []
-    return [_decode_arg(name, v) for v in values]
-
-
-def _decode_arg(name: str, value: bytes) -> str:
-    if b"\x00" in value:
-        raise bad_param(f"'{name}' must not contain NUL")
-    return value.decode("utf-8", "replace")

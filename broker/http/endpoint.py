@@ -1,0 +1,147 @@
+"""Declared endpoints: each says its path, methods and requirements; the router enforces them.
+
+An API area is a class deriving :class:`Endpoints` whose constructor takes the services it
+needs (nothing else) and whose handlers are methods marked with :func:`endpoint`::
+
+    class Tags(Endpoints):
+        def __init__(self, account_data: AccountDataService) -> None: ...
+
+        @endpoint("GET", TAGS_PATH, access=Access.USER)
+        async def get_tags(self, call: Call, user_id: str, room_id: str) -> Reply: ...
+
+Requirements are declared, never checked by the handler: who may call (``access``: nobody in
+particular, a user, a node admin, a signed server), the rate-limit class the call takes from,
+and the largest body it accepts.  The router authenticates, rate-limits and limits the body
+before the handler runs, and hands it a :class:`Call` holding who is calling.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from twisted.web.http import Request
+
+from broker.http.parsing import parse_json_body, query_arg
+
+if TYPE_CHECKING:
+    from broker.auth import Requester
+
+Reply = Any  # (status, json body) or a RawResponse
+Handler = Callable[..., Awaitable[Reply]]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Access(enum.Enum):
+    """Who may call an endpoint."""
+
+    PUBLIC = "public"  # anyone: no credential is read
+    USER = "user"  # a user's access token
+    ADMIN = "admin"  # the access token of a node admin
+    SERVER = "server"  # a request signed by another server (X-Matrix)
+
+
+@dataclass(frozen=True)
+class RateLimitClass:
+    """Which bucket a call takes a token from: ``action`` names a limit in the config
+    (``rate_limits``); ``scope`` separates endpoints that share a limit but not a bucket.
+    Users are counted by user ID (node admins are exempt), anyone else by address."""
+
+    action: str
+    scope: str = ""
+
+
+@dataclass(frozen=True)
+class Requirements:
+    access: Access
+    rate_limit: RateLimitClass | None = None
+    body_limit: int | None = None  # bytes; None: the node's max_request_body_bytes
+
+
+@dataclass(frozen=True)
+class Route:
+    """One method on one path pattern (a regex with named groups matching the whole path)."""
+
+    method: str
+    pattern: str
+    handler: Handler
+    requires: Requirements | None  # None: registered bare, checks its own requirements
+    name: str
+    undeclared_body_limit: int | None = None
+
+
+@dataclass(frozen=True)
+class _Declaration:
+    methods: tuple[str, ...]
+    pattern: str
+    requires: Requirements
+
+
+def endpoint(methods: str | tuple[str, ...], pattern: str, *, access: Access,
+             rate_limit: str | None = None, rate_scope: str = "",
+             body_limit: int | None = None) -> Callable[[F], F]:
+    """Declare the decorated method as the handler of ``methods`` on ``pattern``.  A handler
+    may carry several declarations (the same operation under two paths)."""
+    names = (methods,) if isinstance(methods, str) else methods
+    requires = Requirements(
+        access, RateLimitClass(rate_limit, rate_scope) if rate_limit else None, body_limit)
+
+    def declare(func: F) -> F:
+        declarations = list(getattr(func, "__endpoints__", ()))
+        declarations.append(_Declaration(names, pattern, requires))
+        func.__endpoints__ = declarations  # type: ignore[attr-defined]
+        return func
+
+    return declare
+
+
+class Endpoints:
+    """A small group of endpoints of one area; :meth:`routes` lists what it declares."""
+
+    def routes(self) -> list[Route]:
+        found: list[Route] = []
+        for attribute in dir(type(self)):
+            func = getattr(type(self), attribute, None)
+            for declaration in getattr(func, "__endpoints__", ()):
+                handler = getattr(self, attribute)
+                name = f"{type(self).__name__}.{attribute}"
+                found.extend(Route(method, declaration.pattern, handler, declaration.requires,
+                                   name) for method in declaration.methods)
+        return found
+
+
+@dataclass
+class Call:
+    """One request as a handler sees it: the HTTP request and who is calling."""
+
+    request: Request
+    requester: Requester | None = None
+    origin: str | None = None
+
+    @property
+    def user(self) -> Requester:
+        """The authenticated user (every ``Access.USER``/``ADMIN`` handler has one)."""
+        if self.requester is None:
+            raise RuntimeError("the endpoint does not declare user access")
+        return self.requester
+
+    @property
+    def server(self) -> str:
+        """The signing origin server (every ``Access.SERVER`` handler has one)."""
+        if self.origin is None:
+            raise RuntimeError("the endpoint does not declare server access")
+        return self.origin
+
+    def json(self, *, allow_empty: bool = False) -> dict[str, Any]:
+        """The body as a JSON object, parsed strictly (400 M_NOT_JSON/M_BAD_JSON if not)."""
+        return parse_json_body(self.request, allow_empty=allow_empty)
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        return query_arg(self.request, name, default)
+
+    @property
+    def client_ip(self) -> str:
+        address = self.request.getClientAddress()
+        return str(getattr(address, "host", "") or "unknown")

@@ -1,0 +1,65 @@
+"""Enforcing a route's declared requirements before its handler runs.
+
+:class:`Guards` admits a request to a route: it authenticates the caller the way the route's
+``access`` says (an access token, a node admin's token, an X-Matrix signature), then takes a
+token from the route's rate-limit class.  What it learns goes into the :class:`Call` the
+handler receives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Protocol
+
+from twisted.web.http import Request
+
+from broker.http.endpoint import Access, Call, Route
+from broker.http.errors import MatrixError, forbidden
+
+if TYPE_CHECKING:
+    from broker.auth import Requester
+
+
+class UserAuthenticator(Protocol):
+    async def get_requester(self, request: Request) -> Requester: ...
+
+
+class Limiter(Protocol):
+    def check(self, action: str, key: str, *, exempt: bool = False) -> None: ...
+
+
+ServerAuthenticator = Callable[[Request], Awaitable[str]]
+
+
+class Guards:
+    def __init__(self, users: UserAuthenticator, limiter: Limiter,
+                 servers: ServerAuthenticator | None = None) -> None:
+        self.users = users
+        self.limiter = limiter
+        self.servers = servers
+
+    async def admit(self, route: Route, request: Request) -> Call:
+        """The call for ``request``, or the Matrix error that refuses it."""
+        call = Call(request)
+        requires = route.requires
+        if requires is None:
+            return call
+        access = requires.access
+        if access is Access.USER or access is Access.ADMIN:
+            call.requester = await self.users.get_requester(request)
+            if access is Access.ADMIN and not call.requester.is_admin:
+                raise forbidden("You are not a server admin")
+        elif access is Access.SERVER:
+            if self.servers is None:
+                raise MatrixError(404, "M_UNRECOGNIZED", "Federation is not enabled")
+            call.origin = await self.servers(request)
+        limit = requires.rate_limit
+        if limit is not None:
+            if call.requester is not None:
+                key, exempt = call.requester.user_id, call.requester.is_admin
+            else:
+                key, exempt = f"ip:{call.client_ip}", False
+            if limit.scope:
+                key = f"{limit.scope}:{key}"
+            self.limiter.check(limit.action, key, exempt=exempt)
+        return call

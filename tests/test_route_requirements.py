@@ -1,0 +1,111 @@
+"""Every route a node serves declares its requirements, and the router enforces them.
+
+The node is built in-process from a generated config (SQLite in a temporary folder, federation
+on), so the routes checked are exactly those it serves.  Each route must declare who may call it;
+a route open to anyone must be one the spec leaves unauthenticated (listed here, so opening a
+route is a visible decision); federation routes must require a signed server.  Then every route
+that requires a user is called without a token and must answer 401 ``M_MISSING_TOKEN``, before
+its handler runs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from twisted.web.test.requesthelper import DummyRequest
+
+from broker.config import load_config
+from broker.http.endpoint import Access, Route
+from broker.init_config import write_initial_config
+from broker.node import Node
+
+# Patterns (regex source) that anyone may call, with why.
+PUBLIC_PATTERNS = {
+    r"/_matrix/client/versions": "discovery",
+    r"/_matrix/client/(?:v3|r0)/login": "logging in",
+    r"/_matrix/client/(?:v3|r0)/register": "registration",
+    r"/_matrix/client/(?:v3|r0)/register/available": "registration",
+    r"/_matrix/client/(?:v3|r0)/publicRooms": "the public room directory may be read anonymously",
+    r"/_matrix/client/(?:v3|r0)/directory/room/(?P<alias>[^/]+)": "alias lookup",
+    r"/_matrix/key/v2/server": "a server's own keys",
+    r"/_matrix/key/v2/server/(?P<key_id>[^/]+)": "a server's own keys",
+    r"/_matrix/federation/v1/version": "the server's software version",
+}
+PUBLIC_PREFIXES = ("/_matrix/media/",)  # the unauthenticated legacy media API
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    folder: Path = tmp_path_factory.mktemp("node")
+    config_path = folder / "homeserver.yaml"
+    write_initial_config(config_path=config_path, server_name="routes.test", port=1,
+                         bind_address="127.0.0.1", data_dir=str(folder / "data"),
+                         database_engine="sqlite", database_dsn="", enable_registration=True,
+                         overwrite=True, federation_port=2, tls_self_signed=True)
+    built = Node(load_config(config_path))
+    built.setup()
+    yield built
+    built.db.close()
+
+
+def _routes(node: Node) -> list[Route]:
+    return node.router.routes()
+
+
+def test_every_route_declares_its_requirements(node: Node) -> None:
+    undeclared = [f"{r.method} {r.pattern} ({r.name})" for r in _routes(node) if r.requires is None]
+    assert undeclared == []
+
+
+def test_only_listed_routes_are_open_to_anyone(node: Node) -> None:
+    opened = [f"{r.method} {r.pattern}" for r in _routes(node)
+              if r.requires is not None and r.requires.access is Access.PUBLIC
+              and r.pattern not in PUBLIC_PATTERNS and not r.pattern.startswith(PUBLIC_PREFIXES)]
+    assert opened == []
+
+
+def test_federation_routes_require_a_signed_server(node: Node) -> None:
+    unsigned = [f"{r.method} {r.pattern}" for r in _routes(node)
+                if r.pattern.startswith("/_matrix/federation/") and r.requires is not None
+                and r.requires.access is not Access.SERVER and r.pattern not in PUBLIC_PATTERNS]
+    assert unsigned == []
+
+
+def _example_path(pattern: str) -> str:
+    """A concrete path the pattern matches: each named group filled with a plausible value."""
+    def fill(match: re.Match[str]) -> str:
+        return {"room_id": "!r:routes.test", "user_id": "@u:routes.test",
+                "event_id": "$e"}.get(match.group(1), "x")
+    path = re.sub(r"\(\?P<(\w+)>[^)]*\)", fill, pattern)
+    path = re.sub(r"\(\?:([^|)]*)[^)]*\)", r"\1", path)
+    return path.replace("\\", "")
+
+
+def _call(node: Node, method: str, path: str) -> tuple[int, dict[str, Any]]:
+    import json
+
+    request = DummyRequest([])
+    request.method = method.encode()
+    request.path = path.encode()
+    request.uri = path.encode()
+    request.content = None
+    request._disconnected = False
+    node.router.render(request)
+    assert request.finished, f"{method} {path} is still pending without a token"
+    return request.responseCode or 200, json.loads(b"".join(request.written))
+
+
+def test_user_routes_refuse_a_call_without_a_token(node: Node) -> None:
+    refused = []
+    for route in _routes(node):
+        if route.requires is None or route.requires.access not in (Access.USER, Access.ADMIN):
+            continue
+        path = _example_path(route.pattern)
+        status, body = _call(node, route.method, path)
+        if (status, body.get("errcode")) != (401, "M_MISSING_TOKEN"):
+            refused.append(f"{route.method} {path}: {status} {body}")
+    assert refused == []
