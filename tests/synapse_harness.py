@@ -9,12 +9,13 @@ notary, federates only with the servers a test allows, and may reach loopback ad
 from __future__ import annotations
 
 import os
+import select
+import socket
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-import requests
 import yaml
 
 from broker.tls import generate_self_signed
@@ -23,6 +24,24 @@ from tests.node_harness import Client, free_port
 SYNAPSE_ENV = "BROKER_SYNAPSE_PYTHON"
 SYNAPSE_SKIP = (f"Synapse interoperability tests need {SYNAPSE_ENV}: a python with "
                 "matrix-synapse installed (scripts/run-tests creates one)")
+
+
+def wait_for_notify_ready(notify: socket.socket, process: subprocess.Popen[bytes],
+                          timeout: float) -> str:
+    """Block until ``process`` sends ``READY=1`` to ``notify`` ("ready"), exits ("exited") or
+    ``timeout`` seconds pass ("timeout"): one select over the socket and a pidfd."""
+    deadline = time.monotonic() + timeout
+    exited = os.pidfd_open(process.pid)
+    try:
+        while (remaining := deadline - time.monotonic()) > 0:
+            readable, _, _ = select.select([notify, exited], [], [], remaining)
+            if notify in readable and b"READY=1" in notify.recv(4096).split(b"\n"):
+                return "ready"
+            if exited in readable:
+                return "exited"
+        return "timeout"
+    finally:
+        os.close(exited)
 
 
 class SynapseProcess:
@@ -83,24 +102,25 @@ class SynapseProcess:
         return self
 
     def start(self, timeout: float = 90.0) -> SynapseProcess:
+        """Start Synapse and wait for its systemd-style ``READY=1`` (sent once it listens, to
+        the datagram socket named by ``NOTIFY_SOCKET``) or its exit; no polling."""
         log = open(self.log_path, "ab")
-        env = dict(os.environ)
-        env.pop("PYTHONPATH", None)
-        self.process = subprocess.Popen(
-            [self.python, "-m", "synapse.app.homeserver", "--config-path",
-             str(self.config_path)], stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,
-            env=env)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"synapse exited early:\n{self.log()}")
-            try:
-                if requests.get(self.base_url + "/_matrix/client/versions", timeout=1).ok:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"synapse did not start in {timeout}s:\n{self.log()}")
+        notify_path = self.workdir / "notify.sock"
+        notify_path.unlink(missing_ok=True)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+            notify.bind(str(notify_path))
+            env = dict(os.environ, NOTIFY_SOCKET=str(notify_path))
+            env.pop("PYTHONPATH", None)
+            self.process = subprocess.Popen(
+                [self.python, "-m", "synapse.app.homeserver", "--config-path",
+                 str(self.config_path)], stdout=log, stderr=subprocess.STDOUT,
+                cwd=self.workdir, env=env)
+            outcome = wait_for_notify_ready(notify, self.process, timeout)
+        if outcome == "exited":
+            raise RuntimeError(f"synapse exited early:\n{self.log()}")
+        if outcome == "timeout":
+            raise RuntimeError(f"synapse did not start in {timeout}s:\n{self.log()}")
+        return self
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -126,7 +126,6 @@ def test_leaving_is_seen_on_the_other_server(with_synapse: tuple[NodeProcess, Sy
 def test_concurrent_state_changes_converge(with_synapse: tuple[NodeProcess, SynapseProcess]
                                           ) -> None:
     import threading
-    import time
 
     olga, sam, room_id = _shared_room(*with_synapse)
     levels = sam.get(room_path(room_id, "state/m.room.power_levels"))
@@ -141,14 +140,15 @@ def test_concurrent_state_changes_converge(with_synapse: tuple[NodeProcess, Syna
         thread.start()
     for thread in threads:
         thread.join()
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        ours_topic = olga.get(room_path(room_id, "state/m.room.topic"))
-        theirs = sam.get(room_path(room_id, "state/m.room.topic"))
-        if ours_topic == theirs:
-            return
-        # Either side resolves once it sees the other's event: nudge with a message so both
-        # have an event referencing both branches.
-        send_text(sam, room_id, "merge")
-        time.sleep(0.5)
-    raise AssertionError(f"topics differ: ours {ours_topic}, synapse {theirs}")
+    # Each side has both topics (its sync long-poll shows them), then each sends an event
+    # whose prev_events join the two branches and waits to see the other's: both resolve the
+    # same graph, so they must agree.
+    for client in (olga, sam):
+        for setter in (olga, sam):
+            wait_for(client, room_id, lambda e, s=setter: e["type"] == "m.room.topic"
+                     and e["content"].get("topic") == f"set by {s.user_id}")
+    for sender, receiver in ((sam, olga), (olga, sam)):
+        merge = send_text(sender, room_id, "merge")
+        wait_for(receiver, room_id, lambda e, m=merge: e["event_id"] == m)
+    ours_topic = olga.get(room_path(room_id, "state/m.room.topic"))
+    assert ours_topic == sam.get(room_path(room_id, "state/m.room.topic"))
