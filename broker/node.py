@@ -95,8 +95,10 @@ class Node:
         self.stream = StreamIdGenerator.from_database(self.db)
         self.notifier.start_position = self.stream.current_token()
         self.streams = StreamWriter(self.stream, self.notifier)
+        # -- accounts, devices, end-to-end encryption, filters, push rules, media --
         self.account_data = AccountData(self.stores.account_data, self.stores.push_rules,
                                         self.streams)
+        # -- rooms --
         self.aliases = Aliases(self.stores.aliases, self.server_name)
         self.rooms = Rooms(self)
         self.typing = TypingTracker(self.clock, self.notifier, Reservation(self.db, "typing"))

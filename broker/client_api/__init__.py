@@ -26,8 +26,10 @@ def client_endpoints(node: Node) -> list[Endpoints]:
     from broker.client_api.tags import TagEndpoints
 
     return [
+        # -- accounts, devices, end-to-end encryption, filters, push rules, media --
         AccountDataEndpoints(node.account_data),
         TagEndpoints(node.account_data),
+        # -- rooms: events, membership, messages, directory, receipts, typing, sync --
     ]
 
 
