@@ -9,9 +9,10 @@ endpoints and X-Matrix authentication, and a client making signed requests to it
 from __future__ import annotations
 
 import json
+import os
+import select
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -230,20 +231,37 @@ def test_well_known_max_age_is_capped_at_48_hours() -> None:
 
 
 # A real signed round trip --------------------------------------------------------------------
+def _read_announcement(reader: int, peer: subprocess.Popen[bytes], timeout: float) -> str:
+    """What the peer writes into the named pipe ``reader``: one select over the pipe and the
+    peer's pidfd (its exit), then the whole announcement."""
+    exited = os.pidfd_open(peer.pid)
+    try:
+        readable, _, _ = select.select([reader, exited], [], [], timeout)
+    finally:
+        os.close(exited)
+    if reader not in readable:
+        os.close(reader)
+        assert peer.poll() is None, peer.stderr.read().decode() if peer.stderr else ""
+        raise AssertionError(f"peer did not start in {timeout}s")
+    os.set_blocking(reader, True)
+    with open(reader, "rb") as pipe:  # to end of file: the peer closes it after writing
+        return pipe.read().decode()
+
+
 @pytest.fixture(scope="module")
 def round_trip(tmp_path_factory: Any) -> Iterator[dict[str, Any]]:
     seed = encode_signing_key_seed(generate_signing_key("c1"))
     port_file = tmp_path_factory.mktemp("peer") / "port"
+    # The peer writes its address to "<port file>.tmp" once it listens (then renames it): as a
+    # named pipe, that write is the readiness signal this waits on.
+    announced = port_file.with_name(port_file.name + ".tmp")
+    os.mkfifo(announced)
+    reader = os.open(announced, os.O_RDONLY | os.O_NONBLOCK)
     peer = subprocess.Popen(
         [sys.executable, "-m", "tests.federation_peer", "serve", str(port_file), "client.test",
          seed], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 20
-        while not port_file.exists():
-            assert peer.poll() is None, peer.stderr.read().decode() if peer.stderr else ""
-            assert time.monotonic() < deadline, "peer did not start"
-            time.sleep(0.05)
-        destination = port_file.read_text()
+        destination = _read_announcement(reader, peer, timeout=20)
         result = subprocess.run(
             [sys.executable, "-m", "tests.federation_peer", "client", destination, seed],
             cwd=ROOT, capture_output=True, text=True, timeout=60)
