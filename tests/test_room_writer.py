@@ -147,3 +147,22 @@ def test_outliers_get_stream_positions_and_change_no_room(harness: Harness) -> N
     assert item.outlier and item.state_group_after is None
     assert item.event.unsigned["stream_ordering"] == item.stream_ordering
     assert harness.room.extremities == extremities and harness.room.state == state
+
+
+def test_a_room_joined_through_another_server_becomes_live_with_the_join_as_its_tip(
+        harness: Harness) -> None:
+    state = dict(harness.room.state)
+    outlier = harness.event("m.room.topic", {"topic": "from the auth chain"}, "")
+    join = harness.event("m.room.member", {"membership": "join", "displayname": "A"}, ALICE)
+    items = harness.writer.adopt(harness.room.room_id, harness.room.room_version, join, state,
+                                 [outlier])
+    room = harness.registry.cached(harness.room.room_id)
+    assert room is not None and room is not harness.room
+    assert room.extremities == [join.event_id]
+    assert room.state == {**state, ("m.room.member", ALICE): join}
+    assert join.unsigned["prev_content"] == {"membership": "join"}
+    assert [item.outlier for item in items] == [True, False]
+    assert items[0].stream_ordering < items[1].stream_ordering
+    assert items[1].current_state == room.state
+    assert items[1].new_state_group is not None
+    assert items[1].new_state_group.delta == {k: e.event_id for k, e in room.state.items()}

@@ -9,18 +9,15 @@ state plus our join, and the join is written as the first event of our timeline 
 from __future__ import annotations
 
 import logging
-from collections import deque
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from broker.http.errors import MatrixError, forbidden, not_found
-from broker.rooms.live_room import RECENT_EVENTS, LiveRoom
 from federation.event_fetcher import verified_events
 from protocol.auth_rules import check_auth
 from protocol.errors import AuthError, HttpResponseError
 from protocol.events import Event, finalize_pdu
 from protocol.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion, get_room_version
-from storage.events import NewStateGroup, PersistItem
 
 if TYPE_CHECKING:
     from broker.node import Node
@@ -85,37 +82,18 @@ async def _send_join(node: Node, server: str, room_id: str, template: dict[str, 
 
 async def _adopt_room(node: Node, room_id: str, version_id: str, join: Event,
                       state_map: dict[tuple[str, str], Event], outliers: list[Event]) -> str:
-    assert node.stream is not None
     rooms = node.rooms
     known = await node.stores.state.known_event_ids([e.event_id for e in outliers])
     fresh = list({e.event_id: e for e in outliers if e.event_id not in known}.values())
-    ids = node.stream.allocate(len(fresh) + 1)
-    items = []
-    for event, sid in zip(fresh, ids, strict=False):
-        event.unsigned["stream_ordering"] = sid
-        items.append(PersistItem(event=event, stream_ordering=sid, state_group_after=None,
-                                 outlier=True))
-    join.unsigned["stream_ordering"] = ids[-1]
-    after = {**state_map, ("m.room.member", join.state_key or ""): join}
-    group = rooms.registry.allocate_state_group()
-    create = state_map[("m.room.create", "")]
-    room = LiveRoom(
-        room_id=room_id, room_version=get_room_version(version_id), state=dict(after),
-        extremities=[join.event_id], depth=join.depth, state_group=group, state_group_depth=0,
-        last_stream=0, recent=deque(maxlen=RECENT_EVENTS), recent_after=ids[-1] - 1)
-    items.append(PersistItem(
-        event=join, stream_ordering=ids[-1], state_group_after=group,
-        new_state_group=NewStateGroup(group, room_id, None, 0,
-                                      {k: e.event_id for k, e in after.items()}),
-        current_state=dict(after),
-        new_room={"room_id": room_id, "room_version": version_id, "creator": create.sender,
-                  "is_public": False, "created_ts": node.clock.time_ms()}))
-    if await node.stores.state.room_exists(room_id):
-        items[-1].new_room = None
-    rooms.registry.invalidate(room_id)
-    rooms.registry.add(room)
+    exists = await node.stores.state.room_exists(room_id)
+    items = rooms.writer.adopt(room_id, get_room_version(version_id), join, state_map, fresh)
+    if not exists:
+        items[-1].new_room = {
+            "room_id": room_id, "room_version": version_id,
+            "creator": state_map[("m.room.create", "")].sender, "is_public": False,
+            "created_ts": node.clock.time_ms()}
     try:
-        await rooms.persister.persist(items)
+        await rooms.writer.persist(items)
     except Exception:
         rooms.registry.invalidate(room_id)
         raise

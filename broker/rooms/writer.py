@@ -11,15 +11,17 @@ changing it, so events applied one after another always chain.  Once events are 
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from twisted.internet import defer
 
-from broker.rooms.live_room import LiveRoom, RoomRegistry, StateKey
+from broker.rooms.live_room import RECENT_EVENTS, LiveRoom, RoomRegistry, StateKey
 from broker.rooms.persister import EventPersister
 from protocol.events import Event
 from protocol.redaction import prune_event_dict
+from protocol.room_versions import RoomVersion
 from storage.events import NewStateGroup, PersistItem
 from storage.stream import StreamIdGenerator
 
@@ -70,6 +72,30 @@ class RoomWriter:
             event=event, stream_ordering=stream, state_group_after=room.state_group
             if new_group is None else new_group.group_id, new_state_group=new_group,
             txn_key=txn_key, redaction_target=redaction_target, current_state=current_state)
+
+    def adopt(self, room_id: str, room_version: RoomVersion, join: Event,
+              state: dict[StateKey, Event], outliers: Iterable[Event]) -> list[PersistItem]:
+        """A room joined through another server becomes live (synchronous): ``outliers`` (its
+        state and auth chain) are stored apart, and our ``join`` is the tip of a room whose
+        current state is ``state`` plus the join.  Replaces any room of that ID in memory."""
+        items = self.outliers(outliers)
+        stream = self._position(join)
+        room = LiveRoom(
+            room_id=room_id, room_version=room_version, state=dict(state), extremities=[],
+            depth=0, state_group=0, state_group_depth=0, last_stream=0,
+            recent=deque(maxlen=RECENT_EVENTS), recent_after=stream - 1)
+        _note_replaced_state(room, join)
+        room.state[(join.type, join.state_key or "")] = join
+        room.extremities, room.depth = [join.event_id], join.depth
+        room.state_group = self.registry.allocate_state_group()
+        items.append(PersistItem(
+            event=join, stream_ordering=stream, state_group_after=room.state_group,
+            new_state_group=NewStateGroup(room.state_group, room_id, None, 0,
+                                          {k: e.event_id for k, e in room.state.items()}),
+            current_state=dict(room.state)))
+        self.registry.invalidate(room_id)
+        self.registry.add(room)
+        return items
 
     def outliers(self, events: Iterable[Event]) -> list[PersistItem]:
         """Items for events stored apart from the timeline (state and auth events learnt from
