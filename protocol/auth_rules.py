@@ -8,7 +8,8 @@ event's own ``auth_events`` list. Both raise ``AuthError``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import nacl.exceptions
@@ -173,7 +174,16 @@ def check_auth(
     if event.type == CREATE:
         _check_create(room_version, event)
         return
+    _check_room_and_origin(event, create_event)
+    if event.type == MEMBER:
+        _check_membership(room_version, event, auth_events, create_event)
+        return
+    _check_other_event(room_version, event, auth_events, create_event)
 
+
+def _check_room_and_origin(event: Event, create_event: Event) -> None:
+    """Every event but the create event: it belongs to the room, its sender's server signed it
+    (a third-party invite is signed by the inviting server), and the room federates with it."""
     # The event must belong to the room created by create_event.
     if event.room_id != create_event.room_id:
         raise AuthError("event room_id does not match the room's create event")
@@ -194,10 +204,14 @@ def check_auth(
     ):
         raise AuthError("room does not allow federation")
 
-    if event.type == MEMBER:
-        _check_membership(room_version, event, auth_events, create_event)
-        return
 
+def _check_other_event(
+    room_version: RoomVersion,
+    event: Event,
+    auth_events: Mapping[StateKey, Event],
+    create_event: Event,
+) -> None:
+    """Any event but create and member: the sender is joined and has the power to send it."""
     if _membership_of(auth_events, event.sender) != "join":
         raise AuthError(f"sender {event.sender} is not in the room")
 
@@ -230,6 +244,31 @@ def _membership_of(auth_events: Mapping[StateKey, Event], user_id: str) -> str:
     return membership if isinstance(membership, str) else "leave"
 
 
+@dataclass(frozen=True)
+class _Membership:
+    """What the membership rules look at: the event, its sender and target, and the room's
+    join rule and power levels in the auth state."""
+
+    room_version: RoomVersion
+    event: Event
+    auth_events: Mapping[StateKey, Event]
+    create_event: Event
+    sender: str
+    target: str
+    authoriser: Any  # content.join_authorised_via_users_server, unchecked
+    sender_membership: str
+    target_membership: str
+    join_rule: Any
+    pl_event: Event | None
+    pl_content: Mapping[str, Any] | None
+    sender_level: int | float
+    target_level: int | float
+    invite_level: int | float
+
+    def named_level(self, name: str, default: int) -> int | float:
+        return get_named_level(self.pl_content, name, default)
+
+
 def _check_membership(
     room_version: RoomVersion,
     event: Event,
@@ -249,104 +288,132 @@ def _check_membership(
             raise AuthError("join not signed by the authorising user's server")
 
     sender = event.sender
-    sender_membership = _membership_of(auth_events, sender)
-    target_membership = _membership_of(auth_events, target)
     jr_event = auth_events.get((JOIN_RULES, ""))
-    join_rule = jr_event.content.get("join_rule", "invite") if jr_event is not None else "invite"
     pl_event = auth_events.get((POWER_LEVELS, ""))
     pl_content = pl_event.content if pl_event is not None else None
-    sender_level = get_user_power_level(sender, pl_event, create_event, room_version)
-    target_level = get_user_power_level(target, pl_event, create_event, room_version)
-    invite_level = get_named_level(pl_content, "invite", 0)
+    m = _Membership(
+        room_version, event, auth_events, create_event, sender, target, authoriser,
+        sender_membership=_membership_of(auth_events, sender),
+        target_membership=_membership_of(auth_events, target),
+        join_rule=jr_event.content.get("join_rule", "invite") if jr_event is not None
+        else "invite",
+        pl_event=pl_event,
+        pl_content=pl_content,
+        sender_level=get_user_power_level(sender, pl_event, create_event, room_version),
+        target_level=get_user_power_level(target, pl_event, create_event, room_version),
+        invite_level=get_named_level(pl_content, "invite", 0),
+    )
+    check = _MEMBERSHIP_CHECKS.get(membership)
+    if check is None or (membership == "knock" and not room_version.knock_join_rule):
+        raise AuthError(f"unknown membership {membership!r}")
+    check(m)
 
-    if membership == "join":
-        original_creator = (
-            create_event.sender
-            if room_version.implicit_room_creator
-            else create_event.content.get("creator")
+
+def _check_join(m: _Membership) -> None:
+    room_version, create_event, target = m.room_version, m.create_event, m.target
+    original_creator = (
+        create_event.sender
+        if room_version.implicit_room_creator
+        else create_event.content.get("creator")
+    )
+    if m.event.prev_event_ids == [create_event.event_id] and target == original_creator:
+        return
+    if m.sender != target:
+        raise AuthError("cannot join on behalf of another user")
+    if m.target_membership == "ban":
+        raise AuthError("user is banned")
+    knock_rules = ("knock",) if room_version.knock_join_rule else ()
+    restricted_rules: tuple[str, ...] = ()
+    if room_version.restricted_join_rule:
+        restricted_rules += ("restricted",)
+    if room_version.knock_restricted_join_rule:
+        restricted_rules += ("knock_restricted",)
+    if m.join_rule == "invite" or m.join_rule in knock_rules:
+        if m.target_membership in ("invite", "join"):
+            return
+        raise AuthError("room is invite-only and user is not invited")
+    if m.join_rule in restricted_rules:
+        _check_restricted_join(m)
+        return
+    if m.join_rule == "public":
+        return
+    raise AuthError(f"cannot join a room with join rule {m.join_rule!r}")
+
+
+def _check_restricted_join(m: _Membership) -> None:
+    if m.target_membership in ("invite", "join"):
+        return
+    authoriser = m.authoriser
+    if not isinstance(authoriser, str):
+        raise AuthError("restricted join without join_authorised_via_users_server")
+    if _membership_of(m.auth_events, authoriser) != "join":
+        raise AuthError("authorising user is not in the room")
+    authoriser_level = get_user_power_level(
+        authoriser, m.pl_event, m.create_event, m.room_version
+    )
+    if authoriser_level < m.invite_level:
+        raise AuthError("authorising user lacks power to invite")
+
+
+def _check_invite(m: _Membership) -> None:
+    if "third_party_invite" in m.event.content:
+        _check_third_party_invite(m.event, m.auth_events, m.target_membership)
+        return
+    if m.sender_membership != "join":
+        raise AuthError("inviter is not in the room")
+    if m.target_membership in ("join", "ban"):
+        raise AuthError(f"cannot invite a user whose membership is {m.target_membership}")
+    if m.sender_level >= m.invite_level:
+        return
+    raise AuthError("sender lacks power to invite")
+
+
+def _check_leave(m: _Membership) -> None:
+    if m.sender == m.target:
+        allowed = (
+            ("invite", "join", "knock") if m.room_version.knock_join_rule
+            else ("invite", "join")
         )
-        if event.prev_event_ids == [create_event.event_id] and target == original_creator:
+        if m.target_membership in allowed:
             return
-        if sender != target:
-            raise AuthError("cannot join on behalf of another user")
-        if target_membership == "ban":
-            raise AuthError("user is banned")
-        knock_rules = ("knock",) if room_version.knock_join_rule else ()
-        restricted_rules: tuple[str, ...] = ()
-        if room_version.restricted_join_rule:
-            restricted_rules += ("restricted",)
-        if room_version.knock_restricted_join_rule:
-            restricted_rules += ("knock_restricted",)
-        if join_rule == "invite" or join_rule in knock_rules:
-            if target_membership in ("invite", "join"):
-                return
-            raise AuthError("room is invite-only and user is not invited")
-        if join_rule in restricted_rules:
-            if target_membership in ("invite", "join"):
-                return
-            if not isinstance(authoriser, str):
-                raise AuthError("restricted join without join_authorised_via_users_server")
-            if _membership_of(auth_events, authoriser) != "join":
-                raise AuthError("authorising user is not in the room")
-            authoriser_level = get_user_power_level(
-                authoriser, pl_event, create_event, room_version
-            )
-            if authoriser_level < invite_level:
-                raise AuthError("authorising user lacks power to invite")
-            return
-        if join_rule == "public":
-            return
-        raise AuthError(f"cannot join a room with join rule {join_rule!r}")
+        raise AuthError(f"cannot leave from membership {m.target_membership}")
+    if m.sender_membership != "join":
+        raise AuthError("sender is not in the room")
+    if m.target_membership == "ban" and m.sender_level < m.named_level("ban", 50):
+        raise AuthError("sender lacks power to unban")
+    if m.sender_level >= m.named_level("kick", 50) and m.target_level < m.sender_level:
+        return
+    raise AuthError("sender lacks power to kick this user")
 
-    if membership == "invite":
-        if "third_party_invite" in event.content:
-            _check_third_party_invite(event, auth_events, target_membership)
-            return
-        if sender_membership != "join":
-            raise AuthError("inviter is not in the room")
-        if target_membership in ("join", "ban"):
-            raise AuthError(f"cannot invite a user whose membership is {target_membership}")
-        if sender_level >= invite_level:
-            return
-        raise AuthError("sender lacks power to invite")
 
-    if membership == "leave":
-        if sender == target:
-            allowed = (
-                ("invite", "join", "knock") if room_version.knock_join_rule else ("invite", "join")
-            )
-            if target_membership in allowed:
-                return
-            raise AuthError(f"cannot leave from membership {target_membership}")
-        if sender_membership != "join":
-            raise AuthError("sender is not in the room")
-        if target_membership == "ban" and sender_level < get_named_level(pl_content, "ban", 50):
-            raise AuthError("sender lacks power to unban")
-        if sender_level >= get_named_level(pl_content, "kick", 50) and target_level < sender_level:
-            return
-        raise AuthError("sender lacks power to kick this user")
+def _check_ban(m: _Membership) -> None:
+    if m.sender_membership != "join":
+        raise AuthError("sender is not in the room")
+    if m.sender_level >= m.named_level("ban", 50) and m.target_level < m.sender_level:
+        return
+    raise AuthError("sender lacks power to ban this user")
 
-    if membership == "ban":
-        if sender_membership != "join":
-            raise AuthError("sender is not in the room")
-        if sender_level >= get_named_level(pl_content, "ban", 50) and target_level < sender_level:
-            return
-        raise AuthError("sender lacks power to ban this user")
 
-    if membership == "knock" and room_version.knock_join_rule:
-        knockable = ["knock"]
-        if room_version.knock_restricted_join_rule:
-            knockable.append("knock_restricted")
-        if join_rule not in knockable:
-            raise AuthError("room does not allow knocking")
-        if sender != target:
-            raise AuthError("cannot knock on behalf of another user")
-        if sender_membership not in ("ban", "invite", "join"):
-            return
-        raise AuthError(f"cannot knock from membership {sender_membership}")
+def _check_knock(m: _Membership) -> None:
+    knockable = ["knock"]
+    if m.room_version.knock_restricted_join_rule:
+        knockable.append("knock_restricted")
+    if m.join_rule not in knockable:
+        raise AuthError("room does not allow knocking")
+    if m.sender != m.target:
+        raise AuthError("cannot knock on behalf of another user")
+    if m.sender_membership not in ("ban", "invite", "join"):
+        return
+    raise AuthError(f"cannot knock from membership {m.sender_membership}")
 
-    raise AuthError(f"unknown membership {membership!r}")
 
+_MEMBERSHIP_CHECKS: dict[str, Callable[[_Membership], None]] = {
+    "join": _check_join,
+    "invite": _check_invite,
+    "leave": _check_leave,
+    "ban": _check_ban,
+    "knock": _check_knock,
+}
 
 def _check_third_party_invite(
     event: Event, auth_events: Mapping[StateKey, Event], target_membership: str
@@ -403,6 +470,26 @@ def _check_power_levels(
     create_event: Event,
 ) -> None:
     new = event.content
+    _check_power_levels_shape(room_version, new, create_event)
+    if current is None:
+        return
+    old = current.content
+    for name in _LEVEL_KEYS:
+        old_value, new_value = old.get(name), new.get(name)
+        if old_value == new_value and (name in old) == (name in new):
+            continue
+        if _level_above(old_value, sender_level) or _level_above(new_value, sender_level):
+            raise AuthError(f"sender cannot change {name!r} beyond their own level")
+    for name in ("events", "notifications"):
+        _check_level_map_changes(name, _mapping(old, name), _mapping(new, name), sender_level)
+    _check_user_level_changes(event.sender, _mapping(old, "users"), _mapping(new, "users"),
+                              sender_level)
+
+
+def _check_power_levels_shape(
+    room_version: RoomVersion, new: Mapping[str, Any], create_event: Event
+) -> None:
+    """The new content alone: integer levels, user IDs as keys, no creator listed."""
     for name in _LEVEL_KEYS:
         if name in new and not is_power_level_int(new[name]):
             raise AuthError(f"power level {name!r} must be an integer")
@@ -424,38 +511,34 @@ def _check_power_levels(
             if any(u in creators for u in users):
                 raise AuthError("room creators cannot be listed in power levels users")
 
-    if current is None:
-        return
-    old = current.content
 
-    for name in _LEVEL_KEYS:
-        old_value, new_value = old.get(name), new.get(name)
-        if old_value == new_value and (name in old) == (name in new):
+def _mapping(content: Mapping[str, Any], name: str) -> dict[str, Any]:
+    value = content.get(name)
+    return value if isinstance(value, dict) else {}
+
+
+def _check_level_map_changes(name: str, old_map: dict[str, Any], new_map: dict[str, Any],
+                             sender_level: int | float) -> None:
+    """``events`` or ``notifications``: no entry changed from or to above the sender's level."""
+    for key in set(old_map) | set(new_map):
+        in_old, in_new = key in old_map, key in new_map
+        if in_old and in_new and old_map[key] == new_map[key]:
             continue
-        if _level_above(old_value, sender_level) or _level_above(new_value, sender_level):
-            raise AuthError(f"sender cannot change {name!r} beyond their own level")
+        if in_old and _level_above(old_map[key], sender_level):
+            raise AuthError(f"sender cannot change {name}.{key} from above their level")
+        if in_new and _level_above(new_map[key], sender_level):
+            raise AuthError(f"sender cannot set {name}.{key} above their level")
 
-    for name in ("events", "notifications"):
-        old_map = old.get(name) if isinstance(old.get(name), dict) else {}
-        new_map = new.get(name) if isinstance(new.get(name), dict) else {}
-        assert isinstance(old_map, dict) and isinstance(new_map, dict)
-        for key in set(old_map) | set(new_map):
-            in_old, in_new = key in old_map, key in new_map
-            if in_old and in_new and old_map[key] == new_map[key]:
-                continue
-            if in_old and _level_above(old_map[key], sender_level):
-                raise AuthError(f"sender cannot change {name}.{key} from above their level")
-            if in_new and _level_above(new_map[key], sender_level):
-                raise AuthError(f"sender cannot set {name}.{key} above their level")
 
-    old_users = old.get("users") if isinstance(old.get("users"), dict) else {}
-    new_users = new.get("users") if isinstance(new.get("users"), dict) else {}
-    assert isinstance(old_users, dict) and isinstance(new_users, dict)
+def _check_user_level_changes(sender: str, old_users: dict[str, Any],
+                              new_users: dict[str, Any], sender_level: int | float) -> None:
+    """``users``: no other user's level changed from at or above the sender's, and none set
+    above it."""
     for user in set(old_users) | set(new_users):
         in_old, in_new = user in old_users, user in new_users
         if in_old and in_new and old_users[user] == new_users[user]:
             continue
-        if in_old and user != event.sender:
+        if in_old and user != sender:
             old_value = old_users[user]
             if is_power_level_int(old_value) and old_value >= sender_level:
                 raise AuthError(f"sender cannot change the level of {user}")
