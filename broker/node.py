@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet import defer, task
 from twisted.internet import reactor as default_reactor
 
+from broker.access_policy import AccessPolicy
 from broker.auth import Auth
 from broker.clock import Clock
 from broker.config import NodeConfig
@@ -80,6 +81,7 @@ class Node:
         self.stores = Stores(self.db)
         self.auth = Auth(self.stores.users, self.clock)
         self.ratelimiter = RateLimiter(config.rate_limits, config.rate_limits_enabled, self.clock)
+        self.policy = AccessPolicy()
         self.stream: StreamIdGenerator | None = None
         self.notifier = Notifier(self.clock, self._local_room_audience)
         self.router = Router(config.max_request_body_bytes)
