@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer, task
@@ -26,9 +27,17 @@ from broker.media.files import MediaFiles
 from broker.media.repository import MediaRepository
 from broker.notifier import Notifier
 from broker.ratelimit import RateLimiter
+from broker.receipts import Receipts
 from broker.rooms.aliases import Aliases
-from broker.rooms.service import Rooms
+from broker.rooms.client_events import ClientEvents
+from broker.rooms.create_room import create_room
+from broker.rooms.membership import Membership
+from broker.rooms.service import RoomEdus, Rooms
+from broker.rooms.visibility import Visibility
 from broker.services.account_data import AccountData
+from broker.services.room_creation import RoomCreation
+from broker.services.room_events import RoomEvents
+from broker.services.typing import Typing
 from broker.streams import StreamWriter
 from broker.sync.handler import SyncHandler
 from broker.tls import server_context_factory
@@ -109,6 +118,7 @@ class Node:
             self.stores.media, MediaFiles(self.config.media_store_path), self.clock,
             self.server_name, self.config.max_upload_bytes)
         build_federation(self)
+        self._build_room_services()
         self.router.guards = Guards(self.auth, self.ratelimiter, ServerAuthentication(
             self.federation_policy, self.keyring) if self.config.federation.enabled else None)
         self._build_handlers()
@@ -128,6 +138,24 @@ class Node:
             await self.auth.flush_last_seen()
         except Exception:  # the loop must keep running; the next flush retries newer data
             logger.exception("writing devices' last use failed")
+
+    def _build_room_services(self) -> None:
+        """The room services endpoints use (after federation: EDUs need its sender)."""
+        self.membership = Membership(self)
+        self.client_events = ClientEvents(self.stores.events, self.clock)
+        assert self.stream is not None
+        self.visibility = Visibility(self.stores.events, self.stream)
+        self.room_events = RoomEvents(
+            self.rooms, self.membership, self.stores.events, self.stores.state, self.visibility,
+            self.client_events, self.policy, self.clock)
+        self.room_creation = RoomCreation(
+            partial(create_room, self), self.stores.users, self.policy, self.server_name,
+            self.config.encryption_by_default)
+        edus = RoomEdus(self.rooms.registry, self.server_name,
+                        getattr(self, "federation_sender", None))
+        self.receipts = Receipts(self.rooms, self.stores.events, self.stores.receipts,
+                                 self.stores.account_data, self.streams, edus, self.clock)
+        self.typing_service = Typing(self.rooms, self.typing, edus)
 
     def _build_handlers(self) -> None:
         from broker.client_api import register_all as register_client_api

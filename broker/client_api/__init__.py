@@ -8,6 +8,7 @@ converted still expose ``register_servlets(node, router)``, registered after the
 from __future__ import annotations
 
 import sys
+from functools import partial
 from typing import TYPE_CHECKING
 
 from broker.http.endpoints import register_package
@@ -23,13 +24,25 @@ CLIENT_V1_PREFIX = "/_matrix/client/v1"
 
 def client_endpoints(node: Node) -> list[Endpoints]:
     from broker.client_api.account_data import AccountDataEndpoints
+    from broker.client_api.receipts import ReceiptEndpoints
+    from broker.client_api.room_events import RoomEventEndpoints
+    from broker.client_api.rooms import RoomMembershipEndpoints
+    from broker.client_api.sync import SyncEndpoints
     from broker.client_api.tags import TagEndpoints
+    from broker.client_api.typing import TypingEndpoints
+    from broker.filtering import resolve_filter
 
     return [
         # -- accounts, devices, end-to-end encryption, filters, push rules, media --
         AccountDataEndpoints(node.account_data),
         TagEndpoints(node.account_data),
         # -- rooms: events, membership, messages, directory, receipts, typing, sync --
+        RoomEventEndpoints(node.room_events),
+        RoomMembershipEndpoints(node.room_creation, node.membership, node.rooms.user_rooms,
+                                node.config.default_room_version),
+        ReceiptEndpoints(node.receipts),
+        TypingEndpoints(node.typing_service),
+        SyncEndpoints(node.sync, partial(resolve_filter, node)),
     ]
 
 

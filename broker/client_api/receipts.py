@@ -8,50 +8,39 @@ the fully-read marker as the room's ``m.fully_read`` account data.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from twisted.web.http import Request
+from typing import Any
 
 from broker.client_api import CLIENT_PREFIX
+from broker.http.endpoint import Access, Call, Endpoints, endpoint
 from broker.http.errors import bad_param
-from broker.http.parsing import parse_json_body
 from broker.http.validation import optional
 from broker.receipts import MARKER_TYPES, Receipts, check_thread_id
 
-if TYPE_CHECKING:
-    from broker.http.server import Router
-    from broker.node import Node
-
-ROOM = "(?P<room_id>[^/]+)"
+ROOM = f"{CLIENT_PREFIX}/rooms/(?P<room_id>[^/]+)"
+Reply = tuple[int, dict[str, Any]]
 
 
-def register_servlets(node: Node, router: Router) -> None:
-    receipts = Receipts(node)
+class ReceiptEndpoints(Endpoints):
+    def __init__(self, receipts: Receipts) -> None:
+        self.receipts = receipts
 
-    async def post_receipt(request: Request, room_id: str, receipt_type: str, event_id: str
-                           ) -> tuple[int, dict[str, Any]]:
-        requester = await node.auth.get_requester(request)
+    @endpoint("POST", ROOM + "/receipt/(?P<receipt_type>[^/]+)/(?P<event_id>[^/]+)",
+              access=Access.USER)
+    async def post_receipt(self, call: Call, room_id: str, receipt_type: str,
+                           event_id: str) -> Reply:
         if receipt_type not in MARKER_TYPES:
             raise bad_param(f"Receipt type must be one of {', '.join(MARKER_TYPES)}")
-        body = parse_json_body(request, allow_empty=True)
+        body = call.json(allow_empty=True)
         thread_id = check_thread_id(receipt_type, body.get("thread_id"))
-        await receipts.set_marker(room_id, requester.user_id, receipt_type, event_id, thread_id)
+        await self.receipts.set_marker(room_id, call.user.user_id, receipt_type, event_id,
+                                       thread_id)
         return 200, {}
 
-    async def read_markers(request: Request, room_id: str) -> tuple[int, dict[str, Any]]:
-        requester = await node.auth.get_requester(request)
-        body = parse_json_body(request, allow_empty=True)
-        await node.rooms.require_joined(room_id, requester.user_id)
+    @endpoint("POST", ROOM + "/read_markers", access=Access.USER)
+    async def read_markers(self, call: Call, room_id: str) -> Reply:
+        body = call.json(allow_empty=True)
         wanted = {kind: optional(body, kind, str) for kind in MARKER_TYPES}
-        wanted = {kind: event_id for kind, event_id in wanted.items() if event_id is not None}
-        # Check every marker before moving any, so a bad one leaves nothing half-written.
-        for event_id in set(wanted.values()):
-            await receipts.room_event(room_id, requester.user_id, event_id)
-        for kind, event_id in wanted.items():
-            await receipts.set_marker(room_id, requester.user_id, kind, event_id)
+        await self.receipts.set_read_markers(
+            room_id, call.user.user_id,
+            {kind: event_id for kind, event_id in wanted.items() if event_id is not None})
         return 200, {}
-
-    router.register(
-        "POST", f"{CLIENT_PREFIX}/rooms/{ROOM}/receipt/(?P<receipt_type>[^/]+)/"
-        "(?P<event_id>[^/]+)", post_receipt)
-    router.register("POST", f"{CLIENT_PREFIX}/rooms/{ROOM}/read_markers", read_markers)

@@ -3,23 +3,21 @@ forget and joined_rooms."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from twisted.web.http import Request
+from typing import Any
 
 from broker.client_api import CLIENT_PREFIX
+from broker.http.endpoint import Access, Call, Endpoints, endpoint
 from broker.http.errors import bad_param
-from broker.http.parsing import parse_json_body, query_args
+from broker.http.parsing import query_args
 from broker.http.validation import optional, require
-from broker.rooms.create_room import PRESETS, CreateRoomRequest, create_room
+from broker.rooms.create_room import PRESETS, CreateRoomRequest
 from broker.rooms.membership import Membership
+from broker.rooms.user_rooms import UserRoomsIndex
+from broker.services.room_creation import RoomCreation
 from protocol.identifiers import is_user_id, within_id_limit
 
-if TYPE_CHECKING:
-    from broker.http.server import Router
-    from broker.node import Node
-
-ROOM = "(?P<room_id>[^/]+)"
+ROOM = f"{CLIENT_PREFIX}/rooms/(?P<room_id>[^/]+)"
+Reply = tuple[int, dict[str, Any]]
 
 
 def _parse_create(body: dict[str, Any], creator: str, default_version: str) -> CreateRoomRequest:
@@ -57,59 +55,60 @@ def _parse_create(body: dict[str, Any], creator: str, default_version: str) -> C
     )
 
 
-def register_servlets(node: Node, router: Router) -> None:
-    membership = Membership(node)
+class RoomMembershipEndpoints(Endpoints):
+    def __init__(self, creation: RoomCreation, membership: Membership,
+                 user_rooms: UserRoomsIndex, default_room_version: str) -> None:
+        self.creation = creation
+        self.membership = membership
+        self.user_rooms = user_rooms
+        self.default_room_version = default_room_version
 
-    async def create(request: Request) -> tuple[int, dict[str, Any]]:
-        requester = await node.auth.get_requester(request)
-        body = parse_json_body(request, allow_empty=True)
-        req = _parse_create(body, requester.user_id, node.config.default_room_version)
-        policy = node.config.encryption_by_default
-        req.encrypt = policy == "all" or (policy == "private" and (
-            req.preset in ("private_chat", "trusted_private_chat") or req.is_direct))
-        profile = await node.stores.users.get_profile(requester.user_id) or {}
-        req.creator_profile = profile
-        room_id = await create_room(node, req)
-        result: dict[str, Any] = {"room_id": room_id}
-        if req.room_alias_name:
-            result["room_alias"] = f"#{req.room_alias_name}:{node.server_name}"
-        return 200, result
+    @endpoint("POST", f"{CLIENT_PREFIX}/createRoom", access=Access.USER)
+    async def create(self, call: Call) -> Reply:
+        req = _parse_create(call.json(allow_empty=True), call.user.user_id,
+                            self.default_room_version)
+        room_id, alias = await self.creation.create(req)
+        return 200, {"room_id": room_id, **({"room_alias": alias} if alias else {})}
 
-    async def join(request: Request, room: str) -> tuple[int, dict[str, Any]]:
-        requester = await node.auth.get_requester(request)
-        body = parse_json_body(request, allow_empty=True)
-        servers = query_args(request, "server_name") + query_args(request, "via")
-        room_id = await membership.join(room, requester.user_id,
-                                        reason=optional(body, "reason", str), servers=servers)
+    @endpoint("POST", f"{CLIENT_PREFIX}/join/(?P<room>[^/]+)", access=Access.USER)
+    @endpoint("POST", f"{CLIENT_PREFIX}/rooms/(?P<room>[^/]+)/join", access=Access.USER)
+    async def join(self, call: Call, room: str) -> Reply:
+        body = call.json(allow_empty=True)
+        servers = query_args(call.request, "server_name") + query_args(call.request, "via")
+        room_id = await self.membership.join(room, call.user.user_id,
+                                             reason=optional(body, "reason", str),
+                                             servers=servers)
         return 200, {"room_id": room_id}
 
-    def target_change(kind: str, needs_target: bool) -> Any:
-        async def handler(request: Request, room_id: str) -> tuple[int, dict[str, Any]]:
-            requester = await node.auth.get_requester(request)
-            body = parse_json_body(request, allow_empty=not needs_target)
-            target = require(body, "user_id", str) if needs_target else requester.user_id
-            reason = optional(body, "reason", str)
-            await membership.change(room_id, requester.user_id, target, kind, reason=reason)
-            return 200, {}
-
-        return handler
-
-    async def forget(request: Request, room_id: str) -> tuple[int, dict[str, Any]]:
-        requester = await node.auth.get_requester(request)
-        await membership.forget(room_id, requester.user_id)
+    async def _change(self, call: Call, room_id: str, kind: str, needs_target: bool) -> Reply:
+        body = call.json(allow_empty=not needs_target)
+        target = require(body, "user_id", str) if needs_target else call.user.user_id
+        await self.membership.change(room_id, call.user.user_id, target, kind,
+                                     reason=optional(body, "reason", str))
         return 200, {}
 
-    async def joined_rooms(request: Request) -> tuple[int, dict[str, Any]]:
-        requester = await node.auth.get_requester(request)
-        return 200, {"joined_rooms": await node.rooms.user_rooms.joined_rooms(requester.user_id)}
+    @endpoint("POST", ROOM + "/invite", access=Access.USER)
+    async def invite(self, call: Call, room_id: str) -> Reply:
+        return await self._change(call, room_id, "invite", True)
 
-    router.register("POST", f"{CLIENT_PREFIX}/createRoom", create)
-    router.register("POST", f"{CLIENT_PREFIX}/join/(?P<room>[^/]+)", join)
-    router.register("POST", f"{CLIENT_PREFIX}/rooms/(?P<room>[^/]+)/join", join)
-    router.register("POST", f"{CLIENT_PREFIX}/rooms/{ROOM}/invite", target_change("invite", True))
-    router.register("POST", f"{CLIENT_PREFIX}/rooms/{ROOM}/leave", target_change("leave", False))
-    router.register("POST", f"{CLIENT_PREFIX}/rooms/{ROOM}/kick", target_change("leave", True))
-    router.register("POST", f"{CLIENT_PREFIX}/rooms/{ROOM}/ban", target_change("ban", True))
-    router.register("POST", f"{CLIENT_PREFIX}/rooms/{ROOM}/unban", target_change("leave", True))
-    router.register("POST", f"{CLIENT_PREFIX}/rooms/{ROOM}/forget", forget)
-    router.register("GET", f"{CLIENT_PREFIX}/joined_rooms", joined_rooms)
+    @endpoint("POST", ROOM + "/leave", access=Access.USER)
+    async def leave(self, call: Call, room_id: str) -> Reply:
+        return await self._change(call, room_id, "leave", False)
+
+    @endpoint("POST", ROOM + "/kick", access=Access.USER)
+    @endpoint("POST", ROOM + "/unban", access=Access.USER)
+    async def kick_or_unban(self, call: Call, room_id: str) -> Reply:
+        return await self._change(call, room_id, "leave", True)
+
+    @endpoint("POST", ROOM + "/ban", access=Access.USER)
+    async def ban(self, call: Call, room_id: str) -> Reply:
+        return await self._change(call, room_id, "ban", True)
+
+    @endpoint("POST", ROOM + "/forget", access=Access.USER)
+    async def forget(self, call: Call, room_id: str) -> Reply:
+        await self.membership.forget(room_id, call.user.user_id)
+        return 200, {}
+
+    @endpoint("GET", f"{CLIENT_PREFIX}/joined_rooms", access=Access.USER)
+    async def joined_rooms(self, call: Call) -> Reply:
+        return 200, {"joined_rooms": await self.user_rooms.joined_rooms(call.user.user_id)}

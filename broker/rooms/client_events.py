@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from protocol.events import Event, format_client_event
-from storage.events import PRIVATE_UNSIGNED
+from storage.events import PRIVATE_UNSIGNED, EventStore
 
 
 def serialize_event(
@@ -38,12 +38,25 @@ def redaction_ids(events: Iterable[Event]) -> list[str]:
     return [e.unsigned["redacted_by"] for e in events if e.unsigned.get("redacted_by")]
 
 
+class ClientEvents:
+    """Events as a client sees them, fetching the redactions they mention in one read."""
+
+    def __init__(self, events: EventStore, clock: Any) -> None:
+        self.events = events
+        self.clock = clock
+
+    async def serialize(self, events: list[Event], *, device: tuple[str, str] | None = None,
+                        include_room_id: bool = True) -> list[dict[str, Any]]:
+        wanted = redaction_ids(events)
+        redactions = await self.events.get_events(wanted) if wanted else {}
+        now = self.clock.time_ms()
+        return [serialize_event(e, now, device=device, redactions=redactions,
+                                include_room_id=include_room_id) for e in events]
+
+
 async def serialize_events(node: Any, events: list[Event], *,
                            device: tuple[str, str] | None = None,
                            include_room_id: bool = True) -> list[dict[str, Any]]:
     """Serialize many events, fetching the redactions they need in one read."""
-    wanted = redaction_ids(events)
-    redactions = await node.stores.events.get_events(wanted) if wanted else {}
-    now = node.clock.time_ms()
-    return [serialize_event(e, now, device=device, redactions=redactions,
-                            include_room_id=include_room_id) for e in events]
+    return await ClientEvents(node.stores.events, node.clock).serialize(
+        events, device=device, include_room_id=include_room_id)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from broker.http.errors import MatrixError, bad_param
+from broker.errors import DomainError, InvalidInput
 from broker.rooms.creator import EventSpec
 from broker.rooms.live_room import RECENT_EVENTS, LiveRoom
 from broker.rooms.remote_invites import invite_remote_user
@@ -91,11 +91,10 @@ def new_legacy_room_id(server_name: str) -> str:
 async def create_room(node: Node, req: CreateRoomRequest) -> str:
     """Create the room; returns its ID.  Nothing is written unless every event is authorised."""
     if req.room_version not in KNOWN_ROOM_VERSIONS:
-        raise MatrixError(400, "M_UNSUPPORTED_ROOM_VERSION",
-                          f"Room version {req.room_version} is not supported")
+        raise InvalidInput(f"Room version {req.room_version} is not supported", errcode="M_UNSUPPORTED_ROOM_VERSION")
     version = get_room_version(req.room_version)
     if req.preset not in PRESETS:
-        raise bad_param(f"Unknown preset {req.preset!r}")
+        raise InvalidInput(f"Unknown preset {req.preset!r}")
     alias = None
     if req.room_alias_name is not None:
         alias = f"#{req.room_alias_name}:{node.server_name}"
@@ -142,7 +141,7 @@ async def create_room(node: Node, req: CreateRoomRequest) -> str:
                              content=_invite_content(req), state_key=invitee)
             try:
                 await invite_remote_user(node, room, spec)
-            except MatrixError as e:
+            except DomainError as e:
                 logger.warning("createRoom %s: inviting %s failed: %s", room.room_id, invitee,
                                e.message)
     return room.room_id

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from broker.http.errors import MatrixError, bad_param, forbidden
+from broker.errors import Forbidden, InvalidInput, NotFound, Unavailable
 from broker.rooms.creator import EventSpec
 from broker.rooms.remote_invites import decline_remote_invite, invite_remote_user
 from broker.rooms.remote_join import join_remote_room, servers_for_room
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 class Membership:
     def __init__(self, node: Node) -> None:
         self.node = node
+        self.policy = node.policy
 
     async def _profile_content(self, user_id: str) -> dict[str, Any]:
         profile = await self.node.stores.users.get_profile(user_id) or {}
@@ -37,30 +38,31 @@ class Membership:
                 return await self.node.aliases.resolve(room_id_or_alias), []
             return await self._remote_alias(room_id_or_alias, server)
         if not is_room_id(room_id_or_alias):
-            raise bad_param(f"{room_id_or_alias!r} is neither a room ID nor a room alias")
+            raise InvalidInput(f"{room_id_or_alias!r} is neither a room ID nor a room alias")
         return room_id_or_alias, []
 
     async def _remote_alias(self, alias: str, server: str) -> tuple[str, list[str]]:
         self.node.aliases.validate(alias, must_be_local=False)
         if not self.node.federation_policy.permits("outbound", server):
-            raise forbidden(f"Federation with {server} is not allowed")
+            raise Forbidden(f"Federation with {server} is not allowed")
         try:
             answer = await self.node.federation_client.get_json(
                 server, "/_matrix/federation/v1/query/directory", args={"room_alias": alias})
         except HttpResponseError as e:
-            raise MatrixError(404, "M_NOT_FOUND", f"Room alias {alias} not found") from e
+            raise NotFound(f"Room alias {alias} not found") from e
         except Exception as e:
-            raise MatrixError(502, "M_UNKNOWN", f"Could not ask {server} about {alias}: {e}"
+            raise Unavailable(f"Could not ask {server} about {alias}: {e}"
                               ) from e
         room_id = answer.get("room_id") if isinstance(answer, dict) else None
         if not isinstance(room_id, str):
-            raise MatrixError(502, "M_UNKNOWN", f"{server} gave no room for {alias}")
+            raise Unavailable(f"{server} gave no room for {alias}")
         servers = [s for s in answer.get("servers", []) if isinstance(s, str)]
         return room_id, [server, *servers]
 
     async def join(self, room_id_or_alias: str, user_id: str, *, reason: str | None = None,
                    servers: list[str] | None = None) -> str:
         room_id, alias_servers = await self.resolve_room(room_id_or_alias)
+        self.policy.may_join(user_id, room_id)
         room = await self.node.rooms.registry.get(room_id)
         joined = room.members_with("join") if room is not None else []
         if room is None or (joined and not any(self.node.is_mine(u) for u in joined)):
@@ -92,19 +94,20 @@ class Membership:
         """Send ``target``'s membership as ``membership`` on behalf of ``sender`` (None when
         that declined an invite to a room held on another server)."""
         if not is_user_id(target):
-            raise bad_param(f"{target!r} is not a valid user ID")
+            raise InvalidInput(f"{target!r} is not a valid user ID")
         room = await self.node.rooms.registry.get(room_id)
         if room is None and membership == "leave" and target == sender:
             await decline_remote_invite(self.node, room_id, sender)
             return None
         room = await self.node.rooms.get_room(room_id)
         if membership == "invite":
+            self.policy.may_invite(sender, target, room_id)
             current = room.membership_of(target)
             if current in ("join", "ban"):
-                raise forbidden(f"{target} is already {'in' if current == 'join' else 'banned from'}"
+                raise Forbidden(f"{target} is already {'in' if current == 'join' else 'banned from'}"
                                 " the room")
             if self.node.is_mine(target) and await self.node.stores.users.get_user(target) is None:
-                raise MatrixError(404, "M_NOT_FOUND", f"Unknown user {target}")
+                raise NotFound(f"Unknown user {target}")
         content: dict[str, Any] = {"membership": membership}
         if reason:
             content["reason"] = reason
@@ -122,7 +125,7 @@ class Membership:
     async def forget(self, room_id: str, user_id: str) -> None:
         room = await self.node.rooms.get_room(room_id)
         if room.membership_of(user_id) in ("join", "invite", "knock"):
-            raise MatrixError(400, "M_UNKNOWN", "You must leave the room before forgetting it")
+            raise InvalidInput("You must leave the room before forgetting it", errcode="M_UNKNOWN")
         if room.membership_of(user_id) is None:
-            raise MatrixError(404, "M_NOT_FOUND", "You have never been in this room")
+            raise NotFound("You have never been in this room")
         await self.node.stores.state.forget_room(user_id, room_id)

@@ -12,7 +12,7 @@ import logging
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from broker.http.errors import MatrixError, forbidden
+from broker.errors import Forbidden, InvalidInput, NotFound, Unavailable
 from broker.rooms.creator import EventSpec
 from broker.rooms.live_room import LiveRoom
 from broker.rooms.remote_join import sign_template
@@ -41,17 +41,17 @@ async def invite_remote_user(node: Node, room: LiveRoom, spec: EventSpec) -> Eve
             {"event": event.pdu, "room_version": room.room_version.identifier,
              "invite_room_state": stripped_state(room)})
     except HttpResponseError as e:
-        raise MatrixError(e.status if e.status in (400, 403, 404) else 502,
-                          "M_FORBIDDEN" if e.status == 403 else "M_UNKNOWN",
-                          f"{destination} refused the invite: {e}") from e
+        kind = {400: InvalidInput, 403: Forbidden, 404: NotFound}.get(e.status, Unavailable)
+        raise kind(f"{destination} refused the invite: {e}",
+                   errcode="M_FORBIDDEN" if e.status == 403 else "M_UNKNOWN") from e
     except Exception as e:
-        raise MatrixError(502, "M_UNKNOWN", f"Could not reach {destination}: {e}") from e
+        raise Unavailable(f"Could not reach {destination}: {e}") from e
     try:
         signed = await check_pdu(node.keyring, answer.get("event"), room.room_version)
     except PduRejected as e:
-        raise MatrixError(502, "M_UNKNOWN", f"{destination} returned a bad invite: {e}") from e
+        raise Unavailable(f"{destination} returned a bad invite: {e}") from e
     if signed.event_id != event.event_id or destination not in signed.signatures:
-        raise MatrixError(502, "M_UNKNOWN", f"{destination} did not countersign the invite")
+        raise Unavailable(f"{destination} did not countersign the invite")
     item = node.rooms.creator.apply_signed(room, signed)
     await node.rooms.writer.persist([item])
     return signed
@@ -61,7 +61,7 @@ async def decline_remote_invite(node: Node, room_id: str, user_id: str) -> None:
     """Leave a room we only know from an invite, through the inviting server."""
     invite = await node.stores.remote_invites.get_invite(user_id, room_id)
     if invite is None:
-        raise forbidden(f"User {user_id} is not in room {room_id}")
+        raise Forbidden(f"User {user_id} is not in room {room_id}")
     server = server_name_of(str(invite.event.get("sender", "")))
     version = get_room_version(invite.room_version)
     client = node.federation_client

@@ -12,7 +12,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from broker.http.errors import MatrixError, forbidden, not_found
+from broker.errors import Forbidden, InvalidInput, NotFound, Unavailable
 from federation.event_fetcher import verified_events
 from protocol.auth_rules import check_auth
 from protocol.errors import AuthError, HttpResponseError
@@ -36,7 +36,7 @@ async def join_remote_room(node: Node, room_id: str, user_id: str, servers: list
     candidates = [s for s in dict.fromkeys(servers) if s != node.server_name]
     allowed = [s for s in candidates if node.federation_policy.permits("outbound", s)]
     if candidates and not allowed:
-        raise forbidden(f"Federation with {', '.join(candidates)} is not allowed")
+        raise Forbidden(f"Federation with {', '.join(candidates)} is not allowed")
     for server in allowed:
         try:
             template = await client.get_json(
@@ -44,23 +44,21 @@ async def join_remote_room(node: Node, room_id: str, user_id: str, servers: list
                 args={"ver": list(KNOWN_ROOM_VERSIONS)})
         except HttpResponseError as e:
             if e.status == 403:
-                raise forbidden(f"{server} refused the join: {e.body}") from e
+                raise Forbidden(f"{server} refused the join: {e.body}") from e
             errors.append(f"{server}: {e}")
             continue
         except Exception as e:
             errors.append(f"{server}: {e}")
             continue
         return await _send_join(node, server, room_id, template, profile)
-    raise MatrixError(404, "M_NOT_FOUND",
-                      f"No server could help to join {room_id}: {'; '.join(errors) or 'none'}")
+    raise NotFound(f"No server could help to join {room_id}: {'; '.join(errors) or 'none'}")
 
 
 async def _send_join(node: Node, server: str, room_id: str, template: dict[str, Any],
                      profile: dict[str, Any]) -> str:
     version_id = template.get("room_version", "1")
     if version_id not in KNOWN_ROOM_VERSIONS:
-        raise MatrixError(400, "M_UNSUPPORTED_ROOM_VERSION",
-                          f"Room version {version_id} is not supported by this node")
+        raise InvalidInput(f"Room version {version_id} is not supported by this node", errcode="M_UNSUPPORTED_ROOM_VERSION")
     version = get_room_version(version_id)
     join = sign_template(node, template["event"], version, {
         "membership": "join",
@@ -72,11 +70,11 @@ async def _send_join(node: Node, server: str, room_id: str, template: dict[str, 
     state_map = {(e.type, e.state_key or ""): e for e in state if e.is_state()}
     create = state_map.get(("m.room.create", ""))
     if create is None:
-        raise MatrixError(502, "M_UNKNOWN", f"{server} sent no create event for {room_id}")
+        raise Unavailable(f"{server} sent no create event for {room_id}")
     try:
         check_auth(version, join, state_map, create)
     except AuthError as e:
-        raise forbidden(f"The join does not pass the room's rules: {e}") from e
+        raise Forbidden(f"The join does not pass the room's rules: {e}") from e
     return await _adopt_room(node, room_id, version_id, join, state_map, state + chain)
 
 
@@ -118,5 +116,5 @@ def servers_for_room(room_id: str, hints: list[str]) -> list[str]:
     if ":" in room_id:
         servers.append(room_id.split(":", 1)[1])
     if not servers:
-        raise not_found(f"Room {room_id} is unknown here; give a server to join it through")
+        raise NotFound(f"Room {room_id} is unknown here; give a server to join it through")
     return servers

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
 
-from broker.http.errors import forbidden, not_found
+from broker.errors import Forbidden, NotFound
 from broker.rooms.creator import EventCreator, EventSpec
 from broker.rooms.live_room import LiveRoom, RoomRegistry
 from broker.rooms.persister import EventPersister
@@ -22,6 +22,7 @@ from storage.events import PersistItem
 
 if TYPE_CHECKING:
     from broker.node import Node
+    from federation.sender.sender import FederationSender
 
 logger = logging.getLogger(__name__)
 
@@ -97,14 +98,14 @@ class Rooms:
     async def get_room(self, room_id: str) -> LiveRoom:
         room = await self.registry.get(room_id)
         if room is None:
-            raise not_found(f"Unknown room {room_id}")
+            raise NotFound(f"Unknown room {room_id}")
         return room
 
     async def require_joined(self, room_id: str, user_id: str) -> LiveRoom:
         """The room, if ``user_id`` is joined to it; 403 otherwise (404 if unknown)."""
         room = await self.get_room(room_id)
         if room.membership_of(user_id) != "join":
-            raise forbidden(f"User {user_id} is not in room {room_id}")
+            raise Forbidden(f"User {user_id} is not in room {room_id}")
         return room
 
     async def send(self, room_id: str, sender: str, event_type: str, content: dict[str, Any], *,
@@ -143,13 +144,19 @@ def _log_queue_failure(failure: Any, event_id: str) -> None:
     logger.error("queueing %s for federation failed: %s", event_id, failure.getErrorMessage())
 
 
-async def federate_edu(node: Node, room_id: str, edu_type: str, content: dict[str, Any],
-                       key: str) -> None:
-    """Send an ephemeral update of a local user (typing, a read receipt) to the other servers
-    in the room."""
-    sender = getattr(node, "federation_sender", None)
-    room = node.rooms.registry.cached(room_id)
-    if sender is None or room is None:
-        return
-    for server in sorted(Rooms.room_servers(room) - {node.server_name}):
-        sender.enqueue_edu(server, edu_type, content, key=key)
+class RoomEdus:
+    """Ephemeral updates of local users (typing, read receipts) to the other servers in a
+    room; nothing to do when federation is off (``sender`` None)."""
+
+    def __init__(self, registry: RoomRegistry, server_name: str,
+                 sender: FederationSender | None) -> None:
+        self.registry = registry
+        self.server_name = server_name
+        self.sender = sender
+
+    def send(self, room_id: str, edu_type: str, content: dict[str, Any], key: str) -> None:
+        room = self.registry.cached(room_id)
+        if self.sender is None or room is None:
+            return
+        for server in sorted(Rooms.room_servers(room) - {self.server_name}):
+            self.sender.enqueue_edu(server, edu_type, content, key=key)

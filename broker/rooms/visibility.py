@@ -13,13 +13,15 @@ import bisect
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
-from broker.http.errors import forbidden
+from broker.errors import Forbidden
 from protocol.events import Event
 from protocol.redaction import prune_event_dict
 
 if TYPE_CHECKING:
     from broker.node import Node
     from broker.rooms.live_room import LiveRoom
+    from storage.events import EventStore
+    from storage.stream import StreamIdGenerator
 
 
 class HistoryFilter:
@@ -69,35 +71,56 @@ def restricts_history(room: LiveRoom) -> bool:
     return current in ("invited", "joined") or event.unsigned.get("replaces_state") is not None
 
 
+class Visibility:
+    """What a user may read of a room's history (their departure and history visibility)."""
+
+    def __init__(self, events: EventStore, stream: StreamIdGenerator) -> None:
+        self.events = events
+        self.stream = stream
+
+    async def history_filter(self, room_id: str, user_id: str) -> HistoryFilter:
+        memberships, visibilities = await self.events.get_visibility_changes(room_id, [user_id])
+        return HistoryFilter(memberships, visibilities)
+
+    async def readable_until(self, room: LiveRoom, user_id: str) -> int:
+        """The newest stream position the user may read in the room: everything for members,
+        up to their departure for those who left or were banned; Forbidden for anyone else."""
+        membership = room.membership_of(user_id)
+        if membership == "join":
+            return self.stream.current_token()
+        if membership in ("leave", "ban"):
+            leave = room.state[("m.room.member", user_id)]
+            position = leave.unsigned.get("stream_ordering")
+            if position is None:
+                position = await self.events.get_stream_ordering(leave.event_id)
+            return int(position or 0)
+        raise Forbidden(f"User {user_id} is not in room {room.room_id}")
+
+    async def may_read(self, room: LiveRoom, user_id: str, event: Event) -> bool:
+        """Whether the user may read one event of the room."""
+        if int(event.unsigned.get("stream_ordering", 0)) > \
+                await self.readable_until(room, user_id):
+            return False
+        if restricts_history(room):
+            return (await self.history_filter(room.room_id, user_id)).allows(event, user_id)
+        return True
+
+
+def _visibility(node: Node) -> Visibility:
+    assert node.stream is not None
+    return Visibility(node.stores.events, node.stream)
+
+
 async def history_filter(node: Node, room_id: str, user_id: str) -> HistoryFilter:
-    memberships, visibilities = await node.stores.events.get_visibility_changes(
-        room_id, [user_id])
-    return HistoryFilter(memberships, visibilities)
+    return await _visibility(node).history_filter(room_id, user_id)
 
 
 async def readable_until(node: Node, room: LiveRoom, user_id: str) -> int:
-    """The newest stream position the user may read in the room: everything for members,
-    up to their departure for those who left or were banned; 403 for anyone else."""
-    assert node.stream is not None
-    membership = room.membership_of(user_id)
-    if membership == "join":
-        return node.stream.current_token()
-    if membership in ("leave", "ban"):
-        leave = room.state[("m.room.member", user_id)]
-        position = leave.unsigned.get("stream_ordering")
-        if position is None:
-            position = await node.stores.events.get_stream_ordering(leave.event_id)
-        return int(position or 0)
-    raise forbidden(f"User {user_id} is not in room {room.room_id}")
+    return await _visibility(node).readable_until(room, user_id)
 
 
 async def may_read(node: Node, room: LiveRoom, user_id: str, event: Event) -> bool:
-    """Whether the user may read one event of the room (departure and history visibility)."""
-    if int(event.unsigned.get("stream_ordering", 0)) > await readable_until(node, room, user_id):
-        return False
-    if restricts_history(room):
-        return (await history_filter(node, room.room_id, user_id)).allows(event, user_id)
-    return True
+    return await _visibility(node).may_read(room, user_id, event)
 
 
 def users_of_server(room: LiveRoom, server_name: str) -> set[str]:

@@ -1,0 +1,40 @@
+"""Creating a room on behalf of a user: the node's defaults (room version, encryption by
+default), the creator's profile in their join, and the policy decision point for the creation and
+for every invite it carries."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from broker.access_policy import AccessPolicy
+from broker.rooms.create_room import CreateRoomRequest
+from storage.users import UserStore
+
+PRIVATE_PRESETS = ("private_chat", "trusted_private_chat")
+
+
+def wants_encryption(policy: str, req: CreateRoomRequest) -> bool:
+    """Whether the node's ``encryption_by_default`` (all, private, off) encrypts this room."""
+    return policy == "all" or (policy == "private" and (
+        req.preset in PRIVATE_PRESETS or req.is_direct))
+
+
+class RoomCreation:
+    def __init__(self, create: Callable[[CreateRoomRequest], Awaitable[str]], users: UserStore,
+                 policy: AccessPolicy, server_name: str, encryption_by_default: str) -> None:
+        self._create = create
+        self.users = users
+        self.policy = policy
+        self.server_name = server_name
+        self.encryption_by_default = encryption_by_default
+
+    async def create(self, req: CreateRoomRequest) -> tuple[str, str | None]:
+        """The new room's ID and its alias (if one was asked for)."""
+        self.policy.may_create_room(req.creator)
+        for invitee in req.invite:
+            self.policy.may_invite(req.creator, invitee, "")
+        req.encrypt = wants_encryption(self.encryption_by_default, req)
+        req.creator_profile = await self.users.get_profile(req.creator) or {}
+        room_id = await self._create(req)
+        alias = f"#{req.room_alias_name}:{self.server_name}" if req.room_alias_name else None
+        return room_id, alias
