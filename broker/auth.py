@@ -90,6 +90,12 @@ class Auth:
             raise MatrixError(401, "M_MISSING_TOKEN", "Authorization header is not a Bearer token")
         return query_arg(request, "access_token")
 
+    @staticmethod
+    def has_credential(request: Request) -> bool:
+        """Whether the request carries an access token (valid or not)."""
+        return bool(request.getHeader(b"authorization")) or bool(
+            request.args and b"access_token" in request.args)
+
     async def get_requester(self, request: Request) -> Requester:
         """The requester, or 401 M_MISSING_TOKEN / M_UNKNOWN_TOKEN."""
         token = self.token_from_request(request)

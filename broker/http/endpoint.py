@@ -38,6 +38,7 @@ class Access(enum.Enum):
     """Who may call an endpoint."""
 
     PUBLIC = "public"  # anyone: no credential is read
+    ANYONE_OR_USER = "anyone_or_user"  # anyone; an access token, if given, must be valid
     USER = "user"  # a user's access token
     ADMIN = "admin"  # the access token of a node admin
     SERVER = "server"  # a request signed by another server (X-Matrix)

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 class UserAuthenticator(Protocol):
     async def get_requester(self, request: Request) -> Requester: ...
 
+    def has_credential(self, request: Request) -> bool: ...
+
 
 class Limiter(Protocol):
     def check(self, action: str, key: str, *, exempt: bool = False) -> None: ...
@@ -49,6 +51,9 @@ class Guards:
             call.requester = await self.users.get_requester(request)
             if access is Access.ADMIN and not call.requester.is_admin:
                 raise forbidden("You are not a server admin")
+        elif access is Access.ANYONE_OR_USER:
+            if self.users.has_credential(request):
+                call.requester = await self.users.get_requester(request)
         elif access is Access.SERVER:
             if self.servers is None:
                 raise MatrixError(404, "M_UNRECOGNIZED", "Federation is not enabled")
