@@ -11,7 +11,6 @@ from typing import Any
 
 from broker.access_policy import AccessPolicy
 from broker.errors import DomainError, Forbidden, InvalidInput, MalformedContent, NotFound
-from broker.http.errors import MatrixError
 from broker.rooms.client_events import ClientEvents, serialize_event
 from broker.rooms.live_room import LiveRoom
 from broker.rooms.membership import Membership
@@ -105,7 +104,7 @@ class RoomEvents:
                 raise InvalidInput(f"{alias!r} is not a room alias")
             try:
                 target, _servers = await self.membership.resolve_room(alias)
-            except (MatrixError, DomainError):
+            except DomainError:
                 target = None
             if target != room_id:
                 raise InvalidInput(f"{alias} does not point to this room",
