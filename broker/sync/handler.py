@@ -88,17 +88,51 @@ class SyncHandler:
         user_id = req.requester.user_id
         since = req.since
         rooms_map = await node.rooms.user_rooms.rooms_for_user(user_id)
-        changed_memberships: dict[str, str] = {}
         user_changed = since is None or node.notifier.user_changed_since(user_id, since.stream)
+        changed_memberships = await self._membership_changes(req, now, user_changed)
+        await self._load_rooms([r for r, m in rooms_map.items() if m == "join"])
+        plans, invites, leaves = await self._plan_rooms(req, rooms_map, changed_memberships)
         if since is not None and user_changed:
-            for room_id, event_id, _stream in await node.stores.state.get_membership_changes(
-                    user_id, since.stream, now.stream):
-                changed_memberships[room_id] = event_id
+            plans += await self._rooms_with_private_receipts(req, now, rooms_map, plans)
+        if user_changed:
+            invites.update(await self._remote_invites(req, rooms_map))
+        joined = await self._joined_sections(req, plans, now)
+        account_data, room_account_data = await self._account_data(req, now, user_changed)
+        self._add_room_account_data(req, joined, rooms_map, room_account_data)
+        joined = {room_id: s for room_id, s in joined.items()
+                  if since is None or req.full_state or _section_has_news(s)}
+        body: dict[str, Any] = {
+            "next_batch": str(now),
+            "rooms": {"join": joined, "invite": invites, "leave": leaves, "knock": {}},
+            "account_data": {"events": account_data},
+            "presence": {"events": []},
+            "to_device": {"events": []},
+            "device_lists": {"changed": [], "left": []},
+            "device_one_time_keys_count": {},
+        }
+        e2ee = await collect_e2ee(node, req.requester, since.stream if since else None,
+                                  now.stream)
+        _merge_e2ee(body, e2ee)
+        has_changes = bool(joined or invites or leaves or account_data) or e2ee_news(e2ee)
+        return _Result(body, has_changes)
 
+    async def _membership_changes(self, req: SyncRequest, now: SyncToken,
+                                  user_changed: bool) -> dict[str, str]:
+        """Room ID -> the user's membership event that changed since the token."""
+        if req.since is None or not user_changed:
+            return {}
+        return {room_id: event_id
+                for room_id, event_id, _stream in await self.node.stores.state
+                .get_membership_changes(req.requester.user_id, req.since.stream, now.stream)}
+
+    async def _plan_rooms(
+        self, req: SyncRequest, rooms_map: dict[str, str], changed_memberships: dict[str, str],
+    ) -> tuple[list[_RoomPlan], dict[str, Any], dict[str, Any]]:
+        """The joined rooms to report (and how), the invite and the leave sections."""
+        node, since, user_id = self.node, req.since, req.requester.user_id
         plans: list[_RoomPlan] = []
         invites: dict[str, Any] = {}
         leaves: dict[str, Any] = {}
-        await self._load_rooms([r for r, m in rooms_map.items() if m == "join"])
         for room_id, membership in list(rooms_map.items()):
             if not req.filter.allows_room(room_id):
                 continue
@@ -118,51 +152,54 @@ class SyncHandler:
             elif membership in ("leave", "ban") and newly and since is not None:
                 leaves[room_id] = await self._leave_section(
                     room_id, changed_memberships[room_id], since, req)
+        return plans, invites, leaves
 
-        if since is not None and user_changed:
-            # A change only this user sees (a private receipt) does not mark the room changed.
-            planned = {p.room.room_id for p in plans}
-            quiet = [r for r, m in rooms_map.items()
-                     if m == "join" and r not in planned and req.filter.allows_room(r)]
-            if quiet:
-                changed = await node.stores.receipts.get_receipts_changed(
-                    quiet, user_id, since.stream, now.stream)
-                for room_id in changed:
-                    room = await node.rooms.registry.get(room_id)
-                    if room is not None:
-                        plans.append(_RoomPlan(room, full=False))
-        if user_changed:
-            for invite in await node.stores.remote_invites.get_invites(user_id):
-                fresh = since is None or invite.stream_id > since.stream
-                if fresh and rooms_map.get(invite.room_id) not in ("join", "ban") and \
-                        req.filter.allows_room(invite.room_id):
-                    invites[invite.room_id] = _remote_invite_section(invite)
-        joined = await self._joined_sections(req, plans, now)
-        account_data, room_account_data = await self._account_data(req, now, user_changed)
+    async def _rooms_with_private_receipts(
+        self, req: SyncRequest, now: SyncToken, rooms_map: dict[str, str],
+        plans: list[_RoomPlan],
+    ) -> list[_RoomPlan]:
+        """Joined rooms not yet planned where a receipt only this user sees changed (a private
+        receipt does not mark the room changed)."""
+        assert req.since is not None
+        planned = {p.room.room_id for p in plans}
+        quiet = [r for r, m in rooms_map.items()
+                 if m == "join" and r not in planned and req.filter.allows_room(r)]
+        if not quiet:
+            return []
+        changed = await self.node.stores.receipts.get_receipts_changed(
+            quiet, req.requester.user_id, req.since.stream, now.stream)
+        more: list[_RoomPlan] = []
+        for room_id in changed:
+            room = await self.node.rooms.registry.get(room_id)
+            if room is not None:
+                more.append(_RoomPlan(room, full=False))
+        return more
+
+    async def _remote_invites(self, req: SyncRequest,
+                              rooms_map: dict[str, str]) -> dict[str, Any]:
+        """Invites to rooms on other servers, new since the token."""
+        since = req.since
+        invites: dict[str, Any] = {}
+        for invite in await self.node.stores.remote_invites.get_invites(req.requester.user_id):
+            fresh = since is None or invite.stream_id > since.stream
+            if fresh and rooms_map.get(invite.room_id) not in ("join", "ban") and \
+                    req.filter.allows_room(invite.room_id):
+                invites[invite.room_id] = _remote_invite_section(invite)
+        return invites
+
+    def _add_room_account_data(self, req: SyncRequest, joined: dict[str, Any],
+                               rooms_map: dict[str, str],
+                               room_account_data: dict[str, dict[str, Any]]) -> None:
+        """Put each joined room's account data into its section (a room with only that news
+        gets a section of its own in an incremental sync)."""
         for room_id, data in room_account_data.items():
             section = joined.get(room_id)
-            if section is None and rooms_map.get(room_id) == "join" and since is not None:
+            if section is None and rooms_map.get(room_id) == "join" and req.since is not None:
                 section = joined[room_id] = self._empty_joined()
             if section is not None:
                 section["account_data"]["events"] = [
                     {"type": t, "content": c} for t, c in data.items()
                     if req.filter.allows_room_account_data(t, room_id)]
-        joined = {room_id: s for room_id, s in joined.items()
-                  if since is None or req.full_state or _section_has_news(s)}
-        body: dict[str, Any] = {
-            "next_batch": str(now),
-            "rooms": {"join": joined, "invite": invites, "leave": leaves, "knock": {}},
-            "account_data": {"events": account_data},
-            "presence": {"events": []},
-            "to_device": {"events": []},
-            "device_lists": {"changed": [], "left": []},
-            "device_one_time_keys_count": {},
-        }
-        e2ee = await collect_e2ee(node, req.requester, since.stream if since else None,
-                                  now.stream)
-        _merge_e2ee(body, e2ee)
-        has_changes = bool(joined or invites or leaves or account_data) or e2ee_news(e2ee)
-        return _Result(body, has_changes)
 
     async def _load_rooms(self, room_ids: list[str]) -> None:
         """Bring rooms into memory side by side (after a restart, the first sync of a user in
