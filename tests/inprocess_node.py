@@ -39,8 +39,12 @@ class InProcessNode:
         self.node = Node(load_config(config_path), self.reactor)
         # Storage runs on the calling thread, so nothing waits on the pool.
         self.node.db.synchronous = True
-        self.node.setup()
-        self.run(self.node.rooms.start())
+        try:
+            self.node.setup()
+            self.run(self.node.rooms.start())
+        except BaseException:
+            self.close()  # its pool thread would otherwise keep the test run from exiting
+            raise
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine that needs no time to pass; its result."""
