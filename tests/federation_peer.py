@@ -28,7 +28,8 @@ from twisted.web import server
 from broker.clock import Clock
 from broker.federation_api import keys
 from broker.federation_api.authentication import authenticate
-from broker.http.server import Router, parse_json_body
+from broker.http.parsing import parse_json_body
+from broker.http.server import Router
 from federation.keyring import Keyring
 from federation.transport_client import FederationClient
 from protocol.errors import HttpResponseError
