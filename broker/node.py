@@ -100,7 +100,7 @@ class Node:
         """Prepare storage (migrations, in-memory positions) before serving."""
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         self.db.start()
-        applied = apply_migrations(self.db)
+        applied = apply_migrations(self.db, now_ms=self.clock.time_ms())
         if applied:
             logger.info("applied schema migrations %s", applied)
         self.stream = StreamIdGenerator.from_database(self.db)
