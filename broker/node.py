@@ -164,6 +164,7 @@ class Node:
         register_client_api(self, self.router)
         if self.config.federation.enabled:
             register_federation_api(self, self.router)
+        self.router.compile()
 
     def listen(self) -> None:
         for listener in self.config.listeners:

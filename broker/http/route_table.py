@@ -56,7 +56,8 @@ class RouteTable:
     def routes(self) -> list[Route]:
         return [route for entry in self._patterns.values() for route in entry.by_method.values()]
 
-    def _compile(self) -> re.Pattern[str]:
+    def compile(self) -> re.Pattern[str]:
+        """Build the alternation now (else the first request after a change pays for it)."""
         self._order = list(self._patterns.values())
         alternatives = []
         for index, entry in enumerate(self._order):
@@ -68,7 +69,7 @@ class RouteTable:
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
         """The route and its decoded path arguments; :class:`NoRoute` if there is none."""
-        compiled = self._compiled or self._compile()
+        compiled = self._compiled or self.compile()
         found = compiled.fullmatch(path)
         if found is None or found.lastgroup is None:
             raise NoRoute(False)

@@ -90,6 +90,10 @@ class Router(Resource):
     def routes(self) -> list[Route]:
         return self._table.routes()
 
+    def compile(self) -> None:
+        """Prepare matching once every route is in (a node calls it before serving)."""
+        self._table.compile()
+
     def _limit(self, route: Route) -> int:
         limit = route.requires.body_limit if route.requires else route.undeclared_body_limit
         return limit if limit is not None else self.max_body_bytes

@@ -8,10 +8,10 @@ writes of many senders share a transaction.
 
 from __future__ import annotations
 
+from broker.errors import Forbidden, InvalidInput, NotFound, TooLarge
 from dataclasses import dataclass
 from typing import Any
 
-from broker.http.errors import MatrixError, forbidden, not_found
 from broker.rooms.live_room import LiveRoom, RoomRegistry
 from broker.rooms.persister import BuiltOnLostEvent
 from broker.rooms.send_transactions import SendTransactions
@@ -82,15 +82,15 @@ class EventCreator:
             redacts=spec.redacts,
         )
         if len(encode_canonical_json(pdu)) > MAX_PDU_SIZE - 1024:
-            raise MatrixError(413, "M_TOO_LARGE", "Event is too large")
+            raise TooLarge("Event is too large")
         event = finalize_pdu(pdu, self.server_name, self.signing_key, version)
         create_event = event if is_create else room.create_event
         try:
             check_auth(version, event, auth_events, create_event)
         except AuthError as e:
-            raise forbidden(str(e)) from e
+            raise Forbidden(str(e)) from e
         except InvalidEventError as e:
-            raise MatrixError(400, "M_BAD_JSON", str(e)) from e
+            raise InvalidInput(str(e), errcode="M_BAD_JSON") from e
         return event
 
     def apply_signed(self, room: LiveRoom, event: Event) -> PersistItem:
@@ -100,7 +100,7 @@ class EventCreator:
         try:
             check_auth(room.room_version, event, auth, room.create_event)
         except AuthError as e:
-            raise forbidden(str(e)) from e
+            raise Forbidden(str(e)) from e
         return self.writer.apply(room, event)
 
     # -- sending --------------------------------------------------------------------------------
@@ -143,17 +143,17 @@ class EventCreator:
     async def _room(self, room_id: str) -> LiveRoom:
         room = await self.registry.get(room_id)
         if room is None:
-            raise not_found(f"Unknown room {room_id}")
+            raise NotFound(f"Unknown room {room_id}")
         return room
 
     async def _redaction_target(self, room: LiveRoom, spec: EventSpec) -> Event | None:
         """The event a redaction applies to, after checking the sender may redact it."""
         if not spec.redacts:
-            raise MatrixError(400, "M_MISSING_PARAM", "A redaction needs the event it redacts")
+            raise InvalidInput("A redaction needs the event it redacts", errcode="M_MISSING_PARAM")
         found = await self.events.get_events([spec.redacts])
         target = found.get(spec.redacts)
         if target is None or target.room_id != room.room_id:
-            raise not_found("Event to redact not found in this room")
+            raise NotFound("Event to redact not found in this room")
         if target.sender != spec.sender:
             # Locally, redacting someone else's event takes the room's redact level (the
             # same-server allowance of the federation rules is for servers, not users).
@@ -162,6 +162,6 @@ class EventCreator:
                                          room.room_version)
             needed = get_named_level(levels.content if levels else None, "redact", 50)
             if level < needed:
-                raise forbidden("You need a higher power level to redact others' events")
+                raise Forbidden("You need a higher power level to redact others' events")
         return target
 
