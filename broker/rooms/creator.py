@@ -8,10 +8,10 @@ writes of many senders share a transaction.
 
 from __future__ import annotations
 
-from broker.errors import Forbidden, InvalidInput, NotFound, TooLarge
 from dataclasses import dataclass
 from typing import Any
 
+from broker.errors import Forbidden, InvalidInput, NotFound, TooLarge
 from broker.rooms.live_room import LiveRoom, RoomRegistry
 from broker.rooms.persister import BuiltOnLostEvent
 from broker.rooms.send_transactions import SendTransactions
