@@ -18,6 +18,7 @@ from broker.access_policy import AccessPolicy
 from broker.auth import Auth
 from broker.clock import Clock
 from broker.config import NodeConfig
+from broker.e2ee.sync import collect as collect_e2ee
 from broker.federation_api.authentication import ServerAuthentication
 from broker.federation_wiring import build_federation, start_federation, stop_federation
 from broker.http.channel import make_site
@@ -39,7 +40,7 @@ from broker.services.room_creation import RoomCreation
 from broker.services.room_events import RoomEvents
 from broker.services.typing import Typing
 from broker.streams import StreamWriter
-from broker.sync.handler import SyncHandler
+from broker.sync.handler import SyncHandler, SyncStores
 from broker.tls import server_context_factory
 from broker.typing_tracker import TypingTracker
 from protocol.signing import read_signing_key_file
@@ -113,7 +114,6 @@ class Node:
         self.aliases = Aliases(self.stores.aliases, self.server_name)
         self.rooms = Rooms(self)
         self.typing = TypingTracker(self.clock, self.notifier, Reservation(self.db, "typing"))
-        self.sync = SyncHandler(self)
         self.media = MediaRepository(
             self.stores.media, MediaFiles(self.config.media_store_path), self.clock,
             self.server_name, self.config.max_upload_bytes)
@@ -156,6 +156,12 @@ class Node:
         self.receipts = Receipts(self.rooms, self.stores.events, self.stores.receipts,
                                  self.stores.account_data, self.streams, edus, self.clock)
         self.typing_service = Typing(self.rooms, self.typing, edus)
+        stores = self.stores
+        self.sync = SyncHandler(
+            SyncStores(stores.events, stores.state, stores.receipts, stores.remote_invites,
+                       stores.account_data, stores.push_rules),
+            self.rooms, self.stream, self.notifier, self.typing, self.visibility,
+            self.client_events, partial(collect_e2ee, self), self.clock)
 
     def _build_handlers(self) -> None:
         from broker.client_api import register_all as register_client_api

@@ -7,26 +7,36 @@ database only for rooms and users that did change, batching those reads across r
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
 
 from broker.auth import Requester
-from broker.e2ee.sync import collect as collect_e2ee
 from broker.e2ee.sync import has_news as e2ee_news
 from broker.filtering import Filter
 from broker.push_rules_defaults import push_rules_content
-from broker.rooms.client_events import serialize_events
+from broker.rooms.client_events import ClientEvents
 from broker.rooms.live_room import LiveRoom
 from broker.rooms.stripped_state import stripped, stripped_state
-from broker.rooms.visibility import history_filter, restricts_history
+from broker.rooms.visibility import Visibility, restricts_history
 from broker.sync.tokens import SyncToken, pagination_token
 from protocol.events import Event
 from storage.remote_invites import RemoteInvite
 
 if TYPE_CHECKING:
-    from broker.node import Node
+    from broker.clock import Clock
+    from broker.notifier import Notifier
+    from broker.rooms.service import Rooms
+    from broker.typing_tracker import TypingTracker
+    from storage.account_data import AccountDataStore
+    from storage.events import EventStore
+    from storage.push_rules import PushRuleStore
+    from storage.receipts import ReceiptStore
+    from storage.remote_invites import RemoteInviteStore
+    from storage.state import StateStore
+    from storage.stream import StreamIdGenerator
 
 DEFAULT_TIMELINE_LIMIT = 10
 
@@ -55,16 +65,40 @@ class _Result:
     stream_fields: dict[str, Any] = field(default_factory=dict)
 
 
+E2eeFields = Callable[[Requester, "int | None", int], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class SyncStores:
+    """The stores a sync reads."""
+
+    events: EventStore
+    state: StateStore
+    receipts: ReceiptStore
+    remote_invites: RemoteInviteStore
+    account_data: AccountDataStore
+    push_rules: PushRuleStore
+
+
 class SyncHandler:
-    def __init__(self, node: Node) -> None:
-        self.node = node
+    def __init__(self, stores: SyncStores, rooms: Rooms, stream: StreamIdGenerator,
+                 notifier: Notifier, typing: TypingTracker, visibility: Visibility,
+                 client_events: ClientEvents, e2ee_fields: E2eeFields, clock: Clock) -> None:
+        self.stores = stores
+        self.rooms = rooms
+        self.stream = stream
+        self.notifier = notifier
+        self.typing = typing
+        self.visibility = visibility
+        self.client_events = client_events
+        self.e2ee_fields = e2ee_fields
+        self.clock = clock
 
     async def sync(self, req: SyncRequest) -> dict[str, Any]:
         """Answer at once when there is news (or for an initial sync), else wait for news up
         to the timeout."""
-        deadline = self.node.clock.time() + req.timeout_ms / 1000.0
+        deadline = self.clock.time() + req.timeout_ms / 1000.0
         user_id = req.requester.user_id
-        assert self.node.stream is not None
         if req.since is not None:
             # A token from the future (never handed out by this node) waits and reports from
             # the current position, like any token of now.
@@ -72,23 +106,21 @@ class SyncHandler:
         while True:
             now = self._current()
             result = await self._build(req, now)
-            remaining = deadline - self.node.clock.time()
+            remaining = deadline - self.clock.time()
             if req.since is None or req.full_state or result.has_changes or remaining <= 0:
                 return result.body
-            if (self.node.stream.current_token() == now.stream
-                    and self.node.typing.serial == now.typing):
-                await self.node.notifier.wait_for_user(user_id, remaining)
+            if (self.stream.current_token() == now.stream
+                    and self.typing.serial == now.typing):
+                await self.notifier.wait_for_user(user_id, remaining)
 
     def _current(self) -> SyncToken:
-        assert self.node.stream is not None
-        return SyncToken(self.node.stream.current_token(), self.node.typing.serial)
+        return SyncToken(self.stream.current_token(), self.typing.serial)
 
     async def _build(self, req: SyncRequest, now: SyncToken) -> _Result:
-        node = self.node
         user_id = req.requester.user_id
         since = req.since
-        rooms_map = await node.rooms.user_rooms.rooms_for_user(user_id)
-        user_changed = since is None or node.notifier.user_changed_since(user_id, since.stream)
+        rooms_map = await self.rooms.user_rooms.rooms_for_user(user_id)
+        user_changed = since is None or self.notifier.user_changed_since(user_id, since.stream)
         changed_memberships = await self._membership_changes(req, now, user_changed)
         await self._load_rooms([r for r, m in rooms_map.items() if m == "join"])
         plans, invites, leaves = await self._plan_rooms(req, rooms_map, changed_memberships)
@@ -110,7 +142,7 @@ class SyncHandler:
             "device_lists": {"changed": [], "left": []},
             "device_one_time_keys_count": {},
         }
-        e2ee = await collect_e2ee(node, req.requester, since.stream if since else None,
+        e2ee = await self.e2ee_fields(req.requester, since.stream if since else None,
                                   now.stream)
         _merge_e2ee(body, e2ee)
         has_changes = bool(joined or invites or leaves or account_data) or e2ee_news(e2ee)
@@ -122,14 +154,14 @@ class SyncHandler:
         if req.since is None or not user_changed:
             return {}
         return {room_id: event_id
-                for room_id, event_id, _stream in await self.node.stores.state
+                for room_id, event_id, _stream in await self.stores.state
                 .get_membership_changes(req.requester.user_id, req.since.stream, now.stream)}
 
     async def _plan_rooms(
         self, req: SyncRequest, rooms_map: dict[str, str], changed_memberships: dict[str, str],
     ) -> tuple[list[_RoomPlan], dict[str, Any], dict[str, Any]]:
         """The joined rooms to report (and how), the invite and the leave sections."""
-        node, since, user_id = self.node, req.since, req.requester.user_id
+        since, user_id = req.since, req.requester.user_id
         plans: list[_RoomPlan] = []
         invites: dict[str, Any] = {}
         leaves: dict[str, Any] = {}
@@ -138,14 +170,14 @@ class SyncHandler:
                 continue
             newly = room_id in changed_memberships
             if membership == "join":
-                room = await node.rooms.registry.get(room_id)
+                room = await self.rooms.registry.get(room_id)
                 if room is None:
                     continue
                 if since is None or req.full_state or newly:
                     plans.append(_RoomPlan(room, full=True))
                 elif (room.last_stream > since.stream
-                      or node.notifier.room_changed_since(room_id, since.stream)
-                      or node.typing.changed_since(room_id, since.typing)):
+                      or self.notifier.room_changed_since(room_id, since.stream)
+                      or self.typing.changed_since(room_id, since.typing)):
                     plans.append(_RoomPlan(room, full=False))
             elif membership == "invite" and (since is None or newly):
                 invites[room_id] = await self._invite_section(room_id, user_id)
@@ -166,11 +198,11 @@ class SyncHandler:
                  if m == "join" and r not in planned and req.filter.allows_room(r)]
         if not quiet:
             return []
-        changed = await self.node.stores.receipts.get_receipts_changed(
+        changed = await self.stores.receipts.get_receipts_changed(
             quiet, req.requester.user_id, req.since.stream, now.stream)
         more: list[_RoomPlan] = []
         for room_id in changed:
-            room = await self.node.rooms.registry.get(room_id)
+            room = await self.rooms.registry.get(room_id)
             if room is not None:
                 more.append(_RoomPlan(room, full=False))
         return more
@@ -180,7 +212,7 @@ class SyncHandler:
         """Invites to rooms on other servers, new since the token."""
         since = req.since
         invites: dict[str, Any] = {}
-        for invite in await self.node.stores.remote_invites.get_invites(req.requester.user_id):
+        for invite in await self.stores.remote_invites.get_invites(req.requester.user_id):
             fresh = since is None or invite.stream_id > since.stream
             if fresh and rooms_map.get(invite.room_id) not in ("join", "ban") and \
                     req.filter.allows_room(invite.room_id):
@@ -204,7 +236,7 @@ class SyncHandler:
     async def _load_rooms(self, room_ids: list[str]) -> None:
         """Bring rooms into memory side by side (after a restart, the first sync of a user in
         many rooms would otherwise load them one after another)."""
-        registry = self.node.rooms.registry
+        registry = self.rooms.registry
         missing = [r for r in room_ids if registry.cached(r) is None]
         if missing:
             await defer.gatherResults(
@@ -224,22 +256,21 @@ class SyncHandler:
     # -- joined rooms -------------------------------------------------------------------------------
     async def _joined_sections(self, req: SyncRequest, plans: list[_RoomPlan],
                                now: SyncToken) -> dict[str, Any]:
-        node = self.node
         if not plans:
             return {}
         user_id = req.requester.user_id
         receipts_full = [p.room.room_id for p in plans if p.full]
         since_stream = req.since.stream if req.since is not None else 0
-        mine_changed = node.notifier.user_changed_since(user_id, since_stream)
+        mine_changed = self.notifier.user_changed_since(user_id, since_stream)
         receipts_incr = [p.room.room_id for p in plans if not p.full and (
-            mine_changed or node.notifier.room_data_changed_since(p.room.room_id, since_stream))]
+            mine_changed or self.notifier.room_data_changed_since(p.room.room_id, since_stream))]
         receipts: dict[str, Any] = {}
         if req.filter.allows_ephemeral("m.receipt"):
             if receipts_full:
-                receipts.update(await node.stores.receipts.get_receipts_for_rooms(
+                receipts.update(await self.stores.receipts.get_receipts_for_rooms(
                     receipts_full, user_id))
             if receipts_incr and req.since is not None:
-                receipts.update(await node.stores.receipts.get_receipts_changed(
+                receipts.update(await self.stores.receipts.get_receipts_changed(
                     receipts_incr, user_id, req.since.stream, now.stream))
         sections: dict[str, Any] = {}
         for plan in plans:
@@ -258,14 +289,13 @@ class SyncHandler:
             cached = room.recent_since(after, up_to)
             if cached is not None:
                 return cached[-(limit + 1):]
-        events = await self.node.stores.events.get_room_events(
+        events = await self.stores.events.get_room_events(
             room.room_id, after=after, up_to=up_to, limit=limit + 1, backwards=True)
         events.reverse()
         return events
 
     async def _joined_room(self, req: SyncRequest, plan: _RoomPlan, now: SyncToken,
                            receipts: dict[str, Any]) -> dict[str, Any]:
-        node = self.node
         room = plan.room
         flt = req.filter
         since_stream = None if plan.full or req.since is None else req.since.stream
@@ -276,7 +306,7 @@ class SyncHandler:
         timeline = [e for e in events if flt.allows_timeline_event(
             e.type, e.sender, "url" in e.content, room.room_id)]
         if plan.full and restricts_history(room):
-            visible = await history_filter(node, room.room_id, req.requester.user_id)
+            visible = await self.visibility.history_filter(room.room_id, req.requester.user_id)
             timeline = visible.filter(timeline, req.requester.user_id)
 
         state_events: list[Event]
@@ -286,7 +316,7 @@ class SyncHandler:
                             if e.event_id not in in_timeline
                             and e.unsigned.get("stream_ordering", 0) <= now.stream]
         elif limited and req.since is not None:
-            gap = await node.stores.events.get_state_events_between(
+            gap = await self.stores.events.get_state_events_between(
                 room.room_id, req.since.stream, first_stream - 1)
             latest: dict[tuple[str, str], Event] = {}
             for event in gap:
@@ -303,7 +333,7 @@ class SyncHandler:
 
         device = (req.requester.user_id, req.requester.device_id)
         section = self._empty_joined()
-        serialized = await serialize_events(node, timeline + state_events, device=device,
+        serialized = await self.client_events.serialize(timeline + state_events, device=device,
                                             include_room_id=False)
         fmt = flt.apply_event_fields
         section["timeline"] = {
@@ -313,9 +343,9 @@ class SyncHandler:
         }
         section["state"] = {"events": [fmt(e) for e in serialized[len(timeline):]]}
         ephemeral: list[dict[str, Any]] = []
-        if (req.since is None or plan.full or node.typing.changed_since(
+        if (req.since is None or plan.full or self.typing.changed_since(
                 room.room_id, req.since.typing)) and flt.allows_ephemeral("m.typing"):
-            typing_users = node.typing.typing_users(room.room_id)
+            typing_users = self.typing.typing_users(room.room_id)
             if typing_users or req.since is not None:
                 ephemeral.append({"type": "m.typing", "content": {"user_ids": typing_users}})
         if room.room_id in receipts and receipts[room.room_id]:
@@ -339,7 +369,7 @@ class SyncHandler:
 
     # -- invites and leaves ---------------------------------------------------------------------------
     async def _invite_section(self, room_id: str, user_id: str) -> dict[str, Any]:
-        room = await self.node.rooms.registry.get(room_id)
+        room = await self.rooms.registry.get(room_id)
         events: list[dict[str, Any]] = []
         if room is not None:
             events.extend(stripped_state(room))
@@ -356,10 +386,9 @@ class SyncHandler:
 
     async def _leave_section(self, room_id: str, leave_event_id: str, since: SyncToken,
                              req: SyncRequest) -> dict[str, Any]:
-        node = self.node
-        leave_stream = await node.stores.events.get_stream_ordering(leave_event_id) or 0
+        leave_stream = await self.stores.events.get_stream_ordering(leave_event_id) or 0
         limit = req.filter.timeline_limit(DEFAULT_TIMELINE_LIMIT)
-        events = await node.stores.events.get_room_events(
+        events = await self.stores.events.get_room_events(
             room_id, after=since.stream, up_to=leave_stream, limit=limit + 1, backwards=True)
         events.reverse()
         events, limited = _newest(events, limit)
@@ -367,7 +396,7 @@ class SyncHandler:
         first = events[0].unsigned["stream_ordering"] if events else leave_stream + 1
         return {
             "timeline": {
-                "events": await serialize_events(node, events, device=device,
+                "events": await self.client_events.serialize(events, device=device,
                                                  include_room_id=False),
                 "limited": limited,
                 "prev_batch": pagination_token(first - 1),
@@ -379,14 +408,14 @@ class SyncHandler:
     # -- account data -------------------------------------------------------------------------------
     async def _account_data(self, req: SyncRequest, now: SyncToken, user_changed: bool,
                             ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
-        store = self.node.stores.account_data
+        store = self.stores.account_data
         user_id = req.requester.user_id
         if req.since is None:
             global_data = await store.get_global_account_data(user_id)
             room_data = await store.get_room_account_data(user_id)
             if "m.push_rules" not in global_data:
                 # Clients expect their (default) push rules in the first sync.
-                snapshot = await self.node.stores.push_rules.get_push_rules(user_id)
+                snapshot = await self.stores.push_rules.get_push_rules(user_id)
                 global_data["m.push_rules"] = push_rules_content(user_id, snapshot)
         elif user_changed:
             global_data, room_data = await store.get_account_data_changes(
