@@ -18,7 +18,11 @@ from broker.access_policy import AccessPolicy
 from broker.auth import Auth
 from broker.clock import Clock
 from broker.config import NodeConfig
+from broker.e2ee import cross_signing, keys
+from broker.e2ee.device_lists import E2eeFederation, device_list_changes, on_devices_deleted
+from broker.e2ee.keys import KeyCountCache
 from broker.e2ee.sync import collect as collect_e2ee
+from broker.e2ee.to_device import ToDevice
 from broker.federation_api.authentication import ServerAuthentication
 from broker.federation_wiring import build_federation, start_federation, stop_federation
 from broker.http.channel import make_site
@@ -36,6 +40,9 @@ from broker.rooms.membership import Membership
 from broker.rooms.service import RoomEdus, Rooms
 from broker.rooms.visibility import Visibility
 from broker.services.account_data import AccountData
+from broker.services.accounts import Accounts, Credentials, Devices
+from broker.services.e2ee import EndToEndKeys
+from broker.services.filters import Filters
 from broker.services.room_creation import RoomCreation
 from broker.services.room_events import RoomEvents
 from broker.services.typing import Typing
@@ -110,6 +117,7 @@ class Node:
         # -- accounts, devices, end-to-end encryption, filters, push rules, media --
         self.account_data = AccountData(self.stores.account_data, self.stores.push_rules,
                                         self.streams)
+        self._build_account_services()
         # -- rooms --
         self.aliases = Aliases(self.stores.aliases, self.server_name)
         self.rooms = Rooms(self)
@@ -118,6 +126,8 @@ class Node:
             self.stores.media, MediaFiles(self.config.media_store_path), self.clock,
             self.server_name, self.config.max_upload_bytes)
         build_federation(self)
+        self._build_e2ee_services(  # accounts, devices, e2ee...
+            self.federation_sender, self.federation_client)
         self._build_room_services()
         self.router.guards = Guards(self.auth, self.ratelimiter, ServerAuthentication(
             self.federation_policy, self.keyring) if self.config.federation.enabled else None)
@@ -127,6 +137,8 @@ class Node:
         """Load what the node keeps in memory; call after setup(), before serving."""
         await self.rooms.start()
         await start_federation(self)
+        self.to_device.start()  # accounts, devices, e2ee, media: their background jobs
+        self.reactor.addSystemEventTrigger("before", "shutdown", self.to_device.stop)
         self._last_seen_loop = task.LoopingCall(
             lambda: defer.ensureDeferred(self._flush_last_seen()))
         self._last_seen_loop.clock = self.reactor
@@ -138,6 +150,37 @@ class Node:
             await self.auth.flush_last_seen()
         except Exception:  # the loop must keep running; the next flush retries newer data
             logger.exception("writing devices' last use failed")
+
+    def _build_account_services(self) -> None:
+        """Accounts, devices, UIA, filters (federation parts come later: see
+        :meth:`_build_e2ee_services`)."""
+        from broker.client_api.uia import UserInteractiveAuth
+
+        users = self.stores.users
+        devices_deleted = partial(on_devices_deleted, self)
+        self.credentials = Credentials(users, self.auth, self.ratelimiter, self.server_name)
+        self.uia = UserInteractiveAuth(users, self.credentials, self.clock)
+        self.accounts = Accounts(
+            users, self.auth, self.ratelimiter, self.clock, self.server_name,
+            self.config.public_baseurl, self.config.registration_enabled, devices_deleted,
+            lambda user_id: self.rooms.leave_all_rooms(user_id))
+        self.devices = Devices(users, self.auth, devices_deleted)
+        self.filters = Filters(self.stores.filters)
+
+    def _build_e2ee_services(self, federation_sender: FederationSender | None,
+                             federation_client: FederationClient | None) -> None:
+        self.key_counts = KeyCountCache()
+        self.e2ee_federation = E2eeFederation(federation_sender, federation_client)
+        assert self.stream is not None
+        self.e2ee_keys = EndToEndKeys(
+            partial(keys.upload_keys, self), partial(keys.query_keys, self),
+            partial(keys.claim_keys, self), partial(device_list_changes, self),
+            self.stream.current_token, partial(cross_signing.check_key_upload, self),
+            partial(cross_signing.store_uploaded_keys, self),
+            partial(cross_signing.upload_signatures, self))
+        self.to_device = ToDevice(
+            self.stores.to_device, self.streams, self.notifier, self.clock, self.reactor,
+            self.server_name, federation_sender, self.config.undelivered_to_device_days)
 
     def _build_room_services(self) -> None:
         """The room services endpoints use (after federation: EDUs need its sender)."""

@@ -20,14 +20,13 @@ NOW = 100 * DAY_MS
 
 
 def _service(database: Database, days: int) -> ToDevice:
-    node: Any = SimpleNamespace(
-        config=SimpleNamespace(undelivered_to_device_days=days),
-        stores=SimpleNamespace(to_device=ToDeviceStore(database)),
-        clock=SimpleNamespace(time_ms=lambda: NOW))
+    clock: Any = SimpleNamespace(time_ms=lambda: NOW)
     database.run_sync("device", lambda cur: cur.execute(
         "INSERT INTO devices (user_id, device_id, created_ts) VALUES (?, ?, ?)",
         (BOB, "B1", 0)))
-    return ToDevice(node)
+    unused: Any = None
+    return ToDevice(ToDeviceStore(database), unused, unused, clock, unused, "example.org",
+                    None, days)
 
 
 def _received(service: ToDevice, days_ago: int, stream_id: int) -> None:

@@ -23,19 +23,39 @@ CLIENT_V1_PREFIX = "/_matrix/client/v1"
 
 
 def client_endpoints(node: Node) -> list[Endpoints]:
+    from broker.client_api.account import AccountEndpoints
     from broker.client_api.account_data import AccountDataEndpoints
+    from broker.client_api.capabilities import CapabilityEndpoints
+    from broker.client_api.cross_signing import CrossSigningEndpoints
+    from broker.client_api.devices import DeviceEndpoints
+    from broker.client_api.filters import FilterEndpoints
+    from broker.client_api.keys import KeyEndpoints
+    from broker.client_api.login import LoginEndpoints
     from broker.client_api.receipts import ReceiptEndpoints
+    from broker.client_api.register import RegisterEndpoints
     from broker.client_api.room_events import RoomEventEndpoints
     from broker.client_api.rooms import RoomMembershipEndpoints
     from broker.client_api.sync import SyncEndpoints
     from broker.client_api.tags import TagEndpoints
+    from broker.client_api.to_device import ToDeviceEndpoints
     from broker.client_api.typing import TypingEndpoints
+    from broker.client_api.versions import VersionEndpoints
     from broker.filtering import resolve_filter
 
     return [
         # -- accounts, devices, end-to-end encryption, filters, push rules, media --
         AccountDataEndpoints(node.account_data),
         TagEndpoints(node.account_data),
+        VersionEndpoints(),
+        CapabilityEndpoints(node.config.default_room_version),
+        LoginEndpoints(node.credentials, node.accounts),
+        RegisterEndpoints(node.accounts, node.uia),
+        AccountEndpoints(node.accounts, node.uia),
+        DeviceEndpoints(node.devices, node.uia),
+        FilterEndpoints(node.filters),
+        ToDeviceEndpoints(node.to_device),
+        KeyEndpoints(node.e2ee_keys),
+        CrossSigningEndpoints(node.e2ee_keys, node.uia),
         # -- rooms: events, membership, messages, directory, receipts, typing, sync --
         RoomEventEndpoints(node.room_events),
         RoomMembershipEndpoints(node.room_creation, node.membership, node.rooms.user_rooms,

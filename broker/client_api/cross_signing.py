@@ -8,43 +8,37 @@ The checks and storage live in :mod:`broker.e2ee.cross_signing`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from twisted.web.http import Request
+from typing import Any
 
 from broker.client_api import CLIENT_PREFIX
-from broker.client_api.uia import PASSWORD, uia_for
-from broker.e2ee import cross_signing
-from broker.http.parsing import parse_json_body
-
-if TYPE_CHECKING:
-    from broker.http.server import Router
-    from broker.node import Node
+from broker.client_api.uia import PASSWORD, UserInteractiveAuth
+from broker.http.endpoint import Access, Call, Endpoints, endpoint
+from broker.services.e2ee import EndToEndKeys
 
 UPLOAD_FLOWS = [[PASSWORD]]
 
 
-def register_servlets(node: Node, router: Router) -> None:
-    async def upload_keys(request: Request) -> tuple[int, dict[str, Any]]:
-        requester = await node.auth.get_requester(request)
-        body = parse_json_body(request)
-        upload = await cross_signing.check_key_upload(node, requester.user_id, body)
+class CrossSigningEndpoints(Endpoints):
+    def __init__(self, keys: EndToEndKeys, uia: UserInteractiveAuth) -> None:
+        self.keys = keys
+        self.uia = uia
+
+    @endpoint("POST", f"{CLIENT_PREFIX}/keys/device_signing/upload", access=Access.USER)
+    async def upload_keys(self, call: Call) -> tuple[int, dict[str, Any]]:
+        body = call.json()
+        user_id = call.user.user_id
+        upload = await self.keys.check_signing_keys(user_id, body)
         if upload.needs_auth:
-            await uia_for(node).check(request, body, UPLOAD_FLOWS, requester=requester)
-        if await cross_signing.store_uploaded_keys(node, upload,
-                                                   authenticated=upload.needs_auth):
+            await self.uia.check(call.request, body, UPLOAD_FLOWS, requester=call.user)
+        if await self.keys.store_signing_keys(upload, authenticated=upload.needs_auth):
             return 200, {}
         # A concurrent upload stored a master key between the check and the write of this
         # one, which skipped UIA: now it needs it.
-        await uia_for(node).check(request, body, UPLOAD_FLOWS, requester=requester)
-        upload = await cross_signing.check_key_upload(node, requester.user_id, body)
-        await cross_signing.store_uploaded_keys(node, upload, authenticated=True)
+        await self.uia.check(call.request, body, UPLOAD_FLOWS, requester=call.user)
+        upload = await self.keys.check_signing_keys(user_id, body)
+        await self.keys.store_signing_keys(upload, authenticated=True)
         return 200, {}
 
-    async def upload_signatures(request: Request) -> tuple[int, dict[str, Any]]:
-        requester = await node.auth.get_requester(request)
-        body = parse_json_body(request)
-        return 200, await cross_signing.upload_signatures(node, requester.user_id, body)
-
-    router.register("POST", f"{CLIENT_PREFIX}/keys/device_signing/upload", upload_keys)
-    router.register("POST", f"{CLIENT_PREFIX}/keys/signatures/upload", upload_signatures)
+    @endpoint("POST", f"{CLIENT_PREFIX}/keys/signatures/upload", access=Access.USER)
+    async def upload_signatures(self, call: Call) -> tuple[int, dict[str, Any]]:
+        return 200, await self.keys.upload_signatures(call.user.user_id, call.json())

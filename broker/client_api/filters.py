@@ -8,44 +8,32 @@ inline JSON).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from twisted.web.http import Request
+from typing import Any
 
 from broker.client_api import CLIENT_PREFIX
-from broker.filtering import FILTER_ID, Filter
-from broker.http.errors import forbidden, not_found
-from broker.http.parsing import parse_json_body
+from broker.errors import Forbidden
+from broker.http.endpoint import Access, Call, Endpoints, endpoint
+from broker.services.filters import Filters
 
-if TYPE_CHECKING:
-    from broker.http.server import Router
-    from broker.node import Node
+FILTERS = f"{CLIENT_PREFIX}/user/(?P<user_id>[^/]+)/filter"
 
 
-def register_servlets(node: Node, router: Router) -> None:
-    store = node.stores.filters
+def _own(call: Call, user_id: str) -> None:
+    if call.user.user_id != user_id:
+        raise Forbidden("You may only use your own filters.")
 
-    async def _own(request: Request, user_id: str) -> None:
-        requester = await node.auth.get_requester(request)
-        if requester.user_id != user_id:
-            raise forbidden("You may only use your own filters.")
 
-    async def upload(request: Request, user_id: str) -> tuple[int, dict[str, Any]]:
-        await _own(request, user_id)
-        body = parse_json_body(request)
-        Filter.from_json(body)
-        filter_id = await store.add_filter(user_id, body)
-        return 200, {"filter_id": str(filter_id)}
+class FilterEndpoints(Endpoints):
+    def __init__(self, filters: Filters) -> None:
+        self.filters = filters
 
-    async def download(request: Request, user_id: str, filter_id: str
+    @endpoint("POST", FILTERS, access=Access.USER)
+    async def upload(self, call: Call, user_id: str) -> tuple[int, dict[str, Any]]:
+        _own(call, user_id)
+        return 200, {"filter_id": await self.filters.upload(user_id, call.json())}
+
+    @endpoint("GET", FILTERS + "/(?P<filter_id>[^/]+)", access=Access.USER)
+    async def download(self, call: Call, user_id: str, filter_id: str
                        ) -> tuple[int, dict[str, Any]]:
-        await _own(request, user_id)
-        stored = (await store.get_filter(user_id, int(filter_id))
-                  if FILTER_ID.fullmatch(filter_id) else None)
-        if stored is None:
-            raise not_found("No such filter.")
-        return 200, stored
-
-    base = f"{CLIENT_PREFIX}/user/(?P<user_id>[^/]+)/filter"
-    router.register("POST", base, upload)
-    router.register("GET", base + "/(?P<filter_id>[^/]+)", download)
+        _own(call, user_id)
+        return 200, await self.filters.get(user_id, filter_id)

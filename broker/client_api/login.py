@@ -8,28 +8,18 @@ account is 403 M_USER_DEACTIVATED.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from twisted.web.http import Request
+from typing import Any
 
 from broker.client_api import CLIENT_PREFIX
-from broker.client_api.uia import PASSWORD, check_password, user_id_from_identifier
-from broker.http.errors import MatrixError, forbidden
-from broker.http.parsing import parse_json_body
+from broker.client_api.uia import PASSWORD, user_id_from_identifier
+from broker.http.endpoint import Access, Call, Endpoints, endpoint
+from broker.http.errors import MatrixError
 from broker.http.validation import optional, require
-
-if TYPE_CHECKING:
-    from broker.http.server import Router
-    from broker.node import Node
+from broker.services.accounts import Accounts, Credentials
 
 MAX_DEVICE_ID_LENGTH = 255
 MAX_DEVICE_NAME_LENGTH = 100
-
-
-def client_ip(request: Request) -> str:
-    """The address the request came from (the key for per-address rate limits)."""
-    address = request.getClientAddress()
-    return str(getattr(address, "host", "") or "unknown")
+LOGIN = f"{CLIENT_PREFIX}/login"
 
 
 def device_fields(body: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -45,38 +35,23 @@ def device_fields(body: dict[str, Any]) -> tuple[str | None, str | None]:
     return device_id, name
 
 
-async def session_response(
-    node: Node, request: Request, user_id: str, device_id: str | None, name: str | None
-) -> dict[str, Any]:
-    """A new access token for ``user_id`` as the body of a login or register response."""
-    token, device_id = await node.auth.create_session(user_id, device_id, name, client_ip(request))
-    response: dict[str, Any] = {"user_id": user_id, "access_token": token,
-                                "device_id": device_id, "home_server": node.server_name}
-    if node.config.public_baseurl:
-        response["well_known"] = {"m.homeserver": {"base_url": node.config.public_baseurl}}
-    return response
+class LoginEndpoints(Endpoints):
+    def __init__(self, credentials: Credentials, accounts: Accounts) -> None:
+        self.credentials = credentials
+        self.accounts = accounts
 
-
-def register_servlets(node: Node, router: Router) -> None:
-    async def get_flows(request: Request) -> tuple[int, dict[str, Any]]:
+    @endpoint("GET", LOGIN, access=Access.PUBLIC)
+    async def get_flows(self, call: Call) -> tuple[int, dict[str, Any]]:
         return 200, {"flows": [{"type": PASSWORD}]}
 
-    async def login(request: Request) -> tuple[int, dict[str, Any]]:
-        node.ratelimiter.check("login", f"ip:{client_ip(request)}")
-        body = parse_json_body(request)
+    @endpoint("POST", LOGIN, access=Access.PUBLIC, rate_limit="login")
+    async def login(self, call: Call) -> tuple[int, dict[str, Any]]:
+        body = call.json()
         kind = require(body, "type", str)
         if kind != PASSWORD:
             raise MatrixError(400, "M_UNKNOWN", f"Unknown login type {kind!r}")
-        user_id = user_id_from_identifier(node, body)
+        user_id = user_id_from_identifier(self.credentials, body)
         password = require(body, "password", str)
         device_id, name = device_fields(body)
-        node.ratelimiter.check("login", f"user:{user_id}")
-        if not await check_password(node, user_id, password):
-            user = await node.stores.users.get_user(user_id)
-            if user is not None and user["deactivated"]:
-                raise MatrixError(403, "M_USER_DEACTIVATED", "This account has been deactivated")
-            raise forbidden("Invalid username or password")
-        return 200, await session_response(node, request, user_id, device_id, name)
-
-    router.register("GET", f"{CLIENT_PREFIX}/login", get_flows)
-    router.register("POST", f"{CLIENT_PREFIX}/login", login)
+        await self.credentials.login(user_id, password)
+        return 200, await self.accounts.new_session(user_id, device_id, name, call.client_ip)

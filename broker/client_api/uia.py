@@ -8,29 +8,27 @@ user, expire after :data:`SESSION_LIFETIME_MS`, and are consumed when the operat
 
 Stages: ``m.login.dummy`` (always passes) and ``m.login.password`` (proves a local user's password;
 on an authenticated request it must be the requester's own).  The password helpers here
-(:func:`user_id_from_identifier`, :func:`check_password`) are also what ``/login`` uses.
+(:func:`user_id_from_identifier`, :class:`broker.services.accounts.Credentials`) are also what
+``/login`` uses.  The node builds one :class:`UserInteractiveAuth` and hands it to the endpoint
+groups that need it.
 """
 
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from twisted.web.http import Request
 
 from broker.auth import Requester
 from broker.http.errors import MatrixError, forbidden
 from broker.http.validation import optional
-
-if TYPE_CHECKING:
-    from broker.node import Node
+from broker.services.accounts import Credentials
+from storage.users import UserStore
 
 DUMMY = "m.login.dummy"
 PASSWORD = "m.login.password"
 SESSION_LIFETIME_MS = 30 * 60 * 1000
-
-# Argon2id hash of a random throwaway password: unknown users cost the same time as known ones.
-_DUMMY_HASH: list[str] = []
 
 
 class AuthRequired(MatrixError):
@@ -48,7 +46,7 @@ class AuthRequired(MatrixError):
         return dict(self.body)
 
 
-def user_id_from_identifier(node: Node, body: dict[str, Any]) -> str:
+def user_id_from_identifier(credentials: Credentials, body: dict[str, Any]) -> str:
     """The user a login or password stage names, from ``identifier`` {type m.id.user, user}
     or the legacy top-level ``user``: a localpart or a full user ID, lower-cased.
 
@@ -64,31 +62,16 @@ def user_id_from_identifier(node: Node, body: dict[str, Any]) -> str:
         user = optional(body, "user", str)
     if not user:
         raise MatrixError(400, "M_MISSING_PARAM", "Missing 'identifier.user'")
-    if user.startswith("@"):
-        if not node.is_mine(user):
-            raise forbidden("Invalid username or password")
-        return user.lower()
-    return node.user_id(user.lower())
-
-
-async def check_password(node: Node, user_id: str, password: str) -> bool:
-    """Whether ``password`` is ``user_id``'s current password (False for unknown users, in
-    about the same time).  Deactivated accounts have no password."""
-    user = await node.stores.users.get_user(user_id)
-    if user is None or not user["password_hash"]:
-        if not _DUMMY_HASH:
-            _DUMMY_HASH.append(await node.auth.passwords.hash(secrets.token_hex(16)))
-        await node.auth.passwords.verify(_DUMMY_HASH[0], password)
-        return False
-    return await node.auth.passwords.verify(user["password_hash"], password)
+    return credentials.user_id(user)
 
 
 class UserInteractiveAuth:
-    """Runs UIA for one endpoint at a time; one instance per node (see :func:`uia_for`)."""
+    """Runs UIA for one endpoint at a time; one instance per node."""
 
-    def __init__(self, node: Node) -> None:
-        self.node = node
-        self.store = node.stores.users
+    def __init__(self, store: UserStore, credentials: Credentials, clock: Any) -> None:
+        self.store = store
+        self.credentials = credentials
+        self.clock = clock
 
     async def check(
         self, request: Request, body: dict[str, Any], flows: list[list[str]], *,
@@ -96,7 +79,7 @@ class UserInteractiveAuth:
     ) -> dict[str, str]:
         """Return the completed stages (stage -> what it proved) once a flow is complete;
         otherwise raise :class:`AuthRequired` (or a 400/403 for a malformed attempt)."""
-        now = self.node.clock.time_ms()
+        now = self.clock.time_ms()
         user_id = requester.user_id if requester is not None else ""
         method = request.method.decode("ascii", "replace")
         uri = request.path.decode("utf-8", "replace")
@@ -154,20 +137,12 @@ class UserInteractiveAuth:
                 and optional(auth, "user", str) is None:
             user_id = requester.user_id
         else:
-            user_id = user_id_from_identifier(self.node, auth)
-        self.node.ratelimiter.check("login", f"user:{user_id}")
+            user_id = user_id_from_identifier(self.credentials, auth)
+        self.credentials.count_attempt(user_id)
         if requester is not None and user_id != requester.user_id:
             raise AuthRequired(failed, "M_FORBIDDEN",
                                "The password must be that of the logged-in user")
-        if not await check_password(self.node, user_id, password):
+        if not await self.credentials.check_password(user_id, password):
             raise AuthRequired(failed, "M_FORBIDDEN", "Invalid username or password")
         return user_id
 
-
-def uia_for(node: Node) -> UserInteractiveAuth:
-    """The node's UIA helper (created on first use and kept on the node)."""
-    helper = getattr(node, "_uia", None)
-    if helper is None:
-        helper = UserInteractiveAuth(node)
-        node._uia = helper  # type: ignore[attr-defined]
-    return helper

@@ -381,7 +381,7 @@ async def _master_key_of(node: Node, user_id: str, known: dict[str, dict[str, Js
     master = known.get(user_id, {}).get(MASTER)
     if master is not None or node.is_mine(user_id):
         return master
-    client = getattr(node, "federation_client", None)
+    client = node.e2ee_federation.client
     if client is None:
         return None
     try:
@@ -509,7 +509,7 @@ async def _room_peers(node: Node, user_id: str) -> tuple[set[str], set[str]]:
 
 
 async def _send_signing_key_update(node: Node, user_id: str, servers: Iterable[str]) -> None:
-    sender = getattr(node, "federation_sender", None)
+    sender = node.e2ee_federation.sender
     if sender is None:
         return
     content = {"user_id": user_id, **await public_keys_with_signatures(node, user_id)}

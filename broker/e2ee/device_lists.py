@@ -38,6 +38,18 @@ from storage.device_keys import DeviceListChange, JsonDict
 if TYPE_CHECKING:
     from broker.auth import Requester
     from broker.node import Node
+    from federation.sender.sender import FederationSender
+    from federation.transport_client import FederationClient
+
+
+@dataclass(frozen=True)
+class E2eeFederation:
+    """What end-to-end encryption sends to and asks of other servers through (None when
+    federation is off)."""
+
+    sender: FederationSender | None
+    client: FederationClient | None
+
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +104,7 @@ async def publish_device_updates(node: Node, user_id: str, updates: list[DeviceU
     shared = await shared_members(node, user_id)
     local = {m for m in shared if node.is_mine(m)} | {user_id}
     node.notifier.notify(users=local, position=max(u.change.stream_id for u in updates))
-    sender = getattr(node, "federation_sender", None)
+    sender = node.e2ee_federation.sender
     servers = sorted({server_name_of(m) for m in shared} - {node.server_name})
     if sender is None or not servers:
         return
@@ -107,7 +119,7 @@ async def publish_device_updates(node: Node, user_id: str, updates: list[DeviceU
     for ok, failure in results:
         if not ok:
             logger.error("queueing a device list update of %s failed: %s", user_id,
-                         failure.getErrorMessage())
+                         failure.getErrorMessage())  # type: ignore[attr-defined]
 
 
 def device_list_update_content(user_id: str, update: DeviceUpdate) -> dict[str, Any]:

@@ -15,7 +15,6 @@ invalidated by every upload and claim.
 from __future__ import annotations
 
 import logging
-import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -203,20 +202,16 @@ def check_claim(body: Mapping[str, Any]) -> dict[str, dict[str, str]]:
 
 # -- one-time key counts, cached per device ----------------------------------------------------------
 @dataclass
-class _CountCache:
+class KeyCountCache:
+    """The node's memory of its devices' key counts (the node builds one)."""
+
     counts: dict[tuple[str, str], KeyCounts] = field(default_factory=dict)
     # Bumped on every invalidation, so a read that raced with a change is not cached.
     versions: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
-_count_caches: weakref.WeakKeyDictionary[Any, _CountCache] = weakref.WeakKeyDictionary()
-
-
-def _cache(node: Node) -> _CountCache:
-    cache = _count_caches.get(node)
-    if cache is None:
-        cache = _count_caches[node] = _CountCache()
-    return cache
+def _cache(node: Node) -> KeyCountCache:
+    return node.key_counts
 
 
 async def key_counts(node: Node, user_id: str, device_id: str) -> KeyCounts:

@@ -13,8 +13,9 @@ verification), relayed but never read by the node.
   syncs with a ``since`` token at or after the ``next_batch`` of the response that carried it:
   a client sends ``since`` only after it received that response, so this is the spec's
   acknowledgement, and a lost response means the message is sent again.
-- :func:`start_purge` deletes messages nobody collected within
-  ``retention.undelivered_to_device_days`` (and those of deleted devices), hourly.
+- :meth:`ToDevice.start` runs the purge of messages nobody collected within
+  ``retention.undelivered_to_device_days`` (and those of deleted devices), hourly, until
+  :meth:`ToDevice.stop`.
 
 What the node keeps in memory (whether a device may still have messages) is only a shortcut that
 lets a /sync with nothing new skip the database; a restarted process starts without it and asks
@@ -26,7 +27,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +38,11 @@ from storage.to_device import ToDeviceStore, edu_dedupe, txn_dedupe
 
 if TYPE_CHECKING:
     from broker.auth import Requester
+    from broker.clock import Clock
     from broker.node import Node
+    from broker.notifier import Notifier
+    from broker.streams import StreamWriter
+    from federation.sender.sender import FederationSender
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +62,20 @@ def message_id_for(user_id: str, device_id: str, txn_id: str) -> str:
 
 
 class ToDevice:
-    def __init__(self, node: Node) -> None:
-        self.node = node
-        self.store: ToDeviceStore = node.stores.to_device
+    """``federation_sender`` is None when federation is off (remote recipients are then
+    dropped: no server would take them)."""
+
+    def __init__(self, store: ToDeviceStore, streams: StreamWriter, notifier: Notifier,
+                 clock: Clock, reactor: Any, server_name: str,
+                 federation_sender: FederationSender | None, retention_days: int) -> None:
+        self.store = store
+        self.streams = streams
+        self.notifier = notifier
+        self.clock = clock
+        self.reactor = reactor
+        self.server_name = server_name
+        self.federation_sender = federation_sender
+        self.retention_days = retention_days
         # (user_id, device_id) -> whether the device may have messages the database still
         # holds (carried but unacknowledged, or beyond the last response's limit).  Absent:
         # unknown, ask the database.
@@ -71,7 +86,6 @@ class ToDevice:
     async def send(self, requester: Requester, event_type: str, txn_id: str,
                    messages: Messages) -> None:
         """Deliver ``messages`` from ``requester``'s device, once per transaction id."""
-        node = self.node
         sender, device_id = requester.user_id, requester.device_id
         dedupe = txn_dedupe(sender, device_id, txn_id)
         if await self.store.has_seen(dedupe):
@@ -79,19 +93,22 @@ class ToDevice:
         local: dict[str, Mapping[str, JsonDict]] = {}
         remote: dict[str, dict[str, Mapping[str, JsonDict]]] = {}
         for user_id, by_device in messages.items():
-            if node.is_mine(user_id):
+            if self._is_mine(user_id):
                 local[user_id] = by_device
             else:
                 remote.setdefault(server_name_of(user_id), {})[user_id] = by_device
-        if remote:
+        if remote and self.federation_sender is not None:
             message_id = message_id_for(sender, device_id, txn_id)
             await defer.gatherResults([
-                node.federation_sender.enqueue_edu(
+                self.federation_sender.enqueue_edu(
                     server, EDU_TYPE, {"sender": sender, "type": event_type,
                                        "message_id": message_id, "messages": by_user},
                     persistent=True)
                 for server, by_user in sorted(remote.items())], consumeErrors=True)
         await self._deliver_local(sender, event_type, local, dedupe)
+
+    def _is_mine(self, user_id: str) -> bool:
+        return user_id.split(":", 1)[-1] == self.server_name
 
     async def receive_edu(self, origin: str, content: JsonDict) -> None:
         """An ``m.direct_to_device`` EDU from ``origin``; malformed ones are dropped."""
@@ -107,7 +124,7 @@ class ToDevice:
             return
         local: dict[str, Mapping[str, JsonDict]] = {}
         for user_id, by_device in messages.items():
-            if not isinstance(by_device, dict) or not self.node.is_mine(user_id):
+            if not isinstance(by_device, dict) or not self._is_mine(user_id):
                 continue
             valid = {d: c for d, c in by_device.items() if isinstance(c, dict)}
             if valid:
@@ -117,15 +134,14 @@ class ToDevice:
     async def _deliver_local(self, sender: str, event_type: str,
                              local: Mapping[str, Mapping[str, JsonDict]],
                              dedupe: Any) -> None:
-        node = self.node
         delivered: dict[str, list[str]] | None = {}
 
         async def write(stream_id: int) -> None:
             nonlocal delivered
             delivered = await self.store.deliver(sender, event_type, local, stream_id,
-                                                 node.clock.time_ms(), dedupe)
+                                                 self.clock.time_ms(), dedupe)
 
-        await node.write_with_stream_id(
+        await self.streams.write(
             lambda sid: defer.ensureDeferred(write(sid)), users=sorted(local))
         for user_id, device_ids in (delivered or {}).items():
             for device_id in device_ids:
@@ -137,7 +153,7 @@ class ToDevice:
         user_id, device_id = requester.user_id, requester.device_id
         key = (user_id, device_id)
         if (since is not None and since <= now and self._maybe_pending.get(key) is False
-                and not self.node.notifier.user_changed_since(user_id, since)):
+                and not self.notifier.user_changed_since(user_id, since)):
             return {}
         messages, more = await self.store.take_pending(user_id, device_id, since, now,
                                                        SYNC_LIMIT)
@@ -150,8 +166,8 @@ class ToDevice:
     # -- expiry ------------------------------------------------------------------------------
     async def purge(self) -> None:
         """Delete messages older than the retention period and those of deleted devices."""
-        days = int(getattr(self.node.config, "undelivered_to_device_days", 7))
-        before = self.node.clock.time_ms() - days * DAY_MS
+        days = self.retention_days
+        before = self.clock.time_ms() - days * DAY_MS
         counts = await self.store.purge_expired(before)
         if counts.expired or counts.orphaned:
             logger.info("to-device: deleted %d undelivered messages older than %d days and %d"
@@ -166,44 +182,25 @@ class ToDevice:
         except Exception:
             logger.exception("to-device: purge of undelivered messages failed")
 
-    def start_purge(self) -> None:
-        """Purge once the reactor runs and then every :data:`PURGE_INTERVAL_S`."""
+    def start(self) -> None:
+        """Purge now and then every :data:`PURGE_INTERVAL_S`, until :meth:`stop`."""
         if self._purge_loop is not None:
             return
         loop = LoopingCall(lambda: defer.ensureDeferred(self._purge_logged()))
-        loop.clock = self.node.reactor
+        loop.clock = self.reactor
         self._purge_loop = loop
+        loop.start(PURGE_INTERVAL_S, now=True)
 
-        def begin() -> None:
-            loop.start(PURGE_INTERVAL_S, now=True)
-
-        def stop() -> None:
-            if loop.running:
-                loop.stop()
-
-        self.node.reactor.callWhenRunning(begin)
-        self.node.reactor.addSystemEventTrigger("before", "shutdown", stop)
-
-
-_services: weakref.WeakKeyDictionary[Node, ToDevice] = weakref.WeakKeyDictionary()
-
-
-def service(node: Node) -> ToDevice:
-    """The node's to-device service (built on first use)."""
-    found = _services.get(node)
-    if found is None:
-        found = _services[node] = ToDevice(node)
-    return found
+    def stop(self) -> None:
+        loop, self._purge_loop = self._purge_loop, None
+        if loop is not None and loop.running:
+            loop.stop()
 
 
 async def sync_fields(node: Node, requester: Requester, since: int | None, now: int
                       ) -> dict[str, Any]:
-    return await service(node).sync_fields(requester, since, now)
+    return await node.to_device.sync_fields(requester, since, now)
 
 
 async def on_direct_to_device_edu(node: Node, origin: str, content: JsonDict) -> None:
-    await service(node).receive_edu(origin, content)
-
-
-def start_purge(node: Node) -> None:
-    service(node).start_purge()
+    await node.to_device.receive_edu(origin, content)
