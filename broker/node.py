@@ -43,6 +43,7 @@ from broker.services.account_data import AccountData
 from broker.services.accounts import Accounts, Credentials, Devices
 from broker.services.e2ee import EndToEndKeys
 from broker.services.filters import Filters
+from broker.services.push_rules import PushRules
 from broker.services.room_creation import RoomCreation
 from broker.services.room_events import RoomEvents
 from broker.services.typing import Typing
@@ -139,6 +140,8 @@ class Node:
         await start_federation(self)
         self.to_device.start()  # accounts, devices, e2ee, media: their background jobs
         self.reactor.addSystemEventTrigger("before", "shutdown", self.to_device.stop)
+        self.media.start()
+        self.reactor.addSystemEventTrigger("before", "shutdown", self.media.stop)
         self._last_seen_loop = task.LoopingCall(
             lambda: defer.ensureDeferred(self._flush_last_seen()))
         self._last_seen_loop.clock = self.reactor
@@ -166,6 +169,7 @@ class Node:
             lambda user_id: self.rooms.leave_all_rooms(user_id))
         self.devices = Devices(users, self.auth, devices_deleted)
         self.filters = Filters(self.stores.filters)
+        self.push_rules = PushRules(self.stores.push_rules, self.streams)
 
     def _build_e2ee_services(self, federation_sender: FederationSender | None,
                              federation_client: FederationClient | None) -> None:

@@ -79,9 +79,11 @@ def test_federation_routes_require_a_signed_server(node: Node) -> None:
 def _example_path(pattern: str) -> str:
     """A concrete path the pattern matches: each named group filled with a plausible value."""
     def fill(match: re.Match[str]) -> str:
+        if re.fullmatch(r"\w+(\|\w+)*", match.group(2)):  # a choice of words: the first
+            return match.group(2).split("|")[0]
         return {"room_id": "!r:routes.test", "user_id": "@u:routes.test",
                 "event_id": "$e"}.get(match.group(1), "x")
-    path = re.sub(r"\(\?P<(\w+)>[^)]*\)", fill, pattern)
+    path = re.sub(r"\(\?P<(\w+)>([^)]*)\)", fill, pattern)
     path = re.sub(r"\(\?:([^|)]*)[^)]*\)", r"\1", path)
     return path.replace("\\", "")
 

@@ -31,6 +31,8 @@ def client_endpoints(node: Node) -> list[Endpoints]:
     from broker.client_api.filters import FilterEndpoints
     from broker.client_api.keys import KeyEndpoints
     from broker.client_api.login import LoginEndpoints
+    from broker.client_api.media import MediaEndpoints
+    from broker.client_api.push_rules import PushRuleEndpoints
     from broker.client_api.receipts import ReceiptEndpoints
     from broker.client_api.register import RegisterEndpoints
     from broker.client_api.room_events import RoomEventEndpoints
@@ -56,6 +58,8 @@ def client_endpoints(node: Node) -> list[Endpoints]:
         ToDeviceEndpoints(node.to_device),
         KeyEndpoints(node.e2ee_keys),
         CrossSigningEndpoints(node.e2ee_keys, node.uia),
+        MediaEndpoints(node.media, node.config.max_upload_bytes),
+        PushRuleEndpoints(node.push_rules),
         # -- rooms: events, membership, messages, directory, receipts, typing, sync --
         RoomEventEndpoints(node.room_events),
         RoomMembershipEndpoints(node.room_creation, node.membership, node.rooms.user_rooms,

@@ -9,34 +9,30 @@ requires a token, as the spec always said.  URL previews are not offered.
 
 from __future__ import annotations
 
+import dataclasses
 import io
-import logging
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
-from twisted.internet import defer, task
 from twisted.web.http import Request
 
 from broker.client_api import CLIENT_V1_PREFIX
+from broker.http.endpoint import Access, Call, Endpoints, Route, endpoint
 from broker.http.errors import bad_param, missing_param
 from broker.http.parsing import query_arg
 from broker.http.server import RawResponse
 from broker.http.validation import parse_int_arg
 from broker.media.headers import check_filename, normalise_content_type
-from broker.media.repository import DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS
+from broker.media.repository import DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS, MediaRepository
 from broker.media.thumbnails import METHODS
-
-if TYPE_CHECKING:
-    from broker.http.server import Router
-    from broker.node import Node
-
-logger = logging.getLogger(__name__)
 
 LEGACY_PREFIX = "/_matrix/media/(?:v3|r0)"
 MEDIA_V1_PREFIX = "/_matrix/media/v1"
 AUTHED_PREFIX = f"{CLIENT_V1_PREFIX}/media"
 MXC_PATH = "(?P<server_name>[^/]+)/(?P<media_id>[^/]+)"
-PURGE_INTERVAL_S = 3600
 MAX_THUMBNAIL_SIDE = 10_000
+DOWNLOAD = f"/download/{MXC_PATH}(?:/(?P<file_name>[^/]+))?"
+THUMBNAIL = f"/thumbnail/{MXC_PATH}"
+UPLOADS = ("MediaEndpoints.upload", "MediaEndpoints.upload_to")
 
 
 def _upload_filename(request: Request) -> str | None:
@@ -77,75 +73,61 @@ def _thumbnail_args(request: Request) -> tuple[int, int, str, bool]:
     return sizes[0], sizes[1], method, animated == "true"
 
 
-def register_servlets(node: Node, router: Router) -> None:
-    media = node.media
-    upload_limit = node.config.max_upload_bytes
+class MediaEndpoints(Endpoints):
+    """Uploads take bodies up to the configured upload limit (other routes: the node's)."""
 
-    async def upload(request: Request) -> tuple[int, dict[str, Any]]:
-        requester = await node.auth.get_requester(request)
+    def __init__(self, media: MediaRepository, upload_limit: int) -> None:
+        self.media = media
+        self.upload_limit = upload_limit
+
+    def routes(self) -> list[Route]:
+        return [dataclasses.replace(route, requires=dataclasses.replace(
+                    route.requires, body_limit=self.upload_limit))
+                if route.name in UPLOADS and route.requires is not None else route
+                for route in super().routes()]
+
+    @endpoint("POST", f"{LEGACY_PREFIX}/upload", access=Access.USER)
+    async def upload(self, call: Call) -> tuple[int, dict[str, Any]]:
+        request = call.request
         filename = _upload_filename(request)
-        content_type = _content_type(request)
-        content_uri = await media.upload(requester.user_id, _body(request), content_type,
-                                         filename)
+        content_uri = await self.media.upload(call.user.user_id, _body(request),
+                                              _content_type(request), filename)
         return 200, {"content_uri": content_uri}
 
-    async def create(request: Request) -> tuple[int, dict[str, Any]]:
-        requester = await node.auth.get_requester(request)
-        content_uri, expires = await media.create(requester.user_id)
+    @endpoint("POST", f"{MEDIA_V1_PREFIX}/create", access=Access.USER)
+    async def create(self, call: Call) -> tuple[int, dict[str, Any]]:
+        content_uri, expires = await self.media.create(call.user.user_id)
         return 200, {"content_uri": content_uri, "unused_expires_at": expires}
 
-    async def upload_to(request: Request, server_name: str, media_id: str
+    @endpoint("PUT", f"{LEGACY_PREFIX}/upload/{MXC_PATH}", access=Access.USER)
+    async def upload_to(self, call: Call, server_name: str, media_id: str
                         ) -> tuple[int, dict[str, Any]]:
-        requester = await node.auth.get_requester(request)
+        request = call.request
         filename = _upload_filename(request)
-        await media.upload_to_reserved(requester.user_id, server_name, media_id,
-                                       _body(request), _content_type(request), filename)
+        await self.media.upload_to_reserved(call.user.user_id, server_name, media_id,
+                                            _body(request), _content_type(request), filename)
         return 200, {}
 
-    async def download(request: Request, server_name: str, media_id: str,
+    @endpoint("GET", AUTHED_PREFIX + DOWNLOAD, access=Access.USER)
+    @endpoint("GET", LEGACY_PREFIX + DOWNLOAD, access=Access.PUBLIC)
+    async def download(self, call: Call, server_name: str, media_id: str,
                        file_name: str | None = None) -> RawResponse:
-        return await media.download(server_name, media_id,
-                                    filename=_override_filename(file_name),
-                                    timeout_ms=_timeout_ms(request))
+        return await self.media.download(server_name, media_id,
+                                         filename=_override_filename(file_name),
+                                         timeout_ms=_timeout_ms(call.request))
 
-    async def thumbnail(request: Request, server_name: str, media_id: str) -> RawResponse:
-        width, height, method, animated = _thumbnail_args(request)
-        return await media.thumbnail(server_name, media_id, width, height, method,
-                                     animated=animated, timeout_ms=_timeout_ms(request))
+    @endpoint("GET", AUTHED_PREFIX + THUMBNAIL, access=Access.USER)
+    @endpoint("GET", LEGACY_PREFIX + THUMBNAIL, access=Access.PUBLIC)
+    async def thumbnail(self, call: Call, server_name: str, media_id: str) -> RawResponse:
+        width, height, method, animated = _thumbnail_args(call.request)
+        return await self.media.thumbnail(server_name, media_id, width, height, method,
+                                          animated=animated,
+                                          timeout_ms=_timeout_ms(call.request))
 
-    async def config(request: Request) -> tuple[int, dict[str, Any]]:
-        await node.auth.get_requester(request)
-        return 200, {"m.upload.size": upload_limit}
-
-    def authenticated(handler: Any) -> Any:
-        async def checked(request: Request, **args: str) -> Any:
-            await node.auth.get_requester(request)
-            return await handler(request, **args)
-
-        return checked
-
-    download_path = f"/download/{MXC_PATH}(?:/(?P<file_name>[^/]+))?"
-    thumbnail_path = f"/thumbnail/{MXC_PATH}"
-    router.register("POST", f"{LEGACY_PREFIX}/upload", upload, max_body=upload_limit)
-    router.register("PUT", f"{LEGACY_PREFIX}/upload/{MXC_PATH}", upload_to,
-                    max_body=upload_limit)
-    router.register("POST", f"{MEDIA_V1_PREFIX}/create", create)
-    router.register("GET", AUTHED_PREFIX + download_path, authenticated(download))
-    router.register("GET", AUTHED_PREFIX + thumbnail_path, authenticated(thumbnail))
-    router.register("GET", f"{AUTHED_PREFIX}/config", config)
-    router.register("GET", LEGACY_PREFIX + download_path, download)
-    router.register("GET", LEGACY_PREFIX + thumbnail_path, thumbnail)
-    router.register("GET", f"{LEGACY_PREFIX}/config", config)
-
-    async def purge_expired() -> None:
-        try:
-            await media.purge_expired_reservations()
-        except Exception:  # keep the loop alive; the next round retries
-            logger.exception("purging expired media reservations failed")
-
-    purge = task.LoopingCall(lambda: defer.ensureDeferred(purge_expired()))
-    purge.clock = node.reactor
-    purge.start(PURGE_INTERVAL_S, now=False)
+    @endpoint("GET", f"{AUTHED_PREFIX}/config", access=Access.USER)
+    @endpoint("GET", f"{LEGACY_PREFIX}/config", access=Access.USER)
+    async def config(self, call: Call) -> tuple[int, dict[str, Any]]:
+        return 200, {"m.upload.size": self.upload_limit}
 
 
 def _content_type(request: Request) -> str:

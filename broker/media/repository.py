@@ -14,9 +14,10 @@ import secrets
 import string
 from typing import Any, BinaryIO
 
-from twisted.internet import defer, threads
+from twisted.internet import defer, task, threads
 
-from broker.http.errors import MatrixError, not_found
+from broker import errors
+from broker.errors import Conflict, Forbidden, InvalidInput, LimitExceeded, NotFound, TimedOut
 from broker.http.server import RawResponse
 from broker.media.files import MediaFiles, TooLarge
 from broker.media.headers import base_type, media_headers
@@ -43,6 +44,7 @@ MAX_TIMEOUT_MS = 60_000
 RECHECK_MS = 1_000  # how often a waiting download looks again (uploads on other workers)
 MAX_CACHED_THUMBNAILS = 16  # per media: beyond this, thumbnails are rendered but not kept
 THUMBNAIL_WORKERS = 2  # concurrent Pillow renders (CPU-bound)
+PURGE_INTERVAL_S = 3600
 
 
 def new_media_id() -> str:
@@ -50,8 +52,8 @@ def new_media_id() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(MEDIA_ID_LENGTH))
 
 
-def cannot_thumbnail(reason: str) -> MatrixError:
-    return MatrixError(400, "M_UNKNOWN", f"Cannot generate thumbnails for the requested content: "
+def cannot_thumbnail(reason: str) -> InvalidInput:
+    return InvalidInput(errcode="M_UNKNOWN", message=f"Cannot generate thumbnails for the requested content: "
                                          f"{reason}")
 
 
@@ -66,6 +68,7 @@ class MediaRepository:
         self._upload_waiters: dict[str, list[defer.Deferred[None]]] = {}
         self._render_slots = defer.DeferredSemaphore(THUMBNAIL_WORKERS)
         self._complete_lock = defer.DeferredLock()
+        self._purge_loop: task.LoopingCall | None = None
 
     def mxc(self, media_id: str) -> str:
         return f"mxc://{self.server_name}/{media_id}"
@@ -75,9 +78,9 @@ class MediaRepository:
 
         Remote media needs media federation, which this node does not speak yet."""
         if server_name != self.server_name:
-            raise not_found("Remote media is not available from this server")
+            raise NotFound("Remote media is not available from this server")
         if not MEDIA_ID_PATTERN.match(media_id):
-            raise not_found("Unknown media")
+            raise NotFound("Unknown media")
 
     # -- uploads -------------------------------------------------------------------------------
     async def upload(self, user_id: str, source: BinaryIO, content_type: str,
@@ -99,9 +102,8 @@ class MediaRepository:
         media_id = new_media_id()
         if not await self.store.create_pending(media_id, user_id, now, expires,
                                                MAX_PENDING_PER_USER):
-            raise MatrixError(429, "M_LIMIT_EXCEEDED",
-                              f"At most {MAX_PENDING_PER_USER} pending uploads are allowed",
-                              retry_after_ms=60_000)
+            raise LimitExceeded(
+                60_000, f"At most {MAX_PENDING_PER_USER} pending uploads are allowed")
         return self.mxc(media_id), expires
 
     async def upload_to_reserved(self, user_id: str, server_name: str, media_id: str,
@@ -109,12 +111,12 @@ class MediaRepository:
         """Fill a media ID reserved with :meth:`create` (spec's error codes on refusal)."""
         self.check_local(server_name, media_id)
         if await self.store.get_media(media_id) is not None:
-            raise MatrixError(409, "M_CANNOT_OVERWRITE_MEDIA", "Media already uploaded")
+            raise Conflict("Media already uploaded", errcode="M_CANNOT_OVERWRITE_MEDIA")
         pending = await self.store.get_pending(media_id)
         if pending is None or pending.expires_ts <= self.clock.time_ms():
-            raise not_found("Unknown or expired media ID")
+            raise NotFound("Unknown or expired media ID")
         if pending.user_id != user_id:
-            raise MatrixError(403, "M_FORBIDDEN", "This media ID was created by another user")
+            raise Forbidden("This media ID was created by another user")
         # The bytes land under a scratch ID first (slow, unlocked); the short critical section
         # then moves them to the real name and records them, so two racing PUTs cannot mix.
         scratch_id = new_media_id()
@@ -130,7 +132,7 @@ class MediaRepository:
     async def _complete(self, record: MediaRecord, scratch_id: str) -> None:
         final = self.files.content_path(record.media_id)
         if await self.store.get_media(record.media_id) is not None:
-            raise MatrixError(409, "M_CANNOT_OVERWRITE_MEDIA", "Media already uploaded")
+            raise Conflict("Media already uploaded", errcode="M_CANNOT_OVERWRITE_MEDIA")
         await self.files.move(self.files.content_path(scratch_id), final)
         result: CompleteResult | None = None
         try:
@@ -139,17 +141,16 @@ class MediaRepository:
             if result is None or result is CompleteResult.NOT_PENDING:  # no row refers to it
                 await self.files.remove(final)
         if result is CompleteResult.NOT_PENDING:  # expired meanwhile
-            raise not_found("Unknown or expired media ID")
+            raise NotFound("Unknown or expired media ID")
         if result is CompleteResult.ALREADY_UPLOADED:
-            raise MatrixError(409, "M_CANNOT_OVERWRITE_MEDIA", "Media already uploaded")
+            raise Conflict("Media already uploaded", errcode="M_CANNOT_OVERWRITE_MEDIA")
 
     async def _write(self, user_id: str, media_id: str, source: BinaryIO, content_type: str,
                      filename: str | None) -> MediaRecord:
         try:
             written = await self.files.write_content(media_id, source, self.max_upload_bytes)
         except TooLarge as e:
-            raise MatrixError(413, "M_TOO_LARGE",
-                              f"Upload exceeds {self.max_upload_bytes} bytes") from e
+            raise errors.TooLarge(f"Upload exceeds {self.max_upload_bytes} bytes") from e
         return MediaRecord(media_id, user_id, content_type, filename, written.size,
                            written.sha256, self.clock.time_ms())
 
@@ -167,9 +168,10 @@ class MediaRepository:
             pending = await self.store.get_pending(media_id)
             now = self.clock.time_ms()
             if pending is None or pending.expires_ts <= now:
-                raise not_found("Unknown media")
+                raise NotFound("Unknown media")
             if now >= deadline:
-                raise MatrixError(504, "M_NOT_YET_UPLOADED", "Content has not yet been uploaded")
+                raise TimedOut("Content has not yet been uploaded",
+                               errcode="M_NOT_YET_UPLOADED")
             await self._wait_for_upload(media_id, min(deadline - now, RECHECK_MS))
 
     async def _wait_for_upload(self, media_id: str, wait_ms: int) -> None:
@@ -210,7 +212,7 @@ class MediaRepository:
         size = await self.files.size_of(path)
         if size is None:
             logger.warning("media %s has a record but no file at %s", record.media_id, path)
-            raise not_found("Unknown media")
+            raise NotFound("Unknown media")
         return RawResponse(b"", record.content_type, stream=file_streamer(path, size),
                            length=size,
                            headers=media_headers(record.content_type, filename, inline=inline))
@@ -251,10 +253,10 @@ class MediaRepository:
         except CannotThumbnail as e:
             raise cannot_thumbnail(str(e)) from e
         except SourceTooLarge as e:
-            raise MatrixError(413, "M_TOO_LARGE", "Content is too large to thumbnail") from e
+            raise errors.TooLarge("Content is too large to thumbnail") from e
         except FileNotFoundError as e:
             logger.warning("media %s has a record but no file at %s", record.media_id, path)
-            raise not_found("Unknown media") from e
+            raise NotFound("Unknown media") from e
 
     async def _cache(self, media_id: str, width: int, height: int, method: str,
                      thumbnail: Thumbnail) -> None:
@@ -276,6 +278,26 @@ class MediaRepository:
     # -- housekeeping --------------------------------------------------------------------------
     async def purge_expired_reservations(self) -> int:
         return await self.store.delete_expired_pending(self.clock.time_ms())
+
+    async def _purge_logged(self) -> None:
+        try:
+            await self.purge_expired_reservations()
+        except Exception:  # keep the loop alive; the next round retries
+            logger.exception("purging expired media reservations failed")
+
+    def start(self) -> None:
+        """Delete expired upload reservations every :data:`PURGE_INTERVAL_S`, until
+        :meth:`stop`."""
+        if self._purge_loop is not None:
+            return
+        self._purge_loop = task.LoopingCall(lambda: defer.ensureDeferred(self._purge_logged()))
+        self._purge_loop.clock = self.clock.reactor
+        self._purge_loop.start(PURGE_INTERVAL_S, now=False)
+
+    def stop(self) -> None:
+        loop, self._purge_loop = self._purge_loop, None
+        if loop is not None and loop.running:
+            loop.stop()
 
 
 def _thumbnail_name(content_type: str) -> str:
