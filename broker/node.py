@@ -43,6 +43,7 @@ from broker.services.account_data import AccountData
 from broker.services.accounts import Accounts, Credentials, Devices
 from broker.services.e2ee import EndToEndKeys
 from broker.services.filters import Filters
+from broker.services.key_backup import KeyBackups
 from broker.services.push_rules import PushRules
 from broker.services.room_creation import RoomCreation
 from broker.services.room_events import RoomEvents
@@ -170,6 +171,7 @@ class Node:
         self.devices = Devices(users, self.auth, devices_deleted)
         self.filters = Filters(self.stores.filters)
         self.push_rules = PushRules(self.stores.push_rules, self.streams)
+        self.key_backups = KeyBackups(self.stores.key_backup)
 
     def _build_e2ee_services(self, federation_sender: FederationSender | None,
                              federation_client: FederationClient | None) -> None:

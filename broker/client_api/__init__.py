@@ -36,6 +36,7 @@ def client_endpoints(node: Node) -> list[Endpoints]:
     from broker.client_api.receipts import ReceiptEndpoints
     from broker.client_api.register import RegisterEndpoints
     from broker.client_api.room_events import RoomEventEndpoints
+    from broker.client_api.room_keys import KeyBackupEndpoints
     from broker.client_api.rooms import RoomMembershipEndpoints
     from broker.client_api.sync import SyncEndpoints
     from broker.client_api.tags import TagEndpoints
@@ -60,6 +61,7 @@ def client_endpoints(node: Node) -> list[Endpoints]:
         CrossSigningEndpoints(node.e2ee_keys, node.uia),
         MediaEndpoints(node.media, node.config.max_upload_bytes),
         PushRuleEndpoints(node.push_rules),
+        KeyBackupEndpoints(node.key_backups),
         # -- rooms: events, membership, messages, directory, receipts, typing, sync --
         RoomEventEndpoints(node.room_events),
         RoomMembershipEndpoints(node.room_creation, node.membership, node.rooms.user_rooms,

@@ -10,22 +10,22 @@ current version.  Reading and deleting work on any live version; an unknown or d
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from twisted.web.http import Request
+from typing import Any
 
 from broker.client_api import CLIENT_PREFIX
-from broker.http.errors import MatrixError, bad_param, bad_type, missing_param, not_found
-from broker.http.parsing import parse_json_body, query_arg
+from broker.http.endpoint import Access, Call, Endpoints, endpoint
+from broker.http.errors import bad_param, bad_type, missing_param
 from broker.http.validation import optional, require
-from storage.key_backup import KeysUpdated, NoBackup, RoomKey, WrongVersion
-
-if TYPE_CHECKING:
-    from broker.http.server import Router
-    from broker.node import Node
+from broker.services.key_backup import KeyBackups
+from storage.key_backup import KeysUpdated, RoomKey
 
 ALGORITHM = "m.megolm_backup.v1.curve25519-aes-sha2"
 ALGORITHMS = (ALGORITHM,)
+BASE = f"{CLIENT_PREFIX}/room_keys"
+VERSION = f"{BASE}/version/(?P<version>[^/]+)"
+KEYS = f"{BASE}/keys"
+ROOM_KEYS = f"{KEYS}/(?P<room_id>[^/]+)"
+SESSION_KEYS = f"{ROOM_KEYS}/(?P<session_id>[^/]+)"
 
 Response = tuple[int, dict[str, Any]]
 
@@ -65,124 +65,95 @@ def _room_sessions(room_id: str, room: Any) -> list[RoomKey]:
     return [_key_data(room_id, session_id, data) for session_id, data in room["sessions"].items()]
 
 
-def _version_arg(request: Request) -> str:
-    version = query_arg(request, "version")
+def _version_arg(call: Call) -> str:
+    version = call.arg("version")
     if not version:
         raise missing_param("Missing 'version' query parameter")
     return version
 
 
-def _unknown_version() -> MatrixError:
-    return not_found("Unknown backup version")
+def _uploaded_keys(body: dict[str, Any], room_id: str | None, session_id: str | None
+                   ) -> list[RoomKey]:
+    """The keys of a PUT on /keys, /keys/{roomId} or /keys/{roomId}/{sessionId}."""
+    if room_id is None:
+        rooms = require(body, "rooms", dict)
+        return [k for rid, room in rooms.items() for k in _room_sessions(rid, room)]
+    if session_id is None:
+        return _room_sessions(room_id, body)
+    return [_key_data(room_id, session_id, body)]
+
+
+def _keys_json(keys: list[RoomKey], room_id: str | None, session_id: str | None
+               ) -> dict[str, Any]:
+    if session_id is not None:
+        return keys[0].to_json()
+    sessions: dict[str, dict[str, Any]] = {}
+    for key in keys:
+        sessions.setdefault(key.room_id, {})[key.session_id] = key.to_json()
+    if room_id is not None:
+        return {"sessions": sessions.get(room_id, {})}
+    return {"rooms": {rid: {"sessions": s} for rid, s in sessions.items()}}
 
 
 def _updated_json(result: KeysUpdated) -> dict[str, Any]:
     return {"etag": result.etag, "count": result.count}
 
 
-def register_servlets(node: Node, router: Router) -> None:
-    store = node.stores.key_backup
+class KeyBackupEndpoints(Endpoints):
+    def __init__(self, backups: KeyBackups) -> None:
+        self.backups = backups
 
     # -- versions ----------------------------------------------------------------------------
-    async def create_version(request: Request) -> Response:
-        requester = await node.auth.get_requester(request)
-        algorithm, auth_data = _check_algorithm(parse_json_body(request))
-        version = await store.create_version(requester.user_id, algorithm, auth_data)
-        return 200, {"version": version}
+    @endpoint("POST", f"{BASE}/version", access=Access.USER)
+    async def create_version(self, call: Call) -> Response:
+        algorithm, auth_data = _check_algorithm(call.json())
+        return 200, {"version": await self.backups.create_version(call.user.user_id, algorithm,
+                                                                  auth_data)}
 
-    async def current_version(request: Request) -> Response:
-        requester = await node.auth.get_requester(request)
-        info = await store.get_version(requester.user_id)
-        if info is None:
-            raise not_found("No current backup version")
-        return 200, info.to_json()
+    @endpoint("GET", f"{BASE}/version", access=Access.USER)
+    @endpoint("GET", VERSION, access=Access.USER)
+    async def get_version(self, call: Call, version: str | None = None) -> Response:
+        return 200, (await self.backups.version(call.user.user_id, version)).to_json()
 
-    async def get_version(request: Request, version: str) -> Response:
-        requester = await node.auth.get_requester(request)
-        info = await store.get_version(requester.user_id, version)
-        if info is None:
-            raise _unknown_version()
-        return 200, info.to_json()
-
-    async def update_version(request: Request, version: str) -> Response:
-        requester = await node.auth.get_requester(request)
-        body = parse_json_body(request)
+    @endpoint("PUT", VERSION, access=Access.USER)
+    async def update_version(self, call: Call, version: str) -> Response:
+        body = call.json()
         algorithm, auth_data = _check_algorithm(body)
         body_version = optional(body, "version", str)
         if body_version is not None and body_version != version:
             raise bad_param("The version in the body does not match the version in the path")
-        info = await store.get_version(requester.user_id, version)
-        if info is None:
-            raise _unknown_version()
-        if info.algorithm != algorithm:
-            raise bad_param("Algorithm does not match the backup's algorithm")
-        if not await store.update_auth_data(requester.user_id, version, auth_data):
-            raise _unknown_version()
+        await self.backups.update_version(call.user.user_id, version, algorithm, auth_data)
         return 200, {}
 
-    async def delete_version(request: Request, version: str) -> Response:
-        requester = await node.auth.get_requester(request)
-        if not await store.delete_version(requester.user_id, version):
-            raise _unknown_version()
+    @endpoint("DELETE", VERSION, access=Access.USER)
+    async def delete_version(self, call: Call, version: str) -> Response:
+        await self.backups.delete_version(call.user.user_id, version)
         return 200, {}
 
     # -- keys --------------------------------------------------------------------------------
-    async def put_keys(request: Request, room_id: str | None = None,
+    @endpoint("PUT", KEYS, access=Access.USER)
+    @endpoint("PUT", ROOM_KEYS, access=Access.USER)
+    @endpoint("PUT", SESSION_KEYS, access=Access.USER)
+    async def put_keys(self, call: Call, room_id: str | None = None,
                        session_id: str | None = None) -> Response:
-        requester = await node.auth.get_requester(request)
-        version = _version_arg(request)
-        body = parse_json_body(request)
-        if room_id is None:
-            rooms = require(body, "rooms", dict)
-            keys = [k for rid, room in rooms.items() for k in _room_sessions(rid, room)]
-        elif session_id is None:
-            keys = _room_sessions(room_id, body)
-        else:
-            keys = [_key_data(room_id, session_id, body)]
-        result = await store.put_keys(requester.user_id, version, keys)
-        if isinstance(result, NoBackup):
-            raise _unknown_version()
-        if isinstance(result, WrongVersion):
-            raise MatrixError(403, "M_WRONG_ROOM_KEYS_VERSION", "Wrong backup version.",
-                              current_version=result.current)
-        return 200, _updated_json(result)
+        version = _version_arg(call)
+        keys = _uploaded_keys(call.json(), room_id, session_id)
+        return 200, _updated_json(await self.backups.put_keys(call.user.user_id, version, keys))
 
-    async def get_keys(request: Request, room_id: str | None = None,
+    @endpoint("GET", KEYS, access=Access.USER)
+    @endpoint("GET", ROOM_KEYS, access=Access.USER)
+    @endpoint("GET", SESSION_KEYS, access=Access.USER)
+    async def get_keys(self, call: Call, room_id: str | None = None,
                        session_id: str | None = None) -> Response:
-        requester = await node.auth.get_requester(request)
-        version = _version_arg(request)
-        keys = await store.get_keys(requester.user_id, version, room_id, session_id)
-        if keys is None:
-            raise _unknown_version()
-        if session_id is not None:
-            if not keys:
-                raise not_found("Key not found.")
-            return 200, keys[0].to_json()
-        sessions: dict[str, dict[str, Any]] = {}
-        for key in keys:
-            sessions.setdefault(key.room_id, {})[key.session_id] = key.to_json()
-        if room_id is not None:
-            return 200, {"sessions": sessions.get(room_id, {})}
-        return 200, {"rooms": {rid: {"sessions": s} for rid, s in sessions.items()}}
+        keys = await self.backups.get_keys(call.user.user_id, _version_arg(call), room_id,
+                                           session_id)
+        return 200, _keys_json(keys, room_id, session_id)
 
-    async def delete_keys(request: Request, room_id: str | None = None,
+    @endpoint("DELETE", KEYS, access=Access.USER)
+    @endpoint("DELETE", ROOM_KEYS, access=Access.USER)
+    @endpoint("DELETE", SESSION_KEYS, access=Access.USER)
+    async def delete_keys(self, call: Call, room_id: str | None = None,
                           session_id: str | None = None) -> Response:
-        requester = await node.auth.get_requester(request)
-        version = _version_arg(request)
-        result = await store.delete_keys(requester.user_id, version, room_id, session_id)
-        if result is None:
-            raise _unknown_version()
+        result = await self.backups.delete_keys(call.user.user_id, _version_arg(call), room_id,
+                                                session_id)
         return 200, _updated_json(result)
-
-    base = f"{CLIENT_PREFIX}/room_keys"
-    router.register("POST", f"{base}/version", create_version)
-    router.register("GET", f"{base}/version", current_version)
-    version_path = f"{base}/version/(?P<version>[^/]+)"
-    router.register("GET", version_path, get_version)
-    router.register("PUT", version_path, update_version)
-    router.register("DELETE", version_path, delete_version)
-    for path in (f"{base}/keys", f"{base}/keys/(?P<room_id>[^/]+)",
-                 f"{base}/keys/(?P<room_id>[^/]+)/(?P<session_id>[^/]+)"):
-        router.register("PUT", path, put_keys)
-        router.register("GET", path, get_keys)
-        router.register("DELETE", path, delete_keys)
