@@ -1,10 +1,14 @@
 """Builds the node's federation parts from config: policy (allow-list and signed federation
-list), the signed HTTP client, the keyring, the outbound queue and the inbound event handler.
+list), the signed HTTP client, the keyring, the outbound queue, the inbound event handler and
+backfill, as one :class:`Federation` the node keeps and starts and stops.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -12,10 +16,24 @@ import treq.client
 from twisted.internet import defer
 from twisted.web.client import Agent
 
-from broker.key_admin import own_verify_keys
-from broker.rooms.backfill import Backfiller
+from broker.federation_api.authentication import ServerAuthentication
+from broker.key_admin import own_verify_keys, published_old_keys
 from broker.rooms.remote_events import RemoteEvents
-from broker.rooms.state_loader import StateLoader
+from broker.services.federation_history import RoomHistory, VisiblePdus
+from broker.services.federation_invites import InboundInvites
+from broker.services.federation_queries import (
+    ClaimLocalKeys,
+    FederationQueries,
+    FederationUserKeys,
+    QueryLocalKeys,
+    ServerKeys,
+)
+from broker.services.federation_rooms import FederationMembership
+from broker.services.federation_transactions import (
+    EduHandler,
+    EphemeralUpdates,
+    TransactionReceiver,
+)
 from federation.event_fetcher import RemoteFetcher
 from federation.keyring import Keyring
 from federation.policy import FederationPolicy, treq_fetcher
@@ -23,36 +41,72 @@ from federation.sender.sender import FederationSender
 from federation.transport_client import FederationClient
 
 if TYPE_CHECKING:
+    from broker.clock import Clock
+    from broker.config import NodeConfig
+    from broker.federation_api.public_rooms import ListPublicRooms
     from broker.node import Node
+    from broker.rooms.backfill import Backfiller
+    from broker.rooms.service import Rooms
+    from broker.rooms.state_loader import StateLoader
+    from broker.streams import StreamWriter
+    from broker.typing_tracker import TypingTracker
+    from storage.stores import Stores
 
 logger = logging.getLogger(__name__)
 
 FED_SEND = "/_matrix/federation/v1/send/"
 
 
-def build_federation(node: Node) -> None:
-    """Attach federation_policy, federation_client, keyring, federation_sender and
-    remote_events to ``node``."""
-    config = node.config
+@dataclass
+class Federation:
+    """The node's federation parts; :meth:`start` and :meth:`stop` run their background jobs
+    (the federation list refresh, the outbound queue)."""
+
+    policy: FederationPolicy
+    client: FederationClient
+    keyring: Keyring
+    authentication: ServerAuthentication  # who signed an inbound request
+    sender: FederationSender
+    state: StateLoader
+    remote_events: RemoteEvents
+    backfiller: Backfiller
+
+    async def start(self) -> None:
+        await self.policy.start()
+        await self.sender.start()
+
+    def stop(self) -> defer.Deferred[None]:
+        self.policy.stop()
+        self.sender.stop()
+        return defer.ensureDeferred(self.client.close())
+
+
+def build_policy(config: NodeConfig, reactor: Any, clock: Clock) -> FederationPolicy:
+    """The allow-list and signed federation list (empty when federation is disabled)."""
     fed = config.federation
     list_source = fed.list_path or (fed.list_url or None)
-    agent: Any = Agent(node.reactor)
+    agent: Any = Agent(reactor)
     fetch_url = treq_fetcher(treq.client.HTTPClient(agent)) if fed.list_url else None
-    policy = FederationPolicy(
+    return FederationPolicy(
         config.server_name, allow_list=fed.allow_list if fed.enabled else (),
         list_source=list_source if fed.enabled else None,
         authority_key=fed.list_authority_key, refresh_seconds=fed.list_refresh_seconds,
-        clock=node.clock.time_ms, reactor=node.reactor, fetch_url=fetch_url,
+        clock=clock.time_ms, reactor=reactor, fetch_url=fetch_url,
         persist_path=config.data_dir / "federation_list.json")
-    node.federation_policy = policy
+
+
+def build_federation(config: NodeConfig, reactor: Any, clock: Clock, signing_key: Any,
+                     stores: Stores, rooms: Rooms, state: StateLoader,
+                     backfiller: Backfiller) -> Federation:
+    fed = config.federation
+    policy = build_policy(config, reactor, clock)
     client = FederationClient(
-        config.server_name, node.signing_key, node.reactor, node.clock,
+        config.server_name, signing_key, reactor, clock,
         is_allowed=lambda server: policy.permits("outbound", server),
         allow_private_addresses=fed.allow_private_addresses, verify_tls=fed.verify_tls)
-    node.federation_client = client
-    node.keyring = Keyring(
-        node.stores.server_keys, client, config.server_name,
-        own_verify_keys(config.signing_key_path, [node.signing_key]), node.clock,
+    keyring = Keyring(
+        stores.server_keys, client, config.server_name,
+        own_verify_keys(config.signing_key_path, [signing_key]), clock,
         pinned_keys=fed.pinned_keys)
 
     def send_transaction(destination: str, txn_id: str, body: dict[str, Any]
@@ -60,21 +114,84 @@ def build_federation(node: Node) -> None:
         return defer.ensureDeferred(
             client.put_json(destination, FED_SEND + quote(txn_id, safe=""), body))
 
-    node.federation_sender = FederationSender(
-        node.stores.federation_queue, send_transaction, config.server_name, node.clock,
-        node.reactor, policy.is_allowed)
-    node.remote_events = RemoteEvents(
-        node.rooms.writer, node.rooms.registry, node.stores.events, node.stores.state,
-        StateLoader(node), RemoteFetcher(client, node.keyring))
-    node.backfiller = Backfiller(node)
+    sender = FederationSender(stores.federation_queue, send_transaction, config.server_name,
+                              clock, reactor, policy.is_allowed)
+    remote_events = RemoteEvents(rooms.writer, rooms.registry, stores.events, stores.state,
+                                 state, RemoteFetcher(client, keyring))
+    return Federation(policy, client, keyring, ServerAuthentication(policy, keyring), sender,
+                      state, remote_events, backfiller)
 
 
-async def start_federation(node: Node) -> None:
-    await node.federation_policy.start()
-    await node.federation_sender.start()
+@dataclass(frozen=True)
+class LocalParts:
+    """What the inbound services use of parts of the node still written against the node
+    (visibility, end-to-end encryption, the client directory), bound by the composition root."""
+
+    visible_pdus: VisiblePdus
+    query_keys: QueryLocalKeys
+    claim_keys: ClaimLocalKeys
+    list_public_rooms: ListPublicRooms
+    edu_handlers: Mapping[str, EduHandler]
 
 
-def stop_federation(node: Node) -> defer.Deferred[None]:
-    node.federation_policy.stop()
-    node.federation_sender.stop()
-    return defer.ensureDeferred(node.federation_client.close())
+@dataclass(frozen=True)
+class FederationServices:
+    """The services behind the Server-Server API endpoints."""
+
+    history: RoomHistory
+    membership: FederationMembership
+    invites: InboundInvites
+    receiver: TransactionReceiver
+    queries: FederationQueries
+    user_keys: FederationUserKeys
+    server_keys: ServerKeys
+    list_public_rooms: ListPublicRooms
+
+
+def build_federation_services(config: NodeConfig, signing_key: Any, clock: Clock,
+                              stores: Stores, rooms: Rooms, streams: StreamWriter,
+                              typing: TypingTracker, federation: Federation,
+                              local: LocalParts) -> FederationServices:
+    name, registry, fed = config.server_name, rooms.registry, federation
+    old_keys = [(k.key, k.key_id, k.expired_ts)
+                for k in published_old_keys(config.signing_key_path, [signing_key])]
+    edus = EphemeralUpdates(registry, typing, stores.receipts, streams, clock,
+                            local.edu_handlers)
+    return FederationServices(
+        history=RoomHistory(registry, stores.events, stores.state, fed.state,
+                            local.visible_pdus),
+        membership=FederationMembership(name, registry, fed.keyring, fed.remote_events,
+                                        fed.state, fed.sender, clock),
+        invites=InboundInvites(name, signing_key, fed.keyring, stores.users, registry,
+                               stores.remote_invites, streams),
+        receiver=TransactionReceiver(name, registry, stores.state, fed.keyring, fed.policy,
+                                     fed.remote_events, fed.sender, edus),
+        queries=FederationQueries(name, stores.aliases, stores.users, registry),
+        user_keys=FederationUserKeys(name, stores.device_keys, local.query_keys,
+                                     local.claim_keys),
+        server_keys=ServerKeys(name, signing_key, old_keys, clock, fed.keyring),
+        list_public_rooms=local.list_public_rooms,
+    )
+
+
+def local_parts(node: Node) -> LocalParts:
+    """The node-bound functions :class:`LocalParts` holds (each goes when its area becomes a
+    service of its own)."""
+    from broker.client_api.directory import list_public_rooms
+    from broker.e2ee import cross_signing, device_lists, keys, to_device
+    from broker.rooms.visibility import pdus_for_server
+
+    async def query_keys(query: Mapping[str, list[str]]) -> dict[str, Any]:
+        return await keys.query_local_keys(node, query, viewer=None, over_federation=True)
+
+    return LocalParts(
+        visible_pdus=partial(pdus_for_server, node),
+        query_keys=query_keys,
+        claim_keys=partial(keys.claim_local_keys, node),
+        list_public_rooms=partial(list_public_rooms, node),
+        edu_handlers={
+            "m.device_list_update": partial(device_lists.on_device_list_update_edu, node),
+            to_device.EDU_TYPE: partial(to_device.on_direct_to_device_edu, node),
+            "m.signing_key_update": partial(cross_signing.on_signing_key_update, node),
+        },
+    )

@@ -23,8 +23,12 @@ from broker.e2ee.device_lists import E2eeFederation, device_list_changes, on_dev
 from broker.e2ee.keys import KeyCountCache
 from broker.e2ee.sync import collect as collect_e2ee
 from broker.e2ee.to_device import ToDevice
-from broker.federation_api.authentication import ServerAuthentication
-from broker.federation_wiring import build_federation, start_federation, stop_federation
+from broker.federation_wiring import (
+    Federation,
+    build_federation,
+    build_federation_services,
+    local_parts,
+)
 from broker.http.channel import make_site
 from broker.http.guards import Guards
 from broker.http.server import ListenerResource, Router
@@ -34,10 +38,12 @@ from broker.notifier import Notifier
 from broker.ratelimit import RateLimiter
 from broker.receipts import Receipts
 from broker.rooms.aliases import Aliases
+from broker.rooms.backfill import Backfiller
 from broker.rooms.client_events import ClientEvents
 from broker.rooms.create_room import create_room
 from broker.rooms.membership import Membership
 from broker.rooms.service import RoomEdus, Rooms
+from broker.rooms.state_loader import StateLoader
 from broker.rooms.visibility import Visibility
 from broker.services.account_data import AccountData
 from broker.services.accounts import Accounts, Credentials, Devices
@@ -60,7 +66,6 @@ from storage.stream import StreamIdGenerator
 from storage.stream_reservation import Reservation
 
 if TYPE_CHECKING:
-    from broker.rooms.backfill import Backfiller
     from broker.rooms.remote_events import RemoteEvents
     from federation.keyring import Keyring
     from federation.policy import FederationPolicy
@@ -74,7 +79,8 @@ LAST_SEEN_FLUSH_SECONDS = 60.0
 
 
 class Node:
-    # Federation parts, attached by broker.federation_wiring.build_federation during setup().
+    federation: Federation
+    # Transitional names of the federation parts, for code still reading them from the node.
     federation_policy: FederationPolicy
     federation_client: FederationClient
     keyring: Keyring
@@ -127,18 +133,18 @@ class Node:
         self.media = MediaRepository(
             self.stores.media, MediaFiles(self.config.media_store_path), self.clock,
             self.server_name, self.config.max_upload_bytes)
-        build_federation(self)
+        self._build_federation()
         self._build_e2ee_services(  # accounts, devices, e2ee...
             self.federation_sender, self.federation_client)
         self._build_room_services()
-        self.router.guards = Guards(self.auth, self.ratelimiter, ServerAuthentication(
-            self.federation_policy, self.keyring) if self.config.federation.enabled else None)
+        self.router.guards = Guards(self.auth, self.ratelimiter, self.federation.authentication
+                                    if self.config.federation.enabled else None)
         self._build_handlers()
 
     async def start(self) -> None:
         """Load what the node keeps in memory; call after setup(), before serving."""
         await self.rooms.start()
-        await start_federation(self)
+        await self.federation.start()
         self.to_device.start()  # accounts, devices, e2ee, media: their background jobs
         self.reactor.addSystemEventTrigger("before", "shutdown", self.to_device.stop)
         self.media.start()
@@ -147,7 +153,7 @@ class Node:
             lambda: defer.ensureDeferred(self._flush_last_seen()))
         self._last_seen_loop.clock = self.reactor
         self._last_seen_loop.start(LAST_SEEN_FLUSH_SECONDS, now=False)
-        self.reactor.addSystemEventTrigger("before", "shutdown", stop_federation, self)
+        self.reactor.addSystemEventTrigger("before", "shutdown", self.federation.stop)
 
     async def _flush_last_seen(self) -> None:
         try:
@@ -212,13 +218,25 @@ class Node:
             self.rooms, self.stream, self.notifier, self.typing, self.visibility,
             self.client_events, partial(collect_e2ee, self), self.clock)
 
+    def _build_federation(self) -> None:
+        fed = self.federation = build_federation(
+            self.config, self.reactor, self.clock, self.signing_key, self.stores, self.rooms,
+            StateLoader(self), Backfiller(self))
+        self.federation_policy, self.federation_client, self.keyring = (
+            fed.policy, fed.client, fed.keyring)
+        self.federation_sender, self.remote_events, self.backfiller = (
+            fed.sender, fed.remote_events, fed.backfiller)
+
     def _build_handlers(self) -> None:
         from broker.client_api import register_all as register_client_api
-        from broker.federation_api import register_all as register_federation_api
+        from broker.federation_api import federation_endpoints
 
         register_client_api(self, self.router)
         if self.config.federation.enabled:
-            register_federation_api(self, self.router)
+            services = build_federation_services(
+                self.config, self.signing_key, self.clock, self.stores, self.rooms,
+                self.streams, self.typing, self.federation, local_parts(self))
+            self.router.add(*federation_endpoints(services, self.server_name, self.clock))
         self.router.compile()
 
     def listen(self) -> None:

@@ -4,9 +4,9 @@
     python -m tests.federation_peer client <destination> <client key seed>
 
 ``serve`` listens with TLS (a fresh self-signed certificate) on a loopback port and serves the
-real key endpoints plus ``PUT /_matrix/federation/v1/echo/...``, which authenticates the
-request with ``broker.federation_api.authentication`` and answers the origin, the path and the
-body. The client's key is pinned, so the server never fetches it; ``denied.example`` is not
+real key endpoints plus ``PUT /_matrix/federation/v1/echo/...``, a signed-server route (the
+router authenticates it with ``broker.federation_api.authentication``) answering the origin, the
+path and the body. The client's key is pinned, so the server never fetches it; ``denied.example`` is not
 allowed. ``client`` runs a fixed set of requests with ``FederationClient`` and prints one JSON
 object with each outcome.
 """
@@ -26,10 +26,12 @@ from twisted.internet import reactor as _reactor
 from twisted.web import server
 
 from broker.clock import Clock
-from broker.federation_api import keys
-from broker.federation_api.authentication import authenticate
-from broker.http.parsing import parse_json_body
+from broker.federation_api.authentication import ServerAuthentication
+from broker.federation_api.keys import KeyEndpoints
+from broker.http.endpoint import Access, Call, Endpoints, endpoint
+from broker.http.guards import Guards
 from broker.http.server import Router
+from broker.services.federation_queries import ServerKeys
 from federation.keyring import Keyring
 from federation.transport_client import FederationClient
 from protocol.errors import HttpResponseError
@@ -48,6 +50,15 @@ from storage.server_keys import ServerKeyStore
 reactor: Any = _reactor
 
 DENIED = "denied.example"
+ECHO = r"/_matrix/federation/v1/echo/(?P<rest>.*)"
+
+
+class Echo(Endpoints):
+    @endpoint(("PUT", "GET"), ECHO, access=Access.SERVER)
+    async def echo(self, call: Call, rest: str) -> tuple[int, Any]:
+        return 200, {"origin": call.server, "rest": rest,
+                     "uri": call.request.uri.decode("ascii"),
+                     "body": call.json(allow_empty=True)}
 
 
 def _self_signed_pem() -> bytes:
@@ -88,23 +99,14 @@ def serve(port_file: str, client_name: str, client_seed: str) -> None:
               DENIED: {verify_key_id(client_key): encode_verify_key(client_key)}}
     fed_client = FederationClient(server_name, signing_key, reactor, clock, lambda s: True,
                                   allow_private_addresses=True, verify_tls=False)
-    node: Any = SimpleNamespace(
-        server_name=server_name, signing_key=signing_key, clock=clock,
-        config=SimpleNamespace(signing_key_path=workdir / "signing.key"),
-        federation_policy=SimpleNamespace(is_allowed=lambda origin: origin != DENIED),
-    )
-    node.keyring = Keyring(ServerKeyStore(db), fed_client, server_name,
-                           {verify_key_id(signing_key): get_verify_key(signing_key)}, clock,
-                           pinned_keys=pinned)
-    keys.register_servlets(node, router)
-
-    async def echo(request: Any, rest: str) -> tuple[int, Any]:
-        origin = await authenticate(node, request)
-        return 200, {"origin": origin, "rest": rest, "uri": request.uri.decode("ascii"),
-                     "body": parse_json_body(request, allow_empty=True)}
-
-    router.register("PUT", r"/_matrix/federation/v1/echo/(?P<rest>.*)", echo)
-    router.register("GET", r"/_matrix/federation/v1/echo/(?P<rest>.*)", echo)
+    policy = SimpleNamespace(is_allowed=lambda origin: origin != DENIED)
+    keyring = Keyring(ServerKeyStore(db), fed_client, server_name,
+                      {verify_key_id(signing_key): get_verify_key(signing_key)}, clock,
+                      pinned_keys=pinned)
+    limiter = SimpleNamespace(check=lambda action, key, exempt=False: None)
+    router.guards = Guards(SimpleNamespace(), limiter, ServerAuthentication(policy, keyring))
+    router.add(KeyEndpoints(ServerKeys(server_name, signing_key, [], clock, keyring)), Echo())
+    router.compile()
     Path(port_file + ".tmp").write_text(server_name)
     Path(port_file + ".tmp").rename(port_file)
     reactor.run()

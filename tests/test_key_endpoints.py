@@ -1,6 +1,6 @@
 """Key endpoints, X-Matrix authentication and key rotation, called with fake requests.
 
-The handlers run against a stub node (server name, signing key, clock, config path, keyring,
+The endpoints run against a stub node (server name, signing key, clock, config path, keyring,
 federation policy); the keyring is real, over a synchronous SQLite database and a fake client.
 """
 
@@ -21,8 +21,10 @@ from twisted.internet import defer
 from twisted.web.http_headers import Headers
 
 from broker.federation_api import authentication, keys
+from broker.http.endpoint import Call
 from broker.http.errors import MatrixError
-from broker.key_admin import old_keys_path, read_old_keys, rotate_signing_key
+from broker.key_admin import old_keys_path, published_old_keys, read_old_keys, rotate_signing_key
+from broker.services.federation_queries import KEY_VALIDITY_MS, ServerKeys
 from federation.keyring import SERVER_KEYS_PATH, Keyring
 from protocol.request_auth import sign_request
 from protocol.server_keys import build_server_keys_response, parse_server_keys_response
@@ -78,6 +80,8 @@ def node(tmp_path: Path) -> Any:
                         {verify_key_id(signing_key): get_verify_key(signing_key)}, clock),
         fake_client=client,
     )
+    stub.authentication = authentication.ServerAuthentication(stub.federation_policy,
+                                                              stub.keyring)
     yield stub
     cleanup()
 
@@ -86,18 +90,25 @@ def run(coro: Any) -> Any:
     return result_of(defer.ensureDeferred(coro))
 
 
+def key_endpoints(node: Any) -> keys.KeyEndpoints:
+    old_keys = [(k.key, k.key_id, k.expired_ts)
+                for k in published_old_keys(node.config.signing_key_path, [node.signing_key])]
+    return keys.KeyEndpoints(ServerKeys(node.server_name, node.signing_key, old_keys,
+                                        node.clock, node.keyring))
+
+
 # GET /_matrix/key/v2/server ------------------------------------------------------------------
 def test_own_keys_are_signed_and_valid_for_a_day(node: Any) -> None:
-    status, body = run(keys.KeyServlets(node).on_get_server(FakeRequest()))
+    status, body = run(key_endpoints(node).get_server(Call(FakeRequest())))
     parsed = parse_server_keys_response(body, ME, NOW)
     assert status == 200 and list(parsed.verify_keys) == ["ed25519:me1"]
-    assert body["valid_until_ts"] == NOW + keys.KEY_VALIDITY_MS
+    assert body["valid_until_ts"] == NOW + KEY_VALIDITY_MS
 
 
 def test_rotated_key_is_listed_under_old_verify_keys(node: Any) -> None:
     result = rotate_signing_key(node.config.signing_key_path, now_ms=NOW - 5)
     node.signing_key = read_signing_keys_file(node.config.signing_key_path)[0]
-    status, body = run(keys.KeyServlets(node).on_get_server(FakeRequest()))
+    status, body = run(key_endpoints(node).get_server(Call(FakeRequest())))
     assert list(body["verify_keys"]) == [result.new_key_id]
     assert body["old_verify_keys"]["ed25519:me1"]["expired_ts"] == NOW - 5
 
@@ -105,7 +116,7 @@ def test_rotated_key_is_listed_under_old_verify_keys(node: Any) -> None:
 # Notary --------------------------------------------------------------------------------------
 def test_notary_get_query_answers_remote_keys_counter_signed(node: Any) -> None:
     request = FakeRequest(args={b"minimum_valid_until_ts": [str(NOW).encode()]})
-    status, body = run(keys.KeyServlets(node).on_get_query(request, REMOTE))
+    status, body = run(key_endpoints(node).get_query(Call(request), REMOTE))
     [entry] = body["server_keys"]
     verify_json_signature(entry, REMOTE, get_verify_key(REMOTE_KEY))
     verify_json_signature(entry, ME, get_verify_key(node.signing_key))
@@ -114,26 +125,26 @@ def test_notary_get_query_answers_remote_keys_counter_signed(node: Any) -> None:
 def test_notary_post_query_answers_each_requested_server(node: Any) -> None:
     query = {"server_keys": {REMOTE: {"ed25519:r1": {"minimum_valid_until_ts": NOW}}, ME: {}}}
     request = FakeRequest("POST", body=json.dumps(query).encode())
-    status, body = run(keys.KeyServlets(node).on_post_query(request))
+    status, body = run(key_endpoints(node).post_query(Call(request)))
     assert sorted(entry["server_name"] for entry in body["server_keys"]) == [ME, REMOTE]
 
 
 def test_notary_answers_nothing_for_a_server_it_cannot_reach(node: Any) -> None:
-    status, body = run(keys.KeyServlets(node).on_get_query(FakeRequest(), "down.example"))
+    status, body = run(key_endpoints(node).get_query(Call(FakeRequest()), "down.example"))
     assert body == {"server_keys": []}
 
 
 def test_notary_post_query_with_bad_criteria_is_refused(node: Any) -> None:
     request = FakeRequest("POST", body=b'{"server_keys": {"remote.example": []}}')
     with pytest.raises(MatrixError) as info:
-        run(keys.KeyServlets(node).on_post_query(request))
+        run(key_endpoints(node).post_query(Call(request)))
     assert info.value.errcode == "M_BAD_JSON"
 
 
 def test_notary_get_query_with_bad_minimum_is_refused(node: Any) -> None:
     request = FakeRequest(args={b"minimum_valid_until_ts": [b"soon"]})
     with pytest.raises(MatrixError) as info:
-        run(keys.KeyServlets(node).on_get_query(request, REMOTE))
+        run(key_endpoints(node).get_query(Call(request), REMOTE))
     assert info.value.errcode == "M_INVALID_PARAM"
 
 
@@ -150,22 +161,22 @@ def signed_request(method: str = "PUT", uri: str = "/_matrix/federation/v1/send/
 
 def auth_error(node: Any, request: FakeRequest) -> MatrixError:
     with pytest.raises(MatrixError) as info:
-        run(authentication.authenticate(node, request))
+        run(node.authentication(request))
     return info.value
 
 
 def test_correctly_signed_request_authenticates_its_origin(node: Any) -> None:
-    assert run(authentication.authenticate(node, signed_request())) == REMOTE
+    assert run(node.authentication(signed_request())) == REMOTE
 
 
 def test_signed_get_with_query_authenticates(node: Any) -> None:
     request = signed_request("GET", "/_matrix/federation/v1/state/%21r%3Ax?event_id=%24e")
-    assert run(authentication.authenticate(node, request)) == REMOTE
+    assert run(node.authentication(request)) == REMOTE
 
 
 def test_body_stays_readable_after_authentication(node: Any) -> None:
     request = signed_request()
-    run(authentication.authenticate(node, request))
+    run(node.authentication(request))
     assert request.content.read() == b'{"pdus": []}'
 
 
@@ -198,9 +209,9 @@ def test_origin_not_allowed_is_forbidden_before_fetching_keys(node: Any) -> None
 
 
 def test_refused_origins_are_counted(node: Any) -> None:
-    before = authentication.REFUSED_ORIGINS["counted.example"]
     auth_error(node, signed_request(origin="counted.example"))
-    assert authentication.REFUSED_ORIGINS["counted.example"] == before + 1
+    auth_error(node, signed_request(origin="counted.example"))
+    assert node.authentication.refused == {"counted.example": 2}
 
 
 def test_headers_naming_different_origins_are_unauthorized(node: Any) -> None:

@@ -33,6 +33,8 @@ PUBLIC_PATTERNS = {
     r"/_matrix/client/(?:v3|r0)/directory/room/(?P<alias>[^/]+)": "alias lookup",
     r"/_matrix/key/v2/server": "a server's own keys",
     r"/_matrix/key/v2/server/(?P<key_id>[^/]+)": "a server's own keys",
+    r"/_matrix/key/v2/query": "the notary: the spec leaves key queries unauthenticated",
+    r"/_matrix/key/v2/query/(?P<server_name>[^/]+)": "the notary (as above)",
     r"/_matrix/federation/v1/version": "the server's software version",
 }
 PUBLIC_PREFIXES = ("/_matrix/media/",)  # the unauthenticated legacy media API

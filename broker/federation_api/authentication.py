@@ -1,6 +1,7 @@
 """Authenticating inbound Server-Server requests (``Authorization: X-Matrix ...``).
 
-``authenticate(node, request)`` returns the origin server of a correctly signed request. The
+:class:`ServerAuthentication` answers the origin server of a correctly signed request (the
+router runs it before every ``Access.SERVER`` handler, see :mod:`broker.http.guards`). The
 origin must be allowed by the federation policy (403 ``M_FORBIDDEN`` otherwise, checked before
 any key is fetched, so a refused server cannot make us contact it); the signature must verify
 over the method, the raw request URI (``request.uri``, still percent-encoded) and the JSON
@@ -21,9 +22,6 @@ from protocol.errors import KeyFetchError, MalformedAuthorization, SignatureVeri
 from protocol.request_auth import XMatrixAuth, parse_authorization_header
 
 logger = logging.getLogger(__name__)
-
-#: Refused requests per origin since start (policy refusals), for monitoring.
-REFUSED_ORIGINS: Counter[str] = Counter()
 
 
 def unauthorized(message: str) -> MatrixError:
@@ -59,43 +57,44 @@ def _json_content(request: Any) -> Any | None:
 
 
 class ServerAuthentication:
-    """Who signed a request: the framework's authenticator for ``Access.SERVER`` routes."""
+    """Who signed a request: the framework's authenticator for ``Access.SERVER`` routes.
+
+    ``refused`` counts the requests refused by the federation policy per origin since the
+    node started, for monitoring."""
 
     def __init__(self, policy: Any, keyring: Any) -> None:
         self.policy = policy
         self.keyring = keyring
+        self.refused: Counter[str] = Counter()
 
     async def __call__(self, request: Any) -> str:
-        return await _authenticate(self.policy, self.keyring, request)
-
-
-async def authenticate(node: Any, request: Any) -> str:
-    """The origin of an X-Matrix signed request, or a ``MatrixError`` (401/403/400)."""
-    return await _authenticate(node.federation_policy, node.keyring, request)
-
-
-async def _authenticate(policy: Any, keyring: Any, request: Any) -> str:
-    auths = _headers(request)
-    origin = auths[0].origin
-    if not policy.is_allowed(origin):
-        REFUSED_ORIGINS[origin] += 1
-        logger.warning("refused federation request %s %s from %s (not allowed)",
-                       request.method.decode("ascii", "replace"),
-                       request.path.decode("utf-8", "replace"), origin)
-        raise MatrixError(403, "M_FORBIDDEN", "Federation with this server is not allowed")
-    content = _json_content(request)
-    try:
-        uri = request.uri.decode("ascii")
-    except UnicodeDecodeError as exc:
-        raise unauthorized("Request URI is not ASCII") from exc
-    method = request.method.decode("ascii")
-    problems: list[str] = []
-    for auth in auths:
+        """The origin of an X-Matrix signed request, or a ``MatrixError`` (401/403/400)."""
+        auths = _headers(request)
+        origin = auths[0].origin
+        if not self.policy.is_allowed(origin):
+            self.refused[origin] += 1
+            logger.warning("refused federation request %s %s from %s (not allowed)",
+                           request.method.decode("ascii", "replace"),
+                           request.path.decode("utf-8", "replace"), origin)
+            raise MatrixError(403, "M_FORBIDDEN", "Federation with this server is not allowed")
+        content = _json_content(request)
         try:
-            await keyring.verify_request(auth, method, uri, content)
-        except (SignatureVerifyError, KeyFetchError) as exc:
-            problems.append(str(exc))
-            continue
-        return origin
-    logger.info("bad X-Matrix signature from %s on %s: %s", origin, uri, "; ".join(problems))
-    raise unauthorized(f"Invalid signature from {origin}: {'; '.join(problems)}")
+            uri = request.uri.decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise unauthorized("Request URI is not ASCII") from exc
+        return await self._verify(auths, request.method.decode("ascii"), uri, content)
+
+    async def _verify(self, auths: list[XMatrixAuth], method: str, uri: str,
+                      content: Any) -> str:
+        """The origin, if one of the headers' signatures verifies."""
+        origin = auths[0].origin
+        problems: list[str] = []
+        for auth in auths:
+            try:
+                await self.keyring.verify_request(auth, method, uri, content)
+            except (SignatureVerifyError, KeyFetchError) as exc:
+                problems.append(str(exc))
+                continue
+            return origin
+        logger.info("bad X-Matrix signature from %s on %s: %s", origin, uri, "; ".join(problems))
+        raise unauthorized(f"Invalid signature from {origin}: {'; '.join(problems)}")

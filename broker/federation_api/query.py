@@ -2,60 +2,29 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from twisted.web.http import Request
+from typing import Any
 
 from broker.federation_api import FED_V1
-from broker.federation_api.authentication import authenticate
-from broker.http.errors import MatrixError, not_found
-from broker.http.parsing import query_arg
-from protocol.signing import server_name_of
-
-if TYPE_CHECKING:
-    from broker.http.server import Router
-    from broker.node import Node
+from broker.http.endpoint import Access, Call, Endpoints, endpoint
+from broker.services.federation_queries import FederationQueries
 
 VERSION = "0.1.0"
 
 
-def register_servlets(node: Node, router: Router) -> None:
-    async def directory(request: Request) -> tuple[int, Any]:
-        await authenticate(node, request)
-        alias = query_arg(request, "room_alias")
-        if not alias:
-            raise MatrixError(400, "M_MISSING_PARAM", "Missing 'room_alias'")
-        found = await node.stores.aliases.get_alias(alias)
-        if found is None:
-            raise not_found(f"Room alias {alias} not found")
-        room_id = found[0]
-        room = await node.rooms.registry.get(room_id)
-        servers = {node.server_name}
-        if room is not None:
-            servers |= {server_name_of(u) for u in room.members_with("join")}
-        return 200, {"room_id": room_id,
-                     "servers": [node.server_name, *sorted(servers - {node.server_name})]}
+class QueryEndpoints(Endpoints):
+    def __init__(self, queries: FederationQueries) -> None:
+        self.queries = queries
 
-    async def profile(request: Request) -> tuple[int, Any]:
-        await authenticate(node, request)
-        user_id = query_arg(request, "user_id")
-        field = query_arg(request, "field")
-        if not user_id:
-            raise MatrixError(400, "M_MISSING_PARAM", "Missing 'user_id'")
-        if not node.is_mine(user_id):
-            raise MatrixError(400, "M_INVALID_PARAM", "That user does not belong to this server")
-        found = await node.stores.users.get_profile(user_id)
-        if found is None:
-            raise not_found("Profile not found")
-        if field is not None:
-            if field not in ("displayname", "avatar_url"):
-                raise MatrixError(400, "M_INVALID_PARAM", f"Unknown profile field {field!r}")
-            return 200, {field: found[field]} if field in found else {}
-        return 200, found
+    @endpoint("GET", f"{FED_V1}/query/directory", access=Access.SERVER)
+    async def directory(self, call: Call) -> tuple[int, Any]:
+        return 200, await self.queries.directory(call.arg("room_alias"))
 
-    async def version(request: Request) -> tuple[int, dict[str, Any]]:
+    @endpoint("GET", f"{FED_V1}/query/profile", access=Access.SERVER)
+    async def profile(self, call: Call) -> tuple[int, Any]:
+        return 200, await self.queries.profile(call.arg("user_id"), call.arg("field"))
+
+
+class VersionEndpoints(Endpoints):
+    @endpoint("GET", f"{FED_V1}/version", access=Access.PUBLIC)
+    async def version(self, call: Call) -> tuple[int, dict[str, Any]]:
         return 200, {"server": {"name": "gov-broker", "version": VERSION}}
-
-    router.register("GET", f"{FED_V1}/query/directory", directory)
-    router.register("GET", f"{FED_V1}/query/profile", profile)
-    router.register("GET", f"{FED_V1}/version", version)
