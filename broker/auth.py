@@ -16,7 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from twisted.internet import threads
 from twisted.web.http import Request
 
-from broker.http.errors import MatrixError
+from broker.errors import Unauthenticated
 from broker.http.parsing import query_arg
 from storage.users import UserStore
 
@@ -87,7 +87,8 @@ class Auth:
             scheme, _, value = header.decode("utf-8", "replace").partition(" ")
             if scheme.lower() == "bearer" and value.strip():
                 return value.strip()
-            raise MatrixError(401, "M_MISSING_TOKEN", "Authorization header is not a Bearer token")
+            raise Unauthenticated("Authorization header is not a Bearer token",
+                                  errcode="M_MISSING_TOKEN")
         return query_arg(request, "access_token")
 
     @staticmethod
@@ -100,7 +101,7 @@ class Auth:
         """The requester, or 401 M_MISSING_TOKEN / M_UNKNOWN_TOKEN."""
         token = self.token_from_request(request)
         if not token:
-            raise MatrixError(401, "M_MISSING_TOKEN", "Missing access token")
+            raise Unauthenticated("Missing access token", errcode="M_MISSING_TOKEN")
         requester = await self.requester_for_token(token)
         address = request.getClientAddress()
         self._seen[(requester.user_id, requester.device_id)] = (
@@ -122,8 +123,8 @@ class Auth:
             return cached
         owner = await self.users.get_token_owner(token_hash)
         if owner is None or owner.deactivated:
-            raise MatrixError(401, "M_UNKNOWN_TOKEN", "Unrecognised access token",
-                              soft_logout=False)
+            raise Unauthenticated("Unrecognised access token", errcode="M_UNKNOWN_TOKEN",
+                                  soft_logout=False)
         requester = Requester(owner.user_id, owner.device_id, owner.is_admin, token_hash)
         if len(self._cache) > 100_000:
             self._cache.clear()

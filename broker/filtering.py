@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from broker.http.errors import MatrixError, bad_param, bad_type
+from broker.errors import InvalidInput, MalformedContent
 from broker.http.strict_json import loads_strict
 
 if TYPE_CHECKING:
@@ -55,14 +55,14 @@ def _where(path: str, key: str) -> str:
 
 def _object(value: Any, path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise bad_type(f"'{path or 'filter'}' must be an object")
+        raise MalformedContent(f"'{path or 'filter'}' must be an object")
     return value
 
 
 def _bool(body: dict[str, Any], key: str, path: str) -> bool | None:
     value = body.get(key)
     if value is not None and not isinstance(value, bool):
-        raise bad_type(f"'{_where(path, key)}' must be a boolean")
+        raise MalformedContent(f"'{_where(path, key)}' must be a boolean")
     return value
 
 
@@ -71,11 +71,11 @@ def _strings(body: dict[str, Any], key: str, path: str, prefix: str = "") -> lis
     if value is None:
         return None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise bad_type(f"'{_where(path, key)}' must be an array of strings")
+        raise MalformedContent(f"'{_where(path, key)}' must be an array of strings")
     if prefix:
         for item in value:
             if not item.startswith(prefix) or len(item) < 2:
-                raise bad_type(f"'{_where(path, key)}' holds {item!r}, which does not start"
+                raise MalformedContent(f"'{_where(path, key)}' holds {item!r}, which does not start"
                                f" with '{prefix}'")
     return value
 
@@ -110,9 +110,9 @@ class EventFilter:
         body = _object(body if body is not None else {}, path)
         limit = body.get("limit")
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
-            raise bad_type(f"'{_where(path, 'limit')}' must be an integer")
+            raise MalformedContent(f"'{_where(path, 'limit')}' must be an integer")
         if limit is not None and limit < 1:
-            raise bad_type(f"'{_where(path, 'limit')}' must be greater than 0")
+            raise MalformedContent(f"'{_where(path, 'limit')}' must be greater than 0")
         self.limit: int | None = limit
         types = _strings(body, "types", path)
         not_types = _strings(body, "not_types", path)
@@ -203,7 +203,7 @@ class Filter:
         self._field_paths = tuple(split_property_path(f) for f in fields) if fields else ()
         event_format = body.get("event_format", "client")
         if event_format not in ("client", "federation"):
-            raise bad_type("'event_format' must be 'client' or 'federation'")
+            raise MalformedContent("'event_format' must be 'client' or 'federation'")
         self.event_format: str = event_format
         self.presence = EventFilter(body.get("presence"), path="presence")
         self.account_data = EventFilter(body.get("account_data"), path="account_data")
@@ -298,7 +298,7 @@ def _inline_json(filter_param: str) -> Any:
     try:
         return loads_strict(filter_param)
     except ValueError as e:
-        raise bad_param(f"'filter' is not valid JSON: {e}") from e
+        raise InvalidInput(f"'filter' is not valid JSON: {e}") from e
 
 
 async def resolve_filter(node: Node, user_id: str, filter_param: str | None) -> Filter:
@@ -308,10 +308,10 @@ async def resolve_filter(node: Node, user_id: str, filter_param: str | None) -> 
     if filter_param.lstrip().startswith("{"):
         return Filter.from_json(_inline_json(filter_param))
     if not FILTER_ID.fullmatch(filter_param):
-        raise bad_param(f"'filter' must be a filter id or a JSON object: {filter_param!r}")
+        raise InvalidInput(f"'filter' must be a filter id or a JSON object: {filter_param!r}")
     stored = await node.stores.filters.get_filter(user_id, int(filter_param))
     if stored is None:
-        raise MatrixError(400, "M_INVALID_PARAM", f"Unknown filter {filter_param}")
+        raise InvalidInput(f"Unknown filter {filter_param}")
     return Filter.from_json(stored)
 
 

@@ -1,9 +1,10 @@
-"""Token-bucket rate limits per (action, key); exceeding one is 429 M_LIMIT_EXCEEDED."""
+"""Token-bucket rate limits per (action, key); exceeding one raises LimitExceeded (429
+M_LIMIT_EXCEEDED with retry_after_ms to a client)."""
 
 from __future__ import annotations
 
 from broker.config import RateLimit
-from broker.http.errors import limit_exceeded
+from broker.errors import LimitExceeded
 
 
 class RateLimiter:
@@ -24,7 +25,7 @@ class RateLimiter:
         if tokens < 1.0:
             wait = (1.0 - tokens) / limit.per_second if limit.per_second > 0 else 60.0
             self._buckets[(action, key)] = (tokens, now)
-            raise limit_exceeded(int(wait * 1000) + 1)
+            raise LimitExceeded(int(wait * 1000) + 1)
         self._buckets[(action, key)] = (tokens - 1.0, now)
         if len(self._buckets) > 200_000:
             self._buckets.clear()

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from twisted.internet import defer
 
+from broker.errors import DomainError
 from broker.filtering import Filter, resolve_filter
-from broker.http.errors import MatrixError
+from broker.http.errors import from_domain
 from storage.database import Database
 from storage.filters import FilterStore
 from tests.storage_helpers import result_of
@@ -65,18 +66,18 @@ def test_resolve_filter_without_param_is_the_default(database: Database) -> None
 @pytest.mark.parametrize("param", ["7", "abc", "{not json", "-1", "١"])
 def test_resolve_filter_rejects_unknown_or_malformed_params(database: Database,
                                                             param: str) -> None:
-    with pytest.raises(MatrixError) as info:
+    with pytest.raises(DomainError) as info:
         resolve(database, ALICE, param)
-    assert (info.value.status, info.value.errcode) == (400, "M_INVALID_PARAM")
+    assert (from_domain(info.value).status, info.value.errcode) == (400, "M_INVALID_PARAM")
 
 
 def test_resolve_filter_does_not_use_another_users_filter(database: Database) -> None:
     filter_id = result_of(FilterStore(database).add_filter(BOB, {}))
-    with pytest.raises(MatrixError):
+    with pytest.raises(DomainError):
         resolve(database, ALICE, str(filter_id))
 
 
 def test_resolve_filter_inline_with_bad_schema_is_bad_json(database: Database) -> None:
-    with pytest.raises(MatrixError) as info:
+    with pytest.raises(DomainError) as info:
         resolve(database, ALICE, '{"room": {"timeline": {"limit": "x"}}}')
     assert info.value.errcode == "M_BAD_JSON"

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from broker.errors import DomainError
 from broker.filtering import (
     DEFAULT_FILTER,
     EventFilter,
@@ -13,7 +14,7 @@ from broker.filtering import (
     parse_room_event_filter,
     split_property_path,
 )
-from broker.http.errors import MatrixError
+from broker.http.errors import MatrixError, from_domain
 
 
 def timeline(**kwargs: Any) -> Filter:
@@ -21,9 +22,9 @@ def timeline(**kwargs: Any) -> Filter:
 
 
 def bad(body: Any) -> MatrixError:
-    with pytest.raises(MatrixError) as info:
+    with pytest.raises(DomainError) as info:
         Filter.from_json(body)
-    return info.value
+    return from_domain(info.value)
 
 
 # -- validation ---------------------------------------------------------------------------------
@@ -307,6 +308,6 @@ def test_absent_room_event_filter_matches_all() -> None:
 
 
 def test_room_event_filter_that_is_not_json_is_invalid_param() -> None:
-    with pytest.raises(MatrixError) as info:
+    with pytest.raises(DomainError) as info:
         parse_room_event_filter("{nope")
-    assert (info.value.status, info.value.errcode) == (400, "M_INVALID_PARAM")
+    assert (from_domain(info.value).status, info.value.errcode) == (400, "M_INVALID_PARAM")

@@ -8,7 +8,7 @@ import pytest
 from twisted.internet import task
 
 from broker.config import RateLimit
-from broker.http.errors import MatrixError
+from broker.errors import LimitExceeded
 from broker.notifier import Notifier
 from broker.ratelimit import RateLimiter
 from broker.sync.tokens import InvalidToken, SyncToken
@@ -91,9 +91,9 @@ def test_rate_limiter_refills_over_time() -> None:
     limiter = RateLimiter({"messages": RateLimit(per_second=1.0, burst=2)}, True, clock)
     limiter.check("messages", "@a:x")
     limiter.check("messages", "@a:x")
-    with pytest.raises(MatrixError) as refused:
+    with pytest.raises(LimitExceeded) as refused:
         limiter.check("messages", "@a:x")
-    assert refused.value.status == 429 and refused.value.extra["retry_after_ms"] > 0
+    assert refused.value.errcode == "M_LIMIT_EXCEEDED" and refused.value.retry_after_ms > 0
     clock.reactor.advance(1.1)
     limiter.check("messages", "@a:x")
 

@@ -39,7 +39,13 @@ from typing import TYPE_CHECKING, Any
 from signedjson.key import decode_verify_key_bytes
 from signedjson.sign import SignatureVerifyException, verify_signed_json
 
-from broker.http.errors import MatrixError
+from broker.errors import (
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    MalformedContent,
+    MissingInput,
+)
 from protocol.canonical import decode_b64
 from protocol.signing import server_name_of
 from storage.cross_signing import (
@@ -90,28 +96,28 @@ def parse_cross_signing_key(value: Any, user_id: str, usage: str, field: str) ->
     that public key.  Wrong JSON types are 400 M_BAD_JSON, wrong values 400 M_INVALID_PARAM.
     """
     if not isinstance(value, dict):
-        raise MatrixError(400, "M_BAD_JSON", f"'{field}' must be an object")
+        raise MalformedContent(f"'{field}' must be an object")
     if value.get("user_id") != user_id:
-        raise MatrixError(400, "M_INVALID_PARAM", f"'{field}.user_id' must be {user_id}")
+        raise InvalidInput(f"'{field}.user_id' must be {user_id}")
     usages = value.get("usage")
     if not isinstance(usages, list) or not all(isinstance(u, str) for u in usages):
-        raise MatrixError(400, "M_BAD_JSON", f"'{field}.usage' must be an array of strings")
+        raise MalformedContent(f"'{field}.usage' must be an array of strings")
     if usage not in usages:
-        raise MatrixError(400, "M_INVALID_PARAM", f"'{field}.usage' must contain {usage!r}")
+        raise InvalidInput(f"'{field}.usage' must contain {usage!r}")
     keys = value.get("keys")
     if not isinstance(keys, dict) or len(keys) != 1:
-        raise MatrixError(400, "M_INVALID_PARAM", f"'{field}.keys' must hold exactly one key")
+        raise InvalidInput(f"'{field}.keys' must hold exactly one key")
     key_id, public = next(iter(keys.items()))
     algorithm, _, name = str(key_id).partition(":")
     if algorithm != "ed25519" or name != public or not _is_ed25519_public_key(public):
-        raise MatrixError(400, "M_INVALID_PARAM",
+        raise InvalidInput(
                           f"'{field}.keys' must map 'ed25519:<public key>' to the unpadded "
                           "base64 Ed25519 public key")
     signatures = value.get("signatures", {})
     if not isinstance(signatures, dict) or not all(
             isinstance(by_key, dict) and all(isinstance(s, str) for s in by_key.values())
             for by_key in signatures.values()):
-        raise MatrixError(400, "M_BAD_JSON", f"'{field}.signatures' is malformed")
+        raise MalformedContent(f"'{field}.signatures' is malformed")
     return value
 
 
@@ -194,16 +200,16 @@ async def check_key_upload(node: Node, user_id: str, body: JsonDict) -> KeyUploa
         if key is None:
             continue
         if master is None:
-            raise MatrixError(400, "M_MISSING_PARAM", "No master key is available")
+            raise MissingInput("No master key is available")
         if not signed_by_master(key, master):
-            raise MatrixError(400, "M_INVALID_SIGNATURE",
-                              f"'{FIELDS[usage]}' is not signed by the master key")
+            raise InvalidInput(f"'{FIELDS[usage]}' is not signed by the master key",
+                               errcode="M_INVALID_SIGNATURE")
     changed = {usage: key for usage, key in new.items() if current.get(usage) != key}
     if changed:
         devices = {d.device_id for d in await node.stores.users.get_devices(user_id)}
         for key in changed.values():
             if public_key_of(key) in devices:
-                raise MatrixError(403, "M_FORBIDDEN", "Key ID in use by a device")
+                raise Forbidden("Key ID in use by a device")
     return KeyUpload(user_id, changed, current)
 
 
@@ -239,10 +245,10 @@ async def upload_signatures(node: Node, user_id: str, body: JsonDict) -> JsonDic
     answers ``{"failures": {user_id: {key_id: {errcode, error}}}}``."""
     if not all(isinstance(v, dict) and all(isinstance(o, dict) for o in v.values())
                for v in body.values()):
-        raise MatrixError(400, "M_BAD_JSON",
+        raise MalformedContent(
                           "The body must map user IDs to key IDs to signed objects")
     if sum(len(v) for v in body.values()) > MAX_SIGNED_OBJECTS:
-        raise MatrixError(400, "M_INVALID_PARAM",
+        raise InvalidInput(
                           f"At most {MAX_SIGNED_OBJECTS} signed objects per request")
     keys = await node.stores.cross_signing.get_cross_signing_keys([user_id, *body])
     own = keys.get(user_id, {})
@@ -534,7 +540,7 @@ async def store_remote_cross_signing_keys(node: Node, user_id: str, master_key: 
         if self_signing_key is not None:
             new[SELF_SIGNING] = parse_cross_signing_key(
                 self_signing_key, user_id, SELF_SIGNING, "self_signing_key")
-    except MatrixError as e:
+    except DomainError as e:
         logger.info("cross-signing keys of %s refused: %s", user_id, e.message)
         return False
     store = node.stores.cross_signing

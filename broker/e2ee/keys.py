@@ -23,7 +23,13 @@ from signedjson.key import decode_verify_key_bytes
 from signedjson.sign import SignatureVerifyException, verify_signed_json
 from twisted.internet import defer
 
-from broker.http.errors import MatrixError
+from broker.errors import (
+    DomainError,
+    InvalidInput,
+    MalformedContent,
+    MissingInput,
+    NotFound,
+)
 from protocol.canonical import decode_b64
 from protocol.identifiers import is_user_id
 from protocol.signing import server_name_of
@@ -53,12 +59,12 @@ MAX_ID_LENGTH = 255
 DEFAULT_COUNTED_ALGORITHM = "signed_curve25519"
 
 
-def invalid(message: str) -> MatrixError:
-    return MatrixError(400, "M_INVALID_PARAM", message)
+def invalid(message: str) -> InvalidInput:
+    return InvalidInput(message)
 
 
-def bad_json(message: str) -> MatrixError:
-    return MatrixError(400, "M_BAD_JSON", message)
+def bad_json(message: str) -> MalformedContent:
+    return MalformedContent(message)
 
 
 # -- validation -------------------------------------------------------------------------------------
@@ -109,7 +115,7 @@ def device_keys_signature_valid(keys: Any, user_id: str, device_id: str) -> bool
     """Whether a DeviceKeys object (e.g. from another server) is well formed and self-signed."""
     try:
         check_device_keys(keys, user_id, device_id)
-    except MatrixError:
+    except DomainError:
         return False
     return True
 
@@ -159,7 +165,7 @@ def check_query(body: Mapping[str, Any]) -> dict[str, list[str]]:
     """``device_keys``: user ID -> list of device IDs (empty: every device)."""
     query = body.get("device_keys")
     if "device_keys" not in body:
-        raise MatrixError(400, "M_MISSING_PARAM", "Missing 'device_keys'")
+        raise MissingInput("Missing 'device_keys'")
     if not isinstance(query, dict):
         raise bad_json("'device_keys' must be an object")
     if len(query) > MAX_USERS_PER_REQUEST:
@@ -181,7 +187,7 @@ def check_query(body: Mapping[str, Any]) -> dict[str, list[str]]:
 def check_claim(body: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     """``one_time_keys``: user ID -> device ID -> algorithm."""
     if "one_time_keys" not in body:
-        raise MatrixError(400, "M_MISSING_PARAM", "Missing 'one_time_keys'")
+        raise MissingInput("Missing 'one_time_keys'")
     query = body["one_time_keys"]
     if not isinstance(query, dict):
         raise bad_json("'one_time_keys' must be an object")
@@ -278,7 +284,7 @@ async def upload_keys(node: Node, requester: Requester, body: Mapping[str, Any]
     except OneTimeKeyConflict as e:
         raise invalid(str(e)) from e
     except UnknownDevice as e:
-        raise MatrixError(404, "M_NOT_FOUND", "The device no longer exists") from e
+        raise NotFound("The device no longer exists") from e
     _remember_counts(node, user_id, device_id, result.counts)
     if result.change is not None:
         await publish_device_updates(node, user_id, [DeviceUpdate(result.change, device_keys)])
