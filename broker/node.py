@@ -135,7 +135,7 @@ class Node:
             self.server_name, self.config.max_upload_bytes)
         self._build_federation()
         self._build_e2ee_services(  # accounts, devices, e2ee...
-            self.federation_sender, self.federation_client)
+            self.federation.sender, self.federation.client)
         self._build_room_services()
         self.router.guards = Guards(self.auth, self.ratelimiter, self.federation.authentication
                                     if self.config.federation.enabled else None)
@@ -206,8 +206,7 @@ class Node:
         self.room_creation = RoomCreation(
             partial(create_room, self), self.stores.users, self.policy, self.server_name,
             self.config.encryption_by_default)
-        edus = RoomEdus(self.rooms.registry, self.server_name,
-                        getattr(self, "federation_sender", None))
+        edus = RoomEdus(self.rooms.registry, self.server_name, self.federation.sender)
         self.receipts = Receipts(self.rooms, self.stores.events, self.stores.receipts,
                                  self.stores.account_data, self.streams, edus, self.clock)
         self.typing_service = Typing(self.rooms, self.typing, edus)
