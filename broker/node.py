@@ -19,6 +19,7 @@ from broker.auth import Auth
 from broker.clock import Clock
 from broker.config import NodeConfig
 from broker.e2ee import cross_signing, keys
+from broker.e2ee.context import E2eeContext, E2eeStoreSet
 from broker.e2ee.device_lists import E2eeFederation, device_list_changes, on_devices_deleted
 from broker.e2ee.keys import KeyCountCache
 from broker.e2ee.sync import collect as collect_e2ee
@@ -46,7 +47,7 @@ from broker.rooms.service import RoomEdus, Rooms
 from broker.rooms.state_loader import StateLoader
 from broker.rooms.visibility import Visibility
 from broker.services.account_data import AccountData
-from broker.services.accounts import Accounts, Credentials, Devices
+from broker.services.accounts import Accounts, Credentials, Devices, DevicesDeleted
 from broker.services.e2ee import EndToEndKeys
 from broker.services.filters import Filters
 from broker.services.key_backup import KeyBackups
@@ -125,7 +126,6 @@ class Node:
         # -- accounts, devices, end-to-end encryption, filters, push rules, media --
         self.account_data = AccountData(self.stores.account_data, self.stores.push_rules,
                                         self.streams)
-        self._build_account_services()
         # -- rooms --
         self.aliases = Aliases(self.stores.aliases, self.server_name)
         self.rooms = Rooms(self)
@@ -161,13 +161,11 @@ class Node:
         except Exception:  # the loop must keep running; the next flush retries newer data
             logger.exception("writing devices' last use failed")
 
-    def _build_account_services(self) -> None:
-        """Accounts, devices, UIA, filters (federation parts come later: see
-        :meth:`_build_e2ee_services`)."""
+    def _build_account_services(self, devices_deleted: DevicesDeleted) -> None:
+        """Accounts, devices, UIA, filters, push rules, key backups."""
         from broker.client_api.uia import UserInteractiveAuth
 
         users = self.stores.users
-        devices_deleted = partial(on_devices_deleted, self)
         self.credentials = Credentials(users, self.auth, self.ratelimiter, self.server_name)
         self.uia = UserInteractiveAuth(users, self.credentials, self.clock)
         self.accounts = Accounts(
@@ -181,18 +179,28 @@ class Node:
 
     def _build_e2ee_services(self, federation_sender: FederationSender | None,
                              federation_client: FederationClient | None) -> None:
+        """End-to-end encryption: one context its functions read, bound to the endpoints'
+        operations here (after federation, whose sender and client it uses); then the
+        account services, which hand deleted devices to it."""
+        assert self.stream is not None
         self.key_counts = KeyCountCache()
         self.e2ee_federation = E2eeFederation(federation_sender, federation_client)
-        assert self.stream is not None
-        self.e2ee_keys = EndToEndKeys(
-            partial(keys.upload_keys, self), partial(keys.query_keys, self),
-            partial(keys.claim_keys, self), partial(device_list_changes, self),
-            self.stream.current_token, partial(cross_signing.check_key_upload, self),
-            partial(cross_signing.store_uploaded_keys, self),
-            partial(cross_signing.upload_signatures, self))
-        self.to_device = ToDevice(
+        self.to_device: ToDevice = ToDevice(
             self.stores.to_device, self.streams, self.notifier, self.clock, self.reactor,
             self.server_name, federation_sender, self.config.undelivered_to_device_days)
+        stores = self.stores
+        e2ee = self.e2ee = E2eeContext(
+            self.server_name, E2eeStoreSet(stores.device_keys, stores.cross_signing,
+                                           stores.users),
+            self.stream, self.streams, self.notifier, self.clock, self.rooms, self.key_counts,
+            self.e2ee_federation, self.to_device)
+        self.e2ee_keys = EndToEndKeys(
+            partial(keys.upload_keys, e2ee), partial(keys.query_keys, e2ee),
+            partial(keys.claim_keys, e2ee), partial(device_list_changes, e2ee),
+            self.stream.current_token, partial(cross_signing.check_key_upload, e2ee),
+            partial(cross_signing.store_uploaded_keys, e2ee),
+            partial(cross_signing.upload_signatures, e2ee))
+        self._build_account_services(partial(on_devices_deleted, e2ee))
 
     def _build_room_services(self) -> None:
         """The room services endpoints use (after federation: EDUs need its sender)."""

@@ -59,7 +59,7 @@ from storage.cross_signing import (
 )
 
 if TYPE_CHECKING:
-    from broker.node import Node
+    from broker.e2ee.context import E2ee
 
 logger = logging.getLogger(__name__)
 
@@ -187,13 +187,13 @@ class KeyUpload:
         return MASTER in self.current and bool(self.keys)
 
 
-async def check_key_upload(node: Node, user_id: str, body: JsonDict) -> KeyUpload:
+async def check_key_upload(e2ee: E2ee, user_id: str, body: JsonDict) -> KeyUpload:
     """Validate the keys of a /keys/device_signing/upload body against what is stored."""
     new: dict[str, JsonDict] = {}
     for usage, field in FIELDS.items():
         if body.get(field) is not None:
             new[usage] = parse_cross_signing_key(body[field], user_id, usage, field)
-    current = (await node.stores.cross_signing.get_cross_signing_keys([user_id])).get(user_id, {})
+    current = (await e2ee.stores.cross_signing.get_cross_signing_keys([user_id])).get(user_id, {})
     master = new.get(MASTER) or current.get(MASTER)
     for usage in (SELF_SIGNING, USER_SIGNING):
         key = new.get(usage)
@@ -206,14 +206,14 @@ async def check_key_upload(node: Node, user_id: str, body: JsonDict) -> KeyUploa
                                errcode="M_INVALID_SIGNATURE")
     changed = {usage: key for usage, key in new.items() if current.get(usage) != key}
     if changed:
-        devices = {d.device_id for d in await node.stores.users.get_devices(user_id)}
+        devices = {d.device_id for d in await e2ee.stores.users.get_devices(user_id)}
         for key in changed.values():
             if public_key_of(key) in devices:
                 raise Forbidden("Key ID in use by a device")
     return KeyUpload(user_id, changed, current)
 
 
-async def store_uploaded_keys(node: Node, upload: KeyUpload, *, authenticated: bool) -> bool:
+async def store_uploaded_keys(e2ee: E2ee, upload: KeyUpload, *, authenticated: bool) -> bool:
     """Store a checked upload and publish the change.  Without ``authenticated`` the write only
     goes ahead if the stored master key is still the one the upload was checked against (so
     two concurrent first uploads cannot both skip UIA); returns False when it did not."""
@@ -226,21 +226,21 @@ async def store_uploaded_keys(node: Node, upload: KeyUpload, *, authenticated: b
     written: list[ListChange | None] = []
 
     def write(stream_id: int) -> Any:
-        d = node.stores.cross_signing.set_cross_signing_keys(user_id, upload.keys, stream_id,
+        d = e2ee.stores.cross_signing.set_cross_signing_keys(user_id, upload.keys, stream_id,
                                                              **expected)
         return d.addCallback(written.append)
 
-    local_peers, servers = await _room_peers(node, user_id)
-    await node.write_with_stream_id(write, users={user_id} | local_peers)
+    local_peers, servers = await _room_peers(e2ee, user_id)
+    await e2ee.write_with_stream_id(write, users={user_id} | local_peers)
     if written[0] is None:
         return False
     if {MASTER, SELF_SIGNING} & set(upload.keys) and servers:
-        await _send_signing_key_update(node, user_id, servers)
+        await _send_signing_key_update(e2ee, user_id, servers)
     return True
 
 
 # -- uploads of signatures ------------------------------------------------------------------------
-async def upload_signatures(node: Node, user_id: str, body: JsonDict) -> JsonDict:
+async def upload_signatures(e2ee: E2ee, user_id: str, body: JsonDict) -> JsonDict:
     """Check and store the signatures of a /keys/signatures/upload body made by ``user_id``;
     answers ``{"failures": {user_id: {key_id: {errcode, error}}}}``."""
     if not all(isinstance(v, dict) and all(isinstance(o, dict) for o in v.values())
@@ -250,11 +250,11 @@ async def upload_signatures(node: Node, user_id: str, body: JsonDict) -> JsonDic
     if sum(len(v) for v in body.values()) > MAX_SIGNED_OBJECTS:
         raise InvalidInput(
                           f"At most {MAX_SIGNED_OBJECTS} signed objects per request")
-    keys = await node.stores.cross_signing.get_cross_signing_keys([user_id, *body])
+    keys = await e2ee.stores.cross_signing.get_cross_signing_keys([user_id, *body])
     own = keys.get(user_id, {})
     own_master_public = public_key_of(own[MASTER]) if MASTER in own else None
     own_device_ids = [k for k in body.get(user_id, {}) if k != own_master_public]
-    devices = (await node.stores.device_keys.get_device_keys(
+    devices = (await e2ee.stores.device_keys.get_device_keys(
         {user_id: own_device_ids}, include_display_names=False)).get(user_id, {}) \
         if own_device_ids else {}
     failures: dict[str, dict[str, JsonDict]] = {}
@@ -265,62 +265,62 @@ async def upload_signatures(node: Node, user_id: str, body: JsonDict) -> JsonDic
         for key_id, obj in signed.items():
             try:
                 if target_user != user_id:
-                    master = await _master_key_of(node, target_user, keys)
+                    master = await _master_key_of(e2ee, target_user, keys)
                     other_signatures.append(
                         _check_other_master(user_id, own, target_user, master, key_id, obj))
                 elif key_id == own_master_public:
-                    master_signatures.extend(await _check_own_master(node, user_id, own, obj))
+                    master_signatures.extend(await _check_own_master(e2ee, user_id, own, obj))
                 else:
                     device_signatures.append(
                         _check_own_device(user_id, own, devices, key_id, obj))
             except SignatureFailure as failure:
                 failures.setdefault(target_user, {})[key_id] = failure.to_json()
     if device_signatures or master_signatures or other_signatures:
-        await _store_signatures(node, user_id, device_signatures, master_signatures,
+        await _store_signatures(e2ee, user_id, device_signatures, master_signatures,
                                 other_signatures)
     return {"failures": failures}
 
 
-async def _store_signatures(node: Node, user_id: str, device_signatures: list[Signature],
+async def _store_signatures(e2ee: E2ee, user_id: str, device_signatures: list[Signature],
                             master_signatures: list[Signature],
                             other_signatures: list[Signature]) -> None:
     """One transaction for every signature; each signed device and the master key (when
     signed) are device-list changes at their own stream position."""
     signed_devices = sorted({s.target_key_id for s in device_signatures})
-    assert node.stream is not None
-    ids = node.stream.allocate(1 + len(signed_devices))
+    assert e2ee.stream is not None
+    ids = e2ee.stream.allocate(1 + len(signed_devices))
     list_changes = [(user_id, device_id, sid) for device_id, sid in zip(
         signed_devices, ids[1:], strict=True)]
     if master_signatures:
         list_changes.append((user_id, "", ids[0]))
     try:
-        changes = await node.stores.cross_signing.add_signatures(
+        changes = await e2ee.stores.cross_signing.add_signatures(
             [*device_signatures, *master_signatures, *other_signatures], ids[0],
             list_changes=list_changes)
     finally:
-        node.stream.finish(ids)
+        e2ee.stream.finish(ids)
     if not device_signatures and not master_signatures:
-        node.notifier.notify(users=[user_id], position=ids[0])
+        e2ee.notifier.notify(users=[user_id], position=ids[0])
         return
-    local_peers, servers = await _room_peers(node, user_id)
-    node.notifier.notify(users={user_id} | local_peers, position=max(ids))
+    local_peers, servers = await _room_peers(e2ee, user_id)
+    e2ee.notifier.notify(users={user_id} | local_peers, position=max(ids))
     if master_signatures and servers:
-        await _send_signing_key_update(node, user_id, servers)
+        await _send_signing_key_update(e2ee, user_id, servers)
     device_changes = [c for c in changes if c.device_id]
     if device_changes:
-        await _publish_signed_devices(node, user_id, device_changes)
+        await _publish_signed_devices(e2ee, user_id, device_changes)
 
 
-async def _publish_signed_devices(node: Node, user_id: str, changes: list[ListChange]) -> None:
+async def _publish_signed_devices(e2ee: E2ee, user_id: str, changes: list[ListChange]) -> None:
     """Send the signed devices' keys, with their signatures, as device-list updates."""
     from broker.e2ee.device_lists import DeviceUpdate, publish_device_updates
     from storage.device_keys import DeviceListChange
 
-    response: JsonDict = {"device_keys": await node.stores.device_keys.get_device_keys(
+    response: JsonDict = {"device_keys": await e2ee.stores.device_keys.get_device_keys(
         {user_id: [c.device_id for c in changes]}, include_display_names=False)}
-    await add_cross_signing_to_federation_query(node, response)
+    await add_cross_signing_to_federation_query(e2ee, response)
     devices = response["device_keys"].get(user_id, {})
-    await publish_device_updates(node, user_id, [
+    await publish_device_updates(e2ee, user_id, [
         DeviceUpdate(DeviceListChange(c.device_id, c.stream_id, c.prev_stream_id),
                      devices.get(c.device_id))
         for c in changes if c.device_id in devices])
@@ -356,7 +356,7 @@ def _signed_by_own_key(user_id: str, own: dict[str, JsonDict], usage: str, label
     return key_id, obj["signatures"][user_id][key_id]
 
 
-async def _check_own_master(node: Node, user_id: str, own: dict[str, JsonDict], obj: JsonDict
+async def _check_own_master(e2ee: E2ee, user_id: str, own: dict[str, JsonDict], obj: JsonDict
                             ) -> list[Signature]:
     """Signatures of the user's devices over their own master key."""
     master = own[MASTER]
@@ -367,7 +367,7 @@ async def _check_own_master(node: Node, user_id: str, own: dict[str, JsonDict], 
     if not candidates:
         raise SignatureFailure("M_INVALID_SIGNATURE", "No signature by a device of the user")
     device_ids = [key_id.partition(":")[2] for key_id in candidates]
-    devices = (await node.stores.device_keys.get_device_keys(
+    devices = (await e2ee.stores.device_keys.get_device_keys(
         {user_id: device_ids}, include_display_names=False)).get(user_id, {})
     found: list[Signature] = []
     for key_id, signature in candidates.items():
@@ -381,13 +381,13 @@ async def _check_own_master(node: Node, user_id: str, own: dict[str, JsonDict], 
     return found
 
 
-async def _master_key_of(node: Node, user_id: str, known: dict[str, dict[str, JsonDict]]
+async def _master_key_of(e2ee: E2ee, user_id: str, known: dict[str, dict[str, JsonDict]]
                          ) -> JsonDict | None:
     """A user's master key: stored, else (a remote user) from their server, then kept."""
     master = known.get(user_id, {}).get(MASTER)
-    if master is not None or node.is_mine(user_id):
+    if master is not None or e2ee.is_mine(user_id):
         return master
-    client = node.e2ee_federation.client
+    client = e2ee.e2ee_federation.client
     if client is None:
         return None
     try:
@@ -401,8 +401,8 @@ async def _master_key_of(node: Node, user_id: str, known: dict[str, dict[str, Js
         return None
     ssk = answer.get("self_signing_keys", {}).get(user_id) \
         if isinstance(answer.get("self_signing_keys"), dict) else None
-    await store_remote_cross_signing_keys(node, user_id, remote, ssk)
-    stored = await node.stores.cross_signing.get_cross_signing_keys([user_id], [MASTER])
+    await store_remote_cross_signing_keys(e2ee, user_id, remote, ssk)
+    stored = await e2ee.stores.cross_signing.get_cross_signing_keys([user_id], [MASTER])
     known.setdefault(user_id, {}).update(stored.get(user_id, {}))
     return known[user_id].get(MASTER)
 
@@ -418,7 +418,7 @@ def _check_other_master(user_id: str, own: dict[str, JsonDict], target_user: str
 
 
 # -- reads for /keys/query ------------------------------------------------------------------------
-async def add_cross_signing_to_query(node: Node, requester_user_id: str, response: JsonDict,
+async def add_cross_signing_to_query(e2ee: E2ee, requester_user_id: str, response: JsonDict,
                                      user_ids: Iterable[str] = ()) -> None:
     """Complete a /keys/query answer for the queried ``user_ids`` (and every user already in
     its ``device_keys``, ``master_keys`` or ``self_signing_keys``).
@@ -428,17 +428,17 @@ async def add_cross_signing_to_query(node: Node, requester_user_id: str, respons
     the requester may see into those master keys and into ``device_keys``.  Entries already in
     the answer (a remote server's reply) are kept.
     """
-    await _add_cross_signing(node, response, requester_user_id, user_ids)
+    await _add_cross_signing(e2ee, response, requester_user_id, user_ids)
 
 
-async def add_cross_signing_to_federation_query(node: Node, response: JsonDict,
+async def add_cross_signing_to_federation_query(e2ee: E2ee, response: JsonDict,
                                                 user_ids: Iterable[str] = ()) -> None:
     """Like :func:`add_cross_signing_to_query` for a federation /user/keys/query answer about
     local users: no user-signing keys, only signatures visible to everyone."""
-    await _add_cross_signing(node, response, None, user_ids)
+    await _add_cross_signing(e2ee, response, None, user_ids)
 
 
-async def _add_cross_signing(node: Node, response: JsonDict, viewer: str | None,
+async def _add_cross_signing(e2ee: E2ee, response: JsonDict, viewer: str | None,
                              user_ids: Iterable[str]) -> None:
     device_keys: dict[str, dict[str, JsonDict]] = response.setdefault("device_keys", {})
     users = list(dict.fromkeys([*user_ids, *device_keys, *response.get("master_keys", {}),
@@ -448,7 +448,7 @@ async def _add_cross_signing(node: Node, response: JsonDict, viewer: str | None,
         response.setdefault(QUERY_FIELDS[usage], {})
     if not users:
         return
-    stored = await node.stores.cross_signing.get_cross_signing_keys(users, usages)
+    stored = await e2ee.stores.cross_signing.get_cross_signing_keys(users, usages)
     for user_id, by_usage in stored.items():
         for usage, key in by_usage.items():
             if usage == USER_SIGNING and user_id != viewer:
@@ -462,7 +462,7 @@ async def _add_cross_signing(node: Node, response: JsonDict, viewer: str | None,
         if master_public is not None:
             wanted.append(master_public)
         targets[user_id] = wanted
-    signatures = await node.stores.cross_signing.get_signatures_for(targets, viewer=viewer)
+    signatures = await e2ee.stores.cross_signing.get_signatures_for(targets, viewer=viewer)
     for user_id, by_key in signatures.items():
         master_public = _master_public_key(masters.get(user_id))
         for key_id, extra in by_key.items():
@@ -482,11 +482,11 @@ def _master_public_key(master: Any) -> str | None:
     return key_id.partition(":")[2] if isinstance(key_id, str) else None
 
 
-async def public_keys_with_signatures(node: Node, user_id: str) -> dict[str, JsonDict]:
+async def public_keys_with_signatures(e2ee: E2ee, user_id: str) -> dict[str, JsonDict]:
     """The user's master and self-signing keys as other servers see them (the master key with
     the signatures of the user's devices merged in)."""
     response: JsonDict = {}
-    await add_cross_signing_to_federation_query(node, response, [user_id])
+    await add_cross_signing_to_federation_query(e2ee, response, [user_id])
     out: dict[str, JsonDict] = {}
     for usage in (MASTER, SELF_SIGNING):
         key = response[QUERY_FIELDS[usage]].get(user_id)
@@ -496,35 +496,35 @@ async def public_keys_with_signatures(node: Node, user_id: str) -> dict[str, Jso
 
 
 # -- federation -----------------------------------------------------------------------------------
-async def _room_peers(node: Node, user_id: str) -> tuple[set[str], set[str]]:
+async def _room_peers(e2ee: E2ee, user_id: str) -> tuple[set[str], set[str]]:
     """Local users and other servers that share a joined room with ``user_id``."""
     local: set[str] = set()
     servers: set[str] = set()
-    for room_id in await node.rooms.user_rooms.joined_rooms(user_id):
-        room = await node.rooms.registry.get(room_id)
+    for room_id in await e2ee.rooms.user_rooms.joined_rooms(user_id):
+        room = await e2ee.rooms.registry.get(room_id)
         if room is None:
             continue
         for member in room.members_with("join"):
-            if node.is_mine(member):
+            if e2ee.is_mine(member):
                 local.add(member)
             else:
                 servers.add(server_name_of(member))
     local.discard(user_id)
-    servers.discard(node.server_name)
+    servers.discard(e2ee.server_name)
     return local, servers
 
 
-async def _send_signing_key_update(node: Node, user_id: str, servers: Iterable[str]) -> None:
-    sender = node.e2ee_federation.sender
+async def _send_signing_key_update(e2ee: E2ee, user_id: str, servers: Iterable[str]) -> None:
+    sender = e2ee.e2ee_federation.sender
     if sender is None:
         return
-    content = {"user_id": user_id, **await public_keys_with_signatures(node, user_id)}
+    content = {"user_id": user_id, **await public_keys_with_signatures(e2ee, user_id)}
     for server in sorted(servers):
         await sender.enqueue_edu(server, SIGNING_KEY_UPDATE, content, persistent=True,
                                  key=user_id)
 
 
-async def store_remote_cross_signing_keys(node: Node, user_id: str, master_key: Any,
+async def store_remote_cross_signing_keys(e2ee: E2ee, user_id: str, master_key: Any,
                                           self_signing_key: Any, *,
                                           local_peers: set[str] | None = None) -> bool:
     """Cache a remote user's master and/or self-signing key after checking them (shapes,
@@ -543,7 +543,7 @@ async def store_remote_cross_signing_keys(node: Node, user_id: str, master_key: 
     except DomainError as e:
         logger.info("cross-signing keys of %s refused: %s", user_id, e.message)
         return False
-    store = node.stores.cross_signing
+    store = e2ee.stores.cross_signing
     current = (await store.get_cross_signing_keys([user_id])).get(user_id, {})
     if SELF_SIGNING in new:
         master = new.get(MASTER) or current.get(MASTER)
@@ -554,28 +554,28 @@ async def store_remote_cross_signing_keys(node: Node, user_id: str, master_key: 
     if not changed:
         return False
     if local_peers is None:
-        local_peers, _ = await _room_peers(node, user_id)
+        local_peers, _ = await _room_peers(e2ee, user_id)
 
     def write(stream_id: int) -> Any:
         return store.set_cross_signing_keys(user_id, changed, stream_id)
 
-    await node.write_with_stream_id(write, users=local_peers)
+    await e2ee.write_with_stream_id(write, users=local_peers)
     # The device-key cache holds the keys the server answered with before: ask it again.
-    await node.stores.device_keys.forget_remote_cache([user_id])
+    await e2ee.stores.device_keys.forget_remote_cache([user_id])
     return True
 
 
-async def on_signing_key_update(node: Node, origin: str, content: JsonDict) -> None:
+async def on_signing_key_update(e2ee: E2ee, origin: str, content: JsonDict) -> None:
     """An inbound ``m.signing_key_update`` EDU: stored when the user belongs to ``origin`` and
     shares a room with a local user."""
     user_id = content.get("user_id")
     if not isinstance(user_id, str) or server_name_of(user_id) != origin:
         return
-    if node.is_mine(user_id):
+    if e2ee.is_mine(user_id):
         return
-    local_peers, _ = await _room_peers(node, user_id)
+    local_peers, _ = await _room_peers(e2ee, user_id)
     if not local_peers:
         return
-    await store_remote_cross_signing_keys(node, user_id, content.get("master_key"),
+    await store_remote_cross_signing_keys(e2ee, user_id, content.get("master_key"),
                                           content.get("self_signing_key"),
                                           local_peers=local_peers)

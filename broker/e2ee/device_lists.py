@@ -37,7 +37,7 @@ from storage.device_keys import DeviceListChange, JsonDict
 
 if TYPE_CHECKING:
     from broker.auth import Requester
-    from broker.node import Node
+    from broker.e2ee.context import E2ee
     from federation.sender.sender import FederationSender
     from federation.transport_client import FederationClient
 
@@ -65,24 +65,24 @@ class DeviceUpdate:
     keys: JsonDict | None
 
 
-async def with_stream_ids(node: Node, count: int,
+async def with_stream_ids(e2ee: E2ee, count: int,
                           write: Callable[[list[int]], Awaitable[R]]) -> R:
     """Run ``write`` with ``count`` fresh stream ids; they are released whatever happens (ids
     ``write`` leaves unused are simply skipped by readers)."""
-    assert node.stream is not None
-    ids = node.stream.allocate(count)
+    assert e2ee.stream is not None
+    ids = e2ee.stream.allocate(count)
     try:
         return await write(ids)
     finally:
-        node.stream.finish(ids)
+        e2ee.stream.finish(ids)
 
 
 # -- who shares rooms with whom ------------------------------------------------------------------
-async def shared_members(node: Node, user_id: str) -> dict[str, set[str]]:
+async def shared_members(e2ee: E2ee, user_id: str) -> dict[str, set[str]]:
     """Every user joined to a room ``user_id`` is joined to -> those rooms (from memory)."""
     shared: dict[str, set[str]] = {}
-    for room_id in await node.rooms.user_rooms.joined_rooms(user_id):
-        room = await node.rooms.registry.get(room_id)
+    for room_id in await e2ee.rooms.user_rooms.joined_rooms(user_id):
+        room = await e2ee.rooms.registry.get(room_id)
         if room is None or room.membership_of(user_id) != "join":
             continue
         for member in room.members_with("join"):
@@ -90,22 +90,22 @@ async def shared_members(node: Node, user_id: str) -> dict[str, set[str]]:
     return shared
 
 
-async def local_users_sharing_rooms(node: Node, user_id: str) -> set[str]:
+async def local_users_sharing_rooms(e2ee: E2ee, user_id: str) -> set[str]:
     """Local users joined to a room ``user_id`` is joined to."""
-    return {m for m in await shared_members(node, user_id) if node.is_mine(m) and m != user_id}
+    return {m for m in await shared_members(e2ee, user_id) if e2ee.is_mine(m) and m != user_id}
 
 
 # -- publishing local changes -----------------------------------------------------------------------
-async def publish_device_updates(node: Node, user_id: str, updates: list[DeviceUpdate]) -> None:
+async def publish_device_updates(e2ee: E2ee, user_id: str, updates: list[DeviceUpdate]) -> None:
     """Wake the local users concerned and queue ``m.device_list_update`` EDUs for every other
     server sharing a room with ``user_id``."""
     if not updates:
         return
-    shared = await shared_members(node, user_id)
-    local = {m for m in shared if node.is_mine(m)} | {user_id}
-    node.notifier.notify(users=local, position=max(u.change.stream_id for u in updates))
-    sender = node.e2ee_federation.sender
-    servers = sorted({server_name_of(m) for m in shared} - {node.server_name})
+    shared = await shared_members(e2ee, user_id)
+    local = {m for m in shared if e2ee.is_mine(m)} | {user_id}
+    e2ee.notifier.notify(users=local, position=max(u.change.stream_id for u in updates))
+    sender = e2ee.e2ee_federation.sender
+    servers = sorted({server_name_of(m) for m in shared} - {e2ee.server_name})
     if sender is None or not servers:
         return
     queued = []
@@ -137,24 +137,24 @@ def device_list_update_content(user_id: str, update: DeviceUpdate) -> dict[str, 
     return content
 
 
-async def on_devices_deleted(node: Node, user_id: str, device_ids: Iterable[str]) -> None:
+async def on_devices_deleted(e2ee: E2ee, user_id: str, device_ids: Iterable[str]) -> None:
     """Devices of a local user were deleted (or logged out): remove their keys and publish the
     change for each one that had identity keys.  Call after the devices are gone."""
     device_ids = list(dict.fromkeys(device_ids))
     if not device_ids:
         return
-    store = node.stores.device_keys
+    store = e2ee.stores.device_keys
 
     async def write(ids: list[int]) -> list[DeviceListChange]:
         return await store.delete_devices_keys(user_id, device_ids, ids)
 
-    changes = await with_stream_ids(node, len(device_ids), write)
-    forget_key_counts(node, [(user_id, device_id) for device_id in device_ids])
-    await publish_device_updates(node, user_id, [DeviceUpdate(c, None) for c in changes])
+    changes = await with_stream_ids(e2ee, len(device_ids), write)
+    forget_key_counts(e2ee, [(user_id, device_id) for device_id in device_ids])
+    await publish_device_updates(e2ee, user_id, [DeviceUpdate(c, None) for c in changes])
 
 
 # -- inbound updates -------------------------------------------------------------------------------
-async def on_device_list_update_edu(node: Node, origin: str, content: dict[str, Any]) -> None:
+async def on_device_list_update_edu(e2ee: E2ee, origin: str, content: dict[str, Any]) -> None:
     """An ``m.device_list_update`` EDU from ``origin``: record the change for a user of that
     server we share a room with, update or drop our cache of their keys, wake local users."""
     user_id, device_id = content.get("user_id"), content.get("device_id")
@@ -170,12 +170,12 @@ async def on_device_list_update_edu(node: Node, origin: str, content: dict[str, 
             or not all(isinstance(p, int) and not isinstance(p, bool) for p in prev_ids) \
             or not isinstance(deleted, bool):
         return
-    local = await local_users_sharing_rooms(node, user_id)
+    local = await local_users_sharing_rooms(e2ee, user_id)
     if not local:
         return
     if keys is not None and not device_keys_signature_valid(keys, user_id, device_id):
         keys = None  # not usable: the cache is dropped and the next query asks the server
-    store = node.stores.device_keys
+    store = e2ee.stores.device_keys
 
     async def write(ids: list[int]) -> int | None:
         applied = await store.apply_remote_update(
@@ -183,35 +183,35 @@ async def on_device_list_update_edu(node: Node, origin: str, content: dict[str, 
             deleted=deleted, keys=keys, stream_id=ids[0])
         return ids[0] if applied else None
 
-    position = await with_stream_ids(node, 1, write)
+    position = await with_stream_ids(e2ee, 1, write)
     if position is not None:
-        node.notifier.notify(users=local, position=position)
+        e2ee.notifier.notify(users=local, position=position)
 
 
 # -- what changed since a token ---------------------------------------------------------------------
-async def device_list_changes(node: Node, user_id: str, since: int, now: int
+async def device_list_changes(e2ee: E2ee, user_id: str, since: int, now: int
                               ) -> tuple[set[str], set[str]]:
     """(changed, left) for ``user_id`` between two stream positions."""
     changed: set[str] = set()
     left: set[str] = set()
     shared: dict[str, set[str]] | None = None
-    if node.notifier.user_changed_since(user_id, since):
-        updated = await node.stores.device_keys.get_changed_users(since, now)
+    if e2ee.notifier.user_changed_since(user_id, since):
+        updated = await e2ee.stores.device_keys.get_changed_users(since, now)
         if updated:
-            shared = await shared_members(node, user_id)
+            shared = await shared_members(e2ee, user_id)
             changed.update(u for u in updated if u == user_id or u in shared)
-    member_changes = await _membership_changes(node, user_id, since, now)
+    member_changes = await _membership_changes(e2ee, user_id, since, now)
     if not member_changes:
         return changed, left
     if shared is None:
-        shared = await shared_members(node, user_id)
+        shared = await shared_members(e2ee, user_id)
     my_rooms = {room_id for room_id, target in member_changes if target == user_id}
     rooms_of: dict[str, set[str]] = {}
     candidates: set[str] = set()
     for room_id, target in member_changes:
         rooms_of.setdefault(target, set()).add(room_id)
         if target == user_id:
-            room = node.rooms.registry.cached(room_id)
+            room = e2ee.rooms.registry.cached(room_id)
             if room is not None:
                 candidates.update(room.members_with("join"))
         else:
@@ -224,22 +224,22 @@ async def device_list_changes(node: Node, user_id: str, since: int, now: int
             # Shared before too if they still share a room where neither's membership moved.
             if not rooms_now - my_rooms - rooms_of.get(candidate, set()):
                 newly_shared.add(candidate)
-        elif _was_shared(node, user_id, candidate, my_rooms, rooms_of.get(candidate, set())):
+        elif _was_shared(e2ee, user_id, candidate, my_rooms, rooms_of.get(candidate, set())):
             left.add(candidate)
     changed.update(newly_shared)
-    remote = [u for u in newly_shared if not node.is_mine(u)]
+    remote = [u for u in newly_shared if not e2ee.is_mine(u)]
     if remote:
         # We may not have heard of their changes while no local user shared a room with them.
-        await node.stores.device_keys.forget_remote_cache(remote)
+        await e2ee.stores.device_keys.forget_remote_cache(remote)
     return changed, left - changed
 
 
-def _was_shared(node: Node, user_id: str, candidate: str, my_rooms: set[str],
+def _was_shared(e2ee: E2ee, user_id: str, candidate: str, my_rooms: set[str],
                 their_rooms: set[str]) -> bool:
     """Whether a membership change in one of the rooms may have ended sharing it: the candidate
     left it (or was banned), or the requester left it while the candidate stayed."""
     for room_id in their_rooms:
-        room = node.rooms.registry.cached(room_id)
+        room = e2ee.rooms.registry.cached(room_id)
         if room is None or room.membership_of(candidate) not in ("leave", "ban"):
             continue
         mine = room.membership_of(user_id)
@@ -247,24 +247,24 @@ def _was_shared(node: Node, user_id: str, candidate: str, my_rooms: set[str],
         if (mine == "join") != (room_id in my_rooms):
             return True
     for room_id in my_rooms:
-        room = node.rooms.registry.cached(room_id)
+        room = e2ee.rooms.registry.cached(room_id)
         if room is not None and room.membership_of(user_id) in ("leave", "ban") \
                 and room.membership_of(candidate) == "join":
             return True
     return False
 
 
-async def _membership_changes(node: Node, user_id: str, since: int, now: int
+async def _membership_changes(e2ee: E2ee, user_id: str, since: int, now: int
                               ) -> list[tuple[str, str]]:
     """(room_id, user_id) of membership events since ``since`` in the requester's rooms, from
     each room's recent events when they cover the range."""
-    rooms = await node.rooms.user_rooms.rooms_for_user(user_id)
+    rooms = await e2ee.rooms.user_rooms.rooms_for_user(user_id)
     found: list[tuple[str, str]] = []
     from_db: list[str] = []
     for room_id in list(rooms):
-        if not node.notifier.room_changed_since(room_id, since):
+        if not e2ee.notifier.room_changed_since(room_id, since):
             continue
-        room = await node.rooms.registry.get(room_id)
+        room = await e2ee.rooms.registry.get(room_id)
         if room is None or room.last_stream <= since:
             continue
         recent = room.recent_since(since, now)
@@ -274,15 +274,15 @@ async def _membership_changes(node: Node, user_id: str, since: int, now: int
         found.extend((room_id, e.state_key) for e in recent
                      if e.type == "m.room.member" and e.state_key is not None)
     if from_db:
-        found.extend(await node.stores.device_keys.get_membership_changes(from_db, since, now))
+        found.extend(await e2ee.stores.device_keys.get_membership_changes(from_db, since, now))
     return found
 
 
-async def sync_fields(node: Node, requester: Requester, since: int | None,
+async def sync_fields(e2ee: E2ee, requester: Requester, since: int | None,
                       now: int) -> dict[str, Any]:
     if since is None:
         return {}
-    changed, left = await device_list_changes(node, requester.user_id, since, now)
+    changed, left = await device_list_changes(e2ee, requester.user_id, since, now)
     if not changed and not left:
         return {}
     return {"device_lists": {"changed": sorted(changed), "left": sorted(left)}}

@@ -29,6 +29,7 @@ from broker.errors import (
     MalformedContent,
     MissingInput,
     NotFound,
+    Unavailable,
 )
 from protocol.canonical import decode_b64
 from protocol.identifiers import is_user_id
@@ -43,7 +44,7 @@ from storage.device_keys import (
 
 if TYPE_CHECKING:
     from broker.auth import Requester
-    from broker.node import Node
+    from broker.e2ee.context import E2ee
 
 logger = logging.getLogger(__name__)
 
@@ -216,50 +217,50 @@ class KeyCountCache:
     versions: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
-def _cache(node: Node) -> KeyCountCache:
-    return node.key_counts
+def _cache(e2ee: E2ee) -> KeyCountCache:
+    return e2ee.key_counts
 
 
-async def key_counts(node: Node, user_id: str, device_id: str) -> KeyCounts:
+async def key_counts(e2ee: E2ee, user_id: str, device_id: str) -> KeyCounts:
     """The device's unclaimed one-time keys and unused fallback key types (from memory when
     nothing changed since the last read)."""
-    cache = _cache(node)
+    cache = _cache(e2ee)
     device = (user_id, device_id)
     found = cache.counts.get(device)
     if found is not None:
         return found
     version = cache.versions.get(device, 0)
-    counts = await node.stores.device_keys.get_key_counts(user_id, device_id)
+    counts = await e2ee.stores.device_keys.get_key_counts(user_id, device_id)
     if cache.versions.get(device, 0) == version:
         cache.counts[device] = counts
     return counts
 
 
-def forget_key_counts(node: Node, devices: Iterable[tuple[str, str]]) -> None:
-    cache = _cache(node)
+def forget_key_counts(e2ee: E2ee, devices: Iterable[tuple[str, str]]) -> None:
+    cache = _cache(e2ee)
     for device in devices:
         cache.counts.pop(device, None)
         cache.versions[device] = cache.versions.get(device, 0) + 1
 
 
-def _remember_counts(node: Node, user_id: str, device_id: str, counts: KeyCounts) -> None:
-    forget_key_counts(node, [(user_id, device_id)])
-    _cache(node).counts[(user_id, device_id)] = counts
+def _remember_counts(e2ee: E2ee, user_id: str, device_id: str, counts: KeyCounts) -> None:
+    forget_key_counts(e2ee, [(user_id, device_id)])
+    _cache(e2ee).counts[(user_id, device_id)] = counts
 
 
 def counts_json(counts: KeyCounts) -> dict[str, int]:
     return {DEFAULT_COUNTED_ALGORITHM: 0, **counts.one_time}
 
 
-async def sync_fields(node: Node, requester: Requester, since: int | None,
+async def sync_fields(e2ee: E2ee, requester: Requester, since: int | None,
                       now: int) -> dict[str, Any]:
-    counts = await key_counts(node, requester.user_id, requester.device_id)
+    counts = await key_counts(e2ee, requester.user_id, requester.device_id)
     return {"device_one_time_keys_count": counts_json(counts),
             "device_unused_fallback_key_types": list(counts.unused_fallback)}
 
 
 # -- upload ---------------------------------------------------------------------------------------
-async def upload_keys(node: Node, requester: Requester, body: Mapping[str, Any]
+async def upload_keys(e2ee: E2ee, requester: Requester, body: Mapping[str, Any]
                       ) -> dict[str, Any]:
     """``POST /keys/upload``: store the device's keys; publish new identity keys."""
     from broker.e2ee.device_lists import DeviceUpdate, publish_device_updates, with_stream_ids
@@ -270,44 +271,44 @@ async def upload_keys(node: Node, requester: Requester, body: Mapping[str, Any]
         device_keys = check_device_keys(body["device_keys"], user_id, device_id)
     one_time_keys = check_one_time_keys(body.get("one_time_keys"), "one_time_keys")
     fallback_keys = check_fallback_keys(body.get("fallback_keys"))
-    store = node.stores.device_keys
+    store = e2ee.stores.device_keys
 
     async def write(ids: list[int]) -> Any:
         return await store.upload_keys(
             user_id, device_id, device_keys=device_keys, one_time_keys=one_time_keys,
-            fallback_keys=fallback_keys, now_ms=node.clock.time_ms(),
+            fallback_keys=fallback_keys, now_ms=e2ee.clock.time_ms(),
             stream_id=ids[0] if ids else 0)
 
     try:
         # A stream id only where identity keys may change the device list.
-        result = await with_stream_ids(node, 1 if device_keys is not None else 0, write)
+        result = await with_stream_ids(e2ee, 1 if device_keys is not None else 0, write)
     except OneTimeKeyConflict as e:
         raise invalid(str(e)) from e
     except UnknownDevice as e:
         raise NotFound("The device no longer exists") from e
-    _remember_counts(node, user_id, device_id, result.counts)
+    _remember_counts(e2ee, user_id, device_id, result.counts)
     if result.change is not None:
-        await publish_device_updates(node, user_id, [DeviceUpdate(result.change, device_keys)])
+        await publish_device_updates(e2ee, user_id, [DeviceUpdate(result.change, device_keys)])
     return {"one_time_key_counts": dict(result.counts.one_time)}
 
 
 # -- query ----------------------------------------------------------------------------------------
-async def query_local_keys(node: Node, query: Mapping[str, list[str]], *,
+async def query_local_keys(e2ee: E2ee, query: Mapping[str, list[str]], *,
                            viewer: str | None, over_federation: bool = False
                            ) -> dict[str, Any]:
     """The keys of local users: ``device_keys`` plus, where cross-signing keys exist,
     ``master_keys`` and ``self_signing_keys`` (and ``user_signing_keys`` of the viewer).
     Device display names are not shown to other servers."""
-    local = {u: d for u, d in query.items() if node.is_mine(u)}
-    devices = await node.stores.device_keys.get_device_keys(
+    local = {u: d for u, d in query.items() if e2ee.is_mine(u)}
+    devices = await e2ee.stores.device_keys.get_device_keys(
         local, include_display_names=not over_federation)
     answer: dict[str, Any] = {"device_keys": devices}
-    await add_cross_signing(node, answer, list(local), viewer=viewer,
+    await add_cross_signing(e2ee, answer, list(local), viewer=viewer,
                             with_user_signing=not over_federation)
     return answer
 
 
-async def add_cross_signing(node: Node, answer: dict[str, Any], user_ids: Iterable[str], *,
+async def add_cross_signing(e2ee: E2ee, answer: dict[str, Any], user_ids: Iterable[str], *,
                             viewer: str | None, with_user_signing: bool) -> None:
     """Complete an answer with the cross-signing keys and visible signatures the node holds
     (see broker.e2ee.cross_signing); the viewer's user-signing key only for clients."""
@@ -317,16 +318,25 @@ async def add_cross_signing(node: Node, answer: dict[str, Any], user_ids: Iterab
     )
 
     if with_user_signing and viewer is not None:
-        await add_cross_signing_to_query(node, viewer, answer, user_ids)
+        await add_cross_signing_to_query(e2ee, viewer, answer, user_ids)
     else:
-        await add_cross_signing_to_federation_query(node, answer, user_ids)
+        await add_cross_signing_to_federation_query(e2ee, answer, user_ids)
 
-def _group_by_server(node: Node, user_ids: Iterable[str]) -> dict[str, list[str]]:
+def _group_by_server(e2ee: E2ee, user_ids: Iterable[str]) -> dict[str, list[str]]:
     by_server: dict[str, list[str]] = {}
     for user_id in user_ids:
-        if not node.is_mine(user_id):
+        if not e2ee.is_mine(user_id):
             by_server.setdefault(server_name_of(user_id), []).append(user_id)
     return by_server
+
+
+async def _post(e2ee: E2ee, server: str, path: str, body: dict[str, Any], timeout: float
+                ) -> Any:
+    """Ask another server (unreachable when federation is off)."""
+    client = e2ee.e2ee_federation.client
+    if client is None:
+        raise Unavailable("Federation is disabled")
+    return await client.post_json(server, path, body, timeout=timeout)
 
 
 def _failure(error: Exception) -> dict[str, Any]:
@@ -335,21 +345,21 @@ def _failure(error: Exception) -> dict[str, Any]:
             "message": str(error) or type(error).__name__}
 
 
-async def query_keys(node: Node, requester: Requester, body: Mapping[str, Any]
+async def query_keys(e2ee: E2ee, requester: Requester, body: Mapping[str, Any]
                      ) -> dict[str, Any]:
     """``POST /keys/query``: local users from the database, remote users from the cache or
     their servers (queried in parallel)."""
     query = check_query(body)
     timeout = parse_timeout(body)
-    local = {u: d for u, d in query.items() if node.is_mine(u)}
+    local = {u: d for u, d in query.items() if e2ee.is_mine(u)}
     answer: dict[str, Any] = {
-        "device_keys": await node.stores.device_keys.get_device_keys(local),
+        "device_keys": await e2ee.stores.device_keys.get_device_keys(local),
         "master_keys": {}, "self_signing_keys": {}, "user_signing_keys": {}}
     failures: dict[str, Any] = {}
-    by_server = _group_by_server(node, query)
+    by_server = _group_by_server(e2ee, query)
     if by_server:
         results: list[Any] = await defer.DeferredList(
-            [defer.ensureDeferred(_query_server(node, server, {u: query[u] for u in users},
+            [defer.ensureDeferred(_query_server(e2ee, server, {u: query[u] for u in users},
                                                 timeout))
              for server, users in by_server.items()],
             consumeErrors=True)
@@ -359,20 +369,20 @@ async def query_keys(node: Node, requester: Requester, body: Mapping[str, Any]
                 continue
             for section in ("device_keys", "master_keys", "self_signing_keys"):
                 answer[section].update(result.get(section, {}))
-    await add_cross_signing(node, answer, query, viewer=requester.user_id,
+    await add_cross_signing(e2ee, answer, query, viewer=requester.user_id,
                             with_user_signing=True)
     answer["failures"] = failures
     return answer
 
 
-async def _query_server(node: Node, server: str, query: dict[str, list[str]],
+async def _query_server(e2ee: E2ee, server: str, query: dict[str, list[str]],
                         timeout: float) -> dict[str, Any]:
     from broker.e2ee.device_lists import local_users_sharing_rooms
 
-    store = node.stores.device_keys
+    store = e2ee.stores.device_keys
     answer: dict[str, Any] = {"device_keys": {}, "master_keys": {}, "self_signing_keys": {}}
     cached = await store.get_remote_cache(list(query))
-    tracked = {u for u in query if await local_users_sharing_rooms(node, u)}
+    tracked = {u for u in query if await local_users_sharing_rooms(e2ee, u)}
     stale = [u for u in cached if u not in tracked]
     if stale:
         await store.forget_remote_cache(stale)
@@ -388,12 +398,11 @@ async def _query_server(node: Node, server: str, query: dict[str, list[str]],
     missing = {u: d for u, d in query.items() if u not in cached or u not in tracked}
     if not missing:
         return answer
-    response = await node.federation_client.post_json(
-        server, QUERY_PATH, {"device_keys": missing}, timeout=timeout)
+    response = await _post(e2ee, server, QUERY_PATH, {"device_keys": missing}, timeout)
     fetched = _checked_remote_answer(server, response, set(missing))
     for section in ("device_keys", "master_keys", "self_signing_keys"):
         answer[section].update(fetched[section])
-    now = node.clock.time_ms()
+    now = e2ee.clock.time_ms()
     for user_id, wanted in missing.items():
         if wanted or user_id not in tracked:
             continue  # only a complete device list of a tracked user is worth caching
@@ -428,31 +437,31 @@ def _checked_remote_answer(server: str, response: Any, users: set[str]) -> dict[
 
 
 # -- claim ----------------------------------------------------------------------------------------
-async def claim_local_keys(node: Node, query: Mapping[str, Mapping[str, str]]) -> DeviceKeyMap:
+async def claim_local_keys(e2ee: E2ee, query: Mapping[str, Mapping[str, str]]) -> DeviceKeyMap:
     """Claim keys of local devices (one transaction); their cached counts are dropped."""
     wanted = [(user_id, device_id, algorithm)
-              for user_id, devices in query.items() if node.is_mine(user_id)
+              for user_id, devices in query.items() if e2ee.is_mine(user_id)
               for device_id, algorithm in devices.items()]
     if not wanted:
         return {}
-    claimed = await node.stores.device_keys.claim_keys(wanted)
-    forget_key_counts(node, [(user_id, device_id) for user_id, device_id, _ in wanted])
+    claimed = await e2ee.stores.device_keys.claim_keys(wanted)
+    forget_key_counts(e2ee, [(user_id, device_id) for user_id, device_id, _ in wanted])
     return claimed
 
 
-async def claim_keys(node: Node, requester: Requester, body: Mapping[str, Any]
+async def claim_keys(e2ee: E2ee, requester: Requester, body: Mapping[str, Any]
                      ) -> dict[str, Any]:
     """``POST /keys/claim``."""
     query = check_claim(body)
     timeout = parse_timeout(body)
-    one_time_keys: dict[str, Any] = dict(await claim_local_keys(node, query))
+    one_time_keys: dict[str, Any] = dict(await claim_local_keys(e2ee, query))
     failures: dict[str, Any] = {}
-    by_server = _group_by_server(node, query)
+    by_server = _group_by_server(e2ee, query)
     if by_server:
         results: list[Any] = await defer.DeferredList(
-            [defer.ensureDeferred(node.federation_client.post_json(
-                server, CLAIM_PATH, {"one_time_keys": {u: query[u] for u in users}},
-                timeout=timeout))
+            [defer.ensureDeferred(_post(
+                e2ee, server, CLAIM_PATH, {"one_time_keys": {u: query[u] for u in users}},
+                timeout))
              for server, users in by_server.items()],
             consumeErrors=True)
         for (server, users), (ok, result) in zip(by_server.items(), results, strict=True):

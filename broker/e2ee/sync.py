@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from broker.auth import Requester
-    from broker.node import Node
+    from broker.e2ee.context import E2ee
 
 SyncFields = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -40,12 +40,12 @@ def _merge(into: dict[str, Any], part: dict[str, Any]) -> None:
             into[key] = value
 
 
-async def collect(node: Node, requester: Requester, since: int | None, now: int
+async def collect(e2ee: E2ee, requester: Requester, since: int | None, now: int
                   ) -> dict[str, Any]:
     """The merged fields; empty sections are left out."""
     merged: dict[str, Any] = {}
     for provider in _providers():
-        _merge(merged, await provider(node, requester, since, now))
+        _merge(merged, await provider(e2ee, requester, since, now))
     return merged
 
 

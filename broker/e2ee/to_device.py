@@ -39,7 +39,7 @@ from storage.to_device import ToDeviceStore, edu_dedupe, txn_dedupe
 if TYPE_CHECKING:
     from broker.auth import Requester
     from broker.clock import Clock
-    from broker.node import Node
+    from broker.e2ee.context import E2ee
     from broker.notifier import Notifier
     from broker.streams import StreamWriter
     from federation.sender.sender import FederationSender
@@ -197,10 +197,10 @@ class ToDevice:
             loop.stop()
 
 
-async def sync_fields(node: Node, requester: Requester, since: int | None, now: int
+async def sync_fields(e2ee: E2ee, requester: Requester, since: int | None, now: int
                       ) -> dict[str, Any]:
-    return await node.to_device.sync_fields(requester, since, now)
+    return await e2ee.to_device.sync_fields(requester, since, now)
 
 
-async def on_direct_to_device_edu(node: Node, origin: str, content: JsonDict) -> None:
-    await node.to_device.receive_edu(origin, content)
+async def on_direct_to_device_edu(e2ee: E2ee, origin: str, content: JsonDict) -> None:
+    await e2ee.to_device.receive_edu(origin, content)
