@@ -175,23 +175,26 @@ def build_federation_services(config: NodeConfig, signing_key: Any, clock: Clock
 
 
 def local_parts(node: Node) -> LocalParts:
-    """The node-bound functions :class:`LocalParts` holds (each goes when its area becomes a
-    service of its own)."""
+    """The functions :class:`LocalParts` holds: end-to-end encryption's bound to its context,
+    visibility's and the client directory's still to the node (each goes when its area offers
+    a service of its own)."""
     from broker.client_api.directory import list_public_rooms
     from broker.e2ee import cross_signing, device_lists, keys, to_device
     from broker.rooms.visibility import pdus_for_server
 
+    e2ee = node.e2ee
+
     async def query_keys(query: Mapping[str, list[str]]) -> dict[str, Any]:
-        return await keys.query_local_keys(node, query, viewer=None, over_federation=True)
+        return await keys.query_local_keys(e2ee, query, viewer=None, over_federation=True)
 
     return LocalParts(
         visible_pdus=partial(pdus_for_server, node),
         query_keys=query_keys,
-        claim_keys=partial(keys.claim_local_keys, node),
+        claim_keys=partial(keys.claim_local_keys, e2ee),
         list_public_rooms=partial(list_public_rooms, node),
         edu_handlers={
-            "m.device_list_update": partial(device_lists.on_device_list_update_edu, node),
-            to_device.EDU_TYPE: partial(to_device.on_direct_to_device_edu, node),
-            "m.signing_key_update": partial(cross_signing.on_signing_key_update, node),
+            device_lists.EDU_TYPE: partial(device_lists.on_device_list_update_edu, e2ee),
+            to_device.EDU_TYPE: partial(to_device.on_direct_to_device_edu, e2ee),
+            "m.signing_key_update": partial(cross_signing.on_signing_key_update, e2ee),
         },
     )
