@@ -41,8 +41,10 @@ from broker.receipts import Receipts
 from broker.rooms.aliases import Aliases
 from broker.rooms.backfill import Backfiller
 from broker.rooms.client_events import ClientEvents
-from broker.rooms.create_room import create_room
+from broker.rooms.create_room import NewRooms
 from broker.rooms.membership import Membership
+from broker.rooms.remote_invites import RemoteInvites
+from broker.rooms.remote_join import EventSigner, RemoteJoins
 from broker.rooms.service import RoomEdus, Rooms
 from broker.rooms.state_loader import StateLoader
 from broker.rooms.visibility import Visibility
@@ -204,7 +206,18 @@ class Node:
 
     def _build_room_services(self) -> None:
         """The room services endpoints use (after federation: EDUs need its sender)."""
-        self.membership = Membership(self)
+        federation, stores = self.federation, self.stores
+        signer = EventSigner(self.server_name, self.signing_key, self.clock)
+        joins = RemoteJoins(self.server_name, signer, federation.client, federation.policy,
+                            federation.keyring, self.rooms, stores.state, self.clock)
+        remote_invites = RemoteInvites(signer, federation.client, federation.keyring,
+                                       self.rooms, stores.remote_invites, self.streams)
+        self.membership = Membership(
+            self.server_name, self.rooms, self.aliases, stores.users, stores.state,
+            stores.remote_invites, joins, remote_invites, federation.policy, federation.client,
+            self.policy)
+        self.new_rooms = NewRooms(self.server_name, self.rooms, self.aliases, remote_invites,
+                                  self.clock)
         self.client_events = ClientEvents(self.stores.events, self.clock)
         assert self.stream is not None
         self.visibility = Visibility(self.stores.events, self.stream)
@@ -212,7 +225,7 @@ class Node:
             self.rooms, self.membership, self.stores.events, self.stores.state, self.visibility,
             self.client_events, self.policy, self.clock)
         self.room_creation = RoomCreation(
-            partial(create_room, self), self.stores.users, self.policy, self.server_name,
+            self.new_rooms.create, self.stores.users, self.policy, self.server_name,
             self.config.encryption_by_default)
         edus = RoomEdus(self.rooms.registry, self.server_name, self.federation.sender)
         self.receipts = Receipts(self.rooms, self.stores.events, self.stores.receipts,

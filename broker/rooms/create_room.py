@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING, Any
 from broker.errors import DomainError, InvalidInput
 from broker.rooms.creator import EventSpec
 from broker.rooms.live_room import RECENT_EVENTS, LiveRoom
-from broker.rooms.remote_invites import invite_remote_user
 from protocol.room_versions import KNOWN_ROOM_VERSIONS, get_room_version
 from storage.events import PersistItem
 
 if TYPE_CHECKING:
-    from broker.node import Node
+    from broker.clock import Clock
+    from broker.rooms.aliases import Aliases
+    from broker.rooms.remote_invites import RemoteInvites
+    from broker.rooms.service import Rooms
 
 logger = logging.getLogger(__name__)
 
@@ -88,63 +90,74 @@ def new_legacy_room_id(server_name: str) -> str:
     return "!" + "".join(secrets.choice(alphabet) for _ in range(18)) + ":" + server_name
 
 
-async def create_room(node: Node, req: CreateRoomRequest) -> str:
-    """Create the room; returns its ID.  Nothing is written unless every event is authorised."""
-    if req.room_version not in KNOWN_ROOM_VERSIONS:
-        raise InvalidInput(f"Room version {req.room_version} is not supported", errcode="M_UNSUPPORTED_ROOM_VERSION")
-    version = get_room_version(req.room_version)
-    if req.preset not in PRESETS:
-        raise InvalidInput(f"Unknown preset {req.preset!r}")
-    alias = None
-    if req.room_alias_name is not None:
-        alias = f"#{req.room_alias_name}:{node.server_name}"
-        await node.aliases.check_alias_free(alias)
+class NewRooms:
+    """Creates rooms: the initial events built in memory and written in one batch."""
 
-    rooms = node.rooms
-    room = LiveRoom(
-        room_id="" if version.room_id_is_create_event_hash else new_legacy_room_id(
-            node.server_name),
-        room_version=version, state={}, extremities=[], depth=0, state_group=0,
-        state_group_depth=0, last_stream=0, recent=deque(maxlen=RECENT_EVENTS))
-    items: list[PersistItem] = []
+    def __init__(self, server_name: str, rooms: Rooms, aliases: Aliases,
+                 remote_invites: RemoteInvites, clock: Clock) -> None:
+        self.server_name = server_name
+        self.rooms = rooms
+        self.aliases = aliases
+        self.remote_invites = remote_invites
+        self.clock = clock
 
-    def add(event_type: str, content: dict[str, Any], state_key: str = "") -> None:
-        items.append(rooms.creator.build(
-            room, EventSpec(sender=req.creator, type=event_type, content=content,
-                            state_key=state_key)))
-        if not room.room_id:  # room v12: the ID is the create event's hash
-            room.room_id = items[0].event.room_id
-            assert items[0].new_state_group is not None
-            items[0].new_state_group.room_id = room.room_id
+    async def create(self, req: CreateRoomRequest) -> str:
+        """Create the room; returns its ID.  Nothing is written unless every event is authorised."""
+        if req.room_version not in KNOWN_ROOM_VERSIONS:
+            raise InvalidInput(f"Room version {req.room_version} is not supported", errcode="M_UNSUPPORTED_ROOM_VERSION")
+        version = get_room_version(req.room_version)
+        if req.preset not in PRESETS:
+            raise InvalidInput(f"Unknown preset {req.preset!r}")
+        alias = None
+        if req.room_alias_name is not None:
+            alias = f"#{req.room_alias_name}:{self.server_name}"
+            await self.aliases.check_alias_free(alias)
 
-    try:
-        _add_initial_events(req, alias, add)
-    except Exception:
-        rooms.writer.release(items)
-        raise
-    items[0].new_room = {
-        "room_id": room.room_id, "room_version": req.room_version, "creator": req.creator,
-        "is_public": req.visibility == "public", "created_ts": node.clock.time_ms()}
-    room.is_public = req.visibility == "public"
-    rooms.registry.add(room)
-    try:
-        await rooms.writer.persist(items)
-    except Exception:
-        rooms.registry.invalidate(room.room_id)
-        raise
-    if alias is not None:
-        await node.aliases.create_alias(alias, room.room_id, req.creator)
-    for invitee in req.invite:
-        if not node.is_mine(invitee):
-            # A remote invite needs the invitee's server to countersign it.
-            spec = EventSpec(sender=req.creator, type="m.room.member",
-                             content=_invite_content(req), state_key=invitee)
-            try:
-                await invite_remote_user(node, room, spec)
-            except DomainError as e:
-                logger.warning("createRoom %s: inviting %s failed: %s", room.room_id, invitee,
-                               e.message)
-    return room.room_id
+        rooms = self.rooms
+        room = LiveRoom(
+            room_id="" if version.room_id_is_create_event_hash else new_legacy_room_id(
+                self.server_name),
+            room_version=version, state={}, extremities=[], depth=0, state_group=0,
+            state_group_depth=0, last_stream=0, recent=deque(maxlen=RECENT_EVENTS))
+        items: list[PersistItem] = []
+
+        def add(event_type: str, content: dict[str, Any], state_key: str = "") -> None:
+            items.append(rooms.creator.build(
+                room, EventSpec(sender=req.creator, type=event_type, content=content,
+                                state_key=state_key)))
+            if not room.room_id:  # room v12: the ID is the create event's hash
+                room.room_id = items[0].event.room_id
+                assert items[0].new_state_group is not None
+                items[0].new_state_group.room_id = room.room_id
+
+        try:
+            _add_initial_events(req, alias, add)
+        except Exception:
+            rooms.writer.release(items)
+            raise
+        items[0].new_room = {
+            "room_id": room.room_id, "room_version": req.room_version, "creator": req.creator,
+            "is_public": req.visibility == "public", "created_ts": self.clock.time_ms()}
+        room.is_public = req.visibility == "public"
+        rooms.registry.add(room)
+        try:
+            await rooms.writer.persist(items)
+        except Exception:
+            rooms.registry.invalidate(room.room_id)
+            raise
+        if alias is not None:
+            await self.aliases.create_alias(alias, room.room_id, req.creator)
+        for invitee in req.invite:
+            if not invitee.split(":", 1)[-1] == self.server_name:
+                # A remote invite needs the invitee's server to countersign it.
+                spec = EventSpec(sender=req.creator, type="m.room.member",
+                                 content=_invite_content(req), state_key=invitee)
+                try:
+                    await self.remote_invites.invite(room, spec)
+                except DomainError as e:
+                    logger.warning("createRoom %s: inviting %s failed: %s", room.room_id, invitee,
+                                   e.message)
+        return room.room_id
 
 
 def _add_initial_events(req: CreateRoomRequest, alias: str | None,

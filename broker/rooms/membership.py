@@ -10,43 +10,67 @@ from typing import TYPE_CHECKING, Any
 
 from broker.errors import Forbidden, InvalidInput, NotFound, Unavailable
 from broker.rooms.creator import EventSpec
-from broker.rooms.remote_invites import decline_remote_invite, invite_remote_user
-from broker.rooms.remote_join import join_remote_room, servers_for_room
+from broker.rooms.remote_invites import RemoteInvites
+from broker.rooms.remote_join import RemoteJoins, servers_for_room
 from protocol.errors import HttpResponseError
 from protocol.events import Event
 from protocol.identifiers import is_room_id, is_user_id
 from protocol.signing import server_name_of
 
 if TYPE_CHECKING:
-    from broker.node import Node
+    from broker.access_policy import AccessPolicy
+    from broker.rooms.aliases import Aliases
+    from broker.rooms.service import Rooms
+    from federation.policy import FederationPolicy
+    from federation.transport_client import FederationClient
+    from storage.remote_invites import RemoteInviteStore
+    from storage.state import StateStore
+    from storage.users import UserStore
 
 
 class Membership:
-    def __init__(self, node: Node) -> None:
-        self.node = node
-        self.policy = node.policy
+    def __init__(self, server_name: str, rooms: Rooms, aliases: Aliases, users: UserStore,
+                 state: StateStore, invites: RemoteInviteStore, joins: RemoteJoins,
+                 remote_invites: RemoteInvites, federation_policy: FederationPolicy,
+                 client: FederationClient | None, policy: AccessPolicy) -> None:
+        self.server_name = server_name
+        self.rooms = rooms
+        self.aliases = aliases
+        self.users = users
+        self.state = state
+        self.invites = invites
+        self.joins = joins
+        self.remote_invites = remote_invites
+        self.federation_policy = federation_policy
+        self.client = client
+        self.policy = policy
+
+    def is_mine(self, user_id: str) -> bool:
+        return user_id.split(":", 1)[-1] == self.server_name
 
     async def _profile_content(self, user_id: str) -> dict[str, Any]:
-        profile = await self.node.stores.users.get_profile(user_id) or {}
+        profile = await self.users.get_profile(user_id) or {}
         return {k: v for k, v in profile.items() if k in ("displayname", "avatar_url")}
 
     async def resolve_room(self, room_id_or_alias: str) -> tuple[str, list[str]]:
         """The room ID, and servers that can help to join it (for a remote alias)."""
         if room_id_or_alias.startswith("#"):
             server = room_id_or_alias.split(":", 1)[-1]
-            if server == self.node.server_name:
-                return await self.node.aliases.resolve(room_id_or_alias), []
+            if server == self.server_name:
+                return await self.aliases.resolve(room_id_or_alias), []
             return await self._remote_alias(room_id_or_alias, server)
         if not is_room_id(room_id_or_alias):
             raise InvalidInput(f"{room_id_or_alias!r} is neither a room ID nor a room alias")
         return room_id_or_alias, []
 
     async def _remote_alias(self, alias: str, server: str) -> tuple[str, list[str]]:
-        self.node.aliases.validate(alias, must_be_local=False)
-        if not self.node.federation_policy.permits("outbound", server):
+        self.aliases.validate(alias, must_be_local=False)
+        if not self.federation_policy.permits("outbound", server):
             raise Forbidden(f"Federation with {server} is not allowed")
+        if self.client is None:
+            raise Forbidden("Federation is not enabled on this node")
         try:
-            answer = await self.node.federation_client.get_json(
+            answer = await self.client.get_json(
                 server, "/_matrix/federation/v1/query/directory", args={"room_alias": alias})
         except HttpResponseError as e:
             raise NotFound(f"Room alias {alias} not found") from e
@@ -63,19 +87,18 @@ class Membership:
                    servers: list[str] | None = None) -> str:
         room_id, alias_servers = await self.resolve_room(room_id_or_alias)
         self.policy.may_join(user_id, room_id)
-        room = await self.node.rooms.registry.get(room_id)
+        room = await self.rooms.registry.get(room_id)
         joined = room.members_with("join") if room is not None else []
-        if room is None or (joined and not any(self.node.is_mine(u) for u in joined)):
+        if room is None or (joined and not any(self.is_mine(u) for u in joined)):
             # Nobody here is in the room: join through a server that is.
             profile = await self._profile_content(user_id)
-            invite = await self.node.stores.remote_invites.get_invite(user_id, room_id)
+            invite = await self.invites.get_invite(user_id, room_id)
             inviter = [server_name_of(str(invite.event.get("sender", "")))] if invite else []
             hints = [*(servers or []), *alias_servers, *inviter]
-            await join_remote_room(self.node, room_id, user_id,
-                                   servers_for_room(room_id, hints), profile)
-            await self.node.stores.state.unforget_room(user_id, room_id)
+            await self.joins.join(room_id, user_id, servers_for_room(room_id, hints), profile)
+            await self.state.unforget_room(user_id, room_id)
             if invite is not None:
-                await self.node.stores.remote_invites.delete_invite(user_id, room_id)
+                await self.invites.delete_invite(user_id, room_id)
             return room_id
         content = {"membership": "join", **await self._profile_content(user_id)}
         if reason:
@@ -85,8 +108,8 @@ class Membership:
             current.content.get(k) == v for k, v in content.items()
         ):
             return room_id  # already joined with this profile: nothing to change
-        await self.node.rooms.send(room_id, user_id, "m.room.member", content, state_key=user_id)
-        await self.node.stores.state.unforget_room(user_id, room_id)
+        await self.rooms.send(room_id, user_id, "m.room.member", content, state_key=user_id)
+        await self.state.unforget_room(user_id, room_id)
         return room_id
 
     async def change(self, room_id: str, sender: str, target: str, membership: str, *,
@@ -95,18 +118,18 @@ class Membership:
         that declined an invite to a room held on another server)."""
         if not is_user_id(target):
             raise InvalidInput(f"{target!r} is not a valid user ID")
-        room = await self.node.rooms.registry.get(room_id)
+        room = await self.rooms.registry.get(room_id)
         if room is None and membership == "leave" and target == sender:
-            await decline_remote_invite(self.node, room_id, sender)
+            await self.remote_invites.decline(room_id, sender)
             return None
-        room = await self.node.rooms.get_room(room_id)
+        room = await self.rooms.get_room(room_id)
         if membership == "invite":
             self.policy.may_invite(sender, target, room_id)
             current = room.membership_of(target)
             if current in ("join", "ban"):
                 raise Forbidden(f"{target} is already {'in' if current == 'join' else 'banned from'}"
                                 " the room")
-            if self.node.is_mine(target) and await self.node.stores.users.get_user(target) is None:
+            if self.is_mine(target) and await self.users.get_user(target) is None:
                 raise NotFound(f"Unknown user {target}")
         content: dict[str, Any] = {"membership": membership}
         if reason:
@@ -115,17 +138,17 @@ class Membership:
             content["is_direct"] = True
         if membership == "invite":
             content.update(await self._profile_content(target))
-            if not self.node.is_mine(target):
+            if not self.is_mine(target):
                 spec = EventSpec(sender=sender, type="m.room.member", content=content,
                                  state_key=target)
-                return await invite_remote_user(self.node, room, spec)
-        return await self.node.rooms.send(room_id, sender, "m.room.member", content,
+                return await self.remote_invites.invite(room, spec)
+        return await self.rooms.send(room_id, sender, "m.room.member", content,
                                           state_key=target)
 
     async def forget(self, room_id: str, user_id: str) -> None:
-        room = await self.node.rooms.get_room(room_id)
+        room = await self.rooms.get_room(room_id)
         if room.membership_of(user_id) in ("join", "invite", "knock"):
             raise InvalidInput("You must leave the room before forgetting it", errcode="M_UNKNOWN")
         if room.membership_of(user_id) is None:
             raise NotFound("You have never been in this room")
-        await self.node.stores.state.forget_room(user_id, room_id)
+        await self.state.forget_room(user_id, room_id)

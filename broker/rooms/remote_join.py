@@ -20,7 +20,13 @@ from protocol.events import Event, finalize_pdu
 from protocol.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion, get_room_version
 
 if TYPE_CHECKING:
-    from broker.node import Node
+    from broker.clock import Clock
+    from broker.rooms.service import Rooms
+    from federation.keyring import Keyring
+    from federation.policy import FederationPolicy
+    from federation.transport_client import FederationClient
+    from protocol.signing import SigningKey
+    from storage.state import StateStore
 
 logger = logging.getLogger(__name__)
 
@@ -28,86 +34,121 @@ FED_V1 = "/_matrix/federation/v1"
 FED_V2 = "/_matrix/federation/v2"
 
 
-async def join_remote_room(node: Node, room_id: str, user_id: str, servers: list[str],
-                           profile: dict[str, Any]) -> str:
-    """Join ``room_id`` through the first of ``servers`` that answers; returns the room ID."""
-    client = node.federation_client
-    errors: list[str] = []
-    candidates = [s for s in dict.fromkeys(servers) if s != node.server_name]
-    allowed = [s for s in candidates if node.federation_policy.permits("outbound", s)]
-    if candidates and not allowed:
-        raise Forbidden(f"Federation with {', '.join(candidates)} is not allowed")
-    for server in allowed:
+class EventSigner:
+    """Signs our events from a resident server's templates (make_join, make_leave)."""
+
+    def __init__(self, server_name: str, signing_key: SigningKey, clock: Clock) -> None:
+        self.server_name = server_name
+        self.signing_key = signing_key
+        self.clock = clock
+
+    def sign_template(self, template: dict[str, Any], version: RoomVersion,
+                      content: dict[str, Any] | None = None) -> Event:
+        """Our signed event from a template, stamped now, with ``content`` merged into the
+        template's content."""
+        pdu = {k: v for k, v in template.items()
+               if k not in ("hashes", "signatures", "unsigned", "event_id")}
+        pdu["origin_server_ts"] = self.clock.time_ms()
+        if content:
+            pdu["content"] = {**pdu.get("content", {}), **content}
+        return finalize_pdu(pdu, self.server_name, self.signing_key, version)
+
+
+class RemoteJoins:
+    """Joining rooms held by other servers, through the federation client."""
+
+    def __init__(self, server_name: str, signer: EventSigner, client: FederationClient | None,
+                 policy: FederationPolicy, keyring: Keyring | None, rooms: Rooms,
+                 state: StateStore, clock: Clock) -> None:
+        self.server_name = server_name
+        self.signer = signer
+        self._client = client
+        self.policy = policy
+        self._keyring = keyring
+        self.rooms = rooms
+        self.state = state
+        self.clock = clock
+
+    @property
+    def client(self) -> FederationClient:
+        if self._client is None:
+            raise Forbidden("Federation is not enabled on this node")
+        return self._client
+
+    @property
+    def keyring(self) -> Keyring:
+        if self._keyring is None:
+            raise Forbidden("Federation is not enabled on this node")
+        return self._keyring
+
+    async def join(self, room_id: str, user_id: str, servers: list[str],
+                               profile: dict[str, Any]) -> str:
+        """Join ``room_id`` through the first of ``servers`` that answers; returns the room ID."""
+        client = self.client
+        errors: list[str] = []
+        candidates = [s for s in dict.fromkeys(servers) if s != self.server_name]
+        allowed = [s for s in candidates if self.policy.permits("outbound", s)]
+        if candidates and not allowed:
+            raise Forbidden(f"Federation with {', '.join(candidates)} is not allowed")
+        for server in allowed:
+            try:
+                template = await client.get_json(
+                    server, f"{FED_V1}/make_join/{quote(room_id)}/{quote(user_id)}",
+                    args={"ver": list(KNOWN_ROOM_VERSIONS)})
+            except HttpResponseError as e:
+                if e.status == 403:
+                    raise Forbidden(f"{server} refused the join: {e.body}") from e
+                errors.append(f"{server}: {e}")
+                continue
+            except Exception as e:
+                errors.append(f"{server}: {e}")
+                continue
+            return await self._send_join(server, room_id, template, profile)
+        raise NotFound(f"No server could help to join {room_id}: {'; '.join(errors) or 'none'}")
+
+
+    async def _send_join(self, server: str, room_id: str, template: dict[str, Any],
+                         profile: dict[str, Any]) -> str:
+        version_id = template.get("room_version", "1")
+        if version_id not in KNOWN_ROOM_VERSIONS:
+            raise InvalidInput(f"Room version {version_id} is not supported by this node", errcode="M_UNSUPPORTED_ROOM_VERSION")
+        version = get_room_version(version_id)
+        join = self.signer.sign_template(template["event"], version, {
+            "membership": "join",
+            **{k: v for k, v in profile.items() if k in ("displayname", "avatar_url")}})
+        answer = await self.client.put_json(
+            server, f"{FED_V2}/send_join/{quote(room_id)}/{quote(join.event_id)}", join.pdu)
+        state = await verified_events(self.keyring, answer.get("state"), version, room_id)
+        chain = await verified_events(self.keyring, answer.get("auth_chain"), version, room_id)
+        state_map = {(e.type, e.state_key or ""): e for e in state if e.is_state()}
+        create = state_map.get(("m.room.create", ""))
+        if create is None:
+            raise Unavailable(f"{server} sent no create event for {room_id}")
         try:
-            template = await client.get_json(
-                server, f"{FED_V1}/make_join/{quote(room_id)}/{quote(user_id)}",
-                args={"ver": list(KNOWN_ROOM_VERSIONS)})
-        except HttpResponseError as e:
-            if e.status == 403:
-                raise Forbidden(f"{server} refused the join: {e.body}") from e
-            errors.append(f"{server}: {e}")
-            continue
-        except Exception as e:
-            errors.append(f"{server}: {e}")
-            continue
-        return await _send_join(node, server, room_id, template, profile)
-    raise NotFound(f"No server could help to join {room_id}: {'; '.join(errors) or 'none'}")
+            check_auth(version, join, state_map, create)
+        except AuthError as e:
+            raise Forbidden(f"The join does not pass the room's rules: {e}") from e
+        return await self._adopt_room(room_id, version_id, join, state_map, state + chain)
 
 
-async def _send_join(node: Node, server: str, room_id: str, template: dict[str, Any],
-                     profile: dict[str, Any]) -> str:
-    version_id = template.get("room_version", "1")
-    if version_id not in KNOWN_ROOM_VERSIONS:
-        raise InvalidInput(f"Room version {version_id} is not supported by this node", errcode="M_UNSUPPORTED_ROOM_VERSION")
-    version = get_room_version(version_id)
-    join = sign_template(node, template["event"], version, {
-        "membership": "join",
-        **{k: v for k, v in profile.items() if k in ("displayname", "avatar_url")}})
-    answer = await node.federation_client.put_json(
-        server, f"{FED_V2}/send_join/{quote(room_id)}/{quote(join.event_id)}", join.pdu)
-    state = await verified_events(node.keyring, answer.get("state"), version, room_id)
-    chain = await verified_events(node.keyring, answer.get("auth_chain"), version, room_id)
-    state_map = {(e.type, e.state_key or ""): e for e in state if e.is_state()}
-    create = state_map.get(("m.room.create", ""))
-    if create is None:
-        raise Unavailable(f"{server} sent no create event for {room_id}")
-    try:
-        check_auth(version, join, state_map, create)
-    except AuthError as e:
-        raise Forbidden(f"The join does not pass the room's rules: {e}") from e
-    return await _adopt_room(node, room_id, version_id, join, state_map, state + chain)
-
-
-async def _adopt_room(node: Node, room_id: str, version_id: str, join: Event,
-                      state_map: dict[tuple[str, str], Event], outliers: list[Event]) -> str:
-    rooms = node.rooms
-    known = await node.stores.state.known_event_ids([e.event_id for e in outliers])
-    fresh = list({e.event_id: e for e in outliers if e.event_id not in known}.values())
-    exists = await node.stores.state.room_exists(room_id)
-    items = rooms.writer.adopt(room_id, get_room_version(version_id), join, state_map, fresh)
-    if not exists:
-        items[-1].new_room = {
-            "room_id": room_id, "room_version": version_id,
-            "creator": state_map[("m.room.create", "")].sender, "is_public": False,
-            "created_ts": node.clock.time_ms()}
-    try:
-        await rooms.writer.persist(items)
-    except Exception:
-        rooms.registry.invalidate(room_id)
-        raise
-    return room_id
-
-
-def sign_template(node: Node, template: dict[str, Any], version: RoomVersion,
-                  content: dict[str, Any] | None = None) -> Event:
-    """Our signed event from a resident server's make_join / make_leave template, stamped
-    now, with ``content`` merged into the template's content."""
-    pdu = {k: v for k, v in template.items()
-           if k not in ("hashes", "signatures", "unsigned", "event_id")}
-    pdu["origin_server_ts"] = node.clock.time_ms()
-    if content:
-        pdu["content"] = {**pdu.get("content", {}), **content}
-    return finalize_pdu(pdu, node.server_name, node.signing_key, version)
+    async def _adopt_room(self, room_id: str, version_id: str, join: Event,
+                          state_map: dict[tuple[str, str], Event], outliers: list[Event]) -> str:
+        rooms = self.rooms
+        known = await self.state.known_event_ids([e.event_id for e in outliers])
+        fresh = list({e.event_id: e for e in outliers if e.event_id not in known}.values())
+        exists = await self.state.room_exists(room_id)
+        items = rooms.writer.adopt(room_id, get_room_version(version_id), join, state_map, fresh)
+        if not exists:
+            items[-1].new_room = {
+                "room_id": room_id, "room_version": version_id,
+                "creator": state_map[("m.room.create", "")].sender, "is_public": False,
+                "created_ts": self.clock.time_ms()}
+        try:
+            await rooms.writer.persist(items)
+        except Exception:
+            rooms.registry.invalidate(room_id)
+            raise
+        return room_id
 
 
 def servers_for_room(room_id: str, hints: list[str]) -> list[str]:
