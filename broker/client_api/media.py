@@ -19,11 +19,11 @@ from broker.client_api import CLIENT_V1_PREFIX
 from broker.http.endpoint import Access, Call, Endpoints, Route, endpoint
 from broker.http.errors import bad_param, missing_param
 from broker.http.parsing import query_arg
-from broker.http.server import RawResponse
 from broker.http.validation import parse_int_arg
 from broker.media.headers import check_filename, normalise_content_type
 from broker.media.repository import DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS, MediaRepository
 from broker.media.thumbnails import METHODS
+from broker.raw_response import RawResponse
 
 LEGACY_PREFIX = "/_matrix/media/(?:v3|r0)"
 MEDIA_V1_PREFIX = "/_matrix/media/v1"

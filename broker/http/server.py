@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
@@ -23,6 +22,7 @@ from broker.http.endpoint import Call, Endpoints, Route
 from broker.http.errors import MatrixError, bad_param, from_domain, unrecognized
 from broker.http.route_table import NoRoute, RouteTable
 from broker.http.strict_json import encode_json
+from broker.raw_response import RawResponse
 
 if TYPE_CHECKING:
     from broker.http.guards import Guards
@@ -37,22 +37,6 @@ CORS_HEADERS = {
     b"Access-Control-Allow-Headers": b"X-Requested-With, Content-Type, Authorization, Date",
     b"Access-Control-Expose-Headers": b"Synapse-Trace-Id, Server",
 }
-
-
-@dataclass
-class RawResponse:
-    """A non-JSON response body (media downloads).
-
-    Big bodies need not sit in memory: give ``stream`` (a coroutine writing the body to the
-    request, honouring back-pressure) and its ``length`` instead of ``body``.
-    """
-
-    body: bytes
-    content_type: str
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
-    stream: Callable[[Request], Awaitable[None]] | None = None
-    length: int | None = None
 
 
 class Router(Resource):

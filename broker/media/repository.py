@@ -18,7 +18,6 @@ from twisted.internet import defer, task, threads
 
 from broker import errors
 from broker.errors import Conflict, Forbidden, InvalidInput, LimitExceeded, NotFound, TimedOut
-from broker.http.server import RawResponse
 from broker.media.files import MediaFiles, TooLarge
 from broker.media.headers import base_type, media_headers
 from broker.media.streaming import file_streamer
@@ -29,6 +28,7 @@ from broker.media.thumbnails import (
     Thumbnail,
     make_thumbnail,
 )
+from broker.raw_response import RawResponse
 from storage.database import IntegrityError
 from storage.media import CompleteResult, MediaRecord, MediaStore, ThumbnailRecord
 
