@@ -41,6 +41,7 @@ from federation.sender.sender import FederationSender
 from federation.transport_client import FederationClient
 
 if TYPE_CHECKING:
+    from broker.access_policy import AccessPolicy
     from broker.clock import Clock
     from broker.config import NodeConfig
     from broker.federation_api.public_rooms import ListPublicRooms
@@ -151,7 +152,7 @@ class FederationServices:
 def build_federation_services(config: NodeConfig, signing_key: Any, clock: Clock,
                               stores: Stores, rooms: Rooms, streams: StreamWriter,
                               typing: TypingTracker, federation: Federation,
-                              local: LocalParts) -> FederationServices:
+                              access: AccessPolicy, local: LocalParts) -> FederationServices:
     name, registry, fed = config.server_name, rooms.registry, federation
     old_keys = [(k.key, k.key_id, k.expired_ts)
                 for k in published_old_keys(config.signing_key_path, [signing_key])]
@@ -161,12 +162,12 @@ def build_federation_services(config: NodeConfig, signing_key: Any, clock: Clock
         history=RoomHistory(registry, stores.events, stores.state, fed.state,
                             local.visible_pdus),
         membership=FederationMembership(name, registry, fed.keyring, fed.remote_events,
-                                        fed.state, fed.sender, clock),
+                                        fed.state, fed.sender, clock, access),
         invites=InboundInvites(name, signing_key, fed.keyring, stores.users, registry,
-                               stores.remote_invites, streams),
+                               stores.remote_invites, streams, access),
         receiver=TransactionReceiver(name, registry, stores.state, fed.keyring, fed.policy,
                                      fed.remote_events, fed.sender, edus),
-        queries=FederationQueries(name, stores.aliases, stores.users, registry),
+        queries=FederationQueries(name, stores.aliases, stores.users, registry, access),
         user_keys=FederationUserKeys(name, stores.device_keys, local.query_keys,
                                      local.claim_keys),
         server_keys=ServerKeys(name, signing_key, old_keys, clock, fed.keyring),

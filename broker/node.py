@@ -255,7 +255,7 @@ class Node:
         if self.config.federation.enabled:
             services = build_federation_services(
                 self.config, self.signing_key, self.clock, self.stores, self.rooms,
-                self.streams, self.typing, self.federation, local_parts(self))
+                self.streams, self.typing, self.federation, self.policy, local_parts(self))
             self.router.add(*federation_endpoints(services, self.server_name, self.clock))
         self.router.compile()
 

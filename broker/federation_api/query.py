@@ -21,7 +21,8 @@ class QueryEndpoints(Endpoints):
 
     @endpoint("GET", f"{FED_V1}/query/profile", access=Access.SERVER)
     async def profile(self, call: Call) -> tuple[int, Any]:
-        return 200, await self.queries.profile(call.arg("user_id"), call.arg("field"))
+        return 200, await self.queries.profile(call.server, call.arg("user_id"),
+                                                call.arg("field"))
 
 
 class VersionEndpoints(Endpoints):

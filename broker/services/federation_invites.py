@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from broker.access_policy import AccessPolicy
 from broker.errors import Forbidden, InvalidInput, NotFound
 from broker.rooms.live_room import RoomRegistry
 from broker.streams import StreamWriter
@@ -23,7 +24,7 @@ logger = logging.getLogger(__name__)
 class InboundInvites:
     def __init__(self, server_name: str, signing_key: Any, keyring: Any, users: UserStore,
                  registry: RoomRegistry, invites: RemoteInviteStore,
-                 streams: StreamWriter) -> None:
+                 streams: StreamWriter, access: AccessPolicy) -> None:
         self.server_name = server_name
         self.signing_key = signing_key
         self.keyring = keyring
@@ -31,6 +32,7 @@ class InboundInvites:
         self.registry = registry
         self.invites = invites
         self.streams = streams
+        self.access = access  # the policy decision point
 
     async def receive(self, origin: str, room_id: str, event_id: str,
                       body: dict[str, Any]) -> dict[str, Any]:
@@ -43,6 +45,7 @@ class InboundInvites:
         if event.event_id != event_id or event.room_id != room_id:
             raise InvalidInput("The event does not match the request path")
         invitee = await self._check_invite(origin, event)
+        self.access.may_invite(event.sender, invitee, room_id, origin=origin)
         pdu = dict(event.pdu)
         pdu["signatures"] = {k: dict(v) for k, v in event.signatures.items()}
         sign_event(pdu, self.server_name, self.signing_key, version)

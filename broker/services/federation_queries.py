@@ -8,6 +8,7 @@ from typing import Any
 
 from twisted.internet import defer
 
+from broker.access_policy import AccessPolicy
 from broker.errors import InvalidInput, MissingInput, NotFound
 from broker.rooms.live_room import RoomRegistry
 from protocol.discovery import is_valid_server_name
@@ -29,11 +30,12 @@ def _is_mine(server_name: str, matrix_id: str) -> bool:
 
 class FederationQueries:
     def __init__(self, server_name: str, aliases: AliasStore, users: UserStore,
-                 registry: RoomRegistry) -> None:
+                 registry: RoomRegistry, access: AccessPolicy) -> None:
         self.server_name = server_name
         self.aliases = aliases
         self.users = users
         self.registry = registry
+        self.access = access  # the policy decision point
 
     async def directory(self, alias: str | None) -> dict[str, Any]:
         """The room of a local alias and servers that can join others to it (us first)."""
@@ -50,12 +52,14 @@ class FederationQueries:
         return {"room_id": room_id,
                 "servers": [self.server_name, *sorted(servers - {self.server_name})]}
 
-    async def profile(self, user_id: str | None, field: str | None) -> dict[str, Any]:
-        """A local user's profile, or one field of it."""
+    async def profile(self, origin: str, user_id: str | None,
+                      field: str | None) -> dict[str, Any]:
+        """A local user's profile, or one field of it, for a server (no viewer is named)."""
         if not user_id:
             raise MissingInput("Missing 'user_id'")
         if not _is_mine(self.server_name, user_id):
             raise InvalidInput("That user does not belong to this server")
+        self.access.may_read_profile("", user_id, origin=origin)
         found = await self.users.get_profile(user_id)
         if found is None:
             raise NotFound("Profile not found")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from broker.access_policy import AccessPolicy
 from broker.errors import Forbidden, InvalidInput, NotFound
 from broker.rooms.live_room import LiveRoom, RoomRegistry
 from broker.rooms.remote_events import RemoteEventRejected, RemoteEvents
@@ -37,7 +38,7 @@ def check_user_id(user_id: str) -> None:
 class FederationMembership:
     def __init__(self, server_name: str, registry: RoomRegistry, keyring: Any,
                  remote_events: RemoteEvents, state: StateLoader, sender: Any,
-                 clock: Any) -> None:
+                 clock: Any, access: AccessPolicy) -> None:
         self.server_name = server_name
         self.registry = registry
         self.keyring = keyring
@@ -45,6 +46,7 @@ class FederationMembership:
         self.state = state
         self.sender = sender  # FederationSender
         self.clock = clock
+        self.access = access  # the policy decision point
 
     def room_servers(self, room: LiveRoom) -> set[str]:
         """Servers with a joined member in the room, other than us."""
@@ -75,6 +77,8 @@ class FederationMembership:
     def template(self, origin: str, room: LiveRoom, user_id: str,
                  membership: str) -> dict[str, Any]:
         """An unsigned membership event the user's server may sign and send back."""
+        if membership == "join":
+            self.access.may_join(user_id, room.room_id, origin=origin)
         content = {"membership": membership}
         auth = room.auth_events_for("m.room.member", user_id, user_id, content)
         pdu = build_pdu(room.room_version, room_id=room.room_id, sender=user_id,
@@ -106,6 +110,8 @@ class FederationMembership:
         if event.type != "m.room.member" or event.membership != membership or \
                 event.state_key != event.sender or server_name_of(event.sender) != origin:
             raise InvalidInput(f"Expected a {membership} of a user of {origin}")
+        if membership == "join":
+            self.access.may_join(event.sender, room.room_id, origin=origin)
         state_before = dict(room.state)
         try:
             await (await self.remote_events.on_pdu(origin, event))
