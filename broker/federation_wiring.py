@@ -96,9 +96,20 @@ def build_policy(config: NodeConfig, reactor: Any, clock: Clock) -> FederationPo
         persist_path=config.data_dir / "federation_list.json")
 
 
-def build_federation(config: NodeConfig, reactor: Any, clock: Clock, signing_key: Any,
-                     stores: Stores, rooms: Rooms, state: StateLoader,
-                     backfiller: Backfiller) -> Federation:
+@dataclass(frozen=True)
+class FederationTransport:
+    """The parts that carry requests between servers, built before the rooms (which queue
+    their events on the sender) and needing nothing of them."""
+
+    policy: FederationPolicy
+    client: FederationClient
+    keyring: Keyring
+    authentication: ServerAuthentication
+    sender: FederationSender
+
+
+def build_transport(config: NodeConfig, reactor: Any, clock: Clock, signing_key: Any,
+                    stores: Stores) -> FederationTransport:
     fed = config.federation
     policy = build_policy(config, reactor, clock)
     client = FederationClient(
@@ -117,10 +128,18 @@ def build_federation(config: NodeConfig, reactor: Any, clock: Clock, signing_key
 
     sender = FederationSender(stores.federation_queue, send_transaction, config.server_name,
                               clock, reactor, policy.is_allowed)
+    return FederationTransport(policy, client, keyring, ServerAuthentication(policy, keyring),
+                               sender)
+
+
+def build_federation(transport: FederationTransport, stores: Stores, rooms: Rooms,
+                     state: StateLoader, backfiller: Backfiller) -> Federation:
+    """The transport with what accepts events from other servers into the rooms."""
+    t = transport
     remote_events = RemoteEvents(rooms.writer, rooms.registry, stores.events, stores.state,
-                                 state, RemoteFetcher(client, keyring))
-    return Federation(policy, client, keyring, ServerAuthentication(policy, keyring), sender,
-                      state, remote_events, backfiller)
+                                 state, RemoteFetcher(t.client, t.keyring))
+    return Federation(t.policy, t.client, t.keyring, t.authentication, t.sender, state,
+                      remote_events, backfiller)
 
 
 @dataclass(frozen=True)

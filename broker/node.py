@@ -26,8 +26,10 @@ from broker.e2ee.sync import collect as collect_e2ee
 from broker.e2ee.to_device import ToDevice
 from broker.federation_wiring import (
     Federation,
+    FederationTransport,
     build_federation,
     build_federation_services,
+    build_transport,
     local_parts,
 )
 from broker.http.channel import make_site
@@ -130,12 +132,16 @@ class Node:
                                         self.streams)
         # -- rooms --
         self.aliases = Aliases(self.stores.aliases, self.server_name)
-        self.rooms = Rooms(self)
+        transport = build_transport(self.config, self.reactor, self.clock, self.signing_key,
+                                    self.stores)
+        self.rooms = Rooms(self.server_name, self.signing_key, self.stores.events,
+                           self.stores.state, self.stores.users, self.stream, self.reactor,
+                           self.clock, self.notifier, transport.sender)
         self.typing = TypingTracker(self.clock, self.notifier, Reservation(self.db, "typing"))
         self.media = MediaRepository(
             self.stores.media, MediaFiles(self.config.media_store_path), self.clock,
             self.server_name, self.config.max_upload_bytes)
-        self._build_federation()
+        self._build_federation(transport)
         self._build_e2ee_services(  # accounts, devices, e2ee...
             self.federation.sender, self.federation.client)
         self._build_room_services()
@@ -238,10 +244,12 @@ class Node:
             self.rooms, self.stream, self.notifier, self.typing, self.visibility,
             self.client_events, partial(collect_e2ee, self), self.clock)
 
-    def _build_federation(self) -> None:
+    def _build_federation(self, transport: FederationTransport) -> None:
+        stores = self.stores
         fed = self.federation = build_federation(
-            self.config, self.reactor, self.clock, self.signing_key, self.stores, self.rooms,
-            StateLoader(self), Backfiller(self))
+            transport, stores, self.rooms,
+            StateLoader(self.rooms.registry, stores.state, stores.events),
+            Backfiller(self.server_name, stores.events, transport.client, transport.keyring))
         self.federation_policy, self.federation_client, self.keyring = (
             fed.policy, fed.client, fed.keyring)
         self.federation_sender, self.remote_events, self.backfiller = (

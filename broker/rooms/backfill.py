@@ -20,7 +20,9 @@ from protocol.signing import server_name_of
 from storage.events import PersistItem
 
 if TYPE_CHECKING:
-    from broker.node import Node
+    from federation.keyring import Keyring
+    from federation.transport_client import FederationClient
+    from storage.events import EventStore
 
 logger = logging.getLogger(__name__)
 
@@ -28,8 +30,12 @@ BACKFILL_LIMIT = 100
 
 
 class Backfiller:
-    def __init__(self, node: Node) -> None:
-        self.node = node
+    def __init__(self, server_name: str, events: EventStore, client: FederationClient,
+                 keyring: Keyring) -> None:
+        self.server_name = server_name
+        self.events = events
+        self.client = client
+        self.keyring = keyring
         self._next_negative: int | None = None
         self._exhausted: set[str] = set()
 
@@ -37,13 +43,13 @@ class Backfiller:
         """Fetch up to ``limit`` older events of ``room``; returns how many were added."""
         if room.room_id in self._exhausted:
             return 0
-        oldest = await self.node.stores.events.get_room_events(
+        oldest = await self.events.get_room_events(
             room.room_id, after=None, up_to=None, limit=1, backwards=False)
         if not oldest or oldest[0].type == "m.room.create":
             self._exhausted.add(room.room_id)
             return 0
         servers = sorted({server_name_of(u) for u in room.members_with("join")}
-                         - {self.node.server_name})
+                         - {self.server_name})
         for server in servers:
             try:
                 events = await self._fetch(server, room, oldest[0], min(limit, BACKFILL_LIMIT))
@@ -54,13 +60,13 @@ class Backfiller:
         return 0
 
     async def _fetch(self, server: str, room: LiveRoom, oldest: Event, limit: int) -> list[Event]:
-        answer = await self.node.federation_client.get_json(
+        answer = await self.client.get_json(
             server, f"/_matrix/federation/v1/backfill/{quote(room.room_id)}",
             args={"v": [oldest.event_id], "limit": str(limit)})
         events = []
         for pdu in answer.get("pdus", []) if isinstance(answer, dict) else []:
             try:
-                event = await check_pdu(self.node.keyring, pdu, room.room_version)
+                event = await check_pdu(self.keyring, pdu, room.room_version)
             except PduRejected as e:
                 logger.info("ignoring backfilled event: %s", e)
                 continue
@@ -70,12 +76,12 @@ class Backfiller:
 
     async def _store(self, events: list[Event]) -> int:
         ids = [e.event_id for e in events]
-        timeline_known = await self.node.stores.events.timeline_event_ids(ids)
+        timeline_known = await self.events.timeline_event_ids(ids)
         fresh = {e.event_id: e for e in events if e.event_id not in timeline_known}
         if not fresh:
             return 0
         if self._next_negative is None:
-            self._next_negative = min(-1, await self.node.stores.events.min_stream_ordering() - 1)
+            self._next_negative = min(-1, await self.events.min_stream_ordering() - 1)
         items = []
         for event in sorted(fresh.values(), key=lambda e: (-e.depth, e.origin_server_ts)):
             position = self._next_negative
@@ -83,5 +89,5 @@ class Backfiller:
             event.unsigned["stream_ordering"] = position
             items.append(PersistItem(event=event, stream_ordering=position,
                                      state_group_after=None, backfilled=True))
-        await self.node.stores.events.persist_batch(items)
+        await self.events.persist_batch(items)
         return len(items)

@@ -1,4 +1,4 @@
-"""The rooms facade the node exposes as ``node.rooms``: wiring of the registry, persister, room
+"""The rooms facade: wiring of the registry, persister, room
 writer and creator, plus what happens after events are durable (recent window through the
 writer, membership index, wake-ups, federation).
 """
@@ -21,24 +21,36 @@ from protocol.signing import server_name_of
 from storage.events import PersistItem
 
 if TYPE_CHECKING:
-    from broker.node import Node
+    from broker.clock import Clock
+    from broker.notifier import Notifier
     from federation.sender.sender import FederationSender
+    from protocol.signing import SigningKey
+    from storage.events import EventStore
+    from storage.state import StateStore
+    from storage.stream import StreamIdGenerator
+    from storage.users import UserStore
 
 logger = logging.getLogger(__name__)
 
 
 class Rooms:
-    def __init__(self, node: Node) -> None:
-        assert node.stream is not None
-        self.node = node
-        self.registry = RoomRegistry(node.stores.state)
-        self.user_rooms = UserRoomsIndex(node.stores.state)
-        self.persister = EventPersister(
-            node.stores.events, node.stream, self.registry, node.reactor, self._after_persist)
-        self.writer = RoomWriter(self.registry, self.persister, node.stream)
-        self.creator = EventCreator(
-            node.server_name, node.signing_key, self.registry, self.writer,
-            node.stores.events, node.clock)
+    def __init__(self, server_name: str, signing_key: SigningKey, events: EventStore,
+                 state: StateStore, users: UserStore, stream: StreamIdGenerator, reactor: Any,
+                 clock: Clock, notifier: Notifier, sender: FederationSender | None) -> None:
+        self.server_name = server_name
+        self.users = users
+        self.notifier = notifier
+        self.sender = sender
+        self.registry = RoomRegistry(state)
+        self.user_rooms = UserRoomsIndex(state)
+        self.persister = EventPersister(events, stream, self.registry, reactor,
+                                        self._after_persist)
+        self.writer = RoomWriter(self.registry, self.persister, stream)
+        self.creator = EventCreator(server_name, signing_key, self.registry, self.writer,
+                                    events, clock)
+
+    def is_mine(self, user_id: str) -> bool:
+        return user_id.split(":", 1)[-1] == self.server_name
 
     async def start(self) -> None:
         await self.registry.start()
@@ -55,21 +67,21 @@ class Rooms:
                 continue
             if event.type == "m.room.member" and event.state_key is not None:
                 self.user_rooms.on_membership(event)
-                if self.node.is_mine(event.state_key):
+                if self.is_mine(event.state_key):
                     users.add(event.state_key)
             rooms.add(event.room_id)
-        self.node.notifier.notify(users=users, rooms=rooms, position=position)
+        self.notifier.notify(users=users, rooms=rooms, position=position)
         self._federate(items)
 
     def _federate(self, items: list[PersistItem]) -> None:
         """Queue our own users' new events for every other server in the room (and, for a
         membership change, the target's server)."""
-        sender = getattr(self.node, "federation_sender", None)
+        sender = self.sender
         if sender is None:
             return
         for item in items:
             event = item.event
-            if item.outlier or not self.node.is_mine(event.sender):
+            if item.outlier or not self.is_mine(event.sender):
                 continue
             room = self.registry.cached(event.room_id)
             if room is None:
@@ -77,7 +89,7 @@ class Rooms:
             servers = self.room_servers(room)
             if event.type == "m.room.member" and event.state_key:
                 servers.add(server_name_of(event.state_key))
-            servers.discard(self.node.server_name)
+            servers.discard(self.server_name)
             if servers:
                 d = defer.ensureDeferred(sender.enqueue_pdu(event.pdu, event.event_id, servers))
                 d.addErrback(_log_queue_failure, event.event_id)
@@ -92,7 +104,7 @@ class Rooms:
         room = self.registry.cached(room_id)
         if room is None:
             return []
-        return [u for u in room.members_with("join", "invite") if self.node.is_mine(u)]
+        return [u for u in room.members_with("join", "invite") if self.is_mine(u)]
 
     # -- helpers for endpoints ----------------------------------------------------------------------
     async def get_room(self, room_id: str) -> LiveRoom:
@@ -118,7 +130,7 @@ class Rooms:
     async def propagate_profile(self, user_id: str) -> None:
         """After a display name or avatar change, restate the user's membership in every room
         they are joined to, as clients read names from m.room.member events."""
-        profile = await self.node.stores.users.get_profile(user_id) or {}
+        profile = await self.users.get_profile(user_id) or {}
         for room_id in await self.user_rooms.joined_rooms(user_id):
             room = await self.registry.get(room_id)
             member = room.state.get(("m.room.member", user_id)) if room else None

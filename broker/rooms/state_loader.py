@@ -14,22 +14,26 @@ from protocol.room_versions import RoomVersion
 from protocol.state_res import resolve_state
 
 if TYPE_CHECKING:
-    from broker.node import Node
+    from broker.rooms.live_room import RoomRegistry
+    from storage.events import EventStore
+    from storage.state import StateStore
 
 StateKey = tuple[str, str]
 StateIds = dict[StateKey, str]
 
 
 class StateLoader:
-    def __init__(self, node: Node) -> None:
-        self.node = node
+    def __init__(self, registry: RoomRegistry, state: StateStore, events: EventStore) -> None:
+        self.registry = registry
+        self.state = state
+        self.events = events
 
     async def state_ids_after(self, room_id: str, event_id: str) -> StateIds | None:
         """The state after ``event_id`` as IDs (None when we do not hold it)."""
-        room = self.node.rooms.registry.cached(room_id)
+        room = self.registry.cached(room_id)
         if room is not None and room.extremities == [event_id]:
             return {key: event.event_id for key, event in room.state.items()}
-        return await self.node.stores.state.get_state_ids_at_event(event_id)
+        return await self.state.get_state_ids_at_event(event_id)
 
     async def resolve(self, room_version: RoomVersion, state_sets: list[StateIds],
                       pending: Sequence[Event] = ()) -> StateIds:
@@ -54,7 +58,7 @@ class StateLoader:
         events: dict[str, Event] = {}
         frontier = set(event_ids)
         while frontier:
-            found = await self.node.stores.events.get_events(sorted(frontier))
+            found = await self.events.get_events(sorted(frontier))
             events.update(found)
             frontier = {a for e in found.values() for a in e.auth_event_ids} - set(events)
             frontier -= {eid for eid in frontier if eid in events}
@@ -63,5 +67,5 @@ class StateLoader:
         return events
 
     async def events_for(self, state: StateIds) -> dict[StateKey, Event]:
-        found = await self.node.stores.events.get_events(state.values())
+        found = await self.events.get_events(state.values())
         return {key: found[event_id] for key, event_id in state.items() if event_id in found}
