@@ -55,10 +55,13 @@ from broker.services.accounts import Accounts, Credentials, Devices, DevicesDele
 from broker.services.e2ee import EndToEndKeys
 from broker.services.filters import Filters
 from broker.services.key_backup import KeyBackups
+from broker.services.profiles import Profiles
 from broker.services.push_rules import PushRules
+from broker.services.reports import Reports
 from broker.services.room_creation import RoomCreation
 from broker.services.room_events import RoomEvents
 from broker.services.typing import Typing
+from broker.services.user_directory import UserDirectory
 from broker.streams import StreamWriter
 from broker.sync.handler import SyncHandler, SyncStores
 from broker.tls import server_context_factory
@@ -243,6 +246,15 @@ class Node:
                        stores.account_data, stores.push_rules),
             self.rooms, self.stream, self.notifier, self.typing, self.visibility,
             self.client_events, partial(collect_e2ee, self), self.clock)
+        self._build_room_api_services()
+
+    def _build_room_api_services(self) -> None:
+        """Reports, profiles and the user directory."""
+        stores = self.stores
+        self.reports = Reports(stores.reports, self.rooms, stores.events, stores.state,
+                               stores.user_directory, self.clock)
+        self.profiles = Profiles(stores.users, self.rooms, self.policy, self.server_name)
+        self.user_directory = UserDirectory(stores.user_directory, self.policy)
 
     def _build_federation(self, transport: FederationTransport) -> None:
         stores = self.stores

@@ -31,6 +31,9 @@ PUBLIC_PATTERNS = {
     r"/_matrix/client/(?:v3|r0)/register/available": "registration",
     r"/_matrix/client/(?:v3|r0)/publicRooms": "the public room directory may be read anonymously",
     r"/_matrix/client/(?:v3|r0)/directory/room/(?P<alias>[^/]+)": "alias lookup",
+    r"/_matrix/client/(?:v3|r0)/profile/(?P<user_id>[^/]+)": "profiles may be read anonymously",
+    r"/_matrix/client/(?:v3|r0)/profile/(?P<user_id>[^/]+)/(?P<field>displayname|avatar_url)":
+        "profiles may be read anonymously (PUT still requires the owner's token)",
     r"/_matrix/key/v2/server": "a server's own keys",
     r"/_matrix/key/v2/server/(?P<key_id>[^/]+)": "a server's own keys",
     r"/_matrix/key/v2/query": "the notary: the spec leaves key queries unauthenticated",

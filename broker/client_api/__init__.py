@@ -32,9 +32,11 @@ def client_endpoints(node: Node) -> list[Endpoints]:
     from broker.client_api.keys import KeyEndpoints
     from broker.client_api.login import LoginEndpoints
     from broker.client_api.media import MediaEndpoints
+    from broker.client_api.profile import ProfileEndpoints
     from broker.client_api.push_rules import PushRuleEndpoints
     from broker.client_api.receipts import ReceiptEndpoints
     from broker.client_api.register import RegisterEndpoints
+    from broker.client_api.reports import ReportEndpoints
     from broker.client_api.room_events import RoomEventEndpoints
     from broker.client_api.room_keys import KeyBackupEndpoints
     from broker.client_api.rooms import RoomMembershipEndpoints
@@ -42,6 +44,7 @@ def client_endpoints(node: Node) -> list[Endpoints]:
     from broker.client_api.tags import TagEndpoints
     from broker.client_api.to_device import ToDeviceEndpoints
     from broker.client_api.typing import TypingEndpoints
+    from broker.client_api.user_directory import UserDirectoryEndpoints
     from broker.client_api.versions import VersionEndpoints
     from broker.filtering import resolve_filter
 
@@ -69,6 +72,9 @@ def client_endpoints(node: Node) -> list[Endpoints]:
         ReceiptEndpoints(node.receipts),
         TypingEndpoints(node.typing_service),
         SyncEndpoints(node.sync, partial(resolve_filter, node)),
+        ReportEndpoints(node.reports),
+        ProfileEndpoints(node.profiles),
+        UserDirectoryEndpoints(node.user_directory),
     ]
 
 
