@@ -54,6 +54,7 @@ from broker.services.account_data import AccountData
 from broker.services.accounts import Accounts, Credentials, Devices, DevicesDeleted
 from broker.services.e2ee import EndToEndKeys
 from broker.services.filters import Filters
+from broker.services.history import History
 from broker.services.key_backup import KeyBackups
 from broker.services.profiles import Profiles
 from broker.services.push_rules import PushRules
@@ -249,12 +250,14 @@ class Node:
         self._build_room_api_services()
 
     def _build_room_api_services(self) -> None:
-        """Reports, profiles and the user directory."""
+        """Reports, profiles, the user directory and room history."""
         stores = self.stores
         self.reports = Reports(stores.reports, self.rooms, stores.events, stores.state,
                                stores.user_directory, self.clock)
         self.profiles = Profiles(stores.users, self.rooms, self.policy, self.server_name)
         self.user_directory = UserDirectory(stores.user_directory, self.policy)
+        self.history = History(self.rooms, stores.events, stores.state, self.visibility,
+                               self.client_events, self.backfiller)
 
     def _build_federation(self, transport: FederationTransport) -> None:
         stores = self.stores

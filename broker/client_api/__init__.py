@@ -32,6 +32,7 @@ def client_endpoints(node: Node) -> list[Endpoints]:
     from broker.client_api.keys import KeyEndpoints
     from broker.client_api.login import LoginEndpoints
     from broker.client_api.media import MediaEndpoints
+    from broker.client_api.messages import HistoryEndpoints
     from broker.client_api.profile import ProfileEndpoints
     from broker.client_api.push_rules import PushRuleEndpoints
     from broker.client_api.receipts import ReceiptEndpoints
@@ -75,6 +76,7 @@ def client_endpoints(node: Node) -> list[Endpoints]:
         ReportEndpoints(node.reports),
         ProfileEndpoints(node.profiles),
         UserDirectoryEndpoints(node.user_directory),
+        HistoryEndpoints(node.history),
     ]
 
 
