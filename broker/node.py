@@ -52,6 +52,7 @@ from broker.rooms.state_loader import StateLoader
 from broker.rooms.visibility import Visibility
 from broker.services.account_data import AccountData
 from broker.services.accounts import Accounts, Credentials, Devices, DevicesDeleted
+from broker.services.directory import Directory
 from broker.services.e2ee import EndToEndKeys
 from broker.services.filters import Filters
 from broker.services.history import History
@@ -250,7 +251,7 @@ class Node:
         self._build_room_api_services()
 
     def _build_room_api_services(self) -> None:
-        """Reports, profiles, the user directory and room history."""
+        """Reports, profiles, the user directory, room history and the room directory."""
         stores = self.stores
         self.reports = Reports(stores.reports, self.rooms, stores.events, stores.state,
                                stores.user_directory, self.clock)
@@ -258,6 +259,8 @@ class Node:
         self.user_directory = UserDirectory(stores.user_directory, self.policy)
         self.history = History(self.rooms, stores.events, stores.state, self.visibility,
                                self.client_events, self.backfiller)
+        self.directory = Directory(self.aliases, self.rooms, stores.state, self.server_name,
+                                   self.federation.client)
 
     def _build_federation(self, transport: FederationTransport) -> None:
         stores = self.stores

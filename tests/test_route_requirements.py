@@ -31,6 +31,8 @@ PUBLIC_PATTERNS = {
     r"/_matrix/client/(?:v3|r0)/register/available": "registration",
     r"/_matrix/client/(?:v3|r0)/publicRooms": "the public room directory may be read anonymously",
     r"/_matrix/client/(?:v3|r0)/directory/room/(?P<alias>[^/]+)": "alias lookup",
+    r"/_matrix/client/(?:v3|r0)/directory/list/room/(?P<room_id>[^/]+)":
+        "a room's directory visibility may be read anonymously (PUT requires a token)",
     r"/_matrix/client/(?:v3|r0)/profile/(?P<user_id>[^/]+)": "profiles may be read anonymously",
     r"/_matrix/client/(?:v3|r0)/profile/(?P<user_id>[^/]+)/(?P<field>displayname|avatar_url)":
         "profiles may be read anonymously (PUT still requires the owner's token)",

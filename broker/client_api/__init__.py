@@ -28,6 +28,7 @@ def client_endpoints(node: Node) -> list[Endpoints]:
     from broker.client_api.capabilities import CapabilityEndpoints
     from broker.client_api.cross_signing import CrossSigningEndpoints
     from broker.client_api.devices import DeviceEndpoints
+    from broker.client_api.directory import DirectoryEndpoints
     from broker.client_api.filters import FilterEndpoints
     from broker.client_api.keys import KeyEndpoints
     from broker.client_api.login import LoginEndpoints
@@ -77,6 +78,7 @@ def client_endpoints(node: Node) -> list[Endpoints]:
         ProfileEndpoints(node.profiles),
         UserDirectoryEndpoints(node.user_directory),
         HistoryEndpoints(node.history),
+        DirectoryEndpoints(node.directory),
     ]
 
 
