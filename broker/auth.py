@@ -14,10 +14,8 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from twisted.internet import threads
-from twisted.web.http import Request
 
 from broker.errors import Unauthenticated
-from broker.http.parsing import query_arg
 from storage.users import UserStore
 
 
@@ -80,32 +78,11 @@ class Auth:
         # (user, device) -> (last seen ms, address): written in batches by flush_last_seen.
         self._seen: dict[tuple[str, str], tuple[int, str | None]] = {}
 
-    @staticmethod
-    def token_from_request(request: Request) -> str | None:
-        header = request.getHeader(b"authorization")
-        if header:
-            scheme, _, value = header.decode("utf-8", "replace").partition(" ")
-            if scheme.lower() == "bearer" and value.strip():
-                return value.strip()
-            raise Unauthenticated("Authorization header is not a Bearer token",
-                                  errcode="M_MISSING_TOKEN")
-        return query_arg(request, "access_token")
-
-    @staticmethod
-    def has_credential(request: Request) -> bool:
-        """Whether the request carries an access token (valid or not)."""
-        return bool(request.getHeader(b"authorization")) or bool(
-            request.args and b"access_token" in request.args)
-
-    async def get_requester(self, request: Request) -> Requester:
-        """The requester, or 401 M_MISSING_TOKEN / M_UNKNOWN_TOKEN."""
-        token = self.token_from_request(request)
-        if not token:
-            raise Unauthenticated("Missing access token", errcode="M_MISSING_TOKEN")
+    async def requester_seen_at(self, token: str, address: str | None) -> Requester:
+        """The requester of ``token`` (Unauthenticated if unknown), noting the device's use
+        now from ``address``."""
         requester = await self.requester_for_token(token)
-        address = request.getClientAddress()
-        self._seen[(requester.user_id, requester.device_id)] = (
-            self.clock.time_ms(), getattr(address, "host", None))
+        self._seen[(requester.user_id, requester.device_id)] = (self.clock.time_ms(), address)
         return requester
 
     async def flush_last_seen(self) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from broker.errors import InvalidInput, MalformedContent
-from broker.http.strict_json import loads_strict
+from protocol.strict_json import loads_strict
 
 if TYPE_CHECKING:
     from broker.node import Node

@@ -35,6 +35,7 @@ from broker.federation_wiring import (
 from broker.http.channel import make_site
 from broker.http.guards import Guards
 from broker.http.server import ListenerResource, Router
+from broker.http.user_auth import RequestUsers
 from broker.media.files import MediaFiles
 from broker.media.repository import MediaRepository
 from broker.notifier import Notifier
@@ -150,7 +151,7 @@ class Node:
         self._build_e2ee_services(  # accounts, devices, e2ee...
             self.federation.sender, self.federation.client)
         self._build_room_services()
-        self.router.guards = Guards(self.auth, self.ratelimiter, self.federation.authentication
+        self.router.guards = Guards(RequestUsers(self.auth), self.ratelimiter, self.federation.authentication
                                     if self.config.federation.enabled else None)
         self._build_handlers()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from twisted.internet.address import IPv4Address
 from twisted.web.test.requesthelper import DummyRequest
 
+from broker.http.user_auth import RequestUsers
 from tests.inprocess_node import START_S, InProcessNode
 from tests.storage_helpers import result_of
 
@@ -18,7 +19,7 @@ def _request_from(local: InProcessNode, token: str, host: str) -> None:
     request = DummyRequest([b"whoami"])
     request.requestHeaders.addRawHeader(b"authorization", f"Bearer {token}".encode())
     request.client = IPv4Address("TCP", host, 40000)
-    local.run(local.node.auth.get_requester(request))
+    local.run(RequestUsers(local.node.auth).get_requester(request))
 
 
 def _last_seen(local: InProcessNode, user_id: str, device_id: str) -> tuple[int | None, str | None]:

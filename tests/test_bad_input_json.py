@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import pytest
 
-from broker.http.strict_json import MAX_DEPTH, JsonRefused, encode_json, loads_strict
+from protocol.strict_json import MAX_DEPTH, JsonRefused, encode_json, loads_strict
 from tests.node_harness import Client, NodeProcess
 from tests.room_helpers import V3, create_room, room_path, send_text, sync
 

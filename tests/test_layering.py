@@ -45,6 +45,27 @@ def layer_violations(package: str) -> list[str]:
     return violations
 
 
+# Inside broker, only the HTTP layer (and the composition root, which builds the router) speaks
+# HTTP: services and domain modules raise broker.errors, whichever API called them.
+HTTP_LAYER = ("broker/http/", "broker/client_api/", "broker/federation_api/", "broker/node.py")
+
+
+def http_imports_outside_the_http_layer() -> list[str]:
+    found = []
+    for path in sorted((REPO / "broker").rglob("*.py")):
+        relative = str(path.relative_to(REPO))
+        if relative.startswith(HTTP_LAYER):
+            continue
+        found.extend(f"{relative}:{line} imports {module}"
+                     for line, module in imported_modules(path)
+                     if module == "broker.http" or module.startswith("broker.http."))
+    return found
+
+
+def test_only_the_http_layer_imports_http() -> None:
+    assert http_imports_outside_the_http_layer() == []
+
+
 @pytest.mark.parametrize("package", sorted(ALLOWED))
 def test_package_imports_only_the_layers_below_it(package: str) -> None:
     assert layer_violations(package) == []

@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 from broker.client_api import CLIENT_PREFIX
 from broker.errors import InvalidInput, MalformedContent
 from broker.http.endpoint import Access, Call, Endpoints, endpoint
-from broker.http.strict_json import loads_strict
 from broker.http.validation import optional, parse_int_arg, require
 from broker.services.directory import MAX_PAGE, Directory, SortKey
 from broker.services.directory import PublicRoomsQuery as Query
+from protocol.strict_json import loads_strict
 
 if TYPE_CHECKING:
     from broker.node import Node

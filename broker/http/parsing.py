@@ -1,4 +1,4 @@
-"""Reading a request: its JSON body (parsed strictly, see :mod:`broker.http.strict_json`) and
+"""Reading a request: its JSON body (parsed strictly, see :mod:`protocol.strict_json`) and
 its query-string arguments."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from typing import Any
 from twisted.web.http import Request
 
 from broker.http.errors import MatrixError, bad_json, bad_param
-from broker.http.strict_json import JsonRefused, loads_strict
+from protocol.strict_json import JsonRefused, loads_strict
 
 
 def parse_json(raw: bytes) -> Any:
-    """``raw`` parsed strictly (see :mod:`broker.http.strict_json`); a 400 Matrix error
+    """``raw`` parsed strictly (see :mod:`protocol.strict_json`); a 400 Matrix error
     (M_NOT_JSON or M_BAD_JSON) if it is not acceptable JSON.  Every JSON body the node accepts,
     client or federation, goes through here."""
     try:

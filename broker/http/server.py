@@ -21,8 +21,8 @@ from broker.errors import DomainError
 from broker.http.endpoint import Call, Endpoints, Route
 from broker.http.errors import MatrixError, bad_param, from_domain, unrecognized
 from broker.http.route_table import NoRoute, RouteTable
-from broker.http.strict_json import encode_json
 from broker.raw_response import RawResponse
+from protocol.strict_json import encode_json
 
 if TYPE_CHECKING:
     from broker.http.guards import Guards
