@@ -198,9 +198,8 @@ def local_parts(node: Node) -> LocalParts:
     """The functions :class:`LocalParts` holds: end-to-end encryption's bound to its context,
     visibility's and the client directory's still to the node (each goes when its area offers
     a service of its own)."""
-    from broker.client_api.directory import list_public_rooms
+    from broker.client_api.directory import with_anchor
     from broker.e2ee import cross_signing, device_lists, keys, to_device
-    from broker.rooms.visibility import pdus_for_server
 
     e2ee = node.e2ee
 
@@ -208,10 +207,10 @@ def local_parts(node: Node) -> LocalParts:
         return await keys.query_local_keys(e2ee, query, viewer=None, over_federation=True)
 
     return LocalParts(
-        visible_pdus=partial(pdus_for_server, node),
+        visible_pdus=node.visibility.pdus_for_server,
         query_keys=query_keys,
         claim_keys=partial(keys.claim_local_keys, e2ee),
-        list_public_rooms=partial(list_public_rooms, node),
+        list_public_rooms=lambda query: node.directory.public_rooms(with_anchor(query)),
         edu_handlers={
             device_lists.EDU_TYPE: partial(device_lists.on_device_list_update_edu, e2ee),
             to_device.EDU_TYPE: partial(to_device.on_direct_to_device_edu, e2ee),

@@ -19,7 +19,7 @@ from broker.errors import InvalidInput, MalformedContent
 from protocol.strict_json import loads_strict
 
 if TYPE_CHECKING:
-    from broker.node import Node
+    from storage.filters import FilterStore
 
 DEFAULT_MAX_LIMIT = 1000
 FILTER_ID = re.compile("[0-9]{1,18}")  # a stored filter id (fits a BIGINT)
@@ -301,7 +301,8 @@ def _inline_json(filter_param: str) -> Any:
         raise InvalidInput(f"'filter' is not valid JSON: {e}") from e
 
 
-async def resolve_filter(node: Node, user_id: str, filter_param: str | None) -> Filter:
+async def resolve_filter(filters: FilterStore, user_id: str, filter_param: str | None
+                         ) -> Filter:
     """/sync's ``filter`` argument: inline JSON (starts with '{') or an id the user uploaded."""
     if filter_param is None or filter_param == "":
         return DEFAULT_FILTER
@@ -309,7 +310,7 @@ async def resolve_filter(node: Node, user_id: str, filter_param: str | None) -> 
         return Filter.from_json(_inline_json(filter_param))
     if not FILTER_ID.fullmatch(filter_param):
         raise InvalidInput(f"'filter' must be a filter id or a JSON object: {filter_param!r}")
-    stored = await node.stores.filters.get_filter(user_id, int(filter_param))
+    stored = await filters.get_filter(user_id, int(filter_param))
     if stored is None:
         raise InvalidInput(f"Unknown filter {filter_param}")
     return Filter.from_json(stored)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any
-
 import pytest
 from twisted.internet import defer
 
@@ -20,8 +17,7 @@ BOB = "@bob:example.org"
 
 
 def resolve(database: Database, user_id: str, param: str | None) -> Filter:
-    node: Any = SimpleNamespace(stores=SimpleNamespace(filters=FilterStore(database)))
-    return result_of(defer.ensureDeferred(resolve_filter(node, user_id, param)))
+    return result_of(defer.ensureDeferred(resolve_filter(FilterStore(database), user_id, param)))
 
 
 def test_filter_ids_count_up_per_user(database: Database) -> None:

@@ -73,7 +73,7 @@ def client_endpoints(node: Node) -> list[Endpoints]:
                                 node.config.default_room_version),
         ReceiptEndpoints(node.receipts),
         TypingEndpoints(node.typing_service),
-        SyncEndpoints(node.sync, partial(resolve_filter, node)),
+        SyncEndpoints(node.sync, partial(resolve_filter, node.stores.filters)),
         ReportEndpoints(node.reports),
         ProfileEndpoints(node.profiles),
         UserDirectoryEndpoints(node.user_directory),

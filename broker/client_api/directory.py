@@ -29,7 +29,7 @@ from broker.services.directory import PublicRoomsQuery as Query
 from protocol.strict_json import loads_strict
 
 if TYPE_CHECKING:
-    from broker.node import Node
+    pass
 
 ROOM = "(?P<room_id>[^/]+)"
 VISIBILITIES = ("public", "private")
@@ -61,11 +61,6 @@ class PublicRoomsQuery(Query):
         return query_from_body(body)
 
 
-async def list_public_rooms(node: Node, query: Query) -> dict[str, Any]:
-    """Our published rooms, for the federation API (which still binds it to the node)."""
-    return await node.directory.public_rooms(_with_anchor(query))
-
-
 def query_from_body(body: dict[str, Any]) -> PublicRoomsQuery:
     limit = optional(body, "limit", int)
     if limit is not None and limit < 1:
@@ -84,7 +79,7 @@ def query_from_body(body: dict[str, Any]) -> PublicRoomsQuery:
                             room_types=room_types, network=network)
 
 
-def _with_anchor(query: Query) -> Query:
+def with_anchor(query: Query) -> Query:
     if query.since:
         query.anchor = parse_token(query.since)
     return query
@@ -133,12 +128,12 @@ class DirectoryEndpoints(Endpoints):
             limit=parse_int_arg(call.arg("limit"), "limit", MAX_PAGE, minimum=1,
                                 maximum=MAX_PAGE),
             since=call.arg("since"))
-        return 200, await self.directory.list_rooms(_with_anchor(query), call.arg("server"),
+        return 200, await self.directory.list_rooms(with_anchor(query), call.arg("server"),
                                                     None)
 
     @endpoint("POST", PUBLIC_ROOMS, access=Access.USER)
     async def public_rooms_post(self, call: Call) -> tuple[int, dict[str, Any]]:
         body = call.json(allow_empty=True)
         query = query_from_body(body)
-        return 200, await self.directory.list_rooms(_with_anchor(query), call.arg("server"),
+        return 200, await self.directory.list_rooms(with_anchor(query), call.arg("server"),
                                                     body)

@@ -18,7 +18,6 @@ from protocol.events import Event
 from protocol.redaction import prune_event_dict
 
 if TYPE_CHECKING:
-    from broker.node import Node
     from broker.rooms.live_room import LiveRoom
     from storage.events import EventStore
     from storage.stream import StreamIdGenerator
@@ -105,39 +104,21 @@ class Visibility:
             return (await self.history_filter(room.room_id, user_id)).allows(event, user_id)
         return True
 
-
-def _visibility(node: Node) -> Visibility:
-    assert node.stream is not None
-    return Visibility(node.stores.events, node.stream)
-
-
-async def history_filter(node: Node, room_id: str, user_id: str) -> HistoryFilter:
-    return await _visibility(node).history_filter(room_id, user_id)
-
-
-async def readable_until(node: Node, room: LiveRoom, user_id: str) -> int:
-    return await _visibility(node).readable_until(room, user_id)
-
-
-async def may_read(node: Node, room: LiveRoom, user_id: str, event: Event) -> bool:
-    return await _visibility(node).may_read(room, user_id, event)
+    async def pdus_for_server(self, room: LiveRoom, server_name: str,
+                              events: list[Event]) -> list[dict[str, Any]]:
+        """The events as a server may receive them: whole where the history visibility at
+        the event lets one of its users read it, redacted otherwise."""
+        if not events or not restricts_history(room):
+            return [e.pdu for e in events]
+        users = users_of_server(room, server_name)
+        memberships, visibilities = await self.events.get_visibility_changes(
+            room.room_id, users)
+        visible = HistoryFilter(memberships, visibilities)
+        return [e.pdu if visible.allows_any(e, users)
+                else prune_event_dict(room.room_version, e.pdu) for e in events]
 
 
 def users_of_server(room: LiveRoom, server_name: str) -> set[str]:
     """The server's users that ever had a membership in the room."""
     return {key for kind, key in room.state
             if kind == "m.room.member" and key.partition(":")[2] == server_name}
-
-
-async def pdus_for_server(node: Node, room: LiveRoom, server_name: str,
-                          events: list[Event]) -> list[dict[str, Any]]:
-    """The events as a server may receive them: whole where the history visibility at the
-    event lets one of its users read it, redacted otherwise."""
-    if not events or not restricts_history(room):
-        return [e.pdu for e in events]
-    users = users_of_server(room, server_name)
-    memberships, visibilities = await node.stores.events.get_visibility_changes(
-        room.room_id, users)
-    visible = HistoryFilter(memberships, visibilities)
-    return [e.pdu if visible.allows_any(e, users) else prune_event_dict(room.room_version, e.pdu)
-            for e in events]
