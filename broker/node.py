@@ -275,10 +275,10 @@ class Node:
             fed.sender, fed.remote_events, fed.backfiller)
 
     def _build_handlers(self) -> None:
-        from broker.client_api import register_all as register_client_api
+        from broker.client_api import client_endpoints
         from broker.federation_api import federation_endpoints
 
-        register_client_api(self, self.router)
+        self.router.add(*client_endpoints(self))
         if self.config.federation.enabled:
             services = build_federation_services(
                 self.config, self.signing_key, self.clock, self.stores, self.rooms,

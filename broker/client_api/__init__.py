@@ -1,21 +1,16 @@
 """The Client-Server API: one module per area, each declaring an :class:`Endpoints` group.
 
 :func:`client_endpoints` is the list the node serves, in order; each group gets the services it
-needs from the composition root (:mod:`broker.node`) and nothing else.  Modules not yet
-converted still expose ``register_servlets(node, router)``, registered after the groups.
+needs from the composition root (:mod:`broker.node`) and nothing else.
 """
 
 from __future__ import annotations
 
-import sys
 from functools import partial
 from typing import TYPE_CHECKING
 
-from broker.http.endpoints import register_package
-
 if TYPE_CHECKING:
     from broker.http.endpoint import Endpoints
-    from broker.http.server import Router
     from broker.node import Node
 
 CLIENT_PREFIX = "/_matrix/client/(?:v3|r0)"
@@ -80,8 +75,3 @@ def client_endpoints(node: Node) -> list[Endpoints]:
         HistoryEndpoints(node.history),
         DirectoryEndpoints(node.directory),
     ]
-
-
-def register_all(node: Node, router: Router) -> None:
-    router.add(*client_endpoints(node))
-    register_package(sys.modules[__name__], node, router)

@@ -4,7 +4,7 @@ cannot read; clients do the cryptography.
 
 Each module of this package may define
 
-    async def sync_fields(node, requester, since: int | None, now: int) -> dict
+    async def sync_fields(e2ee, requester, since: int | None, now: int) -> dict
 
 returning top-level /sync fields it owns (``to_device``, ``device_lists``,
 ``device_one_time_keys_count``, ...); :func:`broker.e2ee.sync.collect` merges them.

@@ -52,11 +52,3 @@ class ClientEvents:
         now = self.clock.time_ms()
         return [serialize_event(e, now, device=device, redactions=redactions,
                                 include_room_id=include_room_id) for e in events]
-
-
-async def serialize_events(node: Any, events: list[Event], *,
-                           device: tuple[str, str] | None = None,
-                           include_room_id: bool = True) -> list[dict[str, Any]]:
-    """Serialize many events, fetching the redactions they need in one read."""
-    return await ClientEvents(node.stores.events, node.clock).serialize(
-        events, device=device, include_room_id=include_room_id)
