@@ -77,9 +77,6 @@ from storage.stream import StreamIdGenerator
 from storage.stream_reservation import Reservation
 
 if TYPE_CHECKING:
-    from broker.rooms.remote_events import RemoteEvents
-    from federation.keyring import Keyring
-    from federation.policy import FederationPolicy
     from federation.sender.sender import FederationSender
     from federation.transport_client import FederationClient
 
@@ -91,13 +88,6 @@ LAST_SEEN_FLUSH_SECONDS = 60.0
 
 class Node:
     federation: Federation
-    # Transitional names of the federation parts, for code still reading them from the node.
-    federation_policy: FederationPolicy
-    federation_client: FederationClient
-    keyring: Keyring
-    federation_sender: FederationSender
-    remote_events: RemoteEvents
-    backfiller: Backfiller
 
     def __init__(self, config: NodeConfig, reactor: Any = None) -> None:
         self.config = config
@@ -259,20 +249,16 @@ class Node:
         self.profiles = Profiles(stores.users, self.rooms, self.policy, self.server_name)
         self.user_directory = UserDirectory(stores.user_directory, self.policy)
         self.history = History(self.rooms, stores.events, stores.state, self.visibility,
-                               self.client_events, self.backfiller)
+                               self.client_events, self.federation.backfiller)
         self.directory = Directory(self.aliases, self.rooms, stores.state, self.server_name,
                                    self.federation.client)
 
     def _build_federation(self, transport: FederationTransport) -> None:
         stores = self.stores
-        fed = self.federation = build_federation(
+        self.federation = build_federation(
             transport, stores, self.rooms,
             StateLoader(self.rooms.registry, stores.state, stores.events),
             Backfiller(self.server_name, stores.events, transport.client, transport.keyring))
-        self.federation_policy, self.federation_client, self.keyring = (
-            fed.policy, fed.client, fed.keyring)
-        self.federation_sender, self.remote_events, self.backfiller = (
-            fed.sender, fed.remote_events, fed.backfiller)
 
     def _build_handlers(self) -> None:
         from broker.client_api import client_endpoints

@@ -25,10 +25,6 @@ MAX_USER_ID_LENGTH = 255
 
 DevicesDeleted = Callable[[str, Iterable[str]], Awaitable[None]]
 
-# Argon2id hash of a random throwaway password: unknown users cost the same time as known ones.
-_DUMMY_HASH: list[str] = []
-
-
 def check_new_password(password: str) -> None:
     """The password policy for new passwords: M_WEAK_PASSWORD if too short."""
     if len(password) < MIN_PASSWORD_LENGTH:
@@ -47,6 +43,9 @@ class Credentials:
         self.passwords = auth.passwords
         self.limiter = limiter
         self.server_name = server_name
+        # Argon2id hash of a random throwaway password, made on first need: unknown users
+        # cost the same time as known ones.
+        self._dummy_hash: str | None = None
 
     def user_id(self, user: str) -> str:
         """A localpart or a full user ID, lower-cased; another server's user is refused."""
@@ -61,9 +60,9 @@ class Credentials:
         about the same time).  Deactivated accounts have no password."""
         user = await self.users.get_user(user_id)
         if user is None or not user["password_hash"]:
-            if not _DUMMY_HASH:
-                _DUMMY_HASH.append(await self.passwords.hash(secrets.token_hex(16)))
-            await self.passwords.verify(_DUMMY_HASH[0], password)
+            if self._dummy_hash is None:
+                self._dummy_hash = await self.passwords.hash(secrets.token_hex(16))
+            await self.passwords.verify(self._dummy_hash, password)
             return False
         return await self.passwords.verify(user["password_hash"], password)
 
