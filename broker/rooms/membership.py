@@ -32,7 +32,7 @@ class Membership:
     def __init__(self, server_name: str, rooms: Rooms, aliases: Aliases, users: UserStore,
                  state: StateStore, invites: RemoteInviteStore, joins: RemoteJoins,
                  remote_invites: RemoteInvites, federation_policy: FederationPolicy,
-                 client: FederationClient | None, policy: AccessPolicy) -> None:
+                 client: FederationClient, policy: AccessPolicy) -> None:
         self.server_name = server_name
         self.rooms = rooms
         self.aliases = aliases
@@ -67,8 +67,6 @@ class Membership:
         self.aliases.validate(alias, must_be_local=False)
         if not self.federation_policy.permits("outbound", server):
             raise Forbidden(f"Federation with {server} is not allowed")
-        if self.client is None:
-            raise Forbidden("Federation is not enabled on this node")
         try:
             answer = await self.client.get_json(
                 server, "/_matrix/federation/v1/query/directory", args={"room_alias": alias})

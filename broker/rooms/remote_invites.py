@@ -37,27 +37,15 @@ FED_V2 = "/_matrix/federation/v2"
 class RemoteInvites:
     """Invites that need another server: ours to its users, and declining its invites."""
 
-    def __init__(self, signer: EventSigner, client: FederationClient | None,
-                 keyring: Keyring | None, rooms: Rooms, invites: RemoteInviteStore,
+    def __init__(self, signer: EventSigner, client: FederationClient,
+                 keyring: Keyring, rooms: Rooms, invites: RemoteInviteStore,
                  streams: StreamWriter) -> None:
         self.signer = signer
-        self._client = client
-        self._keyring = keyring
+        self.client = client
+        self.keyring = keyring
         self.rooms = rooms
         self.invites = invites
         self.streams = streams
-
-    @property
-    def client(self) -> FederationClient:
-        if self._client is None:
-            raise Forbidden("Federation is not enabled on this node")
-        return self._client
-
-    @property
-    def keyring(self) -> Keyring:
-        if self._keyring is None:
-            raise Forbidden("Federation is not enabled on this node")
-        return self._keyring
 
     async def invite(self, room: LiveRoom, spec: EventSpec) -> Event:
         """Have the invitee's server countersign the invite, then apply and persist it."""
@@ -84,7 +72,6 @@ class RemoteInvites:
         item = self.rooms.creator.apply_signed(room, signed)
         await self.rooms.writer.persist([item])
         return signed
-
 
     async def decline(self, room_id: str, user_id: str) -> None:
         """Leave a room we only know from an invite, through the inviting server."""

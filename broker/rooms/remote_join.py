@@ -57,32 +57,20 @@ class EventSigner:
 class RemoteJoins:
     """Joining rooms held by other servers, through the federation client."""
 
-    def __init__(self, server_name: str, signer: EventSigner, client: FederationClient | None,
-                 policy: FederationPolicy, keyring: Keyring | None, rooms: Rooms,
+    def __init__(self, server_name: str, signer: EventSigner, client: FederationClient,
+                 policy: FederationPolicy, keyring: Keyring, rooms: Rooms,
                  state: StateStore, clock: Clock) -> None:
         self.server_name = server_name
         self.signer = signer
-        self._client = client
+        self.client = client
         self.policy = policy
-        self._keyring = keyring
+        self.keyring = keyring
         self.rooms = rooms
         self.state = state
         self.clock = clock
 
-    @property
-    def client(self) -> FederationClient:
-        if self._client is None:
-            raise Forbidden("Federation is not enabled on this node")
-        return self._client
-
-    @property
-    def keyring(self) -> Keyring:
-        if self._keyring is None:
-            raise Forbidden("Federation is not enabled on this node")
-        return self._keyring
-
     async def join(self, room_id: str, user_id: str, servers: list[str],
-                               profile: dict[str, Any]) -> str:
+                   profile: dict[str, Any]) -> str:
         """Join ``room_id`` through the first of ``servers`` that answers; returns the room ID."""
         client = self.client
         errors: list[str] = []
