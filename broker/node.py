@@ -7,7 +7,6 @@ attribute of :class:`Node`; nothing else holds process-global state.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -238,7 +237,7 @@ class Node:
             SyncStores(stores.events, stores.state, stores.receipts, stores.remote_invites,
                        stores.account_data, stores.push_rules),
             self.rooms, self.stream, self.notifier, self.typing, self.visibility,
-            self.client_events, partial(collect_e2ee, self), self.clock)
+            self.client_events, partial(collect_e2ee, self.e2ee), self.clock)
         self._build_room_api_services()
 
     def _build_room_api_services(self) -> None:
@@ -287,13 +286,6 @@ class Node:
             logger.info("listening on %s:%d (%s%s)", listener.bind_address,
                         port.getHost().port, ", ".join(listener.resources),
                         ", TLS" if listener.tls_certificate else "")
-
-    async def write_with_stream_id(
-        self, write: Callable[[int], defer.Deferred[Any]], *, users: Iterable[str] = (),
-        rooms: Iterable[str] = (),
-    ) -> int:
-        """Persist one change under a new stream id, then wake the syncs it concerns."""
-        return await self.streams.write(write, users=users, rooms=rooms)
 
     def _local_room_audience(self, room_id: str) -> list[str]:
         """Local users who see a room's changes in /sync (joined or invited)."""

@@ -36,7 +36,7 @@ def _answer(sync: defer.Deferred[dict[str, Any]]) -> dict[str, Any] | None:
 
 def _set_account_data(local: InProcessNode, user_id: str, data_type: str) -> None:
     store = local.node.stores.account_data
-    local.run(local.node.write_with_stream_id(
+    local.run(local.node.streams.write(
         lambda stream_id: store.set_account_data(user_id, "", data_type, {"n": 1}, stream_id),
         users=[user_id]))
 
