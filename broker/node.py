@@ -22,6 +22,7 @@ from broker.e2ee.context import E2eeContext, E2eeStoreSet
 from broker.e2ee.device_lists import E2eeFederation, device_list_changes, on_devices_deleted
 from broker.e2ee.keys import KeyCountCache
 from broker.e2ee.sync import collect as collect_e2ee
+from broker.e2ee.sync import providers as e2ee_sync_providers
 from broker.e2ee.to_device import ToDevice
 from broker.federation_wiring import (
     Federation,
@@ -237,7 +238,8 @@ class Node:
             SyncStores(stores.events, stores.state, stores.receipts, stores.remote_invites,
                        stores.account_data, stores.push_rules),
             self.rooms, self.stream, self.notifier, self.typing, self.visibility,
-            self.client_events, partial(collect_e2ee, self.e2ee), self.clock)
+            self.client_events, partial(collect_e2ee, self.e2ee, e2ee_sync_providers()),
+            self.clock)
         self._build_room_api_services()
 
     def _build_room_api_services(self) -> None:

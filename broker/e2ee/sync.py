@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 SyncFields = Callable[..., Awaitable[dict[str, Any]]]
 
 
-def _providers() -> list[SyncFields]:
+def providers() -> list[SyncFields]:
+    """Every ``sync_fields`` of the package's modules, in module order (found once, by the
+    composition root: not on each /sync)."""
     import broker.e2ee as package
 
     found: list[SyncFields] = []
@@ -40,11 +42,11 @@ def _merge(into: dict[str, Any], part: dict[str, Any]) -> None:
             into[key] = value
 
 
-async def collect(e2ee: E2ee, requester: Requester, since: int | None, now: int
-                  ) -> dict[str, Any]:
-    """The merged fields; empty sections are left out."""
+async def collect(e2ee: E2ee, found: Sequence[SyncFields], requester: Requester,
+                  since: int | None, now: int) -> dict[str, Any]:
+    """The merged fields of the ``found`` providers; empty sections are left out."""
     merged: dict[str, Any] = {}
-    for provider in _providers():
+    for provider in found:
         _merge(merged, await provider(e2ee, requester, since, now))
     return merged
 
