@@ -14,6 +14,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from twisted.internet import defer
 
 from protocol.events import Event
@@ -23,7 +24,7 @@ from storage.database import Cursor, Database
 
 StateKey = tuple[str, str]
 
-_EVENT_COLUMNS = ("e.event_id, e.json, e.redacted_by, e.stream_ordering, r.room_version,"
+EVENT_COLUMNS = ("e.event_id, e.json, e.redacted_by, e.stream_ordering, r.room_version,"
                   " e.txn_device_id, e.txn_id")
 
 
@@ -70,10 +71,20 @@ def event_json(event: Event) -> str:
     return json.dumps(pdu, ensure_ascii=False, separators=(",", ":"))
 
 
-def _row_to_event(row: Sequence[Any]) -> Event:
+def _loads(raw: str) -> dict[str, Any]:
+    """A stored event's JSON: orjson reads it several times faster than the standard library
+    (a cold sync decodes thousands); what orjson refuses (an integer beyond 64 bits, say) is
+    read by the standard library as before."""
+    try:
+        return orjson.loads(raw)  # type: ignore[no-any-return]
+    except orjson.JSONDecodeError:
+        return json.loads(raw)  # type: ignore[no-any-return]
+
+
+def row_to_event(row: Sequence[Any]) -> Event:
     event_id, raw, redacted_by, stream_ordering, room_version_id, txn_device, txn_id = row
     room_version = get_room_version(room_version_id)
-    pdu = json.loads(raw)
+    pdu = _loads(raw)
     unsigned = pdu.pop("unsigned", None) or {}
     event = Event(pdu, room_version, event_id=event_id, unsigned=dict(unsigned))
     if redacted_by:
@@ -235,9 +246,9 @@ class EventStore:
         for start in range(0, len(event_ids), 500):
             clause, args = cur.in_clause("e.event_id", event_ids[start:start + 500])
             for row in cur.select_all(
-                f"SELECT {_EVENT_COLUMNS} FROM events e JOIN rooms r ON r.room_id = e.room_id"
+                f"SELECT {EVENT_COLUMNS} FROM events e JOIN rooms r ON r.room_id = e.room_id"
                 f" WHERE {clause}", args):
-                event = _row_to_event(row)
+                event = row_to_event(row)
                 found[event.event_id] = event
         return found
 
@@ -277,10 +288,10 @@ class EventStore:
             args.append(up_to)
         order = "DESC" if backwards else "ASC"
         rows = cur.select_all(
-            f"SELECT {_EVENT_COLUMNS} FROM events e JOIN rooms r ON r.room_id = e.room_id"
+            f"SELECT {EVENT_COLUMNS} FROM events e JOIN rooms r ON r.room_id = e.room_id"
             f" WHERE {' AND '.join(conditions)} ORDER BY e.stream_ordering {order} LIMIT ?",
             [*args, limit])
-        return [_row_to_event(row) for row in rows]
+        return [row_to_event(row) for row in rows]
 
     def timeline_event_ids(self, event_ids: list[str]) -> defer.Deferred[set[str]]:
         """Which of ``event_ids`` we hold as timeline events (not outliers)."""
@@ -338,9 +349,9 @@ class EventStore:
 
         def txn(cur: Cursor) -> list[Event]:
             rows = cur.select_all(
-                f"SELECT {_EVENT_COLUMNS} FROM events e JOIN rooms r ON r.room_id = e.room_id"
+                f"SELECT {EVENT_COLUMNS} FROM events e JOIN rooms r ON r.room_id = e.room_id"
                 " WHERE e.room_id = ? AND e.state_key IS NOT NULL AND e.stream_ordering > ?"
                 " AND e.stream_ordering <= ? ORDER BY e.stream_ordering", (room_id, after, up_to))
-            return [_row_to_event(row) for row in rows]
+            return [row_to_event(row) for row in rows]
 
         return self.db.run_interaction("get_state_events_between", txn)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 from twisted.internet import defer
@@ -10,27 +10,9 @@ from twisted.internet import defer
 from protocol.events import Event
 from storage.database import Cursor, Database
 from storage.events import EventStore
+from storage.room_snapshots import RoomSnapshot, load_rooms_txn, state_ids_for_groups_txn
 
 StateKey = tuple[str, str]
-# Timeline events loaded with a room, so a first sync after a restart is answered from memory.
-RECENT_ON_LOAD = 20
-
-
-@dataclass
-class RoomSnapshot:
-    """What the node needs in memory to keep extending a room."""
-
-    room_id: str
-    room_version: str
-    creator: str
-    is_public: bool
-    state: dict[StateKey, Event]
-    extremities: list[str]
-    max_depth: int
-    state_group: int
-    state_group_depth: int
-    last_stream: int
-    recent: list[Event]  # the newest timeline events, oldest first
 
 
 class StateStore:
@@ -43,65 +25,19 @@ class StateStore:
             lambda cur: int(cur.select_value("SELECT MAX(id) FROM state_groups") or 0))
 
     def load_room(self, room_id: str) -> defer.Deferred[RoomSnapshot | None]:
-        return self.db.run_interaction("load_room", self._load_room_txn, room_id)
+        return self.load_rooms([room_id]).addCallback(lambda found: found.get(room_id))
 
-    @staticmethod
-    def _load_room_txn(cur: Cursor, room_id: str) -> RoomSnapshot | None:
-        row = cur.select_one(
-            "SELECT room_version, creator, is_public FROM rooms WHERE room_id = ?", (room_id,))
-        if row is None:
-            return None
-        room_version, creator, is_public = row
-        ids = [r[0] for r in cur.select_all(
-            "SELECT event_id FROM current_state_events WHERE room_id = ?", (room_id,))]
-        events = EventStore.get_events_txn(cur, ids)
-        state = {(e.type, e.state_key or ""): e for e in events.values()}
-        extremities = [r[0] for r in cur.select_all(
-            "SELECT event_id FROM forward_extremities WHERE room_id = ? ORDER BY event_id",
-            (room_id,))]
-        max_depth, last_stream = cur.select_one(
-            "SELECT MAX(depth), MAX(stream_ordering) FROM events WHERE room_id = ?",
-            (room_id,)) or (0, 0)
-        group_row = cur.select_one(
-            "SELECT g.id, g.delta_depth FROM events e"
-            " JOIN event_to_state_groups sg ON sg.event_id = e.event_id"
-            " JOIN state_groups g ON g.id = sg.state_group"
-            " WHERE e.room_id = ? ORDER BY e.stream_ordering DESC LIMIT 1", (room_id,))
-        group, group_depth = group_row if group_row else (0, 0)
-        if group and StateStore.state_ids_for_group_txn(cur, int(group)) != {
-                key: event.event_id for key, event in state.items()}:
-            # After a fork the current state is a resolution, not the state after the newest
-            # event: the next event starts a fresh snapshot (see EventCreator).
-            group, group_depth = 0, 0
-        recent = EventStore.get_room_events_txn(cur, room_id, None, None, RECENT_ON_LOAD, True)
-        recent.reverse()
-        return RoomSnapshot(
-            recent=recent,
-            room_id=room_id, room_version=room_version, creator=creator,
-            is_public=bool(is_public), state=state, extremities=extremities,
-            max_depth=int(max_depth or 0), state_group=int(group), state_group_depth=group_depth,
-            last_stream=int(last_stream or 0))
+    def load_rooms(self, room_ids: Sequence[str]) -> defer.Deferred[dict[str, RoomSnapshot]]:
+        """Snapshots of those of ``room_ids`` we hold, by room ID, read in one transaction."""
+        return self.db.run_interaction("load_rooms", load_rooms_txn, room_ids)
 
     def get_state_ids_for_group(self, group: int) -> defer.Deferred[dict[StateKey, str]]:
         return self.db.run_interaction("state_for_group", self.state_ids_for_group_txn, group)
 
     @staticmethod
     def state_ids_for_group_txn(cur: Cursor, group: int) -> dict[StateKey, str]:
-        """The full state of a group: its delta chain walked in one recursive query, oldest
-        delta first so newer entries win."""
-        rows = cur.select_all(
-            "WITH RECURSIVE chain(id, depth) AS ("
-            " SELECT id, 0 FROM state_groups WHERE id = ?"
-            " UNION ALL"
-            " SELECT g.prev_group, c.depth + 1 FROM state_groups g JOIN chain c ON g.id = c.id"
-            " WHERE g.prev_group IS NOT NULL)"
-            " SELECT s.type, s.state_key, s.event_id FROM chain c"
-            " JOIN state_groups_state s ON s.state_group = c.id ORDER BY c.depth DESC",
-            (group,))
-        state: dict[StateKey, str] = {}
-        for type_, state_key, event_id in rows:
-            state[(type_, state_key)] = event_id
-        return state
+        """The full state of a group (its delta chain walked in one recursive query)."""
+        return state_ids_for_groups_txn(cur, [group]).get(group, {})
 
     def get_state_ids_at_event(self, event_id: str) -> defer.Deferred[dict[StateKey, str] | None]:
         """The state after ``event_id`` (None if we hold no state for it)."""

@@ -6,6 +6,7 @@ restarts the node and checks that the next change reaches a client syncing from 
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -13,8 +14,9 @@ from urllib.parse import quote
 
 import pytest
 
+from storage.room_snapshots import RECENT_ON_LOAD
 from tests.node_harness import Client, NodeProcess, node_on_engine
-from tests.room_helpers import V3, create_room, send_text, sync
+from tests.room_helpers import V3, create_room, join, send_text, sync
 from tests.test_typing_api import _pair, _typing_users
 
 
@@ -125,3 +127,44 @@ def test_account_data_set_before_a_restart_reaches_a_token_from_before(
     restart()
     events = sync(alice, token)["account_data"]["events"]
     assert [e["content"] for e in events if e["type"] == "org.example.setting"] == [{"v": 1}]
+
+
+def _comparable(value: Any) -> Any:
+    """``value`` with every event's ``unsigned.age`` left out (it grows with time) and each
+    room's state as a set (its order carries no meaning)."""
+    if isinstance(value, dict):
+        found = {k: _comparable(v) for k, v in value.items() if k != "age"}
+        state = found.get("state")
+        if isinstance(state, dict) and isinstance(state.get("events"), list):
+            state["events"] = sorted(state["events"], key=lambda e: e["event_id"])
+        return found
+    if isinstance(value, list):
+        return [_comparable(item) for item in value]
+    return value
+
+
+@pytest.mark.parametrize("flt", [None, json.dumps({"room": {"state": {"lazy_load_members": True},
+                                                           "timeline": {"limit": 5}}})],
+                         ids=["default", "lazy-members"])
+def test_an_initial_sync_after_a_restart_is_the_same_as_before_it(
+        restartable: NodeProcess, restart: Any, flt: str | None) -> None:
+    alice, bob = restartable.register(), restartable.register()
+    busy = create_room(alice, name="busy", preset="public_chat")
+    join(bob, busy)
+    for i in range(RECENT_ON_LOAD + 5):
+        send_text(bob if i % 3 else alice, busy, f"message {i}")
+    quiet = create_room(alice)
+    members_only = create_room(alice, initial_state=[{
+        "type": "m.room.history_visibility", "state_key": "",
+        "content": {"history_visibility": "joined"}}])
+    send_text(alice, members_only, "for members")
+    alice.put(f"{V3}/user/{quote(alice.user_id)}/rooms/{quote(quiet)}/tags/work", {})
+    alice.post(f"{V3}/rooms/{quote(busy)}/receipt/m.read/"
+               f"{quote(send_text(bob, busy, 'read me'))}", {})
+    params = {"filter": flt} if flt else {}
+    warm = sync(alice, **params)
+    assert set(warm["rooms"]["join"]) == {busy, quiet, members_only}
+    restart()
+    cold = sync(alice, **params)
+    assert _comparable(cold["rooms"]) == _comparable(warm["rooms"])
+    assert cold["account_data"] == warm["account_data"]

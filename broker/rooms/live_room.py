@@ -9,6 +9,7 @@ same object to every caller.  Everything here can be rebuilt from the database.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ from broker.deferreds import observe
 from protocol.auth_rules import auth_types_for_event
 from protocol.events import Event
 from protocol.room_versions import RoomVersion, get_room_version
+from storage.room_snapshots import RoomSnapshot
 from storage.state import StateStore
 
 StateKey = tuple[str, str]
@@ -137,38 +139,56 @@ class RoomRegistry:
             return room
         pending = self._loading.get(room_id)
         if pending is None:
-            pending = defer.ensureDeferred(self._load(room_id))
-            self._loading[room_id] = pending
-            pending.addBoth(self._loaded, room_id)
+            pending = self._start_loading([room_id])[room_id]
         return await observe(pending)
+
+    async def get_many(self, room_ids: Iterable[str]) -> dict[str, LiveRoom]:
+        """Those of ``room_ids`` we hold, by room ID (unknown rooms are absent): the rooms not
+        in memory are read together in one batch; loads already under way are shared."""
+        found: dict[str, LiveRoom] = {}
+        pending: dict[str, defer.Deferred[LiveRoom | None]] = {}
+        missing: list[str] = []
+        for room_id in dict.fromkeys(room_ids):
+            room = self._rooms.get(room_id)
+            if room is not None:
+                found[room_id] = room
+            elif room_id in self._loading:
+                pending[room_id] = self._loading[room_id]
+            else:
+                missing.append(room_id)
+        if missing:
+            pending.update(self._start_loading(missing))
+        for room_id, loading in pending.items():
+            loaded = await observe(loading)
+            if loaded is not None:
+                found[room_id] = loaded
+        return found
+
+    def _start_loading(self, room_ids: list[str]) -> dict[str, defer.Deferred[LiveRoom | None]]:
+        """One batch read of ``room_ids`` (none of them in memory or loading), with a Deferred
+        per room that other callers can share until it fires."""
+        batch = defer.ensureDeferred(self._load(room_ids))
+        per_room: dict[str, defer.Deferred[LiveRoom | None]] = {}
+        for room_id in room_ids:
+            loading = observe(batch).addCallback(_room_of, room_id)
+            self._loading[room_id] = per_room[room_id] = loading
+            loading.addBoth(self._loaded, room_id)
+        return per_room
 
     def _loaded(self, result: Any, room_id: str) -> Any:
         self._loading.pop(room_id, None)
         return result
 
-    async def _load(self, room_id: str) -> LiveRoom | None:
-        snapshot = await self.state_store.load_room(room_id)
-        if snapshot is None:
-            return None
-        room = self._rooms.get(room_id)
-        if room is not None:  # created while we were loading
-            return room
-        room = LiveRoom(
-            room_id=room_id,
-            room_version=get_room_version(snapshot.room_version),
-            state=snapshot.state,
-            extremities=snapshot.extremities,
-            depth=snapshot.max_depth,
-            state_group=snapshot.state_group,
-            state_group_depth=snapshot.state_group_depth,
-            last_stream=snapshot.last_stream,
-            is_public=snapshot.is_public,
-            recent=deque(snapshot.recent, maxlen=RECENT_EVENTS),
-            recent_after=(int(snapshot.recent[0].unsigned["stream_ordering"]) - 1
-                          if snapshot.recent else snapshot.last_stream),
-        )
-        self._rooms[room_id] = room
-        return room
+    async def _load(self, room_ids: list[str]) -> dict[str, LiveRoom]:
+        snapshots = await self.state_store.load_rooms(room_ids)
+        rooms: dict[str, LiveRoom] = {}
+        for room_id, snapshot in snapshots.items():
+            room = self._rooms.get(room_id)
+            if room is None:  # not created while we were loading
+                room = _live_room(snapshot)
+                self._rooms[room_id] = room
+            rooms[room_id] = room
+        return rooms
 
     def add(self, room: LiveRoom) -> None:
         self._rooms[room.room_id] = room
@@ -176,3 +196,29 @@ class RoomRegistry:
     def invalidate(self, room_id: str) -> None:
         """Forget a room (after a failed write); the next use reloads it from the database."""
         self._rooms.pop(room_id, None)
+
+
+def _room_of(rooms: dict[str, LiveRoom], room_id: str) -> LiveRoom | None:
+    return rooms.get(room_id)
+
+
+def _live_room(snapshot: RoomSnapshot) -> LiveRoom:
+    """A live room from what the database holds.  Its recent window covers every stream
+    position after the first event loaded, or every position after 0 when the room has fewer
+    events than were asked for (its whole timeline, none of it backfilled)."""
+    recent = snapshot.recent
+    first = int(recent[0].unsigned["stream_ordering"]) if recent else snapshot.last_stream + 1
+    whole = snapshot.recent_complete and first > 0
+    return LiveRoom(
+        room_id=snapshot.room_id,
+        room_version=get_room_version(snapshot.room_version),
+        state=snapshot.state,
+        extremities=snapshot.extremities,
+        depth=snapshot.max_depth,
+        state_group=snapshot.state_group,
+        state_group_depth=snapshot.state_group_depth,
+        last_stream=snapshot.last_stream,
+        is_public=snapshot.is_public,
+        recent=deque(recent, maxlen=RECENT_EVENTS),
+        recent_after=0 if whole else first - 1,
+    )

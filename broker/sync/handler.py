@@ -11,8 +11,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet import defer
-
 from broker.auth import Requester
 from broker.e2ee.sync import has_news as e2ee_news
 from broker.filtering import Filter
@@ -234,13 +232,9 @@ class SyncHandler:
                     if req.filter.allows_room_account_data(t, room_id)]
 
     async def _load_rooms(self, room_ids: list[str]) -> None:
-        """Bring rooms into memory side by side (after a restart, the first sync of a user in
-        many rooms would otherwise load them one after another)."""
-        registry = self.rooms.registry
-        missing = [r for r in room_ids if registry.cached(r) is None]
-        if missing:
-            await defer.gatherResults(
-                [defer.ensureDeferred(registry.get(r)) for r in missing], consumeErrors=True)
+        """Bring rooms into memory in one batch (after a restart, the first sync of a user in
+        many rooms would otherwise read them one by one)."""
+        await self.rooms.registry.get_many(room_ids)
 
     @staticmethod
     def _empty_joined() -> dict[str, Any]:
