@@ -1,4 +1,5 @@
-"""Who is calling: access tokens, password hashing (Argon2id) and the requester of a request.
+"""Who is calling: access tokens, passwords (hashed by :mod:`broker.passwords`) and the
+requester of a request.
 
 Tokens are random and only their SHA-256 hash is stored.  Resolved tokens are cached in memory
 (a logout removes them from the cache), so an authenticated request costs no database query.
@@ -11,11 +12,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from twisted.internet import threads
-
 from broker.errors import Unauthenticated
+from broker.passwords import PasswordHashing
 from storage.users import UserStore
 
 
@@ -42,38 +40,14 @@ def new_device_id() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(10))
 
 
-class PasswordHashing:
-    """Argon2id hashing, run off the reactor thread (it is deliberately slow)."""
-
-    def __init__(self) -> None:
-        self._hasher = PasswordHasher()
-
-    def hash_sync(self, password: str) -> str:
-        return self._hasher.hash(password)
-
-    async def hash(self, password: str) -> str:
-        return await threads.deferToThread(self._hasher.hash, password)
-
-    async def verify(self, stored_hash: str | None, password: str) -> bool:
-        if not stored_hash:
-            return False
-
-        def check() -> bool:
-            try:
-                return self._hasher.verify(stored_hash, password)
-            except (VerificationError, InvalidHashError):
-                return False
-
-        return await threads.deferToThread(check)
-
-
 class Auth:
     """Resolves access tokens to requesters and issues new sessions."""
 
-    def __init__(self, users: UserStore, clock: Any) -> None:
+    def __init__(self, users: UserStore, clock: Any,
+                 passwords: PasswordHashing | None = None) -> None:
         self.users = users
         self.clock = clock
-        self.passwords = PasswordHashing()
+        self.passwords = passwords or PasswordHashing()
         self._cache: dict[str, Requester] = {}
         # (user, device) -> (last seen ms, address): written in batches by flush_last_seen.
         self._seen: dict[tuple[str, str], tuple[int, str | None]] = {}

@@ -14,6 +14,9 @@ from typing import Any
 
 import yaml
 
+from broker.passwords import HashingSettings
+
+_HASHING = HashingSettings()
 
 class ConfigError(Exception):
     """A config problem, with the dotted key it concerns."""
@@ -82,6 +85,12 @@ SCHEMA: dict[str, Any] = {
                   "burst": _k(int, default=10, minimum=1)},
         "registration": {"per_second": _k(float, int, default=0.2, minimum=0),
                          "burst": _k(int, default=5, minimum=1)},
+    },
+    "password_hashing": {
+        "concurrency": _k(int, default=_HASHING.concurrency, minimum=1),
+        "queue_limit": _k(int, default=_HASHING.queue_limit, minimum=0),
+        "memory_cost_kib": _k(int, default=_HASHING.memory_cost_kib, minimum=8192),
+        "time_cost": _k(int, default=_HASHING.time_cost, minimum=1),
     },
     "media": {
         "store_path": _k(str, default=""),
@@ -207,6 +216,7 @@ class NodeConfig:
     media_store_path: Path
     log_level: str
     federation: FederationConfig = field(default_factory=FederationConfig)
+    password_hashing: HashingSettings = field(default_factory=HashingSettings)
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -269,6 +279,7 @@ def parse_config(raw: Any, base_dir: Path) -> NodeConfig:
         media_store_path=resolve(data["media"]["store_path"], data_dir / "media"),
         log_level=data["logging"]["level"],
         federation=federation,
+        password_hashing=HashingSettings(**data["password_hashing"]),
         raw=data,
     )
 

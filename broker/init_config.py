@@ -48,6 +48,15 @@ rate_limits:
   login: {{per_second: 0.5, burst: 10}}
   registration: {{per_second: 0.2, burst: 5}}
 
+password_hashing:
+  # Argon2id hashes that run at once (each holds memory_cost_kib while it runs, so hashing
+  # memory stays under concurrency x memory_cost_kib) and how many more may wait their turn;
+  # beyond that a login, registration or password change gets 429 M_LIMIT_EXCEEDED.
+  concurrency: 2
+  queue_limit: 32
+  memory_cost_kib: 65536
+  time_cost: 3
+
 logging:
   level: INFO
 """

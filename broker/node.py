@@ -39,6 +39,7 @@ from broker.http.user_auth import RequestUsers
 from broker.media.files import MediaFiles
 from broker.media.repository import MediaRepository
 from broker.notifier import Notifier
+from broker.passwords import PasswordHashing
 from broker.ratelimit import RateLimiter
 from broker.receipts import Receipts
 from broker.rooms.aliases import Aliases
@@ -105,7 +106,8 @@ class Node:
             self.reactor,
         )
         self.stores = Stores(self.db)
-        self.auth = Auth(self.stores.users, self.clock)
+        self.auth = Auth(self.stores.users, self.clock,
+                         PasswordHashing(config.password_hashing, self.reactor))
         self.ratelimiter = RateLimiter(config.rate_limits, config.rate_limits_enabled, self.clock)
         self.policy = AccessPolicy()
         self.stream: StreamIdGenerator | None = None

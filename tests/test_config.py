@@ -138,3 +138,29 @@ def test_pinned_keys_shape_is_checked() -> None:
 def test_encryption_by_default_choices_are_checked() -> None:
     with pytest.raises(ConfigError, match=r"^rooms\.encryption_by_default: expected one of"):
         _parse({"server_name": "a.gov", "rooms": {"encryption_by_default": "sometimes"}})
+
+
+def test_password_hashing_defaults_bound_memory_to_two_hashes() -> None:
+    config = parse_config({"server_name": "a.gov"}, Path("/srv/node"))
+    settings = config.password_hashing
+    assert (settings.concurrency, settings.queue_limit) == (2, 32)
+    assert settings.memory_bound_bytes == 2 * 64 * 1024 * 1024
+
+
+def test_password_hashing_settings_are_read() -> None:
+    config = parse_config({"server_name": "a.gov", "password_hashing": {
+        "concurrency": 4, "queue_limit": 0, "memory_cost_kib": 19456, "time_cost": 2}},
+        Path("/srv/node"))
+    settings = config.password_hashing
+    assert (settings.concurrency, settings.queue_limit, settings.memory_cost_kib,
+            settings.time_cost) == (4, 0, 19456, 2)
+
+
+def test_password_hashing_needs_at_least_one_hash_at_a_time() -> None:
+    with pytest.raises(ConfigError, match=r"^password_hashing\.concurrency: expected at least 1"):
+        _parse({"server_name": "a.gov", "password_hashing": {"concurrency": 0}})
+
+
+def test_password_hashing_memory_cost_has_a_floor() -> None:
+    with pytest.raises(ConfigError, match=r"^password_hashing\.memory_cost_kib: expected at least"):
+        _parse({"server_name": "a.gov", "password_hashing": {"memory_cost_kib": 1024}})
