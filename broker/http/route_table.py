@@ -35,6 +35,8 @@ class RouteTable:
         self._regexes: list[re.Pattern[str]] = []
         self._declared: dict[tuple[str, str], Route] = {}
         self._compiled: re.Pattern[str] | None = None
+        # Per route: (group name in the alternation, argument name) of each path argument.
+        self._arg_groups: list[list[tuple[str, str]]] = []
 
     def add(self, route: Route) -> None:
         key = (route.pattern, route.method)
@@ -52,10 +54,12 @@ class RouteTable:
     def compile(self) -> re.Pattern[str]:
         """Build the alternation now (else the first request after a change pays for it)."""
         alternatives = []
+        self._arg_groups = []
         for index, regex in enumerate(self._regexes):
             renamed = _GROUP.sub(lambda m, i=index: f"(?P<p{i}_{m.group(1)}>",  # type: ignore[misc]
                                  regex.pattern)
             alternatives.append(f"(?P<p{index}>{renamed})")
+            self._arg_groups.append([(f"p{index}_{name}", name) for name in regex.groupindex])
         self._compiled = re.compile("|".join(alternatives) or "(?!)")
         return self._compiled
 
@@ -66,6 +70,11 @@ class RouteTable:
         if found is None or found.lastgroup is None:
             raise NoRoute(False)
         first = int(found.lastgroup[1:])  # no route declared before it matches the path
+        route = self._routes[first]
+        if route.method == method or (method == "HEAD" and route.method == "GET"):
+            # The usual case: the arguments are in the alternation's match already.
+            return route, {name: unquote(value) for group, name in self._arg_groups[first]
+                           if (value := found.group(group)) is not None}
         for route, regex in zip(self._routes[first:], self._regexes[first:], strict=True):
             if route.method != method and not (method == "HEAD" and route.method == "GET"):
                 continue

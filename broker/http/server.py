@@ -142,18 +142,15 @@ class Router(Resource):
 
     @staticmethod
     def _check_body_size(request: Request, limit: int) -> None:
-        too_large = MatrixError(413, "M_TOO_LARGE", f"Request body exceeds {limit} bytes")
-        if getattr(request, "body_too_large", False):
-            raise too_large
         length = request.getHeader(b"content-length")
-        if length is not None and length.isdigit() and int(length) > limit:
-            raise too_large
-        if request.content is not None:
+        too_large = getattr(request, "body_too_large", False) or (
+            length is not None and length.isdigit() and int(length) > limit)
+        if not too_large and request.content is not None:
             request.content.seek(0, 2)
-            size = request.content.tell()
+            too_large = request.content.tell() > limit
             request.content.seek(0)
-            if size > limit:
-                raise too_large
+        if too_large:
+            raise MatrixError(413, "M_TOO_LARGE", f"Request body exceeds {limit} bytes")
 
     @staticmethod
     def _respond_json(request: Request, status: int, body: Any) -> None:
