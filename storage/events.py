@@ -23,6 +23,9 @@ from protocol.room_versions import get_room_version
 from storage.database import Cursor, Database
 
 StateKey = tuple[str, str]
+# Per user, their membership over time; and the room's history visibility over time: (stream
+# position, value) pairs in stream order.
+VisibilityChanges = tuple[dict[str, list[tuple[int, str]]], list[tuple[int, str]]]
 
 EVENT_COLUMNS = ("e.event_id, e.json, e.redacted_by, e.stream_ordering, r.room_version,"
                   " e.txn_device_id, e.txn_id")
@@ -310,29 +313,40 @@ class EventStore:
 
     def get_visibility_changes(
         self, room_id: str, user_ids: Collection[str]
-    ) -> defer.Deferred[tuple[dict[str, list[tuple[int, str]]], list[tuple[int, str]]]]:
+    ) -> defer.Deferred[VisibilityChanges]:
         """The memberships of each of the users and the room's history visibility over time,
         as (stream position, value) pairs in stream order (timeline events only)."""
+        return self.get_visibility_changes_in_rooms([room_id], user_ids).addCallback(
+            lambda found: found[room_id])
 
-        def txn(cur: Cursor) -> tuple[dict[str, list[tuple[int, str]]], list[tuple[int, str]]]:
+    def get_visibility_changes_in_rooms(
+        self, room_ids: Sequence[str], user_ids: Collection[str]
+    ) -> defer.Deferred[dict[str, VisibilityChanges]]:
+        """:meth:`get_visibility_changes` of several rooms, read together (up to 200 rooms a
+        query)."""
+
+        def txn(cur: Cursor) -> dict[str, VisibilityChanges]:
             users = sorted(user_ids)
-            marks = ", ".join("?" for _ in users) or "NULL"
-            rows = cur.select_all(
-                "SELECT stream_ordering, type, state_key, json FROM events WHERE room_id = ?"
-                f" AND outlier = ? AND ((type = 'm.room.member' AND state_key IN ({marks}))"
-                " OR (type = 'm.room.history_visibility' AND state_key = ''))"
-                " ORDER BY stream_ordering", (room_id, False, *users))
-            memberships: dict[str, list[tuple[int, str]]] = {user: [] for user in users}
-            visibilities: list[tuple[int, str]] = []
-            for position, event_type, state_key, raw in rows:
-                content = json.loads(raw).get("content") or {}
-                if event_type == "m.room.member":
-                    memberships[state_key].append(
-                        (int(position), str(content.get("membership", ""))))
-                else:
-                    visibilities.append(
-                        (int(position), str(content.get("history_visibility", "shared"))))
-            return memberships, visibilities
+            found: dict[str, VisibilityChanges] = {
+                room_id: ({user: [] for user in users}, []) for room_id in room_ids}
+            user_clause, user_args = cur.in_clause("state_key", users)
+            for start in range(0, len(room_ids), 200):
+                clause, args = cur.in_clause("room_id", room_ids[start:start + 200])
+                for room_id, position, event_type, state_key, raw in cur.select_all(
+                        "SELECT room_id, stream_ordering, type, state_key, json FROM events"
+                        f" WHERE {clause} AND outlier = ? AND ((type = 'm.room.member'"
+                        f" AND {user_clause}) OR (type = 'm.room.history_visibility'"
+                        " AND state_key = '')) ORDER BY room_id, stream_ordering",
+                        (*args, False, *user_args)):
+                    memberships, visibilities = found[room_id]
+                    content = _loads(raw).get("content") or {}
+                    if event_type == "m.room.member":
+                        memberships[state_key].append(
+                            (int(position), str(content.get("membership", ""))))
+                    else:
+                        visibilities.append(
+                            (int(position), str(content.get("history_visibility", "shared"))))
+            return found
 
         return self.db.run_interaction("visibility_changes", txn)
 

@@ -121,3 +121,20 @@ def test_current_state_other_than_the_newest_group_leaves_the_room_without_a_gro
     rooms.write(resolved)
     snapshot = result_of(rooms.state.load_rooms([chain.room_id]))[chain.room_id]
     assert (snapshot.state_group, snapshot.state_group_depth) == (0, 0)
+
+
+def test_visibility_changes_of_several_rooms_are_each_rooms_own(rooms: Rooms) -> None:
+    restricted = rooms.room(1)
+    rooms.write(restricted.item("m.room.history_visibility", {"history_visibility": "joined"},
+                                ""))
+    rooms.write(restricted.item("m.room.member", {"membership": "leave"}, ALICE))
+    rooms.group = restricted.group
+    open_room = rooms.room(1)
+    both = result_of(rooms.events.get_visibility_changes_in_rooms(
+        [restricted.room_id, open_room.room_id], [ALICE]))
+    assert both == {room_id: result_of(rooms.events.get_visibility_changes(room_id, [ALICE]))
+                    for room_id in (restricted.room_id, open_room.room_id)}
+    memberships, visibilities = both[restricted.room_id]
+    assert [m for _, m in memberships[ALICE]] == ["join", "leave"]
+    assert [v for _, v in visibilities] == ["joined"]
+    assert both[open_room.room_id][1] == []

@@ -18,7 +18,7 @@ from broker.push_rules_defaults import push_rules_content
 from broker.rooms.client_events import ClientEvents
 from broker.rooms.live_room import LiveRoom
 from broker.rooms.stripped_state import stripped, stripped_state
-from broker.rooms.visibility import Visibility, restricts_history
+from broker.rooms.visibility import HistoryFilter, Visibility, restricts_history
 from broker.sync.tokens import SyncToken, pagination_token
 from protocol.events import Event
 from storage.remote_invites import RemoteInvite
@@ -120,7 +120,9 @@ class SyncHandler:
         rooms_map = await self.rooms.user_rooms.rooms_for_user(user_id)
         user_changed = since is None or self.notifier.user_changed_since(user_id, since.stream)
         changed_memberships = await self._membership_changes(req, now, user_changed)
-        await self._load_rooms([r for r, m in rooms_map.items() if m == "join"])
+        # Joined rooms, and in an initial sync the rooms of every invite, in one batch.
+        await self._load_rooms([r for r, m in rooms_map.items()
+                                if m == "join" or (m == "invite" and since is None)])
         plans, invites, leaves = await self._plan_rooms(req, rooms_map, changed_memberships)
         if since is not None and user_changed:
             plans += await self._rooms_with_private_receipts(req, now, rooms_map, plans)
@@ -266,9 +268,13 @@ class SyncHandler:
             if receipts_incr and req.since is not None:
                 receipts.update(await self.stores.receipts.get_receipts_changed(
                     receipts_incr, user_id, req.since.stream, now.stream))
+        # What each room's history lets the user see, for the rooms reported whole.
+        histories = await self.visibility.history_filters(
+            [p.room.room_id for p in plans if p.full and restricts_history(p.room)], user_id)
         sections: dict[str, Any] = {}
         for plan in plans:
-            sections[plan.room.room_id] = await self._joined_room(req, plan, now, receipts)
+            sections[plan.room.room_id] = await self._joined_room(
+                req, plan, now, receipts, histories.get(plan.room.room_id))
         return sections
 
     async def _timeline_events(self, room: LiveRoom, after: int | None, up_to: int,
@@ -289,7 +295,9 @@ class SyncHandler:
         return events
 
     async def _joined_room(self, req: SyncRequest, plan: _RoomPlan, now: SyncToken,
-                           receipts: dict[str, Any]) -> dict[str, Any]:
+                           receipts: dict[str, Any],
+                           history: HistoryFilter | None) -> dict[str, Any]:
+        """A joined room's section (``history``: the filter of a restricted room shown whole)."""
         room = plan.room
         flt = req.filter
         since_stream = None if plan.full or req.since is None else req.since.stream
@@ -299,9 +307,8 @@ class SyncHandler:
         first_stream = (events[0].unsigned["stream_ordering"] if events else now.stream + 1)
         timeline = [e for e in events if flt.allows_timeline_event(
             e.type, e.sender, "url" in e.content, room.room_id)]
-        if plan.full and restricts_history(room):
-            visible = await self.visibility.history_filter(room.room_id, req.requester.user_id)
-            timeline = visible.filter(timeline, req.requester.user_id)
+        if history is not None:
+            timeline = history.filter(timeline, req.requester.user_id)
 
         state_events: list[Event]
         if plan.full:
