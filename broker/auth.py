@@ -82,6 +82,12 @@ class Auth:
         self._cache[token_hash] = requester
         return requester
 
+    def forget_user(self, user_id: str) -> None:
+        """Drop the user's cached sessions (their node admin flag changed): the next request
+        of each reads them again."""
+        for token_hash in [h for h, r in self._cache.items() if r.user_id == user_id]:
+            self._cache.pop(token_hash, None)
+
     def forget_tokens(self, token_hashes: list[str]) -> None:
         for token_hash in token_hashes:
             self._cache.pop(token_hash, None)

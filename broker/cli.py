@@ -3,6 +3,9 @@
     broker init --server-name example.gov [--port 8008] [--config homeserver.yaml]
     broker run --config homeserver.yaml
     broker user add --config homeserver.yaml --user alice [--password ...] [--admin]
+    broker orgs import FILE.yaml --config homeserver.yaml
+    broker roles grant|revoke --config homeserver.yaml --user alice --role R [--organisation O]
+    broker audit verify --config homeserver.yaml
 """
 
 from __future__ import annotations
@@ -85,8 +88,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
             _signal_ready(args.ready_fd)
 
     def failed(failure: Any) -> None:
-        print(f"broker run: cannot start: {failure.getErrorMessage()}", file=sys.stderr)
-        exit_code[0] = 1
+        if failure.check(ConfigError):
+            print(f"ConfigError: {failure.getErrorMessage()}", file=sys.stderr)
+            exit_code[0] = 2
+        else:
+            print(f"broker run: cannot start: {failure.getErrorMessage()}", file=sys.stderr)
+            exit_code[0] = 1
         reactor.stop()
 
     reactor.callWhenRunning(
@@ -118,6 +125,56 @@ def _cmd_user_add(args: argparse.Namespace) -> int:
         return 1
     print(f"created {user_id}")
     return 0
+
+
+def _cmd_orgs_import(args: argparse.Namespace) -> int:
+    from broker.admin.commands import orgs_import
+
+    return orgs_import(_load(args.config), Path(args.file))
+
+
+def _cmd_roles(args: argparse.Namespace) -> int:
+    from broker.admin.commands import roles_change
+
+    return roles_change(_load(args.config), args.user, args.role, args.organisation,
+                        grant=args.roles_command == "grant")
+
+
+def _cmd_audit_verify(args: argparse.Namespace) -> int:
+    from broker.admin.commands import audit_verify
+
+    return audit_verify(_load(args.config))
+
+
+def _add_admin_commands(sub: Any) -> None:
+    orgs = sub.add_parser("orgs", help="manage organisations")
+    orgs_sub = orgs.add_subparsers(dest="orgs_command", required=True)
+    imported = orgs_sub.add_parser(
+        "import", help="create or update the organisations a YAML file names (all or nothing)")
+    imported.add_argument("file", help="a YAML file like config/organisations.yaml")
+    imported.add_argument("--config", "-c", default="homeserver.yaml")
+    imported.set_defaults(func=_cmd_orgs_import)
+
+    roles = sub.add_parser("roles", help="grant and revoke admin roles")
+    roles_sub = roles.add_subparsers(dest="roles_command", required=True)
+    for name, text in (("grant", "grant a role"), ("revoke", "revoke a role")):
+        change = roles_sub.add_parser(name, help=text)
+        change.add_argument("--config", "-c", default="homeserver.yaml")
+        change.add_argument("--user", required=True, help="localpart or full user ID")
+        change.add_argument("--role", required=True,
+                            help="node_admin, org_admin, verifier, broadcaster, auditor or"
+                                 " app_manager")
+        change.add_argument("--organisation", default=None,
+                            help="the organisation whose sub-tree the grant covers (omit for"
+                                 " the whole node)")
+        change.set_defaults(func=_cmd_roles)
+
+    audit = sub.add_parser("audit", help="the audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    verified = audit_sub.add_parser(
+        "verify", help="check the audit log's hash chain and signatures")
+    verified.add_argument("--config", "-c", default="homeserver.yaml")
+    verified.set_defaults(func=_cmd_audit_verify)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -155,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--password", help="prompted for when omitted")
     add.add_argument("--admin", action="store_true", help="make the account a node admin")
     add.set_defaults(func=_cmd_user_add)
+    _add_admin_commands(sub)
     return parser
 
 

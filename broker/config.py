@@ -108,6 +108,12 @@ SCHEMA: dict[str, Any] = {
         "allow_private_addresses": _k(bool, default=False),
         "verify_tls": _k(bool, default=True),
     },
+    "organisations": {
+        "path": _k(str, default=""),
+    },
+    "audit": {
+        "sign_interval_seconds": _k(int, default=300, minimum=1),
+    },
     "logging": {
         "level": _k(str, default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
     },
@@ -217,6 +223,8 @@ class NodeConfig:
     log_level: str
     federation: FederationConfig = field(default_factory=FederationConfig)
     password_hashing: HashingSettings = field(default_factory=HashingSettings)
+    organisations_path: Path | None = None
+    audit_sign_interval_seconds: int = 300
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -280,6 +288,9 @@ def parse_config(raw: Any, base_dir: Path) -> NodeConfig:
         log_level=data["logging"]["level"],
         federation=federation,
         password_hashing=HashingSettings(**data["password_hashing"]),
+        organisations_path=resolve(data["organisations"]["path"], base_dir)
+        if data["organisations"]["path"] else None,
+        audit_sign_interval_seconds=data["audit"]["sign_interval_seconds"],
         raw=data,
     )
 

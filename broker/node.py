@@ -14,9 +14,11 @@ from twisted.internet import defer, task
 from twisted.internet import reactor as default_reactor
 
 from broker.access_policy import AccessPolicy
+from broker.admin.org_file import OrganisationsFileError, read_organisations_file
+from broker.admin.services import AdminStores, apply_config_file, build_admin_services
 from broker.auth import Auth
 from broker.clock import Clock
-from broker.config import NodeConfig
+from broker.config import ConfigError, NodeConfig
 from broker.e2ee import cross_signing, keys
 from broker.e2ee.context import E2eeContext, E2eeStoreSet
 from broker.e2ee.device_lists import E2eeFederation, device_list_changes, on_devices_deleted
@@ -143,6 +145,7 @@ class Node:
         self._build_e2ee_services(  # accounts, devices, e2ee...
             self.federation.sender, self.federation.client)
         self._build_room_services()
+        self._build_admin_services()
         self.router.guards = Guards(RequestUsers(self.auth), self.ratelimiter, self.federation.authentication
                                     if self.config.federation.enabled else None)
         self._build_handlers()
@@ -150,6 +153,8 @@ class Node:
     async def start(self) -> None:
         """Load what the node keeps in memory; call after setup(), before serving."""
         await self.rooms.start()
+        await self.apply_organisations_file()
+        self.admin.audit.start(self.reactor)  # signs the audit log's head periodically
         await self.federation.start()
         self.to_device.start()  # accounts, devices, e2ee, media: their background jobs
         self.reactor.addSystemEventTrigger("before", "shutdown", self.to_device.stop)
@@ -160,6 +165,28 @@ class Node:
         self._last_seen_loop.clock = self.reactor
         self._last_seen_loop.start(LAST_SEEN_FLUSH_SECONDS, now=False)
         self.reactor.addSystemEventTrigger("before", "shutdown", self.federation.stop)
+
+    def _build_admin_services(self) -> None:
+        """Organisations, roles and the audit log (the admin API and commands use them)."""
+        stores = self.stores
+        self.admin = build_admin_services(
+            AdminStores(stores.organisations, stores.roles, stores.audit, stores.users),
+            self.clock, self.signing_key, self.server_name,
+            self.config.audit_sign_interval_seconds, self.auth.forget_user)
+
+    async def apply_organisations_file(self) -> None:
+        """Apply the organisations file the config names, if it changed since last applied;
+        a wrong file stops the start with a one-line ConfigError naming its line."""
+        path = self.config.organisations_path
+        if path is None:
+            return
+        try:
+            applied = await apply_config_file(self.admin.organisations,
+                                              read_organisations_file(path))
+        except OrganisationsFileError as e:
+            raise ConfigError("organisations.path", str(e)) from e
+        if applied is not None:
+            logger.info("applied %d organisations from %s", len(applied), path)
 
     async def _flush_last_seen(self) -> None:
         try:
@@ -264,10 +291,12 @@ class Node:
             Backfiller(self.server_name, stores.events, transport.client, transport.keyring))
 
     def _build_handlers(self) -> None:
+        from broker.admin_api import admin_endpoints
         from broker.client_api import client_endpoints
         from broker.federation_api import federation_endpoints
 
         self.router.add(*client_endpoints(self))
+        self.router.add(*admin_endpoints(self.admin))
         if self.config.federation.enabled:
             services = build_federation_services(
                 self.config, self.signing_key, self.clock, self.stores, self.rooms,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from storage.account_data import AccountDataStore
 from storage.aliases import AliasStore
+from storage.audit import AuditStore
 from storage.cross_signing import CrossSigningStore
 from storage.database import Database
 from storage.device_keys import DeviceKeyStore
@@ -12,10 +13,12 @@ from storage.federation_queue import FederationQueueStore
 from storage.filters import FilterStore
 from storage.key_backup import KeyBackupStore
 from storage.media import MediaStore
+from storage.organisations import OrganisationStore
 from storage.push_rules import PushRuleStore
 from storage.receipts import ReceiptStore
 from storage.remote_invites import RemoteInviteStore
 from storage.reports import ReportStore
+from storage.roles import RoleStore
 from storage.server_keys import ServerKeyStore
 from storage.state import StateStore
 from storage.to_device import ToDeviceStore
@@ -44,3 +47,6 @@ class Stores:
         self.device_keys = DeviceKeyStore(db)
         self.to_device = ToDeviceStore(db)
         self.key_backup = KeyBackupStore(db)
+        self.organisations = OrganisationStore(db)
+        self.roles = RoleStore(db)
+        self.audit = AuditStore(db)

@@ -46,6 +46,13 @@ class UiAuthSession:
     completed: dict[str, str]  # stage type -> what it proved (e.g. a user ID)
 
 
+def _grant_node_admin(cur: Cursor, user_id: str, now_ms: int) -> None:
+    """The node admin flag stands for a ``node_admin`` grant over the whole node."""
+    cur.execute("INSERT INTO role_grants (user_id, role, org_id, granted_by, granted_ts)"
+                " VALUES (?, 'node_admin', '', 'node admin flag', ?)"
+                " ON CONFLICT (user_id, role, org_id) DO NOTHING", (user_id, now_ms))
+
+
 class UserStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -63,6 +70,8 @@ class UserStore:
             )
             cur.execute("INSERT INTO profiles (user_id, displayname) VALUES (?, ?)",
                         (user_id, user_id[1:].split(":", 1)[0]))
+            if is_admin:
+                _grant_node_admin(cur, user_id, now_ms)
 
         return self.db.run_interaction("create_user", txn)
 
@@ -87,13 +96,17 @@ class UserStore:
             ) and None,
         )
 
-    def set_admin(self, user_id: str, is_admin: bool) -> defer.Deferred[None]:
-        return self.db.run_interaction(
-            "set_admin",
-            lambda cur: cur.execute(
-                "UPDATE users SET is_admin = ? WHERE user_id = ?", (is_admin, user_id)
-            ) and None,
-        )
+    def set_admin(self, user_id: str, is_admin: bool, now_ms: int = 0) -> defer.Deferred[None]:
+        """Set the node admin flag and the ``node_admin`` grant it stands for."""
+        def txn(cur: Cursor) -> None:
+            cur.execute("UPDATE users SET is_admin = ? WHERE user_id = ?", (is_admin, user_id))
+            if is_admin:
+                _grant_node_admin(cur, user_id, now_ms)
+            else:
+                cur.execute("DELETE FROM role_grants WHERE user_id = ? AND role = 'node_admin'",
+                            (user_id,))
+
+        return self.db.run_interaction("set_admin", txn)
 
     def change_password(
         self, user_id: str, password_hash: str, *, keep_device_id: str | None,

@@ -8,12 +8,17 @@ timer); :meth:`advance` moves the clock and fires what is due. No port is opened
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import parse_qs
 
+import yaml
 from twisted.internet import defer
 from twisted.internet.testing import MemoryReactorClock
+from twisted.web.test.requesthelper import DummyRequest
 
 from broker.auth import Requester
 from broker.config import load_config
@@ -28,12 +33,20 @@ START_S = 1_767_225_600.0
 
 
 class InProcessNode:
-    def __init__(self, workdir: Path, server_name: str = "clock.test") -> None:
+    def __init__(self, workdir: Path, server_name: str = "clock.test", *,
+                 engine: str = "sqlite", dsn: str = "",
+                 config: dict[str, Any] | None = None) -> None:
+        """``config``: top-level sections to set in the generated config."""
         config_path = workdir / "homeserver.yaml"
         write_initial_config(
             config_path=config_path, server_name=server_name, port=0,
-            bind_address="127.0.0.1", data_dir="data", database_engine="sqlite",
-            database_dsn="", enable_registration=True, overwrite=True)
+            bind_address="127.0.0.1", data_dir="data", database_engine=engine,
+            database_dsn=dsn, enable_registration=True, overwrite=True)
+        if config:
+            written = yaml.safe_load(config_path.read_text())
+            written.update(config)
+            config_path.write_text(yaml.safe_dump(written))
+        self.config_path = config_path
         self.reactor = MemoryReactorClock()
         self.reactor.advance(START_S)
         self.node = Node(load_config(config_path), self.reactor)
@@ -64,6 +77,30 @@ class InProcessNode:
             user_id, "", self.node.clock.time_ms(), is_admin=False))
         token, device_id = self.run(self.node.auth.create_session(user_id, None, None, None))
         return Requester(user_id, device_id, False, ""), token
+
+    def call(self, method: str, path: str, token: str | None, body: Any = None, *,
+             raw: bytes | None = None) -> tuple[int, Any]:
+        """One request through the node's router (``raw``: the body's bytes as given); the
+        status and the JSON answer."""
+        request = DummyRequest([])
+        request.method = method.encode()
+        request.uri = path.encode()
+        path, _, query = path.partition("?")
+        request.path = path.encode()
+        request.args = {k.encode(): [v.encode() for v in values]
+                        for k, values in parse_qs(query, keep_blank_values=True).items()}
+        content = raw if raw is not None else b"" if body is None else json.dumps(body).encode()
+        request.content = io.BytesIO(content)
+        if token is not None:
+            request.requestHeaders.setRawHeaders(b"authorization", [f"Bearer {token}".encode()])
+        request._disconnected = False
+        self.node.router.render(request)
+        for _ in range(50):  # the group commit runs on the (fake) reactor
+            if request.finished:
+                break
+            self.advance(0)
+        assert request.finished, f"{method} {path} is still pending"
+        return request.responseCode or 200, json.loads(b"".join(request.written))
 
     def close(self) -> None:
         self.node.db.close()

@@ -7,14 +7,11 @@ router, so the path from the endpoint to the decision is the one clients take.
 
 from __future__ import annotations
 
-import io
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from twisted.web.test.requesthelper import DummyRequest
 
 from broker.access_policy import AccessPolicy, Decision
 from tests.inprocess_node import InProcessNode
@@ -39,20 +36,8 @@ class Harness:
 
     def call(self, method: str, path: str, token: str | None, body: Any = None
              ) -> tuple[int, dict[str, Any]]:
-        request = DummyRequest([])
-        request.method = method.encode()
-        request.path = request.uri = path.encode()
-        request.content = io.BytesIO(b"" if body is None else json.dumps(body).encode())
-        if token is not None:
-            request.requestHeaders.setRawHeaders(b"authorization", [f"Bearer {token}".encode()])
-        request._disconnected = False
-        self.node.router.render(request)
-        for _ in range(50):  # the group commit runs on the (fake) reactor
-            if request.finished:
-                break
-            self.local.advance(0)
-        assert request.finished, f"{method} {path} is still pending"
-        return request.responseCode or 200, json.loads(b"".join(request.written))
+        status, answer = self.local.call(method, path, token, body)
+        return status, answer
 
     def room(self) -> str:
         status, body = self.call("POST", f"{V3}/createRoom", self.alice, {"preset": "public_chat"})

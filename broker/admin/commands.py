@@ -1,0 +1,124 @@
+"""The admin commands (``broker orgs import``, ``broker roles grant|revoke``,
+``broker audit verify``): the same services the admin API calls, over a synchronous database
+opened from the node's config, acting with node-wide authority as ``command:<login>``."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+from twisted.internet import defer
+
+from broker.admin.audit import Verification, verify
+from broker.admin.model import NODE_AUTHORITY, Actor, Grant, check_org_id
+from broker.admin.org_file import OrganisationsFileError, read_organisations_file
+from broker.admin.services import AdminServices, AdminStores, build_admin_services, import_file
+from broker.admin_tools import normalise_user_id, open_database
+from broker.clock import real_clock
+from broker.config import NodeConfig
+from broker.errors import DomainError
+from protocol.signing import read_signing_key_file, read_signing_keys_file
+from storage.audit import AuditStore
+from storage.database import Database, fired_result
+from storage.organisations import OrganisationStore
+from storage.roles import RoleStore
+from storage.users import UserStore
+
+T = TypeVar("T")
+
+
+def command_actor() -> Actor:
+    try:
+        login = getpass.getuser()
+    except Exception:  # no login name (a container without a passwd entry)
+        login = "unknown"
+    return Actor(f"command:{login}", "local", NODE_AUTHORITY)
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    return fired_result(defer.ensureDeferred(coroutine))
+
+
+class AdminSession:
+    """The admin services over the node's database, for one command."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.db: Database = open_database(config)
+        self.stores = AdminStores(OrganisationStore(self.db), RoleStore(self.db),
+                                  AuditStore(self.db), UserStore(self.db))
+        self.services: AdminServices = build_admin_services(
+            self.stores, real_clock(), read_signing_key_file(config.signing_key_path),
+            config.server_name, config.audit_sign_interval_seconds, lambda user_id: None)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def orgs_import(config: NodeConfig, path: Path) -> int:
+    session = AdminSession(config)
+    actor = command_actor()
+    try:
+        try:
+            file = read_organisations_file(path)
+        except OrganisationsFileError as e:  # not even a list of organisations: recorded too
+            _run(session.services.audit.refuse(actor, "organisations.import", str(path),
+                                               "M_BAD_JSON", str(e)))
+            raise
+        orgs = _run(import_file(session.services.organisations, actor, file))
+        _run(session.services.audit.sign_head())
+    except (OrganisationsFileError, DomainError) as e:
+        print(f"broker orgs import: {e}", file=sys.stderr)
+        return 1
+    finally:
+        session.close()
+    print(f"imported {len(orgs)} organisation(s) from {path.name}:"
+          f" {', '.join(o.org_id for o in orgs)}")
+    return 0
+
+
+def roles_change(config: NodeConfig, user: str, role: str, organisation: str | None, *,
+                 grant: bool) -> int:
+    name = "grant" if grant else "revoke"
+    try:
+        user_id = normalise_user_id(user, config.server_name)
+        if organisation is not None:
+            check_org_id(organisation, "organisation")
+    except (ValueError, DomainError) as e:
+        print(f"broker roles {name}: {e}", file=sys.stderr)
+        return 1
+    session = AdminSession(config)
+    try:
+        roles = session.services.roles
+        change = roles.grant if grant else roles.revoke
+        held = _run(change(command_actor(), user_id, Grant(role, organisation)))
+        _run(session.services.audit.sign_head())
+    except DomainError as e:
+        print(f"broker roles {name}: {e.message}", file=sys.stderr)
+        return 1
+    finally:
+        session.close()
+    shown = ", ".join(g.role + (f"@{g.organisation}" if g.organisation else "") for g in held)
+    print(f"{user_id} now holds: {shown or 'no role'}")
+    return 0
+
+
+def audit_verify(config: NodeConfig) -> int:
+    session = AdminSession(config)
+    try:
+        found: Verification = _run(verify(session.stores.audit, config.server_name,
+                                          read_signing_keys_file(config.signing_key_path)))
+    finally:
+        session.close()
+    if not found.ok:
+        print(f"audit log: entry {found.bad_seq} is bad: {found.problem}"
+              f" ({found.entries} entries before it are intact)")
+        return 1
+    unsigned = found.entries - found.signed_up_to
+    print(f"audit log: {found.entries} entries, chain intact; head signed at entry"
+          f" {found.signed_up_to}" + (f" ({unsigned} entries since, signed at the next"
+                                     " period)" if unsigned else ""))
+    return 0

@@ -1,0 +1,76 @@
+"""The admin services over their stores, built the same way by the node and by the ``broker``
+commands (which run without a node, on a synchronous database)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from signedjson.types import SigningKey
+
+from broker.admin.audit import AuditLog, AuditReader
+from broker.admin.authority import Authority
+from broker.admin.model import NODE_AUTHORITY, Actor, EntryError
+from broker.admin.org_file import OrganisationsFile, OrganisationsFileError
+from broker.admin.organisations import Organisations
+from broker.admin.roles import Roles
+from storage.audit import AuditStore
+from storage.organisations import Organisation, OrganisationStore
+from storage.roles import RoleStore
+from storage.users import UserStore
+
+# The source under which the organisations file named by the config is recorded as applied.
+CONFIG_SOURCE = "organisations.path"
+CONFIG_ACTOR = Actor("config:organisations.path", "local", NODE_AUTHORITY)
+
+
+@dataclass(frozen=True)
+class AdminStores:
+    organisations: OrganisationStore
+    roles: RoleStore
+    audit: AuditStore
+    users: UserStore
+
+
+@dataclass(frozen=True)
+class AdminServices:
+    audit: AuditLog
+    organisations: Organisations
+    roles: Roles
+    audit_reader: AuditReader
+
+
+def build_admin_services(stores: AdminStores, clock: Any, signing_key: SigningKey,
+                         server_name: str, sign_interval_seconds: float,
+                         roles_changed: Callable[[str], None]) -> AdminServices:
+    audit = AuditLog(stores.audit, clock, signing_key, server_name, sign_interval_seconds)
+    authority = Authority(stores.roles, stores.organisations)
+    return AdminServices(
+        audit,
+        Organisations(stores.organisations, authority, audit, clock,
+                      stores.organisations.count_members, stores.roles.count_in),
+        Roles(stores.roles, authority, audit, clock, stores.users.get_user, roles_changed),
+        AuditReader(audit, authority))
+
+
+async def import_file(organisations: Organisations, actor: Actor, file: OrganisationsFile,
+                      source: str = "") -> list[Organisation]:
+    """Import every organisation of ``file``, all or nothing; an error names its line."""
+    try:
+        return await organisations.import_entries(actor, file.entries, str(file.path), source,
+                                                  file.digest)
+    except EntryError as e:
+        raise file.error(e) from e
+
+
+async def apply_config_file(organisations: Organisations, file: OrganisationsFile
+                            ) -> list[Organisation] | None:
+    """Apply the organisations file the config names, if its content changed since it was
+    last applied (None: unchanged, nothing done)."""
+    if await organisations.applied_digest(CONFIG_SOURCE) == file.digest:
+        return None
+    return await import_file(organisations, CONFIG_ACTOR, file, CONFIG_SOURCE)
+
+
+__all__ = ["OrganisationsFileError", "apply_config_file", "build_admin_services", "import_file"]

@@ -1,0 +1,29 @@
+"""The admin API (``/_broker/admin/v1``): organisations, roles and the audit log.
+
+Callers authenticate with an ordinary access token; what they may do is decided by
+:mod:`broker.admin.permissions` from the roles they hold, inside each service call (so a
+refusal is recorded in the audit log like every action).  Errors are Matrix-shaped; creations
+answer 201, everything else 200.  The reference is docs/api/broker-admin.openapi.yaml.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from broker.admin.services import AdminServices
+    from broker.http.endpoint import Endpoints
+
+ADMIN_PREFIX = "/_broker/admin/v1"
+
+
+def admin_endpoints(admin: AdminServices) -> list[Endpoints]:
+    from broker.admin_api.audit import AuditEndpoints
+    from broker.admin_api.organisations import OrganisationEndpoints
+    from broker.admin_api.roles import RoleEndpoints
+
+    return [
+        OrganisationEndpoints(admin.organisations, admin.audit),
+        RoleEndpoints(admin.roles, admin.audit),
+        AuditEndpoints(admin.audit_reader, admin.audit),
+    ]
