@@ -1,8 +1,10 @@
 """Who is calling: access tokens, passwords (hashed by :mod:`broker.passwords`) and the
 requester of a request.
 
-Tokens are random and only their SHA-256 hash is stored.  Resolved tokens are cached in memory
-(a logout removes them from the cache), so an authenticated request costs no database query.
+Tokens are random and only their SHA-256 hash is stored.  The tokens resolved last are cached in
+memory (a budget of them, least recently used dropped first; a logout removes them from the
+cache), so an authenticated request usually costs no database query and a token beyond the
+budget one query.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from typing import Any
+
+from cachetools import LRUCache
 
 from broker.errors import Unauthenticated
 from broker.passwords import PasswordHashing
@@ -25,6 +29,10 @@ class Requester:
     device_id: str
     is_admin: bool
     token_hash: str
+
+
+# Access tokens kept resolved in memory (the ``caches.tokens`` config key).
+DEFAULT_TOKENS = 50_000
 
 
 def hash_token(token: str) -> str:
@@ -44,11 +52,13 @@ class Auth:
     """Resolves access tokens to requesters and issues new sessions."""
 
     def __init__(self, users: UserStore, clock: Any,
-                 passwords: PasswordHashing | None = None) -> None:
+                 passwords: PasswordHashing | None = None, budget: int = DEFAULT_TOKENS) -> None:
         self.users = users
         self.clock = clock
         self.passwords = passwords or PasswordHashing()
-        self._cache: dict[str, Requester] = {}
+        self._cache: LRUCache[str, Requester] = LRUCache(maxsize=budget)
+        # Bumped by every revocation: a lookup that started before one is not cached.
+        self._revocations = 0
         # (user, device) -> (last seen ms, address): written in batches by flush_last_seen.
         self._seen: dict[tuple[str, str], tuple[int, str | None]] = {}
 
@@ -72,14 +82,14 @@ class Auth:
         cached = self._cache.get(token_hash)
         if cached is not None:
             return cached
+        revocations = self._revocations
         owner = await self.users.get_token_owner(token_hash)
         if owner is None or owner.deactivated:
             raise Unauthenticated("Unrecognised access token", errcode="M_UNKNOWN_TOKEN",
                                   soft_logout=False)
         requester = Requester(owner.user_id, owner.device_id, owner.is_admin, token_hash)
-        if len(self._cache) > 100_000:
-            self._cache.clear()
-        self._cache[token_hash] = requester
+        if revocations == self._revocations:  # else the answer may predate a revocation
+            self._cache[token_hash] = requester
         return requester
 
     def forget_user(self, user_id: str) -> None:
@@ -89,8 +99,12 @@ class Auth:
             self._cache.pop(token_hash, None)
 
     def forget_tokens(self, token_hashes: list[str]) -> None:
+        self._revocations += 1
         for token_hash in token_hashes:
             self._cache.pop(token_hash, None)
+
+    def tokens_in_memory(self) -> int:
+        return len(self._cache)
 
     async def create_session(
         self, user_id: str, device_id: str | None, display_name: str | None, ip: str | None

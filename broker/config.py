@@ -14,9 +14,13 @@ from typing import Any
 
 import yaml
 
+from broker.auth import DEFAULT_TOKENS
 from broker.passwords import HashingSettings
+from broker.rooms.live_room import DEFAULT_LIVE_ROOMS
+from broker.rooms.user_rooms import DEFAULT_USER_ROOMS
 
 _HASHING = HashingSettings()
+
 
 class ConfigError(Exception):
     """A config problem, with the dotted key it concerns."""
@@ -94,6 +98,11 @@ SCHEMA: dict[str, Any] = {
     },
     "media": {
         "store_path": _k(str, default=""),
+    },
+    "caches": {
+        "live_rooms": _k(int, default=DEFAULT_LIVE_ROOMS, minimum=1),
+        "user_rooms": _k(int, default=DEFAULT_USER_ROOMS, minimum=1),
+        "tokens": _k(int, default=DEFAULT_TOKENS, minimum=1),
     },
     "federation": {
         "enabled": _k(bool, default=True),
@@ -193,6 +202,16 @@ class FederationConfig:
 
 
 @dataclass(frozen=True)
+class CacheBudgets:
+    """How much the node keeps in memory, least recently used dropped first: live rooms,
+    users' room lists and resolved access tokens (each counted in entries)."""
+
+    live_rooms: int = DEFAULT_LIVE_ROOMS
+    user_rooms: int = DEFAULT_USER_ROOMS
+    tokens: int = DEFAULT_TOKENS
+
+
+@dataclass(frozen=True)
 class RateLimit:
     per_second: float
     burst: int
@@ -225,6 +244,7 @@ class NodeConfig:
     password_hashing: HashingSettings = field(default_factory=HashingSettings)
     organisations_path: Path | None = None
     audit_sign_interval_seconds: int = 300
+    caches: CacheBudgets = field(default_factory=CacheBudgets)
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -291,6 +311,7 @@ def parse_config(raw: Any, base_dir: Path) -> NodeConfig:
         organisations_path=resolve(data["organisations"]["path"], base_dir)
         if data["organisations"]["path"] else None,
         audit_sign_interval_seconds=data["audit"]["sign_interval_seconds"],
+        caches=CacheBudgets(**data["caches"]),
         raw=data,
     )
 

@@ -109,7 +109,8 @@ class Node:
         )
         self.stores = Stores(self.db)
         self.auth = Auth(self.stores.users, self.clock,
-                         PasswordHashing(config.password_hashing, self.reactor))
+                         PasswordHashing(config.password_hashing, self.reactor),
+                         config.caches.tokens)
         self.ratelimiter = RateLimiter(config.rate_limits, config.rate_limits_enabled, self.clock)
         self.policy = AccessPolicy()
         self.stream: StreamIdGenerator | None = None
@@ -136,7 +137,7 @@ class Node:
                                     self.stores)
         self.rooms = Rooms(self.server_name, self.signing_key, self.stores.events,
                            self.stores.state, self.stores.users, self.stream, self.reactor,
-                           self.clock, self.notifier, transport.sender)
+                           self.clock, self.notifier, transport.sender, self.config.caches)
         self.typing = TypingTracker(self.clock, self.notifier, Reservation(self.db, "typing"))
         self.media = MediaRepository(
             self.stores.media, MediaFiles(self.config.media_store_path), self.clock,

@@ -24,7 +24,11 @@ from broker.auth import Requester
 from broker.config import load_config
 from broker.init_config import write_initial_config
 from broker.node import Node
-from tests.storage_helpers import result_of
+from tests.storage_helpers import (
+    drop_postgres_database,
+    postgres_database_or_skip,
+    result_of,
+)
 
 T = TypeVar("T")
 
@@ -36,7 +40,12 @@ class InProcessNode:
     def __init__(self, workdir: Path, server_name: str = "clock.test", *,
                  engine: str = "sqlite", dsn: str = "",
                  config: dict[str, Any] | None = None) -> None:
-        """``config``: top-level sections to set in the generated config."""
+        """``engine`` "postgres" without a ``dsn`` uses a fresh database (dropped on close;
+        skips the test without a PostgreSQL server); ``config``: top-level sections to set in
+        the generated config."""
+        self._database = ""
+        if engine == "postgres" and not dsn:
+            dsn, self._database = postgres_database_or_skip()
         config_path = workdir / "homeserver.yaml"
         write_initial_config(
             config_path=config_path, server_name=server_name, port=0,
@@ -104,3 +113,5 @@ class InProcessNode:
 
     def close(self) -> None:
         self.node.db.close()
+        if self._database:
+            drop_postgres_database(self._database)

@@ -45,12 +45,17 @@ def drop_postgres_database(name: str) -> None:
     conn.close()
 
 
+def postgres_database_or_skip() -> tuple[str, str]:
+    """A fresh PostgreSQL database (dsn, name); skips the test without a PostgreSQL server."""
+    if not os.environ.get(POSTGRES_ENV):
+        pytest.skip(POSTGRES_SKIP)
+    return create_postgres_database()
+
+
 def make_database(engine: str, tmp_path: Any) -> tuple[Database, Any]:
     """A migrated synchronous Database on ``engine`` and a cleanup function."""
     if engine == "postgres":
-        if not os.environ.get(POSTGRES_ENV):
-            pytest.skip(POSTGRES_SKIP)
-        dsn, name = create_postgres_database()
+        dsn, name = postgres_database_or_skip()
         db = Database(DatabaseConfig(engine="postgres", dsn=dsn), synchronous=True)
 
         def cleanup() -> None:

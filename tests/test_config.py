@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from broker.config import ConfigError, load_config, parse_config
+from broker.config import CacheBudgets, ConfigError, load_config, parse_config
 
 
 def _parse(raw: dict) -> object:
@@ -164,3 +164,20 @@ def test_password_hashing_needs_at_least_one_hash_at_a_time() -> None:
 def test_password_hashing_memory_cost_has_a_floor() -> None:
     with pytest.raises(ConfigError, match=r"^password_hashing\.memory_cost_kib: expected at least"):
         _parse({"server_name": "a.gov", "password_hashing": {"memory_cost_kib": 1024}})
+
+
+def test_cache_budgets_default_to_the_documented_sizes() -> None:
+    config = parse_config({"server_name": "a.gov"}, Path("/srv/node"))
+    assert config.caches == CacheBudgets(live_rooms=2_500, user_rooms=20_000, tokens=50_000)
+
+
+def test_cache_budgets_are_read() -> None:
+    config = parse_config({"server_name": "a.gov", "caches": {"live_rooms": 10, "tokens": 3}},
+                          Path("/srv/node"))
+    assert (config.caches.live_rooms, config.caches.user_rooms, config.caches.tokens) == (
+        10, 20_000, 3)
+
+
+def test_a_cache_budget_below_one_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"^caches\.live_rooms: expected at least 1, got 0$"):
+        _parse({"server_name": "a.gov", "caches": {"live_rooms": 0}})

@@ -3,7 +3,8 @@
 A :class:`LiveRoom` holds the current state (as Event objects), forward extremities, depth,
 state group and the most recent events, and is updated as events are created, so creating the
 next event needs no database read.  :class:`RoomRegistry` loads rooms on first use and hands the
-same object to every caller.  Everything here can be rebuilt from the database.
+same object to every caller; it keeps a budget of the rooms used last (see
+:mod:`broker.rooms.room_cache`) and reloads a forgotten one from the database on its next use.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from twisted.internet import defer
 
 from broker.deferreds import observe
+from broker.rooms.room_cache import LiveRoomCache
 from protocol.auth_rules import auth_types_for_event
 from protocol.events import Event
 from protocol.room_versions import RoomVersion, get_room_version
@@ -24,6 +26,8 @@ from storage.state import StateStore
 
 StateKey = tuple[str, str]
 RECENT_EVENTS = 64
+# Rooms kept in memory after their last use (the ``caches.live_rooms`` config key).
+DEFAULT_LIVE_ROOMS = 2_500
 
 
 @dataclass
@@ -114,11 +118,12 @@ class LiveRoom:
 
 
 class RoomRegistry:
-    """Loads each room once and keeps it; concurrent loads share one database read."""
+    """Loads each room on first use and keeps the ``budget`` rooms used last (and any room
+    still held or pinned by a write in flight); concurrent loads share one database read."""
 
-    def __init__(self, state_store: StateStore) -> None:
+    def __init__(self, state_store: StateStore, budget: int = DEFAULT_LIVE_ROOMS) -> None:
         self.state_store = state_store
-        self._rooms: dict[str, LiveRoom] = {}
+        self._rooms = LiveRoomCache(budget)
         self._loading: dict[str, defer.Deferred[LiveRoom | None]] = {}
         self._next_state_group = 0
 
@@ -195,7 +200,19 @@ class RoomRegistry:
 
     def invalidate(self, room_id: str) -> None:
         """Forget a room (after a failed write); the next use reloads it from the database."""
-        self._rooms.pop(room_id, None)
+        self._rooms.pop(room_id)
+
+    def pin(self, room: LiveRoom) -> None:
+        """Keep ``room`` in memory, whatever the budget, until :meth:`unpin` (a write of it is
+        in flight: the database does not hold yet what the room shows)."""
+        self._rooms.pin(room)
+
+    def unpin(self, room: LiveRoom) -> None:
+        self._rooms.unpin(room)
+
+    def in_memory(self) -> int:
+        """How many rooms are in memory."""
+        return len(self._rooms)
 
 
 def _room_of(rooms: dict[str, LiveRoom], room_id: str) -> LiveRoom | None:

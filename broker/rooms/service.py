@@ -22,6 +22,7 @@ from storage.events import PersistItem
 
 if TYPE_CHECKING:
     from broker.clock import Clock
+    from broker.config import CacheBudgets
     from broker.notifier import Notifier
     from federation.sender.sender import FederationSender
     from protocol.signing import SigningKey
@@ -36,13 +37,14 @@ logger = logging.getLogger(__name__)
 class Rooms:
     def __init__(self, server_name: str, signing_key: SigningKey, events: EventStore,
                  state: StateStore, users: UserStore, stream: StreamIdGenerator, reactor: Any,
-                 clock: Clock, notifier: Notifier, sender: FederationSender | None) -> None:
+                 clock: Clock, notifier: Notifier, sender: FederationSender | None,
+                 caches: CacheBudgets) -> None:
         self.server_name = server_name
         self.users = users
         self.notifier = notifier
         self.sender = sender
-        self.registry = RoomRegistry(state)
-        self.user_rooms = UserRoomsIndex(state)
+        self.registry = RoomRegistry(state, caches.live_rooms)
+        self.user_rooms = UserRoomsIndex(state, caches.user_rooms)
         self.persister = EventPersister(events, stream, self.registry, reactor,
                                         self._after_persist)
         self.writer = RoomWriter(self.registry, self.persister, stream)

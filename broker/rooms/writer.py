@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from twisted.internet import defer
 
@@ -150,8 +151,20 @@ class RoomWriter:
 
     # -- writing ------------------------------------------------------------------------------
     def persist(self, items: list[PersistItem]) -> defer.Deferred[None]:
-        """Hand applied items to the group commit; fires once they are durable."""
-        return self.persister.persist(items)
+        """Hand applied items to the group commit; fires once they are durable.  Their rooms
+        stay pinned in memory until then (and until the after-persist hooks have run)."""
+        rooms = {item.event.room_id for item in items if not item.outlier}
+        pinned = [room for room in map(self.registry.cached, sorted(rooms)) if room is not None]
+        for room in pinned:
+            self.registry.pin(room)
+        d = self.persister.persist(items)
+        d.addBoth(self._unpin, pinned)
+        return d
+
+    def _unpin(self, result: Any, rooms: list[LiveRoom]) -> Any:
+        for room in rooms:
+            self.registry.unpin(room)
+        return result
 
     def release(self, items: list[PersistItem]) -> None:
         """Give back the stream positions of applied items that will not be written."""
