@@ -202,3 +202,15 @@ def test_a_membership_change_of_a_user_not_in_memory_is_read_from_the_database(
     third = talk.create_room("third")
     assert talk.local.run(index.joined_rooms(talk.alice.user_id)) == [
         talk.room_id, talk.other_id, third]
+
+
+def test_a_reloaded_rooms_events_share_the_strings_they_repeat(talk: Conversation) -> None:
+    first, second = talk.send("one"), talk.send("two")
+    talk.evict()
+    room = talk.live()
+    reloaded = {e.event_id: e for e in room.recent}
+    older, newer = reloaded[first.event_id], reloaded[second.event_id]
+    assert newer.pdu == second.pdu and older.pdu == first.pdu
+    assert newer.pdu["room_id"] is room.room_id
+    assert newer.pdu["sender"] is older.pdu["sender"]
+    assert newer.pdu["prev_events"][0] is older.event_id
