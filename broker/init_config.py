@@ -57,6 +57,16 @@ password_hashing:
   memory_cost_kib: 65536
   time_cost: 3
 
+audit:
+  # The head of the audit log's hash chain is signed with the node's key this often (and on
+  # shutdown); see docs/admin/organisations.md.
+  sign_interval_seconds: 300
+
+# organisations:
+#   # A YAML file of organisations (like config/organisations.yaml), applied at start when its
+#   # content changed; changes made through the admin API are kept.
+#   path: organisations.yaml
+
 logging:
   level: INFO
 """

@@ -138,3 +138,15 @@ def test_audit_verify_names_an_entry_changed_in_the_database(
         "UPDATE audit_log SET actor = ? WHERE seq = 2", ("@someone:else",)))
     assert _broker(admin, "audit", "verify") == 1
     assert "audit log: entry 2 is bad: entry 2 was changed" in capsys.readouterr().out
+
+
+def test_audit_verify_checks_heads_signed_before_a_key_rotation(
+        admin: AdminNode, capsys: pytest.CaptureFixture[str]) -> None:
+    from broker.key_admin import rotate_signing_key
+
+    admin.org("mha")
+    admin.local.run(admin.node.admin.audit.sign_head())
+    rotate_signing_key(admin.node.config.signing_key_path, admin.node.clock.time_ms())
+    admin.org("mea")
+    assert _broker(admin, "audit", "verify") == 0
+    assert "2 entries, chain intact; head signed at entry 1" in capsys.readouterr().out

@@ -79,3 +79,12 @@ def test_a_missing_file_stops_the_start(configured: AdminNode) -> None:
     (configured.local.config_path.parent / "organisations.yaml").unlink()
     with pytest.raises(ConfigError, match="organisations.path: .*does not exist"):
         _start(configured)
+
+
+def test_the_sample_organisations_file_is_valid(tmp_path: Path) -> None:
+    from broker.admin.org_file import read_organisations_file
+    from broker.admin.organisations import check_entries
+
+    sample = Path(__file__).resolve().parent.parent / "config" / "organisations.yaml"
+    orgs = check_entries(read_organisations_file(sample).entries, 0)
+    assert {o.org_id for o in orgs} == {"mha", "mha.dm", "mha.dm.ndma", "mea"}

@@ -174,10 +174,11 @@ class _Chain:
         return Verification(self.count, 0, seq, problem)
 
 
-async def verify(store: AuditStore, server_name: str, keys: Iterable[SigningKey]
-                 ) -> Verification:
-    """Check the whole chain and every signature of its head; the first bad entry."""
-    verify_keys = {verify_key_id(k): get_verify_key(k) for k in keys}
+async def verify(store: AuditStore, server_name: str, keys: Iterable[SigningKey],
+                 old_keys: dict[str, Any] | None = None) -> Verification:
+    """Check the whole chain and every signature of its head (made with one of ``keys``, or
+    one of the retired ``old_keys``: key ID -> verify key); the first bad entry."""
+    verify_keys = {**(old_keys or {}), **{verify_key_id(k): get_verify_key(k) for k in keys}}
     signatures = await store.signatures()
     chain = _Chain({s.seq for s in signatures})
     after = 0

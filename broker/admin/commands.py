@@ -20,6 +20,7 @@ from broker.admin_tools import normalise_user_id, open_database
 from broker.clock import real_clock
 from broker.config import NodeConfig
 from broker.errors import DomainError
+from broker.key_admin import old_keys_path, read_old_keys
 from protocol.signing import read_signing_key_file, read_signing_keys_file
 from storage.audit import AuditStore
 from storage.database import Database, fired_result
@@ -109,8 +110,9 @@ def roles_change(config: NodeConfig, user: str, role: str, organisation: str | N
 def audit_verify(config: NodeConfig) -> int:
     session = AdminSession(config)
     try:
+        old = {k.key_id: k.key for k in read_old_keys(old_keys_path(config.signing_key_path))}
         found: Verification = _run(verify(session.stores.audit, config.server_name,
-                                          read_signing_keys_file(config.signing_key_path)))
+                                          read_signing_keys_file(config.signing_key_path), old))
     finally:
         session.close()
     if not found.ok:

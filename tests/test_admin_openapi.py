@@ -1,0 +1,194 @@
+"""The admin API answers as docs/api/broker-admin.openapi.yaml says, on both engines.
+
+Each example below is a request to a fresh node (mha with mha.dm, and mea; ``bob`` is a
+verifier of mha; ``nobody`` holds no role).  A request the document allows must succeed with
+a documented status; a request the document's schema refuses must be refused by the server
+too; every answer must match the document's schema for its status.  Every operation of the
+document is exercised, and every ``/_broker/admin`` route the node serves is in the document.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from tests.admin_harness import ADMIN, AdminNode
+
+DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "api" / "broker-admin.openapi.yaml"
+URI = "urn:broker-admin"
+
+
+@cache
+def document() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(DOC_PATH.read_text())
+    return loaded
+
+
+@cache
+def _registry() -> Registry:
+    return Registry().with_resource(URI, Resource.from_contents(
+        document(), default_specification=DRAFT202012))
+
+
+def _validator(pointer: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator({"$ref": f"{URI}#{pointer}"}, registry=_registry())
+
+
+def _operation(method: str, path: str) -> tuple[str, dict[str, Any]]:
+    """The document's path template matching ``path`` and its operation for ``method``."""
+    for template, item in document()["paths"].items():
+        regex = re.sub(r"\{[^}]+\}", "[^/]+", template)
+        if re.fullmatch(regex, path.split("?")[0]) and method.lower() in item:
+            return template, item[method.lower()]
+    raise AssertionError(f"{method} {path} is not in the document")
+
+
+def _pointer(*parts: str) -> str:
+    return "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def request_allowed(method: str, path: str, body: Any) -> bool:
+    template, operation = _operation(method, path)
+    if body is None:
+        return "requestBody" not in operation
+    pointer = _pointer("paths", template, method.lower(), "requestBody", "content",
+                       "application/json", "schema")
+    return _validator(pointer).is_valid(body)
+
+
+def check_answer(method: str, path: str, status: int, answer: Any) -> None:
+    template, operation = _operation(method, path)
+    responses = operation["responses"]
+    assert str(status) in responses, f"{method} {template} answered undocumented {status}"
+    response = responses[str(status)]
+    if "$ref" in response:
+        name = response["$ref"].rsplit("/", 1)[-1]
+        pointer = _pointer("components", "responses", name, "content", "application/json",
+                           "schema")
+    else:
+        pointer = _pointer("paths", template, method.lower(), "responses", str(status),
+                           "content", "application/json", "schema")
+    errors = [e.message for e in _validator(pointer).iter_errors(answer)]
+    assert errors == [], f"{method} {path} {status}: {errors} in {answer}"
+
+
+# (caller, method, path, body): each runs on a fresh node with the scene above.
+EXAMPLES: list[tuple[str, str, str, Any]] = [
+    ("root", "GET", "/organisations", None),
+    ("bob", "GET", "/organisations", None),
+    ("nobody", "GET", "/organisations", None),
+    ("root", "POST", "/organisations", {"id": "moe", "name": "Education",
+                                        "names": {"hi": "शिक्षा"}, "email_domains": ["moe.gov.in"],
+                                        "settings": {"queue": True}}),
+    ("root", "POST", "/organisations", {"id": "mha.fire", "name": "Fire", "parent": "mha"}),
+    ("root", "POST", "/organisations", {"id": "mha", "name": "Again"}),
+    ("root", "POST", "/organisations", {"id": "x", "name": "X", "colour": "red"}),
+    ("root", "POST", "/organisations", {"id": "Not An Id", "name": "X"}),
+    ("root", "POST", "/organisations", {"name": "X"}),
+    ("bob", "POST", "/organisations", {"id": "x", "name": "X"}),
+    ("root", "GET", "/organisations/mha", None),
+    ("root", "GET", "/organisations/nowhere", None),
+    ("nobody", "GET", "/organisations/mha", None),
+    ("root", "PATCH", "/organisations/mha.dm", {"name": "DM", "parent": None}),
+    ("root", "PATCH", "/organisations/mha.dm", {"settings": {"verify": "queue"}}),
+    ("root", "PATCH", "/organisations/mha", {"parent": "mha.dm"}),
+    ("root", "PATCH", "/organisations/mha", {"id": "renamed"}),
+    ("root", "PATCH", "/organisations/nowhere", {"name": "X"}),
+    ("bob", "PATCH", "/organisations/mha", {"name": "X"}),
+    ("root", "DELETE", "/organisations/mea", None),
+    ("root", "DELETE", "/organisations/mha", None),
+    ("root", "DELETE", "/organisations/nowhere", None),
+    ("bob", "DELETE", "/organisations/mea", None),
+    ("root", "GET", "/users/@bob:admin.test/roles", None),
+    ("nobody", "GET", "/users/@bob:admin.test/roles", None),
+    ("root", "GET", "/users/@ghost:admin.test/roles", None),
+    ("root", "PUT", "/users/@bob:admin.test/roles", {"roles": [
+        {"role": "auditor"}, {"role": "broadcaster", "organisation": "mea"}]}),
+    ("root", "PUT", "/users/@bob:admin.test/roles", {"roles": []}),
+    ("root", "PUT", "/users/@bob:admin.test/roles", {"roles": [{"role": "emperor"}]}),
+    ("root", "PUT", "/users/@bob:admin.test/roles", {"roles": [{"role": "auditor",
+                                                                 "extra": 1}]}),
+    ("root", "PUT", "/users/@ghost:admin.test/roles", {"roles": []}),
+    ("bob", "PUT", "/users/@bob:admin.test/roles", {"roles": [{"role": "node_admin"}]}),
+    ("root", "GET", "/audit", None),
+    ("root", "GET", "/audit?from=1&limit=2", None),
+    ("root", "GET", "/audit?limit=abc", None),
+    ("bob", "GET", "/audit", None),
+]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def scene(request: Any, tmp_path: Path) -> Iterator[AdminNode]:
+    made = AdminNode(tmp_path, request.param)
+    try:
+        made.ministries("bob", "verifier")
+        made.user("nobody")
+        yield made
+    finally:
+        made.close()
+
+
+def _query_allowed(path: str) -> bool:
+    """Whether the query arguments fit the document (integers where it says so)."""
+    _, _, query = path.partition("?")
+    return all(value.isdigit() for _, _, value in
+               (part.partition("=") for part in query.split("&") if part))
+
+
+@pytest.mark.parametrize("caller, method, path, body", EXAMPLES,
+                         ids=[f"{c}-{m}-{p}-{i}" for i, (c, m, p, _) in enumerate(EXAMPLES)])
+def test_the_server_answers_as_the_document_says(scene: AdminNode, caller: str, method: str,
+                                                  path: str, body: Any) -> None:
+    token = scene.root if caller == "root" else scene.tokens[caller]
+    status, answer = scene.api(method, path, token, body)
+    check_answer(method, f"{ADMIN}{path}", status, answer)
+    if not (request_allowed(method, f"{ADMIN}{path}", body) and _query_allowed(path)):
+        assert status == 400, f"the document refuses this request; the server answered {status}"
+
+
+def test_every_operation_of_the_document_is_exercised_and_succeeds() -> None:
+    documented = {(method.upper(), template) for template, item in document()["paths"].items()
+                  for method in item if method != "parameters"}
+    exercised = {(m, _operation(m, f"{ADMIN}{p}")[0]) for c, m, p, b in EXAMPLES
+                 if c == "root" and request_allowed(m, f"{ADMIN}{p}", b)}
+    assert documented == exercised
+
+
+def test_every_operation_answers_401_as_documented_without_a_token(scene: AdminNode) -> None:
+    for template, item in document()["paths"].items():
+        path = template.replace("{org_id}", "mha").replace("{user_id}", "@bob:admin.test")
+        for method in (m for m in item if m != "parameters"):
+            status, answer = scene.local.call(method.upper(), path, None)
+            assert status == 401, (method, path)
+            check_answer(method.upper(), path, status, answer)
+
+
+def _template(pattern: str) -> str:
+    return re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", pattern)
+
+
+def test_every_admin_route_is_in_the_document(scene: AdminNode) -> None:
+    served = {(r.method, _template(r.pattern)) for r in scene.node.router.routes()
+              if r.pattern.startswith("/_broker/admin")}
+    documented = {(method.upper(), template) for template, item in document()["paths"].items()
+                  for method in item if method != "parameters"}
+    assert served == documented
+
+
+def test_the_document_is_openapi_3_1_and_every_operation_loads() -> None:
+    import schemathesis
+
+    schema = schemathesis.openapi.from_dict(document())
+    assert document()["openapi"].startswith("3.1")
+    labels = [operation.ok().label for operation in schema.get_all_operations()]
+    assert len(labels) == len({(m, t) for t, item in document()["paths"].items()
+                               for m in item if m != "parameters"})
