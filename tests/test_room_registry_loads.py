@@ -115,3 +115,12 @@ def test_a_room_with_fewer_events_than_a_load_reads_has_its_whole_timeline_in_me
     newest = loaded[large.room_id].recent
     assert len(newest) == RECENT_ON_LOAD
     assert loaded[large.room_id].recent_after == newest[0].unsigned["stream_ordering"] - 1
+
+
+def test_a_whole_timeline_in_memory_is_no_longer_whole_once_older_history_is_added(
+        rooms: Rooms, database: Database) -> None:
+    small = rooms.room(2)
+    room = _get_many(RoomRegistry(StateStore(database)), [small.room_id])[small.room_id]
+    room.older_history_added()
+    assert room.recent_after == room.recent[0].unsigned["stream_ordering"] - 1
+    assert room.recent_since(room.recent_after, room.last_stream) == list(room.recent)

@@ -56,7 +56,10 @@ class Backfiller:
             except Exception as e:
                 logger.info("backfill of %s from %s failed: %s", room.room_id, server, e)
                 continue
-            return await self._store(events)
+            added = await self._store(events)
+            if added:
+                room.older_history_added()
+            return added
         return 0
 
     async def _fetch(self, server: str, room: LiveRoom, oldest: Event, limit: int) -> list[Event]:

@@ -111,6 +111,13 @@ class LiveRoom:
             return None
         return [e for e in self.recent if after < e.unsigned["stream_ordering"] <= up_to]
 
+    def older_history_added(self) -> None:
+        """Events older than the recent window were stored (backfill): it still holds every
+        stream position after ``recent_after``, but no longer the room's whole timeline."""
+        if self.recent_after == 0:
+            self.recent_after = (int(self.recent[0].unsigned["stream_ordering"]) - 1
+                                 if self.recent else self.last_stream)
+
     def replace_recent(self, event: Event) -> None:
         for index, cached in enumerate(self.recent):
             if cached.event_id == event.event_id:

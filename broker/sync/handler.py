@@ -120,10 +120,12 @@ class SyncHandler:
         rooms_map = await self.rooms.user_rooms.rooms_for_user(user_id)
         user_changed = since is None or self.notifier.user_changed_since(user_id, since.stream)
         changed_memberships = await self._membership_changes(req, now, user_changed)
-        # Joined rooms, and in an initial sync the rooms of every invite, in one batch.
-        await self._load_rooms([r for r, m in rooms_map.items()
-                                if m == "join" or (m == "invite" and since is None)])
-        plans, invites, leaves = await self._plan_rooms(req, rooms_map, changed_memberships)
+        # Joined rooms, and in an initial sync the rooms of every invite, in one batch; held
+        # until the answer is built, so none is dropped from memory and read again meanwhile.
+        held = await self._load_rooms([r for r, m in rooms_map.items()
+                                       if m == "join" or (m == "invite" and since is None)])
+        plans, invites, leaves = await self._plan_rooms(req, rooms_map, changed_memberships,
+                                                        held)
         if since is not None and user_changed:
             plans += await self._rooms_with_private_receipts(req, now, rooms_map, plans)
         if user_changed:
@@ -159,6 +161,7 @@ class SyncHandler:
 
     async def _plan_rooms(
         self, req: SyncRequest, rooms_map: dict[str, str], changed_memberships: dict[str, str],
+        loaded: dict[str, LiveRoom],
     ) -> tuple[list[_RoomPlan], dict[str, Any], dict[str, Any]]:
         """The joined rooms to report (and how), the invite and the leave sections."""
         since, user_id = req.since, req.requester.user_id
@@ -170,7 +173,7 @@ class SyncHandler:
                 continue
             newly = room_id in changed_memberships
             if membership == "join":
-                room = await self.rooms.registry.get(room_id)
+                room = loaded.get(room_id) or await self.rooms.registry.get(room_id)
                 if room is None:
                     continue
                 if since is None or req.full_state or newly:
@@ -233,10 +236,10 @@ class SyncHandler:
                     {"type": t, "content": c} for t, c in data.items()
                     if req.filter.allows_room_account_data(t, room_id)]
 
-    async def _load_rooms(self, room_ids: list[str]) -> None:
+    async def _load_rooms(self, room_ids: list[str]) -> dict[str, LiveRoom]:
         """Bring rooms into memory in one batch (after a restart, the first sync of a user in
         many rooms would otherwise read them one by one)."""
-        await self.rooms.registry.get_many(room_ids)
+        return await self.rooms.registry.get_many(room_ids)
 
     @staticmethod
     def _empty_joined() -> dict[str, Any]:
