@@ -68,3 +68,25 @@ def make_database(engine: str, tmp_path: Any) -> tuple[Database, Any]:
         cleanup = db.close
     apply_migrations(db)
     return db, cleanup
+
+
+def at_once(database: Database, work: Any, arguments: list[Any]) -> None:
+    """Run ``work(db, argument)`` for each argument on a thread of its own, each with its own
+    connection to ``database``, all released at the same moment; returns when all are done."""
+    import threading
+
+    connections = [Database(database.config, synchronous=True) for _ in arguments]
+    barrier = threading.Barrier(len(arguments))
+
+    def run(db: Database, argument: Any) -> None:
+        barrier.wait()
+        work(db, argument)
+
+    threads = [threading.Thread(target=run, args=(db, argument))
+               for db, argument in zip(connections, arguments, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for db in connections:
+        db.close()

@@ -4,8 +4,6 @@ entry after a row was changed or removed in the database."""
 
 from __future__ import annotations
 
-import threading
-from pathlib import Path
 from typing import Any
 
 from twisted.internet.testing import MemoryReactorClock
@@ -14,9 +12,9 @@ from broker.admin.audit import AuditLog, verify
 from broker.clock import Clock
 from protocol.signing import generate_signing_key
 from storage.audit import AuditDraft, AuditStore, append_entry, entry_hash
-from storage.database import Database, DatabaseConfig
+from storage.database import Database
 from tests.admin_harness import AdminNode, admin
-from tests.storage_helpers import result_of
+from tests.storage_helpers import at_once, result_of
 
 __all__ = ["admin"]
 
@@ -65,25 +63,12 @@ def test_an_entry_records_who_what_on_whom_when_from_where_and_the_outcome(
             "ts": 1001, "client_ip": "10.0.0.1", "outcome": "ok"}
 
 
-def test_concurrent_appends_never_fork_the_chain(database: Database, tmp_path: Path) -> None:
-    config = database.config
-    if config.engine == "sqlite":
-        config = DatabaseConfig(engine="sqlite", path=config.path)
-    others = [Database(config, synchronous=True) for _ in range(4)]
-    barrier = threading.Barrier(len(others))
-
+def test_concurrent_appends_never_fork_the_chain(database: Database) -> None:
     def append_many(db: Database, worker: int) -> None:
-        barrier.wait()
         for n in range(25):
             db.run_sync("append", append_entry, _draft(worker * 100 + n))
 
-    threads = [threading.Thread(target=append_many, args=(db, i)) for i, db in enumerate(others)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for db in others:
-        db.close()
+    at_once(database, append_many, [0, 1, 2, 3])
     store = AuditStore(database)
     assert [e["seq"] for e in result_of(store.entries(0, 1000))] == list(range(1, 101))
     assert _verified(store).ok
@@ -202,3 +187,10 @@ def test_no_route_edits_or_deletes_entries(admin: AdminNode) -> None:
         status, _ = admin.api(method, "/audit", admin.root, {})
         assert status in (404, 405)
     assert len(admin.entries()) == 1
+
+
+def test_a_started_node_signs_the_audit_head_every_period(admin: AdminNode) -> None:
+    admin.local.run(admin.node.start())
+    admin.org("mha")
+    admin.local.advance(admin.node.config.audit_sign_interval_seconds)
+    assert result_of(admin.stores.audit.last_signed_seq()) == 1

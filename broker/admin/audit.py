@@ -23,6 +23,8 @@ from signedjson.key import get_verify_key
 from signedjson.types import SigningKey
 from twisted.internet import defer, task
 
+from broker.admin import permissions
+from broker.admin.authority import Authority
 from broker.admin.model import Actor
 from broker.errors import DomainError
 from protocol.signing import sign_json, verify_json_signature, verify_key_id
@@ -227,13 +229,11 @@ class AuditReader:
     """Reading the log through the admin API: node-wide readers see every entry, readers
     over organisations the entries concerning their sub-trees."""
 
-    def __init__(self, audit: AuditLog, authority: Any) -> None:
+    def __init__(self, audit: AuditLog, authority: Authority) -> None:
         self.audit = audit
         self.authority = authority
 
     async def read(self, actor: Actor, after: int, limit: int) -> list[dict[str, Any]]:
-        from broker.admin import permissions
-
         async with self.audit.recording(actor, permissions.AUDIT_READ):
             tree, grants = await self.authority.tree(), await self.authority.grants(actor)
             roots = permissions.visible_roots(

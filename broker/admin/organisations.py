@@ -111,7 +111,7 @@ class Organisations:
 
     async def tree(self, actor: Actor) -> list[dict[str, Any]]:
         """The tree as nested objects: all of it, or the sub-trees the actor's grants cover."""
-        async with self.audit.recording(actor, permissions.ORG_READ) as _:
+        async with self.audit.recording(actor, permissions.ORG_READ):
             tree, grants = await self.authority.tree(), await self.authority.grants(actor)
             roots = permissions.visible_roots(
                 permissions.require_some(grants, permissions.ORG_READ), tree)
@@ -162,9 +162,15 @@ class Organisations:
             orgs = check_entries(entries, now, tree)
             drafts = []
             for org in orgs:
-                action = permissions.ORG_UPDATE if org.org_id in tree else permissions.ORG_CREATE
-                permissions.require(grants, action, org.parent if org.org_id not in tree
-                                    else org.org_id, tree)
+                before = tree.get(org.org_id)
+                if before is None:
+                    action = permissions.ORG_CREATE
+                    permissions.require(grants, action, org.parent, tree)
+                else:
+                    action = permissions.ORG_UPDATE
+                    permissions.require(grants, action, org.org_id, tree)
+                    if org.parent != before.parent:  # a move, as through the API
+                        permissions.require(grants, permissions.ORG_CREATE, org.parent, tree)
                 drafts.append(self.audit_entry(entry, action, org))
             await self._write(self.store.save_all(
                 orgs, drafts, (source, digest, now) if source else None))
