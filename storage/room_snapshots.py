@@ -108,11 +108,15 @@ def _extremities(cur: Cursor, room_ids: list[str]) -> dict[str, list[str]]:
 
 
 def _depth_and_stream(cur: Cursor, room_ids: list[str]) -> dict[str, tuple[int, int]]:
-    """Room ID -> (greatest depth, greatest stream position) of its events, outliers too."""
-    clause, args = cur.in_clause("room_id", room_ids)
+    """Room ID -> (greatest depth, greatest stream position) of its events, outliers too: each
+    found through its (room, ...) index, without reading the room's events."""
+    clause, args = cur.in_clause("r.room_id", room_ids)
     return {room_id: (int(depth or 0), int(stream or 0)) for room_id, depth, stream in
-            cur.select_all("SELECT room_id, MAX(depth), MAX(stream_ordering) FROM events"
-                           f" WHERE {clause} GROUP BY room_id", args)}
+            cur.select_all(
+                "SELECT r.room_id,"
+                " (SELECT MAX(e.depth) FROM events e WHERE e.room_id = r.room_id),"
+                " (SELECT MAX(e.stream_ordering) FROM events e WHERE e.room_id = r.room_id)"
+                f" FROM rooms r WHERE {clause}", args)}
 
 
 def _state_groups(cur: Cursor, room_ids: list[str]) -> dict[str, tuple[int, int]]:
