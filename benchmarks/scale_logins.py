@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.bench import V3  # noqa: E402
-from benchmarks.scale_support import postgres_dsn, print_targets, scale_arguments  # noqa: E402
+from benchmarks.common import postgres_dsn, print_targets, scale_arguments  # noqa: E402
 from tests.node_harness import NodeProcess  # noqa: E402
 
 SIZES = (50,)

@@ -1,5 +1,5 @@
-"""Helpers the scale benchmarks share: their common arguments, a PostgreSQL database for one
-run, and the target table printed after the RESULT line."""
+"""Helpers the benchmark scripts share: the arguments every scale benchmark takes, a PostgreSQL
+database for one run, and the target table printed after the RESULT line."""
 
 from __future__ import annotations
 
