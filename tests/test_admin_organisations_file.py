@@ -88,3 +88,15 @@ def test_the_sample_organisations_file_is_valid(tmp_path: Path) -> None:
     sample = Path(__file__).resolve().parent.parent / "config" / "organisations.yaml"
     orgs = check_entries(read_organisations_file(sample).entries, 0)
     assert {o.org_id for o in orgs} == {"mha", "mha.dm", "mha.dm.ndma", "mea"}
+
+
+def test_broker_run_stops_with_the_one_line_error_and_status_2(tmp_path: Path) -> None:
+    from tests.node_harness import NodeProcess
+
+    (tmp_path / "organisations.yaml").write_text(FILE.replace("parent: mha", "parent: mxa"))
+    node = NodeProcess(tmp_path, overrides={"organisations.path": "organisations.yaml"})
+    with pytest.raises(RuntimeError, match="node exited early"):
+        node.start()
+    assert node.process is not None and node.process.returncode == 2
+    assert ("ConfigError: organisations.path: organisations.yaml:6: organisations[1].parent:"
+            " unknown organisation 'mxa'") in node.log()

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from broker.http.endpoint import Access, Call, Endpoints, endpoint
 from storage.roles import NODE
 from tests.admin_harness import AdminNode, admin
 from tests.storage_helpers import result_of
@@ -191,3 +192,21 @@ def test_roles_of_an_unknown_user_are_not_found(admin: AdminNode) -> None:
     status, body = admin.api("PUT", "/users/@ghost:admin.test/roles", admin.root,
                              {"roles": [{"role": "auditor"}]})
     assert (status, body["errcode"]) == (404, "M_NOT_FOUND")
+
+
+class _AdminOnly(Endpoints):
+    @endpoint("GET", "/_broker/test/admin_only", access=Access.ADMIN)
+    async def admin_only(self, call: Call) -> tuple[int, dict[str, Any]]:
+        return 200, {"user_id": call.user.user_id}
+
+
+def test_a_node_admin_granted_through_the_api_passes_access_admin_routes(
+        admin: AdminNode) -> None:
+    admin.node.router.add(_AdminOnly())
+    admin.node.router.compile()
+    bob, token = admin.user("bob")
+    assert admin.local.call("GET", "/_broker/test/admin_only", token)[0] == 403
+    admin.grant(bob, ("node_admin", None))
+    assert admin.local.call("GET", "/_broker/test/admin_only", token) == (200, {"user_id": bob})
+    admin.grant(bob)
+    assert admin.local.call("GET", "/_broker/test/admin_only", token)[0] == 403
