@@ -105,7 +105,6 @@ class NewRooms:
         """Create the room; returns its ID.  Nothing is written unless every event is authorised."""
         if req.room_version not in KNOWN_ROOM_VERSIONS:
             raise InvalidInput(f"Room version {req.room_version} is not supported", errcode="M_UNSUPPORTED_ROOM_VERSION")
-        version = get_room_version(req.room_version)
         if req.preset not in PRESETS:
             raise InvalidInput(f"Unknown preset {req.preset!r}")
         alias = None
@@ -113,7 +112,34 @@ class NewRooms:
             alias = f"#{req.room_alias_name}:{self.server_name}"
             await self.aliases.check_alias_free(alias)
 
+        room, items = self.build(req, alias)
         rooms = self.rooms
+        rooms.registry.add(room)
+        try:
+            await rooms.writer.persist(items)
+        except Exception:
+            rooms.registry.invalidate(room.room_id)
+            raise
+        if alias is not None:
+            await self.aliases.create_alias(alias, room.room_id, req.creator)
+        for invitee in req.invite:
+            if not invitee.split(":", 1)[-1] == self.server_name:
+                # A remote invite needs the invitee's server to countersign it.
+                spec = EventSpec(sender=req.creator, type="m.room.member",
+                                 content=_invite_content(req), state_key=invitee)
+                try:
+                    await self.remote_invites.invite(room, spec)
+                except DomainError as e:
+                    logger.warning("createRoom %s: inviting %s failed: %s", room.room_id, invitee,
+                                   e.message)
+        return room.room_id
+
+    def build(self, req: CreateRoomRequest, alias: str | None = None
+              ) -> tuple[LiveRoom, list[PersistItem]]:
+        """The room's initial events, authorised and applied to a new live room (synchronous;
+        nothing is written or registered).  Raises before anything is kept if one is refused."""
+        rooms = self.rooms
+        version = get_room_version(req.room_version)
         room = LiveRoom(
             room_id="" if version.room_id_is_create_event_hash else new_legacy_room_id(
                 self.server_name),
@@ -139,25 +165,7 @@ class NewRooms:
             "room_id": room.room_id, "room_version": req.room_version, "creator": req.creator,
             "is_public": req.visibility == "public", "created_ts": self.clock.time_ms()}
         room.is_public = req.visibility == "public"
-        rooms.registry.add(room)
-        try:
-            await rooms.writer.persist(items)
-        except Exception:
-            rooms.registry.invalidate(room.room_id)
-            raise
-        if alias is not None:
-            await self.aliases.create_alias(alias, room.room_id, req.creator)
-        for invitee in req.invite:
-            if not invitee.split(":", 1)[-1] == self.server_name:
-                # A remote invite needs the invitee's server to countersign it.
-                spec = EventSpec(sender=req.creator, type="m.room.member",
-                                 content=_invite_content(req), state_key=invitee)
-                try:
-                    await self.remote_invites.invite(room, spec)
-                except DomainError as e:
-                    logger.warning("createRoom %s: inviting %s failed: %s", room.room_id, invitee,
-                                   e.message)
-        return room.room_id
+        return room, items
 
 
 def _add_initial_events(req: CreateRoomRequest, alias: str | None,
