@@ -11,8 +11,10 @@ needs (nothing else) and whose handlers are methods marked with :func:`endpoint`
 
 Requirements are declared, never checked by the handler: who may call (``access``: nobody in
 particular, a user, a node admin, a signed server), the rate-limit class the call takes from,
-and the largest body it accepts.  The router authenticates, rate-limits and limits the body
-before the handler runs, and hands it a :class:`Call` holding who is calling.
+the largest body it accepts and the type of that body (``body``, see :mod:`broker.http.bodies`;
+``body_optional``: an empty body counts as ``{}``).  The router authenticates, rate-limits,
+limits the body and validates it before the handler runs, and hands it a :class:`Call` holding
+who is calling (and, for a JSON body, the checked body as its ``body`` argument).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from twisted.web.http import Request
 
+from broker.http.bodies import UNDECLARED, BodyType
 from broker.http.parsing import parse_json_body, query_arg
 
 if TYPE_CHECKING:
@@ -59,6 +62,8 @@ class Requirements:
     access: Access
     rate_limit: RateLimitClass | None = None
     body_limit: int | None = None  # bytes; None: the node's max_request_body_bytes
+    body: BodyType = UNDECLARED
+    body_optional: bool = False  # an empty body counts as an empty object
 
 
 @dataclass(frozen=True)
@@ -82,12 +87,14 @@ class _Declaration:
 
 def endpoint(methods: str | tuple[str, ...], pattern: str, *, access: Access,
              rate_limit: str | None = None, rate_scope: str = "",
-             body_limit: int | None = None) -> Callable[[F], F]:
+             body_limit: int | None = None, body: BodyType = UNDECLARED,
+             body_optional: bool = False) -> Callable[[F], F]:
     """Declare the decorated method as the handler of ``methods`` on ``pattern``.  A handler
     may carry several declarations (the same operation under two paths)."""
     names = (methods,) if isinstance(methods, str) else methods
     requires = Requirements(
-        access, RateLimitClass(rate_limit, rate_scope) if rate_limit else None, body_limit)
+        access, RateLimitClass(rate_limit, rate_scope) if rate_limit else None, body_limit,
+        body, body_optional)
 
     def declare(func: F) -> F:
         declarations = list(getattr(func, "__endpoints__", ()))

@@ -18,6 +18,7 @@ from twisted.web.http import Request
 from twisted.web.resource import Resource
 
 from broker.errors import DomainError
+from broker.http.bodies import read_body, takes_json
 from broker.http.endpoint import Call, Endpoints, Route
 from broker.http.errors import MatrixError, bad_param, from_domain, unrecognized
 from broker.http.route_table import NoRoute, RouteTable
@@ -43,7 +44,9 @@ class Router(Resource):
     """Dispatches every request under this resource to its declared route.
 
     Before a handler runs, the route's requirements are enforced: the body limit, then the
-    caller's authentication and the rate limit (:class:`broker.http.guards.Guards`).
+    caller's authentication and the rate limit (:class:`broker.http.guards.Guards`), then the
+    declared body type (:mod:`broker.http.bodies`), whose checked value the handler receives
+    as its ``body`` argument.
     """
 
     isLeaf = True
@@ -115,6 +118,9 @@ class Router(Resource):
             route, args = self._match(method, path)
             self._check_body_size(request, self._limit(route))
             call = await self._admit(route, request)
+            requires = route.requires
+            if requires is not None and takes_json(requires.body):
+                args["body"] = read_body(request, requires.body, optional=requires.body_optional)
             result = await route.handler(call, **args)
         except DomainError as e:
             error = from_domain(e)
