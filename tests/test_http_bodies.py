@@ -15,6 +15,7 @@ from twisted.web.test.requesthelper import DummyRequest
 from broker.errors import Forbidden
 from broker.http.bodies import Body, JsonObject, NoBody
 from broker.http.endpoint import Access, Call, Endpoints, endpoint
+from broker.http.errors import MatrixError
 from broker.http.guards import Guards
 from broker.http.server import Router
 from broker.ratelimit import RateLimiter
@@ -41,7 +42,7 @@ class Sample(Body):
 
 
 class Echo(Endpoints):
-    """Each handler answers what it was handed."""
+    """Each handler answers what it was handed; refused bodies are noted in ``REFUSED``."""
 
     @endpoint("POST", "/typed", access=Access.PUBLIC, body=Sample)
     async def typed(self, call: Call, body: Sample) -> tuple[int, dict[str, Any]]:
@@ -61,6 +62,18 @@ class Echo(Endpoints):
     @endpoint("POST", "/none", access=Access.PUBLIC, body=NoBody)
     async def none(self, call: Call) -> tuple[int, dict[str, Any]]:
         return 200, {"ran": True}
+
+    @endpoint("PUT", "/object/(?P<name>[^/]+)", access=Access.PUBLIC, body=JsonObject)
+    async def named(self, call: Call, name: str, body: dict[str, Any]
+                    ) -> tuple[int, dict[str, Any]]:
+        return 200, {}
+
+    async def body_refused(self, handler: str, call: Call, args: dict[str, str],
+                           error: MatrixError) -> None:
+        REFUSED.append((handler, args, error.errcode))
+
+
+REFUSED: list[tuple[str, dict[str, str], str]] = []
 
 
 class _NobodyAuthenticates:
@@ -219,3 +232,21 @@ def test_a_json_object_body_must_be_an_object() -> None:
 
 def test_an_endpoint_without_a_body_ignores_what_is_sent() -> None:
     assert _send("/none", b"not json") == (200, {"ran": True})
+
+
+def test_the_group_is_told_of_a_refused_body_with_the_handler_and_path_arguments() -> None:
+    REFUSED.clear()
+    _send("/object/n1", b"[]", "PUT")
+    assert REFUSED == [("named", {"name": "n1"}, "M_NOT_JSON")]
+
+
+def test_the_group_is_told_of_a_refusal_by_a_validator_with_its_code() -> None:
+    REFUSED.clear()
+    _post({"name": "forbidden"})
+    assert REFUSED == [("typed", {}, "M_FORBIDDEN")]
+
+
+def test_the_group_is_not_told_of_an_accepted_body() -> None:
+    REFUSED.clear()
+    _post({"name": "a"})
+    assert REFUSED == []

@@ -21,6 +21,8 @@ from twisted.internet import defer
 from twisted.web.http_headers import Headers
 
 from broker.federation_api import authentication, keys
+from broker.federation_api.keys import KeyQuery
+from broker.http.bodies import read_body
 from broker.http.endpoint import Call
 from broker.http.errors import MatrixError
 from broker.key_admin import old_keys_path, published_old_keys, read_old_keys, rotate_signing_key
@@ -125,7 +127,8 @@ def test_notary_get_query_answers_remote_keys_counter_signed(node: Any) -> None:
 def test_notary_post_query_answers_each_requested_server(node: Any) -> None:
     query = {"server_keys": {REMOTE: {"ed25519:r1": {"minimum_valid_until_ts": NOW}}, ME: {}}}
     request = FakeRequest("POST", body=json.dumps(query).encode())
-    status, body = run(key_endpoints(node).post_query(Call(request)))
+    status, body = run(key_endpoints(node).post_query(Call(request),
+                                                      read_body(request, KeyQuery)))
     assert sorted(entry["server_name"] for entry in body["server_keys"]) == [ME, REMOTE]
 
 
@@ -137,7 +140,7 @@ def test_notary_answers_nothing_for_a_server_it_cannot_reach(node: Any) -> None:
 def test_notary_post_query_with_bad_criteria_is_refused(node: Any) -> None:
     request = FakeRequest("POST", body=b'{"server_keys": {"remote.example": []}}')
     with pytest.raises(MatrixError) as info:
-        run(key_endpoints(node).post_query(Call(request)))
+        read_body(request, KeyQuery)
     assert info.value.errcode == "M_BAD_JSON"
 
 

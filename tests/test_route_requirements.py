@@ -3,7 +3,8 @@
 The node is built in-process from a generated config (SQLite in a temporary folder, federation
 on), so the routes checked are exactly those it serves.  Each route must declare who may call it;
 a route open to anyone must be one the spec leaves unauthenticated (listed here, so opening a
-route is a visible decision); federation routes must require a signed server.  Then every route
+route is a visible decision); federation routes must require a signed server; every PUT, POST
+and PATCH route declares its body (a type, any JSON object, raw bytes or none).  Then every route
 that requires a user is called without a token and must answer 401 ``M_MISSING_TOKEN``, before
 its handler runs.
 """
@@ -18,7 +19,9 @@ from typing import Any
 import pytest
 from twisted.web.test.requesthelper import DummyRequest
 
+from broker.admin_api.calls import AdminEndpoints
 from broker.config import load_config
+from broker.http.bodies import UNDECLARED, takes_json
 from broker.http.endpoint import Access, Route
 from broker.init_config import write_initial_config
 from broker.node import Node
@@ -81,6 +84,24 @@ def test_federation_routes_require_a_signed_server(node: Node) -> None:
                 if r.pattern.startswith("/_matrix/federation/") and r.requires is not None
                 and r.requires.access is not Access.SERVER and r.pattern not in PUBLIC_PATTERNS]
     assert unsigned == []
+
+
+def test_every_put_post_and_patch_route_declares_its_body(node: Node) -> None:
+    undeclared = [f"{r.method} {r.pattern} ({r.name})" for r in _routes(node)
+                  if r.method in ("PUT", "POST", "PATCH") and r.requires is not None
+                  and r.requires.body is UNDECLARED]
+    assert undeclared == []
+
+
+def test_every_admin_route_with_a_body_names_what_its_refusals_record(node: Node) -> None:
+    unnamed = []
+    for route in _routes(node):
+        owner = getattr(route.handler, "__self__", None)
+        if isinstance(owner, AdminEndpoints) and route.requires is not None and \
+                takes_json(route.requires.body) and \
+                route.handler.__name__ not in owner.BODY_ACTIONS:
+            unnamed.append(route.name)
+    assert unnamed == []
 
 
 def _example_path(pattern: str) -> str:

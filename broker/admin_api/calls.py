@@ -1,10 +1,14 @@
-"""What every admin endpoint does the same way: who acts, and reading a body (a body that is
-not a JSON object is refused with the spec's 400 and recorded in the audit log; its fields are
-checked by the service, which refuses unknown ones with 400 M_BAD_JSON naming the field)."""
+"""What every admin endpoint does the same way: who acts, and recording refused input.
+
+Admin bodies are declared ``JsonObject``: a body that is not a JSON object is refused by the
+router with the spec's 400 and recorded in the audit log (:meth:`AdminEndpoints.body_refused`,
+under the action and target each group's ``BODY_ACTIONS`` names); its fields are checked by
+the service (which the admin commands share), which refuses unknown ones with 400 M_BAD_JSON
+naming the field."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import ClassVar
 
 from broker.admin.audit import AuditLog
 from broker.admin.model import Actor
@@ -13,6 +17,9 @@ from broker.http.errors import MatrixError
 
 
 class AdminEndpoints(Endpoints):
+    #: Handler name -> (the action it records, the path argument naming its target, if any).
+    BODY_ACTIONS: ClassVar[dict[str, tuple[str, str]]] = {}
+
     def __init__(self, audit: AuditLog) -> None:
         self.audit = audit
 
@@ -20,12 +27,11 @@ class AdminEndpoints(Endpoints):
     def actor(call: Call) -> Actor:
         return Actor(call.user.user_id, call.client_ip)
 
-    async def body(self, call: Call, action: str, target: str = "") -> dict[str, Any]:
-        try:
-            return call.json()
-        except MatrixError as e:
-            await self.audit.refuse(self.actor(call), action, target, e.errcode, e.message)
-            raise
+    async def body_refused(self, handler: str, call: Call, args: dict[str, str],
+                           error: MatrixError) -> None:
+        action, target = self.BODY_ACTIONS[handler]
+        await self.audit.refuse(self.actor(call), action, args.get(target, ""), error.errcode,
+                                error.message)
 
     async def query_int(self, call: Call, action: str, name: str, default: int, *,
                         maximum: int | None = None) -> int:

@@ -10,6 +10,7 @@ from broker.admin.model import Grant
 from broker.admin.roles import Roles
 from broker.admin_api import ADMIN_PREFIX
 from broker.admin_api.calls import AdminEndpoints
+from broker.http.bodies import JsonObject
 from broker.http.endpoint import Access, Call, endpoint
 
 ROLES = f"{ADMIN_PREFIX}/users/(?P<user_id>[^/]+)/roles"
@@ -20,6 +21,8 @@ def _answer(user_id: str, grants: list[Grant]) -> dict[str, Any]:
 
 
 class RoleEndpoints(AdminEndpoints):
+    BODY_ACTIONS = {"replace": (permissions.ROLES_CHANGE, "user_id")}
+
     def __init__(self, roles: Roles, audit: AuditLog) -> None:
         super().__init__(audit)
         self.roles = roles
@@ -28,7 +31,7 @@ class RoleEndpoints(AdminEndpoints):
     async def get(self, call: Call, user_id: str) -> tuple[int, dict[str, Any]]:
         return 200, _answer(user_id, await self.roles.get(self.actor(call), user_id))
 
-    @endpoint("PUT", ROLES, access=Access.USER)
-    async def replace(self, call: Call, user_id: str) -> tuple[int, dict[str, Any]]:
-        body = await self.body(call, permissions.ROLES_CHANGE, user_id)
+    @endpoint("PUT", ROLES, access=Access.USER, body=JsonObject)
+    async def replace(self, call: Call, user_id: str, body: dict[str, Any]
+                      ) -> tuple[int, dict[str, Any]]:
         return 200, _answer(user_id, await self.roles.replace(self.actor(call), user_id, body))

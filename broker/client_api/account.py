@@ -11,12 +11,22 @@ from __future__ import annotations
 from typing import Any
 
 from broker.client_api import CLIENT_PREFIX
-from broker.client_api.uia import PASSWORD, UserInteractiveAuth
+from broker.client_api.uia import PASSWORD, AuthenticatedBody, UserInteractiveAuth
+from broker.http.bodies import NoBody
 from broker.http.endpoint import Access, Call, Endpoints, endpoint
-from broker.http.validation import optional, require
 from broker.services.accounts import Accounts, check_new_password
 
 PASSWORD_FLOWS = [[PASSWORD]]
+
+
+class PasswordChange(AuthenticatedBody):
+    new_password: str
+    logout_devices: bool = True
+
+
+class Deactivation(AuthenticatedBody):
+    erase: bool = False
+    id_server: str | None = None
 
 
 class AccountEndpoints(Endpoints):
@@ -29,32 +39,29 @@ class AccountEndpoints(Endpoints):
         return 200, {"user_id": call.user.user_id, "device_id": call.user.device_id,
                      "is_guest": False}
 
-    @endpoint("POST", f"{CLIENT_PREFIX}/logout", access=Access.USER)
+    @endpoint("POST", f"{CLIENT_PREFIX}/logout", access=Access.USER, body=NoBody)
     async def logout(self, call: Call) -> tuple[int, dict[str, Any]]:
         await self.accounts.logout(call.user)
         return 200, {}
 
-    @endpoint("POST", f"{CLIENT_PREFIX}/logout/all", access=Access.USER)
+    @endpoint("POST", f"{CLIENT_PREFIX}/logout/all", access=Access.USER, body=NoBody)
     async def logout_all(self, call: Call) -> tuple[int, dict[str, Any]]:
         await self.accounts.logout_all(call.user)
         return 200, {}
 
-    @endpoint("POST", f"{CLIENT_PREFIX}/account/password", access=Access.USER)
-    async def change_password(self, call: Call) -> tuple[int, dict[str, Any]]:
-        body = call.json()
-        new_password = require(body, "new_password", str)
-        logout_devices = optional(body, "logout_devices", bool, True)
-        check_new_password(new_password)
-        await self.uia.check(call.request, body, PASSWORD_FLOWS, requester=call.user)
-        await self.accounts.change_password(call.user, new_password, logout_devices)
+    @endpoint("POST", f"{CLIENT_PREFIX}/account/password", access=Access.USER,
+              body=PasswordChange)
+    async def change_password(self, call: Call, body: PasswordChange
+                              ) -> tuple[int, dict[str, Any]]:
+        check_new_password(body.new_password)
+        await self.uia.check(call.request, body.auth, PASSWORD_FLOWS, requester=call.user)
+        await self.accounts.change_password(call.user, body.new_password, body.logout_devices)
         return 200, {}
 
-    @endpoint("POST", f"{CLIENT_PREFIX}/account/deactivate", access=Access.USER)
-    async def deactivate(self, call: Call) -> tuple[int, dict[str, Any]]:
-        body = call.json(allow_empty=True)
-        erase = optional(body, "erase", bool, False)
-        optional(body, "id_server", str)
-        await self.uia.check(call.request, body, PASSWORD_FLOWS, requester=call.user)
-        await self.accounts.deactivate(call.user, erase)
+    @endpoint("POST", f"{CLIENT_PREFIX}/account/deactivate", access=Access.USER,
+              body=Deactivation, body_optional=True)
+    async def deactivate(self, call: Call, body: Deactivation) -> tuple[int, dict[str, Any]]:
+        await self.uia.check(call.request, body.auth, PASSWORD_FLOWS, requester=call.user)
+        await self.accounts.deactivate(call.user, body.erase)
         # No identity server is ever bound to accounts on this node.
         return 200, {"id_server_unbind_result": "no-support"}

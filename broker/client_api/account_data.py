@@ -13,6 +13,7 @@ from typing import Any
 
 from broker.client_api import CLIENT_PREFIX
 from broker.errors import Forbidden
+from broker.http.bodies import JsonObject
 from broker.http.endpoint import Access, Call, Endpoints, endpoint
 from broker.http.errors import MatrixError
 from broker.services.account_data import AccountData
@@ -42,13 +43,12 @@ class AccountDataEndpoints(Endpoints):
         require_self(call, user_id)
         return 200, await self.account_data.get(user_id, room_id, data_type)
 
-    @endpoint("PUT", GLOBAL_PATH, access=Access.USER)
-    @endpoint("PUT", ROOM_PATH, access=Access.USER)
-    async def write(self, call: Call, user_id: str, data_type: str,
+    @endpoint("PUT", GLOBAL_PATH, access=Access.USER, body=JsonObject)
+    @endpoint("PUT", ROOM_PATH, access=Access.USER, body=JsonObject)
+    async def write(self, call: Call, user_id: str, data_type: str, body: dict[str, Any],
                     room_id: str = GLOBAL) -> tuple[int, dict[str, Any]]:
         require_self(call, user_id)
-        content = call.json()
         if data_type in SERVER_CONTROLLED_TYPES:
             raise MatrixError(405, "M_BAD_JSON", f"Cannot set {data_type} through this API.")
-        await self.account_data.set(user_id, room_id, data_type, content)
+        await self.account_data.set(user_id, room_id, data_type, body)
         return 200, {}

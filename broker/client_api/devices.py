@@ -7,14 +7,15 @@ token stops working at once.  Deleting a device that does not exist succeeds (no
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+from annotated_types import Len
 
 from broker.client_api import CLIENT_PREFIX
-from broker.client_api.login import MAX_DEVICE_NAME_LENGTH
-from broker.client_api.uia import PASSWORD, UserInteractiveAuth
+from broker.client_api.login import DeviceName
+from broker.client_api.uia import PASSWORD, AuthenticatedBody, UserInteractiveAuth
+from broker.http.bodies import Body
 from broker.http.endpoint import Access, Call, Endpoints, endpoint
-from broker.http.errors import MatrixError
-from broker.http.validation import optional, require
 from broker.services.accounts import Devices
 
 DELETE_FLOWS = [[PASSWORD]]
@@ -23,14 +24,22 @@ DEVICES = f"{CLIENT_PREFIX}/devices"
 DEVICE = f"{CLIENT_PREFIX}/devices/(?P<device_id>[^/]+)"
 
 
+class DeviceUpdate(Body):
+    display_name: DeviceName | None = None
+
+
+class DevicesDeletion(AuthenticatedBody):
+    devices: Annotated[list[str], Len(max_length=MAX_DEVICES_PER_REQUEST)]
+
+
 class DeviceEndpoints(Endpoints):
     def __init__(self, devices: Devices, uia: UserInteractiveAuth) -> None:
         self.devices = devices
         self.uia = uia
 
-    async def _delete(self, call: Call, body: dict[str, Any], device_ids: list[str]
+    async def _delete(self, call: Call, body: AuthenticatedBody, device_ids: list[str]
                       ) -> tuple[int, dict[str, Any]]:
-        await self.uia.check(call.request, body, DELETE_FLOWS, requester=call.user)
+        await self.uia.check(call.request, body.auth, DELETE_FLOWS, requester=call.user)
         await self.devices.delete(call.user.user_id, device_ids)
         return 200, {}
 
@@ -43,25 +52,19 @@ class DeviceEndpoints(Endpoints):
     async def get_device(self, call: Call, device_id: str) -> tuple[int, dict[str, Any]]:
         return 200, (await self.devices.get(call.user.user_id, device_id)).to_json()
 
-    @endpoint("PUT", DEVICE, access=Access.USER)
-    async def update_device(self, call: Call, device_id: str) -> tuple[int, dict[str, Any]]:
-        name = optional(call.json(), "display_name", str)
-        if name is not None and len(name) > MAX_DEVICE_NAME_LENGTH:
-            raise MatrixError(400, "M_INVALID_PARAM", "'display_name' is too long")
-        await self.devices.rename(call.user.user_id, device_id, name)
+    @endpoint("PUT", DEVICE, access=Access.USER, body=DeviceUpdate)
+    async def update_device(self, call: Call, device_id: str, body: DeviceUpdate
+                            ) -> tuple[int, dict[str, Any]]:
+        await self.devices.rename(call.user.user_id, device_id, body.display_name)
         return 200, {}
 
-    @endpoint("DELETE", DEVICE, access=Access.USER)
-    async def delete_device(self, call: Call, device_id: str) -> tuple[int, dict[str, Any]]:
-        return await self._delete(call, call.json(allow_empty=True), [device_id])
+    @endpoint("DELETE", DEVICE, access=Access.USER, body=AuthenticatedBody, body_optional=True)
+    async def delete_device(self, call: Call, device_id: str, body: AuthenticatedBody
+                            ) -> tuple[int, dict[str, Any]]:
+        return await self._delete(call, body, [device_id])
 
-    @endpoint("POST", f"{CLIENT_PREFIX}/delete_devices", access=Access.USER)
-    async def delete_devices(self, call: Call) -> tuple[int, dict[str, Any]]:
-        body = call.json()
-        device_ids = require(body, "devices", list)
-        if not all(isinstance(d, str) for d in device_ids):
-            raise MatrixError(400, "M_BAD_JSON", "'devices' must be an array of strings")
-        if len(device_ids) > MAX_DEVICES_PER_REQUEST:
-            raise MatrixError(400, "M_INVALID_PARAM",
-                              f"At most {MAX_DEVICES_PER_REQUEST} devices per request")
-        return await self._delete(call, body, device_ids)
+    @endpoint("POST", f"{CLIENT_PREFIX}/delete_devices", access=Access.USER,
+              body=DevicesDeletion)
+    async def delete_devices(self, call: Call, body: DevicesDeletion
+                             ) -> tuple[int, dict[str, Any]]:
+        return await self._delete(call, body, body.devices)

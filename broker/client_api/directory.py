@@ -18,21 +18,21 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import TYPE_CHECKING, Any
+from typing import Annotated, Any, Literal
+
+from annotated_types import Ge
+from pydantic import model_validator
 
 from broker.client_api import CLIENT_PREFIX
-from broker.errors import InvalidInput, MalformedContent
+from broker.errors import InvalidInput
+from broker.http.bodies import Body
 from broker.http.endpoint import Access, Call, Endpoints, endpoint
-from broker.http.validation import optional, parse_int_arg, require
+from broker.http.validation import parse_int_arg
 from broker.services.directory import MAX_PAGE, Directory, SortKey
 from broker.services.directory import PublicRoomsQuery as Query
 from protocol.strict_json import loads_strict
 
-if TYPE_CHECKING:
-    pass
-
 ROOM = "(?P<room_id>[^/]+)"
-VISIBILITIES = ("public", "private")
 ALIAS_PATH = f"{CLIENT_PREFIX}/directory/room/(?P<alias>[^/]+)"
 LIST_PATH = f"{CLIENT_PREFIX}/directory/list/room/{ROOM}"
 PUBLIC_ROOMS = f"{CLIENT_PREFIX}/publicRooms"
@@ -53,30 +53,43 @@ def parse_token(token: str) -> tuple[str, SortKey]:
 
 
 class PublicRoomsQuery(Query):
-    """A query of the directory as a request states it (the federation API parses the same
-    bodies)."""
-
-    @classmethod
-    def from_body(cls, body: dict[str, Any]) -> PublicRoomsQuery:
-        return query_from_body(body)
+    """A query of the directory as a request states it."""
 
 
-def query_from_body(body: dict[str, Any]) -> PublicRoomsQuery:
-    limit = optional(body, "limit", int)
-    if limit is not None and limit < 1:
-        raise InvalidInput("'limit' must be positive")
-    flt = optional(body, "filter", dict, {})
-    room_types = optional(flt, "room_types", list)
-    if room_types is not None and any(t is not None and not isinstance(t, str)
-                                      for t in room_types):
-        raise MalformedContent("'room_types' must hold strings or null")
-    network = optional(body, "third_party_instance_id", str)
-    if network is not None and optional(body, "include_all_networks", bool, False):
-        raise InvalidInput("Cannot combine include_all_networks with third_party_instance_id")
-    return PublicRoomsQuery(limit=min(limit or MAX_PAGE, MAX_PAGE),
-                            since=optional(body, "since", str),
-                            search=optional(flt, "generic_search_term", str),
-                            room_types=room_types, network=network)
+class RoomFilter(Body):
+    generic_search_term: str | None = None
+    room_types: list[str | None] | None = None
+
+
+class PublicRoomsBody(Body):
+    """``POST /publicRooms`` (the federation API takes the same body)."""
+
+    limit: Annotated[int, Ge(1)] | None = None
+    since: str | None = None
+    filter: RoomFilter | None = None
+    include_all_networks: bool = False
+    third_party_instance_id: str | None = None
+
+    @model_validator(mode="after")
+    def _one_network(self) -> PublicRoomsBody:
+        if self.third_party_instance_id is not None and self.include_all_networks:
+            raise InvalidInput(
+                "Cannot combine include_all_networks with third_party_instance_id")
+        return self
+
+    def query(self) -> PublicRoomsQuery:
+        flt = self.filter or RoomFilter()
+        return PublicRoomsQuery(limit=min(self.limit or MAX_PAGE, MAX_PAGE), since=self.since,
+                                search=flt.generic_search_term, room_types=flt.room_types,
+                                network=self.third_party_instance_id)
+
+
+class AliasBody(Body):
+    room_id: str
+
+
+class VisibilityBody(Body):
+    visibility: Literal["public", "private"] = "public"
 
 
 def with_anchor(query: Query) -> Query:
@@ -89,10 +102,11 @@ class DirectoryEndpoints(Endpoints):
     def __init__(self, directory: Directory) -> None:
         self.directory = directory
 
-    @endpoint("PUT", ALIAS_PATH, access=Access.USER)
-    async def put_alias(self, call: Call, alias: str) -> tuple[int, dict[str, Any]]:
-        room_id = require(call.json(), "room_id", str)
-        await self.directory.create_alias(call.user.user_id, call.user.is_admin, alias, room_id)
+    @endpoint("PUT", ALIAS_PATH, access=Access.USER, body=AliasBody)
+    async def put_alias(self, call: Call, alias: str, body: AliasBody
+                        ) -> tuple[int, dict[str, Any]]:
+        await self.directory.create_alias(call.user.user_id, call.user.is_admin, alias,
+                                          body.room_id)
         return 200, {}
 
     @endpoint("GET", ALIAS_PATH, access=Access.PUBLIC)
@@ -113,13 +127,11 @@ class DirectoryEndpoints(Endpoints):
     async def get_visibility(self, call: Call, room_id: str) -> tuple[int, dict[str, Any]]:
         return 200, {"visibility": await self.directory.visibility(room_id)}
 
-    @endpoint("PUT", LIST_PATH, access=Access.USER)
-    async def put_visibility(self, call: Call, room_id: str) -> tuple[int, dict[str, Any]]:
-        visibility = optional(call.json(allow_empty=True), "visibility", str, "public")
-        if visibility not in VISIBILITIES:
-            raise InvalidInput("'visibility' must be 'public' or 'private'")
+    @endpoint("PUT", LIST_PATH, access=Access.USER, body=VisibilityBody, body_optional=True)
+    async def put_visibility(self, call: Call, room_id: str, body: VisibilityBody
+                             ) -> tuple[int, dict[str, Any]]:
         await self.directory.set_visibility(call.user.user_id, call.user.is_admin, room_id,
-                                            visibility)
+                                            body.visibility)
         return 200, {}
 
     @endpoint("GET", PUBLIC_ROOMS, access=Access.USER)
@@ -131,9 +143,9 @@ class DirectoryEndpoints(Endpoints):
         return 200, await self.directory.list_rooms(with_anchor(query), call.arg("server"),
                                                     None)
 
-    @endpoint("POST", PUBLIC_ROOMS, access=Access.USER)
-    async def public_rooms_post(self, call: Call) -> tuple[int, dict[str, Any]]:
-        body = call.json(allow_empty=True)
-        query = query_from_body(body)
-        return 200, await self.directory.list_rooms(with_anchor(query), call.arg("server"),
-                                                    body)
+    @endpoint("POST", PUBLIC_ROOMS, access=Access.USER, body=PublicRoomsBody,
+              body_optional=True)
+    async def public_rooms_post(self, call: Call, body: PublicRoomsBody
+                                ) -> tuple[int, dict[str, Any]]:
+        return 200, await self.directory.list_rooms(with_anchor(body.query()),
+                                                    call.arg("server"), body.source)

@@ -12,6 +12,7 @@ from typing import Any
 
 from broker.client_api import CLIENT_PREFIX
 from broker.errors import Forbidden
+from broker.http.bodies import JsonObject
 from broker.http.endpoint import Access, Call, Endpoints, endpoint
 from broker.services.filters import Filters
 
@@ -27,10 +28,11 @@ class FilterEndpoints(Endpoints):
     def __init__(self, filters: Filters) -> None:
         self.filters = filters
 
-    @endpoint("POST", FILTERS, access=Access.USER)
-    async def upload(self, call: Call, user_id: str) -> tuple[int, dict[str, Any]]:
+    @endpoint("POST", FILTERS, access=Access.USER, body=JsonObject)
+    async def upload(self, call: Call, user_id: str, body: dict[str, Any]
+                     ) -> tuple[int, dict[str, Any]]:
         _own(call, user_id)
-        return 200, {"filter_id": await self.filters.upload(user_id, call.json())}
+        return 200, {"filter_id": await self.filters.upload(user_id, body)}
 
     @endpoint("GET", FILTERS + "/(?P<filter_id>[^/]+)", access=Access.USER)
     async def download(self, call: Call, user_id: str, filter_id: str

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from broker.client_api import CLIENT_PREFIX
+from broker.http.bodies import JsonObject
 from broker.http.endpoint import Access, Call, Endpoints, endpoint
 from broker.http.errors import MatrixError
 from broker.http.validation import token_arg
@@ -19,20 +20,21 @@ class KeyEndpoints(Endpoints):
     def __init__(self, keys: EndToEndKeys) -> None:
         self.keys = keys
 
-    @endpoint("POST", f"{KEYS}/upload", access=Access.USER)
-    async def upload(self, call: Call) -> tuple[int, dict[str, Any]]:
-        return 200, await self.keys.upload(call.user, call.json(allow_empty=True))
+    @endpoint("POST", f"{KEYS}/upload", access=Access.USER, body=JsonObject,
+              body_optional=True)
+    async def upload(self, call: Call, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        return 200, await self.keys.upload(call.user, body)
 
-    @endpoint("POST", f"{KEYS}/query", access=Access.USER)
-    async def query(self, call: Call) -> tuple[int, dict[str, Any]]:
+    @endpoint("POST", f"{KEYS}/query", access=Access.USER, body=JsonObject)
+    async def query(self, call: Call, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         # The answer has cross-signing for every queried user, local or remote: keys the node
         # holds (including those learned from m.signing_key_update) and the signatures the
         # requester may see, e.g. their own over other users' master keys.
-        return 200, await self.keys.query(call.user, call.json())
+        return 200, await self.keys.query(call.user, body)
 
-    @endpoint("POST", f"{KEYS}/claim", access=Access.USER)
-    async def claim(self, call: Call) -> tuple[int, dict[str, Any]]:
-        return 200, await self.keys.claim(call.user, call.json())
+    @endpoint("POST", f"{KEYS}/claim", access=Access.USER, body=JsonObject)
+    async def claim(self, call: Call, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        return 200, await self.keys.claim(call.user, body)
 
     @endpoint("GET", f"{KEYS}/changes", access=Access.USER)
     async def changes(self, call: Call) -> tuple[int, dict[str, Any]]:

@@ -8,31 +8,45 @@ account is 403 M_USER_DEACTIVATED.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import StringConstraints, model_validator
 
 from broker.client_api import CLIENT_PREFIX
-from broker.client_api.uia import PASSWORD, user_id_from_identifier
+from broker.client_api.uia import PASSWORD, NamesUser, user_id_from_identifier
+from broker.errors import MissingInput
+from broker.http.bodies import Body
 from broker.http.endpoint import Access, Call, Endpoints, endpoint
 from broker.http.errors import MatrixError
-from broker.http.validation import optional, require
 from broker.services.accounts import Accounts, Credentials
 
 MAX_DEVICE_ID_LENGTH = 255
 MAX_DEVICE_NAME_LENGTH = 100
 LOGIN = f"{CLIENT_PREFIX}/login"
 
+#: A device name a client chooses (400 M_INVALID_PARAM when too long).
+DeviceName = Annotated[str, StringConstraints(max_length=MAX_DEVICE_NAME_LENGTH)]
 
-def device_fields(body: dict[str, Any]) -> tuple[str | None, str | None]:
-    """The optional ``device_id`` and ``initial_device_display_name`` of a login or register
-    request, checked (400 M_INVALID_PARAM when empty or too long)."""
-    device_id = optional(body, "device_id", str)
-    if device_id is not None and not 0 < len(device_id) <= MAX_DEVICE_ID_LENGTH:
-        raise MatrixError(400, "M_INVALID_PARAM",
-                          f"'device_id' must be 1 to {MAX_DEVICE_ID_LENGTH} characters")
-    name = optional(body, "initial_device_display_name", str)
-    if name is not None and len(name) > MAX_DEVICE_NAME_LENGTH:
-        raise MatrixError(400, "M_INVALID_PARAM", "'initial_device_display_name' is too long")
-    return device_id, name
+
+class NewDevice(Body):
+    """The optional device of a login or register request."""
+
+    device_id: Annotated[str, StringConstraints(min_length=1,
+                                                max_length=MAX_DEVICE_ID_LENGTH)] | None = None
+    initial_device_display_name: DeviceName | None = None
+
+
+class LoginBody(NewDevice, NamesUser):
+    type: str
+    password: str | None = None
+
+    @model_validator(mode="after")
+    def _password_login(self) -> LoginBody:
+        if self.type != PASSWORD:
+            raise MatrixError(400, "M_UNKNOWN", f"Unknown login type {self.type!r}")
+        if self.password is None:
+            raise MissingInput("Missing 'password'")
+        return self
 
 
 class LoginEndpoints(Endpoints):
@@ -44,14 +58,10 @@ class LoginEndpoints(Endpoints):
     async def get_flows(self, call: Call) -> tuple[int, dict[str, Any]]:
         return 200, {"flows": [{"type": PASSWORD}]}
 
-    @endpoint("POST", LOGIN, access=Access.PUBLIC, rate_limit="login")
-    async def login(self, call: Call) -> tuple[int, dict[str, Any]]:
-        body = call.json()
-        kind = require(body, "type", str)
-        if kind != PASSWORD:
-            raise MatrixError(400, "M_UNKNOWN", f"Unknown login type {kind!r}")
+    @endpoint("POST", LOGIN, access=Access.PUBLIC, rate_limit="login", body=LoginBody)
+    async def login(self, call: Call, body: LoginBody) -> tuple[int, dict[str, Any]]:
         user_id = user_id_from_identifier(self.credentials, body)
-        password = require(body, "password", str)
-        device_id, name = device_fields(body)
-        await self.credentials.login(user_id, password)
-        return 200, await self.accounts.new_session(user_id, device_id, name, call.client_ip)
+        assert body.password is not None  # a password login (checked by the body type)
+        await self.credentials.login(user_id, body.password)
+        return 200, await self.accounts.new_session(
+            user_id, body.device_id, body.initial_device_display_name, call.client_ip)

@@ -16,6 +16,7 @@ from typing import Any, BinaryIO
 from twisted.web.http import Request
 
 from broker.client_api import CLIENT_V1_PREFIX
+from broker.http.bodies import NoBody, RawBody
 from broker.http.endpoint import Access, Call, Endpoints, Route, endpoint
 from broker.http.errors import bad_param, missing_param
 from broker.http.parsing import query_arg
@@ -86,7 +87,7 @@ class MediaEndpoints(Endpoints):
                 if route.name in UPLOADS and route.requires is not None else route
                 for route in super().routes()]
 
-    @endpoint("POST", f"{LEGACY_PREFIX}/upload", access=Access.USER)
+    @endpoint("POST", f"{LEGACY_PREFIX}/upload", access=Access.USER, body=RawBody)
     async def upload(self, call: Call) -> tuple[int, dict[str, Any]]:
         request = call.request
         filename = _upload_filename(request)
@@ -94,12 +95,12 @@ class MediaEndpoints(Endpoints):
                                               _content_type(request), filename)
         return 200, {"content_uri": content_uri}
 
-    @endpoint("POST", f"{MEDIA_V1_PREFIX}/create", access=Access.USER)
+    @endpoint("POST", f"{MEDIA_V1_PREFIX}/create", access=Access.USER, body=NoBody)
     async def create(self, call: Call) -> tuple[int, dict[str, Any]]:
         content_uri, expires = await self.media.create(call.user.user_id)
         return 200, {"content_uri": content_uri, "unused_expires_at": expires}
 
-    @endpoint("PUT", f"{LEGACY_PREFIX}/upload/{MXC_PATH}", access=Access.USER)
+    @endpoint("PUT", f"{LEGACY_PREFIX}/upload/{MXC_PATH}", access=Access.USER, body=RawBody)
     async def upload_to(self, call: Call, server_name: str, media_id: str
                         ) -> tuple[int, dict[str, Any]]:
         request = call.request

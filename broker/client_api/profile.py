@@ -13,12 +13,20 @@ from typing import Any
 
 from broker.client_api import CLIENT_PREFIX
 from broker.errors import MissingInput
+from broker.http.bodies import Body
 from broker.http.endpoint import Access, Call, Endpoints, endpoint
-from broker.http.validation import check
 from broker.services.profiles import Profiles
 
 PROFILE = f"{CLIENT_PREFIX}/profile/(?P<user_id>[^/]+)"
 FIELD = PROFILE + "/(?P<field>displayname|avatar_url)"
+
+
+class ProfileField(Body):
+    """``PUT .../{field}``: the new value of the field the path names (null clears it)."""
+
+    NULLABLE = frozenset({"displayname", "avatar_url"})
+    displayname: str | None = None
+    avatar_url: str | None = None
 
 
 def _viewer(call: Call) -> str:
@@ -39,13 +47,11 @@ class ProfileEndpoints(Endpoints):
         profile = await self.profiles.profile(_viewer(call), user_id)
         return 200, {field: profile[field]} if field in profile else {}
 
-    @endpoint("PUT", FIELD, access=Access.USER)
-    async def set_field(self, call: Call, user_id: str, field: str
+    @endpoint("PUT", FIELD, access=Access.USER, body=ProfileField)
+    async def set_field(self, call: Call, user_id: str, field: str, body: ProfileField
                         ) -> tuple[int, dict[str, Any]]:
         self.profiles.check_owner(call.user.user_id, user_id)
-        body = call.json()
-        if field not in body:
+        if not body.given(field):
             raise MissingInput(f"Missing '{field}'")
-        value = check(body, field, str) if body[field] is not None else None
-        await self.profiles.set_field(call.user.user_id, user_id, field, value)
+        await self.profiles.set_field(call.user.user_id, user_id, field, getattr(body, field))
         return 200, {}

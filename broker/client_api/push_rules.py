@@ -11,14 +11,23 @@ from __future__ import annotations
 from typing import Any
 
 from broker.client_api import CLIENT_PREFIX
+from broker.errors import MissingInput
+from broker.http.bodies import Body, JsonObject
 from broker.http.endpoint import Access, Call, Endpoints, endpoint
-from broker.http.validation import require
 from broker.services.push_rules import PushRules, check_new_rule_id, check_scope_and_kind
 
 Response = tuple[int, dict[str, Any]]
 BASE = f"{CLIENT_PREFIX}/pushrules"
 RULE = BASE + "/(?P<scope>[^/]+)/(?P<kind>[^/]+)/(?P<rule_id>[^/]+)"
 ATTRIBUTE = RULE + "/(?P<attribute>enabled|actions)"
+
+
+class RuleAttribute(Body):
+    """``PUT .../enabled`` or ``.../actions``: the new value of the attribute the path names
+    (the actions are checked by the service)."""
+
+    enabled: bool | None = None
+    actions: list[Any] | None = None
 
 
 class PushRuleEndpoints(Endpoints):
@@ -47,11 +56,12 @@ class PushRuleEndpoints(Endpoints):
         check_scope_and_kind(scope, kind)
         return 200, await self.push_rules.rule(call.user.user_id, kind, rule_id)
 
-    @endpoint("PUT", RULE, access=Access.USER)
-    async def put_rule(self, call: Call, scope: str, kind: str, rule_id: str) -> Response:
+    @endpoint("PUT", RULE, access=Access.USER, body=JsonObject)
+    async def put_rule(self, call: Call, scope: str, kind: str, rule_id: str,
+                       body: dict[str, Any]) -> Response:
         check_scope_and_kind(scope, kind)
         check_new_rule_id(kind, rule_id)
-        await self.push_rules.add(call.user.user_id, kind, rule_id, call.json(),
+        await self.push_rules.add(call.user.user_id, kind, rule_id, body,
                                   call.arg("before"), call.arg("after"))
         return 200, {}
 
@@ -68,13 +78,12 @@ class PushRuleEndpoints(Endpoints):
         rule = await self.push_rules.rule(call.user.user_id, kind, rule_id)
         return 200, {attribute: rule[attribute]}
 
-    @endpoint("PUT", ATTRIBUTE, access=Access.USER)
+    @endpoint("PUT", ATTRIBUTE, access=Access.USER, body=RuleAttribute)
     async def put_attribute(self, call: Call, scope: str, kind: str, rule_id: str,
-                            attribute: str) -> Response:
+                            attribute: str, body: RuleAttribute) -> Response:
         check_scope_and_kind(scope, kind)
-        body = call.json()
-        values: dict[str, Any] = ({"enabled": require(body, "enabled", bool)}
-                                  if attribute == "enabled"
-                                  else {"actions": require(body, "actions", list)})
-        await self.push_rules.set_attribute(call.user.user_id, kind, rule_id, values)
+        if not body.given(attribute):
+            raise MissingInput(f"Missing '{attribute}'")
+        await self.push_rules.set_attribute(call.user.user_id, kind, rule_id,
+                                            {attribute: getattr(body, attribute)})
         return 200, {}

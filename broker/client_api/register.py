@@ -11,14 +11,19 @@ from __future__ import annotations
 from typing import Any
 
 from broker.client_api import CLIENT_PREFIX
-from broker.client_api.login import device_fields
-from broker.client_api.uia import DUMMY, UserInteractiveAuth
+from broker.client_api.login import NewDevice
+from broker.client_api.uia import DUMMY, AuthenticatedBody, UserInteractiveAuth
 from broker.http.endpoint import Access, Call, Endpoints, endpoint
 from broker.http.errors import MatrixError
-from broker.http.validation import optional
 from broker.services.accounts import Accounts, check_new_password
 
 REGISTER_FLOWS = [[DUMMY]]
+
+
+class Registration(NewDevice, AuthenticatedBody):
+    username: str | None = None
+    password: str | None = None
+    inhibit_login: bool = False
 
 
 class RegisterEndpoints(Endpoints):
@@ -26,33 +31,31 @@ class RegisterEndpoints(Endpoints):
         self.accounts = accounts
         self.uia = uia
 
-    @endpoint("POST", f"{CLIENT_PREFIX}/register", access=Access.PUBLIC)
-    async def register(self, call: Call) -> tuple[int, dict[str, Any]]:
+    @endpoint("POST", f"{CLIENT_PREFIX}/register", access=Access.PUBLIC, body=Registration,
+              body_optional=True)
+    async def register(self, call: Call, body: Registration) -> tuple[int, dict[str, Any]]:
         self.accounts.check_registration_open()
         kind = call.arg("kind", "user")
         if kind == "guest":
             raise MatrixError(403, "M_GUEST_ACCESS_FORBIDDEN", "Guest access is disabled")
         if kind != "user":
             raise MatrixError(400, "M_INVALID_PARAM", f"Unknown registration kind {kind!r}")
-        body = call.json(allow_empty=True)
-        username = optional(body, "username", str)
-        password = optional(body, "password", str)
-        inhibit_login = optional(body, "inhibit_login", bool, False)
-        device_id, name = device_fields(body)
-        user_id = self.accounts.user_id_for_username(username) if username else None
+        user_id = self.accounts.user_id_for_username(body.username) if body.username else None
         if user_id is not None:
             await self.accounts.ensure_available(user_id)
-        if password is not None:
-            check_new_password(password)
+        if body.password is not None:
+            check_new_password(body.password)
 
-        await self.uia.check(call.request, body, REGISTER_FLOWS)
+        await self.uia.check(call.request, body.auth, REGISTER_FLOWS)
 
-        if password is None:
+        # Asked for only now: the first request of a registration carries no password.
+        if body.password is None:
             raise MatrixError(400, "M_MISSING_PARAM", "Missing 'password'")
-        user_id = await self.accounts.register(user_id, password, call.client_ip)
-        if inhibit_login:
+        user_id = await self.accounts.register(user_id, body.password, call.client_ip)
+        if body.inhibit_login:
             return 200, {"user_id": user_id, "home_server": self.accounts.server_name}
-        return 200, await self.accounts.new_session(user_id, device_id, name, call.client_ip)
+        return 200, await self.accounts.new_session(
+            user_id, body.device_id, body.initial_device_display_name, call.client_ip)
 
     @endpoint("GET", f"{CLIENT_PREFIX}/register/available", access=Access.PUBLIC,
               rate_limit="registration", rate_scope="available")

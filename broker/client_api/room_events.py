@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from broker.client_api import CLIENT_PREFIX
+from broker.http.bodies import Body, JsonObject
 from broker.http.endpoint import Access, Call, Endpoints, endpoint
-from broker.http.validation import optional
 from broker.services.room_events import RoomEvents
 
 ROOM = f"{CLIENT_PREFIX}/rooms/(?P<room_id>[^/]+)"
@@ -16,31 +16,36 @@ STATE_KEY = STATE + "/(?P<state_key>.*)"
 Reply = tuple[int, Any]
 
 
+class Redaction(Body):
+    reason: str | None = None
+
+
 class RoomEventEndpoints(Endpoints):
     def __init__(self, room_events: RoomEvents) -> None:
         self.room_events = room_events
 
     @endpoint("PUT", ROOM + "/send/(?P<event_type>[^/]+)/(?P<txn_id>[^/]+)",
-              access=Access.USER, rate_limit="messages")
-    async def send(self, call: Call, room_id: str, event_type: str, txn_id: str) -> Reply:
+              access=Access.USER, rate_limit="messages", body=JsonObject)
+    async def send(self, call: Call, room_id: str, event_type: str, txn_id: str,
+                   body: dict[str, Any]) -> Reply:
         event_id = await self.room_events.send(call.user.user_id, call.user.device_id, room_id,
-                                               event_type, call.json(), txn_id)
+                                               event_type, body, txn_id)
         return 200, {"event_id": event_id}
 
     @endpoint("PUT", ROOM + "/redact/(?P<event_id>[^/]+)/(?P<txn_id>[^/]+)",
-              access=Access.USER, rate_limit="messages")
-    async def redact(self, call: Call, room_id: str, event_id: str, txn_id: str) -> Reply:
-        reason = optional(call.json(allow_empty=True), "reason", str)
+              access=Access.USER, rate_limit="messages", body=Redaction, body_optional=True)
+    async def redact(self, call: Call, room_id: str, event_id: str, txn_id: str,
+                     body: Redaction) -> Reply:
         redaction_id = await self.room_events.redact(call.user.user_id, call.user.device_id,
-                                                     room_id, event_id, reason, txn_id)
+                                                     room_id, event_id, body.reason, txn_id)
         return 200, {"event_id": redaction_id}
 
-    @endpoint("PUT", STATE, access=Access.USER, rate_limit="messages")
-    @endpoint("PUT", STATE_KEY, access=Access.USER, rate_limit="messages")
-    async def put_state(self, call: Call, room_id: str, event_type: str,
+    @endpoint("PUT", STATE, access=Access.USER, rate_limit="messages", body=JsonObject)
+    @endpoint("PUT", STATE_KEY, access=Access.USER, rate_limit="messages", body=JsonObject)
+    async def put_state(self, call: Call, room_id: str, event_type: str, body: dict[str, Any],
                         state_key: str = "") -> Reply:
         event_id = await self.room_events.put_state(call.user.user_id, room_id, event_type,
-                                                    state_key, call.json())
+                                                    state_key, body)
         return 200, {"event_id": event_id}
 
     @endpoint("GET", ROOM + "/state", access=Access.USER)

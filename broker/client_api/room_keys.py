@@ -10,12 +10,16 @@ current version.  Reading and deleting work on any live version; an unknown or d
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+from annotated_types import Ge
+from pydantic import model_validator
 
 from broker.client_api import CLIENT_PREFIX
+from broker.errors import InvalidInput, MalformedContent
+from broker.http.bodies import Body
 from broker.http.endpoint import Access, Call, Endpoints, endpoint
-from broker.http.errors import bad_param, bad_type, missing_param
-from broker.http.validation import optional, require
+from broker.http.errors import bad_param, missing_param
 from broker.services.key_backup import KeyBackups
 from storage.key_backup import KeysUpdated, RoomKey
 
@@ -30,39 +34,51 @@ SESSION_KEYS = f"{ROOM_KEYS}/(?P<session_id>[^/]+)"
 Response = tuple[int, dict[str, Any]]
 
 
-def _check_algorithm(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    algorithm = require(body, "algorithm", str)
-    auth_data = require(body, "auth_data", dict)
-    if algorithm not in ALGORITHMS:
-        raise bad_param(f"Unsupported backup algorithm {algorithm!r}")
-    if algorithm == ALGORITHM and not isinstance(auth_data.get("public_key"), str):
-        raise bad_type("auth_data.public_key must be a string")
-    return algorithm, auth_data
+class BackupVersion(Body):
+    """A backup version's algorithm and its public ``auth_data`` (``version`` on update)."""
+
+    algorithm: str
+    auth_data: dict[str, Any]
+    version: str | None = None
+
+    @model_validator(mode="after")
+    def _supported(self) -> BackupVersion:
+        if self.algorithm not in ALGORITHMS:
+            raise InvalidInput(f"Unsupported backup algorithm {self.algorithm!r}")
+        if self.algorithm == ALGORITHM and not isinstance(self.auth_data.get("public_key"), str):
+            raise MalformedContent("auth_data.public_key must be a string")
+        return self
 
 
-def _key_data(room_id: str, session_id: str, data: Any) -> RoomKey:
-    """One KeyBackupData object, checked."""
-    where = f"key {room_id} {session_id}"
-    if not isinstance(data, dict):
-        raise bad_type(f"{where} must be an object")
-    numbers = {}
-    for name in ("first_message_index", "forwarded_count"):
-        value = data.get(name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise bad_type(f"{where}: '{name}' must be a non-negative integer")
-        numbers[name] = value
-    if not isinstance(data.get("is_verified"), bool):
-        raise bad_type(f"{where}: 'is_verified' must be a boolean")
-    if not isinstance(data.get("session_data"), dict):
-        raise bad_type(f"{where}: 'session_data' must be an object")
-    return RoomKey(room_id, session_id, numbers["first_message_index"],
-                   numbers["forwarded_count"], data["is_verified"], data["session_data"])
+class KeyBackupData(Body):
+    """One backed-up session key."""
+
+    first_message_index: Annotated[int, Ge(0)]
+    forwarded_count: Annotated[int, Ge(0)]
+    is_verified: bool
+    session_data: dict[str, Any]
+
+    def key(self, room_id: str, session_id: str) -> RoomKey:
+        return RoomKey(room_id, session_id, self.first_message_index, self.forwarded_count,
+                       self.is_verified, self.session_data)
 
 
-def _room_sessions(room_id: str, room: Any) -> list[RoomKey]:
-    if not isinstance(room, dict) or not isinstance(room.get("sessions"), dict):
-        raise bad_type(f"room {room_id} must be an object with 'sessions'")
-    return [_key_data(room_id, session_id, data) for session_id, data in room["sessions"].items()]
+class RoomKeyBackup(Body):
+    """The backed-up session keys of one room."""
+
+    sessions: dict[str, KeyBackupData]
+
+    def keys(self, room_id: str) -> list[RoomKey]:
+        return [data.key(room_id, session_id) for session_id, data in self.sessions.items()]
+
+
+class KeysBackup(Body):
+    """The backed-up session keys of several rooms."""
+
+    rooms: dict[str, RoomKeyBackup]
+
+    def keys(self) -> list[RoomKey]:
+        return [key for room_id, room in self.rooms.items() for key in room.keys(room_id)]
 
 
 def _version_arg(call: Call) -> str:
@@ -70,17 +86,6 @@ def _version_arg(call: Call) -> str:
     if not version:
         raise missing_param("Missing 'version' query parameter")
     return version
-
-
-def _uploaded_keys(body: dict[str, Any], room_id: str | None, session_id: str | None
-                   ) -> list[RoomKey]:
-    """The keys of a PUT on /keys, /keys/{roomId} or /keys/{roomId}/{sessionId}."""
-    if room_id is None:
-        rooms = require(body, "rooms", dict)
-        return [k for rid, room in rooms.items() for k in _room_sessions(rid, room)]
-    if session_id is None:
-        return _room_sessions(room_id, body)
-    return [_key_data(room_id, session_id, body)]
 
 
 def _keys_json(keys: list[RoomKey], room_id: str | None, session_id: str | None
@@ -104,25 +109,22 @@ class KeyBackupEndpoints(Endpoints):
         self.backups = backups
 
     # -- versions ----------------------------------------------------------------------------
-    @endpoint("POST", f"{BASE}/version", access=Access.USER)
-    async def create_version(self, call: Call) -> Response:
-        algorithm, auth_data = _check_algorithm(call.json())
-        return 200, {"version": await self.backups.create_version(call.user.user_id, algorithm,
-                                                                  auth_data)}
+    @endpoint("POST", f"{BASE}/version", access=Access.USER, body=BackupVersion)
+    async def create_version(self, call: Call, body: BackupVersion) -> Response:
+        return 200, {"version": await self.backups.create_version(
+            call.user.user_id, body.algorithm, body.auth_data)}
 
     @endpoint("GET", f"{BASE}/version", access=Access.USER)
     @endpoint("GET", VERSION, access=Access.USER)
     async def get_version(self, call: Call, version: str | None = None) -> Response:
         return 200, (await self.backups.version(call.user.user_id, version)).to_json()
 
-    @endpoint("PUT", VERSION, access=Access.USER)
-    async def update_version(self, call: Call, version: str) -> Response:
-        body = call.json()
-        algorithm, auth_data = _check_algorithm(body)
-        body_version = optional(body, "version", str)
-        if body_version is not None and body_version != version:
+    @endpoint("PUT", VERSION, access=Access.USER, body=BackupVersion)
+    async def update_version(self, call: Call, version: str, body: BackupVersion) -> Response:
+        if body.version is not None and body.version != version:
             raise bad_param("The version in the body does not match the version in the path")
-        await self.backups.update_version(call.user.user_id, version, algorithm, auth_data)
+        await self.backups.update_version(call.user.user_id, version, body.algorithm,
+                                          body.auth_data)
         return 200, {}
 
     @endpoint("DELETE", VERSION, access=Access.USER)
@@ -131,14 +133,22 @@ class KeyBackupEndpoints(Endpoints):
         return 200, {}
 
     # -- keys --------------------------------------------------------------------------------
-    @endpoint("PUT", KEYS, access=Access.USER)
-    @endpoint("PUT", ROOM_KEYS, access=Access.USER)
-    @endpoint("PUT", SESSION_KEYS, access=Access.USER)
-    async def put_keys(self, call: Call, room_id: str | None = None,
-                       session_id: str | None = None) -> Response:
+    async def _put(self, call: Call, keys: list[RoomKey]) -> Response:
         version = _version_arg(call)
-        keys = _uploaded_keys(call.json(), room_id, session_id)
         return 200, _updated_json(await self.backups.put_keys(call.user.user_id, version, keys))
+
+    @endpoint("PUT", KEYS, access=Access.USER, body=KeysBackup)
+    async def put_keys(self, call: Call, body: KeysBackup) -> Response:
+        return await self._put(call, body.keys())
+
+    @endpoint("PUT", ROOM_KEYS, access=Access.USER, body=RoomKeyBackup)
+    async def put_room_keys(self, call: Call, room_id: str, body: RoomKeyBackup) -> Response:
+        return await self._put(call, body.keys(room_id))
+
+    @endpoint("PUT", SESSION_KEYS, access=Access.USER, body=KeyBackupData)
+    async def put_session_key(self, call: Call, room_id: str, session_id: str,
+                              body: KeyBackupData) -> Response:
+        return await self._put(call, [body.key(room_id, session_id)])
 
     @endpoint("GET", KEYS, access=Access.USER)
     @endpoint("GET", ROOM_KEYS, access=Access.USER)

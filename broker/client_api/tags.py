@@ -10,6 +10,7 @@ from typing import Any
 
 from broker.client_api import CLIENT_PREFIX
 from broker.client_api.account_data import require_self
+from broker.http.bodies import JsonObject
 from broker.http.endpoint import Access, Call, Endpoints, endpoint
 from broker.services.account_data import AccountData
 
@@ -27,11 +28,11 @@ class TagEndpoints(Endpoints):
         require_self(call, user_id)
         return 200, {"tags": await self.account_data.tags(user_id, room_id)}
 
-    @endpoint("PUT", TAG, access=Access.USER)
-    async def put_tag(self, call: Call, user_id: str, room_id: str, tag: str
-                      ) -> tuple[int, dict[str, Any]]:
+    @endpoint("PUT", TAG, access=Access.USER, body=JsonObject)
+    async def put_tag(self, call: Call, user_id: str, room_id: str, tag: str,
+                      body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         require_self(call, user_id)
-        await self.account_data.set_tag(user_id, room_id, tag, call.json())
+        await self.account_data.set_tag(user_id, room_id, tag, body)
         return 200, {}
 
     @endpoint("DELETE", TAG, access=Access.USER)

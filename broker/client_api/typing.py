@@ -10,11 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from broker.client_api import CLIENT_PREFIX
+from broker.http.bodies import Body
 from broker.http.endpoint import Access, Call, Endpoints, endpoint
-from broker.http.validation import optional, require
 from broker.services.typing import Typing
 
 DEFAULT_TIMEOUT_MS = 30_000
+
+
+class TypingBody(Body):
+    typing: bool
+    timeout: int = DEFAULT_TIMEOUT_MS
 
 
 class TypingEndpoints(Endpoints):
@@ -22,11 +27,9 @@ class TypingEndpoints(Endpoints):
         self.typing = typing
 
     @endpoint("PUT", f"{CLIENT_PREFIX}/rooms/(?P<room_id>[^/]+)/typing/(?P<user_id>[^/]+)",
-              access=Access.USER)
-    async def put_typing(self, call: Call, room_id: str, user_id: str
+              access=Access.USER, body=TypingBody)
+    async def put_typing(self, call: Call, room_id: str, user_id: str, body: TypingBody
                          ) -> tuple[int, dict[str, Any]]:
-        body = call.json()
-        await self.typing.set_typing(
-            call.user.user_id, room_id, user_id, require(body, "typing", bool),
-            optional(body, "timeout", int, DEFAULT_TIMEOUT_MS))
+        await self.typing.set_typing(call.user.user_id, room_id, user_id, body.typing,
+                                     body.timeout)
         return 200, {}

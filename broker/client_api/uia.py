@@ -1,6 +1,7 @@
 """User-interactive authentication (UIA), shared by every endpoint that needs it.
 
-An endpoint calls :meth:`UserInteractiveAuth.check` with the flows it accepts.  Until one flow is
+An endpoint whose body type derives :class:`AuthenticatedBody` calls
+:meth:`UserInteractiveAuth.check` with the body's ``auth`` and the flows it accepts.  Until one flow is
 complete the call raises :class:`AuthRequired`, a 401 whose body is the spec's
 ``{flows, params, session, completed}`` (plus ``errcode``/``error`` when a submitted stage failed).
 Sessions live in the database (``ui_auth_sessions``), are bound to the request's method, path and
@@ -21,8 +22,8 @@ from typing import Any
 from twisted.web.http import Request
 
 from broker.auth import Requester
+from broker.http.bodies import Body
 from broker.http.errors import MatrixError, forbidden
-from broker.http.validation import optional
 from broker.services.accounts import Credentials
 from storage.users import UserStore
 
@@ -46,20 +47,46 @@ class AuthRequired(MatrixError):
         return dict(self.body)
 
 
-def user_id_from_identifier(credentials: Credentials, body: dict[str, Any]) -> str:
+class Identifier(Body):
+    type: str | None = None
+    user: str | None = None
+
+
+class NamesUser(Body):
+    """A body naming a user: ``identifier`` {type m.id.user, user} or the legacy ``user``."""
+
+    identifier: Identifier | None = None
+    user: str | None = None
+
+
+class AuthData(NamesUser):
+    """The ``auth`` object of a request that takes user-interactive auth."""
+
+    type: str | None = None
+    session: str | None = None
+    password: str | None = None
+
+
+class AuthenticatedBody(Body):
+    """A body of an endpoint that takes user-interactive auth."""
+
+    auth: AuthData | None = None
+
+
+def user_id_from_identifier(credentials: Credentials, body: NamesUser) -> str:
     """The user a login or password stage names, from ``identifier`` {type m.id.user, user}
     or the legacy top-level ``user``: a localpart or a full user ID, lower-cased.
 
     Unknown identifier types are 400 M_UNKNOWN; a user of another server is 403 M_FORBIDDEN.
     """
-    identifier = optional(body, "identifier", dict)
+    identifier = body.identifier
     if identifier is not None:
-        kind = optional(identifier, "type", str)
-        if kind != "m.id.user":
-            raise MatrixError(400, "M_UNKNOWN", f"Unknown login identifier type {kind!r}")
-        user = optional(identifier, "user", str)
+        if identifier.type != "m.id.user":
+            raise MatrixError(400, "M_UNKNOWN",
+                              f"Unknown login identifier type {identifier.type!r}")
+        user = identifier.user
     else:
-        user = optional(body, "user", str)
+        user = body.user
     if not user:
         raise MatrixError(400, "M_MISSING_PARAM", "Missing 'identifier.user'")
     return credentials.user_id(user)
@@ -74,7 +101,7 @@ class UserInteractiveAuth:
         self.clock = clock
 
     async def check(
-        self, request: Request, body: dict[str, Any], flows: list[list[str]], *,
+        self, request: Request, auth: AuthData | None, flows: list[list[str]], *,
         requester: Requester | None = None,
     ) -> dict[str, str]:
         """Return the completed stages (stage -> what it proved) once a flow is complete;
@@ -83,8 +110,7 @@ class UserInteractiveAuth:
         user_id = requester.user_id if requester is not None else ""
         method = request.method.decode("ascii", "replace")
         uri = request.path.decode("utf-8", "replace")
-        auth = optional(body, "auth", dict)
-        session_id = optional(auth, "session", str) if auth is not None else None
+        session_id = auth.session if auth is not None else None
         is_new = session_id is None
         completed: dict[str, str] = {}
         if session_id is None:
@@ -99,7 +125,7 @@ class UserInteractiveAuth:
             completed = dict(session.completed)
         challenge: dict[str, Any] = {
             "flows": [{"stages": flow} for flow in flows], "params": {}, "session": session_id}
-        stage = optional(auth, "type", str) if auth is not None else None
+        stage = auth.type if auth is not None else None
         try:
             if stage is not None:
                 if not any(stage in flow for flow in flows):
@@ -122,7 +148,7 @@ class UserInteractiveAuth:
             raise
 
     async def _run_stage(
-        self, stage: str, auth: dict[str, Any], requester: Requester | None,
+        self, stage: str, auth: AuthData, requester: Requester | None,
         challenge: dict[str, Any], completed: dict[str, str],
     ) -> str:
         if stage == DUMMY:
@@ -130,11 +156,10 @@ class UserInteractiveAuth:
         if stage != PASSWORD:  # pragma: no cover - flows only ever name the stages above
             raise MatrixError(400, "M_UNRECOGNIZED", f"Auth stage {stage!r} is not supported")
         failed = {**challenge, "completed": sorted(completed)}
-        password = optional(auth, "password", str)
+        password = auth.password
         if not password:
             raise MatrixError(400, "M_MISSING_PARAM", "Missing 'auth.password'")
-        if requester is not None and optional(auth, "identifier", dict) is None \
-                and optional(auth, "user", str) is None:
+        if requester is not None and auth.identifier is None and auth.user is None:
             user_id = requester.user_id
         else:
             user_id = user_id_from_identifier(self.credentials, auth)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from broker.federation_api import FED_V1
+from broker.http.bodies import JsonObject
 from broker.http.endpoint import Access, Call, Endpoints, endpoint
 from broker.http.parsing import query_args
 from broker.http.validation import parse_int_arg
@@ -56,8 +57,10 @@ class RoomHistoryEndpoints(Endpoints):
                                            limit)
         return 200, self._pdus(pdus)
 
-    @endpoint("POST", f"{FED_V1}/get_missing_events/{ROOM}", access=Access.SERVER)
-    async def missing_events(self, call: Call, room_id: str) -> tuple[int, Any]:
+    @endpoint("POST", f"{FED_V1}/get_missing_events/{ROOM}", access=Access.SERVER,
+              body=JsonObject)
+    async def missing_events(self, call: Call, room_id: str, body: dict[str, Any]
+                             ) -> tuple[int, Any]:
         room = await self.history.room_for(call.server, room_id)
-        events = await self.history.missing_events(room, call.server, call.json())
+        events = await self.history.missing_events(room, call.server, body)
         return 200, {"events": events}

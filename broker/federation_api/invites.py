@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from broker.federation_api import FED_V2
+from broker.http.bodies import JsonObject
 from broker.http.endpoint import Access, Call, Endpoints, endpoint
 from broker.services.federation_invites import InboundInvites
 
@@ -15,7 +16,8 @@ class InviteEndpoints(Endpoints):
         self.invites = invites
 
     @endpoint("PUT", f"{FED_V2}/invite/(?P<room_id>[^/]+)/(?P<event_id>[^/]+)",
-              access=Access.SERVER)
-    async def invite(self, call: Call, room_id: str, event_id: str) -> tuple[int, Any]:
-        pdu = await self.invites.receive(call.server, room_id, event_id, call.json())
+              access=Access.SERVER, body=JsonObject)
+    async def invite(self, call: Call, room_id: str, event_id: str, body: dict[str, Any]
+                     ) -> tuple[int, Any]:
+        pdu = await self.invites.receive(call.server, room_id, event_id, body)
         return 200, {"event": pdu}

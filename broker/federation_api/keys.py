@@ -5,11 +5,15 @@ spec)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+from annotated_types import Ge
+from pydantic import model_validator
 
 from broker.federation_api import KEY_V2
+from broker.http.bodies import Body
 from broker.http.endpoint import Access, Call, Endpoints, endpoint
-from broker.http.errors import MatrixError, bad_param, bad_type
+from broker.http.errors import MatrixError, bad_param
 from broker.services.federation_queries import KEY_VALIDITY_MS, ServerKeys
 
 __all__ = ["KEY_VALIDITY_MS", "MAX_QUERY_SERVERS", "KeyEndpoints"]
@@ -18,32 +22,27 @@ __all__ = ["KEY_VALIDITY_MS", "MAX_QUERY_SERVERS", "KeyEndpoints"]
 MAX_QUERY_SERVERS = 100
 
 
-def _is_ts(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+class KeyCriteria(Body):
+    minimum_valid_until_ts: Annotated[int, Ge(0)] | None = None
 
 
-def parse_key_query(body: dict[str, Any]) -> list[tuple[str, dict[str, int | None]]]:
-    """The body of ``POST /key/v2/query``: (server, {key ID: minimum_valid_until_ts})."""
-    wanted = body.get("server_keys")
-    if not isinstance(wanted, dict):
-        raise bad_type("'server_keys' must be an object")
-    if len(wanted) > MAX_QUERY_SERVERS:
-        raise MatrixError(400, "M_LIMIT_EXCEEDED",
-                          f"at most {MAX_QUERY_SERVERS} servers per query")
-    queries: list[tuple[str, dict[str, int | None]]] = []
-    for server, keys in wanted.items():
-        if not isinstance(keys, dict):
-            raise bad_type(f"'server_keys.{server}' must be an object")
-        criteria: dict[str, int | None] = {}
-        for key_id, criterion in keys.items():
-            if not isinstance(criterion, dict):
-                raise bad_type(f"criteria for {server} {key_id} must be an object")
-            minimum = criterion.get("minimum_valid_until_ts")
-            if minimum is not None and not _is_ts(minimum):
-                raise bad_type("minimum_valid_until_ts must be a timestamp in milliseconds")
-            criteria[key_id] = minimum
-        queries.append((server, criteria))
-    return queries
+class KeyQuery(Body):
+    """``POST /key/v2/query``: server -> key ID -> criteria."""
+
+    server_keys: dict[str, dict[str, KeyCriteria]]
+
+    @model_validator(mode="after")
+    def _few_servers(self) -> KeyQuery:
+        if len(self.server_keys) > MAX_QUERY_SERVERS:
+            raise MatrixError(400, "M_LIMIT_EXCEEDED",
+                              f"at most {MAX_QUERY_SERVERS} servers per query")
+        return self
+
+    def queries(self) -> list[tuple[str, dict[str, int | None]]]:
+        """(server, {key ID: minimum_valid_until_ts})."""
+        return [(server, {key_id: criteria.minimum_valid_until_ts
+                          for key_id, criteria in keys.items()})
+                for server, keys in self.server_keys.items()]
 
 
 class KeyEndpoints(Endpoints):
@@ -67,7 +66,6 @@ class KeyEndpoints(Endpoints):
         # No key IDs: every key of the server, valid until at least ``minimum`` (or now).
         return 200, {"server_keys": await self.keys.answer(server_name, {}, minimum)}
 
-    @endpoint("POST", KEY_V2 + r"/query", access=Access.PUBLIC)
-    async def post_query(self, call: Call) -> tuple[int, Any]:
-        queries = parse_key_query(call.json())
-        return 200, {"server_keys": await self.keys.notarise(queries)}
+    @endpoint("POST", KEY_V2 + r"/query", access=Access.PUBLIC, body=KeyQuery)
+    async def post_query(self, call: Call, body: KeyQuery) -> tuple[int, Any]:
+        return 200, {"server_keys": await self.keys.notarise(body.queries())}

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from broker.federation_api import FED_V1, FED_V2
+from broker.http.bodies import JsonObject
 from broker.http.endpoint import Access, Call, Endpoints, endpoint
 from broker.http.parsing import query_args
 from broker.services.federation_rooms import FederationMembership
@@ -33,15 +34,19 @@ class MembershipEndpoints(Endpoints):
         event = self.membership.template(call.server, room, user_id, "leave")
         return 200, {"event": event, "room_version": room.room_version.identifier}
 
-    @endpoint("PUT", f"{FED_V2}/send_join/{ROOM}/{EVENT}", access=Access.SERVER)
-    async def send_join(self, call: Call, room_id: str, event_id: str) -> tuple[int, Any]:
+    @endpoint("PUT", f"{FED_V2}/send_join/{ROOM}/{EVENT}", access=Access.SERVER,
+              body=JsonObject)
+    async def send_join(self, call: Call, room_id: str, event_id: str, body: dict[str, Any]
+                        ) -> tuple[int, Any]:
         room = await self.membership.room(room_id)
         state_before, event = await self.membership.accept(
-            call.server, room, event_id, call.json(), "join")
+            call.server, room, event_id, body, "join")
         return 200, await self.membership.join_answer(room, state_before, event)
 
-    @endpoint("PUT", f"{FED_V2}/send_leave/{ROOM}/{EVENT}", access=Access.SERVER)
-    async def send_leave(self, call: Call, room_id: str, event_id: str) -> tuple[int, Any]:
+    @endpoint("PUT", f"{FED_V2}/send_leave/{ROOM}/{EVENT}", access=Access.SERVER,
+              body=JsonObject)
+    async def send_leave(self, call: Call, room_id: str, event_id: str, body: dict[str, Any]
+                         ) -> tuple[int, Any]:
         room = await self.membership.room(room_id)
-        await self.membership.accept(call.server, room, event_id, call.json(), "leave")
+        await self.membership.accept(call.server, room, event_id, body, "leave")
         return 200, {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from broker.client_api.directory import MAX_PAGE, PublicRoomsQuery
+from broker.client_api.directory import MAX_PAGE, PublicRoomsBody, PublicRoomsQuery
 from broker.federation_api import FED_V1
 from broker.http.endpoint import Access, Call, Endpoints, endpoint
 from broker.http.validation import parse_int_arg
@@ -27,7 +27,8 @@ class PublicRoomsEndpoints(Endpoints):
             since=call.arg("since"))
         return 200, await self.list_public_rooms(query)
 
-    @endpoint("POST", f"{FED_V1}/publicRooms", access=Access.SERVER)
-    async def public_rooms_post(self, call: Call) -> tuple[int, dict[str, Any]]:
-        query = PublicRoomsQuery.from_body(call.json(allow_empty=True))
-        return 200, await self.list_public_rooms(query)
+    @endpoint("POST", f"{FED_V1}/publicRooms", access=Access.SERVER, body=PublicRoomsBody,
+              body_optional=True)
+    async def public_rooms_post(self, call: Call, body: PublicRoomsBody
+                                ) -> tuple[int, dict[str, Any]]:
+        return 200, await self.list_public_rooms(body.query())

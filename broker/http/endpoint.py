@@ -20,6 +20,7 @@ who is calling (and, for a JSON body, the checked body as its ``body`` argument)
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -27,13 +28,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from twisted.web.http import Request
 
 from broker.http.bodies import UNDECLARED, BodyType
-from broker.http.parsing import parse_json_body, query_arg
+from broker.http.errors import MatrixError
+from broker.http.parsing import query_arg
 
 if TYPE_CHECKING:
     from broker.auth import Requester
 
 Reply = Any  # (status, json body) or a RawResponse
 Handler = Callable[..., Awaitable[Reply]]
+BodyRefused = Callable[["Call", dict[str, str], MatrixError], Awaitable[None]]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -76,6 +79,8 @@ class Route:
     requires: Requirements | None  # None: registered bare, checks its own requirements
     name: str
     undeclared_body_limit: int | None = None
+    #: Told of a body the declared type refused, before the refusal is answered.
+    body_refused: BodyRefused | None = None
 
 
 @dataclass(frozen=True)
@@ -115,9 +120,17 @@ class Endpoints:
             for declaration in getattr(func, "__endpoints__", ()):
                 handler = getattr(self, attribute)
                 name = f"{type(self).__name__}.{attribute}"
+                refused = functools.partial(self.body_refused, attribute)
                 found.extend(Route(method, declaration.pattern, handler, declaration.requires,
-                                   name) for method in declaration.methods)
+                                   name, body_refused=refused)
+                             for method in declaration.methods)
         return found
+
+    async def body_refused(self, handler: str, call: Call, args: dict[str, str],
+                           error: MatrixError) -> None:
+        """The body of a call to ``handler`` (a method name) with path arguments ``args`` was
+        refused with ``error``, which the client gets next.  Nothing by default (a group that
+        records refusals, as the admin API does, says so here)."""
 
 
 @dataclass
@@ -141,10 +154,6 @@ class Call:
         if self.origin is None:
             raise RuntimeError("the endpoint does not declare server access")
         return self.origin
-
-    def json(self, *, allow_empty: bool = False) -> dict[str, Any]:
-        """The body as a JSON object, parsed strictly (400 M_NOT_JSON/M_BAD_JSON if not)."""
-        return parse_json_body(self.request, allow_empty=allow_empty)
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         return query_arg(self.request, name, default)

@@ -120,7 +120,7 @@ class Router(Resource):
             call = await self._admit(route, request)
             requires = route.requires
             if requires is not None and takes_json(requires.body):
-                args["body"] = read_body(request, requires.body, optional=requires.body_optional)
+                args["body"] = await self._read_body(route, call, args)
             result = await route.handler(call, **args)
         except DomainError as e:
             error = from_domain(e)
@@ -138,6 +138,18 @@ class Router(Resource):
         else:
             status, body = result
             self._respond_json(request, status, body)
+
+    @staticmethod
+    async def _read_body(route: Route, call: Call, args: dict[str, str]) -> Any:
+        assert route.requires is not None
+        try:
+            return read_body(call.request, route.requires.body,
+                             optional=route.requires.body_optional)
+        except (MatrixError, DomainError) as e:
+            if route.body_refused is not None:
+                await route.body_refused(call, args,
+                                         from_domain(e) if isinstance(e, DomainError) else e)
+            raise
 
     async def _admit(self, route: Route, request: Request) -> Call:
         if route.requires is None:

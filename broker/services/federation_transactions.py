@@ -16,7 +16,6 @@ from typing import Any
 
 from twisted.internet import defer
 
-from broker.errors import MalformedContent
 from broker.rooms.live_room import RoomRegistry
 from broker.rooms.remote_events import RemoteEventRejected, RemoteEvents
 from broker.streams import StreamWriter
@@ -51,17 +50,13 @@ class TransactionReceiver:
         self.edus = edus
         self._seen: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
 
-    async def receive(self, origin: str, txn_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def receive(self, origin: str, txn_id: str, pdus: list[Any], edus: list[Any]
+                      ) -> dict[str, Any]:
+        """Take in one transaction (at most :data:`MAX_PDUS` PDUs and :data:`MAX_EDUS` EDUs,
+        as the endpoint's body type checks)."""
         key = (origin, txn_id)
         if key in self._seen:
             return self._seen[key]
-        pdus = body.get("pdus", [])
-        edus = body.get("edus", [])
-        if not isinstance(pdus, list) or not isinstance(edus, list):
-            raise MalformedContent("'pdus' and 'edus' must be arrays")
-        if len(pdus) > MAX_PDUS or len(edus) > MAX_EDUS:
-            raise MalformedContent(
-                f"A transaction carries at most {MAX_PDUS} PDUs and {MAX_EDUS} EDUs")
         results = await self._receive_pdus(origin, pdus)
         for edu in edus:
             try:

@@ -18,18 +18,6 @@ logger = logging.getLogger(__name__)
 MAX_REASON_CHARS = 4096
 
 
-def check_reason(reason: str | None) -> str | None:
-    if reason is not None and len(reason) > MAX_REASON_CHARS:
-        raise InvalidInput(f"'reason' must be at most {MAX_REASON_CHARS} characters")
-    return reason
-
-
-def check_score(score: int | None) -> int | None:
-    if score is not None and not -100 <= score <= 0:
-        raise InvalidInput("'score' must be between -100 and 0")
-    return score
-
-
 class Reports:
     def __init__(self, store: ReportStore, rooms: Rooms, events: EventStore, state: StateStore,
                  users: UserDirectoryStore, clock: Clock) -> None:
