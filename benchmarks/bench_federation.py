@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
 import signal
 import statistics
 import subprocess
@@ -49,6 +48,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.bench import V3, User, create_room, pct, register  # noqa: E402
+from benchmarks.common import create_accounts, print_targets, progress  # noqa: E402
 from protocol.auth_rules import auth_types_for_event  # noqa: E402
 from protocol.events import Event, build_pdu, event_from_pdu, finalize_pdu  # noqa: E402
 from protocol.request_auth import sign_request  # noqa: E402
@@ -71,10 +71,6 @@ TARGETS: dict[str, tuple[str, float]] = {
     "inbound_pdus_per_s": (">=", 1000),
     "remote_join_big_room_ms": ("<", 5000),
 }
-
-
-def progress(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 @contextmanager
@@ -317,36 +313,6 @@ async def bench_inbound(b: NodeProcess, peer: Peer, transactions: int, members: 
 
 
 # 3. Remote join of a big room --------------------------------------------------------------
-def create_accounts(node: NodeProcess, count: int) -> list[tuple[str, str]]:
-    """``count`` accounts with one access token each, written into a stopped node's database
-    with the library (one Argon2 hash shared by all); returns (user_id, token) pairs."""
-    from broker.admin_tools import open_database
-    from broker.auth import PasswordHashing, hash_token
-    from broker.config import load_config
-    from storage.database import fired_result
-    from storage.users import UserStore
-
-    config = load_config(node.config_path)
-    db = open_database(config)
-    try:
-        store = UserStore(db)
-        password_hash = PasswordHashing().hash_sync("benchmark-password")
-        now = int(time.time() * 1000)
-        accounts = []
-        for i in range(count):
-            user_id = f"@m{i:05d}:{config.server_name}"
-            token = "brk_" + secrets.token_urlsafe(24)
-            fired_result(store.create_user(user_id, password_hash, now))
-            fired_result(store.add_device_and_token(user_id, "BENCH", None, hash_token(token),
-                                                    now, None))
-            accounts.append((user_id, token))
-            if (i + 1) % 500 == 0:
-                progress(f"join: {i + 1}/{count} accounts written")
-    finally:
-        db.close()
-    return accounts
-
-
 async def fill_room(a: NodeProcess, accounts: list[tuple[str, str]]) -> tuple[str, float]:
     connector = aiohttp.TCPConnector(limit=64)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -494,11 +460,7 @@ def main() -> None:
     finally:
         dbs.drop()
     print("RESULT " + json.dumps(results))
-    for key, (op, limit) in TARGETS.items():
-        if key in results:
-            value = results[key]
-            ok = value >= limit if op == ">=" else value < limit
-            print(f"{key:28s} {value:10.1f}   target {op} {limit}   {'ok' if ok else 'MISSED'}")
+    print_targets(results, TARGETS)
 
 
 if __name__ == "__main__":

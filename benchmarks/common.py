@@ -1,13 +1,19 @@
 """Helpers the benchmark scripts share: the arguments every scale benchmark takes, a PostgreSQL
-database for one run, and the target table printed after the RESULT line."""
+database for one run, the target table printed after the RESULT line, progress lines and
+accounts written straight into a stopped node's database."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import secrets
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tests.node_harness import NodeProcess
 
 
 def scale_arguments(description: str, sizes: Sequence[int],
@@ -53,3 +59,38 @@ def print_targets(results: Mapping[str, Any], targets: Mapping[str, tuple[str, f
             value = results[key]
             ok = value >= limit if op == ">=" else value < limit
             print(f"{key:28s} {value:10.1f}   target {op} {limit}   {'ok' if ok else 'MISSED'}")
+
+
+def progress(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def create_accounts(node: NodeProcess, count: int, prefix: str = "m") -> list[tuple[str, str]]:
+    """``count`` accounts with one access token each, written into a stopped node's database
+    with the library (one Argon2 hash shared by all); returns (user_id, token) pairs."""
+    from broker.admin_tools import open_database
+    from broker.auth import hash_token
+    from broker.config import load_config
+    from broker.passwords import PasswordHashing
+    from storage.database import fired_result
+    from storage.users import UserStore
+
+    config = load_config(node.config_path)
+    db = open_database(config)
+    try:
+        store = UserStore(db)
+        password_hash = PasswordHashing().hash_sync("benchmark-password")
+        now = int(time.time() * 1000)
+        accounts = []
+        for i in range(count):
+            user_id = f"@{prefix}{i:05d}:{config.server_name}"
+            token = "brk_" + secrets.token_urlsafe(24)
+            fired_result(store.create_user(user_id, password_hash, now))
+            fired_result(store.add_device_and_token(user_id, "BENCH", None, hash_token(token),
+                                                    now, None))
+            accounts.append((user_id, token))
+            if (i + 1) % 1000 == 0:
+                progress(f"{i + 1}/{count} accounts written")
+    finally:
+        db.close()
+    return accounts

@@ -1,0 +1,269 @@
+"""Benchmark one message into a big room of long-polling members and print medians.
+
+    python benchmarks/scale_fanout.py [--engine sqlite|postgres] [--sizes 5000,10000]
+                                      [--rounds 3] [--dsn DSN]
+
+Accounts (one per member, plus the sender) are written into the node's database with the
+library before it starts; the members then join one public room over the client API, first up
+to the smallest size, then up to each next one.  For each size, every member parks a long-poll
+``/sync`` (one aiohttp process, one connection each; the node and this script raise their
+open-file limit), the sender sends one message, and the script measures:
+
+- ``send_<n>_ms``: the sender's ``PUT /send`` latency;
+- ``fanout_<n>_p50_ms`` / ``_p99_ms``: from just before the send to each member's ``/sync``
+  returning with the message, over all members;
+- ``versions_<n>_max_ms``: the worst latency of an unrelated ``GET /_matrix/client/versions``
+  that a separate process polls every ~10 ms, over the requests in flight during the fan-out.
+
+Each figure is the median over ``--rounds`` messages.  The last lines are ``RESULT {json}`` and
+the target table.  ``run(engine, sizes)`` is the entry point for a runner of several scale
+benchmarks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from benchmarks.bench import V3, User, create_room, pct  # noqa: E402
+from benchmarks.common import create_accounts, print_targets, progress  # noqa: E402
+from tests.node_harness import NodeProcess  # noqa: E402
+
+SIZES = (5000, 10000)
+VERSIONS = "/_matrix/client/versions"
+PROBE_INTERVAL_S = 0.01
+#: Only the new message matters to a member: a short timeline, no member list.
+SYNC_FILTER = json.dumps({"room": {"timeline": {"limit": 5},
+                                   "state": {"lazy_load_members": True}}})
+TARGETS: dict[str, tuple[str, float]] = {
+    "send_5000_ms": ("<", 20), "fanout_5000_p50_ms": ("<", 400),
+    "fanout_5000_p99_ms": ("<", 700), "versions_5000_max_ms": ("<", 50),
+    "fanout_10000_p50_ms": ("<", 800),
+}
+
+
+def raise_open_file_limit() -> int:
+    """Raise this process's open-file limit to its hard limit (the node it starts inherits
+    it); the new limit."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+# The unrelated request, polled from its own process so this one's load does not delay it. ------
+def probe(base_url: str, out_path: str) -> None:
+    """Poll ``GET /versions`` every ~10 ms until killed, appending ``start latency`` lines
+    (monotonic seconds, the same clock across processes) to ``out_path``."""
+    host, port = base_url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port))
+    with open(out_path, "a", buffering=1) as out:
+        while True:
+            started = time.monotonic()
+            connection.request("GET", VERSIONS)
+            connection.getresponse().read()
+            out.write(f"{started} {time.monotonic() - started}\n")
+            time.sleep(max(0.0, started + PROBE_INTERVAL_S - time.monotonic()))
+
+
+def start_probe(base_url: str, out_path: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--probe",
+                             base_url, "--probe-out", str(out_path)])
+
+
+def probes_between(out_path: Path, start: float, end: float) -> list[float]:
+    """Latencies (ms) of the probe requests in flight at some time in [start, end]."""
+    latencies = []
+    for line in out_path.read_text().splitlines():
+        began, latency = (float(x) for x in line.split())
+        if began <= end and began + latency >= start:
+            latencies.append(latency * 1000)
+    return latencies
+
+
+async def wait_until_quiet(out_path: Path, quiet_ms: float = 5.0, polls: int = 30) -> None:
+    """Wait until the node answers the probe fast ``polls`` times in a row: every parked
+    long-poll is in."""
+    while True:
+        await asyncio.sleep(polls * PROBE_INTERVAL_S)
+        lines = out_path.read_text().splitlines()[-polls:]
+        if len(lines) == polls and all(float(line.split()[1]) * 1000 < quiet_ms
+                                       for line in lines):
+            return
+
+
+# Setup -----------------------------------------------------------------------------------------
+async def join_members(owner: User, members: list[User], room_id: str) -> float:
+    """Join ``members`` to the room, 32 at a time; seconds it took."""
+    limit = asyncio.Semaphore(32)
+
+    async def join(user: User) -> None:
+        async with limit:
+            await user.call("POST", f"{V3}/join/{quote(room_id)}", {})
+
+    started = time.perf_counter()
+    await asyncio.gather(*(join(m) for m in members))
+    return time.perf_counter() - started
+
+
+async def open_connections(members: list[User]) -> None:
+    """Give every member a kept-alive connection (a ``GET /versions`` each, 100 at a time),
+    so the long-polls of a round do not all connect at once past the listen backlog."""
+    limit = asyncio.Semaphore(100)
+
+    async def touch(user: User) -> None:
+        async with limit, user.session.get(user.base + VERSIONS) as response:
+            await response.read()
+
+    await asyncio.gather(*(touch(m) for m in members))
+
+
+# One round -------------------------------------------------------------------------------------
+async def wait_for(member: User, since: str, room_id: str, marker: bytes) -> tuple[float, str]:
+    """Long-poll until the marker arrives: (monotonic arrival time, the next token)."""
+    params = {"since": since, "timeout": "120000", "filter": SYNC_FILTER}
+    while True:
+        async with member.session.get(member.base + f"{V3}/sync", params=params,
+                                      headers=member.headers) as response:
+            data = await response.read()
+            if response.status != 200:
+                raise RuntimeError(f"/sync of {member.user_id}: {response.status} {data!r}")
+        arrived = time.monotonic()
+        since = json.loads(data)["next_batch"]
+        if marker in data:
+            return arrived, since
+        params["since"] = since
+
+
+async def fanout_round(sender: User, members: list[User], tokens: list[str], room_id: str,
+                       probe_out: Path) -> dict[str, float]:
+    marker = f"fanout-{uuid.uuid4().hex}"
+    waiters = [asyncio.ensure_future(wait_for(m, tokens[i], room_id, marker.encode()))
+               for i, m in enumerate(members)]
+    await asyncio.sleep(1.0)
+    await wait_until_quiet(probe_out)
+    sent_at = time.monotonic()
+    await sender.send(room_id, marker)
+    send_ms = (time.monotonic() - sent_at) * 1000
+    arrivals = await asyncio.gather(*waiters)
+    for i, (_arrived, token) in enumerate(arrivals):
+        tokens[i] = token
+    delays = [(arrived - sent_at) * 1000 for arrived, _token in arrivals]
+    last = max(arrived for arrived, _token in arrivals)
+    versions = probes_between(probe_out, sent_at, last)
+    return {"send_ms": send_ms, "p50": statistics.median(delays), "p99": pct(delays, 0.99),
+            "versions_max": max(versions) if versions else 0.0,
+            "versions_polls": float(len(versions))}
+
+
+async def measure(node: NodeProcess, accounts: list[tuple[str, str]], sizes: Sequence[int],
+                  rounds: int, probe_out: Path) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=600)
+    timeout = aiohttp.ClientTimeout(total=None, sock_read=300)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        users = [User(session, node.base_url, token, user_id) for user_id, token in accounts]
+        sender, members = users[0], users[1:]
+        room_id = await create_room(sender, preset="public_chat", name="Scale room")
+        joined = 0
+        for size in sorted(sizes):
+            elapsed = await join_members(sender, members[joined:size], room_id)
+            results[f"setup_join_{size}_s"] = round(elapsed, 1)
+            progress(f"{size} members joined (+{size - joined} in {elapsed:.1f} s)")
+            joined = size
+            since = (await sender.sync(flt=SYNC_FILTER))["next_batch"]
+            tokens = [since] * size
+            await open_connections(members[:size])
+            per_round = []
+            for round_no in range(rounds):
+                figures = await fanout_round(sender, members[:size], tokens, room_id,
+                                             probe_out)
+                progress(f"size {size} round {round_no + 1}: " + json.dumps(
+                    {k: round(v, 1) for k, v in figures.items()}))
+                per_round.append(figures)
+            results.update({
+                f"send_{size}_ms": statistics.median(r["send_ms"] for r in per_round),
+                f"fanout_{size}_p50_ms": statistics.median(r["p50"] for r in per_round),
+                f"fanout_{size}_p99_ms": statistics.median(r["p99"] for r in per_round),
+                f"versions_{size}_max_ms": statistics.median(
+                    r["versions_max"] for r in per_round),
+            })
+            print(json.dumps(results), flush=True)
+    return results
+
+
+async def run(engine: str, sizes: Sequence[int] = SIZES, rounds: int = 3,
+              dsn: str = "") -> dict[str, Any]:
+    """Set up a node on ``engine`` with a room of ``max(sizes)`` members and measure the
+    fan-out at each size; the figures (medians over ``rounds``)."""
+    raise_open_file_limit()
+    results: dict[str, Any] = {"engine": engine, "rounds": rounds}
+    dbname = ""
+    if engine == "postgres" and not dsn:
+        from tests.storage_helpers import POSTGRES_ENV, create_postgres_database
+
+        os.environ.setdefault(POSTGRES_ENV, "host=127.0.0.1 user=postgres dbname=postgres")
+        dsn, dbname = create_postgres_database()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            node = NodeProcess(Path(tmp), engine=engine, dsn=dsn,
+                               overrides={"logging.level": "WARNING"})
+            started = time.perf_counter()
+            accounts = create_accounts(node, max(sizes) + 1)
+            results["setup_accounts_s"] = round(time.perf_counter() - started, 1)
+            node.start()
+            probe_out = Path(tmp) / "probe.txt"
+            prober = start_probe(node.base_url, probe_out)
+            try:
+                results.update(await measure(node, accounts, sizes, rounds, probe_out))
+            finally:
+                prober.kill()
+                prober.wait()
+                node.stop()
+    finally:
+        if dbname:
+            from tests.storage_helpers import drop_postgres_database
+
+            drop_postgres_database(dbname)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engine", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--dsn", default="", help="PostgreSQL DSN of an empty database")
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)),
+                        help="comma-separated member counts")
+    parser.add_argument("--rounds", type=int, default=3, help="messages per size")
+    parser.add_argument("--probe", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--probe-out", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.probe:
+        probe(args.probe, args.probe_out)
+        return
+    sizes = [int(s) for s in args.sizes.split(",")]
+    results = asyncio.run(run(args.engine, sizes, args.rounds, args.dsn))
+    print("RESULT " + json.dumps(results))
+    print_targets(results, TARGETS)
+
+
+if __name__ == "__main__":
+    main()
