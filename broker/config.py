@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from broker.auth import DEFAULT_TOKENS
+from broker.notifier import DEFAULT_POSITIONS, DEFAULT_WAKE_BATCH
 from broker.passwords import HashingSettings
 from broker.rooms.live_room import DEFAULT_LIVE_ROOMS
 from broker.rooms.user_rooms import DEFAULT_USER_ROOMS
@@ -76,6 +77,10 @@ SCHEMA: dict[str, Any] = {
     },
     "retention": {
         "undelivered_to_device_days": _k(int, default=7, minimum=1),
+    },
+    "sync": {
+        "wake_batch": _k(int, default=DEFAULT_WAKE_BATCH, minimum=1),
+        "change_positions": _k(int, default=DEFAULT_POSITIONS, minimum=1),
     },
     "limits": {
         "max_request_body_bytes": _k(int, default=1_048_576, minimum=1024),
@@ -212,6 +217,15 @@ class CacheBudgets:
 
 
 @dataclass(frozen=True)
+class SyncConfig:
+    """Long-polling /sync: syncs woken per reactor turn after a change, and how many users
+    (and rooms) the notifier remembers the last change position of."""
+
+    wake_batch: int = DEFAULT_WAKE_BATCH
+    change_positions: int = DEFAULT_POSITIONS
+
+
+@dataclass(frozen=True)
 class RateLimit:
     per_second: float
     burst: int
@@ -240,6 +254,7 @@ class NodeConfig:
     rate_limits: dict[str, RateLimit]
     media_store_path: Path
     log_level: str
+    sync: SyncConfig = field(default_factory=SyncConfig)
     federation: FederationConfig = field(default_factory=FederationConfig)
     password_hashing: HashingSettings = field(default_factory=HashingSettings)
     organisations_path: Path | None = None
@@ -306,6 +321,7 @@ def parse_config(raw: Any, base_dir: Path) -> NodeConfig:
         },
         media_store_path=resolve(data["media"]["store_path"], data_dir / "media"),
         log_level=data["logging"]["level"],
+        sync=SyncConfig(**data["sync"]),
         federation=federation,
         password_hashing=HashingSettings(**data["password_hashing"]),
         organisations_path=resolve(data["organisations"]["path"], base_dir)

@@ -114,7 +114,9 @@ class Node:
         self.ratelimiter = RateLimiter(config.rate_limits, config.rate_limits_enabled, self.clock)
         self.policy = AccessPolicy()
         self.stream: StreamIdGenerator | None = None
-        self.notifier = Notifier(self.clock, self._local_room_audience)
+        self.notifier = Notifier(self.clock, self._local_room_audience,
+                                 wake_batch=config.sync.wake_batch,
+                                 positions=config.sync.change_positions)
         self.router = Router(config.max_request_body_bytes)
         self.ports: list[Any] = []
 

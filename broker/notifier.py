@@ -4,72 +4,136 @@ Writers call :meth:`Notifier.notify` after a change is persisted, naming the use
 concerns; a room is expanded to its joined (and invited) local members through the
 ``room_members`` function the node supplies at wiring time.  Sync requests wait with
 :meth:`wait_for_user`, which resolves on the first relevant change or at the timeout.
+
+Waking never runs inside the writer's call: the waiters a change concerns are queued and woken
+from the next reactor turn on, at most ``wake_batch`` per turn, so the writer (the sender of a
+message) is answered first and a room of thousands of members does not hold the reactor: other
+requests are served between the slices.
+
+The last position that concerned each user and room is kept for at most ``positions`` users
+(and as many rooms): the oldest are forgotten first, and for a key it no longer knows the
+notifier answers "changed" for any position before the newest one it forgot (its low-water
+mark), as it does for positions before the node started.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from twisted.internet import defer
 
+#: Waiters woken per reactor turn.
+DEFAULT_WAKE_BATCH = 100
+#: Users (and rooms) whose last change position is remembered.
+DEFAULT_POSITIONS = 100_000
+
+
+class ChangePositions:
+    """The last stream position that concerned each key, for at most ``budget`` keys (the
+    least recently changed are forgotten first)."""
+
+    def __init__(self, budget: int) -> None:
+        if budget < 1:
+            raise ValueError("the budget must be at least 1")
+        self.budget = budget
+        #: The newest position forgotten: any key may have changed at or before it.
+        self.low_water = 0
+        self._last: dict[str, int] = {}
+
+    def record(self, key: str, position: int) -> None:
+        # Re-inserted at the end: the dict's order is the order of the changes.
+        self._last[key] = max(position, self._last.pop(key, 0))
+        while len(self._last) > self.budget:
+            oldest = next(iter(self._last))
+            self.low_water = max(self.low_water, self._last.pop(oldest))
+
+    def changed_since(self, key: str, position: int) -> bool:
+        last = self._last.get(key)
+        if last is not None:
+            return last > position
+        return position < self.low_water
+
+    def __len__(self) -> int:
+        return len(self._last)
+
 
 class Notifier:
-    def __init__(self, clock: Any, room_members: Callable[[str], Iterable[str]]) -> None:
+    def __init__(self, clock: Any, room_members: Callable[[str], Iterable[str]], *,
+                 wake_batch: int = DEFAULT_WAKE_BATCH,
+                 positions: int = DEFAULT_POSITIONS) -> None:
+        if wake_batch < 1:
+            raise ValueError("wake_batch must be at least 1")
         self.clock = clock
         self._room_members = room_members
+        self.wake_batch = wake_batch
         self._waiters: dict[str, set[defer.Deferred[None]]] = {}
+        self._to_wake: deque[defer.Deferred[None]] = deque()
+        self._waking = False
         # The last stream position that concerned each user / room, so /sync can tell in
         # memory whether anything changed since a token.  Positions before the node started
         # are unknown: callers compare against ``start_position`` for those.
         self.start_position = 0
-        self._user_changed: dict[str, int] = {}
-        self._room_changed: dict[str, int] = {}
-        self._room_data_changed: dict[str, int] = {}
+        self._user_changed = ChangePositions(positions)
+        self._room_changed = ChangePositions(positions)
+        self._room_data_changed = ChangePositions(positions)
 
     def notify(self, users: Iterable[str] = (), rooms: Iterable[str] = (),
                position: int | None = None, *, room_data: bool = False) -> None:
-        """Wake the syncs of ``users`` and of the local members of ``rooms``; ``position``
-        records the stream position of the change for :meth:`user_changed_since`.
-        ``room_data`` marks a change to a room other than an event (a receipt)."""
+        """Queue the wake-up of the syncs of ``users`` and of the local members of ``rooms``;
+        ``position`` records the stream position of the change for
+        :meth:`user_changed_since`.  ``room_data`` marks a change to a room other than an
+        event (a receipt)."""
         users = list(users)
         rooms = list(rooms)
         if position is not None:
             for user_id in users:
-                self._user_changed[user_id] = max(position, self._user_changed.get(user_id, 0))
+                self._user_changed.record(user_id, position)
             for room_id in rooms:
-                self._room_changed[room_id] = max(position, self._room_changed.get(room_id, 0))
+                self._room_changed.record(room_id, position)
                 if room_data:
-                    self._room_data_changed[room_id] = max(
-                        position, self._room_data_changed.get(room_id, 0))
+                    self._room_data_changed.record(room_id, position)
         targets = set(users)
         for room_id in rooms:
             targets.update(self._room_members(room_id))
         for user_id in targets:
             waiters = self._waiters.pop(user_id, None)
-            if not waiters:
-                continue
-            for d in waiters:
-                if not d.called:
-                    d.callback(None)
+            if waiters:
+                self._to_wake.extend(waiters)
+        if self._to_wake and not self._waking:
+            self._waking = True
+            self.clock.call_later(0, self._wake_slice)
+
+    def _wake_slice(self) -> None:
+        """Wake up to ``wake_batch`` queued waiters; the rest on the next reactor turn."""
+        to_wake = self._to_wake
+        for _ in range(min(self.wake_batch, len(to_wake))):
+            d = to_wake.popleft()
+            if not d.called:  # its timeout may have fired meanwhile
+                d.callback(None)
+        if to_wake:
+            self.clock.call_later(0, self._wake_slice)
+        else:
+            self._waking = False
 
     def user_changed_since(self, user_id: str, position: int) -> bool:
         """Whether a user-specific change (account data, private receipts, membership...)
         happened after ``position``."""
         if position < self.start_position:
             return True
-        return self._user_changed.get(user_id, 0) > position
+        return self._user_changed.changed_since(user_id, position)
 
     def room_changed_since(self, room_id: str, position: int) -> bool:
         if position < self.start_position:
             return True
-        return self._room_changed.get(room_id, 0) > position
+        return self._room_changed.changed_since(room_id, position)
 
     def room_data_changed_since(self, room_id: str, position: int) -> bool:
         """Whether something other than an event (a receipt) changed in the room."""
         if position < self.start_position:
             return True
-        return self._room_data_changed.get(room_id, 0) > position
+        return self._room_data_changed.changed_since(room_id, position)
 
     def wait_for_user(self, user_id: str, timeout_s: float) -> defer.Deferred[None]:
         """Fires with None on the next change for ``user_id`` or after ``timeout_s``."""
@@ -96,4 +160,9 @@ class Notifier:
         return d
 
     def waiting_count(self) -> int:
+        """Syncs waiting for news (not those already queued to be woken)."""
         return sum(len(w) for w in self._waiters.values())
+
+    def waking_count(self) -> int:
+        """Syncs queued to be woken on the coming reactor turns."""
+        return sum(1 for d in self._to_wake if not d.called)

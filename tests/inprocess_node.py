@@ -79,6 +79,41 @@ class InProcessNode:
     def advance(self, seconds: float) -> None:
         self.reactor.advance(seconds)
 
+    def turn(self) -> None:
+        """One turn of a real reactor: the calls due now run, and those they schedule wait
+        for the next turn (``advance(0)`` runs those too)."""
+        now = self.reactor.seconds()
+        for call in [c for c in self.reactor.getDelayedCalls() if c.getTime() <= now]:
+            if call.active():  # an earlier call may have cancelled it
+                self.reactor.calls.remove(call)
+                call.called = 1
+                call.func(*call.args, **call.kw)
+
+    def settle(self, coroutine: Coroutine[Any, Any, T], turns: int = 20) -> T:
+        """Run a coroutine that needs reactor turns but no time (a group commit); its
+        result."""
+        d = defer.ensureDeferred(coroutine)
+        for _ in range(turns):
+            if d.called:
+                break
+            self.reactor.advance(0)
+        return result_of(d)
+
+    def http(self, method: str, path: str, token: str | None = None, body: Any = None,
+             args: dict[str, str] | None = None) -> DummyRequest:
+        """Start a request through the node's router; the request, answered (``finished``)
+        or still pending."""
+        request = DummyRequest([])
+        request.method = method.encode()
+        request.path = request.uri = path.encode()
+        request.args = {k.encode(): [v.encode()] for k, v in (args or {}).items()}
+        request.content = io.BytesIO(b"" if body is None else json.dumps(body).encode())
+        if token is not None:
+            request.requestHeaders.setRawHeaders(b"authorization", [f"Bearer {token}".encode()])
+        request._disconnected = False
+        self.node.router.render(request)
+        return request
+
     def register(self, localpart: str) -> tuple[Requester, str]:
         """A new account with one device: that device's requester and access token."""
         user_id = self.node.user_id(localpart)

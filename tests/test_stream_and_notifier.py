@@ -53,6 +53,7 @@ def test_notifier_wakes_only_the_concerned_user() -> None:
     notifier.wait_for_user("@a:x", 30).addCallback(lambda _: woke.append("a"))
     notifier.wait_for_user("@b:x", 30).addCallback(lambda _: woke.append("b"))
     notifier.notify(rooms=["!r"], position=5)
+    clock.reactor.advance(0)
     assert woke == ["a"]
     assert notifier.room_changed_since("!r", 4) and not notifier.room_changed_since("!r", 5)
 

@@ -70,6 +70,7 @@ def test_long_poll_is_answered_by_news_before_its_timeout(local: InProcessNode) 
     local.advance(1)
     assert _answer(waiting) is None
     _set_account_data(local, alice.user_id, "org.example.news")
+    local.advance(0)  # waiters are woken from the next reactor turn on
     body = _answer(waiting)
     assert body is not None
     assert [e["type"] for e in body["account_data"]["events"]] == ["org.example.news"]
