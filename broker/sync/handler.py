@@ -19,6 +19,7 @@ from broker.rooms.client_events import ClientEvents
 from broker.rooms.live_room import LiveRoom
 from broker.rooms.stripped_state import stripped, stripped_state
 from broker.rooms.visibility import HistoryFilter, Visibility, restricts_history
+from broker.sync.summary import RoomSummaries
 from broker.sync.tokens import SyncToken, pagination_token
 from protocol.events import Event
 from storage.remote_invites import RemoteInvite
@@ -91,6 +92,7 @@ class SyncHandler:
         self.client_events = client_events
         self.e2ee_fields = e2ee_fields
         self.clock = clock
+        self.summaries = RoomSummaries()
 
     async def sync(self, req: SyncRequest) -> dict[str, Any]:
         """Answer at once when there is news (or for an initial sync), else wait for news up
@@ -355,21 +357,8 @@ class SyncHandler:
         if room.room_id in receipts and receipts[room.room_id]:
             ephemeral.append({"type": "m.receipt", "content": receipts[room.room_id]})
         section["ephemeral"] = {"events": ephemeral}
-        section["summary"] = self._summary(room, req.requester.user_id)
+        section["summary"] = self.summaries.summary(room, req.requester.user_id)
         return section
-
-    @staticmethod
-    def _summary(room: LiveRoom, user_id: str) -> dict[str, Any]:
-        joined = room.members_with("join")
-        invited = room.members_with("invite")
-        summary: dict[str, Any] = {
-            "m.joined_member_count": len(joined),
-            "m.invited_member_count": len(invited),
-        }
-        if room.state_content("m.room.name") is None and \
-                room.state_content("m.room.canonical_alias") is None:
-            summary["m.heroes"] = sorted(u for u in joined + invited if u != user_id)[:5]
-        return summary
 
     # -- invites and leaves ---------------------------------------------------------------------------
     async def _invite_section(self, room_id: str, user_id: str) -> dict[str, Any]:
