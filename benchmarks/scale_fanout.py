@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import http.client
 import json
-import os
 import resource
 import statistics
 import subprocess
@@ -45,7 +44,13 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.bench import V3, User, create_room, pct  # noqa: E402
-from benchmarks.common import create_accounts, print_targets, progress  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    create_accounts,
+    postgres_dsn,
+    print_targets,
+    progress,
+    scale_arguments,
+)
 from tests.node_harness import NodeProcess  # noqa: E402
 
 SIZES = (5000, 10000)
@@ -216,42 +221,26 @@ async def run(engine: str, sizes: Sequence[int] = SIZES, rounds: int = 3,
     fan-out at each size; the figures (medians over ``rounds``)."""
     raise_open_file_limit()
     results: dict[str, Any] = {"engine": engine, "rounds": rounds}
-    dbname = ""
-    if engine == "postgres" and not dsn:
-        from tests.storage_helpers import POSTGRES_ENV, create_postgres_database
-
-        os.environ.setdefault(POSTGRES_ENV, "host=127.0.0.1 user=postgres dbname=postgres")
-        dsn, dbname = create_postgres_database()
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            node = NodeProcess(Path(tmp), engine=engine, dsn=dsn,
-                               overrides={"logging.level": "WARNING"})
-            started = time.perf_counter()
-            accounts = create_accounts(node, max(sizes) + 1)
-            results["setup_accounts_s"] = round(time.perf_counter() - started, 1)
-            node.start()
-            probe_out = Path(tmp) / "probe.txt"
-            prober = start_probe(node.base_url, probe_out)
-            try:
-                results.update(await measure(node, accounts, sizes, rounds, probe_out))
-            finally:
-                prober.kill()
-                prober.wait()
-                node.stop()
-    finally:
-        if dbname:
-            from tests.storage_helpers import drop_postgres_database
-
-            drop_postgres_database(dbname)
+    with postgres_dsn(engine, dsn) as node_dsn, tempfile.TemporaryDirectory() as tmp:
+        node = NodeProcess(Path(tmp), engine=engine, dsn=node_dsn,
+                           overrides={"logging.level": "WARNING"})
+        started = time.perf_counter()
+        accounts = create_accounts(node, max(sizes) + 1)
+        results["setup_accounts_s"] = round(time.perf_counter() - started, 1)
+        node.start()
+        probe_out = Path(tmp) / "probe.txt"
+        prober = start_probe(node.base_url, probe_out)
+        try:
+            results.update(await measure(node, accounts, sizes, rounds, probe_out))
+        finally:
+            prober.kill()
+            prober.wait()
+            node.stop()
     return results
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--engine", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("--dsn", default="", help="PostgreSQL DSN of an empty database")
-    parser.add_argument("--sizes", default=",".join(map(str, SIZES)),
-                        help="comma-separated member counts")
+    parser = scale_arguments(__doc__.splitlines()[0], SIZES, "member counts")
     parser.add_argument("--rounds", type=int, default=3, help="messages per size")
     parser.add_argument("--probe", default="", help=argparse.SUPPRESS)
     parser.add_argument("--probe-out", default="", help=argparse.SUPPRESS)
@@ -259,8 +248,7 @@ def main() -> None:
     if args.probe:
         probe(args.probe, args.probe_out)
         return
-    sizes = [int(s) for s in args.sizes.split(",")]
-    results = asyncio.run(run(args.engine, sizes, args.rounds, args.dsn))
+    results = asyncio.run(run(args.engine, args.sizes, args.rounds, args.dsn))
     print("RESULT " + json.dumps(results))
     print_targets(results, TARGETS)
 
