@@ -231,7 +231,8 @@ def _live_room(snapshot: RoomSnapshot) -> LiveRoom:
     position after the first event loaded, or every position after 0 when the room has fewer
     events than were asked for (its whole timeline, none of it backfilled)."""
     recent = snapshot.recent
-    share_strings(snapshot.room_id, [*snapshot.state.values(), *recent])
+    # A recent event that is also current state is one object: share its strings once.
+    share_strings(snapshot.room_id, list(dict.fromkeys([*snapshot.state.values(), *recent])))
     first = int(recent[0].unsigned["stream_ordering"]) if recent else snapshot.last_stream + 1
     whole = snapshot.recent_complete and first > 0
     return LiveRoom(
