@@ -7,7 +7,8 @@ Accounts (one per member, plus the sender) are written into the node's database 
 library before it starts; the members then join one public room over the client API, first up
 to the smallest size, then up to each next one.  For each size, every member parks a long-poll
 ``/sync`` (one aiohttp process, one connection each; the node and this script raise their
-open-file limit), the sender sends one message, and the script measures:
+open-file limit), and once every long-poll is sent and the node is idle the sender sends one
+message; the script measures:
 
 - ``send_<n>_ms``: the sender's ``PUT /send`` latency;
 - ``fanout_<n>_p50_ms`` / ``_p99_ms``: from just before the send to each member's ``/sync``
@@ -129,16 +130,22 @@ async def join_members(owner: User, members: list[User], room_id: str) -> float:
     return time.perf_counter() - started
 
 
-async def open_connections(members: list[User]) -> None:
-    """Give every member a kept-alive connection (a ``GET /versions`` each, 100 at a time),
-    so the long-polls of a round do not all connect at once past the listen backlog."""
-    limit = asyncio.Semaphore(100)
+class Connections:
+    """Counts the connections the session hands to requests (new or kept alive): once every
+    member's long-poll has one, every request is on its way."""
 
-    async def touch(user: User) -> None:
-        async with limit, user.session.get(user.base + VERSIONS) as response:
-            await response.read()
+    def __init__(self) -> None:
+        self.handed = 0
+        self.trace = aiohttp.TraceConfig()
+        self.trace.on_connection_create_end.append(self._handed)
+        self.trace.on_connection_reuseconn.append(self._handed)
 
-    await asyncio.gather(*(touch(m) for m in members))
+    async def _handed(self, *_args: Any) -> None:
+        self.handed += 1
+
+    async def wait_for(self, count: int) -> None:
+        while self.handed < count:
+            await asyncio.sleep(0.05)
 
 
 # One round -------------------------------------------------------------------------------------
@@ -159,11 +166,12 @@ async def wait_for(member: User, since: str, room_id: str, marker: bytes) -> tup
 
 
 async def fanout_round(sender: User, members: list[User], tokens: list[str], room_id: str,
-                       probe_out: Path) -> dict[str, float]:
+                       probe_out: Path, connections: Connections) -> dict[str, float]:
     marker = f"fanout-{uuid.uuid4().hex}"
+    connections.handed = 0
     waiters = [asyncio.ensure_future(wait_for(m, tokens[i], room_id, marker.encode()))
                for i, m in enumerate(members)]
-    await asyncio.sleep(1.0)
+    await connections.wait_for(len(members))
     await wait_until_quiet(probe_out)
     sent_at = time.monotonic()
     await sender.send(room_id, marker)
@@ -184,7 +192,9 @@ async def measure(node: NodeProcess, accounts: list[tuple[str, str]], sizes: Seq
     results: dict[str, Any] = {}
     connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=600)
     timeout = aiohttp.ClientTimeout(total=None, sock_read=300)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+    connections = Connections()
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout,
+                                     trace_configs=[connections.trace]) as session:
         users = [User(session, node.base_url, token, user_id) for user_id, token in accounts]
         sender, members = users[0], users[1:]
         room_id = await create_room(sender, preset="public_chat", name="Scale room")
@@ -196,11 +206,10 @@ async def measure(node: NodeProcess, accounts: list[tuple[str, str]], sizes: Seq
             joined = size
             since = (await sender.sync(flt=SYNC_FILTER))["next_batch"]
             tokens = [since] * size
-            await open_connections(members[:size])
             per_round = []
             for round_no in range(rounds):
                 figures = await fanout_round(sender, members[:size], tokens, room_id,
-                                             probe_out)
+                                             probe_out, connections)
                 progress(f"size {size} round {round_no + 1}: " + json.dumps(
                     {k: round(v, 1) for k, v in figures.items()}))
                 per_round.append(figures)
