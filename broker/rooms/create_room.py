@@ -100,6 +100,10 @@ class NewRooms:
         self.aliases = aliases
         self.remote_invites = remote_invites
         self.clock = clock
+        # Rooms v12 take their ID from the create event's hash, so two rooms created with the
+        # same content by the same user in the same millisecond would get one ID: each create
+        # event of this node carries a later time than the one before.
+        self._last_create_ts = 0
 
     async def create(self, req: CreateRoomRequest) -> str:
         """Create the room; returns its ID.  Nothing is written unless every event is authorised."""
@@ -148,9 +152,10 @@ class NewRooms:
         items: list[PersistItem] = []
 
         def add(event_type: str, content: dict[str, Any], state_key: str = "") -> None:
+            ts = self._create_ts() if not items else None
             items.append(rooms.creator.build(
                 room, EventSpec(sender=req.creator, type=event_type, content=content,
-                                state_key=state_key)))
+                                state_key=state_key, origin_server_ts=ts)))
             if not room.room_id:  # room v12: the ID is the create event's hash
                 room.room_id = items[0].event.room_id
                 assert items[0].new_state_group is not None
@@ -166,6 +171,11 @@ class NewRooms:
             "is_public": req.visibility == "public", "created_ts": self.clock.time_ms()}
         room.is_public = req.visibility == "public"
         return room, items
+
+
+    def _create_ts(self) -> int:
+        self._last_create_ts = max(self.clock.time_ms(), self._last_create_ts + 1)
+        return self._last_create_ts
 
 
 def _add_initial_events(req: CreateRoomRequest, alias: str | None,

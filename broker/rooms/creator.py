@@ -38,6 +38,7 @@ class EventSpec:
     content: dict[str, Any]
     state_key: str | None = None
     redacts: str | None = None
+    origin_server_ts: int | None = None  # None: now
 
 
 class EventCreator:
@@ -78,7 +79,8 @@ class EventCreator:
             prev_event_ids=room.extremities[-MAX_PREV_EVENTS:],
             auth_event_ids=[e.event_id for e in auth_events.values()],
             depth=min(room.depth + 1, 2**63 - 1),
-            origin_server_ts=self.clock.time_ms(),
+            origin_server_ts=(self.clock.time_ms() if spec.origin_server_ts is None
+                              else spec.origin_server_ts),
             redacts=spec.redacts,
         )
         if len(encode_canonical_json(pdu)) > MAX_PDU_SIZE - 1024:
