@@ -99,6 +99,26 @@ def test_rate_limiter_refills_over_time() -> None:
     limiter.check("messages", "@a:x")
 
 
+def test_rate_limiter_keeps_a_limited_key_limited_while_many_other_keys_come_and_go() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter({"messages": RateLimit(per_second=0.0, burst=1)}, True, clock,
+                          max_keys=10)
+    limiter.check("messages", "@a:x")
+    for i in range(100):
+        limiter.check("messages", f"198.51.100.{i}")
+        with pytest.raises(LimitExceeded):
+            limiter.check("messages", "@a:x")
+
+
+def test_rate_limiter_holds_buckets_for_at_most_max_keys_keys() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter({"messages": RateLimit(per_second=0.0, burst=1)}, True, clock,
+                          max_keys=10)
+    for i in range(100):
+        limiter.check("messages", f"198.51.100.{i}")
+    assert len(limiter._buckets) == 10
+
+
 def test_rate_limiter_exempts_admins_and_can_be_disabled() -> None:
     clock = FakeClock()
     limiter = RateLimiter({"messages": RateLimit(per_second=0.0, burst=1)}, True, clock)

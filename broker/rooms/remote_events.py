@@ -92,6 +92,8 @@ class RemoteEvents:
             return await self._process(origin, room, event, fetch_missing=True)
         finally:
             lock.release()
+            if not lock.locked and not lock.waiting:  # nobody took it over: forget it
+                self._locks.pop(event.room_id, None)
 
     def _extend_tip(self, room: LiveRoom, event: Event) -> defer.Deferred[None] | None:
         """The usual case, decided from memory alone: the event follows exactly the room's
