@@ -16,7 +16,8 @@ message; the script measures:
 - ``versions_<n>_max_ms``: the worst latency of an unrelated ``GET /_matrix/client/versions``
   that a separate process polls every ~10 ms, over the requests in flight during the fan-out.
 
-Each figure is the median over ``--rounds`` messages.  The last lines are ``RESULT {json}`` and
+Each figure is the median over ``--rounds`` messages, after one message per size that is not
+counted (it opens the new members' connections).  The last lines are ``RESULT {json}`` and
 the target table.  ``run(engine, sizes)`` is the entry point for a runner of several scale
 benchmarks.
 """
@@ -207,12 +208,15 @@ async def measure(node: NodeProcess, accounts: list[tuple[str, str]], sizes: Seq
             since = (await sender.sync(flt=SYNC_FILTER))["next_batch"]
             tokens = [since] * size
             per_round = []
-            for round_no in range(rounds):
+            # Round 0 warms up: the new members' connections are opened (accepts past the
+            # listen backlog can hold a request back for a minute or more), it is not counted.
+            for round_no in range(rounds + 1):
                 figures = await fanout_round(sender, members[:size], tokens, room_id,
                                              probe_out, connections)
-                progress(f"size {size} round {round_no + 1}: " + json.dumps(
+                progress(f"size {size} round {round_no}: " + json.dumps(
                     {k: round(v, 1) for k, v in figures.items()}))
-                per_round.append(figures)
+                if round_no:
+                    per_round.append(figures)
             results.update({
                 f"send_{size}_ms": statistics.median(r["send_ms"] for r in per_round),
                 f"fanout_{size}_p50_ms": statistics.median(r["p50"] for r in per_round),
