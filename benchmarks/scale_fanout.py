@@ -144,8 +144,11 @@ class Connections:
     async def _handed(self, *_args: Any) -> None:
         self.handed += 1
 
-    async def wait_for(self, count: int) -> None:
-        while self.handed < count:
+    async def wait_for(self, count: int, within_s: float = 30.0) -> None:
+        """Until ``count`` connections were handed out, or ``within_s`` passed (the trace
+        hooks miss some hand-outs on a session under load: the idle check follows anyway)."""
+        deadline = time.monotonic() + within_s
+        while self.handed < count and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
 
 
