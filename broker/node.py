@@ -85,6 +85,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# Connections the kernel holds for the node before it accepts them (capped by the kernel's
+# net.core.somaxconn).  Twisted's default of 50 held back some of thousands of clients
+# reconnecting at once (after a restart, or a big room's long-polls) for tens of seconds.
+LISTEN_BACKLOG = 4096
+
 # How often devices' last use is written (it is also written before devices are listed).
 LAST_SEEN_FLUSH_SECONDS = 60.0
 
@@ -314,9 +319,10 @@ class Node:
                 context = server_context_factory(listener.tls_certificate,
                                                  listener.tls_private_key)
                 port = self.reactor.listenSSL(listener.port, site, context,
+                                              backlog=LISTEN_BACKLOG,
                                               interface=listener.bind_address)
             else:
-                port = self.reactor.listenTCP(listener.port, site,
+                port = self.reactor.listenTCP(listener.port, site, backlog=LISTEN_BACKLOG,
                                               interface=listener.bind_address)
             self.ports.append(port)
             logger.info("listening on %s:%d (%s%s)", listener.bind_address,
