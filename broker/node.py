@@ -14,6 +14,7 @@ from twisted.internet import defer, task
 from twisted.internet import reactor as default_reactor
 
 from broker.access_policy import AccessPolicy
+from broker.admin.accounts import AccountDeps
 from broker.admin.org_file import OrganisationsFileError, read_organisations_file
 from broker.admin.services import AdminStores, apply_config_file, build_admin_services
 from broker.auth import Auth
@@ -55,7 +56,13 @@ from broker.rooms.service import RoomEdus, Rooms
 from broker.rooms.state_loader import StateLoader
 from broker.rooms.visibility import Visibility
 from broker.services.account_data import AccountData
-from broker.services.accounts import Accounts, Credentials, Devices, DevicesDeleted
+from broker.services.accounts import (
+    Accounts,
+    Credentials,
+    Devices,
+    DevicesDeleted,
+    check_new_password,
+)
 from broker.services.directory import Directory
 from broker.services.e2ee import EndToEndKeys
 from broker.services.filters import Filters
@@ -162,6 +169,7 @@ class Node:
         """Load what the node keeps in memory; call after setup(), before serving."""
         await self.rooms.start()
         await self.apply_organisations_file()
+        await self.admin.classes.load()  # who is verified: asked on every path, from memory
         self.admin.audit.start(self.reactor)  # signs the audit log's head periodically
         await self.federation.start()
         self.to_device.start()  # accounts, devices, e2ee, media: their background jobs
@@ -178,9 +186,17 @@ class Node:
         """Organisations, roles and the audit log (the admin API and commands use them)."""
         stores = self.stores
         self.admin = build_admin_services(
-            AdminStores(stores.organisations, stores.roles, stores.audit, stores.users),
-            self.clock, self.signing_key, self.server_name,
-            self.config.audit_sign_interval_seconds, self.auth.forget_user)
+            AdminStores(stores.organisations, stores.roles, stores.audit, stores.users,
+                        stores.accounts),
+            self.clock, self.signing_key, self.config.audit_sign_interval_seconds,
+            self.auth.forget_user,
+            AccountDeps(self.server_name, self.auth.passwords.hash, check_new_password,
+                        self.accounts.end_account))
+
+    async def _account_ended(self, user_id: str) -> None:
+        """A deactivated account (by its user or an admin): public at once, out of its rooms."""
+        self.admin.classes.ended(user_id)
+        await self.rooms.leave_all_rooms(user_id)
 
     async def apply_organisations_file(self) -> None:
         """Apply the organisations file the config names, if it changed since last applied;
@@ -212,7 +228,7 @@ class Node:
         self.accounts = Accounts(
             users, self.auth, self.ratelimiter, self.clock, self.server_name,
             self.config.public_baseurl, self.config.registration_enabled, devices_deleted,
-            lambda user_id: self.rooms.leave_all_rooms(user_id))
+            self._account_ended)
         self.devices = Devices(users, self.auth, devices_deleted)
         self.filters = Filters(self.stores.filters)
         self.push_rules = PushRules(self.stores.push_rules, self.streams)
@@ -284,7 +300,8 @@ class Node:
         stores = self.stores
         self.reports = Reports(stores.reports, self.rooms, stores.events, stores.state,
                                stores.user_directory, self.clock)
-        self.profiles = Profiles(stores.users, self.rooms, self.policy, self.server_name)
+        self.profiles = Profiles(stores.users, self.rooms, self.policy, self.server_name,
+                                 lambda user_id: self.admin.accounts.profile_fields(user_id))
         self.user_directory = UserDirectory(stores.user_directory, self.policy)
         self.history = History(self.rooms, stores.events, stores.state, self.visibility,
                                self.client_events, self.federation.backfiller)

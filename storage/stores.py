@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from storage.account_data import AccountDataStore
+from storage.accounts import AccountStore
 from storage.aliases import AliasStore
 from storage.audit import AuditStore
 from storage.cross_signing import CrossSigningStore
@@ -50,3 +51,4 @@ class Stores:
         self.organisations = OrganisationStore(db)
         self.roles = RoleStore(db)
         self.audit = AuditStore(db)
+        self.accounts = AccountStore(db)

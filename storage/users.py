@@ -53,6 +53,21 @@ def _grant_node_admin(cur: Cursor, user_id: str, now_ms: int) -> None:
                 " ON CONFLICT (user_id, role, org_id) DO NOTHING", (user_id, now_ms))
 
 
+def insert_user(cur: Cursor, user_id: str, password_hash: str | None, now_ms: int, *,
+                is_admin: bool = False, is_guest: bool = False,
+                displayname: str | None = None) -> None:
+    """Insert an account and its profile (the display name defaults to the localpart)."""
+    cur.execute(
+        "INSERT INTO users (user_id, password_hash, created_ts, is_admin, is_guest)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (user_id, password_hash, now_ms, is_admin, is_guest),
+    )
+    cur.execute("INSERT INTO profiles (user_id, displayname) VALUES (?, ?)",
+                (user_id, displayname or user_id[1:].split(":", 1)[0]))
+    if is_admin:
+        _grant_node_admin(cur, user_id, now_ms)
+
+
 class UserStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -63,15 +78,8 @@ class UserStore:
         is_guest: bool = False,
     ) -> defer.Deferred[None]:
         def txn(cur: Cursor) -> None:
-            cur.execute(
-                "INSERT INTO users (user_id, password_hash, created_ts, is_admin, is_guest)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (user_id, password_hash, now_ms, is_admin, is_guest),
-            )
-            cur.execute("INSERT INTO profiles (user_id, displayname) VALUES (?, ?)",
-                        (user_id, user_id[1:].split(":", 1)[0]))
-            if is_admin:
-                _grant_node_admin(cur, user_id, now_ms)
+            insert_user(cur, user_id, password_hash, now_ms, is_admin=is_admin,
+                        is_guest=is_guest)
 
         return self.db.run_interaction("create_user", txn)
 
@@ -128,16 +136,7 @@ class UserStore:
         """Mark the account deactivated and drop its devices and tokens (and, with ``erase``,
         its display name and avatar); returns the revoked token hashes."""
 
-        def txn(cur: Cursor) -> list[str]:
-            cur.execute("UPDATE users SET deactivated = ?, password_hash = NULL WHERE user_id = ?",
-                        (True, user_id))
-            if erase:
-                cur.execute(
-                    "UPDATE profiles SET displayname = NULL, avatar_url = NULL WHERE user_id = ?",
-                    (user_id,))
-            return _delete_devices_except(cur, user_id, None)
-
-        return self.db.run_interaction("deactivate", txn)
+        return self.db.run_interaction("deactivate", deactivate_in, user_id, erase)
 
     # -- devices and tokens ---------------------------------------------------------------------
     def add_device_and_token(
@@ -325,6 +324,16 @@ class UserStore:
             return len(old)
 
         return self.db.run_interaction("purge_ui_auth_sessions", txn)
+
+
+def deactivate_in(cur: Cursor, user_id: str, erase: bool = False) -> list[str]:
+    """Deactivate the account in the caller's transaction (see :meth:`UserStore.deactivate`)."""
+    cur.execute("UPDATE users SET deactivated = ?, password_hash = NULL WHERE user_id = ?",
+                (True, user_id))
+    if erase:
+        cur.execute("UPDATE profiles SET displayname = NULL, avatar_url = NULL WHERE user_id = ?",
+                    (user_id,))
+    return _delete_devices_except(cur, user_id, None)
 
 
 def _delete_devices_except(cur: Cursor, user_id: str, keep_device_id: str | None) -> list[str]:

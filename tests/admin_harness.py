@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +89,20 @@ class AdminNode:
                                    config=config)
         self.node = self.local.node
         self.stores = self.node.stores
+        self._hash_on_this_thread()
         self.tokens: dict[str, str] = {}  # localpart -> access token of each user made
         self.root_id, self.root = self.user("root", admin=True)
+
+    def _hash_on_this_thread(self) -> None:
+        """Accounts made through the admin API hash their password on the calling thread:
+        the fake reactor runs no pool threads (the hash is the same Argon2id)."""
+        passwords = self.node.auth.passwords
+
+        async def hash_password(password: str) -> str:
+            return passwords.hash_sync(password)
+
+        accounts = self.node.admin.accounts
+        accounts.deps = replace(accounts.deps, hash_password=hash_password)
 
     def user(self, localpart: str, *, admin: bool = False) -> tuple[str, str]:
         """A new account with a session: its user ID and access token."""
@@ -109,6 +122,13 @@ class AdminNode:
         got, answer = self.api(method, path, self.root, body)
         assert got == status, answer
         return answer
+
+    def refused(self, answer: tuple[int, Any], status: int, errcode: str) -> None:
+        """``answer`` is the refusal ``status``/``errcode``, recorded as the last entry."""
+        got, body = answer
+        assert (got, body.get("errcode")) == (status, errcode), body
+        entry = self.last_entry()
+        assert entry["outcome"] == "refused" and entry["detail"]["error"] == body["error"]
 
     def org(self, org_id: str, parent: str | None = None, **fields: Any) -> None:
         body = {"id": org_id, "name": fields.pop("name", org_id.upper()), **fields}

@@ -39,6 +39,8 @@ PUBLIC_PATTERNS = {
     r"/_matrix/client/(?:v3|r0)/profile/(?P<user_id>[^/]+)": "profiles may be read anonymously",
     r"/_matrix/client/(?:v3|r0)/profile/(?P<user_id>[^/]+)/(?P<field>displayname|avatar_url)":
         "profiles may be read anonymously (PUT still requires the owner's token)",
+    r"/_matrix/client/(?:v3|r0)/profile/(?P<user_id>[^/]+)/(?P<key>in\.gov\.broker\.\w+)":
+        "the government profile fields may be read anonymously like the rest of the profile",
     r"/_matrix/key/v2/server": "a server's own keys",
     r"/_matrix/key/v2/server/(?P<key_id>[^/]+)": "a server's own keys",
     r"/_matrix/key/v2/query": "the notary: the spec leaves key queries unauthenticated",
@@ -110,7 +112,7 @@ def _example_path(pattern: str) -> str:
         if re.fullmatch(r"\w+(\|\w+)*", match.group(2)):  # a choice of words: the first
             return match.group(2).split("|")[0]
         return {"room_id": "!r:routes.test", "user_id": "@u:routes.test",
-                "event_id": "$e"}.get(match.group(1), "x")
+                "event_id": "$e", "key": "in.gov.broker.class"}.get(match.group(1), "x")
     path = re.sub(r"\(\?P<(\w+)>([^)]*)\)", fill, pattern)
     path = re.sub(r"\(\?:([^|)]*)[^)]*\)", r"\1", path)
     return path.replace("\\", "")

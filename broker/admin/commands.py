@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import getpass
 import sys
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
 from twisted.internet import defer
 
+from broker.admin.accounts import AccountDeps
 from broker.admin.audit import Verification, verify
 from broker.admin.model import NODE_AUTHORITY, Actor, Grant, check_org_id
 from broker.admin.org_file import OrganisationsFileError, read_organisations_file
@@ -21,7 +22,10 @@ from broker.clock import real_clock
 from broker.config import NodeConfig
 from broker.errors import DomainError
 from broker.key_admin import old_keys_path, read_old_keys
+from broker.passwords import PasswordHashing
+from broker.services.accounts import check_new_password
 from protocol.signing import read_signing_key_file, read_signing_keys_file
+from storage.accounts import AccountStore
 from storage.audit import AuditStore
 from storage.database import Database, fired_result
 from storage.organisations import OrganisationStore
@@ -39,6 +43,13 @@ def command_actor() -> Actor:
     return Actor(f"command:{login}", "local", NODE_AUTHORITY)
 
 
+async def _end_account_offline(user_id: str,
+                               deactivate: Callable[[], Awaitable[list[str]]]) -> None:
+    """A command deactivates without a running node: the write ends every session (the
+    node's token cache holds a token for at most its cache lifetime)."""
+    await deactivate()
+
+
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:
     return fired_result(defer.ensureDeferred(coroutine))
 
@@ -50,10 +61,13 @@ class AdminSession:
         self.config = config
         self.db: Database = open_database(config)
         self.stores = AdminStores(OrganisationStore(self.db), RoleStore(self.db),
-                                  AuditStore(self.db), UserStore(self.db))
+                                  AuditStore(self.db), UserStore(self.db),
+                                  AccountStore(self.db))
         self.services: AdminServices = build_admin_services(
             self.stores, real_clock(), read_signing_key_file(config.signing_key_path),
-            config.server_name, config.audit_sign_interval_seconds, lambda user_id: None)
+            config.audit_sign_interval_seconds, lambda user_id: None,
+            AccountDeps(config.server_name, PasswordHashing().hash, check_new_password,
+                        _end_account_offline))
 
     def close(self) -> None:
         self.db.close()

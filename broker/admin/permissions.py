@@ -25,6 +25,11 @@ ORG_DELETE = "organisations.delete"
 ROLES_READ = "roles.read"
 ROLES_CHANGE = "roles.change"
 AUDIT_READ = "audit.read"
+USERS_READ = "users.read"
+USERS_CREATE = "users.create"
+USERS_UPDATE = "users.update"
+USERS_DEACTIVATE = "users.deactivate"
+VERIFY = "users.verify"
 
 ADMINS = frozenset({"node_admin", "org_admin"})
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -35,6 +40,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     ROLES_READ: ADMINS | {"auditor"},
     ROLES_CHANGE: ADMINS,
     AUDIT_READ: frozenset({"node_admin", "auditor"}),
+    USERS_READ: ADMINS | {"verifier", "auditor"},
+    USERS_CREATE: ADMINS,
+    USERS_UPDATE: ADMINS,
+    USERS_DEACTIVATE: ADMINS,
+    VERIFY: ADMINS | {"verifier"},
 }
 
 # Which roles a grantor of each role may grant or revoke (within the grantor's scope).

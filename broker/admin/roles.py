@@ -14,7 +14,7 @@ from typing import Any
 from broker.admin import permissions
 from broker.admin.audit import AuditLog, Recording
 from broker.admin.authority import Authority, grants_from_rows
-from broker.admin.model import Actor, BadField, Grant, check_body, check_org_id
+from broker.admin.model import Actor, BadField, Grant, Tree, check_body, check_org_id
 from broker.errors import Forbidden, NotFound
 from storage.roles import NODE, LastNodeAdmin, RoleStore
 
@@ -60,11 +60,16 @@ class Roles:
             tree, grants = await self.authority.tree(), await self.authority.grants(actor)
             readers = permissions.require_some(grants, permissions.ROLES_READ)
             await self._existing(user_id)
-            held = grants_from_rows(await self.store.grants_of(user_id))
-            if any(r.organisation is None for r in readers):
-                return held
-            return [g for g in held if g.organisation is not None
-                    and any(permissions.covers(r, g.organisation, tree) for r in readers)]
+            return await self.visible(user_id, readers, tree)
+
+    async def visible(self, user_id: str, readers: list[Grant], tree: Tree) -> list[Grant]:
+        """The user's grants that ``readers`` (the reader's grants allowing roles.read) cover:
+        all of them for a node-wide reader."""
+        held = grants_from_rows(await self.store.grants_of(user_id))
+        if any(r.organisation is None for r in readers):
+            return held
+        return [g for g in held if g.organisation is not None
+                and any(permissions.covers(r, g.organisation, tree) for r in readers)]
 
     async def replace(self, actor: Actor, user_id: str, body: dict[str, Any]) -> list[Grant]:
         """Make the user's grants exactly those of ``body``."""

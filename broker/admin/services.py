@@ -9,12 +9,16 @@ from typing import Any
 
 from signedjson.types import SigningKey
 
+from broker.admin.accounts import AccountDeps, AdminAccounts
 from broker.admin.audit import AuditLog, AuditReader
 from broker.admin.authority import Authority
+from broker.admin.classes import UserClasses
 from broker.admin.model import NODE_AUTHORITY, Actor, EntryError
 from broker.admin.org_file import OrganisationsFile, OrganisationsFileError
 from broker.admin.organisations import Organisations
 from broker.admin.roles import Roles
+from broker.admin.verifications import Verifications
+from storage.accounts import AccountStore
 from storage.audit import AuditStore
 from storage.organisations import Organisation, OrganisationStore
 from storage.roles import RoleStore
@@ -31,6 +35,7 @@ class AdminStores:
     roles: RoleStore
     audit: AuditStore
     users: UserStore
+    accounts: AccountStore
 
 
 @dataclass(frozen=True)
@@ -39,19 +44,26 @@ class AdminServices:
     organisations: Organisations
     roles: Roles
     audit_reader: AuditReader
+    classes: UserClasses
+    accounts: AdminAccounts
+    verifications: Verifications
 
 
 def build_admin_services(stores: AdminStores, clock: Any, signing_key: SigningKey,
-                         server_name: str, sign_interval_seconds: float,
-                         roles_changed: Callable[[str], None]) -> AdminServices:
-    audit = AuditLog(stores.audit, clock, signing_key, server_name, sign_interval_seconds)
+                         sign_interval_seconds: float, roles_changed: Callable[[str], None],
+                         account_deps: AccountDeps) -> AdminServices:
+    audit = AuditLog(stores.audit, clock, signing_key, account_deps.server_name,
+                     sign_interval_seconds)
     authority = Authority(stores.roles, stores.organisations)
+    roles = Roles(stores.roles, authority, audit, clock, stores.users.get_user, roles_changed)
+    classes = UserClasses(stores.accounts, clock)
+    accounts = AdminAccounts(stores.accounts, authority, audit, clock, classes, roles,
+                             account_deps)
     return AdminServices(
         audit,
         Organisations(stores.organisations, authority, audit, clock,
                       stores.organisations.count_members, stores.roles.count_in),
-        Roles(stores.roles, authority, audit, clock, stores.users.get_user, roles_changed),
-        AuditReader(audit, authority))
+        roles, AuditReader(audit, authority), classes, accounts, Verifications(accounts))
 
 
 async def import_file(organisations: Organisations, actor: Actor, file: OrganisationsFile,

@@ -1,4 +1,4 @@
-"""The admin API (``/_broker/admin/v1``): organisations, roles and the audit log.
+"""The admin API (``/_broker/admin/v1``): organisations, accounts, roles and the audit log.
 
 Callers authenticate with an ordinary access token; what they may do is decided by
 :mod:`broker.admin.permissions` from the roles they hold, inside each service call (so a
@@ -21,9 +21,11 @@ def admin_endpoints(admin: AdminServices) -> list[Endpoints]:
     from broker.admin_api.audit import AuditEndpoints
     from broker.admin_api.organisations import OrganisationEndpoints
     from broker.admin_api.roles import RoleEndpoints
+    from broker.admin_api.users import UserEndpoints
 
     return [
         OrganisationEndpoints(admin.organisations, admin.audit),
         RoleEndpoints(admin.roles, admin.audit),
         AuditEndpoints(admin.audit_reader, admin.audit),
+        UserEndpoints(admin.accounts, admin.verifications, admin.audit),
     ]

@@ -25,4 +25,6 @@ class CapabilityEndpoints(Endpoints):
             "m.set_displayname": {"enabled": True},
             "m.set_avatar_url": {"enabled": True},
             "m.3pid_changes": {"enabled": False},
+            # The in.gov.broker.* fields are the node's (see broker.services.profiles).
+            "m.profile_fields": {"enabled": True, "allowed": ["displayname", "avatar_url"]},
         }}

@@ -1,4 +1,7 @@
-"""Profiles: ``GET /profile/{userId}`` and ``GET/PUT /profile/{userId}/{displayname|avatar_url}``.
+"""Profiles: ``GET /profile/{userId}`` and ``GET/PUT /profile/{userId}/{displayname|avatar_url}``;
+``GET /profile/{userId}/in.gov.broker.{class|organisation|designation}`` (custom profile
+fields, set by the node from the government account: ``PUT`` or ``DELETE`` on any key of the
+``in.gov.broker.`` namespace is 403).
 
 Reading a profile needs no access token (a token, if given, says who reads, for the policy).
 Only the owner may change a profile (403 M_FORBIDDEN otherwise); an unknown local user is
@@ -12,13 +15,14 @@ from __future__ import annotations
 from typing import Any
 
 from broker.client_api import CLIENT_PREFIX
-from broker.errors import MissingInput
-from broker.http.bodies import Body
+from broker.errors import MissingInput, NotFound
+from broker.http.bodies import Body, JsonObject
 from broker.http.endpoint import Access, Call, Endpoints, endpoint
 from broker.services.profiles import Profiles
 
 PROFILE = f"{CLIENT_PREFIX}/profile/(?P<user_id>[^/]+)"
 FIELD = PROFILE + "/(?P<field>displayname|avatar_url)"
+GOVERNMENT = PROFILE + r"/(?P<key>in\.gov\.broker\.\w+)"  # the node's namespace
 
 
 class ProfileField(Body):
@@ -46,6 +50,26 @@ class ProfileEndpoints(Endpoints):
                         ) -> tuple[int, dict[str, Any]]:
         profile = await self.profiles.profile(_viewer(call), user_id)
         return 200, {field: profile[field]} if field in profile else {}
+
+    @endpoint("GET", GOVERNMENT, access=Access.ANYONE_OR_USER)
+    async def get_government_field(self, call: Call, user_id: str, key: str
+                                   ) -> tuple[int, dict[str, Any]]:
+        profile = await self.profiles.profile(_viewer(call), user_id)
+        if key not in profile:
+            raise NotFound(f"{user_id} has no {key!r}")
+        return 200, {key: profile[key]}
+
+    @endpoint("PUT", GOVERNMENT, access=Access.USER, body=JsonObject)
+    async def set_government_field(self, call: Call, user_id: str, key: str,
+                                   body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        self.profiles.refuse_government_field(key)
+        return 200, {}
+
+    @endpoint("DELETE", GOVERNMENT, access=Access.USER)
+    async def delete_government_field(self, call: Call, user_id: str, key: str
+                                      ) -> tuple[int, dict[str, Any]]:
+        self.profiles.refuse_government_field(key)
+        return 200, {}
 
     @endpoint("PUT", FIELD, access=Access.USER, body=ProfileField)
     async def set_field(self, call: Call, user_id: str, field: str, body: ProfileField

@@ -171,11 +171,20 @@ class Accounts:
             d.device_id for d in devices if d.device_id != requester.device_id])
 
     async def deactivate(self, requester: Requester, erase: bool) -> None:
-        devices = await self.users.get_devices(requester.user_id)
-        revoked = await self.users.deactivate(requester.user_id, erase=erase)
-        self.auth.forget_tokens([requester.token_hash, *revoked])
-        await self.devices_deleted(requester.user_id, [d.device_id for d in devices])
-        await self.leave_all_rooms(requester.user_id)
+        await self.end_account(requester.user_id,
+                               lambda: self.users.deactivate(requester.user_id, erase=erase),
+                               [requester.token_hash])
+
+    async def end_account(self, user_id: str, deactivate: Callable[[], Awaitable[list[str]]],
+                          tokens: Iterable[str] = ()) -> None:
+        """End an account: ``deactivate`` writes it (returning the revoked token hashes, an
+        admin's deactivation writes its audit entry with it); every session ends at once, the
+        devices' keys go and the user leaves every room."""
+        devices = await self.users.get_devices(user_id)
+        revoked = await deactivate()
+        self.auth.forget_tokens([*tokens, *revoked])
+        await self.devices_deleted(user_id, [d.device_id for d in devices])
+        await self.leave_all_rooms(user_id)
 
 
 class Devices:

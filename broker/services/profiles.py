@@ -1,8 +1,10 @@
-"""Users' profiles (display name, avatar): reads pass the policy decision point; a change is
-restated in the user's joined rooms."""
+"""Users' profiles (display name, avatar, and the government fields the node sets: class,
+organisation, designation): reads pass the policy decision point; a change is restated in the
+user's joined rooms."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from broker.access_policy import AccessPolicy
@@ -10,6 +12,12 @@ from broker.errors import Forbidden, InvalidInput, NotFound
 from broker.rooms.service import Rooms
 from protocol.identifiers import is_user_id
 from storage.users import UserStore
+
+# Fields the node sets from the user's government account; nobody sets them through the
+# profile API (see :func:`broker.admin.accounts.AdminAccounts.profile_fields`).
+GOVERNMENT_FIELDS = ("in.gov.broker.class", "in.gov.broker.organisation",
+                     "in.gov.broker.designation")
+GovernmentFields = Callable[[str], Awaitable[dict[str, str]]]
 
 # Longest value accepted per field (characters).
 FIELD_LIMITS = {"displayname": 256, "avatar_url": 1000}
@@ -28,8 +36,9 @@ def validate_field(field: str, value: str | None) -> str | None:
 
 class Profiles:
     def __init__(self, users: UserStore, rooms: Rooms, policy: AccessPolicy,
-                 server_name: str) -> None:
+                 server_name: str, government: GovernmentFields) -> None:
         self.users = users
+        self.government = government
         self.rooms = rooms
         self.policy = policy
         self.server_name = server_name
@@ -44,7 +53,12 @@ class Profiles:
         profile = await self.users.get_profile(user_id)
         if profile is None:
             raise NotFound("No such user")
-        return profile
+        return {**profile, **await self.government(user_id)}
+
+    @staticmethod
+    def refuse_government_field(field: str) -> None:
+        raise Forbidden(f"'{field}' is set by the node from your government account; ask"
+                        " an admin of your organisation to change it")
 
     def check_owner(self, caller: str, user_id: str) -> None:
         """Only the owner may change a profile (checked before the body is read)."""

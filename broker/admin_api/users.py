@@ -1,0 +1,102 @@
+"""``/_broker/admin/v1/users``: government accounts and their verification.
+
+``GET /users?organisation=&class=&q=&from=&limit=`` lists accounts in user ID order
+(``organisation`` covers its sub-tree; ``from`` is the last user ID of the page before, the
+answer's ``next_from``).  Verifying is ``POST .../verification``, revoking ``DELETE`` the same,
+and ``GET`` reads the history.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from broker.admin import permissions
+from broker.admin.account_fields import CLASSES
+from broker.admin.accounts import AdminAccounts
+from broker.admin.audit import AuditLog
+from broker.admin.verifications import Verifications
+from broker.admin_api import ADMIN_PREFIX
+from broker.admin_api.calls import AdminEndpoints
+from broker.http.bodies import JsonObject
+from broker.http.endpoint import Access, Call, endpoint
+from broker.http.errors import MatrixError
+
+USERS = f"{ADMIN_PREFIX}/users"
+ONE = f"{USERS}/(?P<user_id>[^/]+)"
+VERIFICATION = f"{ONE}/verification"
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+MAX_QUERY = 200
+
+
+class UserEndpoints(AdminEndpoints):
+    BODY_ACTIONS = {"create": (permissions.USERS_CREATE, ""),
+                    "update": (permissions.USERS_UPDATE, "user_id"),
+                    "verify": (permissions.VERIFY, "user_id"),
+                    "deactivate": (permissions.USERS_DEACTIVATE, "user_id")}
+
+    def __init__(self, accounts: AdminAccounts, verifications: Verifications,
+                 audit: AuditLog) -> None:
+        super().__init__(audit)
+        self.accounts = accounts
+        self.verifications = verifications
+
+    @endpoint("POST", USERS, access=Access.USER, body=JsonObject)
+    async def create(self, call: Call, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        return 201, await self.accounts.create(self.actor(call), body)
+
+    @endpoint("GET", USERS, access=Access.USER)
+    async def list(self, call: Call) -> tuple[int, dict[str, Any]]:
+        action = permissions.USERS_READ
+        limit = max(await self.query_int(call, action, "limit", DEFAULT_LIMIT,
+                                         maximum=MAX_LIMIT), 1)
+        user_class = await self.query_choice(call, action, "class", CLASSES)
+        q = call.arg("q") or ""
+        if len(q) > MAX_QUERY:
+            await self.refused(call, action, f"'q' may be at most {MAX_QUERY} characters")
+        users = await self.accounts.list_users(self.actor(call), call.arg("organisation"),
+                                         user_class, q, call.arg("from") or "", limit)
+        answer: dict[str, Any] = {"users": users}
+        if len(users) == limit:
+            answer["next_from"] = users[-1]["user_id"]
+        return 200, answer
+
+    @endpoint("GET", ONE, access=Access.USER)
+    async def get(self, call: Call, user_id: str) -> tuple[int, dict[str, Any]]:
+        return 200, await self.accounts.get(self.actor(call), user_id)
+
+    @endpoint("PATCH", ONE, access=Access.USER, body=JsonObject)
+    async def update(self, call: Call, user_id: str, body: dict[str, Any]
+                     ) -> tuple[int, dict[str, Any]]:
+        return 200, await self.accounts.update(self.actor(call), user_id, body)
+
+    @endpoint("POST", f"{ONE}/deactivate", access=Access.USER, body=JsonObject,
+              body_optional=True)
+    async def deactivate(self, call: Call, user_id: str, body: dict[str, Any]
+                         ) -> tuple[int, dict[str, Any]]:
+        return 200, await self.accounts.deactivate(self.actor(call), user_id, body)
+
+    @endpoint("POST", VERIFICATION, access=Access.USER, body=JsonObject)
+    async def verify(self, call: Call, user_id: str, body: dict[str, Any]
+                     ) -> tuple[int, dict[str, Any]]:
+        return 200, await self.verifications.verify(self.actor(call), user_id, body)
+
+    @endpoint("DELETE", VERIFICATION, access=Access.USER)
+    async def revoke(self, call: Call, user_id: str) -> tuple[int, dict[str, Any]]:
+        return 200, await self.verifications.revoke(self.actor(call), user_id)
+
+    @endpoint("GET", VERIFICATION, access=Access.USER)
+    async def history(self, call: Call, user_id: str) -> tuple[int, dict[str, Any]]:
+        return 200, await self.verifications.history(self.actor(call), user_id)
+
+    async def query_choice(self, call: Call, action: str, name: str,
+                           choices: tuple[str, ...]) -> str | None:
+        value = call.arg(name)
+        if value is not None and value not in choices:
+            await self.refused(call, action, f"'{name}' must be one of: {', '.join(choices)}")
+        return value
+
+    async def refused(self, call: Call, action: str, message: str) -> None:
+        """Refuse a bad query argument (400 M_INVALID_PARAM), recorded."""
+        await self.audit.refuse(self.actor(call), action, "", "M_INVALID_PARAM", message)
+        raise MatrixError(400, "M_INVALID_PARAM", message)
