@@ -87,6 +87,35 @@ def test_typing_expires_after_timeout() -> None:
     assert typing.changed_since("!r", serial)
 
 
+def test_typing_remembers_the_last_change_of_at_most_max_room_serials_rooms() -> None:
+    clock = FakeClock()
+    typing = TypingTracker(clock, Notifier(clock, lambda room: []), max_room_serials=3)
+    for i in range(10):
+        typing.set_typing(f"!r{i}", "@a:x", True, 1000)
+    assert len(typing._room_serial) == 3
+    clock.reactor.advance(1.5)  # every typing notice expires
+    assert typing._typing == {}
+
+
+def test_typing_of_a_forgotten_room_may_differ_for_serials_before_it_was_forgotten() -> None:
+    clock = FakeClock()
+    typing = TypingTracker(clock, Notifier(clock, lambda room: []), max_room_serials=2)
+    before = typing.serial
+    typing.set_typing("!old", "@a:x", True, 1000)
+    typing.set_typing("!b", "@a:x", True, 1000)
+    typing.set_typing("!c", "@a:x", True, 1000)  # !old is forgotten
+    assert typing.changed_since("!old", before)
+    assert not typing.changed_since("!old", typing.serial)
+    assert not typing.changed_since("!never", typing.serial)
+
+
+def test_typing_stopped_by_someone_not_typing_leaves_nothing_behind() -> None:
+    clock = FakeClock()
+    typing = TypingTracker(clock, Notifier(clock, lambda room: []))
+    typing.set_typing("!r", "@a:x", False, 0)
+    assert typing._typing == {}
+
+
 def test_rate_limiter_refills_over_time() -> None:
     clock = FakeClock()
     limiter = RateLimiter({"messages": RateLimit(per_second=1.0, burst=2)}, True, clock)
