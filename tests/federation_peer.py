@@ -28,6 +28,7 @@ from twisted.web import server
 from broker.clock import Clock
 from broker.federation_api.authentication import ServerAuthentication
 from broker.federation_api.keys import KeyEndpoints
+from broker.http.bodies import JsonObject
 from broker.http.endpoint import Access, Call, Endpoints, endpoint
 from broker.http.guards import Guards
 from broker.http.server import Router
@@ -54,11 +55,10 @@ ECHO = r"/_matrix/federation/v1/echo/(?P<rest>.*)"
 
 
 class Echo(Endpoints):
-    @endpoint(("PUT", "GET"), ECHO, access=Access.SERVER)
-    async def echo(self, call: Call, rest: str) -> tuple[int, Any]:
+    @endpoint(("PUT", "GET"), ECHO, access=Access.SERVER, body=JsonObject, body_optional=True)
+    async def echo(self, call: Call, rest: str, body: dict[str, Any]) -> tuple[int, Any]:
         return 200, {"origin": call.server, "rest": rest,
-                     "uri": call.request.uri.decode("ascii"),
-                     "body": call.json(allow_empty=True)}
+                     "uri": call.request.uri.decode("ascii"), "body": body}
 
 
 def _self_signed_pem() -> bytes:
