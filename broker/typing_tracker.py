@@ -7,10 +7,9 @@ database ahead of use, so after a restart it resumes above every serial a client
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
-from broker.notifier import Notifier
+from broker.notifier import ChangePositions, Notifier
 from storage.stream_reservation import Reservation
 
 MAX_TYPING_TIMEOUT_MS = 120_000
@@ -30,9 +29,7 @@ class TypingTracker:
         # Who typed before this start is forgotten: a serial from then may miss an end.
         self.start_serial = self.serial
         self._typing: dict[str, dict[str, int]] = {}  # room -> user -> expiry ms
-        self._room_serial: OrderedDict[str, int] = OrderedDict()  # oldest change first
-        self._max_room_serials = max_room_serials
-        self._forgotten_serial = 0  # the newest change of a room no longer remembered
+        self._room_serial = ChangePositions(max_room_serials)
         self._timers: dict[tuple[str, str], Any] = {}
 
     def set_typing(self, room_id: str, user_id: str, typing: bool, timeout_ms: int) -> None:
@@ -59,11 +56,7 @@ class TypingTracker:
         if self._serials is not None:
             self._serials.cover(self.serial + 1)
         self.serial += 1
-        self._room_serial[room_id] = self.serial
-        self._room_serial.move_to_end(room_id)
-        if len(self._room_serial) > self._max_room_serials:
-            _room, serial = self._room_serial.popitem(last=False)
-            self._forgotten_serial = serial
+        self._room_serial.record(room_id, self.serial)
         self.notifier.notify(rooms=[room_id])
 
     def typing_users(self, room_id: str) -> list[str]:
@@ -72,9 +65,4 @@ class TypingTracker:
     def changed_since(self, room_id: str, serial: int) -> bool:
         """Whether the room's typing users may differ from what a client at ``serial`` saw
         (always, for a serial from before this start)."""
-        if serial < self.start_serial:
-            return True
-        known = self._room_serial.get(room_id)
-        if known is None:
-            return serial < self._forgotten_serial
-        return known > serial
+        return serial < self.start_serial or self._room_serial.changed_since(room_id, serial)
