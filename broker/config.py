@@ -21,6 +21,10 @@ from broker.rooms.live_room import DEFAULT_LIVE_ROOMS
 from broker.rooms.user_rooms import DEFAULT_USER_ROOMS
 
 _HASHING = HashingSettings()
+TLS_MODES = ("none", "starttls", "tls")
+# The usual port of each TLS mode (``email.smtp.port: 0``).
+SMTP_PORTS = {"none": 25, "starttls": 587, "tls": 465}
+RATE_LIMITS = ("messages", "login", "registration", "email_codes")
 
 
 class ConfigError(Exception):
@@ -94,6 +98,8 @@ SCHEMA: dict[str, Any] = {
                   "burst": _k(int, default=10, minimum=1)},
         "registration": {"per_second": _k(float, int, default=0.2, minimum=0),
                          "burst": _k(int, default=5, minimum=1)},
+        "email_codes": {"per_second": _k(float, int, default=1 / 60, minimum=0),
+                        "burst": _k(int, default=3, minimum=1)},
     },
     "password_hashing": {
         "concurrency": _k(int, default=_HASHING.concurrency, minimum=1),
@@ -127,6 +133,24 @@ SCHEMA: dict[str, Any] = {
     },
     "audit": {
         "sign_interval_seconds": _k(int, default=300, minimum=1),
+    },
+    "email": {
+        "from": _k(str, default=""),
+        "smtp": {
+            "host": _k(str, default=""),
+            "port": _k(int, default=0, minimum=0),
+            "tls": _k(str, default="starttls", choices=TLS_MODES),
+            "username": _k(str, default=""),
+            "password": _k(str, default=""),
+            "password_path": _k(str, default=""),
+            "timeout_seconds": _k(int, default=30, minimum=1),
+            "concurrency": _k(int, default=2, minimum=1),
+            "queue_limit": _k(int, default=32, minimum=0),
+        },
+        "codes": {
+            "lifetime_seconds": _k(int, default=900, minimum=60),
+            "max_attempts": _k(int, default=5, minimum=1),
+        },
     },
     "logging": {
         "level": _k(str, default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
@@ -226,6 +250,33 @@ class SyncConfig:
 
 
 @dataclass(frozen=True)
+class SmtpSettings:
+    """Where and how the node sends email (``host`` empty: it sends none)."""
+
+    host: str = ""
+    port: int = 587
+    tls: str = "starttls"
+    username: str = ""
+    password: str = ""
+    from_address: str = ""
+    timeout_seconds: int = 30
+    concurrency: int = 2
+    queue_limit: int = 32
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.host)
+
+
+@dataclass(frozen=True)
+class EmailCodes:
+    """One-time codes sent by email: how long one lives and how many tries it takes."""
+
+    lifetime_seconds: int = 900
+    max_attempts: int = 5
+
+
+@dataclass(frozen=True)
 class RateLimit:
     per_second: float
     burst: int
@@ -260,6 +311,8 @@ class NodeConfig:
     organisations_path: Path | None = None
     audit_sign_interval_seconds: int = 300
     caches: CacheBudgets = field(default_factory=CacheBudgets)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    email_codes: EmailCodes = field(default_factory=EmailCodes)
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -317,7 +370,7 @@ def parse_config(raw: Any, base_dir: Path) -> NodeConfig:
         rate_limits_enabled=limits["enabled"],
         rate_limits={
             name: RateLimit(float(limits[name]["per_second"]), limits[name]["burst"])
-            for name in ("messages", "login", "registration")
+            for name in RATE_LIMITS
         },
         media_store_path=resolve(data["media"]["store_path"], data_dir / "media"),
         log_level=data["logging"]["level"],
@@ -328,6 +381,8 @@ def parse_config(raw: Any, base_dir: Path) -> NodeConfig:
         if data["organisations"]["path"] else None,
         audit_sign_interval_seconds=data["audit"]["sign_interval_seconds"],
         caches=CacheBudgets(**data["caches"]),
+        smtp=_parse_smtp(data["email"], resolve),
+        email_codes=EmailCodes(**data["email"]["codes"]),
         raw=data,
     )
 
@@ -363,6 +418,37 @@ def _parse_federation(data: dict[str, Any], resolve: Any, base_dir: Path) -> Fed
         allow_private_addresses=data["allow_private_addresses"],
         verify_tls=data["verify_tls"],
     )
+
+
+def _parse_smtp(email: dict[str, Any], resolve: Any) -> SmtpSettings:
+    smtp = email["smtp"]
+    if not smtp["host"]:
+        return SmtpSettings()
+    if not email["from"]:
+        raise ConfigError("email.from", "is required when email.smtp.host is set")
+    if "@" not in email["from"] or "\n" in email["from"]:
+        raise ConfigError("email.from", f"expected an email address such as"
+                          f" 'gov-broker <noreply@example.gov>', got {email['from']!r}")
+    if smtp["port"] > 65535:
+        raise ConfigError("email.smtp.port", f"expected at most 65535, got {smtp['port']!r}")
+    password = smtp["password"]
+    if smtp["password_path"]:
+        if password:
+            raise ConfigError("email.smtp", "set either password or password_path, not both")
+        path = resolve(smtp["password_path"], Path())
+        try:
+            password = path.read_text().strip()
+        except OSError as e:
+            raise ConfigError("email.smtp.password_path",
+                              f"cannot read {path}: {e.strerror}") from e
+    if bool(smtp["username"]) != bool(password):
+        raise ConfigError("email.smtp", "needs both username and password (or"
+                          " password_path), or neither")
+    return SmtpSettings(
+        host=smtp["host"], port=smtp["port"] or SMTP_PORTS[smtp["tls"]], tls=smtp["tls"],
+        username=smtp["username"], password=password, from_address=email["from"],
+        timeout_seconds=smtp["timeout_seconds"], concurrency=smtp["concurrency"],
+        queue_limit=smtp["queue_limit"])
 
 
 def load_config(path: str | Path) -> NodeConfig:

@@ -47,6 +47,8 @@ rate_limits:
   messages: {{per_second: 20, burst: 100}}
   login: {{per_second: 0.5, burst: 10}}
   registration: {{per_second: 0.2, burst: 5}}
+  # One-time codes sent by email, per address and per user.
+  email_codes: {{per_second: 0.0167, burst: 3}}
 
 password_hashing:
   # Argon2id hashes that run at once (each holds memory_cost_kib while it runs, so hashing
@@ -61,6 +63,24 @@ audit:
   # The head of the audit log's hash chain is signed with the node's key this often (and on
   # shutdown); see docs/admin/organisations.md.
   sign_interval_seconds: 300
+
+# email:
+#   # Email the node sends itself: one-time codes for verification by official email and for
+#   # a first (or forgotten) password. Without smtp.host the node sends no email and those
+#   # requests are refused. See docs/config.md.
+#   from: "gov-broker <noreply@example.gov>"
+#   smtp:
+#     host: smtp.example.gov
+#     port: 0              # 0: the usual port of the TLS mode (25, 587, 465)
+#     tls: starttls        # none, starttls or tls
+#     username: broker
+#     password_path: smtp-password.txt   # or password: "..."
+#     timeout_seconds: 30
+#     concurrency: 2       # emails sent at once (off the reactor thread)
+#     queue_limit: 32      # more waiting; beyond that 429 M_LIMIT_EXCEEDED
+#   codes:
+#     lifetime_seconds: 900
+#     max_attempts: 5
 
 # organisations:
 #   # A YAML file of organisations (like config/organisations.yaml), applied at start when its

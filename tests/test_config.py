@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from broker.config import CacheBudgets, ConfigError, load_config, parse_config
+from broker.config import CacheBudgets, ConfigError, NodeConfig, load_config, parse_config
 
 
 def _parse(raw: dict) -> object:
@@ -181,3 +182,59 @@ def test_cache_budgets_are_read() -> None:
 def test_a_cache_budget_below_one_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"^caches\.live_rooms: expected at least 1, got 0$"):
         _parse({"server_name": "a.gov", "caches": {"live_rooms": 0}})
+
+
+def _email(**section: Any) -> NodeConfig:
+    return parse_config({"server_name": "a.gov", "email": section}, Path("/srv/node"))
+
+
+def test_without_an_smtp_host_the_node_sends_no_email() -> None:
+    assert parse_config({"server_name": "a.gov"}, Path("/srv/node")).smtp.enabled is False
+
+
+def test_the_smtp_port_defaults_to_the_usual_one_of_its_tls_mode() -> None:
+    ports = {mode: _email(**{"from": "n@a.gov", "smtp": {"host": "mx", "tls": mode}}).smtp.port
+             for mode in ("none", "starttls", "tls")}
+    assert ports == {"none": 25, "starttls": 587, "tls": 465}
+
+
+def test_an_smtp_host_needs_a_from_address() -> None:
+    with pytest.raises(ConfigError, match=r"^email\.from: is required when email\.smtp\.host"):
+        _email(smtp={"host": "mx"})
+
+
+def test_the_tls_mode_is_one_of_three() -> None:
+    with pytest.raises(ConfigError, match=r"^email\.smtp\.tls: expected one of none, starttls,"
+                       " tls, got 'ssl'"):
+        _email(**{"from": "n@a.gov", "smtp": {"host": "mx", "tls": "ssl"}})
+
+
+def test_the_smtp_password_may_come_from_a_file(tmp_path: Path) -> None:
+    (tmp_path / "smtp.txt").write_text("s3cret\n")
+    config = parse_config({"server_name": "a.gov", "email": {
+        "from": "n@a.gov", "smtp": {"host": "mx", "username": "broker",
+                                    "password_path": "smtp.txt"}}}, tmp_path)
+    assert (config.smtp.username, config.smtp.password) == ("broker", "s3cret")
+
+
+def test_an_unreadable_smtp_password_file_names_its_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^email\.smtp\.password_path: cannot read"):
+        parse_config({"server_name": "a.gov", "email": {
+            "from": "n@a.gov", "smtp": {"host": "mx", "username": "u",
+                                        "password_path": "missing.txt"}}}, tmp_path)
+
+
+def test_a_password_and_a_password_file_are_not_both_given() -> None:
+    with pytest.raises(ConfigError, match=r"^email\.smtp: set either password or"):
+        _email(**{"from": "n@a.gov", "smtp": {"host": "mx", "username": "u", "password": "p",
+                                               "password_path": "p.txt"}})
+
+
+def test_a_username_needs_a_password() -> None:
+    with pytest.raises(ConfigError, match=r"^email\.smtp: needs both username and password"):
+        _email(**{"from": "n@a.gov", "smtp": {"host": "mx", "username": "u"}})
+
+
+def test_email_codes_live_at_least_a_minute() -> None:
+    with pytest.raises(ConfigError, match=r"^email\.codes\.lifetime_seconds: expected at least"):
+        _email(codes={"lifetime_seconds": 5})

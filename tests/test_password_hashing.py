@@ -8,9 +8,8 @@ test's reactor queues until the test runs them.
 
 from __future__ import annotations
 
-import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,28 +18,9 @@ from twisted.internet import defer
 
 from broker.errors import LimitExceeded
 from broker.passwords import HashingSettings, PasswordHashing
+from tests.thread_reactor import WAIT_S, ThreadCallsReactor
 
-WAIT_S = 10.0  # a generous bound on a thread handing over, never a timing assumption
 CHEAP = {"memory_cost_kib": 8192, "time_cost": 1}
-
-
-class ThreadCallsReactor:
-    """Just what the pool needs from a reactor: calls from pool threads, run when the test
-    says, and shutdown triggers (noted, not run)."""
-
-    def __init__(self) -> None:
-        self.calls: queue.Queue[tuple[Callable[..., Any], tuple[Any, ...]]] = queue.Queue()
-
-    def callFromThread(self, f: Callable[..., Any], *args: Any) -> None:  # noqa: N802
-        self.calls.put((f, args))
-
-    def addSystemEventTrigger(self, *args: Any) -> None:  # noqa: N802
-        pass
-
-    def run_one(self) -> None:
-        """Run the next call a pool thread handed over (waiting for it)."""
-        f, args = self.calls.get(timeout=WAIT_S)
-        f(*args)
 
 
 class BlockedHasher:
