@@ -63,6 +63,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Twisted's own messages (an unhandled error in a Deferred, say) go to the same log;
+    # without an observer Twisted keeps them in memory and nobody sees them.
+    from twisted.logger import STDLibLogObserver, globalLogBeginner
+
+    observer: Any = STDLibLogObserver(name="twisted")
+    globalLogBeginner.beginLoggingTo([observer],
+                                     redirectStandardIO=False)
     from twisted.internet import reactor as default_reactor
 
     reactor: Any = default_reactor

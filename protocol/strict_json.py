@@ -23,6 +23,8 @@ import math
 import re
 from typing import Any
 
+import orjson
+
 from protocol.canonical import MAX_SAFE_INT
 
 logger = logging.getLogger(__name__)
@@ -122,13 +124,20 @@ def _dumps(value: Any) -> bytes:
 
 
 def encode_json(value: Any) -> bytes:
-    """``value`` as compact UTF-8 JSON.
+    """``value`` as compact UTF-8 JSON (orjson: several times faster than the standard
+    library, and every /sync answer goes through here).
 
     Values JSON cannot carry (from rows stored before strict parsing, or echoed in an error
     message) are replaced: non-finite numbers by ``null``, lone surrogates by U+FFFD.  Raises
     only for values that are not JSON-shaped at all (a programming error) or nested past
     Python's recursion limit.
     """
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        # What orjson refuses (lone surrogates, integers beyond 64 bits, non-string keys,
+        # nesting past 255 levels) the standard library encodes or replaces below.
+        pass
     try:
         return _dumps(value)
     except ValueError:  # includes UnicodeEncodeError
