@@ -336,19 +336,7 @@ def parse_config(raw: Any, base_dir: Path) -> NodeConfig:
     db = data["database"]
     if db["engine"] == "postgres" and not db["dsn"]:
         raise ConfigError("database.dsn", "is required when database.engine is postgres")
-    listeners = []
-    for index, item in enumerate(data["listeners"]):
-        tls = item["tls"]
-        if bool(tls["certificate"]) != bool(tls["private_key"]):
-            raise ConfigError(f"listeners[{index}].tls",
-                              "needs both certificate and private_key, or neither")
-        listeners.append(Listener(
-            port=item["port"],
-            bind_address=item["bind_address"],
-            resources=tuple(item["resources"] or DEFAULT_LISTENER_RESOURCES),
-            tls_certificate=resolve(tls["certificate"], base_dir) if tls["certificate"] else None,
-            tls_private_key=resolve(tls["private_key"], base_dir) if tls["private_key"] else None,
-        ))
+    listeners = _parse_listeners(data["listeners"], resolve, base_dir)
     federation = _parse_federation(data["federation"], resolve, base_dir)
     limits = data["rate_limits"]
     return NodeConfig(
@@ -418,6 +406,24 @@ def _parse_federation(data: dict[str, Any], resolve: Any, base_dir: Path) -> Fed
         allow_private_addresses=data["allow_private_addresses"],
         verify_tls=data["verify_tls"],
     )
+
+
+def _parse_listeners(items: list[dict[str, Any]], resolve: Any, base_dir: Path
+                     ) -> list[Listener]:
+    listeners = []
+    for index, item in enumerate(items):
+        tls = item["tls"]
+        if bool(tls["certificate"]) != bool(tls["private_key"]):
+            raise ConfigError(f"listeners[{index}].tls",
+                              "needs both certificate and private_key, or neither")
+        listeners.append(Listener(
+            port=item["port"],
+            bind_address=item["bind_address"],
+            resources=tuple(item["resources"] or DEFAULT_LISTENER_RESOURCES),
+            tls_certificate=resolve(tls["certificate"], base_dir) if tls["certificate"] else None,
+            tls_private_key=resolve(tls["private_key"], base_dir) if tls["private_key"] else None,
+        ))
+    return listeners
 
 
 def _parse_smtp(email: dict[str, Any], resolve: Any) -> SmtpSettings:
