@@ -93,8 +93,9 @@ class Auth:
         return requester
 
     def forget_user(self, user_id: str) -> None:
-        """Drop the user's cached sessions (their node admin flag changed): the next request
-        of each reads them again."""
+        """Drop the user's cached sessions (their node admin flag changed, or another process
+        ended them): the next request of each reads them again."""
+        self._revocations += 1
         for token_hash in [h for h, r in self._cache.items() if r.user_id == user_id]:
             self._cache.pop(token_hash, None)
 

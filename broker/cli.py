@@ -4,6 +4,8 @@
     broker run --config homeserver.yaml
     broker user add --config homeserver.yaml --user alice [--password ...] [--admin]
     broker orgs import FILE.yaml --config homeserver.yaml
+    broker users verify USER --organisation ORG --basis B [--expires DATE] --config ...
+    broker users revoke USER --config homeserver.yaml
     broker roles grant|revoke --config homeserver.yaml --user alice --role R [--organisation O]
     broker audit verify --config homeserver.yaml
 """
@@ -147,6 +149,19 @@ def _cmd_roles(args: argparse.Namespace) -> int:
                         grant=args.roles_command == "grant")
 
 
+def _cmd_users_verify(args: argparse.Namespace) -> int:
+    from broker.admin.commands import users_verify
+
+    return users_verify(_load(args.config), args.user, args.organisation, args.basis,
+                        args.expires)
+
+
+def _cmd_users_revoke(args: argparse.Namespace) -> int:
+    from broker.admin.commands import users_revoke
+
+    return users_revoke(_load(args.config), args.user)
+
+
 def _cmd_audit_verify(args: argparse.Namespace) -> int:
     from broker.admin.commands import audit_verify
 
@@ -161,6 +176,8 @@ def _add_admin_commands(sub: Any) -> None:
     imported.add_argument("file", help="a YAML file like config/organisations.yaml")
     imported.add_argument("--config", "-c", default="homeserver.yaml")
     imported.set_defaults(func=_cmd_orgs_import)
+
+    _add_users_commands(sub)
 
     roles = sub.add_parser("roles", help="grant and revoke admin roles")
     roles_sub = roles.add_subparsers(dest="roles_command", required=True)
@@ -182,6 +199,26 @@ def _add_admin_commands(sub: Any) -> None:
         "verify", help="check the audit log's hash chain and signatures")
     verified.add_argument("--config", "-c", default="homeserver.yaml")
     verified.set_defaults(func=_cmd_audit_verify)
+
+
+def _add_users_commands(sub: Any) -> None:
+    users = sub.add_parser("users", help="government accounts: verify, revoke")
+    users_sub = users.add_subparsers(dest="users_command", required=True)
+    verify = users_sub.add_parser("verify", help="verify a user for an organisation")
+    verify.add_argument("user", help="localpart or full user ID")
+    verify.add_argument("--config", "-c", default="homeserver.yaml")
+    verify.add_argument("--organisation", required=True,
+                        help="the organisation the user is verified for")
+    verify.add_argument("--basis", required=True,
+                        help="document, official_email, in_person or import")
+    verify.add_argument("--expires", default=None,
+                        help="when the verification ends: 2027-03-31 (midnight UTC) or"
+                             " 2027-03-31T18:00:00+05:30")
+    verify.set_defaults(func=_cmd_users_verify)
+    revoke = users_sub.add_parser("revoke", help="revoke a user's verification")
+    revoke.add_argument("user", help="localpart or full user ID")
+    revoke.add_argument("--config", "-c", default="homeserver.yaml")
+    revoke.set_defaults(func=_cmd_users_revoke)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -169,7 +169,9 @@ class Node:
         """Load what the node keeps in memory; call after setup(), before serving."""
         await self.rooms.start()
         await self.apply_organisations_file()
+        await self.admin.changes.start_at_head()  # then what other processes change
         await self.admin.classes.load()  # who is verified: asked on every path, from memory
+        self.admin.changes.start(self.reactor)
         self.admin.audit.start(self.reactor)  # signs the audit log's head periodically
         await self.federation.start()
         self.to_device.start()  # accounts, devices, e2ee, media: their background jobs

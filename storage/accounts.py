@@ -4,19 +4,22 @@ the same transaction (see :mod:`storage.audit`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from twisted.internet import defer
 
-from storage.audit import AuditDraft, append_entry
+from storage.audit import AuditDraft, append_entries, append_entry
 from storage.database import Cursor, Database
 from storage.organisations import Member
-from storage.users import deactivate_in, insert_user
+from storage.users import NewUser, deactivate_in, insert_users
 
 _VERIFICATION_COLUMNS = ("verification_id, user_id, org_id, basis, verified_by, verified_ts,"
                          " expires_ts, revoked_by, revoked_ts")
+_QUALIFIED = ", ".join(f"v.{c.strip()}" for c in _VERIFICATION_COLUMNS.split(","))
 _MEMBER_COLUMNS = "m.user_id, m.org_id, m.designation, m.employee_id, m.email, m.phone"
+BATCH = 1000  # accounts written per batch of statements (and per progress report)
+_IN_LIST = 500  # user IDs per IN (...) list
 
 
 @dataclass(frozen=True)
@@ -34,10 +37,15 @@ class VerificationRow:
 
 @dataclass(frozen=True)
 class NewAccount:
+    """An account to create: in ``member``'s organisation (None: none), verified by
+    ``verification`` if given."""
+
     user_id: str
     password_hash: str | None
     created_ts: int
     displayname: str | None = None
+    member: Member | None = None
+    verification: VerificationRow | None = None
 
 
 @dataclass(frozen=True)
@@ -70,11 +78,15 @@ def _row(r: Sequence[object]) -> VerificationRow:
 def write_member(cur: Cursor, user_id: str, member: Member | None, now_ms: int) -> None:
     """Make ``member`` the user's place (None: in no organisation)."""
     cur.execute("DELETE FROM organisation_members WHERE user_id = ?", (user_id,))
-    if member is not None:
-        cur.execute("INSERT INTO organisation_members (user_id, org_id, designation,"
+    _insert_members(cur, [] if member is None else [(member, now_ms)])
+
+
+def _insert_members(cur: Cursor, members: Sequence[tuple[Member, int]]) -> None:
+    """Insert each member with its time of update."""
+    cur.executemany("INSERT INTO organisation_members (user_id, org_id, designation,"
                     " employee_id, email, phone, updated_ts) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (member.user_id, member.org_id, member.designation, member.employee_id,
-                     member.email, member.phone, now_ms))
+                    [(m.user_id, m.org_id, m.designation, m.employee_id, m.email, m.phone,
+                      ts) for m, ts in members])
 
 
 def end_verification(cur: Cursor, user_id: str, by: str, now_ms: int) -> bool:
@@ -86,34 +98,59 @@ def end_verification(cur: Cursor, user_id: str, by: str, now_ms: int) -> bool:
 
 def write_verification(cur: Cursor, row: VerificationRow) -> None:
     end_verification(cur, row.user_id, row.verified_by, row.verified_ts)
-    cur.execute(f"INSERT INTO user_verifications ({_VERIFICATION_COLUMNS})"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (row.verification_id, row.user_id, row.org_id, row.basis, row.verified_by,
-                 row.verified_ts, row.expires_ts, row.revoked_by, row.revoked_ts))
+    _insert_verifications(cur, [row])
 
 
-def write_account(cur: Cursor, account: NewAccount, member: Member | None,
-                  verification: VerificationRow | None) -> None:
-    insert_user(cur, account.user_id, account.password_hash, account.created_ts,
-                displayname=account.displayname)
-    write_member(cur, account.user_id, member, account.created_ts)
-    if verification is not None:
-        write_verification(cur, verification)
+def _insert_verifications(cur: Cursor, rows: Sequence[VerificationRow]) -> None:
+    cur.executemany(f"INSERT INTO user_verifications ({_VERIFICATION_COLUMNS})"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(r.verification_id, r.user_id, r.org_id, r.basis, r.verified_by,
+                      r.verified_ts, r.expires_ts, r.revoked_by, r.revoked_ts) for r in rows])
+
+
+def write_accounts(cur: Cursor, accounts: Sequence[NewAccount]) -> None:
+    """Insert new accounts with their places and verifications (a user ID taken already:
+    IntegrityError)."""
+    insert_users(cur, [NewUser(a.user_id, a.password_hash, a.created_ts, a.displayname)
+                       for a in accounts])
+    _insert_members(cur, [(a.member, a.created_ts) for a in accounts if a.member is not None])
+    _insert_verifications(cur, [a.verification for a in accounts
+                                if a.verification is not None])
 
 
 class AccountStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def create(self, account: NewAccount, member: Member | None,
-               verification: VerificationRow | None, entry: AuditDraft) -> defer.Deferred[None]:
-        """Create the account in its organisation (verified if given); IntegrityError if the
-        user ID is taken."""
+    def create(self, account: NewAccount, entry: AuditDraft) -> defer.Deferred[None]:
+        """Create the account (IntegrityError if the user ID is taken)."""
+        return self.create_all([account], [entry])
+
+    def create_all(self, accounts: Sequence[NewAccount], entries: Sequence[AuditDraft],
+                   written: Callable[[int], None] | None = None) -> defer.Deferred[None]:
+        """Create every account with its entry, in one transaction: all or none
+        (IntegrityError if a user ID is taken); ``written`` is told how many are written
+        after each batch."""
         def write(cur: Cursor) -> None:
-            append_entry(cur, entry)
-            write_account(cur, account, member, verification)
+            for start in range(0, len(accounts), BATCH):
+                append_entries(cur, entries[start:start + BATCH])
+                write_accounts(cur, accounts[start:start + BATCH])
+                if written is not None:
+                    written(min(start + BATCH, len(accounts)))
 
         return self.db.run_interaction("account_create", write)
+
+    def taken(self, user_ids: Sequence[str]) -> defer.Deferred[set[str]]:
+        """Those of ``user_ids`` that exist on the node (deactivated accounts too)."""
+        def read(cur: Cursor) -> set[str]:
+            found: set[str] = set()
+            for start in range(0, len(user_ids), _IN_LIST):
+                clause, args = cur.in_clause("user_id", user_ids[start:start + _IN_LIST])
+                found.update(str(r[0]) for r in cur.select_all(
+                    f"SELECT user_id FROM users WHERE {clause}", args))
+            return found
+
+        return self.db.run_interaction("account_taken", read)
 
     def update(self, user_id: str, member: Member | None, end_by: str | None, now_ms: int,
                entry: AuditDraft) -> defer.Deferred[None]:
@@ -167,12 +204,25 @@ class AccountStore:
     def current_all(self) -> defer.Deferred[list[VerificationRow]]:
         """Every verification not revoked, of accounts not deactivated (the class cache)."""
         def read(cur: Cursor) -> list[VerificationRow]:
-            columns = ", ".join(f"v.{c.strip()}" for c in _VERIFICATION_COLUMNS.split(","))
             return [_row(r) for r in cur.select_all(
-                f"SELECT {columns} FROM user_verifications v JOIN users u"
+                f"SELECT {_QUALIFIED} FROM user_verifications v JOIN users u"
                 " ON u.user_id = v.user_id WHERE v.revoked_ts IS NULL AND NOT u.deactivated")]
 
         return self.db.run_interaction("account_current_verifications", read)
+
+    def current_of(self, user_ids: Sequence[str]) -> defer.Deferred[list[VerificationRow]]:
+        """The current verifications (as :meth:`current_all`) of ``user_ids``."""
+        def read(cur: Cursor) -> list[VerificationRow]:
+            found: list[VerificationRow] = []
+            for start in range(0, len(user_ids), _IN_LIST):
+                clause, args = cur.in_clause("v.user_id", user_ids[start:start + _IN_LIST])
+                found.extend(_row(r) for r in cur.select_all(
+                    f"SELECT {_QUALIFIED} FROM user_verifications v JOIN users u"
+                    " ON u.user_id = v.user_id WHERE v.revoked_ts IS NULL"
+                    f" AND NOT u.deactivated AND {clause}", args))
+            return found
+
+        return self.db.run_interaction("account_current_verifications_of", read)
 
     def account(self, user_id: str) -> defer.Deferred[AccountRow | None]:
         def read(cur: Cursor) -> AccountRow | None:

@@ -49,22 +49,31 @@ def entry_hash(entry: dict[str, Any]) -> str:
 
 def append_entry(cur: Cursor, draft: AuditDraft) -> int:
     """Append ``draft`` after the current head, in the caller's transaction; its seq."""
-    cur.execute("UPDATE audit_head SET seq = seq + 1 WHERE id = 1")
+    return append_entries(cur, [draft])[0]
+
+
+def append_entries(cur: Cursor, drafts: Sequence[AuditDraft]) -> list[int]:
+    """Append ``drafts`` in order after the current head, in the caller's transaction (the
+    head is moved once, the entries inserted in batches); their seqs."""
+    cur.execute("UPDATE audit_head SET seq = seq + ? WHERE id = 1", (len(drafts),))
     row = cur.select_one("SELECT seq, hash FROM audit_head WHERE id = 1")
     assert row is not None, "migration 110 writes the audit head"
-    seq, prev_hash = int(row[0]), str(row[1])
-    entry = {"seq": seq, "ts": draft.ts, "actor": draft.actor, "action": draft.action,
-             "target": draft.target, "organisation": draft.organisation,
-             "client_ip": draft.client_ip, "outcome": draft.outcome, "detail": draft.detail,
-             "prev_hash": prev_hash}
-    digest = entry_hash(entry)
-    cur.execute(
-        f"INSERT INTO audit_log ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (seq, draft.ts, draft.actor, draft.action, draft.target, draft.organisation,
-         draft.client_ip, draft.outcome, json.dumps(draft.detail, sort_keys=True), prev_hash,
-         digest))
-    cur.execute("UPDATE audit_head SET hash = ? WHERE id = 1", (digest,))
-    return seq
+    first, prev_hash = int(row[0]) - len(drafts) + 1, str(row[1])
+    rows = []
+    for seq, draft in enumerate(drafts, first):
+        entry = {"seq": seq, "ts": draft.ts, "actor": draft.actor, "action": draft.action,
+                 "target": draft.target, "organisation": draft.organisation,
+                 "client_ip": draft.client_ip, "outcome": draft.outcome,
+                 "detail": draft.detail, "prev_hash": prev_hash}
+        digest = entry_hash(entry)
+        rows.append((seq, draft.ts, draft.actor, draft.action, draft.target,
+                     draft.organisation, draft.client_ip, draft.outcome,
+                     json.dumps(draft.detail, sort_keys=True), prev_hash, digest))
+        prev_hash = digest
+    cur.executemany(
+        f"INSERT INTO audit_log ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    cur.execute("UPDATE audit_head SET hash = ? WHERE id = 1", (prev_hash,))
+    return [r[0] for r in rows]
 
 
 def _entry(row: Sequence[Any]) -> dict[str, Any]:
@@ -76,6 +85,16 @@ def _entry(row: Sequence[Any]) -> dict[str, Any]:
     except ValueError:  # a damaged row: its hash will not match, the verifier names it
         pass
     return entry
+
+
+@dataclass(frozen=True)
+class Change:
+    """What an entry says changed: ``action`` on ``target``; ``ok`` False for a refusal."""
+
+    seq: int
+    action: str
+    target: str
+    ok: bool
 
 
 @dataclass(frozen=True)
@@ -110,6 +129,16 @@ class AuditStore:
             return [_entry(row) for row in rows]
 
         return self.db.run_interaction("audit_entries", read)
+
+    def changes(self, after: int, limit: int) -> defer.Deferred[list[Change]]:
+        """What up to ``limit`` entries with seq > ``after`` changed, in order (refusals
+        included, as ``ok`` False: they move the reader on and change nothing)."""
+        def read(cur: Cursor) -> list[Change]:
+            rows = cur.select_all("SELECT seq, action, target, outcome FROM audit_log"
+                                  " WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))
+            return [Change(int(r[0]), str(r[1]), str(r[2]), r[3] == "ok") for r in rows]
+
+        return self.db.run_interaction("audit_changes", read)
 
     def head(self) -> defer.Deferred[tuple[int, str]]:
         def read(cur: Cursor) -> tuple[int, str]:

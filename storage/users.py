@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,15 +58,30 @@ def insert_user(cur: Cursor, user_id: str, password_hash: str | None, now_ms: in
                 is_admin: bool = False, is_guest: bool = False,
                 displayname: str | None = None) -> None:
     """Insert an account and its profile (the display name defaults to the localpart)."""
-    cur.execute(
-        "INSERT INTO users (user_id, password_hash, created_ts, is_admin, is_guest)"
-        " VALUES (?, ?, ?, ?, ?)",
-        (user_id, password_hash, now_ms, is_admin, is_guest),
-    )
-    cur.execute("INSERT INTO profiles (user_id, displayname) VALUES (?, ?)",
-                (user_id, displayname or user_id[1:].split(":", 1)[0]))
+    insert_users(cur, [NewUser(user_id, password_hash, now_ms, displayname)],
+                 is_admin=is_admin, is_guest=is_guest)
     if is_admin:
         _grant_node_admin(cur, user_id, now_ms)
+
+
+@dataclass(frozen=True)
+class NewUser:
+    user_id: str
+    password_hash: str | None
+    created_ts: int
+    displayname: str | None = None  # None: the localpart
+
+
+def insert_users(cur: Cursor, users: Sequence[NewUser], *, is_admin: bool = False,
+                 is_guest: bool = False) -> None:
+    """Insert accounts and their profiles, in batches (see :func:`insert_user`)."""
+    cur.executemany(
+        "INSERT INTO users (user_id, password_hash, created_ts, is_admin, is_guest)"
+        " VALUES (?, ?, ?, ?, ?)",
+        [(u.user_id, u.password_hash, u.created_ts, is_admin, is_guest) for u in users])
+    cur.executemany("INSERT INTO profiles (user_id, displayname) VALUES (?, ?)",
+                    [(u.user_id, u.displayname or u.user_id[1:].split(":", 1)[0])
+                     for u in users])
 
 
 class UserStore:

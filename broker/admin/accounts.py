@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from broker.admin import permissions
@@ -33,6 +33,7 @@ from broker.admin.model import Actor, BadField, Grant, Tree, check_body
 from broker.admin.roles import Roles
 from broker.errors import Conflict, Forbidden, NotFound
 from storage.accounts import AccountRow, AccountStore, NewAccount, UserQuery, VerificationRow
+from storage.audit import AuditDraft
 from storage.database import IntegrityError
 
 HashPassword = Callable[[str], Awaitable[str]]
@@ -148,33 +149,48 @@ class AdminAccounts:
     # -- changing --------------------------------------------------------------------------
     async def create(self, actor: Actor, body: dict[str, Any]) -> dict[str, Any]:
         async with self.audit.recording(actor, permissions.USERS_CREATE) as entry:
-            check_create(body)
-            user_id = check_localpart(body["localpart"], self.deps.server_name)
-            entry.target = user_id
-            place = place_from(body)
-            entry.organisation = place.organisation
-            tree, grants = await self.authority.require(actor, permissions.USERS_CREATE,
-                                                        place.organisation)
-            self._check_place(tree, place)
-            verification = None
-            if body.get("class") == "verified":
-                verification = self._verification_at_creation(
-                    actor, grants, tree, user_id, place, body.get("basis", "in_person"))
-            password = body.get("password")
+            tree, grants = await self.authority.tree(), await self.authority.grants(actor)
+            account, password = self.prepare(entry, tree, grants, body)
             if password is not None:
-                self.deps.check_password(password)
-            entry.detail.update(place=_place_json(place), verified=verification is not None)
-            account = NewAccount(
-                user_id, None if password is None else await self.deps.hash_password(password),
-                self.clock.time_ms(), body.get("displayname"))
-            try:
-                await self.store.create(account, place.member(user_id), verification,
-                                        entry.draft())
-            except IntegrityError as e:
-                raise Conflict(f"{user_id} exists already", errcode="M_USER_IN_USE") from e
-            if verification is not None:
-                self.classes.verified(verification)
-            return await self.fresh(user_id, tree, grants)
+                account = replace(account,
+                                  password_hash=await self.deps.hash_password(password))
+            await self.write([account], [entry.draft()])
+            return await self.fresh(account.user_id, tree, grants)
+
+    def prepare(self, entry: Recording, tree: Tree, grants: list[Grant],
+                body: dict[str, Any]) -> tuple[NewAccount, str | None]:
+        """The account a create body describes (its password not hashed yet) and its
+        password: every field checked and the actor's right asked, as one account through
+        the API or each of an import; ``entry`` is set to record it."""
+        check_create(body)
+        user_id = check_localpart(body["localpart"], self.deps.server_name)
+        entry.target = user_id
+        place = place_from(body)
+        entry.organisation = place.organisation
+        permissions.require(grants, permissions.USERS_CREATE, place.organisation, tree)
+        self._check_place(tree, place)
+        verification = None
+        if body.get("class") == "verified":
+            verification = self._verification_at_creation(
+                entry.actor, grants, tree, user_id, place, body.get("basis", "in_person"))
+        password = body.get("password")
+        if password is not None:
+            self.deps.check_password(password)
+        entry.detail.update(place=_place_json(place), verified=verification is not None)
+        return NewAccount(user_id, None, entry.ts, body.get("displayname"),
+                          place.member(user_id), verification), password
+
+    async def write(self, accounts: list[NewAccount], entries: list[AuditDraft],
+                    written: Callable[[int], None] | None = None) -> None:
+        """Create the prepared accounts, all or none (see :meth:`AccountStore.create_all`)."""
+        try:
+            await self.store.create_all(accounts, entries, written)
+        except IntegrityError as e:
+            taken = accounts[0].user_id if len(accounts) == 1 else "an account"
+            raise Conflict(f"{taken} exists already", errcode="M_USER_IN_USE") from e
+        for account in accounts:
+            if account.verification is not None:
+                self.classes.verified(account.verification)
 
     def _verification_at_creation(self, actor: Actor, grants: list[Grant], tree: Tree,
                                   user_id: str, place: Place, basis: str) -> VerificationRow:

@@ -3,13 +3,16 @@
 A user is verified while they hold a verification that is neither revoked nor past its expiry
 (read on the injected clock, so expiry takes effect at its moment without any write) and their
 account is not deactivated.  The answer comes from memory, never the database: the current
-verifications are loaded once at start and every change (verify, revoke, deactivation, by the
-admin API, a command or the client API) updates the cache in the same step as its write, so
-the send and sync paths may ask freely.
+verifications are loaded once at start and every change the node makes (verify, revoke,
+deactivation, by the admin API or the client API) updates the cache in the same step as its
+write, so the send and sync paths may ask freely.  A change made by another process (a
+``broker`` command) reaches the cache through :mod:`broker.admin.changes`, which reads the
+users' verifications again (:meth:`UserClasses.refresh`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from storage.accounts import AccountStore, VerificationRow
@@ -23,6 +26,10 @@ class UserClasses:
         self.store = store
         self.clock = clock
         self._current: dict[str, VerificationRow] = {}
+        # Counts the node's own changes; user -> the count at their last one (kept until a
+        # refresh that started after it).
+        self.generation = 0
+        self._written: dict[str, int] = {}
 
     async def load(self) -> int:
         """Read every current verification (at start); how many."""
@@ -43,7 +50,32 @@ class UserClasses:
 
     def verified(self, row: VerificationRow) -> None:
         self._current[row.user_id] = row
+        self._wrote(row.user_id)
 
     def ended(self, user_id: str) -> None:
         """The user's verification was revoked or their account deactivated."""
         self._current.pop(user_id, None)
+        self._wrote(user_id)
+
+    def _wrote(self, user_id: str) -> None:
+        self.generation += 1
+        self._written[user_id] = self.generation
+
+    def refresh(self, user_ids: Iterable[str], rows: Iterable[VerificationRow],
+                since: int) -> bool:
+        """Make ``rows`` (read from the database once :attr:`generation` was ``since``) the
+        current verifications of ``user_ids``.  A user the node changed since then keeps what
+        memory holds, which may be newer than the read; whether no user was kept so (else the
+        caller reads again)."""
+        found = {row.user_id: row for row in rows}
+        complete = True
+        for user_id in user_ids:
+            if self._written.get(user_id, 0) > since:
+                complete = False
+            elif user_id in found:
+                self._current[user_id] = found[user_id]
+            else:
+                self._current.pop(user_id, None)
+        for user_id in [u for u, at in self._written.items() if at <= since]:
+            del self._written[user_id]
+        return complete

@@ -1,12 +1,15 @@
-"""The admin commands (``broker orgs import``, ``broker roles grant|revoke``,
-``broker audit verify``): the same services the admin API calls, over a synchronous database
-opened from the node's config, acting with node-wide authority as ``command:<login>``."""
+"""The admin commands (``broker orgs import``, ``broker users verify|revoke``,
+``broker roles grant|revoke``, ``broker audit verify``): the same services the admin API
+calls, over a synchronous database opened from the node's config, acting with node-wide
+authority as ``command:<login>``.  A running node takes their changes in within a second
+(:mod:`broker.admin.changes`)."""
 
 from __future__ import annotations
 
 import getpass
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -45,8 +48,8 @@ def command_actor() -> Actor:
 
 async def _end_account_offline(user_id: str,
                                deactivate: Callable[[], Awaitable[list[str]]]) -> None:
-    """A command deactivates without a running node: the write ends every session (the
-    node's token cache holds a token for at most its cache lifetime)."""
+    """A command deactivates without the node: the write ends every session (a running
+    node drops the sessions it holds in memory at its next poll of the changes)."""
     await deactivate()
 
 
@@ -95,6 +98,28 @@ def orgs_import(config: NodeConfig, path: Path) -> int:
     return 0
 
 
+Call = Callable[[AdminServices, Actor], Coroutine[Any, Any, T]]
+
+
+class _Refused(Exception):
+    """The command's call was refused; the reason was printed."""
+
+
+def _act(config: NodeConfig, command: str, call: Call[T]) -> T:
+    """Run ``call`` as the command's actor over the node's database, then sign the audit
+    log's head; a refusal is printed on stderr as ``broker <command>: <reason>``."""
+    session = AdminSession(config)
+    try:
+        found = _run(call(session.services, command_actor()))
+        _run(session.services.audit.sign_head())
+    except DomainError as e:
+        print(f"broker {command}: {e.message}", file=sys.stderr)
+        raise _Refused from e
+    finally:
+        session.close()
+    return found
+
+
 def roles_change(config: NodeConfig, user: str, role: str, organisation: str | None, *,
                  grant: bool) -> int:
     name = "grant" if grant else "revoke"
@@ -105,20 +130,73 @@ def roles_change(config: NodeConfig, user: str, role: str, organisation: str | N
     except (ValueError, DomainError) as e:
         print(f"broker roles {name}: {e}", file=sys.stderr)
         return 1
-    session = AdminSession(config)
+
+    def change(services: AdminServices, actor: Actor) -> Coroutine[Any, Any, list[Grant]]:
+        roles = services.roles
+        return (roles.grant if grant else roles.revoke)(actor, user_id,
+                                                        Grant(role, organisation))
+
     try:
-        roles = session.services.roles
-        change = roles.grant if grant else roles.revoke
-        held = _run(change(command_actor(), user_id, Grant(role, organisation)))
-        _run(session.services.audit.sign_head())
-    except DomainError as e:
-        print(f"broker roles {name}: {e.message}", file=sys.stderr)
+        held = _act(config, f"roles {name}", change)
+    except _Refused:
         return 1
-    finally:
-        session.close()
     shown = ", ".join(g.role + (f"@{g.organisation}" if g.organisation else "") for g in held)
     print(f"{user_id} now holds: {shown or 'no role'}")
     return 0
+
+
+def users_verify(config: NodeConfig, user: str, organisation: str, basis: str,
+                 expires: str | None) -> int:
+    body: dict[str, Any] = {"organisation": organisation, "basis": basis}
+    try:
+        if expires is not None:
+            body["expires_at"] = expiry_ms(expires)
+    except ValueError as e:
+        print(f"broker users verify: --expires: {e}", file=sys.stderr)
+        return 1
+    return _verification_command(
+        config, "verify", user,
+        lambda services, actor, user_id: services.verifications.verify(actor, user_id, body))
+
+
+def users_revoke(config: NodeConfig, user: str) -> int:
+    return _verification_command(
+        config, "revoke", user,
+        lambda services, actor, user_id: services.verifications.revoke(actor, user_id))
+
+
+VerificationCall = Callable[[AdminServices, Actor, str], Coroutine[Any, Any, dict[str, Any]]]
+
+
+def _verification_command(config: NodeConfig, name: str, user: str,
+                          call: VerificationCall) -> int:
+    try:
+        user_id = normalise_user_id(user, config.server_name)
+        account = _act(config, f"users {name}",
+                       lambda services, actor: call(services, actor, user_id))
+    except ValueError as e:
+        print(f"broker users {name}: {e}", file=sys.stderr)
+        return 1
+    except _Refused:
+        return 1
+    verification = account["verification"]
+    held = "" if verification is None or account["class"] == "public" else (
+        f" ({verification['organisation']}, {verification['basis']})")
+    print(f"{user_id} is now {account['class']}{held}")
+    return 0
+
+
+def expiry_ms(text: str) -> int:
+    """Milliseconds since the epoch of an ISO 8601 date (its midnight, UTC) or date and
+    time (UTC unless it names its zone); ValueError if it is neither."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as e:
+        raise ValueError(f"{text!r} is not a date (2027-03-31) or a date and time"
+                         " (2027-03-31T18:00:00+05:30)") from e
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
 
 
 def audit_verify(config: NodeConfig) -> int:

@@ -12,6 +12,7 @@ from signedjson.types import SigningKey
 from broker.admin.accounts import AccountDeps, AdminAccounts
 from broker.admin.audit import AuditLog, AuditReader
 from broker.admin.authority import Authority
+from broker.admin.changes import ChangeFeed
 from broker.admin.classes import UserClasses
 from broker.admin.model import NODE_AUTHORITY, Actor, EntryError
 from broker.admin.org_file import OrganisationsFile, OrganisationsFileError
@@ -47,11 +48,14 @@ class AdminServices:
     classes: UserClasses
     accounts: AdminAccounts
     verifications: Verifications
+    changes: ChangeFeed
 
 
 def build_admin_services(stores: AdminStores, clock: Any, signing_key: SigningKey,
                          sign_interval_seconds: float, roles_changed: Callable[[str], None],
                          account_deps: AccountDeps) -> AdminServices:
+    """``roles_changed`` drops a user's cached sessions (their grants changed, or another
+    process ended them)."""
     audit = AuditLog(stores.audit, clock, signing_key, account_deps.server_name,
                      sign_interval_seconds)
     authority = Authority(stores.roles, stores.organisations)
@@ -63,7 +67,8 @@ def build_admin_services(stores: AdminStores, clock: Any, signing_key: SigningKe
         audit,
         Organisations(stores.organisations, authority, audit, clock,
                       stores.organisations.count_members, stores.roles.count_in),
-        roles, AuditReader(audit, authority), classes, accounts, Verifications(accounts))
+        roles, AuditReader(audit, authority), classes, accounts, Verifications(accounts),
+        ChangeFeed(stores.audit, stores.accounts, classes, roles_changed))
 
 
 async def import_file(organisations: Organisations, actor: Actor, file: OrganisationsFile,
