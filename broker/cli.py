@@ -4,6 +4,7 @@
     broker run --config homeserver.yaml
     broker user add --config homeserver.yaml --user alice [--password ...] [--admin]
     broker orgs import FILE.yaml --config homeserver.yaml
+    broker users import FILE.csv --config homeserver.yaml
     broker users verify USER --organisation ORG --basis B [--expires DATE] --config ...
     broker users revoke USER --config homeserver.yaml
     broker roles grant|revoke --config homeserver.yaml --user alice --role R [--organisation O]
@@ -149,6 +150,12 @@ def _cmd_roles(args: argparse.Namespace) -> int:
                         grant=args.roles_command == "grant")
 
 
+def _cmd_users_import(args: argparse.Namespace) -> int:
+    from broker.admin.commands import users_import
+
+    return users_import(_load(args.config), Path(args.file))
+
+
 def _cmd_users_verify(args: argparse.Namespace) -> int:
     from broker.admin.commands import users_verify
 
@@ -202,8 +209,14 @@ def _add_admin_commands(sub: Any) -> None:
 
 
 def _add_users_commands(sub: Any) -> None:
-    users = sub.add_parser("users", help="government accounts: verify, revoke")
+    users = sub.add_parser("users", help="government accounts: import, verify, revoke")
     users_sub = users.add_subparsers(dest="users_command", required=True)
+    imported = users_sub.add_parser(
+        "import", help="create the accounts a CSV file lists (all or nothing)")
+    imported.add_argument("file", help="CSV with the header localpart,name,organisation,"
+                                       "designation,employee_id,email,phone,class")
+    imported.add_argument("--config", "-c", default="homeserver.yaml")
+    imported.set_defaults(func=_cmd_users_import)
     verify = users_sub.add_parser("verify", help="verify a user for an organisation")
     verify.add_argument("user", help="localpart or full user ID")
     verify.add_argument("--config", "-c", default="homeserver.yaml")

@@ -1,4 +1,4 @@
-"""The admin commands (``broker orgs import``, ``broker users verify|revoke``,
+"""The admin commands (``broker orgs import``, ``broker users import|verify|revoke``,
 ``broker roles grant|revoke``, ``broker audit verify``): the same services the admin API
 calls, over a synchronous database opened from the node's config, acting with node-wide
 authority as ``command:<login>``.  A running node takes their changes in within a second
@@ -15,11 +15,13 @@ from typing import Any, TypeVar
 
 from twisted.internet import defer
 
+from broker.admin.account_import import IMPORT, ImportRefused, import_accounts
 from broker.admin.accounts import AccountDeps
 from broker.admin.audit import Verification, verify
 from broker.admin.model import NODE_AUTHORITY, Actor, Grant, check_org_id
 from broker.admin.org_file import OrganisationsFileError, read_organisations_file
 from broker.admin.services import AdminServices, AdminStores, build_admin_services, import_file
+from broker.admin.user_file import UsersFileError, read_users_file
 from broker.admin_tools import normalise_user_id, open_database
 from broker.clock import real_clock
 from broker.config import NodeConfig
@@ -36,6 +38,9 @@ from storage.roles import RoleStore
 from storage.users import UserStore
 
 T = TypeVar("T")
+
+PROBLEMS_SHOWN = 100  # lines of a refused file's problems printed
+PROBLEMS_RECORDED = 20  # ... and kept in its audit entry
 
 
 def command_actor() -> Actor:
@@ -105,19 +110,33 @@ class _Refused(Exception):
     """The command's call was refused; the reason was printed."""
 
 
-def _act(config: NodeConfig, command: str, call: Call[T]) -> T:
+def _reason(error: DomainError) -> list[str]:
+    return [error.message]
+
+
+def _act(config: NodeConfig, command: str, call: Call[T],
+         explain: Callable[[DomainError], list[str]] = _reason) -> T:
     """Run ``call`` as the command's actor over the node's database, then sign the audit
-    log's head; a refusal is printed on stderr as ``broker <command>: <reason>``."""
+    log's head; a refusal is printed on stderr as ``broker <command>: <reason>``, a line
+    for each of ``explain``'s lines."""
     session = AdminSession(config)
     try:
         found = _run(call(session.services, command_actor()))
         _run(session.services.audit.sign_head())
     except DomainError as e:
-        print(f"broker {command}: {e.message}", file=sys.stderr)
+        _print_refusal(command, explain(e))
         raise _Refused from e
     finally:
         session.close()
     return found
+
+
+def _print_refusal(command: str, lines: list[str]) -> None:
+    for line in lines[:PROBLEMS_SHOWN]:
+        print(f"broker {command}: {line}", file=sys.stderr)
+    if len(lines) > PROBLEMS_SHOWN:
+        print(f"broker {command}: ... and {len(lines) - PROBLEMS_SHOWN:,} more problem(s)",
+              file=sys.stderr)
 
 
 def roles_change(config: NodeConfig, user: str, role: str, organisation: str | None, *,
@@ -143,6 +162,44 @@ def roles_change(config: NodeConfig, user: str, role: str, organisation: str | N
     shown = ", ".join(g.role + (f"@{g.organisation}" if g.organisation else "") for g in held)
     print(f"{user_id} now holds: {shown or 'no role'}")
     return 0
+
+
+def users_import(config: NodeConfig, path: Path) -> int:
+    """Create every account of the CSV file at ``path``, all or none."""
+    try:
+        file = read_users_file(path)
+    except UsersFileError as e:  # not even a users file: recorded too
+        _run_refusal(config, IMPORT, str(path), "\n".join(e.problems[:PROBLEMS_RECORDED]))
+        _print_refusal("users import", e.problems)
+        return 1
+
+    def progress(stage: str, done: int, total: int) -> None:
+        what = "rows" if stage == "checked" else "accounts"
+        print(f"{path.name}: {stage} {done:,} of {total:,} {what}", file=sys.stderr,
+              flush=True)
+
+    def explain(error: DomainError) -> list[str]:
+        if isinstance(error, ImportRefused):
+            return [file.describe(e) for e in error.errors]
+        return [error.message]
+
+    try:
+        created = _act(config, "users import", lambda services, actor: import_accounts(
+            services.accounts, actor, file.bodies, str(path), progress), explain)
+    except _Refused:
+        return 1
+    verified = sum(1 for body in file.bodies if body.get("class") == "verified")
+    print(f"imported {len(created):,} user(s) from {path.name} ({verified:,} verified)")
+    return 0
+
+
+def _run_refusal(config: NodeConfig, action: str, target: str, message: str) -> None:
+    session = AdminSession(config)
+    try:
+        _run(session.services.audit.refuse(command_actor(), action, target,
+                                           "M_INVALID_PARAM", message))
+    finally:
+        session.close()
 
 
 def users_verify(config: NodeConfig, user: str, organisation: str, basis: str,
