@@ -15,6 +15,8 @@ from twisted.internet import reactor as default_reactor
 
 from broker.access_policy import AccessPolicy
 from broker.admin.accounts import AccountDeps
+from broker.admin.email_codes import OneTimeCodes, code_secret
+from broker.admin.email_verification import EmailVerification
 from broker.admin.org_file import OrganisationsFileError, read_organisations_file
 from broker.admin.services import AdminStores, apply_config_file, build_admin_services
 from broker.auth import Auth
@@ -39,6 +41,7 @@ from broker.http.channel import make_site
 from broker.http.guards import Guards
 from broker.http.server import ListenerResource, Router
 from broker.http.user_auth import RequestUsers
+from broker.mail import Mailer
 from broker.media.files import MediaFiles
 from broker.media.repository import MediaRepository
 from broker.notifier import Notifier
@@ -125,6 +128,7 @@ class Node:
                          config.caches.tokens)
         self.ratelimiter = RateLimiter(config.rate_limits, config.rate_limits_enabled, self.clock)
         self.policy = AccessPolicy()
+        self.mailer = Mailer(config.smtp, self.reactor)
         self.stream: StreamIdGenerator | None = None
         self.notifier = Notifier(self.clock, self._local_room_audience,
                                  wake_batch=config.sync.wake_batch,
@@ -189,11 +193,18 @@ class Node:
         stores = self.stores
         self.admin = build_admin_services(
             AdminStores(stores.organisations, stores.roles, stores.audit, stores.users,
-                        stores.accounts),
+                        stores.accounts, stores.email_codes),
             self.clock, self.signing_key, self.config.audit_sign_interval_seconds,
             self.auth.forget_user,
             AccountDeps(self.server_name, self.auth.passwords.hash, check_new_password,
                         self.accounts.end_account))
+        self.codes = OneTimeCodes(stores.email_codes, self.mailer, self.ratelimiter,
+                                  self.clock, self.config.email_codes,
+                                  code_secret(self.signing_key.encode()))
+        admin = self.admin
+        self.email_verification = EmailVerification(
+            self.codes, stores.email_codes, admin.accounts, admin.verifications,
+            admin.authority, admin.audit, self.server_name)
 
     async def _account_ended(self, user_id: str) -> None:
         """A deactivated account (by its user or an admin): public at once, out of its rooms."""
@@ -320,10 +331,12 @@ class Node:
     def _build_handlers(self) -> None:
         from broker.admin_api import admin_endpoints
         from broker.client_api import client_endpoints
+        from broker.client_api.email_verification import EmailVerificationEndpoints
         from broker.federation_api import federation_endpoints
 
         self.router.add(*client_endpoints(self))
         self.router.add(*admin_endpoints(self.admin))
+        self.router.add(EmailVerificationEndpoints(self.email_verification, self.admin.audit))
         if self.config.federation.enabled:
             services = build_federation_services(
                 self.config, self.signing_key, self.clock, self.stores, self.rooms,

@@ -163,11 +163,14 @@ class AccountStore:
 
         return self.db.run_interaction("account_update", write)
 
-    def verify(self, row: VerificationRow, member: Member, entry: AuditDraft
-               ) -> defer.Deferred[None]:
+    def verify(self, row: VerificationRow, member: Member, entry: AuditDraft,
+               also: Callable[[Cursor], None] | None = None) -> defer.Deferred[None]:
         """Record ``row`` as the user's verification (revoking the one before) and place the
-        user in its organisation."""
+        user in its organisation; ``also`` writes what goes with it (a request approved, a
+        code used) in the same transaction, and may refuse by raising."""
         def write(cur: Cursor) -> None:
+            if also is not None:
+                also(cur)
             append_entry(cur, entry)
             write_member(cur, row.user_id, member, row.verified_ts)
             write_verification(cur, row)

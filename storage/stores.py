@@ -9,6 +9,7 @@ from storage.audit import AuditStore
 from storage.cross_signing import CrossSigningStore
 from storage.database import Database
 from storage.device_keys import DeviceKeyStore
+from storage.email_codes import EmailCodeStore
 from storage.events import EventStore
 from storage.federation_queue import FederationQueueStore
 from storage.filters import FilterStore
@@ -52,3 +53,4 @@ class Stores:
         self.roles = RoleStore(db)
         self.audit = AuditStore(db)
         self.accounts = AccountStore(db)
+        self.email_codes = EmailCodeStore(db)

@@ -19,6 +19,7 @@ from storage.audit import AuditDraft
 from storage.database import Database, DatabaseConfig
 from storage.migrations import apply_migrations
 from tests.inprocess_node import InProcessNode
+from tests.smtp_server import deliver_on_this_thread
 from tests.storage_helpers import (
     POSTGRES_ENV,
     POSTGRES_SKIP,
@@ -90,6 +91,7 @@ class AdminNode:
         self.node = self.local.node
         self.stores = self.node.stores
         self._hash_on_this_thread()
+        self.node.mailer.run_blocking = deliver_on_this_thread
         self.tokens: dict[str, str] = {}  # localpart -> access token of each user made
         self.root_id, self.root = self.user("root", admin=True)
 

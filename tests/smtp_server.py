@@ -103,3 +103,9 @@ def smtp_server() -> Iterator[SmtpServer]:
         yield server
     finally:
         server.stop()
+
+
+async def deliver_on_this_thread(deliver: Any, settings: Any, message: Any) -> None:
+    """A mailer's ``run_blocking`` for a node on a fake reactor (which runs no pool threads):
+    the same SMTP conversation, on the calling thread."""
+    deliver(settings, message)

@@ -9,76 +9,24 @@ document is exercised, and every ``/_broker/admin`` route the node serves is in 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
-import yaml
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 
+from storage.email_codes import CodeRow, RequestRow
 from tests.admin_harness import ADMIN, AdminNode
+from tests.openapi_check import OpenApiDocument
+from tests.storage_helpers import result_of
 
-DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "api" / "broker-admin.openapi.yaml"
-URI = "urn:broker-admin"
+DOC = OpenApiDocument("broker-admin.openapi.yaml")
+check_answer = DOC.check_answer
+request_allowed = DOC.request_allowed
 
 
-@cache
 def document() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load(DOC_PATH.read_text())
-    return loaded
-
-
-@cache
-def _registry() -> Registry:
-    return Registry().with_resource(URI, Resource.from_contents(
-        document(), default_specification=DRAFT202012))
-
-
-def _validator(pointer: str) -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator({"$ref": f"{URI}#{pointer}"}, registry=_registry())
-
-
-def _operation(method: str, path: str) -> tuple[str, dict[str, Any]]:
-    """The document's path template matching ``path`` and its operation for ``method``."""
-    for template, item in document()["paths"].items():
-        regex = re.sub(r"\{[^}]+\}", "[^/]+", template)
-        if re.fullmatch(regex, path.split("?")[0]) and method.lower() in item:
-            return template, item[method.lower()]
-    raise AssertionError(f"{method} {path} is not in the document")
-
-
-def _pointer(*parts: str) -> str:
-    return "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts)
-
-
-def request_allowed(method: str, path: str, body: Any) -> bool:
-    template, operation = _operation(method, path)
-    if body is None:
-        return "requestBody" not in operation
-    pointer = _pointer("paths", template, method.lower(), "requestBody", "content",
-                       "application/json", "schema")
-    return _validator(pointer).is_valid(body)
-
-
-def check_answer(method: str, path: str, status: int, answer: Any) -> None:
-    template, operation = _operation(method, path)
-    responses = operation["responses"]
-    assert str(status) in responses, f"{method} {template} answered undocumented {status}"
-    response = responses[str(status)]
-    if "$ref" in response:
-        name = response["$ref"].rsplit("/", 1)[-1]
-        pointer = _pointer("components", "responses", name, "content", "application/json",
-                           "schema")
-    else:
-        pointer = _pointer("paths", template, method.lower(), "responses", str(status),
-                           "content", "application/json", "schema")
-    errors = [e.message for e in _validator(pointer).iter_errors(answer)]
-    assert errors == [], f"{method} {path} {status}: {errors} in {answer}"
+    return DOC.document
 
 
 # (caller, method, path, body): each runs on a fresh node with the scene above.
@@ -177,7 +125,37 @@ EXAMPLES: list[tuple[str, str, str, Any]] = [
     ("root", "DELETE", "/users/@bob:admin.test/verification", None),
     ("bob", "DELETE", "/users/@carol:admin.test/verification", None),
     ("nobody", "DELETE", "/users/@carol:admin.test/verification", None),
+    ("root", "GET", "/verification_requests", None),
+    ("root", "GET", "/verification_requests?organisation=mha&state=pending&limit=1", None),
+    ("root", "GET", "/verification_requests?state=maybe", None),
+    ("root", "GET", "/verification_requests?organisation=nowhere", None),
+    ("nobody", "GET", "/verification_requests", None),
+    ("root", "POST", "/verification_requests/r1/approve", {"reason": "on the staff list",
+                                                           "expires_at": 4102444800000}),
+    ("root", "POST", "/verification_requests/r1/approve", {"colour": "red"}),
+    ("root", "POST", "/verification_requests/r3/approve", {}),
+    ("bob", "POST", "/verification_requests/r2/approve", {}),
+    ("root", "POST", "/verification_requests/nope/approve", {}),
+    ("root", "POST", "/verification_requests/r2/deny", {"reason": "not on the staff list"}),
+    ("root", "POST", "/verification_requests/r2/deny", {"reason": 5}),
+    ("root", "POST", "/verification_requests/r3/deny", {}),
+    ("root", "POST", "/verification_requests/nope/deny", {}),
 ]
+
+
+def _queue(made: AdminNode) -> None:
+    """Requests r1 (nobody for mha) and r2 (carol for mea) pending, r3 denied."""
+    store, now = made.stores.email_codes, made.node.clock.time_ms()
+    for request_id, user, org in (("r1", "nobody", "mha"), ("r2", "carol", "mea"),
+                                  ("r3", "nobody", "mha.dm")):
+        user_id, sid = f"@{user}:admin.test", f"sid-{request_id}"
+        address = f"{user}@{org}.gov.in"
+        result_of(store.add(CodeRow(sid, "verification", user_id, address, org, "0" * 64,
+                                    now, now + 900_000), made.last_entry_draft()))
+        result_of(store.queue_request(sid, RequestRow(request_id, user_id, org, address,
+                                                      "pending", now),
+                                      made.last_entry_draft()))
+    result_of(store.decide("r3", "denied", made.root_id, now, None, made.last_entry_draft()))
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -189,27 +167,10 @@ def scene(request: Any, tmp_path: Path) -> Iterator[AdminNode]:
         made.user("carol")
         made.ok("POST", "/users/@carol:admin.test/verification",
                 {"organisation": "mha.dm", "basis": "document"})
+        _queue(made)
         yield made
     finally:
         made.close()
-
-
-def _query_allowed(method: str, path: str) -> bool:
-    """Whether the query arguments fit the document's parameters of the operation."""
-    template, operation = _operation(method, path)
-    _, _, query = path.partition("?")
-    parameters = {p["name"]: i for i, p in enumerate(operation.get("parameters", ()))}
-    for name, _, value in (part.partition("=") for part in query.split("&") if part):
-        if name not in parameters:
-            return False
-        pointer = _pointer("paths", template, method.lower(), "parameters",
-                           str(parameters[name]), "schema")
-        schema = operation["parameters"][parameters[name]]["schema"]
-        typed: Any = int(value) if schema.get("type") == "integer" and value.isdigit() \
-            else value
-        if not _validator(pointer).is_valid(typed):
-            return False
-    return True
 
 
 @pytest.mark.parametrize("caller, method, path, body", EXAMPLES,
@@ -220,14 +181,13 @@ def test_the_server_answers_as_the_document_says(scene: AdminNode, caller: str, 
     status, answer = scene.api(method, path, token, body)
     check_answer(method, f"{ADMIN}{path}", status, answer)
     if not (request_allowed(method, f"{ADMIN}{path}", body)
-            and _query_allowed(method, f"{ADMIN}{path}")):
+            and DOC.query_allowed(method, f"{ADMIN}{path}")):
         assert status == 400, f"the document refuses this request; the server answered {status}"
 
 
 def test_every_operation_of_the_document_is_exercised_and_succeeds() -> None:
-    documented = {(method.upper(), template) for template, item in document()["paths"].items()
-                  for method in item if method != "parameters"}
-    exercised = {(m, _operation(m, f"{ADMIN}{p}")[0]) for c, m, p, b in EXAMPLES
+    documented = DOC.operations()
+    exercised = {(m, DOC.operation(m, f"{ADMIN}{p}")[0]) for c, m, p, b in EXAMPLES
                  if c == "root" and request_allowed(m, f"{ADMIN}{p}", b)}
     assert documented == exercised
 
@@ -241,23 +201,9 @@ def test_every_operation_answers_401_as_documented_without_a_token(scene: AdminN
             check_answer(method.upper(), path, status, answer)
 
 
-def _template(pattern: str) -> str:
-    return re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", pattern)
-
-
 def test_every_admin_route_is_in_the_document(scene: AdminNode) -> None:
-    served = {(r.method, _template(r.pattern)) for r in scene.node.router.routes()
-              if r.pattern.startswith("/_broker/admin")}
-    documented = {(method.upper(), template) for template, item in document()["paths"].items()
-                  for method in item if method != "parameters"}
-    assert served == documented
+    DOC.check_routes(scene.node.router.routes(), "/_broker/admin")
 
 
 def test_the_document_is_openapi_3_1_and_every_operation_loads() -> None:
-    import schemathesis
-
-    schema = schemathesis.openapi.from_dict(document())
-    assert document()["openapi"].startswith("3.1")
-    labels = [operation.ok().label for operation in schema.get_all_operations()]
-    assert len(labels) == len({(m, t) for t, item in document()["paths"].items()
-                               for m in item if m != "parameters"})
+    DOC.check_loads_in_schemathesis()

@@ -13,7 +13,7 @@ from twisted.internet import defer
 from broker.config import SmtpSettings
 from broker.errors import LimitExceeded
 from broker.mail import MailDisabled, Mailer, MailNotSent
-from tests.smtp_server import SmtpServer, free_port, smtp_server
+from tests.smtp_server import SmtpServer, deliver_on_this_thread, free_port, smtp_server
 from tests.thread_reactor import ThreadCallsReactor
 
 __all__ = ["smtp_server"]
@@ -97,7 +97,7 @@ def test_a_server_that_cannot_be_reached_is_a_clear_error(
 def test_the_node_logs_in_with_its_credentials() -> None:
     server = SmtpServer(credentials=("broker", "s3cret"))
     mailer = Mailer(_settings(server, username="broker", password="s3cret"))
-    mailer.run_blocking = _on_this_thread
+    mailer.run_blocking = deliver_on_this_thread
     try:
         assert defer.ensureDeferred(mailer.send(TO, "Hello", "text")).result is None
         assert server.inbox.last_to(TO)["Subject"] == "Hello"
@@ -108,7 +108,7 @@ def test_the_node_logs_in_with_its_credentials() -> None:
 def test_refused_credentials_are_a_clear_error() -> None:
     server = SmtpServer(credentials=("broker", "s3cret"))
     mailer = Mailer(_settings(server, username="broker", password="wrong"))
-    mailer.run_blocking = _on_this_thread
+    mailer.run_blocking = deliver_on_this_thread
     try:
         d = defer.ensureDeferred(mailer.send(TO, "Hello", "text"))
         failures: list[Any] = []
@@ -146,6 +146,3 @@ def test_beyond_the_queue_limit_a_send_is_refused_at_once(
     reactor.run_one()
     assert first.called
 
-
-async def _on_this_thread(deliver: Any, settings: SmtpSettings, message: Any) -> None:
-    deliver(settings, message)

@@ -108,17 +108,8 @@ class AdminAccounts:
         given), of ``user_class`` (if given), matching ``q``, after ``after``."""
         async with self.audit.recording(actor, permissions.USERS_READ) as entry:
             entry.organisation = organisation
-            tree, grants = await self.authority.tree(), await self.authority.grants(actor)
-            if organisation is not None:
-                if organisation not in tree:
-                    raise BadField("organisation", f"unknown organisation {organisation!r}",
-                                   errcode="M_INVALID_PARAM")
-                permissions.require(grants, permissions.USERS_READ, organisation, tree)
-                scope: list[str] | None = tree.subtree(organisation)
-            else:
-                roots = permissions.visible_roots(
-                    permissions.require_some(grants, permissions.USERS_READ), tree)
-                scope = None if roots is None else [o for r in roots for o in tree.subtree(r)]
+            tree, grants, scope = await self.authority.scope(actor, permissions.USERS_READ,
+                                                             organisation)
             found: list[dict[str, Any]] = []
             while len(found) < limit:
                 rows = await self.store.accounts(UserQuery(scope, q, after, limit))

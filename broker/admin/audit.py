@@ -70,10 +70,14 @@ class AuditLog:
         try:
             yield entry
         except DomainError as e:
-            await self.refused(entry, e.errcode, e.message)
+            await self.refused(entry, e.errcode, e.message, e.extra)
             raise
 
-    async def refused(self, entry: Recording, errcode: str, message: str) -> None:
+    async def refused(self, entry: Recording, errcode: str, message: str,
+                      extra: dict[str, Any] | None = None) -> None:
+        """Append the refusal; ``extra`` are the error's further fields (``reason``,
+        ``retry_after_ms``), recorded with it."""
+        entry.detail.update(extra or {})
         entry.detail.update(errcode=errcode, error=message)
         await self.store.append(entry.draft("refused"))
 

@@ -7,7 +7,7 @@ calls are rare and read the tree each time; nothing here is on the send or sync 
 from __future__ import annotations
 
 from broker.admin import permissions
-from broker.admin.model import Actor, Grant, Tree
+from broker.admin.model import Actor, BadField, Grant, Tree
 from storage.organisations import OrganisationStore
 from storage.roles import NODE, RoleStore
 
@@ -36,3 +36,19 @@ class Authority:
         tree, grants = await self.tree(), await self.grants(actor)
         permissions.require(grants, action, organisation, tree)
         return tree, grants
+
+    async def scope(self, actor: Actor, action: str, organisation: str | None
+                    ) -> tuple[Tree, list[Grant], list[str] | None]:
+        """What a listing of ``action`` covers: ``organisation``'s sub-tree (the actor must be
+        allowed ``action`` on it), or every sub-tree the actor's grants for ``action`` cover
+        (None: the whole node); with the tree and the actor's grants."""
+        tree, grants = await self.tree(), await self.grants(actor)
+        if organisation is not None:
+            if organisation not in tree:
+                raise BadField("organisation", f"unknown organisation {organisation!r}",
+                               errcode="M_INVALID_PARAM")
+            permissions.require(grants, action, organisation, tree)
+            return tree, grants, tree.subtree(organisation)
+        roots = permissions.visible_roots(permissions.require_some(grants, action), tree)
+        return tree, grants, None if roots is None else [
+            o for root in roots for o in tree.subtree(root)]

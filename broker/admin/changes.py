@@ -8,7 +8,8 @@ below a seq already read.  Every :data:`POLL_SECONDS` the node reads the entries
 one it has seen (one query on the primary key; none of it on the send or sync path) and, for
 each change that concerns what it holds in memory, reads that again:
 
-- a user's verification (the class cache): created, changed, verified, revoked, deactivated;
+- a user's verification (the class cache): created, changed, verified (by an admin, or by an
+  emailed code), revoked, deactivated;
 - the user's cached sessions: deactivated (the tokens are gone from the database), or their
   grants changed (the node admin flag a session carries).
 
@@ -27,6 +28,7 @@ from twisted.internet import defer, task
 
 from broker.admin import permissions
 from broker.admin.classes import UserClasses
+from broker.admin.email_verification import SUBMIT_ACTION
 from storage.accounts import AccountStore
 from storage.audit import AuditStore, Change
 
@@ -39,7 +41,8 @@ MAX_PAGES = 100  # per poll: a big import is taken in within a few polls
 REVOKE = "users.revoke"
 # What each recorded action may change that the node holds in memory.
 VERIFICATION_ACTIONS = frozenset({permissions.USERS_CREATE, permissions.USERS_UPDATE,
-                                  permissions.USERS_DEACTIVATE, permissions.VERIFY, REVOKE})
+                                  permissions.USERS_DEACTIVATE, permissions.VERIFY, REVOKE,
+                                  SUBMIT_ACTION})
 SESSION_ACTIONS = frozenset({permissions.USERS_DEACTIVATE, permissions.ROLES_CHANGE})
 
 

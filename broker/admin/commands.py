@@ -33,6 +33,7 @@ from protocol.signing import read_signing_key_file, read_signing_keys_file
 from storage.accounts import AccountStore
 from storage.audit import AuditStore
 from storage.database import Database, fired_result
+from storage.email_codes import EmailCodeStore
 from storage.organisations import OrganisationStore
 from storage.roles import RoleStore
 from storage.users import UserStore
@@ -70,7 +71,7 @@ class AdminSession:
         self.db: Database = open_database(config)
         self.stores = AdminStores(OrganisationStore(self.db), RoleStore(self.db),
                                   AuditStore(self.db), UserStore(self.db),
-                                  AccountStore(self.db))
+                                  AccountStore(self.db), EmailCodeStore(self.db))
         self.services: AdminServices = build_admin_services(
             self.stores, real_clock(), read_signing_key_file(config.signing_key_path),
             config.audit_sign_interval_seconds, lambda user_id: None,

@@ -23,6 +23,10 @@ LANGUAGE = re.compile(r"[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*")
 DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]")
 
 ROLES = ("node_admin", "org_admin", "verifier", "broadcaster", "auditor", "app_manager")
+# The organisation setting that says what a correct emailed code does: verify at once, or
+# queue the request for a verifier of the organisation (the default).
+EMAIL_VERIFICATION = "email_verification"
+EMAIL_MODES = ("queue", "auto")
 
 
 class BadField(MalformedContent):
@@ -144,7 +148,17 @@ def _settings(value: Any, field: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise BadField(field, "must be an object")
     _check_json(value, field)
+    mode = value.get(EMAIL_VERIFICATION, EMAIL_MODES[0])
+    if mode not in EMAIL_MODES:
+        raise BadField(f"{field}.{EMAIL_VERIFICATION}", f"must be one of:"
+                       f" {', '.join(EMAIL_MODES)}", errcode="M_INVALID_PARAM")
     return dict(value)
+
+
+def email_mode(org: Organisation) -> str:
+    """What a correct emailed code does for ``org``: ``queue`` or ``auto``."""
+    mode = org.settings.get(EMAIL_VERIFICATION, EMAIL_MODES[0])
+    return str(mode)
 
 
 def _check_json(value: Any, field: str) -> None:

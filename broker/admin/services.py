@@ -18,9 +18,11 @@ from broker.admin.model import NODE_AUTHORITY, Actor, EntryError
 from broker.admin.org_file import OrganisationsFile, OrganisationsFileError
 from broker.admin.organisations import Organisations
 from broker.admin.roles import Roles
+from broker.admin.verification_queue import VerificationQueue
 from broker.admin.verifications import Verifications
 from storage.accounts import AccountStore
 from storage.audit import AuditStore
+from storage.email_codes import EmailCodeStore
 from storage.organisations import Organisation, OrganisationStore
 from storage.roles import RoleStore
 from storage.users import UserStore
@@ -37,6 +39,7 @@ class AdminStores:
     audit: AuditStore
     users: UserStore
     accounts: AccountStore
+    email_codes: EmailCodeStore
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ class AdminServices:
     accounts: AdminAccounts
     verifications: Verifications
     changes: ChangeFeed
+    verification_queue: VerificationQueue
+    authority: Authority
 
 
 def build_admin_services(stores: AdminStores, clock: Any, signing_key: SigningKey,
@@ -63,12 +68,15 @@ def build_admin_services(stores: AdminStores, clock: Any, signing_key: SigningKe
     classes = UserClasses(stores.accounts, clock)
     accounts = AdminAccounts(stores.accounts, authority, audit, clock, classes, roles,
                              account_deps)
+    verifications = Verifications(accounts)
     return AdminServices(
         audit,
         Organisations(stores.organisations, authority, audit, clock,
                       stores.organisations.count_members, stores.roles.count_in),
-        roles, AuditReader(audit, authority), classes, accounts, Verifications(accounts),
-        ChangeFeed(stores.audit, stores.accounts, classes, roles_changed))
+        roles, AuditReader(audit, authority), classes, accounts, verifications,
+        ChangeFeed(stores.audit, stores.accounts, classes, roles_changed),
+        VerificationQueue(stores.email_codes, verifications, authority, audit, clock),
+        authority)
 
 
 async def import_file(organisations: Organisations, actor: Actor, file: OrganisationsFile,

@@ -11,7 +11,7 @@ updated with each write.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from broker.admin import permissions
@@ -23,13 +23,16 @@ from broker.admin.account_fields import (
     verification_json,
 )
 from broker.admin.accounts import AdminAccounts, new_verification
+from broker.admin.audit import Recording
 from broker.admin.model import Actor, BadField, check_body, check_org_id
 from broker.errors import Conflict, NotFound
+from storage.accounts import AccountRow, VerificationRow
+from storage.email_codes import CodeUsed, CursorWrite, RequestDecided
 
 MAX_TS = 2**53 - 1
 
 
-def _expiry(value: Any, now_ms: int) -> int | None:
+def check_expiry(value: Any, now_ms: int) -> int | None:
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= MAX_TS:
@@ -37,6 +40,17 @@ def _expiry(value: Any, now_ms: int) -> int | None:
     if value <= now_ms:
         raise BadField("expires_at", "lies in the past", errcode="M_INVALID_PARAM")
     return value
+
+
+@dataclass(frozen=True)
+class Grantee:
+    """What a verification says: its organisation, basis, expiry (if any), and the official
+    email it proved (if any)."""
+
+    organisation: str
+    basis: str
+    expires_ts: int | None = None
+    email: str | None = None
 
 
 class Verifications:
@@ -54,28 +68,53 @@ class Verifications:
             check_body(body, VERIFY_FIELDS, ("organisation", "basis"))
             org_id = check_org_id(body["organisation"], "organisation")
             basis = check_choice("basis", body["basis"], BASES)
-            now = self.clock.time_ms()
-            expires = _expiry(body.get("expires_at"), now)
             entry.organisation = org_id
-            tree, grants = await self.authority.require(actor, permissions.VERIFY, org_id)
-            if org_id not in tree:
-                raise BadField("organisation", f"unknown organisation {org_id!r}",
-                               errcode="M_INVALID_PARAM")
-            row = await self.accounts.existing(user_id)
-            before = Place.of(row.member)
-            if before.organisation not in (None, org_id):
-                permissions.require(grants, permissions.VERIFY, before.organisation, tree)
-            if row.deactivated:
-                raise Conflict(f"{user_id} is deactivated: a deactivated account stays public")
-            verification = new_verification(user_id, org_id, basis, actor, now, expires)
-            entry.detail.update(basis=basis, expires_at=expires,
-                                moved_from=before.organisation
-                                if before.organisation != org_id else None)
-            member = replace(before, organisation=org_id).member(user_id)
-            assert member is not None
-            await self.store.verify(verification, member, entry.draft())
-            self.classes.verified(verification)
-            return await self.accounts.fresh(user_id, tree, grants)
+            expires = check_expiry(body.get("expires_at"), self.clock.time_ms())
+            return await self.grant(actor, entry, user_id, Grantee(org_id, basis, expires))
+
+    async def grant(self, actor: Actor, entry: Recording, user_id: str, grantee: Grantee,
+                    also: CursorWrite | None = None) -> dict[str, Any]:
+        """Verify ``user_id`` as ``grantee`` says, once the actor may: the one path of every
+        verification an admin or a verifier makes (through the API, or by approving a
+        request).  ``also`` is written in the same transaction."""
+        org_id = entry.organisation = grantee.organisation
+        tree, grants = await self.authority.require(actor, permissions.VERIFY, org_id)
+        if org_id not in tree:
+            raise BadField("organisation", f"unknown organisation {org_id!r}",
+                           errcode="M_INVALID_PARAM")
+        row = await self.accounts.existing(user_id)
+        before = Place.of(row.member)
+        if before.organisation not in (None, org_id):
+            permissions.require(grants, permissions.VERIFY, before.organisation, tree)
+        await self.record(entry, row, new_verification(
+            user_id, org_id, grantee.basis, actor, self.clock.time_ms(), grantee.expires_ts),
+            grantee.email, also)
+        return await self.accounts.fresh(user_id, tree, grants)
+
+    async def record(self, entry: Recording, row: AccountRow, verification: VerificationRow,
+                     email: str | None = None, also: CursorWrite | None = None) -> None:
+        """Write ``verification`` (placing the user in its organisation, with ``email`` as
+        their official email if given) with ``entry`` and ``also``, and update the class
+        cache; whoever calls has decided the verification may be made."""
+        user_id, org_id = row.user_id, verification.org_id
+        if row.deactivated:
+            raise Conflict(f"{user_id} is deactivated: a deactivated account stays public")
+        before = Place.of(row.member)
+        entry.detail.update(basis=verification.basis, expires_at=verification.expires_ts,
+                            moved_from=before.organisation
+                            if before.organisation != org_id else None)
+        place = replace(before, organisation=org_id)
+        if email is not None:
+            place = replace(place, email=email)
+        member = place.member(user_id)
+        assert member is not None
+        try:
+            await self.store.verify(verification, member, entry.draft(), also)
+        except CodeUsed as e:
+            raise Conflict("This code has been used already") from e
+        except RequestDecided as e:
+            raise Conflict("This request has been decided meanwhile") from e
+        self.classes.verified(verification)
 
     async def revoke(self, actor: Actor, user_id: str) -> dict[str, Any]:
         async with self.audit.recording(actor, "users.revoke", user_id) as entry:

@@ -22,10 +22,12 @@ def admin_endpoints(admin: AdminServices) -> list[Endpoints]:
     from broker.admin_api.organisations import OrganisationEndpoints
     from broker.admin_api.roles import RoleEndpoints
     from broker.admin_api.users import UserEndpoints
+    from broker.admin_api.verification_requests import VerificationRequestEndpoints
 
     return [
         OrganisationEndpoints(admin.organisations, admin.audit),
         RoleEndpoints(admin.roles, admin.audit),
         AuditEndpoints(admin.audit_reader, admin.audit),
         UserEndpoints(admin.accounts, admin.verifications, admin.audit),
+        VerificationRequestEndpoints(admin.verification_queue, admin.audit),
     ]

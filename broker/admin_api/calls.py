@@ -43,3 +43,15 @@ class AdminEndpoints(Endpoints):
         except MatrixError as e:
             await self.audit.refuse(self.actor(call), action, "", e.errcode, e.message)
             raise
+
+    async def query_choice(self, call: Call, action: str, name: str,
+                           choices: tuple[str, ...]) -> str | None:
+        value = call.arg(name)
+        if value is not None and value not in choices:
+            await self.refused(call, action, f"'{name}' must be one of: {', '.join(choices)}")
+        return value
+
+    async def refused(self, call: Call, action: str, message: str) -> None:
+        """Refuse a bad query argument (400 M_INVALID_PARAM), recorded."""
+        await self.audit.refuse(self.actor(call), action, "", "M_INVALID_PARAM", message)
+        raise MatrixError(400, "M_INVALID_PARAM", message)

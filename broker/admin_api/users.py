@@ -19,7 +19,6 @@ from broker.admin_api import ADMIN_PREFIX
 from broker.admin_api.calls import AdminEndpoints
 from broker.http.bodies import JsonObject
 from broker.http.endpoint import Access, Call, endpoint
-from broker.http.errors import MatrixError
 
 USERS = f"{ADMIN_PREFIX}/users"
 ONE = f"{USERS}/(?P<user_id>[^/]+)"
@@ -88,15 +87,3 @@ class UserEndpoints(AdminEndpoints):
     @endpoint("GET", VERIFICATION, access=Access.USER)
     async def history(self, call: Call, user_id: str) -> tuple[int, dict[str, Any]]:
         return 200, await self.verifications.history(self.actor(call), user_id)
-
-    async def query_choice(self, call: Call, action: str, name: str,
-                           choices: tuple[str, ...]) -> str | None:
-        value = call.arg(name)
-        if value is not None and value not in choices:
-            await self.refused(call, action, f"'{name}' must be one of: {', '.join(choices)}")
-        return value
-
-    async def refused(self, call: Call, action: str, message: str) -> None:
-        """Refuse a bad query argument (400 M_INVALID_PARAM), recorded."""
-        await self.audit.refuse(self.actor(call), action, "", "M_INVALID_PARAM", message)
-        raise MatrixError(400, "M_INVALID_PARAM", message)
