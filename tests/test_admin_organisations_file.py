@@ -65,6 +65,24 @@ def test_an_edited_file_wins_for_the_fields_it_names(configured: AdminNode) -> N
     assert (mha["name"], mha["email_domains"]) == ("MHA", ["mha.gov.in"])
 
 
+def test_the_file_sets_what_a_correct_email_code_does(configured: AdminNode) -> None:
+    path = configured.local.config_path.parent / "organisations.yaml"
+    path.write_text(FILE + "    settings: {email_verification: auto}\n")
+    _start(configured)
+    assert configured.ok("GET", "/organisations/mha.dm")["settings"] == {
+        "email_verification": "auto"}
+
+
+def test_a_wrong_email_verification_setting_stops_the_start(configured: AdminNode) -> None:
+    path = configured.local.config_path.parent / "organisations.yaml"
+    path.write_text(FILE + "    settings: {email_verification: maybe}\n")
+    with pytest.raises(ConfigError) as raised:
+        _start(configured)
+    assert "organisations[1].settings.email_verification: must be one of: queue, auto" in str(
+        raised.value)
+    assert configured.organisation_ids() == []
+
+
 def test_a_wrong_file_stops_the_start_naming_its_line(configured: AdminNode) -> None:
     path = configured.local.config_path.parent / "organisations.yaml"
     path.write_text(FILE + "  - id: mea\n    name: External\n    parent: nowhere\n")
