@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from twisted.internet import defer
 
 from broker.admin.changes import POLL_SECONDS
 from broker.cli import main
@@ -248,3 +249,18 @@ def test_a_missing_file_is_refused(orgs: AdminNode, tmp_path: Path,
                  str(orgs.local.config_path)]) == 1
     assert "none.csv: the users file does not exist" in capsys.readouterr().err
     assert _user_ids(orgs) == [orgs.root_id]
+
+
+def test_an_account_created_meanwhile_fails_the_whole_write(
+        orgs: AdminNode, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A localpart free when the file was checked but taken before the write (another admin
+    was quicker): the one transaction fails and none of the file's accounts is written."""
+    from storage.accounts import AccountStore
+
+    monkeypatch.setattr(AccountStore, "taken",
+                        lambda self, user_ids: defer.succeed(set()))
+    before = len(orgs.entries())
+    assert _import(orgs, tmp_path, GOOD + "root,,,,,,,\n") == 1
+    assert "an account was created meanwhile" in capsys.readouterr().err
+    _only_the_refusal_was_written(orgs, before)

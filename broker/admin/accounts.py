@@ -177,8 +177,12 @@ class AdminAccounts:
         try:
             await self.store.create_all(accounts, entries, written)
         except IntegrityError as e:
-            taken = accounts[0].user_id if len(accounts) == 1 else "an account"
-            raise Conflict(f"{taken} exists already", errcode="M_USER_IN_USE") from e
+            if len(accounts) == 1:
+                raise Conflict(f"{accounts[0].user_id} exists already",
+                               errcode="M_USER_IN_USE") from e
+            raise Conflict("an account was created meanwhile with a user ID of the file: nothing"
+                           " was written (run it again to see which)",
+                           errcode="M_USER_IN_USE") from e
         for account in accounts:
             if account.verification is not None:
                 self.classes.verified(account.verification)

@@ -8,8 +8,10 @@ below a seq already read.  Every :data:`POLL_SECONDS` the node reads the entries
 one it has seen (one query on the primary key; none of it on the send or sync path) and, for
 each change that concerns what it holds in memory, reads that again:
 
-- a user's verification (the class cache): created, changed, verified (by an admin, or by an
-  emailed code), revoked, deactivated;
+- the verification (the class cache) of every user a change was recorded on (created,
+  changed, verified by an admin or by an emailed code, revoked, deactivated, and whatever later
+  changes are recorded on a user: reading a verification again is cheap, missing one would
+  leave a class wrong);
 - the user's cached sessions: deactivated (the tokens are gone from the database), or their
   grants changed (the node admin flag a session carries).
 
@@ -28,7 +30,6 @@ from twisted.internet import defer, task
 
 from broker.admin import permissions
 from broker.admin.classes import UserClasses
-from broker.admin.email_verification import SUBMIT_ACTION
 from storage.accounts import AccountStore
 from storage.audit import AuditStore, Change
 
@@ -38,11 +39,7 @@ POLL_SECONDS = 1.0
 PAGE = 1000  # entries read per query
 MAX_PAGES = 100  # per poll: a big import is taken in within a few polls
 
-REVOKE = "users.revoke"
-# What each recorded action may change that the node holds in memory.
-VERIFICATION_ACTIONS = frozenset({permissions.USERS_CREATE, permissions.USERS_UPDATE,
-                                  permissions.USERS_DEACTIVATE, permissions.VERIFY, REVOKE,
-                                  SUBMIT_ACTION})
+# The actions after which a user's cached sessions are read again.
 SESSION_ACTIONS = frozenset({permissions.USERS_DEACTIVATE, permissions.ROLES_CHANGE})
 
 
@@ -80,7 +77,7 @@ class ChangeFeed:
         """Refresh what ``page`` changed; False if the node changed one of its users
         meanwhile (the page is read again at the next poll)."""
         done = [c for c in page if c.ok]
-        users = list(dict.fromkeys(c.target for c in done if c.action in VERIFICATION_ACTIONS))
+        users = list(dict.fromkeys(c.target for c in done if c.target.startswith("@")))
         rows = await self.accounts.current_of(users) if users else []
         for user_id in dict.fromkeys(c.target for c in done if c.action in SESSION_ACTIONS):
             self.forget_sessions(user_id)
