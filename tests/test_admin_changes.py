@@ -4,6 +4,7 @@ without a restart, on every path that reads them."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -125,6 +126,22 @@ def test_a_change_made_before_the_node_started_is_in_what_it_loads(admin: AdminN
     admin.local.run(admin.node.start())
     assert admin.node.admin.classes.class_of(BOB) == "public"
     assert admin.node.admin.changes.seen == admin.entries()[-1]["seq"]
+
+
+def test_a_poll_with_nothing_new_reads_only_the_log(running: AdminNode) -> None:
+    running.local.advance(POLL_SECONDS)  # takes in the fixture's own changes
+    feed = running.node.admin.changes
+    reads: list[list[str]] = []
+    current_of = feed.accounts.current_of
+    feed.accounts = SimpleNamespace(  # type: ignore[assignment]
+        current_of=lambda user_ids: reads.append(user_ids) or current_of(user_ids))
+    seen = feed.seen
+    running.local.advance(POLL_SECONDS * 5)
+    assert running.local.run(feed.poll()) == 0
+    assert (reads, feed.seen) == ([], seen)
+    running.ok("POST", "/organisations", {"id": "mea", "name": "MEA"}, status=201)
+    running.local.advance(POLL_SECONDS)  # an entry on no user: no user read again
+    assert (reads, feed.seen) == ([], seen + 1)
 
 
 class _NoStore:
