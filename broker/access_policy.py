@@ -1,5 +1,5 @@
 """The one policy decision point: may this user create, invite, join, read a profile, search the
-directory or send?
+directory, send or give a room an alias?
 
 Every request of those kinds passes through :class:`AccessPolicy`, whichever door it came in by
 (Client-Server API, federation, and later the admin and application APIs), so a rule is added
@@ -34,7 +34,8 @@ class Decision:
     origin: str = ""  # the server that asked, for a request that came over federation
 
 
-ACTIONS = ("create_room", "invite", "join", "read_profile", "search_directory", "send")
+ACTIONS = ("create_room", "invite", "join", "read_profile", "search_directory", "send",
+           "create_alias")
 
 
 class Rule(Protocol):
@@ -78,3 +79,6 @@ class AccessPolicy:
 
     def may_send(self, user_id: str, room_id: str, event_type: str) -> None:
         self.check(Decision("send", user_id, room_id, room_id, event_type))
+
+    def may_create_alias(self, user_id: str, room_id: str) -> None:
+        self.check(Decision("create_alias", user_id, room_id, room_id))

@@ -15,9 +15,12 @@ from twisted.internet import reactor as default_reactor
 
 from broker.access_policy import AccessPolicy
 from broker.admin.accounts import AccountDeps
+from broker.admin.blocked_rooms import BlockedRooms
 from broker.admin.email_codes import OneTimeCodes, code_secret
 from broker.admin.email_verification import EmailVerification
 from broker.admin.org_file import OrganisationsFileError, read_organisations_file
+from broker.admin.reports import AdminReports
+from broker.admin.rooms import AdminRooms
 from broker.admin.services import AdminStores, apply_config_file, build_admin_services
 from broker.auth import Auth
 from broker.clock import Clock
@@ -165,6 +168,7 @@ class Node:
             self.federation.sender, self.federation.client)
         self._build_room_services()
         self._build_admin_services()
+        self._build_admin_room_services()
         self.router.guards = Guards(RequestUsers(self.auth), self.ratelimiter, self.federation.authentication
                                     if self.config.federation.enabled else None)
         self._build_handlers()
@@ -175,6 +179,7 @@ class Node:
         await self.apply_organisations_file()
         await self.admin.changes.start_at_head()  # then what other processes change
         await self.admin.classes.load()  # who is verified: asked on every path, from memory
+        await self.blocked_rooms.load()  # rooms shut down: asked on every send, from memory
         self.admin.changes.start(self.reactor)
         self.admin.audit.start(self.reactor)  # signs the audit log's head periodically
         await self.federation.start()
@@ -205,6 +210,17 @@ class Node:
         self.email_verification = EmailVerification(
             self.codes, stores.email_codes, admin.accounts, admin.verifications,
             admin.authority, admin.audit, self.server_name)
+
+    def _build_admin_room_services(self) -> None:
+        """Rooms and reports for admins; shut down rooms refused by the access policy."""
+        stores = self.stores
+        self.blocked_rooms = BlockedRooms(stores.room_admin)
+        self.policy.add_rule(self.blocked_rooms.rule)
+        authority, audit = self.admin.authority, self.admin.audit
+        self.admin_rooms = AdminRooms(stores.room_admin, stores.state, self.rooms,
+                                      self.blocked_rooms, authority, audit, self.clock)
+        self.admin_reports = AdminReports(stores.reports, stores.events, authority, audit,
+                                          self.clock)
 
     async def _account_ended(self, user_id: str) -> None:
         """A deactivated account (by its user or an admin): public at once, out of its rooms."""
@@ -319,7 +335,7 @@ class Node:
         self.history = History(self.rooms, stores.events, stores.state, self.visibility,
                                self.client_events, self.federation.backfiller)
         self.directory = Directory(self.aliases, self.rooms, stores.state, self.server_name,
-                                   self.federation.client)
+                                   self.federation.client, self.policy)
 
     def _build_federation(self, transport: FederationTransport) -> None:
         stores = self.stores
@@ -335,7 +351,7 @@ class Node:
         from broker.federation_api import federation_endpoints
 
         self.router.add(*client_endpoints(self))
-        self.router.add(*admin_endpoints(self.admin))
+        self.router.add(*admin_endpoints(self.admin, self.admin_rooms, self.admin_reports))
         self.router.add(EmailVerificationEndpoints(self.email_verification, self.admin.audit))
         if self.config.federation.enabled:
             services = build_federation_services(

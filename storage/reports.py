@@ -9,6 +9,9 @@ One table, ``event_reports``, holds all three kinds:
 
 Ids are allocated inside the inserting transaction as MAX(id)+1; two concurrent inserts that pick
 the same id make one of them fail on the primary key, and it is retried.
+
+A report is open until an admin resolves it (``resolved_ts``, ``resolved_by``, ``resolution``);
+resolving writes its audit entry in the same transaction.
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from typing import Any
 
 from twisted.internet import defer
 
+from storage.audit import AuditDraft, append_entry
 from storage.database import Cursor, Database, IntegrityError
 
 NO_ROOM = ""  # room_id of a user report
 _ATTEMPTS = 5
-_COLUMNS = "id, room_id, event_id, reported_user_id, user_id, reason, score, received_ts"
+_INSERTED = "id, room_id, event_id, reported_user_id, user_id, reason, score, received_ts"
+_COLUMNS = f"{_INSERTED}, resolved_ts, resolved_by, resolution"
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,9 @@ class Report:
     reason: str | None
     score: int | None
     received_ts: int
+    resolved_ts: int | None = None
+    resolved_by: str | None = None
+    resolution: str | None = None
 
     @property
     def kind(self) -> str:
@@ -49,9 +57,21 @@ class Report:
                 "received_ts": self.received_ts}
 
 
+@dataclass(frozen=True)
+class ReportQuery:
+    """Which reports an admin lists: open or resolved ones (None: both), of one room."""
+
+    state: str | None = None  # "open" | "resolved"
+    room_id: str | None = None
+    before_id: int | None = None
+    limit: int = 100
+
+
 def _row_to_report(row: tuple[Any, ...]) -> Report:
     return Report(id=int(row[0]), room_id=row[1], event_id=row[2], reported_user_id=row[3],
-                  user_id=row[4], reason=row[5], score=row[6], received_ts=int(row[7]))
+                  user_id=row[4], reason=row[5], score=row[6], received_ts=int(row[7]),
+                  resolved_ts=None if row[8] is None else int(row[8]), resolved_by=row[9],
+                  resolution=row[10])
 
 
 class ReportStore:
@@ -71,7 +91,7 @@ class ReportStore:
         def txn(cur: Cursor) -> int:
             report_id = int(cur.select_value("SELECT MAX(id) FROM event_reports") or 0) + 1
             cur.execute(
-                f"INSERT INTO event_reports ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO event_reports ({_INSERTED}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (report_id, *row))
             return report_id
 
@@ -91,16 +111,39 @@ class ReportStore:
 
         return self.db.run_interaction("get_report", txn)
 
-    def list_reports(
-        self, *, before_id: int | None = None, limit: int = 100
-    ) -> defer.Deferred[list[Report]]:
-        """Newest reports first; ``before_id`` pages back from an id."""
-
+    def find_reports(self, query: ReportQuery) -> defer.Deferred[list[Report]]:
+        """Newest reports first, filtered by ``query``."""
         def txn(cur: Cursor) -> list[Report]:
-            where, args = ("WHERE id < ?", [before_id]) if before_id is not None else ("", [])
+            where: list[str] = []
+            args: list[Any] = []
+            if query.before_id is not None:
+                where.append("id < ?")
+                args.append(query.before_id)
+            if query.room_id is not None:
+                where.append("room_id = ?")
+                args.append(query.room_id)
+            if query.state is not None:
+                where.append("resolved_ts IS NULL" if query.state == "open"
+                             else "resolved_ts IS NOT NULL")
+            clause = f"WHERE {' AND '.join(where)}" if where else ""
             rows = cur.select_all(
-                f"SELECT {_COLUMNS} FROM event_reports {where} ORDER BY id DESC LIMIT ?",
-                (*args, limit))
+                f"SELECT {_COLUMNS} FROM event_reports {clause} ORDER BY id DESC LIMIT ?",
+                (*args, query.limit))
             return [_row_to_report(row) for row in rows]
 
-        return self.db.run_interaction("list_reports", txn)
+        return self.db.run_interaction("find_reports", txn)
+
+    def resolve(self, report_id: int, by: str, ts: int, resolution: str | None,
+                entry: AuditDraft) -> defer.Deferred[bool]:
+        """Mark an open report resolved, with ``entry``; False (nothing written) if it is
+        resolved already or unknown."""
+        def txn(cur: Cursor) -> bool:
+            cur.execute("UPDATE event_reports SET resolved_ts = ?, resolved_by = ?,"
+                        " resolution = ? WHERE id = ? AND resolved_ts IS NULL",
+                        (ts, by, resolution, report_id))
+            if cur.rowcount != 1:
+                return False
+            append_entry(cur, entry)
+            return True
+
+        return self.db.run_interaction("resolve_report", txn)

@@ -21,6 +21,7 @@ from storage.receipts import ReceiptStore
 from storage.remote_invites import RemoteInviteStore
 from storage.reports import ReportStore
 from storage.roles import RoleStore
+from storage.room_admin import RoomAdminStore
 from storage.server_keys import ServerKeyStore
 from storage.state import StateStore
 from storage.to_device import ToDeviceStore
@@ -54,3 +55,4 @@ class Stores:
         self.audit = AuditStore(db)
         self.accounts = AccountStore(db)
         self.email_codes = EmailCodeStore(db)
+        self.room_admin = RoomAdminStore(db)

@@ -119,6 +119,17 @@ class AdminNode:
             raw: bytes | None = None) -> tuple[int, Any]:
         return self.local.call(method, f"{ADMIN}{path}", token, body, raw=raw)
 
+    def api_as(self, localpart: str, method: str, path: str, body: Any = None
+               ) -> tuple[int, Any]:
+        """An admin API request by the user made as ``localpart``."""
+        return self.api(method, path, self.tokens[localpart], body)
+
+    def client(self, localpart: str, method: str, path: str, body: Any = None
+               ) -> tuple[int, Any]:
+        """A Client-Server API request (``path`` under /_matrix/client/v3) by ``localpart``."""
+        return self.local.call(method, f"/_matrix/client/v3{path}", self.tokens[localpart],
+                               body)
+
     def ok(self, method: str, path: str, body: Any = None, *, status: int = 200) -> Any:
         """A request by the node admin that must succeed with ``status``; its answer."""
         got, answer = self.api(method, path, self.root, body)

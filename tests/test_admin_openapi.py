@@ -1,7 +1,9 @@
 """The admin API answers as docs/api/broker-admin.openapi.yaml says, on both engines.
 
 Each example below is a request to a fresh node (mha with mha.dm, and mea; ``bob`` is a
-verifier of mha; ``nobody`` holds no role).  A request the document allows must succeed with
+verifier of mha; ``nobody`` holds no role; ``carol``, verified for mha.dm, created a room,
+``{room}`` in a path, sent a message into it and reported it (report 1) and the room
+(report 2, resolved)).  A request the document allows must succeed with
 a documented status; a request the document's schema refuses must be refused by the server
 too; every answer must match the document's schema for its status.  Every operation of the
 document is exercised, and every ``/_broker/admin`` route the node serves is in the document.
@@ -12,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -140,6 +143,36 @@ EXAMPLES: list[tuple[str, str, str, Any]] = [
     ("root", "POST", "/verification_requests/r2/deny", {"reason": 5}),
     ("root", "POST", "/verification_requests/r3/deny", {}),
     ("root", "POST", "/verification_requests/nope/deny", {}),
+    ("root", "GET", "/rooms", None),
+    ("root", "GET", "/rooms?organisation=mha&q=CHAT&limit=1", None),
+    ("root", "GET", "/rooms?from=!a&limit=5", None),
+    ("root", "GET", "/rooms?organisation=nowhere", None),
+    ("root", "GET", "/rooms?limit=abc", None),
+    ("bob", "GET", "/rooms", None),
+    ("root", "GET", "/rooms/{room}", None),
+    ("root", "GET", "/rooms/!nowhere", None),
+    ("nobody", "GET", "/rooms/{room}", None),
+    ("root", "POST", "/rooms/{room}/shutdown", {"reason": "Spam"}),
+    ("root", "POST", "/rooms/{room}/shutdown", {}),
+    ("root", "POST", "/rooms/{room}/shutdown", {"purge": True}),
+    ("root", "POST", "/rooms/{room}/shutdown", {"reason": 5}),
+    ("root", "POST", "/rooms/!nowhere/shutdown", {}),
+    ("bob", "POST", "/rooms/{room}/shutdown", {}),
+    ("root", "GET", "/reports", None),
+    ("root", "GET", "/reports?state=open&room_id={room}&from=5&limit=2", None),
+    ("root", "GET", "/reports?state=pending", None),
+    ("bob", "GET", "/reports", None),
+    ("root", "GET", "/reports/1", None),
+    ("root", "GET", "/reports/1?content=true", None),
+    ("root", "GET", "/reports/99", None),
+    ("root", "GET", "/reports/abc", None),
+    ("nobody", "GET", "/reports/1", None),
+    ("root", "POST", "/reports/1/resolve", {"resolution": "User warned"}),
+    ("root", "POST", "/reports/1/resolve", {}),
+    ("root", "POST", "/reports/2/resolve", {}),
+    ("root", "POST", "/reports/1/resolve", {"verdict": "x"}),
+    ("root", "POST", "/reports/99/resolve", {}),
+    ("bob", "POST", "/reports/1/resolve", {}),
 ]
 
 
@@ -158,9 +191,27 @@ def _queue(made: AdminNode) -> None:
     result_of(store.decide("r3", "denied", made.root_id, now, None, made.last_entry_draft()))
 
 
+def _reported_room(made: AdminNode) -> str:
+    """carol's room "Chat", her message in it reported (report 1), the room reported and
+    that report resolved (report 2)."""
+    room_id = str(made.client("carol", "POST", "/createRoom", {"name": "Chat"})[1]["room_id"])
+    room = quote(room_id)
+    event_id = made.client("carol", "PUT", f"/rooms/{room}/send/m.room.message/1",
+                           {"msgtype": "m.text", "body": "hi"})[1]["event_id"]
+    made.client("carol", "POST", f"/rooms/{room}/report/{quote(event_id)}",
+                {"reason": "abuse"})
+    made.client("carol", "POST", f"/rooms/{room}/report", {})
+    made.ok("POST", "/reports/2/resolve", {"resolution": "No action"})
+    return room_id
+
+
+class Scene(AdminNode):
+    room_id = ""  # carol's reported room
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
-def scene(request: Any, tmp_path: Path) -> Iterator[AdminNode]:
-    made = AdminNode(tmp_path, request.param)
+def scene(request: Any, tmp_path: Path) -> Iterator[Scene]:
+    made = Scene(tmp_path, request.param)
     try:
         made.ministries("bob", "verifier")
         made.user("nobody")
@@ -168,6 +219,7 @@ def scene(request: Any, tmp_path: Path) -> Iterator[AdminNode]:
         made.ok("POST", "/users/@carol:admin.test/verification",
                 {"organisation": "mha.dm", "basis": "document"})
         _queue(made)
+        made.room_id = _reported_room(made)
         yield made
     finally:
         made.close()
@@ -175,9 +227,10 @@ def scene(request: Any, tmp_path: Path) -> Iterator[AdminNode]:
 
 @pytest.mark.parametrize("caller, method, path, body", EXAMPLES,
                          ids=[f"{c}-{m}-{p}-{i}" for i, (c, m, p, _) in enumerate(EXAMPLES)])
-def test_the_server_answers_as_the_document_says(scene: AdminNode, caller: str, method: str,
+def test_the_server_answers_as_the_document_says(scene: Scene, caller: str, method: str,
                                                   path: str, body: Any) -> None:
     token = scene.root if caller == "root" else scene.tokens[caller]
+    path = path.replace("{room}", scene.room_id)
     status, answer = scene.api(method, path, token, body)
     check_answer(method, f"{ADMIN}{path}", status, answer)
     if not (request_allowed(method, f"{ADMIN}{path}", body)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from storage.database import Database
-from storage.reports import NO_ROOM, ReportStore
+from storage.reports import NO_ROOM, ReportQuery, ReportStore
 from tests.storage_helpers import result_of
 
 ALICE = "@alice:example.org"
@@ -40,8 +40,8 @@ def test_ids_increase_and_listing_is_newest_first(database: Database) -> None:
     ids = [result_of(store.add_report(reporter=ALICE, received_ts=i, room_id=ROOM))
            for i in range(3)]
     assert ids == [1, 2, 3]
-    assert [r.id for r in result_of(store.list_reports())] == [3, 2, 1]
-    assert [r.id for r in result_of(store.list_reports(before_id=3, limit=1))] == [2]
+    assert [r.id for r in result_of(store.find_reports(ReportQuery()))] == [3, 2, 1]
+    assert [r.id for r in result_of(store.find_reports(ReportQuery(before_id=3, limit=1)))] == [2]
 
 
 def test_unknown_report_is_none(database: Database) -> None:

@@ -81,6 +81,10 @@ class AuditLog:
         entry.detail.update(errcode=errcode, error=message)
         await self.store.append(entry.draft("refused"))
 
+    async def record(self, entry: Recording) -> None:
+        """Record an action that writes nothing else (a read that must be on record)."""
+        await self.store.append(entry.draft())
+
     async def refuse(self, actor: Actor, action: str, target: str, errcode: str,
                      message: str) -> None:
         """Record a request refused before it reached a service (a body that is not JSON)."""

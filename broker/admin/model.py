@@ -113,6 +113,18 @@ def check_body(body: dict[str, Any], allowed: Iterable[str], required: Iterable[
             raise MissingField(name)
 
 
+def optional_text(body: dict[str, Any], field: str, maximum: int) -> str | None:
+    """The one optional text field of a body that holds nothing else (null: absent)."""
+    check_body(body, (field,))
+    value = body.get(field)
+    if value is not None and not isinstance(value, str):
+        raise BadField(field, "must be a string")
+    if value is not None and len(value) > maximum:
+        raise BadField(field, f"must be at most {maximum} characters",
+                       errcode="M_INVALID_PARAM")
+    return value
+
+
 def _name(value: Any, field: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise BadField(field, "must be a non-empty string")

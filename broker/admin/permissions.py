@@ -30,6 +30,11 @@ USERS_CREATE = "users.create"
 USERS_UPDATE = "users.update"
 USERS_DEACTIVATE = "users.deactivate"
 VERIFY = "users.verify"
+ROOMS_READ = "rooms.read"
+ROOMS_SHUTDOWN = "rooms.shutdown"
+REPORTS_READ = "reports.read"
+REPORTS_CONTENT = "reports.content"
+REPORTS_RESOLVE = "reports.resolve"
 
 ADMINS = frozenset({"node_admin", "org_admin"})
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -45,6 +50,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     USERS_UPDATE: ADMINS,
     USERS_DEACTIVATE: ADMINS,
     VERIFY: ADMINS | {"verifier"},
+    # A room belongs to its creator's organisation (none: only node-wide grants cover it).
+    ROOMS_READ: ADMINS | {"auditor"},
+    ROOMS_SHUTDOWN: frozenset({"node_admin"}),
+    # Reports concern the whole node: only node-wide grants cover them.
+    REPORTS_READ: frozenset({"node_admin", "auditor"}),
+    REPORTS_CONTENT: frozenset({"node_admin"}),
+    REPORTS_RESOLVE: frozenset({"node_admin"}),
 }
 
 # Which roles a grantor of each role may grant or revoke (within the grantor's scope).

@@ -1,4 +1,5 @@
-"""The admin API (``/_broker/admin/v1``): organisations, accounts, roles and the audit log.
+"""The admin API (``/_broker/admin/v1``): organisations, accounts, roles, the audit log, rooms
+and content reports.
 
 Callers authenticate with an ordinary access token; what they may do is decided by
 :mod:`broker.admin.permissions` from the roles they hold, inside each service call (so a
@@ -11,16 +12,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from broker.admin.reports import AdminReports
+    from broker.admin.rooms import AdminRooms
     from broker.admin.services import AdminServices
     from broker.http.endpoint import Endpoints
 
 ADMIN_PREFIX = "/_broker/admin/v1"
 
 
-def admin_endpoints(admin: AdminServices) -> list[Endpoints]:
+def admin_endpoints(admin: AdminServices, rooms: AdminRooms, reports: AdminReports
+                    ) -> list[Endpoints]:
     from broker.admin_api.audit import AuditEndpoints
     from broker.admin_api.organisations import OrganisationEndpoints
+    from broker.admin_api.reports import ReportEndpoints
     from broker.admin_api.roles import RoleEndpoints
+    from broker.admin_api.rooms import RoomEndpoints
     from broker.admin_api.users import UserEndpoints
     from broker.admin_api.verification_requests import VerificationRequestEndpoints
 
@@ -30,4 +36,6 @@ def admin_endpoints(admin: AdminServices) -> list[Endpoints]:
         AuditEndpoints(admin.audit_reader, admin.audit),
         UserEndpoints(admin.accounts, admin.verifications, admin.audit),
         VerificationRequestEndpoints(admin.verification_queue, admin.audit),
+        RoomEndpoints(rooms, admin.audit),
+        ReportEndpoints(reports, admin.audit),
     ]

@@ -12,11 +12,8 @@ from typing import Any
 from broker.admin import permissions
 from broker.admin.audit import AuditLog, AuditReader
 from broker.admin_api import ADMIN_PREFIX
-from broker.admin_api.calls import AdminEndpoints
+from broker.admin_api.calls import AdminEndpoints, page
 from broker.http.endpoint import Access, Call, endpoint
-
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
 
 
 class AuditEndpoints(AdminEndpoints):
@@ -27,10 +24,6 @@ class AuditEndpoints(AdminEndpoints):
     @endpoint("GET", f"{ADMIN_PREFIX}/audit", access=Access.USER)
     async def read(self, call: Call) -> tuple[int, dict[str, Any]]:
         after = await self.query_int(call, permissions.AUDIT_READ, "from", 0)
-        limit = await self.query_int(call, permissions.AUDIT_READ, "limit", DEFAULT_LIMIT,
-                                     maximum=MAX_LIMIT)
-        entries = await self.reader.read(self.actor(call), after, max(limit, 1))
-        answer: dict[str, Any] = {"entries": entries}
-        if len(entries) == max(limit, 1):
-            answer["next_from"] = entries[-1]["seq"]
-        return 200, answer
+        limit = await self.query_limit(call, permissions.AUDIT_READ)
+        entries = await self.reader.read(self.actor(call), after, limit)
+        return 200, page("entries", entries, limit, "seq")

@@ -8,12 +8,24 @@ naming the field."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from broker.admin.audit import AuditLog
 from broker.admin.model import Actor
 from broker.http.endpoint import Call, Endpoints
 from broker.http.errors import MatrixError
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+
+def page(name: str, items: list[dict[str, Any]], limit: int, key: str) -> dict[str, Any]:
+    """A page of a listing: ``items`` under ``name``, and ``next_from`` (the last item's
+    ``key``) when the page is full, so more may follow."""
+    answer: dict[str, Any] = {name: items}
+    if len(items) == limit:
+        answer["next_from"] = items[-1][key]
+    return answer
 
 
 class AdminEndpoints(Endpoints):
@@ -44,11 +56,23 @@ class AdminEndpoints(Endpoints):
             await self.audit.refuse(self.actor(call), action, "", e.errcode, e.message)
             raise
 
+    async def query_limit(self, call: Call, action: str) -> int:
+        """The ``limit`` of a listing: 1 to 1000, 100 when absent."""
+        return max(await self.query_int(call, action, "limit", DEFAULT_LIMIT,
+                                        maximum=MAX_LIMIT), 1)
+
     async def query_choice(self, call: Call, action: str, name: str,
                            choices: tuple[str, ...]) -> str | None:
         value = call.arg(name)
         if value is not None and value not in choices:
             await self.refused(call, action, f"'{name}' must be one of: {', '.join(choices)}")
+        return value
+
+    async def query_text(self, call: Call, action: str, name: str, maximum: int) -> str:
+        """A text query argument ('' when absent) of at most ``maximum`` characters."""
+        value = call.arg(name) or ""
+        if len(value) > maximum:
+            await self.refused(call, action, f"'{name}' may be at most {maximum} characters")
         return value
 
     async def refused(self, call: Call, action: str, message: str) -> None:

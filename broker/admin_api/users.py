@@ -16,15 +16,13 @@ from broker.admin.accounts import AdminAccounts
 from broker.admin.audit import AuditLog
 from broker.admin.verifications import Verifications
 from broker.admin_api import ADMIN_PREFIX
-from broker.admin_api.calls import AdminEndpoints
+from broker.admin_api.calls import AdminEndpoints, page
 from broker.http.bodies import JsonObject
 from broker.http.endpoint import Access, Call, endpoint
 
 USERS = f"{ADMIN_PREFIX}/users"
 ONE = f"{USERS}/(?P<user_id>[^/]+)"
 VERIFICATION = f"{ONE}/verification"
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
 MAX_QUERY = 200
 
 
@@ -47,18 +45,12 @@ class UserEndpoints(AdminEndpoints):
     @endpoint("GET", USERS, access=Access.USER)
     async def list(self, call: Call) -> tuple[int, dict[str, Any]]:
         action = permissions.USERS_READ
-        limit = max(await self.query_int(call, action, "limit", DEFAULT_LIMIT,
-                                         maximum=MAX_LIMIT), 1)
+        limit = await self.query_limit(call, action)
         user_class = await self.query_choice(call, action, "class", CLASSES)
-        q = call.arg("q") or ""
-        if len(q) > MAX_QUERY:
-            await self.refused(call, action, f"'q' may be at most {MAX_QUERY} characters")
+        q = await self.query_text(call, action, "q", MAX_QUERY)
         users = await self.accounts.list_users(self.actor(call), call.arg("organisation"),
                                          user_class, q, call.arg("from") or "", limit)
-        answer: dict[str, Any] = {"users": users}
-        if len(users) == limit:
-            answer["next_from"] = users[-1]["user_id"]
-        return 200, answer
+        return 200, page("users", users, limit, "user_id")
 
     @endpoint("GET", ONE, access=Access.USER)
     async def get(self, call: Call, user_id: str) -> tuple[int, dict[str, Any]]:

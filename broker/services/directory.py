@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from broker.access_policy import AccessPolicy
 from broker.errors import Forbidden, NotFound, Unavailable
 from broker.rooms.aliases import Aliases
 from broker.rooms.live_room import LiveRoom
@@ -109,8 +110,9 @@ def _page(chunks: list[dict[str, Any]], query: PublicRoomsQuery) -> dict[str, An
 
 class Directory:
     def __init__(self, aliases: Aliases, rooms: Rooms, state: StateStore, server_name: str,
-                 federation_client: FederationClient | None) -> None:
+                 federation_client: FederationClient | None, policy: AccessPolicy) -> None:
         self.aliases = aliases
+        self.policy = policy
         self.rooms = rooms
         self.state = state
         self.server_name = server_name
@@ -119,6 +121,7 @@ class Directory:
     async def create_alias(self, user_id: str, is_admin: bool, alias: str, room_id: str) -> None:
         self.aliases.validate(alias)
         room = await self.rooms.get_room(room_id)
+        self.policy.may_create_alias(user_id, room_id)
         if not is_admin and room.membership_of(user_id) != "join":
             raise Forbidden("You must be joined to a room to give it an alias.")
         await self.aliases.create_alias(alias, room_id, user_id)
