@@ -11,9 +11,12 @@ Apart from ``resolve_filter`` (which reads stored filters) this module is pure.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from broker.errors import InvalidInput, MalformedContent
 from protocol.strict_json import loads_strict
@@ -188,16 +191,25 @@ class EventFilter:
         return min(self.limit if self.limit is not None else default, maximum)
 
 
+def _canonical(body: dict[str, Any]) -> str:
+    try:
+        return orjson.dumps(body, option=orjson.OPT_SORT_KEYS).decode()
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits
+        return json.dumps(body, sort_keys=True, separators=(",", ":"))
+
+
 class Filter:
     """The spec's Filter (what /sync and /user/{userId}/filter take), parsed and compiled."""
 
     __slots__ = ("event_fields", "event_format", "presence", "account_data", "_rooms",
                  "_not_rooms", "include_leave", "ephemeral", "state", "timeline",
-                 "room_account_data", "_field_paths", "source")
+                 "room_account_data", "_field_paths", "source", "key")
 
     def __init__(self, body: dict[str, Any] | None = None) -> None:
         body = _object(body if body is not None else {}, "")
         self.source = body
+        #: The definition in canonical form: filters with the same key pass the same events.
+        self.key = _canonical(body)
         fields = _strings(body, "event_fields", "")
         self.event_fields: list[str] | None = fields
         self._field_paths = tuple(split_property_path(f) for f in fields) if fields else ()

@@ -123,6 +123,40 @@ def _dumps(value: Any) -> bytes:
                       allow_nan=False).encode("utf-8")
 
 
+class Encoded(dict):  # type: ignore[type-arg]
+    """A JSON object that keeps its own encoding: :func:`encode_json` writes the kept bytes
+    instead of encoding the object again (a /sync timeline that every member of a room woken
+    by the same event receives).  It reads like the object it holds and refuses changes,
+    which the kept bytes would not show."""
+
+    __slots__ = ("fragment",)
+
+    def __init__(self, value: dict[str, Any]) -> None:
+        super().__init__(value)
+        self.fragment = orjson.Fragment(encode_json(value))
+
+    def _read_only(self, *_args: Any, **_kwargs: Any) -> Any:
+        raise TypeError("an Encoded JSON object cannot be changed")
+
+    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = _read_only  # type: ignore[assignment]
+
+
+def _subclass_value(value: Any) -> Any:
+    """What orjson writes for an instance of a subclass of a JSON type (it passes them here
+    so that :class:`Encoded` is written from its kept bytes)."""
+    if isinstance(value, Encoded):
+        return value.fragment
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, list):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
 def encode_json(value: Any) -> bytes:
     """``value`` as compact UTF-8 JSON (orjson: several times faster than the standard
     library, and every /sync answer goes through here).
@@ -133,7 +167,8 @@ def encode_json(value: Any) -> bytes:
     Python's recursion limit.
     """
     try:
-        return orjson.dumps(value)
+        return orjson.dumps(value, default=_subclass_value,
+                            option=orjson.OPT_PASSTHROUGH_SUBCLASS)
     except orjson.JSONEncodeError:
         # What orjson refuses (lone surrogates, integers beyond 64 bits, non-string keys,
         # nesting past 255 levels) the standard library encodes or replaces below.

@@ -24,6 +24,7 @@ from broker.auth import Requester
 from broker.config import load_config
 from broker.init_config import write_initial_config
 from broker.node import Node
+from broker.rooms.create_room import CreateRoomRequest
 from tests.storage_helpers import (
     drop_postgres_database,
     postgres_database_or_skip,
@@ -121,6 +122,19 @@ class InProcessNode:
             user_id, "", self.node.clock.time_ms(), is_admin=False))
         token, device_id = self.run(self.node.auth.create_session(user_id, None, None, None))
         return Requester(user_id, device_id, False, ""), token
+
+    def room_with_members(self, members: int, name: str) -> tuple[str, str, list[str]]:
+        """A public room created by ``owner`` with ``members`` more users joined (``m0``,
+        ``m1``...): its ID, the owner's access token and the members' tokens."""
+        owner, owner_token = self.register("owner")
+        room_id, _alias = self.settle(self.node.room_creation.create(
+            CreateRoomRequest(creator=owner.user_id, preset="public_chat", name=name)))
+        tokens = []
+        for i in range(members):
+            member, token = self.register(f"m{i}")
+            self.settle(self.node.membership.join(room_id, member.user_id))
+            tokens.append(token)
+        return room_id, owner_token, tokens
 
     def call(self, method: str, path: str, token: str | None, body: Any = None, *,
              raw: bytes | None = None) -> tuple[int, Any]:

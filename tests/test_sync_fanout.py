@@ -12,7 +12,6 @@ from urllib.parse import quote
 import pytest
 from twisted.web.test.requesthelper import DummyRequest
 
-from broker.rooms.create_room import CreateRoomRequest
 from tests.inprocess_node import InProcessNode
 
 V3 = "/_matrix/client/v3"
@@ -25,14 +24,8 @@ class BigRoom:
         self.local = local
         node = local.node
         node.notifier.wake_batch = BATCH
-        owner, self.owner_token = local.register("owner")
-        self.room_id, _alias = local.settle(node.room_creation.create(
-            CreateRoomRequest(creator=owner.user_id, preset="public_chat", name="Big room")))
-        self.member_tokens = []
-        for i in range(MEMBERS):
-            member, token = local.register(f"m{i}")
-            local.settle(node.membership.join(self.room_id, member.user_id))
-            self.member_tokens.append(token)
+        self.room_id, self.owner_token, self.member_tokens = local.room_with_members(
+            MEMBERS, "Big room")
         self.since = body(self.get_sync(self.owner_token, None))["next_batch"]
 
     def get_sync(self, token: str, since: str | None, timeout_ms: int = 0) -> DummyRequest:

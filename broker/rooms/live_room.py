@@ -51,6 +51,11 @@ class LiveRoom:
     state_version: int = 0
     _members_cache: dict[tuple[str, ...], list[str]] = field(default_factory=dict)
     _members_cache_version: int = -1
+    # Bumped when an event of the recent window is replaced (redacted).
+    recent_version: int = 0
+    # The last answer of :meth:`recent_since`: every member of a room woken by one event asks
+    # the same question.  (after, up_to, recent_version, answer)
+    _recent_answer: tuple[int, int, int, list[Event]] | None = None
 
     @property
     def create_event(self) -> Event:
@@ -109,7 +114,15 @@ class LiveRoom:
         """Persisted events with ``after < stream <= up_to`` if the window covers them."""
         if after < self.recent_after:
             return None
-        return [e for e in self.recent if after < e.unsigned["stream_ordering"] <= up_to]
+        kept = self._recent_answer
+        if kept is not None and kept[0] == after and kept[1] == up_to \
+                and kept[2] == self.recent_version:
+            return kept[3]
+        # Events at or before ``up_to`` are all persisted (the stream's current position), so
+        # the answer for a range only changes when an event in it is replaced.
+        answer = [e for e in self.recent if after < e.unsigned["stream_ordering"] <= up_to]
+        self._recent_answer = (after, up_to, self.recent_version, answer)
+        return answer
 
     def older_history_added(self) -> None:
         """Events older than the recent window were stored (backfill): it still holds every
@@ -122,6 +135,7 @@ class LiveRoom:
         for index, cached in enumerate(self.recent):
             if cached.event_id == event.event_id:
                 self.recent[index] = event
+                self.recent_version += 1
 
 
 class RoomRegistry:

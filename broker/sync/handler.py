@@ -19,9 +19,11 @@ from broker.rooms.client_events import ClientEvents
 from broker.rooms.live_room import LiveRoom
 from broker.rooms.stripped_state import stripped, stripped_state
 from broker.rooms.visibility import HistoryFilter, Visibility, restricts_history
+from broker.sync.shared import SharedTimelines, TimelineKey, TimelineSection
 from broker.sync.summary import RoomSummaries
 from broker.sync.tokens import SyncToken, pagination_token
 from protocol.events import Event
+from protocol.strict_json import Encoded
 from storage.remote_invites import RemoteInvite
 
 if TYPE_CHECKING:
@@ -93,6 +95,7 @@ class SyncHandler:
         self.e2ee_fields = e2ee_fields
         self.clock = clock
         self.summaries = RoomSummaries()
+        self.shared_timelines = SharedTimelines()
 
     async def sync(self, req: SyncRequest) -> dict[str, Any]:
         """Answer at once when there is news (or for an initial sync), else wait for news up
@@ -306,59 +309,97 @@ class SyncHandler:
         room = plan.room
         flt = req.filter
         since_stream = None if plan.full or req.since is None else req.since.stream
+        timeline = await self._timeline(req, room, since_stream, now, history)
+        state_events = await self._state_events(req, plan, now, timeline)
+        device = (req.requester.user_id, req.requester.device_id)
+        section = self._empty_joined()
+        section["timeline"] = timeline.section
+        serialized = await self.client_events.serialize(state_events, device=device,
+                                                        include_room_id=False)
+        section["state"] = {"events": [flt.apply_event_fields(e) for e in serialized]}
+        section["ephemeral"] = {"events": self._ephemeral(req, plan, receipts)}
+        section["summary"] = self.summaries.summary(room, req.requester.user_id)
+        return section
+
+    async def _timeline(self, req: SyncRequest, room: LiveRoom, since_stream: int | None,
+                        now: SyncToken, history: HistoryFilter | None) -> TimelineSection:
+        """The room's timeline for this sync: the one every member woken by the same event
+        shares (see :mod:`broker.sync.shared`), else built for this requester."""
+        user_id = req.requester.user_id
+        key: TimelineKey | None = None
+        if since_stream is not None and history is None:
+            key = (room.room_id, since_stream, now.stream, room.recent_version, req.filter.key)
+            shared = self.shared_timelines.get(key, self.clock.time_ms())
+            if shared is not None and user_id not in shared.senders:
+                return shared
+        flt = req.filter
         limit = flt.timeline_limit(DEFAULT_TIMELINE_LIMIT)
-        events, limited = _newest(
+        window, limited = _newest(
             await self._timeline_events(room, since_stream, now.stream, limit), limit)
-        first_stream = (events[0].unsigned["stream_ordering"] if events else now.stream + 1)
-        timeline = [e for e in events if flt.allows_timeline_event(
+        first_stream = (window[0].unsigned["stream_ordering"] if window else now.stream + 1)
+        events = [e for e in window if flt.allows_timeline_event(
             e.type, e.sender, "url" in e.content, room.room_id)]
         if history is not None:
-            timeline = history.filter(timeline, req.requester.user_id)
+            events = history.filter(events, user_id)
+        senders = frozenset(e.sender for e in events)
+        shareable = key is not None and events and user_id not in senders
+        serialized = await self.client_events.serialize(
+            events, device=None if shareable else (user_id, req.requester.device_id),
+            include_room_id=False)
+        section: dict[str, Any] = {
+            "events": [flt.apply_event_fields(e) for e in serialized],
+            "limited": limited,
+            "prev_batch": pagination_token(first_stream - 1),
+        }
+        if not shareable:
+            return TimelineSection(events, window, limited, first_stream, section, senders, 0)
+        built = TimelineSection(events, window, limited, first_stream, Encoded(section), senders,
+                               self.clock.time_ms())
+        assert key is not None
+        self.shared_timelines.put(key, built)
+        return built
 
+    async def _state_events(self, req: SyncRequest, plan: _RoomPlan, now: SyncToken,
+                            timeline: TimelineSection) -> list[Event]:
+        """The state section: the whole state for a room shown whole, the state changes in
+        the gap before a limited timeline, else nothing."""
+        room = plan.room
+        flt = req.filter
         state_events: list[Event]
         if plan.full:
-            in_timeline = {e.event_id for e in events}
+            in_timeline = {e.event_id for e in timeline.window}
             state_events = [e for e in room.state.values()
                             if e.event_id not in in_timeline
                             and e.unsigned.get("stream_ordering", 0) <= now.stream]
-        elif limited and req.since is not None:
+        elif timeline.limited and req.since is not None:
             gap = await self.stores.events.get_state_events_between(
-                room.room_id, req.since.stream, first_stream - 1)
+                room.room_id, req.since.stream, timeline.first_stream - 1)
             latest: dict[tuple[str, str], Event] = {}
             for event in gap:
                 latest[(event.type, event.state_key or "")] = event
             state_events = list(latest.values())
         else:
-            state_events = []
+            return []
         state_events = [e for e in state_events if flt.allows_state_event(
             e.type, e.sender, False, room.room_id)]
         if flt.lazy_load_members and state_events:
-            wanted = {e.sender for e in timeline} | {req.requester.user_id}
+            wanted = {e.sender for e in timeline.events} | {req.requester.user_id}
             state_events = [e for e in state_events
                             if e.type != "m.room.member" or e.state_key in wanted]
+        return state_events
 
-        device = (req.requester.user_id, req.requester.device_id)
-        section = self._empty_joined()
-        serialized = await self.client_events.serialize(timeline + state_events, device=device,
-                                            include_room_id=False)
-        fmt = flt.apply_event_fields
-        section["timeline"] = {
-            "events": [fmt(e) for e in serialized[:len(timeline)]],
-            "limited": limited,
-            "prev_batch": pagination_token(first_stream - 1),
-        }
-        section["state"] = {"events": [fmt(e) for e in serialized[len(timeline):]]}
+    def _ephemeral(self, req: SyncRequest, plan: _RoomPlan,
+                   receipts: dict[str, Any]) -> list[dict[str, Any]]:
+        room_id = plan.room.room_id
         ephemeral: list[dict[str, Any]] = []
         if (req.since is None or plan.full or self.typing.changed_since(
-                room.room_id, req.since.typing)) and flt.allows_ephemeral("m.typing"):
-            typing_users = self.typing.typing_users(room.room_id)
+                room_id, req.since.typing)) and req.filter.allows_ephemeral("m.typing"):
+            typing_users = self.typing.typing_users(room_id)
             if typing_users or req.since is not None:
                 ephemeral.append({"type": "m.typing", "content": {"user_ids": typing_users}})
-        if room.room_id in receipts and receipts[room.room_id]:
-            ephemeral.append({"type": "m.receipt", "content": receipts[room.room_id]})
-        section["ephemeral"] = {"events": ephemeral}
-        section["summary"] = self.summaries.summary(room, req.requester.user_id)
-        return section
+        if receipts.get(room_id):
+            ephemeral.append({"type": "m.receipt", "content": receipts[room_id]})
+        return ephemeral
 
     # -- invites and leaves ---------------------------------------------------------------------------
     async def _invite_section(self, room_id: str, user_id: str) -> dict[str, Any]:
