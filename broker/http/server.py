@@ -214,7 +214,8 @@ class Router(Resource):
 
 
 RESOURCE_PREFIXES = {
-    "client": ("/_matrix/client/",),
+    # The government APIs (the admin API, users' own verification) go with the client API.
+    "client": ("/_matrix/client/", "/_broker/"),
     "media": ("/_matrix/media/", "/_matrix/client/v1/media/"),
     "federation": ("/_matrix/federation/", "/_matrix/key/"),
 }
