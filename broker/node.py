@@ -216,6 +216,7 @@ class Node:
         stores = self.stores
         self.blocked_rooms = BlockedRooms(stores.room_admin)
         self.policy.add_rule(self.blocked_rooms.rule)
+        self.admin.changes.listen(self.blocked_rooms.changes_seen)
         authority, audit = self.admin.authority, self.admin.audit
         self.admin_rooms = AdminRooms(stores.room_admin, stores.state, self.rooms,
                                       self.blocked_rooms, authority, audit, self.clock)

@@ -4,12 +4,15 @@ decided by the permission module and recorded in the audit log."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
 from broker.admin.blocked_rooms import BlockedRooms
+from broker.admin.changes import POLL_SECONDS
+from storage.room_admin import Block
 from tests.admin_harness import AdminNode, admin
 
 __all__ = ["admin"]
@@ -267,3 +270,16 @@ def test_blocked_rooms_are_loaded_again_at_start(scene: Scene) -> None:
     fresh = BlockedRooms(scene.node.stores.room_admin)
     scene.node.local.run(fresh.load())
     assert room_id in fresh
+
+
+def test_a_room_shut_down_by_another_process_is_refused_within_a_second(scene: Scene
+                                                                        ) -> None:
+    node = scene.node
+    node.local.run(node.node.start())
+    room_id = scene.room("alice")
+    entry = replace(node.last_entry_draft(), action="rooms.shutdown", target=room_id)
+    node.local.run(node.stores.room_admin.block(Block(room_id, "@other:admin.test", 0, None),
+                                                entry))  # as another process would
+    assert scene.send("alice", room_id, "t1")[0] == 200
+    node.local.advance(POLL_SECONDS)
+    assert scene.send("alice", room_id, "t2")[0] == 403

@@ -2,13 +2,17 @@
 every join, invite, send and new alias, whichever door the request came in by (a local
 client or another server).
 
-The set is loaded in ``Node.start`` from ``blocked_rooms`` and grows with each shutdown, so
-the check on the send path is a set lookup, never a database round trip.
+The set is loaded in ``Node.start`` from ``blocked_rooms`` and grows with each shutdown (this
+process's at once, another process's when the node reads its audit entry, within a second:
+:mod:`broker.admin.changes`), so the check on the send path is a set lookup, never a database
+round trip.
 """
 
 from __future__ import annotations
 
 from broker.access_policy import Decision
+from broker.admin import permissions
+from storage.audit import Change
 from storage.room_admin import RoomAdminStore
 
 BLOCKED_ACTIONS = frozenset({"join", "invite", "send", "create_alias"})
@@ -27,6 +31,10 @@ class BlockedRooms:
 
     def add(self, room_id: str) -> None:
         self._ids.add(room_id)
+
+    def changes_seen(self, changes: list[Change]) -> None:
+        """Take in the rooms shut down by another process (the audit log's feed)."""
+        self._ids.update(c.target for c in changes if c.action == permissions.ROOMS_SHUTDOWN)
 
     def discard(self, room_id: str) -> None:
         self._ids.discard(room_id)

@@ -14,6 +14,7 @@ each change that concerns what it holds in memory, reads that again:
   leave a class wrong);
 - the user's cached sessions: deactivated (the tokens are gone from the database), or their
   grants changed (the node admin flag a session carries).
+- whatever else a listener (:meth:`ChangeFeed.listen`) holds: the rooms shut down, for one.
 
 The organisation tree and role grants are read from the database by every admin call: nothing
 to refresh.  The node's own changes come back through the feed too; reading them again is
@@ -53,7 +54,13 @@ class ChangeFeed:
         self.classes = classes
         self.forget_sessions = forget_sessions  # drop the user's cached sessions
         self.seen = 0  # the last entry taken in
+        self._listeners: list[Callable[[list[Change]], None]] = []
         self._loop: task.LoopingCall | None = None
+
+    def listen(self, listener: Callable[[list[Change]], None]) -> None:
+        """Also hand each page's changes made (not refused) to ``listener`` (a page read
+        again is handed over again: a listener takes a change in twice harmlessly)."""
+        self._listeners.append(listener)
 
     async def start_at_head(self) -> None:
         """Take in only what is appended from now on (call before loading the caches)."""
@@ -77,6 +84,8 @@ class ChangeFeed:
         """Refresh what ``page`` changed; False if the node changed one of its users
         meanwhile (the page is read again at the next poll)."""
         done = [c for c in page if c.ok]
+        for listener in self._listeners:
+            listener(done)
         users = list(dict.fromkeys(c.target for c in done if c.target.startswith("@")))
         rows = await self.accounts.current_of(users) if users else []
         for user_id in dict.fromkeys(c.target for c in done if c.action in SESSION_ACTIONS):
