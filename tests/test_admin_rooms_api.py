@@ -12,6 +12,7 @@ import pytest
 
 from broker.admin.blocked_rooms import BlockedRooms
 from broker.admin.changes import POLL_SECONDS
+from broker.errors import Forbidden
 from storage.room_admin import Block
 from tests.admin_harness import AdminNode, admin
 
@@ -283,3 +284,24 @@ def test_a_room_shut_down_by_another_process_is_refused_within_a_second(scene: S
     assert scene.send("alice", room_id, "t1")[0] == 200
     node.local.advance(POLL_SECONDS)
     assert scene.send("alice", room_id, "t2")[0] == 403
+
+
+def test_a_member_whose_leave_fails_is_named_and_removed_by_the_next_call(
+        scene: Scene, monkeypatch: pytest.MonkeyPatch) -> None:
+    room_id = scene.room("alice")
+    scene.join("bob", room_id)
+    rooms = scene.node.node.rooms
+    send = rooms.send
+
+    async def refusing_bob(room: str, sender: str, *args: Any, **kwargs: Any) -> Any:
+        if sender == _uid("bob"):
+            raise Forbidden("not now")
+        return await send(room, sender, *args, **kwargs)
+
+    monkeypatch.setattr(rooms, "send", refusing_bob)
+    first = scene.shutdown(room_id)
+    assert (first["removed"], first["failed"], first["remaining"], first["done"]) == (
+        [_uid("alice")], {_uid("bob"): "not now"}, 1, False)
+    monkeypatch.setattr(rooms, "send", send)
+    again = scene.shutdown(room_id)
+    assert (again["removed"], again["failed"], again["done"]) == ([_uid("bob")], {}, True)

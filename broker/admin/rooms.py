@@ -21,6 +21,7 @@ from broker.admin.blocked_rooms import BlockedRooms
 from broker.admin.model import Actor, optional_text
 from broker.admin.room_views import LIST_TYPES, details, list_item, local_members, matches
 from broker.errors import DomainError, NotFound
+from broker.rooms.persister import EventNotStored
 from broker.rooms.service import Rooms
 from storage.room_admin import Block, RoomAdminStore, RoomRow
 from storage.state import StateStore
@@ -120,8 +121,8 @@ class AdminRooms:
             try:
                 await self.rooms.send(room_id, user_id, "m.room.member", dict(content),
                                       state_key=user_id)
-            except DomainError as e:
-                failed[user_id] = e.message
+            except (DomainError, EventNotStored) as e:  # refused, or not written: next call
+                failed[user_id] = str(e)
         return failed
 
     async def _allowed(self, actor: Actor, action: str, room_id: str, entry: Recording
