@@ -146,6 +146,8 @@ EXAMPLES: list[tuple[str, str, str, Any]] = [
     ("root", "GET", "/rooms", None),
     ("root", "GET", "/rooms?organisation=mha&q=CHAT&limit=1", None),
     ("root", "GET", "/rooms?from=!a&limit=5", None),
+    ("root", "GET", "/rooms?blocked=false", None),
+    ("root", "GET", "/rooms?blocked=maybe", None),
     ("root", "GET", "/rooms?organisation=nowhere", None),
     ("root", "GET", "/rooms?limit=abc", None),
     ("bob", "GET", "/rooms", None),

@@ -99,6 +99,16 @@ def test_q_finds_a_room_by_its_name_alias_or_room_id(scene: Scene, q: str) -> No
         == [wanted]
 
 
+@pytest.mark.parametrize("blocked", ["true", "false"])
+def test_the_blocked_filter_lists_the_rooms_shut_down_or_the_others(scene: Scene,
+                                                                      blocked: str) -> None:
+    shut, open_room = scene.room("alice"), scene.room("alice")
+    scene.shutdown(shut)
+    wanted = shut if blocked == "true" else open_room
+    assert [r["room_id"] for r in scene.node.ok("GET", f"/rooms?blocked={blocked}")["rooms"]] \
+        == [wanted]
+
+
 def test_an_org_admin_lists_the_rooms_created_in_its_sub_tree_only(scene: Scene) -> None:
     ours = scene.room("alice")
     scene.room("erin")

@@ -37,6 +37,7 @@ class RoomQuery:
     q: str = ""  # part of the room ID, name or an alias
     after: str = ""  # the last room ID of the page before
     limit: int = 100
+    blocked: bool | None = None  # only rooms shut down (True) or not (False)
 
 
 class AdminRooms:
@@ -62,19 +63,22 @@ class AdminRooms:
             after = query.after
             while len(found) < query.limit:
                 rows = await self.store.rooms_after(after, SCAN, scope)
-                found.extend(await self._matching(rows, query.q))
+                found.extend(await self._matching(rows, query))
                 if len(rows) < SCAN:
                     break
                 after = rows[-1].room_id
             return found[:query.limit]
 
-    async def _matching(self, rows: list[RoomRow], q: str) -> list[dict[str, Any]]:
+    async def _matching(self, rows: list[RoomRow], query: RoomQuery) -> list[dict[str, Any]]:
+        if query.blocked is not None:
+            rows = [row for row in rows if (row.room_id in self.blocked) == query.blocked]
         room_ids = [row.room_id for row in rows]
         summaries = await self.state.get_room_summaries(room_ids, LIST_TYPES)
-        aliases = await self.store.aliases_of(room_ids) if q else {}
+        aliases = await self.store.aliases_of(room_ids) if query.q else {}
         items = [list_item(row, *summaries[row.room_id], row.room_id in self.blocked)
                  for row in rows]
-        return [item for item in items if matches(item, aliases.get(item["room_id"], []), q)]
+        return [item for item in items
+                if matches(item, aliases.get(item["room_id"], []), query.q)]
 
     async def get(self, actor: Actor, room_id: str) -> dict[str, Any]:
         async with self.audit.recording(actor, permissions.ROOMS_READ, room_id) as entry:

@@ -1,7 +1,8 @@
 """``/_broker/admin/v1/rooms``: the node's rooms, one room's details, shutting a room down.
 
-``GET /rooms?organisation=&q=&from=&limit=`` lists rooms in room ID order (``organisation``:
-rooms created by members of its sub-tree; ``q``: part of the room ID, name or an alias;
+``GET /rooms?organisation=&q=&blocked=&from=&limit=`` lists rooms in room ID order
+(``organisation``: rooms created by members of its sub-tree; ``q``: part of the room ID, name
+or an alias; ``blocked``: ``true`` for the rooms shut down, ``false`` for the others;
 ``from``: the last room ID of the page before, the answer's ``next_from``).
 ``POST /rooms/{room_id}/shutdown`` removes at most a batch of local members per call and
 says how many remain (see :mod:`broker.admin.rooms`).
@@ -35,9 +36,11 @@ class RoomEndpoints(AdminEndpoints):
     async def list(self, call: Call) -> tuple[int, dict[str, Any]]:
         action = permissions.ROOMS_READ
         limit = await self.query_limit(call, action)
+        blocked = await self.query_choice(call, action, "blocked", ("true", "false"))
         query = RoomQuery(call.arg("organisation"),
                           await self.query_text(call, action, "q", MAX_QUERY),
-                          call.arg("from") or "", limit)
+                          call.arg("from") or "", limit,
+                          None if blocked is None else blocked == "true")
         return 200, page("rooms", await self.rooms.list_rooms(self.actor(call), query), limit,
                          "room_id")
 
