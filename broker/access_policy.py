@@ -7,18 +7,44 @@ in one place and holds on every path.  The decisions are synchronous and read on
 caller hands over (no database round trip: sends and joins stay fast).  A refusal raises
 :class:`broker.errors.Forbidden` with the reason.
 
-Today the node allows everything the Matrix rules allow; the separation of verified and public
-users, official groups and profile visibility are rules to be added here.  A deployment or a
-test installs rules with :meth:`AccessPolicy.add_rule`.
+The node installs its rules (rooms shut down, official groups, member limits: see
+docs/admin/groups.md) with :meth:`AccessPolicy.add_rule`; a test may install its own.  A rule
+that names itself (a :class:`Refusal`) puts its name in the error body as
+``"in.gov.broker.reason"``; every refusal is counted per rule (:attr:`AccessPolicy.refusals`)
+and logged.
 """
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from broker.errors import Forbidden
+
+logger = logging.getLogger(__name__)
+
+# The error body's field naming the rule that refused.
+REASON_FIELD = "in.gov.broker.reason"
+# The name counted for a rule that gives only a message.
+UNNAMED_RULE = "unnamed"
+
+OFFICIAL = "official"
+INFORMAL = "informal"
+
+
+@dataclass(frozen=True)
+class RoomFacts:
+    """What the policy knows of a room, read from memory by the caller: its kind (an official
+    group or an informal room), the organisation of an official group, whether it is a direct
+    chat, and how many members it has (joined or invited)."""
+
+    kind: str = INFORMAL
+    organisation: str = ""
+    direct: bool = False
+    members: int = 0
 
 
 @dataclass(frozen=True)
@@ -32,21 +58,34 @@ class Decision:
     room_id: str = ""
     event_type: str = ""
     origin: str = ""  # the server that asked, for a request that came over federation
+    room: RoomFacts | None = None  # None: the room is not held here (or not asked about)
+    # create_room of an official group: its organisation and that one's ancestors, nearest
+    # first (the creator's organisation must be one of them).
+    lineage: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A rule's refusal: its name (stable, given to clients and counted) and a message."""
+
+    rule: str
+    message: str
 
 
 ACTIONS = ("create_room", "invite", "join", "read_profile", "search_directory", "send",
-           "create_alias")
+           "create_alias", "add_member")
 
 
 class Rule(Protocol):
-    def __call__(self, decision: Decision) -> str | None:
-        """A reason to refuse, or None to let the decision go on to the next rule."""
+    def __call__(self, decision: Decision) -> Refusal | str | None:
+        """A refusal (or only its message), or None to let the decision go on to the next
+        rule."""
 
 
 class AccessPolicy:
     def __init__(self, rules: Sequence[Rule] = ()) -> None:
         self._rules: list[Rule] = list(rules)
-        self.refused = 0  # decisions refused since start, for monitoring
+        self.refusals: Counter[str] = Counter()  # refusals since start per rule, for monitoring
 
     def add_rule(self, rule: Rule) -> None:
         self._rules.append(rule)
@@ -56,20 +95,42 @@ class AccessPolicy:
         if decision.action not in ACTIONS:
             raise ValueError(f"unknown policy action {decision.action!r}")
         for rule in self._rules:
-            reason = rule(decision)
-            if reason is not None:
-                self.refused += 1
-                raise Forbidden(reason)
+            found = rule(decision)
+            if found is None:
+                continue
+            refusal = found if isinstance(found, Refusal) else Refusal(UNNAMED_RULE, found)
+            self.refusals[refusal.rule] += 1
+            logger.info("refused %s by %s (target %s, room %s, origin %s): %s: %s",
+                        decision.action, decision.actor, decision.target or "-",
+                        decision.room_id or "-", decision.origin or "-", refusal.rule,
+                        refusal.message)
+            if refusal.rule == UNNAMED_RULE:
+                raise Forbidden(refusal.message)
+            raise Forbidden(refusal.message, **{REASON_FIELD: refusal.rule})
+
+    @property
+    def refused(self) -> int:
+        """Decisions refused since start, every rule together."""
+        return sum(self.refusals.values())
 
     # One method per action, so callers read as what they ask.
-    def may_create_room(self, user_id: str) -> None:
-        self.check(Decision("create_room", user_id))
+    def may_create_room(self, user_id: str, room: RoomFacts | None = None,
+                        lineage: tuple[str, ...] = ()) -> None:
+        self.check(Decision("create_room", user_id, room=room, lineage=lineage))
 
-    def may_invite(self, inviter: str, invitee: str, room_id: str, *, origin: str = "") -> None:
-        self.check(Decision("invite", inviter, invitee, room_id, origin=origin))
+    def may_invite(self, inviter: str, invitee: str, room_id: str, *, origin: str = "",
+                   room: RoomFacts | None = None) -> None:
+        self.check(Decision("invite", inviter, invitee, room_id, origin=origin, room=room))
 
-    def may_join(self, user_id: str, room_id: str, *, origin: str = "") -> None:
-        self.check(Decision("join", user_id, room_id, room_id, origin=origin))
+    def may_join(self, user_id: str, room_id: str, *, origin: str = "",
+                 room: RoomFacts | None = None) -> None:
+        self.check(Decision("join", user_id, room_id, room_id, origin=origin, room=room))
+
+    def may_add_member(self, user_id: str, room_id: str, room: RoomFacts) -> None:
+        """A membership that adds ``user_id`` to the room's members (a join or an invite of
+        someone not in it), asked where the room writer serialises the room's changes, so
+        that concurrent joins see each other's count."""
+        self.check(Decision("add_member", user_id, user_id, room_id, room=room))
 
     def may_read_profile(self, viewer: str, owner: str, *, origin: str = "") -> None:
         self.check(Decision("read_profile", viewer, owner, origin=origin))

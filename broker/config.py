@@ -86,6 +86,10 @@ SCHEMA: dict[str, Any] = {
         "wake_batch": _k(int, default=DEFAULT_WAKE_BATCH, minimum=1),
         "change_positions": _k(int, default=DEFAULT_POSITIONS, minimum=1),
     },
+    "groups": {
+        "official_max_members": _k(int, default=1000, minimum=2),
+        "informal_max_members": _k(int, default=1000, minimum=2),
+    },
     "limits": {
         "max_request_body_bytes": _k(int, default=1_048_576, minimum=1024),
         "max_upload_bytes": _k(int, default=52_428_800, minimum=1024),
@@ -250,6 +254,14 @@ class SyncConfig:
 
 
 @dataclass(frozen=True)
+class GroupsConfig:
+    """The most members (joined or invited) of an official group and of an informal room."""
+
+    official_max_members: int = 1000
+    informal_max_members: int = 1000
+
+
+@dataclass(frozen=True)
 class SmtpSettings:
     """Where and how the node sends email (``host`` empty: it sends none)."""
 
@@ -313,6 +325,7 @@ class NodeConfig:
     caches: CacheBudgets = field(default_factory=CacheBudgets)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     email_codes: EmailCodes = field(default_factory=EmailCodes)
+    groups: GroupsConfig = field(default_factory=GroupsConfig)
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -371,6 +384,7 @@ def parse_config(raw: Any, base_dir: Path) -> NodeConfig:
         caches=CacheBudgets(**data["caches"]),
         smtp=_parse_smtp(data["email"], resolve),
         email_codes=EmailCodes(**data["email"]["codes"]),
+        groups=GroupsConfig(**data["groups"]),
         raw=data,
     )
 

@@ -40,6 +40,7 @@ from broker.federation_wiring import (
     build_transport,
     local_parts,
 )
+from broker.group_rules import GroupRules
 from broker.http.channel import make_site
 from broker.http.guards import Guards
 from broker.http.server import ListenerResource, Router
@@ -217,6 +218,9 @@ class Node:
         self.blocked_rooms = BlockedRooms(stores.room_admin)
         self.policy.add_rule(self.blocked_rooms.rule)
         self.admin.changes.listen(self.blocked_rooms.changes_seen)
+        self.group_rules = GroupRules(self.admin.classes, self.server_name, self.config.groups)
+        self.policy.add_rule(self.group_rules.rule)
+        self.rooms.creator.policy = self.policy  # member limits, where joins are serialised
         authority, audit = self.admin.authority, self.admin.audit
         self.admin_rooms = AdminRooms(stores.room_admin, stores.state, self.rooms,
                                       self.blocked_rooms, authority, audit, self.clock)
@@ -311,7 +315,7 @@ class Node:
             self.client_events, self.policy, self.clock)
         self.room_creation = RoomCreation(
             self.new_rooms.create, self.stores.users, self.policy, self.server_name,
-            self.config.encryption_by_default)
+            self.config.encryption_by_default, self.stores.organisations)
         edus = RoomEdus(self.rooms.registry, self.server_name, self.federation.sender)
         self.receipts = Receipts(self.rooms, self.stores.events, self.stores.receipts,
                                  self.stores.account_data, self.streams, edus, self.clock)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from broker.access_policy import AccessPolicy, Decision
+from broker.access_policy import AccessPolicy, Decision, Refusal
 from tests.inprocess_node import InProcessNode
 
 V3 = "/_matrix/client/v3"
@@ -115,7 +115,8 @@ def test_policy_is_asked_with_the_actor_and_the_target(harness: Harness) -> None
     harness.asked.clear()
     harness.call("POST", f"{V3}/rooms/{room_id}/invite", harness.alice,
                  {"user_id": harness.bob_id})
-    assert Decision("invite", harness.alice_id, harness.bob_id, room_id) in harness.asked
+    assert ("invite", harness.alice_id, harness.bob_id, room_id) in [
+        (d.action, d.actor, d.target, d.room_id) for d in harness.asked]
 
 
 def test_an_allowing_policy_lets_everything_through(harness: Harness) -> None:
@@ -130,3 +131,17 @@ def test_a_refusal_is_counted() -> None:
     with pytest.raises(Exception, match="no"):
         policy.may_create_room("@a:hs")
     assert policy.refused == 1
+
+
+def test_a_rule_that_names_itself_gives_its_name_in_the_error_and_is_counted(
+        harness: Harness) -> None:
+    def named(decision: Decision) -> Refusal | None:
+        return Refusal("no_topics", "no topics here") if decision.action == "send" else None
+
+    harness.node.policy.add_rule(named)
+    room_id = harness.room()
+    status, body = harness.call("PUT", f"{V3}/rooms/{room_id}/state/m.room.topic",
+                                harness.alice, {"topic": "t"})
+    assert (status, body["errcode"], body["in.gov.broker.reason"]) == (
+        403, "M_FORBIDDEN", "no_topics")
+    assert harness.node.policy.refusals["no_topics"] == 1

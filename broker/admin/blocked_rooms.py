@@ -10,12 +10,13 @@ round trip.
 
 from __future__ import annotations
 
-from broker.access_policy import Decision
+from broker.access_policy import Decision, Refusal
 from broker.admin import permissions
 from storage.audit import Change
 from storage.room_admin import RoomAdminStore
 
 BLOCKED_ACTIONS = frozenset({"join", "invite", "send", "create_alias"})
+SHUT_DOWN = "room_shut_down"
 
 
 class BlockedRooms:
@@ -39,8 +40,9 @@ class BlockedRooms:
     def discard(self, room_id: str) -> None:
         self._ids.discard(room_id)
 
-    def rule(self, decision: Decision) -> str | None:
-        """The access policy rule: a reason to refuse, or None."""
+    def rule(self, decision: Decision) -> Refusal | None:
+        """The access policy rule: a refusal, or None."""
         if decision.action in BLOCKED_ACTIONS and decision.room_id in self._ids:
-            return f"Room {decision.room_id} has been shut down by this node's administrators"
+            return Refusal(SHUT_DOWN, f"Room {decision.room_id} has been shut down by this"
+                           " node's administrators")
         return None

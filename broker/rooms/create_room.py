@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from broker.errors import DomainError, InvalidInput
 from broker.rooms.creator import EventSpec
 from broker.rooms.live_room import RECENT_EVENTS, LiveRoom
+from broker.rooms.room_kind import GROUP_EVENT
 from protocol.room_versions import KNOWN_ROOM_VERSIONS, get_room_version
 from storage.events import PersistItem
 
@@ -83,6 +84,17 @@ def default_power_levels(creator: str, invitees: list[str], preset: str,
         "historical": 100,
         "notifications": {"room": 50},
     }
+
+
+def protect_group_event(power_levels: dict[str, Any]) -> None:
+    """Only the top level of the room's power levels may send its group event (none of ours
+    may, a later one is refused by the access policy; this holds it on every server)."""
+    events = power_levels.get("events")
+    events = dict(events) if isinstance(events, dict) else {}
+    levels = [v for v in (*events.values(), *(power_levels.get("users") or {}).values())
+              if isinstance(v, int)]
+    events[GROUP_EVENT] = max([100, *levels])
+    power_levels["events"] = events
 
 
 def new_legacy_room_id(server_name: str) -> str:
@@ -193,6 +205,8 @@ def _add_initial_events(req: CreateRoomRequest, alias: str | None,
                                         version.privileged_creators)
     if req.power_level_content_override:
         power_levels.update(req.power_level_content_override)
+    if any(state["type"] == GROUP_EVENT for state in req.initial_state):
+        protect_group_event(power_levels)
     add("m.room.power_levels", power_levels)
     if alias is not None:
         add("m.room.canonical_alias", {"alias": alias})

@@ -9,11 +9,12 @@ writes of many senders share a transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from broker.errors import Forbidden, InvalidInput, NotFound, TooLarge
 from broker.rooms.live_room import LiveRoom, RoomRegistry
 from broker.rooms.persister import BuiltOnLostEvent
+from broker.rooms.room_kind import adds_member, facts_of
 from broker.rooms.send_transactions import SendTransactions
 from broker.rooms.writer import RoomWriter, TxnKey
 from protocol.auth_rules import check_auth
@@ -23,6 +24,9 @@ from protocol.events import MAX_PDU_SIZE, Event, build_pdu, finalize_pdu
 from protocol.power_levels import get_named_level, get_user_power_level
 from protocol.signing import SigningKey
 from storage.events import EventStore, PersistItem
+
+if TYPE_CHECKING:
+    from broker.access_policy import AccessPolicy
 
 MAX_PREV_EVENTS = 10
 # How many times a send is built again when the event before it in its room was lost.
@@ -53,6 +57,9 @@ class EventCreator:
         self.events = events
         self.clock = clock
         self.transactions = SendTransactions(events)
+        # Asked, as the room's changes are serialised here, whether a membership that adds a
+        # member may (the node sets it; member limits).
+        self.policy: AccessPolicy | None = None
 
     # -- building -------------------------------------------------------------------------------
     def build(
@@ -60,6 +67,8 @@ class EventCreator:
         redaction_target: str | None = None,
     ) -> PersistItem:
         """Build, sign and authorise one event and apply it to ``room`` (synchronous)."""
+        if spec.type == "m.room.member" and spec.state_key is not None:
+            self.admit(room, spec.content.get("membership"), spec.state_key)
         event = self.sign_checked(room, spec)
         return self.writer.apply(room, event, txn_key=txn_key, redaction_target=redaction_target)
 
@@ -98,12 +107,20 @@ class EventCreator:
     def apply_signed(self, room: LiveRoom, event: Event) -> PersistItem:
         """Apply an event signed earlier (and countersigned elsewhere, like an invite) after
         checking it again against the room's current state (synchronous)."""
+        if event.type == "m.room.member" and event.state_key is not None:
+            self.admit(room, event.membership, event.state_key)
         auth = room.auth_events_of(event)
         try:
             check_auth(room.room_version, event, auth, room.create_event)
         except AuthError as e:
             raise Forbidden(str(e)) from e
         return self.writer.apply(room, event)
+
+    def admit(self, room: LiveRoom, membership: Any, target: str) -> None:
+        """Forbidden if ``target`` taking ``membership`` would add a member the room may not
+        have (synchronous: nothing changes the room between this and applying the event)."""
+        if self.policy is not None and adds_member(room, membership, target):
+            self.policy.may_add_member(target, room.room_id, facts_of(room))
 
     # -- sending --------------------------------------------------------------------------------
     async def send(

@@ -12,6 +12,7 @@ from broker.errors import Forbidden, InvalidInput, NotFound, Unavailable
 from broker.rooms.creator import EventSpec
 from broker.rooms.remote_invites import RemoteInvites
 from broker.rooms.remote_join import RemoteJoins, servers_for_room
+from broker.rooms.room_kind import facts_of
 from protocol.errors import HttpResponseError
 from protocol.events import Event
 from protocol.identifiers import is_room_id, is_user_id
@@ -84,8 +85,8 @@ class Membership:
     async def join(self, room_id_or_alias: str, user_id: str, *, reason: str | None = None,
                    servers: list[str] | None = None) -> str:
         room_id, alias_servers = await self.resolve_room(room_id_or_alias)
-        self.policy.may_join(user_id, room_id)
         room = await self.rooms.registry.get(room_id)
+        self.policy.may_join(user_id, room_id, room=None if room is None else facts_of(room))
         joined = room.members_with("join") if room is not None else []
         if room is None or (joined and not any(self.is_mine(u) for u in joined)):
             # Nobody here is in the room: join through a server that is.
@@ -122,7 +123,7 @@ class Membership:
             return None
         room = await self.rooms.get_room(room_id)
         if membership == "invite":
-            self.policy.may_invite(sender, target, room_id)
+            self.policy.may_invite(sender, target, room_id, room=facts_of(room))
             current = room.membership_of(target)
             if current in ("join", "ban"):
                 raise Forbidden(f"{target} is already {'in' if current == 'join' else 'banned from'}"

@@ -10,6 +10,7 @@ from broker.access_policy import AccessPolicy
 from broker.errors import Forbidden, InvalidInput, NotFound
 from broker.rooms.live_room import LiveRoom, RoomRegistry
 from broker.rooms.remote_events import RemoteEventRejected, RemoteEvents
+from broker.rooms.room_kind import adds_member, facts_of
 from broker.rooms.state_loader import StateLoader
 from protocol.auth_rules import check_auth
 from protocol.errors import AuthError, InvalidEventError
@@ -78,7 +79,7 @@ class FederationMembership:
                  membership: str) -> dict[str, Any]:
         """An unsigned membership event the user's server may sign and send back."""
         if membership == "join":
-            self.access.may_join(user_id, room.room_id, origin=origin)
+            self.access.may_join(user_id, room.room_id, origin=origin, room=facts_of(room))
         content = {"membership": membership}
         auth = room.auth_events_for("m.room.member", user_id, user_id, content)
         pdu = build_pdu(room.room_version, room_id=room.room_id, sender=user_id,
@@ -111,7 +112,10 @@ class FederationMembership:
                 event.state_key != event.sender or server_name_of(event.sender) != origin:
             raise InvalidInput(f"Expected a {membership} of a user of {origin}")
         if membership == "join":
-            self.access.may_join(event.sender, room.room_id, origin=origin)
+            self.access.may_join(event.sender, room.room_id, origin=origin,
+                                 room=facts_of(room))
+            if adds_member(room, "join", event.sender):
+                self.access.may_add_member(event.sender, room.room_id, facts_of(room))
         state_before = dict(room.state)
         try:
             await (await self.remote_events.on_pdu(origin, event))

@@ -1,0 +1,53 @@
+"""What kind of room a live room is, read from its state in memory: an official group (state
+``in.gov.broker.group`` with ``"kind": "official"``), a direct chat (a create event made by
+createRoom with ``is_direct``), or an informal room; and how many members it has.
+
+These are the facts the access policy decides on (:class:`broker.access_policy.RoomFacts`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from broker.access_policy import INFORMAL, OFFICIAL, RoomFacts
+from broker.errors import InvalidInput
+from broker.rooms.live_room import LiveRoom
+
+GROUP_EVENT = "in.gov.broker.group"
+# A key of m.room.create content: the room was created as a direct chat (createRoom is_direct).
+DIRECT_KEY = "in.gov.broker.direct"
+KINDS = (OFFICIAL, INFORMAL)
+# Memberships counted against a room's member limit.
+COUNTED = ("join", "invite")
+
+
+def facts_of(room: LiveRoom) -> RoomFacts:
+    group = room.state.get((GROUP_EVENT, ""))
+    kind, organisation = INFORMAL, ""
+    if group is not None and group.content.get("kind") == OFFICIAL:
+        kind, organisation = OFFICIAL, str(group.content.get("organisation", ""))
+    create = room.state.get(("m.room.create", ""))
+    direct = create is not None and create.content.get(DIRECT_KEY) is True
+    return RoomFacts(kind, organisation, direct, len(room.members_with(*COUNTED)))
+
+
+def adds_member(room: LiveRoom, membership: str | None, target: str) -> bool:
+    """Whether ``target`` taking ``membership`` makes them a counted member they were not."""
+    return membership in COUNTED and room.membership_of(target) not in COUNTED
+
+
+def requested_group(initial_state: list[dict[str, Any]]) -> tuple[str, str] | None:
+    """The kind and organisation createRoom's ``initial_state`` asks for (None: no group
+    event); InvalidInput for a group event that is not one of the shapes the node knows."""
+    found = [s for s in initial_state if s.get("type") == GROUP_EVENT]
+    if not found:
+        return None
+    if len(found) > 1 or found[0].get("state_key", "") != "":
+        raise InvalidInput(f"initial_state may hold one {GROUP_EVENT} event, of state key \"\"")
+    content = found[0].get("content")
+    if not isinstance(content, dict) or content.get("kind") not in KINDS:
+        raise InvalidInput(f"{GROUP_EVENT} content needs \"kind\": one of {', '.join(KINDS)}")
+    organisation = content.get("organisation")
+    if content["kind"] == OFFICIAL and (not isinstance(organisation, str) or not organisation):
+        raise InvalidInput(f"an official group's {GROUP_EVENT} names its \"organisation\"")
+    return str(content["kind"]), organisation if isinstance(organisation, str) else ""
