@@ -49,6 +49,7 @@ from broker.mail import Mailer
 from broker.media.files import MediaFiles
 from broker.media.repository import MediaRepository
 from broker.notifier import Notifier
+from broker.official_members import OfficialMembers
 from broker.passwords import PasswordHashing
 from broker.ratelimit import RateLimiter
 from broker.receipts import Receipts
@@ -183,6 +184,8 @@ class Node:
         await self.blocked_rooms.load()  # rooms shut down: asked on every send, from memory
         self.admin.changes.start(self.reactor)
         self.admin.audit.start(self.reactor)  # signs the audit log's head periodically
+        self.official_members.start(self.reactor)  # users no longer verified leave groups
+        self.reactor.addSystemEventTrigger("before", "shutdown", self.official_members.stop)
         await self.federation.start()
         self.to_device.start()  # accounts, devices, e2ee, media: their background jobs
         self.reactor.addSystemEventTrigger("before", "shutdown", self.to_device.stop)
@@ -221,6 +224,7 @@ class Node:
         self.group_rules = GroupRules(self.admin.classes, self.server_name, self.config.groups)
         self.policy.add_rule(self.group_rules.rule)
         self.rooms.creator.policy = self.policy  # member limits, where joins are serialised
+        self.official_members = OfficialMembers(self.rooms, self.admin.classes, self.clock)
         authority, audit = self.admin.authority, self.admin.audit
         self.admin_rooms = AdminRooms(stores.room_admin, stores.state, self.rooms,
                                       self.blocked_rooms, authority, audit, self.clock)

@@ -11,6 +11,7 @@ from urllib.parse import quote
 import pytest
 
 from broker.group_rules import BY_VERIFIED_ONLY, KIND_FIXED, OWN_ORGANISATION, VERIFIED_ONLY
+from broker.official_members import REASON
 from broker.rooms.room_kind import GROUP_EVENT
 from tests.admin_harness import AdminNode, admin
 
@@ -171,3 +172,76 @@ def test_each_refusal_is_counted_under_its_rule(scene: Scene) -> None:
     scene.node.client("pat", "POST", f"/join/{quote(room_id)}", {})
     refusals = scene.node.node.policy.refusals
     assert (refusals[BY_VERIFIED_ONLY], refusals[VERIFIED_ONLY]) == (1, 2)
+
+
+# Leaving when the verification ends ----------------------------------------------------------
+def settle(scene: Scene) -> None:
+    for _ in range(20):
+        scene.node.local.advance(0)
+
+
+def membership(scene: Scene, room_id: str, who: str) -> dict[str, Any]:
+    status, content = scene.state("vera", room_id, f"m.room.member/{scene.ids[who]}")
+    assert status == 200, content
+    return dict(content)
+
+
+def joined_group(scene: Scene, who: str = "mel") -> str:
+    room_id = scene.group("vera", preset="public_chat")
+    assert scene.node.client(who, "POST", f"/join/{quote(room_id)}", {})[0] == 200
+    return room_id
+
+
+def test_a_user_whose_verification_is_revoked_leaves_official_groups_at_once(
+        scene: Scene) -> None:
+    room_id = joined_group(scene)
+    scene.node.ok("DELETE", f"/users/{scene.ids['mel']}/verification")
+    settle(scene)
+    assert membership(scene, room_id, "mel") == {"membership": "leave", "reason": REASON}
+
+
+def test_a_revoked_user_stays_in_informal_rooms(scene: Scene) -> None:
+    status, created = scene.node.client("vera", "POST", "/createRoom",
+                                        {"preset": "public_chat"})
+    room_id = created["room_id"]
+    scene.node.client("mel", "POST", f"/join/{quote(room_id)}", {})
+    scene.node.ok("DELETE", f"/users/{scene.ids['mel']}/verification")
+    settle(scene)
+    assert membership(scene, room_id, "mel")["membership"] == "join"
+
+
+def test_a_revoked_users_invite_to_an_official_group_ends(scene: Scene) -> None:
+    room_id = scene.group("vera")
+    scene.node.client("vera", "POST", f"/rooms/{quote(room_id)}/invite",
+                      {"user_id": scene.ids["mel"]})
+    scene.node.ok("DELETE", f"/users/{scene.ids['mel']}/verification")
+    settle(scene)
+    assert membership(scene, room_id, "mel")["membership"] == "leave"
+
+
+def test_a_verification_ended_by_another_process_removes_the_user(scene: Scene) -> None:
+    room_id = joined_group(scene)
+    classes = scene.node.node.admin.classes
+    # What the change feed does once it reads a command's revocation: the user has no
+    # current verification any more.
+    classes.refresh([scene.ids["mel"]], [], classes.generation)
+    settle(scene)
+    assert membership(scene, room_id, "mel")["membership"] == "leave"
+
+
+def test_a_user_whose_verification_expires_leaves_official_groups_within_a_minute(
+        scene: Scene) -> None:
+    node = scene.node.node
+    node.official_members.start(scene.node.local.reactor)
+    expires = node.clock.time_ms() + 45_000
+    scene.node.ok("POST", f"/users/{scene.ids['dev']}/verification",
+                  {"organisation": "mha.dm", "basis": "document", "expires_at": expires})
+    room_id = joined_group(scene, "dev")
+    scene.node.local.advance(44)
+    settle(scene)
+    assert membership(scene, room_id, "dev")["membership"] == "join"
+    scene.node.local.advance(1)  # expired now
+    for _ in range(60):
+        scene.node.local.advance(1)
+    assert membership(scene, room_id, "dev") == {"membership": "leave", "reason": REASON}
+    node.official_members.stop()

@@ -12,7 +12,7 @@ users' verifications again (:meth:`UserClasses.refresh`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from storage.accounts import AccountStore, VerificationRow
@@ -30,6 +30,22 @@ class UserClasses:
         # refresh that started after it).
         self.generation = 0
         self._written: dict[str, int] = {}
+        # Told the user ID of each user whose verification ended (revoked, deactivated, or
+        # gone in a refresh); an expiry is found by :meth:`expired_between`.
+        self._lost_listeners: list[Callable[[str], None]] = []
+
+    def on_lost(self, listener: Callable[[str], None]) -> None:
+        self._lost_listeners.append(listener)
+
+    def _lost(self, user_id: str) -> None:
+        for listener in self._lost_listeners:
+            listener(user_id)
+
+    def expired_between(self, after_ms: int, up_to_ms: int) -> list[str]:
+        """Users whose current verification expired after ``after_ms``, at ``up_to_ms`` at the
+        latest."""
+        return [row.user_id for row in self._current.values()
+                if row.expires_ts is not None and after_ms < row.expires_ts <= up_to_ms]
 
     async def load(self) -> int:
         """Read every current verification (at start); how many."""
@@ -56,6 +72,7 @@ class UserClasses:
         """The user's verification was revoked or their account deactivated."""
         self._current.pop(user_id, None)
         self._wrote(user_id)
+        self._lost(user_id)
 
     def _wrote(self, user_id: str) -> None:
         self.generation += 1
@@ -74,8 +91,8 @@ class UserClasses:
                 complete = False
             elif user_id in found:
                 self._current[user_id] = found[user_id]
-            else:
-                self._current.pop(user_id, None)
+            elif self._current.pop(user_id, None) is not None:
+                self._lost(user_id)
         for user_id in [u for u, at in self._written.items() if at <= since]:
             del self._written[user_id]
         return complete

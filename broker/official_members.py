@@ -1,0 +1,94 @@
+"""Official groups hold verified users only, also after a user stops being one: a user whose
+verification is revoked, ends in a refresh (a ``broker`` command in another process) or
+expires is removed from every official group they are joined to or invited to.
+
+A revocation is acted on at once (the class cache tells :meth:`OfficialMembers.lost`); an
+expiry, which nothing writes, is found by a check every ``CHECK_SECONDS`` on the node's clock.
+Either way the user is out within a minute.  The removal is a leave in the user's name with a
+reason: the node speaks for its own users, and the Matrix auth rules always allow it (a kick
+needs a sender joined with more power than the user, which no account of the node holds in
+every group: a room creator of room version 12 outranks everyone).  A deactivated account
+leaves every room (``Node._account_ended``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from twisted.internet import defer, task
+
+from broker.access_policy import OFFICIAL
+from broker.admin.classes import VERIFIED, UserClasses
+from broker.errors import Forbidden
+from broker.rooms.room_kind import facts_of
+from broker.rooms.service import Rooms
+
+logger = logging.getLogger(__name__)
+
+CHECK_SECONDS = 30.0
+REASON = "Official groups admit verified users only, and this user's verification has ended"
+
+
+class OfficialMembers:
+    def __init__(self, rooms: Rooms, classes: UserClasses, clock: Any) -> None:
+        self.rooms = rooms
+        self.classes = classes
+        self.clock = clock
+        self._checked_ms = clock.time_ms()
+        self._loop: task.LoopingCall | None = None
+        classes.on_lost(self.lost)
+
+    def start(self, reactor: Any) -> None:
+        self._checked_ms = self.clock.time_ms()
+        self._loop = task.LoopingCall(lambda: defer.ensureDeferred(self.check_expired()))
+        self._loop.clock = reactor
+        self._loop.start(CHECK_SECONDS, now=False)
+
+    def stop(self) -> None:
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+
+    def lost(self, user_id: str) -> None:
+        """The user's verification ended: remove them (in the background)."""
+        if self.rooms.is_mine(user_id):
+            defer.ensureDeferred(self._remove_quietly(user_id))
+
+    async def check_expired(self) -> list[str]:
+        """Remove the users whose verification expired since the last check; who they are."""
+        now = self.clock.time_ms()
+        users = self.classes.expired_between(self._checked_ms, now)
+        self._checked_ms = now
+        for user_id in users:
+            await self._remove_quietly(user_id)
+        return users
+
+    async def _remove_quietly(self, user_id: str) -> None:
+        try:
+            await self.remove(user_id)
+        except Exception:  # the next change or check tries again; the node keeps running
+            logger.exception("removing %s from official groups failed", user_id)
+
+    async def remove(self, user_id: str) -> list[str]:
+        """Take a user who is not verified now out of the official groups they are joined or
+        invited to; the rooms they left."""
+        if self.classes.class_of(user_id) == VERIFIED:
+            return []  # verified again meanwhile
+        left = []
+        rooms = await self.rooms.user_rooms.rooms_for_user(user_id)
+        for room_id, membership in list(rooms.items()):
+            if membership not in ("join", "invite"):
+                continue
+            room = await self.rooms.registry.get(room_id)
+            if room is None or facts_of(room).kind != OFFICIAL:
+                continue
+            try:
+                await self.rooms.send(room_id, user_id, "m.room.member",
+                                      {"membership": "leave", "reason": REASON},
+                                      state_key=user_id)
+            except Forbidden:
+                continue  # left meanwhile (a deactivation leaves every room too)
+            logger.info("%s removed from official group %s: verification ended", user_id,
+                        room_id)
+            left.append(room_id)
+        return left
