@@ -10,11 +10,11 @@ from urllib.parse import quote
 
 import pytest
 
-from broker.admin.blocked_rooms import BlockedRooms
 from broker.admin.changes import POLL_SECONDS
 from broker.errors import Forbidden
 from storage.room_admin import Block
 from tests.admin_harness import AdminNode, admin
+from tests.inprocess_node import InProcessNode
 
 __all__ = ["admin"]
 
@@ -275,12 +275,21 @@ def test_a_shutdown_with_an_unknown_field_is_refused_and_recorded(scene: Scene) 
     assert scene.join("bob", room_id)[0] == 200
 
 
-def test_blocked_rooms_are_loaded_again_at_start(scene: Scene) -> None:
+def test_a_shut_down_room_stays_blocked_after_a_restart(scene: Scene) -> None:
     room_id = scene.room("alice")
     scene.shutdown(room_id)
-    fresh = BlockedRooms(scene.node.stores.room_admin)
-    scene.node.local.run(fresh.load())
-    assert room_id in fresh
+    node = scene.node
+    restarted = InProcessNode(node.local.config_path.parent, "admin.test", engine=node.engine,
+                              dsn=node.dsn)
+    try:
+        restarted.run(restarted.node.start())
+        token, _ = restarted.run(restarted.node.auth.create_session(_uid("bob"), None, None,
+                                                                    None))
+        status, answer = restarted.call("POST", f"/_matrix/client/v3/join/{quote(room_id)}",
+                                        token, {})
+        assert (status, answer["errcode"]) == (403, "M_FORBIDDEN")
+    finally:
+        restarted.close()
 
 
 def test_a_room_shut_down_by_another_process_is_refused_within_a_second(scene: Scene
