@@ -194,7 +194,8 @@ def test_a_shut_down_room_refuses_local_joins(scene: Scene) -> None:
     room_id = scene.room("alice")
     scene.shutdown(room_id)
     status, answer = scene.join("bob", room_id)
-    assert (status, answer["errcode"]) == (403, "M_FORBIDDEN")
+    assert (status, answer["errcode"], answer["in.gov.broker.reason"]) == (
+        403, "M_FORBIDDEN", "room_shut_down")
     assert scene.membership(room_id, _uid("bob")) == (None, None)
 
 
