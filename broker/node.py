@@ -19,6 +19,7 @@ from broker.admin.blocked_rooms import BlockedRooms
 from broker.admin.email_codes import OneTimeCodes, code_secret
 from broker.admin.email_verification import EmailVerification
 from broker.admin.org_file import OrganisationsFileError, read_organisations_file
+from broker.admin.reachability import ACCOUNT_DATA_TYPE
 from broker.admin.reports import AdminReports
 from broker.admin.rooms import AdminRooms
 from broker.admin.services import AdminStores, apply_config_file, build_admin_services
@@ -181,6 +182,7 @@ class Node:
         await self.apply_organisations_file()
         await self.admin.changes.start_at_head()  # then what other processes change
         await self.admin.classes.load()  # who is verified: asked on every path, from memory
+        await self.admin.reachability.load()  # who public users may invite, from memory
         await self.blocked_rooms.load()  # rooms shut down: asked on every send, from memory
         self.admin.changes.start(self.reactor)
         self.admin.audit.start(self.reactor)  # signs the audit log's head periodically
@@ -202,7 +204,7 @@ class Node:
         stores = self.stores
         self.admin = build_admin_services(
             AdminStores(stores.organisations, stores.roles, stores.audit, stores.users,
-                        stores.accounts, stores.email_codes),
+                        stores.accounts, stores.email_codes, stores.reachability),
             self.clock, self.signing_key, self.config.audit_sign_interval_seconds,
             self.auth.forget_user,
             AccountDeps(self.server_name, self.auth.passwords.hash, check_new_password,
@@ -225,6 +227,9 @@ class Node:
         self.policy.add_rule(self.group_rules.rule)
         self.rooms.creator.policy = self.policy  # member limits, where joins are serialised
         self.official_members = OfficialMembers(self.rooms, self.admin.classes, self.clock)
+        reachability = self.admin.reachability  # who public users may invite
+        self.policy.add_rule(reachability.rule)
+        self.account_data.watch(ACCOUNT_DATA_TYPE, reachability)
         authority, audit = self.admin.authority, self.admin.audit
         self.admin_rooms = AdminRooms(stores.room_admin, stores.state, self.rooms,
                                       self.blocked_rooms, authority, audit, self.clock)

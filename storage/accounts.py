@@ -153,9 +153,13 @@ class AccountStore:
         return self.db.run_interaction("account_taken", read)
 
     def update(self, user_id: str, member: Member | None, end_by: str | None, now_ms: int,
-               entry: AuditDraft) -> defer.Deferred[None]:
-        """Set the user's place; with ``end_by``, revoke the current verification too."""
+               entry: AuditDraft, also: Callable[[Cursor], None] | None = None
+               ) -> defer.Deferred[None]:
+        """Set the user's place; with ``end_by``, revoke the current verification too;
+        ``also`` writes what goes with it in the same transaction."""
         def write(cur: Cursor) -> None:
+            if also is not None:
+                also(cur)
             append_entry(cur, entry)
             write_member(cur, user_id, member, now_ms)
             if end_by is not None:

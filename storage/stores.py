@@ -17,6 +17,7 @@ from storage.key_backup import KeyBackupStore
 from storage.media import MediaStore
 from storage.organisations import OrganisationStore
 from storage.push_rules import PushRuleStore
+from storage.reachability import ReachabilityStore
 from storage.receipts import ReceiptStore
 from storage.remote_invites import RemoteInviteStore
 from storage.reports import ReportStore
@@ -56,3 +57,4 @@ class Stores:
         self.accounts = AccountStore(db)
         self.email_codes = EmailCodeStore(db)
         self.room_admin = RoomAdminStore(db)
+        self.reachability = ReachabilityStore(db)

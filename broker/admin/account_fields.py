@@ -22,7 +22,8 @@ BASES = ("document", "official_email", "in_person", "import")
 DETAILS = ("designation", "employee_id", "email", "phone")
 CREATE_FIELDS = ("localpart", "password", "displayname", "organisation", *DETAILS, "class",
                  "basis")
-UPDATE_FIELDS = ("organisation", *DETAILS)
+REACHABLE = "reachable_by_public"  # forced by an admin: true, false, or null (the user's choice)
+UPDATE_FIELDS = ("organisation", *DETAILS, REACHABLE)
 VERIFY_FIELDS = ("organisation", "basis", "expires_at")
 MAX_DETAIL = 200
 MAX_USER_ID = 255
@@ -109,6 +110,9 @@ def place_from(body: dict[str, Any], before: Place | None = None) -> Place:
 
 def check_update(body: dict[str, Any]) -> None:
     check_body(body, UPDATE_FIELDS)
+    if REACHABLE in body and body[REACHABLE] is not None and not isinstance(
+            body[REACHABLE], bool):
+        raise BadField(REACHABLE, "must be true, false or null")
 
 
 def check_create(body: dict[str, Any]) -> None:
@@ -145,10 +149,10 @@ def verification_json(row: VerificationRow, now_ms: int) -> dict[str, Any]:
 
 
 def account_json(row: AccountRow, user_class: str, verification: dict[str, Any] | None,
-                 roles: list[dict[str, str]]) -> dict[str, Any]:
+                 roles: list[dict[str, str]], reachable: bool | None = None) -> dict[str, Any]:
     place = Place.of(row.member)
     return {"user_id": row.user_id, "displayname": row.displayname,
             "created_at": row.created_ts, "deactivated": row.deactivated,
             "class": user_class, "organisation": place.organisation,
             **{name: getattr(place, name) for name in DETAILS},
-            "verification": verification, "roles": roles}
+            "verification": verification, "roles": roles, REACHABLE: reachable}

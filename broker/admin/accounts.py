@@ -18,6 +18,7 @@ from typing import Any
 
 from broker.admin import permissions
 from broker.admin.account_fields import (
+    REACHABLE,
     Place,
     account_json,
     check_create,
@@ -30,11 +31,13 @@ from broker.admin.audit import AuditLog, Recording
 from broker.admin.authority import Authority
 from broker.admin.classes import PUBLIC, UserClasses
 from broker.admin.model import Actor, BadField, Grant, Tree, check_body
+from broker.admin.reachability import Reachability
 from broker.admin.roles import Roles
 from broker.errors import Conflict, Forbidden, NotFound
 from storage.accounts import AccountRow, AccountStore, NewAccount, UserQuery, VerificationRow
 from storage.audit import AuditDraft
 from storage.database import IntegrityError
+from storage.reachability import set_forced_txn
 
 HashPassword = Callable[[str], Awaitable[str]]
 EndAccount = Callable[[str, Callable[[], Awaitable[list[str]]]], Awaitable[None]]
@@ -58,7 +61,8 @@ def new_verification(user_id: str, org_id: str, basis: str, actor: Actor, now_ms
 
 class AdminAccounts:
     def __init__(self, store: AccountStore, authority: Authority, audit: AuditLog, clock: Any,
-                 classes: UserClasses, roles: Roles, deps: AccountDeps) -> None:
+                 classes: UserClasses, roles: Roles, deps: AccountDeps,
+                 reachability: Reachability) -> None:
         self.store = store
         self.authority = authority
         self.audit = audit
@@ -66,6 +70,7 @@ class AdminAccounts:
         self.classes = classes
         self.roles = roles
         self.deps = deps
+        self.reachability = reachability
 
     # -- reading ---------------------------------------------------------------------------
     async def existing(self, user_id: str) -> AccountRow:
@@ -93,7 +98,8 @@ class AdminAccounts:
         user_class = PUBLIC if row.deactivated else self.classes.class_of(row.user_id)
         return account_json(row, user_class,
                             None if last is None else verification_json(
-                                last, self.clock.time_ms()), roles)
+                                last, self.clock.time_ms()), roles,
+                            self.reachability.forced_of(row.user_id))
 
     async def get(self, actor: Actor, user_id: str) -> dict[str, Any]:
         async with self.audit.recording(actor, permissions.USERS_READ, user_id) as entry:
@@ -213,12 +219,17 @@ class AdminAccounts:
             if moved:  # the new place must be the actor's too
                 permissions.require(grants, permissions.USERS_UPDATE, place.organisation, tree)
                 self._check_place(tree, place)
-            entry.detail.update(changed={k: getattr(place, k) for k in sorted(body)})
+            entry.detail.update(changed={k: body[REACHABLE] if k == REACHABLE else
+                                         getattr(place, k) for k in sorted(body)})
             ends = moved and self.classes.verification(user_id) is not None
             entry.detail.update(verification_ended=ends)
+            now = self.clock.time_ms()
+            reach = (lambda cur: set_forced_txn(cur, user_id, body[REACHABLE], actor.user_id,
+                                                now)) if REACHABLE in body else None
             await self.store.update(user_id, place.member(user_id),
-                                    actor.user_id if moved else None, self.clock.time_ms(),
-                                    entry.draft())
+                                    actor.user_id if moved else None, now, entry.draft(), reach)
+            if REACHABLE in body:
+                self.reachability.force(user_id, body[REACHABLE])
             if moved:
                 self.classes.ended(user_id)
             return await self.fresh(user_id, tree, grants)

@@ -35,6 +35,7 @@ from storage.audit import AuditStore
 from storage.database import Database, fired_result
 from storage.email_codes import EmailCodeStore
 from storage.organisations import OrganisationStore
+from storage.reachability import ReachabilityStore
 from storage.roles import RoleStore
 from storage.users import UserStore
 
@@ -71,7 +72,8 @@ class AdminSession:
         self.db: Database = open_database(config)
         self.stores = AdminStores(OrganisationStore(self.db), RoleStore(self.db),
                                   AuditStore(self.db), UserStore(self.db),
-                                  AccountStore(self.db), EmailCodeStore(self.db))
+                                  AccountStore(self.db), EmailCodeStore(self.db),
+                                  ReachabilityStore(self.db))
         self.services: AdminServices = build_admin_services(
             self.stores, real_clock(), read_signing_key_file(config.signing_key_path),
             config.audit_sign_interval_seconds, lambda user_id: None,

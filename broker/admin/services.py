@@ -17,6 +17,7 @@ from broker.admin.classes import UserClasses
 from broker.admin.model import NODE_AUTHORITY, Actor, EntryError
 from broker.admin.org_file import OrganisationsFile, OrganisationsFileError
 from broker.admin.organisations import Organisations
+from broker.admin.reachability import Reachability
 from broker.admin.roles import Roles
 from broker.admin.verification_queue import VerificationQueue
 from broker.admin.verifications import Verifications
@@ -24,6 +25,7 @@ from storage.accounts import AccountStore
 from storage.audit import AuditStore
 from storage.email_codes import EmailCodeStore
 from storage.organisations import Organisation, OrganisationStore
+from storage.reachability import ReachabilityStore
 from storage.roles import RoleStore
 from storage.users import UserStore
 
@@ -40,6 +42,7 @@ class AdminStores:
     users: UserStore
     accounts: AccountStore
     email_codes: EmailCodeStore
+    reachability: ReachabilityStore
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class AdminServices:
     roles: Roles
     audit_reader: AuditReader
     classes: UserClasses
+    reachability: Reachability
     accounts: AdminAccounts
     verifications: Verifications
     changes: ChangeFeed
@@ -66,14 +70,15 @@ def build_admin_services(stores: AdminStores, clock: Any, signing_key: SigningKe
     authority = Authority(stores.roles, stores.organisations)
     roles = Roles(stores.roles, authority, audit, clock, stores.users.get_user, roles_changed)
     classes = UserClasses(stores.accounts, clock)
+    reachability = Reachability(stores.reachability, classes, account_deps.server_name)
     accounts = AdminAccounts(stores.accounts, authority, audit, clock, classes, roles,
-                             account_deps)
+                             account_deps, reachability)
     verifications = Verifications(accounts)
     return AdminServices(
         audit,
         Organisations(stores.organisations, authority, audit, clock,
                       stores.organisations.count_members, stores.roles.count_in),
-        roles, AuditReader(audit, authority), classes, accounts, verifications,
+        roles, AuditReader(audit, authority), classes, reachability, accounts, verifications,
         ChangeFeed(stores.audit, stores.accounts, classes, roles_changed),
         VerificationQueue(stores.email_codes, verifications, authority, audit, clock),
         authority)

@@ -3,7 +3,7 @@ position so /sync delivers it."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from broker.errors import InvalidInput, MalformedContent, NotFound
 from broker.push_rules_defaults import push_rules_content
@@ -34,12 +34,26 @@ def validate_tag(tag: str, body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+class Watcher(Protocol):
+    """Something the node holds in memory from one type of global account data."""
+
+    def check(self, content: dict[str, Any]) -> None:
+        """Raise a domain error for content it cannot take (nothing is written)."""
+
+    def written(self, user_id: str, content: dict[str, Any]) -> None:
+        """The content was written."""
+
+
 class AccountData:
     def __init__(self, store: AccountDataStore, push_rules: PushRuleStore,
                  streams: StreamWriter) -> None:
         self.store = store
         self.push_rules = push_rules
         self.streams = streams
+        self._watchers: dict[str, Watcher] = {}
+
+    def watch(self, data_type: str, watcher: Watcher) -> None:
+        self._watchers[data_type] = watcher
 
     async def get(self, user_id: str, room_id: str, data_type: str) -> dict[str, Any]:
         """One item; ``m.push_rules`` (global) is the user's current ruleset."""
@@ -59,10 +73,15 @@ class AccountData:
             check_room_id(room_id)
         if not data_type or len(data_type.encode("utf-8")) > MAX_TYPE_BYTES:
             raise InvalidInput(f"Account data type must be 1 to {MAX_TYPE_BYTES} bytes.")
+        watcher = self._watchers.get(data_type) if room_id == GLOBAL else None
+        if watcher is not None:
+            watcher.check(content)
         await self.streams.write(
             lambda stream_id: self.store.set_account_data(user_id, room_id, data_type, content,
                                                           stream_id),
             users=[user_id])
+        if watcher is not None:
+            watcher.written(user_id, content)
 
     async def tags(self, user_id: str, room_id: str) -> dict[str, Any]:
         check_room_id(room_id)

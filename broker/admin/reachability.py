@@ -1,0 +1,85 @@
+"""Who may reach whom: a public user cannot invite a verified user of this node (into any room,
+a direct chat included) unless that user is reachable by the public.
+
+A user chooses with their global account data ``in.gov.broker.reachability``
+(``{"public": true}``; absent or false: not reachable); their organisation's admin may force it
+either way (``PATCH /_broker/admin/v1/users/{user_id}`` ``{"reachable_by_public": ...}``, null
+gives the choice back to the user), and a forced value wins.  A verified user may always reach
+a public one.  Both are held in memory (loaded at start, updated with each write), so the
+access policy's rule reads no database.  Every user of another server is public here (until
+nodes attest their users), so their invites to a verified user need that user reachable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from broker.access_policy import Decision, Refusal
+from broker.admin.classes import UserClasses
+from broker.errors import MalformedContent
+from protocol.signing import server_name_of
+from storage.reachability import ReachabilityStore
+
+ACCOUNT_DATA_TYPE = "in.gov.broker.reachability"
+UNREACHABLE = "public_cannot_reach_verified"
+
+
+def choice_of(content: dict[str, Any]) -> bool:
+    """What an ``in.gov.broker.reachability`` account data content chooses; MalformedContent
+    for one the node cannot read."""
+    value = content.get("public", False)
+    if not isinstance(value, bool):
+        raise MalformedContent(f"{ACCOUNT_DATA_TYPE}: 'public' must be true or false")
+    return value
+
+
+class Reachability:
+    def __init__(self, store: ReachabilityStore, classes: UserClasses, server_name: str
+                 ) -> None:
+        self.store = store
+        self.classes = classes
+        self.server_name = server_name
+        self._chosen: dict[str, bool] = {}
+        self._forced: dict[str, bool] = {}
+
+    async def load(self) -> None:
+        """Read every choice and forced value (at start)."""
+        chosen = await self.store.chosen(ACCOUNT_DATA_TYPE)
+        self._chosen = {user_id: value is True for user_id, content in chosen.items()
+                        if isinstance(content, dict)
+                        for value in (content.get("public"),)}
+        self._forced = await self.store.forced()
+
+    # -- the account data watcher (the user's choice) ------------------------------------------
+    def check(self, content: dict[str, Any]) -> None:
+        choice_of(content)
+
+    def written(self, user_id: str, content: dict[str, Any]) -> None:
+        self._chosen[user_id] = choice_of(content)
+
+    # -- what an admin forced ------------------------------------------------------------------
+    def forced_of(self, user_id: str) -> bool | None:
+        return self._forced.get(user_id)
+
+    def force(self, user_id: str, value: bool | None) -> None:
+        if value is None:
+            self._forced.pop(user_id, None)
+        else:
+            self._forced[user_id] = value
+
+    def reachable_by_public(self, user_id: str) -> bool:
+        forced = self._forced.get(user_id)
+        return self._chosen.get(user_id, False) if forced is None else forced
+
+    def _verified(self, user_id: str) -> bool:
+        return server_name_of(user_id) == self.server_name and \
+            self.classes.verification(user_id) is not None
+
+    def rule(self, decision: Decision) -> Refusal | None:
+        """The access policy rule: a public user inviting a verified one who is not
+        reachable by the public is refused."""
+        if decision.action != "invite" or not self._verified(decision.target):
+            return None
+        if self._verified(decision.actor) or self.reachable_by_public(decision.target):
+            return None
+        return Refusal(UNREACHABLE, f"{decision.target} cannot be reached by public users")

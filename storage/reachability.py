@@ -1,0 +1,43 @@
+"""Who may be reached by public users: what organisation admins forced (``user_reachability``)
+and what users chose themselves (their global account data of one type)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from twisted.internet import defer
+
+from storage.account_data import GLOBAL
+from storage.database import Cursor, Database
+
+
+def set_forced_txn(cur: Cursor, user_id: str, value: bool | None, by: str, now_ms: int
+                   ) -> None:
+    """Force the user's reachability (None: back to the user's own choice)."""
+    cur.execute("DELETE FROM user_reachability WHERE user_id = ?", (user_id,))
+    if value is not None:
+        cur.execute("INSERT INTO user_reachability (user_id, reachable_by_public, set_by,"
+                    " set_ts) VALUES (?, ?, ?, ?)", (user_id, value, by, now_ms))
+
+
+class ReachabilityStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def forced(self) -> defer.Deferred[dict[str, bool]]:
+        """Every user's forced reachability (a row per user an admin decided for)."""
+        def txn(cur: Cursor) -> dict[str, bool]:
+            return {user_id: bool(value) for user_id, value in cur.select_all(
+                "SELECT user_id, reachable_by_public FROM user_reachability")}
+
+        return self.db.run_interaction("reachability_forced", txn)
+
+    def chosen(self, data_type: str) -> defer.Deferred[dict[str, Any]]:
+        """Every user's global account data of ``data_type``: user ID -> content."""
+        def txn(cur: Cursor) -> dict[str, Any]:
+            return {user_id: json.loads(content) for user_id, content in cur.select_all(
+                "SELECT user_id, content FROM account_data WHERE room_id = ? AND type = ?",
+                (GLOBAL, data_type))}
+
+        return self.db.run_interaction("reachability_chosen", txn)
