@@ -10,6 +10,8 @@ from urllib.parse import quote
 
 import pytest
 
+from broker.admin.changes import POLL_SECONDS
+from broker.cli import main
 from broker.group_rules import BY_VERIFIED_ONLY, KIND_FIXED, OWN_ORGANISATION, VERIFIED_ONLY
 from broker.official_members import REASON
 from broker.rooms.room_kind import GROUP_EVENT
@@ -219,14 +221,14 @@ def test_a_revoked_users_invite_to_an_official_group_ends(scene: Scene) -> None:
     assert membership(scene, room_id, "mel")["membership"] == "leave"
 
 
-def test_a_verification_ended_by_another_process_removes_the_user(scene: Scene) -> None:
+def test_a_revocation_by_a_command_removes_the_user_within_a_second(scene: Scene) -> None:
+    local = scene.node.local
+    local.run(scene.node.node.start())  # follows the changes other processes make
     room_id = joined_group(scene)
-    classes = scene.node.node.admin.classes
-    # What the change feed does once it reads a command's revocation: the user has no
-    # current verification any more.
-    classes.refresh([scene.ids["mel"]], [], classes.generation)
+    assert main(["users", "revoke", "mel", "--config", str(local.config_path)]) == 0
+    local.advance(POLL_SECONDS)
     settle(scene)
-    assert membership(scene, room_id, "mel")["membership"] == "leave"
+    assert membership(scene, room_id, "mel") == {"membership": "leave", "reason": REASON}
 
 
 def test_a_user_whose_verification_expires_leaves_official_groups_within_a_minute(
