@@ -1,6 +1,7 @@
 """Official groups hold over federation: a node of ours refuses a user of another server (public
 here until nodes attest their users) a way into an official group, with the rule's name in the
-error, while an informal public room lets the same user in.
+error, while an informal public room lets the same user in; and such a user's invite reaches a
+verified user only if that user is reachable by the public.
 
 A real node (its organisations from the file its config names) and a signed fake peer; the
 local user is verified by a ``broker users verify`` command, which the running node takes in
@@ -10,17 +11,22 @@ through its change feed.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import yaml
 
+from broker.admin.reachability import UNREACHABLE
 from broker.cli import main
 from broker.group_rules import VERIFIED_ONLY
 from broker.rooms.room_kind import GROUP_EVENT
-from tests.fake_peer import FakePeer
+from protocol.events import build_pdu, finalize_pdu
+from protocol.room_versions import get_room_version
+from tests.fake_peer import FED_V2, FakePeer
 from tests.node_harness import Client, NodeProcess
 from tests.peer_env import ALLOWED, assert_error
 from tests.room_helpers import create_room
@@ -79,3 +85,44 @@ def test_the_same_remote_user_may_join_an_informal_public_room(
     node, peer, vera = env
     room_id = create_room(vera, preset="public_chat")
     assert peer.make_join(node, room_id, peer.user_id()).status_code == 200
+
+
+def _invite_from_peer(node: NodeProcess, peer: FakePeer, invitee: str) -> Any:
+    """A federation invite of ``invitee`` by a user of the peer into a room the peer holds."""
+    version = get_room_version("10")
+    room_id = f"!{uuid.uuid4().hex[:18]}:{peer.server_name}"
+    pdu = build_pdu(version, room_id=room_id, sender=peer.user_id(), type="m.room.member",
+                    content={"membership": "invite"}, state_key=invitee, prev_event_ids=[],
+                    auth_event_ids=[], depth=1, origin_server_ts=int(time.time() * 1000))
+    event = finalize_pdu(pdu, peer.server_name, peer.signing_key, version)
+    return peer.request(
+        node, "PUT", f"{FED_V2}/invite/{quote(room_id, safe='')}/"
+        f"{quote(event.event_id, safe='')}",
+        {"event": event.pdu, "room_version": "10", "invite_room_state": []})
+
+
+def test_an_invite_from_another_server_to_an_unreachable_verified_user_is_refused(
+        env: tuple[NodeProcess, FakePeer, Client]) -> None:
+    node, peer, vera = env
+    response = _invite_from_peer(node, peer, vera.user_id)
+    assert_error(response, 403, "M_FORBIDDEN")
+    assert response.json()["in.gov.broker.reason"] == UNREACHABLE
+
+
+def test_an_invite_from_another_server_reaches_a_public_user(
+        env: tuple[NodeProcess, FakePeer, Client]) -> None:
+    node, peer, _vera = env
+    assert _invite_from_peer(node, peer, node.register().user_id).status_code == 200
+
+
+def test_an_invite_from_another_server_reaches_a_verified_user_reachable_by_the_public(
+        env: tuple[NodeProcess, FakePeer, Client]) -> None:
+    node, peer, _vera = env
+    verified = node.register()
+    assert main(["users", "verify", verified.user_id.split(":")[0][1:], "--organisation",
+                 "mha", "--basis", "document", "--config", str(node.config_path)]) == 0
+    _until_verified(verified)
+    verified.put(f"/_matrix/client/v3/user/{quote(verified.user_id)}/account_data/"
+                 "in.gov.broker.reachability", {"public": True})
+    assert verified.status == 200
+    assert _invite_from_peer(node, peer, verified.user_id).status_code == 200
