@@ -19,6 +19,7 @@ from broker.admin.blocked_rooms import BlockedRooms
 from broker.admin.email_codes import OneTimeCodes, code_secret
 from broker.admin.email_verification import EmailVerification
 from broker.admin.org_file import OrganisationsFileError, read_organisations_file
+from broker.admin.password_by_email import PasswordByEmail
 from broker.admin.reachability import ACCOUNT_DATA_TYPE
 from broker.admin.reports import AdminReports
 from broker.admin.rooms import AdminRooms
@@ -216,6 +217,9 @@ class Node:
         self.email_verification = EmailVerification(
             self.codes, stores.email_codes, admin.accounts, admin.verifications,
             admin.authority, admin.audit, self.server_name)
+        self.password_by_email = PasswordByEmail(
+            self.codes, stores.email_codes, stores.accounts, admin.audit,
+            self.accounts.set_password, self.server_name)
 
     def _build_admin_room_services(self) -> None:
         """Rooms and reports for admins; shut down rooms refused by the access policy."""
@@ -267,7 +271,9 @@ class Node:
 
         users = self.stores.users
         self.credentials = Credentials(users, self.auth, self.ratelimiter, self.server_name)
-        self.uia = UserInteractiveAuth(users, self.credentials, self.clock)
+        self.uia = UserInteractiveAuth(  # the email stage: built later, with the admin services
+            users, self.credentials, self.clock,
+            lambda sid, secret: self.password_by_email.proven_user(sid, secret))
         self.accounts = Accounts(
             users, self.auth, self.ratelimiter, self.clock, self.server_name,
             self.config.public_baseurl, self.config.registration_enabled, devices_deleted,

@@ -231,6 +231,19 @@ class AccountStore:
 
         return self.db.run_interaction("account_current_verifications_of", read)
 
+    def users_with_email(self, address: str) -> defer.Deferred[list[str]]:
+        """The active accounts whose official email is ``address`` (its domain compared
+        without case)."""
+        local, _, domain = address.rpartition("@")
+
+        def read(cur: Cursor) -> list[str]:
+            return [str(r[0]) for r in cur.select_all(
+                "SELECT m.user_id FROM organisation_members m JOIN users u"
+                " ON u.user_id = m.user_id WHERE m.email = ? AND NOT u.deactivated"
+                " ORDER BY m.user_id", (f"{local}@{domain.lower()}",))]
+
+        return self.db.run_interaction("account_users_with_email", read)
+
     def account(self, user_id: str) -> defer.Deferred[AccountRow | None]:
         def read(cur: Cursor) -> AccountRow | None:
             found = _accounts(cur, "u.user_id = ?", [user_id], 1)

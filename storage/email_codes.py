@@ -12,9 +12,10 @@ from twisted.internet import defer
 
 from storage.audit import AuditDraft, append_entry
 from storage.database import Cursor, Database
+from storage.users import change_password_in
 
 _CODE_COLUMNS = ("sid, purpose, user_id, address, org_id, code_hash, created_ts, expires_ts,"
-                 " attempts, used_ts")
+                 " attempts, used_ts, client_secret, send_attempt, validated_ts")
 _REQUEST_COLUMNS = ("request_id, user_id, org_id, address, state, created_ts, decided_by,"
                     " decided_ts, reason")
 PENDING, APPROVED, DENIED = "pending", "approved", "denied"
@@ -41,6 +42,9 @@ class CodeRow:
     expires_ts: int
     attempts: int = 0
     used_ts: int | None = None
+    client_secret: str | None = None  # a Matrix validation session's (a password code)
+    send_attempt: int | None = None
+    validated_ts: int | None = None
 
 
 @dataclass(frozen=True)
@@ -67,10 +71,14 @@ class RequestQuery:
     limit: int = 100
 
 
+def _int(value: object) -> int | None:
+    return None if value is None else int(str(value))
+
+
 def _code(r: Sequence[object]) -> CodeRow:
     return CodeRow(str(r[0]), str(r[1]), str(r[2]), str(r[3]), None if r[4] is None else str(r[4]),
-                   str(r[5]), int(str(r[6])), int(str(r[7])), int(str(r[8])),
-                   None if r[9] is None else int(str(r[9])))
+                   str(r[5]), int(str(r[6])), int(str(r[7])), int(str(r[8])), _int(r[9]),
+                   None if r[10] is None else str(r[10]), _int(r[11]), _int(r[12]))
 
 
 def _request(r: Sequence[object]) -> RequestRow:
@@ -113,10 +121,10 @@ class EmailCodeStore:
         def write(cur: Cursor) -> None:
             append_entry(cur, entry)
             cur.execute(f"INSERT INTO email_codes ({_CODE_COLUMNS})"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (row.sid, row.purpose, row.user_id, row.address, row.org_id,
                          row.code_hash, row.created_ts, row.expires_ts, row.attempts,
-                         row.used_ts))
+                         row.used_ts, row.client_secret, row.send_attempt, row.validated_ts))
 
         return self.db.run_interaction("email_code_add", write)
 
@@ -127,6 +135,26 @@ class EmailCodeStore:
             return None if found is None else _code(found)
 
         return self.db.run_interaction("email_code_get", read)
+
+    def session(self, purpose: str, address: str, client_secret: str
+                ) -> defer.Deferred[CodeRow | None]:
+        """The newest code sent to ``address`` for the client's ``client_secret``."""
+        def read(cur: Cursor) -> CodeRow | None:
+            found = cur.select_one(
+                f"SELECT {_CODE_COLUMNS} FROM email_codes WHERE purpose = ? AND address = ?"
+                " AND client_secret = ? ORDER BY created_ts DESC, sid LIMIT 1",
+                (purpose, address, client_secret))
+            return None if found is None else _code(found)
+
+        return self.db.run_interaction("email_code_session", read)
+
+    def validate(self, sid: str, now_ms: int, entry: AuditDraft) -> defer.Deferred[None]:
+        """The code was submitted: its session proves the address from now on."""
+        def write(cur: Cursor) -> None:
+            append_entry(cur, entry)
+            cur.execute("UPDATE email_codes SET validated_ts = ? WHERE sid = ?", (now_ms, sid))
+
+        return self.db.run_interaction("email_code_validate", write)
 
     def count_attempt(self, sid: str) -> defer.Deferred[int]:
         """One more wrong try of the code; how many it has had."""
@@ -161,6 +189,19 @@ class EmailCodeStore:
                 also(cur)
 
         return self.db.run_interaction("email_code_use", write)
+
+    def set_password(self, sid: str, user_id: str, password_hash: str,
+                     keep_device_id: str | None, logout_other_devices: bool, now_ms: int,
+                     entry: AuditDraft) -> defer.Deferred[list[str]]:
+        """Use the code to set the user's password (as
+        :func:`storage.users.change_password_in`); the revoked token hashes."""
+        def write(cur: Cursor) -> list[str]:
+            use_code(sid, now_ms)(cur)
+            append_entry(cur, entry)
+            return change_password_in(cur, user_id, password_hash, keep_device_id,
+                                      logout_other_devices)
+
+        return self.db.run_interaction("email_code_password", write)
 
     def decide(self, request_id: str, state: str, by: str, now_ms: int, reason: str | None,
                entry: AuditDraft) -> defer.Deferred[None]:

@@ -84,6 +84,16 @@ def insert_users(cur: Cursor, users: Sequence[NewUser], *, is_admin: bool = Fals
                      for u in users])
 
 
+def change_password_in(cur: Cursor, user_id: str, password_hash: str,
+                       keep_device_id: str | None, logout_other_devices: bool) -> list[str]:
+    """Set a new password hash (and delete the other devices), in the caller's transaction;
+    the revoked token hashes."""
+    cur.execute("UPDATE users SET password_hash = ? WHERE user_id = ?", (password_hash, user_id))
+    if not logout_other_devices:
+        return []
+    return _delete_devices_except(cur, user_id, keep_device_id)
+
+
 class UserStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -139,14 +149,8 @@ class UserStore:
         """Set a new password hash and, if asked, delete every device but ``keep_device_id``
         (with their tokens), in one transaction.  Returns the revoked token hashes."""
 
-        def txn(cur: Cursor) -> list[str]:
-            cur.execute("UPDATE users SET password_hash = ? WHERE user_id = ?",
-                        (password_hash, user_id))
-            if not logout_other_devices:
-                return []
-            return _delete_devices_except(cur, user_id, keep_device_id)
-
-        return self.db.run_interaction("change_password", txn)
+        return self.db.run_interaction("change_password", change_password_in, user_id,
+                                       password_hash, keep_device_id, logout_other_devices)
 
     def deactivate(self, user_id: str, *, erase: bool = False) -> defer.Deferred[list[str]]:
         """Mark the account deactivated and drop its devices and tokens (and, with ``erase``,

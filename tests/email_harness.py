@@ -58,7 +58,9 @@ class EmailScene:
 
 def make_scene(tmp_path: Path, engine: str, server: SmtpServer,
                config: dict[str, Any] | None = None) -> EmailScene:
-    admin = AdminNode(tmp_path, engine, {"email": server.settings(), **(config or {})})
+    admin = AdminNode(tmp_path, engine, {"email": server.settings(),
+                                         "public_baseurl": "https://admin.test",
+                                         **(config or {})})
     admin.org("mha", email_domains=["mha.gov.in"])
     admin.org("mha.dm", "mha", email_domains=["dm.mha.gov.in"])
     admin.org("mea", email_domains=["mea.gov.in"])

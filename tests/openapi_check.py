@@ -50,6 +50,12 @@ class OpenApiDocument:
         return {(method.upper(), template) for template, item in self.document["paths"].items()
                 for method in item if method != "parameters"}
 
+    def open_operations(self) -> set[tuple[str, str]]:
+        """The operations that take no credential (``security: []``)."""
+        return {(method.upper(), template) for template, item in self.document["paths"].items()
+                for method, operation in item.items()
+                if method != "parameters" and operation.get("security") == []}
+
     def operation(self, method: str, path: str) -> tuple[str, dict[str, Any]]:
         """The document's path template matching ``path`` and its operation for ``method``."""
         for template, item in self.document["paths"].items():

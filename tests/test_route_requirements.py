@@ -41,6 +41,12 @@ PUBLIC_PATTERNS = {
         "profiles may be read anonymously (PUT still requires the owner's token)",
     r"/_matrix/client/(?:v3|r0)/profile/(?P<user_id>[^/]+)/(?P<key>in\.gov\.broker\.\w+)":
         "the government profile fields may be read anonymously like the rest of the profile",
+    r"/_matrix/client/(?:v3|r0)/account/password":
+        "a forgotten or first password: the emailed code's UIA stage proves the user",
+    r"/_matrix/client/(?:v3|r0)/account/password/email/requestToken":
+        "a forgotten or first password: the spec asks for no token",
+    r"/_broker/client/v1/password/email/submitToken":
+        "the submit_url of a password code (the Identity Service API's submitToken, no token)",
     r"/_matrix/key/v2/server": "a server's own keys",
     r"/_matrix/key/v2/server/(?P<key_id>[^/]+)": "a server's own keys",
     r"/_matrix/key/v2/query": "the notary: the spec leaves key queries unauthenticated",

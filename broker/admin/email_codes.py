@@ -62,10 +62,12 @@ class OneTimeCodes:
         return hmac.new(self.secret, f"{sid}:{code}".encode(), hashlib.sha256).hexdigest()
 
     async def issue(self, purpose: str, user_id: str, address: str, org_id: str | None,
-                    entry: Recording, subject: str, text: Callable[[str, int], str]
-                    ) -> CodeRow:
+                    entry: Recording, subject: str, text: Callable[[str, int], str],
+                    session: tuple[str, int] | None = None) -> CodeRow:
         """Email a new code to ``address`` (``text(code, minutes)`` is the email's text) and
-        store it with ``entry`` (which names its ``sid``); LimitExceeded when the address or user asked too often."""
+        store it with ``entry`` (which names its ``sid``); ``session`` is the Matrix client's
+        secret and send attempt, if any.  LimitExceeded when the address or the user asked
+        too often."""
         self.rates.check(RATE_LIMIT, f"address:{address.lower()}")
         self.rates.check(RATE_LIMIT, f"user:{user_id}")
         code = f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
@@ -73,8 +75,9 @@ class OneTimeCodes:
         now = self.clock.time_ms()
         lifetime = self.settings.lifetime_seconds
         await self.mailer.send(address, subject, text(code, lifetime // 60))
+        secret, attempt = session if session is not None else (None, None)
         row = CodeRow(sid, purpose, user_id, address, org_id, self._hash(sid, code), now,
-                      now + lifetime * 1000)
+                      now + lifetime * 1000, client_secret=secret, send_attempt=attempt)
         entry.detail["sid"] = sid
         await self.store.add(row, entry.draft())
         return row

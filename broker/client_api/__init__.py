@@ -29,6 +29,7 @@ def client_endpoints(node: Node) -> list[Endpoints]:
     from broker.client_api.login import LoginEndpoints
     from broker.client_api.media import MediaEndpoints
     from broker.client_api.messages import HistoryEndpoints
+    from broker.client_api.password_email import PasswordEmailEndpoints
     from broker.client_api.profile import ProfileEndpoints
     from broker.client_api.push_rules import PushRuleEndpoints
     from broker.client_api.receipts import ReceiptEndpoints
@@ -53,7 +54,8 @@ def client_endpoints(node: Node) -> list[Endpoints]:
         CapabilityEndpoints(node.config.default_room_version),
         LoginEndpoints(node.credentials, node.accounts),
         RegisterEndpoints(node.accounts, node.uia),
-        AccountEndpoints(node.accounts, node.uia),
+        AccountEndpoints(node.accounts, node.uia, node.password_by_email, node.mailer.enabled),
+        PasswordEmailEndpoints(node.password_by_email, node.config.public_baseurl),
         DeviceEndpoints(node.devices, node.uia),
         FilterEndpoints(node.filters),
         ToDeviceEndpoints(node.to_device),

@@ -7,8 +7,10 @@ complete the call raises :class:`AuthRequired`, a 401 whose body is the spec's
 Sessions live in the database (``ui_auth_sessions``), are bound to the request's method, path and
 user, expire after :data:`SESSION_LIFETIME_MS`, and are consumed when the operation goes ahead.
 
-Stages: ``m.login.dummy`` (always passes) and ``m.login.password`` (proves a local user's password;
-on an authenticated request it must be the requester's own).  The password helpers here
+Stages: ``m.login.dummy`` (always passes), ``m.login.password`` (proves a local user's password;
+on an authenticated request it must be the requester's own) and ``m.login.email.identity``
+(a validated email session, ``threepid_creds``, proves the user whose official email it
+validated; :mod:`broker.admin.password_by_email`).  The password helpers here
 (:func:`user_id_from_identifier`, :class:`broker.services.accounts.Credentials`) are also what
 ``/login`` uses.  The node builds one :class:`UserInteractiveAuth` and hands it to the endpoint
 groups that need it.
@@ -17,11 +19,13 @@ groups that need it.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from twisted.web.http import Request
 
 from broker.auth import Requester
+from broker.errors import DomainError
 from broker.http.bodies import Body
 from broker.http.errors import MatrixError, forbidden
 from broker.services.accounts import Credentials
@@ -29,6 +33,9 @@ from storage.users import UserStore
 
 DUMMY = "m.login.dummy"
 PASSWORD = "m.login.password"
+EMAIL_IDENTITY = "m.login.email.identity"
+# The user a validated email session (sid, client secret) proves; a domain error if none.
+EmailIdentity = Callable[[str, str], Awaitable[str]]
 SESSION_LIFETIME_MS = 30 * 60 * 1000
 
 
@@ -59,12 +66,23 @@ class NamesUser(Body):
     user: str | None = None
 
 
+class ThreepidCreds(Body):
+    """The validation session of an ``m.login.email.identity`` stage (the node is its own
+    identity service: ``id_server`` and ``id_access_token`` are ignored)."""
+
+    sid: str
+    client_secret: str
+    id_server: str | None = None
+    id_access_token: str | None = None
+
+
 class AuthData(NamesUser):
     """The ``auth`` object of a request that takes user-interactive auth."""
 
     type: str | None = None
     session: str | None = None
     password: str | None = None
+    threepid_creds: ThreepidCreds | None = None
 
 
 class AuthenticatedBody(Body):
@@ -95,10 +113,12 @@ def user_id_from_identifier(credentials: Credentials, body: NamesUser) -> str:
 class UserInteractiveAuth:
     """Runs UIA for one endpoint at a time; one instance per node."""
 
-    def __init__(self, store: UserStore, credentials: Credentials, clock: Any) -> None:
+    def __init__(self, store: UserStore, credentials: Credentials, clock: Any,
+                 email_identity: EmailIdentity | None = None) -> None:
         self.store = store
         self.credentials = credentials
         self.clock = clock
+        self.email_identity = email_identity
 
     async def check(
         self, request: Request, auth: AuthData | None, flows: list[list[str]], *,
@@ -153,9 +173,11 @@ class UserInteractiveAuth:
     ) -> str:
         if stage == DUMMY:
             return ""
+        failed = {**challenge, "completed": sorted(completed)}
+        if stage == EMAIL_IDENTITY and self.email_identity is not None:
+            return await self._email_stage(auth, requester, failed)
         if stage != PASSWORD:  # pragma: no cover - flows only ever name the stages above
             raise MatrixError(400, "M_UNRECOGNIZED", f"Auth stage {stage!r} is not supported")
-        failed = {**challenge, "completed": sorted(completed)}
         password = auth.password
         if not password:
             raise MatrixError(400, "M_MISSING_PARAM", "Missing 'auth.password'")
@@ -171,3 +193,18 @@ class UserInteractiveAuth:
             raise AuthRequired(failed, "M_FORBIDDEN", "Invalid username or password")
         return user_id
 
+    async def _email_stage(self, auth: AuthData, requester: Requester | None,
+                           failed: dict[str, Any]) -> str:
+        """``m.login.email.identity``: a validated email session proves its user."""
+        creds = auth.threepid_creds
+        if creds is None:
+            raise MatrixError(400, "M_MISSING_PARAM", "Missing 'auth.threepid_creds'")
+        assert self.email_identity is not None
+        try:
+            user_id = await self.email_identity(creds.sid, creds.client_secret)
+        except DomainError as e:
+            raise AuthRequired(failed, "M_THREEPID_AUTH_FAILED", e.message) from e
+        if requester is not None and user_id != requester.user_id:
+            raise AuthRequired(failed, "M_FORBIDDEN",
+                               "The email session must be that of the logged-in user")
+        return user_id

@@ -160,15 +160,26 @@ class Accounts:
     # -- the account -------------------------------------------------------------------------
     async def change_password(self, requester: Requester, new_password: str,
                               logout_devices: bool) -> None:
+        await self.set_password(requester.user_id, new_password, logout_devices,
+                                requester.device_id)
+
+    async def set_password(self, user_id: str, new_password: str, logout_devices: bool,
+                           keep_device_id: str | None,
+                           write: Callable[[str], Awaitable[list[str]]] | None = None) -> None:
+        """Hash and set a new password, deleting every device but ``keep_device_id`` if
+        asked; ``write`` stores the hash with what goes with it (default: the password
+        alone) and returns the revoked token hashes."""
         password_hash = await self.auth.passwords.hash(new_password)
-        user_id = requester.user_id
         devices = await self.users.get_devices(user_id) if logout_devices else []
-        revoked = await self.users.change_password(
-            user_id, password_hash, keep_device_id=requester.device_id,
-            logout_other_devices=logout_devices)
+        if write is None:
+            revoked = await self.users.change_password(
+                user_id, password_hash, keep_device_id=keep_device_id,
+                logout_other_devices=logout_devices)
+        else:
+            revoked = await write(password_hash)
         self.auth.forget_tokens(revoked)
         await self.devices_deleted(user_id, [
-            d.device_id for d in devices if d.device_id != requester.device_id])
+            d.device_id for d in devices if d.device_id != keep_device_id])
 
     async def deactivate(self, requester: Requester, erase: bool) -> None:
         await self.end_account(requester.user_id,
