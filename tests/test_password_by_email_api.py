@@ -179,5 +179,9 @@ def test_a_node_that_sends_no_email_offers_the_password_stage_only(tmp_path: Pat
         status, answer = made.local.call("POST", f"{C}/account/password", None,
                                          {"new_password": "a brand new password"})
         assert (status, answer["errcode"]) == (401, "M_MISSING_TOKEN")
+        status, answer = made.local.call(
+            "POST", f"{C}/account/password/email/requestToken", None,
+            {"client_secret": SECRET, "email": MAIL, "send_attempt": 1})
+        assert (status, answer["errcode"]) == (403, "M_THREEPID_DENIED")
     finally:
         made.close()

@@ -28,6 +28,9 @@ RATE_LIMIT = "email_codes"
 
 
 class SendMail(Protocol):
+    @property
+    def enabled(self) -> bool: ...
+
     async def send(self, to: str, subject: str, text: str) -> None: ...
 
 

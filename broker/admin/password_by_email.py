@@ -71,6 +71,9 @@ class PasswordByEmail:
         """Email a code for the account whose official email ``email`` is; the sid."""
         actor = Actor(ANONYMOUS, client_ip)
         async with self.audit.recording(actor, REQUEST_ACTION) as entry:
+            if not self.codes.mailer.enabled:
+                raise Forbidden("This node sends no email: ask an admin to set your password",
+                                errcode="M_THREEPID_DENIED")
             if not CLIENT_SECRET.fullmatch(client_secret):
                 raise InvalidInput("'client_secret' may hold only 0-9, a-z, A-Z, '.', '=',"
                                    " '_' and '-' (1 to 255 of them)")
