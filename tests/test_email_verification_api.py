@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from broker.admin.changes import POLL_SECONDS
+from storage.accounts import VerificationRow
+from storage.audit import AuditDraft
+from storage.organisations import Member
 from tests.email_harness import ALICE, EmailScene, make_scene, scene
 from tests.smtp_server import SmtpServer, free_port, smtp_server
+from tests.storage_helpers import result_of
 
 __all__ = ["scene", "smtp_server"]
 
@@ -215,3 +220,17 @@ def test_the_email_verification_setting_is_checked(scene: EmailScene) -> None:
                                      {"settings": {"email_verification": "sometimes"}})
     assert (status, answer["errcode"]) == (400, "M_INVALID_PARAM")
     assert "settings.email_verification" in answer["error"]
+
+
+def test_a_verification_by_code_in_another_process_reaches_the_node(
+        scene: EmailScene) -> None:
+    scene.admin.local.run(scene.node.start())
+    now = scene.node.clock.time_ms()
+    # What a second node process on the same database writes for an auto verification.
+    result_of(scene.node.stores.accounts.verify(
+        VerificationRow("v-other", ALICE, "mha", "official_email", ALICE, now),
+        Member(ALICE, "mha", email="alice@mha.gov.in"),
+        AuditDraft(now, ALICE, "verification.email.submit", ALICE, "mha", "10.0.0.2", "ok")))
+    assert scene.node.admin.classes.class_of(ALICE) == "public"
+    scene.admin.local.advance(POLL_SECONDS)
+    assert scene.node.admin.classes.class_of(ALICE) == "verified"
