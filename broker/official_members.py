@@ -80,7 +80,7 @@ class OfficialMembers:
             if membership not in ("join", "invite"):
                 continue
             room = await self.rooms.registry.get(room_id)
-            if room is None or facts_of(room).kind != OFFICIAL:
+            if room is None or facts_of(room, self.rooms.server_name).kind != OFFICIAL:
                 continue
             try:
                 await self.rooms.send(room_id, user_id, "m.room.member",

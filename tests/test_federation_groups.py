@@ -126,3 +126,23 @@ def test_an_invite_from_another_server_reaches_a_verified_user_reachable_by_the_
                  "in.gov.broker.reachability", {"public": True})
     assert verified.status == 200
     assert _invite_from_peer(node, peer, verified.user_id).status_code == 200
+
+
+def test_a_group_event_from_another_server_makes_no_official_group(
+        env: tuple[NodeProcess, FakePeer, Client]) -> None:
+    node, peer, vera = env
+    remote = peer.user_id()
+    room_id = create_room(vera, preset="public_chat",
+                          power_level_content_override={"users": {remote: 100}})
+    room = peer.join(node, room_id, remote)
+    event = peer.build_event(room, remote, GROUP_EVENT,
+                             {"kind": "official", "organisation": "mha"}, state_key="")
+    peer.send_pdus(node, room, event)
+    state = f"/_matrix/client/v3/rooms/{quote(room_id)}/state/{GROUP_EVENT}"
+    deadline = time.monotonic() + 10
+    while vera.get(state).get("kind") != "official" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert vera.status == 200  # the node took the event in...
+    public = node.register()
+    public.post(f"/_matrix/client/v3/join/{quote(room_id)}", {})
+    assert public.status == 200  # ...and the room stays informal

@@ -120,7 +120,7 @@ class EventCreator:
         """Forbidden if ``target`` taking ``membership`` would add a member the room may not
         have (synchronous: nothing changes the room between this and applying the event)."""
         if self.policy is not None and adds_member(room, membership, target):
-            self.policy.may_add_member(target, room.room_id, facts_of(room))
+            self.policy.may_add_member(target, room.room_id, facts_of(room, self.server_name))
 
     # -- sending --------------------------------------------------------------------------------
     async def send(

@@ -86,7 +86,7 @@ class Membership:
                    servers: list[str] | None = None) -> str:
         room_id, alias_servers = await self.resolve_room(room_id_or_alias)
         room = await self.rooms.registry.get(room_id)
-        self.policy.may_join(user_id, room_id, room=None if room is None else facts_of(room))
+        self.policy.may_join(user_id, room_id, room=None if room is None else facts_of(room, self.server_name))
         joined = room.members_with("join") if room is not None else []
         if room is None or (joined and not any(self.is_mine(u) for u in joined)):
             # Nobody here is in the room: join through a server that is.
@@ -123,7 +123,7 @@ class Membership:
             return None
         room = await self.rooms.get_room(room_id)
         if membership == "invite":
-            self.policy.may_invite(sender, target, room_id, room=facts_of(room))
+            self.policy.may_invite(sender, target, room_id, room=facts_of(room, self.server_name))
             current = room.membership_of(target)
             if current in ("join", "ban"):
                 raise Forbidden(f"{target} is already {'in' if current == 'join' else 'banned from'}"

@@ -12,6 +12,7 @@ from typing import Any
 from broker.access_policy import INFORMAL, OFFICIAL, RoomFacts
 from broker.errors import InvalidInput
 from broker.rooms.live_room import LiveRoom
+from protocol.signing import server_name_of
 
 GROUP_EVENT = "in.gov.broker.group"
 # A key of m.room.create content: the room was created as a direct chat (createRoom is_direct).
@@ -21,12 +22,19 @@ KINDS = (OFFICIAL, INFORMAL)
 COUNTED = ("join", "invite")
 
 
-def facts_of(room: LiveRoom) -> RoomFacts:
+def facts_of(room: LiveRoom, server_name: str) -> RoomFacts:
+    """The room's facts as this node (``server_name``) holds them.  A room is an official
+    group only when it was created here and its creator set the group event: this node's
+    policy checked that creation and refuses any later group event, so a group event in a
+    room made elsewhere, or sent by anyone else (a user of another server with the power to),
+    makes no official group."""
+    create = room.state.get(("m.room.create", ""))
     group = room.state.get((GROUP_EVENT, ""))
     kind, organisation = INFORMAL, ""
-    if group is not None and group.content.get("kind") == OFFICIAL:
+    if group is not None and create is not None and group.sender == create.sender and \
+            server_name_of(create.sender) == server_name and \
+            group.content.get("kind") == OFFICIAL:
         kind, organisation = OFFICIAL, str(group.content.get("organisation", ""))
-    create = room.state.get(("m.room.create", ""))
     direct = create is not None and create.content.get(DIRECT_KEY) is True
     return RoomFacts(kind, organisation, direct, len(room.members_with(*COUNTED)))
 

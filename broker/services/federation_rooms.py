@@ -79,7 +79,7 @@ class FederationMembership:
                  membership: str) -> dict[str, Any]:
         """An unsigned membership event the user's server may sign and send back."""
         if membership == "join":
-            self.access.may_join(user_id, room.room_id, origin=origin, room=facts_of(room))
+            self.access.may_join(user_id, room.room_id, origin=origin, room=facts_of(room, self.server_name))
         content = {"membership": membership}
         auth = room.auth_events_for("m.room.member", user_id, user_id, content)
         pdu = build_pdu(room.room_version, room_id=room.room_id, sender=user_id,
@@ -113,9 +113,9 @@ class FederationMembership:
             raise InvalidInput(f"Expected a {membership} of a user of {origin}")
         if membership == "join":
             self.access.may_join(event.sender, room.room_id, origin=origin,
-                                 room=facts_of(room))
+                                 room=facts_of(room, self.server_name))
             if adds_member(room, "join", event.sender):
-                self.access.may_add_member(event.sender, room.room_id, facts_of(room))
+                self.access.may_add_member(event.sender, room.room_id, facts_of(room, self.server_name))
         state_before = dict(room.state)
         try:
             await (await self.remote_events.on_pdu(origin, event))
