@@ -247,3 +247,10 @@ def test_a_user_whose_verification_expires_leaves_official_groups_within_a_minut
         scene.node.local.advance(1)
     assert membership(scene, room_id, "dev") == {"membership": "leave", "reason": REASON}
     node.official_members.stop()
+
+
+def test_a_deactivated_user_leaves_official_groups(scene: Scene) -> None:
+    room_id = joined_group(scene)
+    scene.node.ok("POST", f"/users/{scene.ids['mel']}/deactivate", {})
+    settle(scene)
+    assert membership(scene, room_id, "mel")["membership"] == "leave"

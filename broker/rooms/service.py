@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+LEAVABLE = ("join", "invite", "knock")
+
 
 class Rooms:
     def __init__(self, server_name: str, signing_key: SigningKey, events: EventStore,
@@ -149,9 +151,16 @@ class Rooms:
         """Leave every room the user is joined to or invited to (account deactivation)."""
         rooms = await self.user_rooms.rooms_for_user(user_id)
         for room_id, membership in list(rooms.items()):
-            if membership in ("join", "invite", "knock"):
+            if membership not in LEAVABLE:
+                continue
+            try:
                 await self.send(room_id, user_id, "m.room.member", {"membership": "leave"},
                                 state_key=user_id)
+            except Forbidden:
+                room = self.registry.cached(room_id)
+                if room is not None and room.membership_of(user_id) in LEAVABLE:
+                    raise
+                # Left meanwhile (an official group the user stopped being verified for).
 
 
 def _log_queue_failure(failure: Any, event_id: str) -> None:
