@@ -72,8 +72,12 @@ def _reason(error: Exception) -> str:
         return "the mail server refused the recipient address"
     if isinstance(error, smtplib.SMTPResponseException):
         return f"the mail server refused the message ({error.smtp_code})"
-    if isinstance(error, socket.timeout | TimeoutError):
+    if isinstance(error, socket.timeout | TimeoutError) or (
+            # smtplib reports a greeting that never came as a closed connection
+            isinstance(error, smtplib.SMTPServerDisconnected) and "timed out" in str(error)):
         return "the mail server did not answer in time"
+    if isinstance(error, smtplib.SMTPServerDisconnected):
+        return "the mail server closed the connection"
     if isinstance(error, ssl.SSLError):
         return "the TLS connection to the mail server failed"
     if isinstance(error, smtplib.SMTPNotSupportedError):

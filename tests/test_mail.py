@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -146,3 +148,35 @@ def test_beyond_the_queue_limit_a_send_is_refused_at_once(
     reactor.run_one()
     assert first.called
 
+
+
+def _failure(mailer: Mailer) -> Any:
+    mailer.run_blocking = deliver_on_this_thread
+    d = defer.ensureDeferred(mailer.send(TO, "Hello", "text"))
+    failures: list[Any] = []
+    d.addErrback(failures.append)
+    assert failures, "the send should have failed"
+    return failures[0].value
+
+
+def test_starttls_to_a_server_without_it_is_a_clear_error(smtp_server: SmtpServer) -> None:
+    error = _failure(Mailer(_settings(smtp_server, tls="starttls")))
+    assert isinstance(error, MailNotSent)
+    assert "does not support what the node's settings ask" in error.message
+    assert smtp_server.inbox.to(TO) == []
+
+
+def test_tls_to_a_plain_server_is_a_clear_error(smtp_server: SmtpServer) -> None:
+    error = _failure(Mailer(_settings(smtp_server, tls="tls")))
+    assert isinstance(error, MailNotSent)
+    assert "TLS connection to the mail server failed" in error.message
+
+
+def test_a_server_that_never_answers_is_a_timeout() -> None:
+    with socket.socket() as silent:  # accepts connections, never speaks
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        settings = replace(_settings(None), port=silent.getsockname()[1], timeout_seconds=1)
+        error = _failure(Mailer(settings))
+    assert isinstance(error, MailNotSent)
+    assert "did not answer in time" in error.message
