@@ -238,3 +238,21 @@ def test_a_username_needs_a_password() -> None:
 def test_email_codes_live_at_least_a_minute() -> None:
     with pytest.raises(ConfigError, match=r"^email\.codes\.lifetime_seconds: expected at least"):
         _email(codes={"lifetime_seconds": 5})
+
+
+def test_group_member_limits_default_to_the_documented_sizes() -> None:
+    config = parse_config({"server_name": "a.gov"}, Path("/srv/node"))
+    assert (config.groups.official_max_members, config.groups.informal_max_members) == (
+        1000, 1000)
+
+
+def test_group_member_limits_are_read() -> None:
+    config = parse_config({"server_name": "a.gov", "groups": {
+        "official_max_members": 300, "informal_max_members": 500}}, Path("/srv/node"))
+    assert (config.groups.official_max_members, config.groups.informal_max_members) == (
+        300, 500)
+
+
+def test_a_group_member_limit_below_two_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"^groups\.official_max_members: "):
+        _parse({"server_name": "a.gov", "groups": {"official_max_members": 1}})
