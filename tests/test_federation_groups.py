@@ -24,6 +24,7 @@ from broker.admin.reachability import UNREACHABLE
 from broker.cli import main
 from broker.group_rules import VERIFIED_ONLY
 from broker.rooms.room_kind import GROUP_EVENT
+from protocol.auth_rules import auth_types_for_event
 from protocol.events import build_pdu, finalize_pdu
 from protocol.room_versions import get_room_version
 from tests.fake_peer import FED_V2, FakePeer
@@ -146,3 +147,41 @@ def test_a_group_event_from_another_server_makes_no_official_group(
     public = node.register()
     public.post(f"/_matrix/client/v3/join/{quote(room_id)}", {})
     assert public.status == 200  # ...and the room stays informal
+
+
+def _join_built_by_the_peer(vera: Client, peer: FakePeer, room_id: str, user_id: str) -> Any:
+    """A join of ``user_id`` into ``room_id`` that the peer builds and signs itself from what
+    a member sees of the room (no make_join template: the node refuses one)."""
+    version = get_room_version("12")
+    state = {(e["type"], e["state_key"]): e["event_id"]
+             for e in vera.get(f"/_matrix/client/v3/rooms/{quote(room_id)}/state")}
+    latest = vera.get(f"/_matrix/client/v3/rooms/{quote(room_id)}/messages",
+                      params={"dir": "b", "limit": "1"})["chunk"][0]["event_id"]
+    content = {"membership": "join"}
+    keys = auth_types_for_event(version, "m.room.member", user_id, user_id, content)
+    pdu = build_pdu(version, room_id=room_id, sender=user_id, type="m.room.member",
+                    content=content, state_key=user_id, prev_event_ids=[latest],
+                    auth_event_ids=[state[k] for k in keys if k in state], depth=100,
+                    origin_server_ts=int(time.time() * 1000))
+    return finalize_pdu(pdu, peer.server_name, peer.signing_key, version)
+
+
+def test_send_join_of_a_remote_user_to_an_official_group_is_refused_naming_the_rule(
+        env: tuple[NodeProcess, FakePeer, Client]) -> None:
+    node, peer, vera = env
+    room_id = _official_group(vera)
+    user = peer.user_id()
+    join = _join_built_by_the_peer(vera, peer, room_id, user)
+    response = peer.send_join(node, room_id, join.event_id, join.pdu)
+    assert_error(response, 403, "M_FORBIDDEN")
+    assert response.json()["in.gov.broker.reason"] == VERIFIED_ONLY
+    vera.get(f"/_matrix/client/v3/rooms/{quote(room_id)}/state/m.room.member/{quote(user)}")
+    assert vera.status == 404
+
+
+def test_send_join_built_the_same_way_into_an_informal_room_is_taken(
+        env: tuple[NodeProcess, FakePeer, Client]) -> None:
+    node, peer, vera = env
+    room_id = create_room(vera, preset="public_chat")
+    join = _join_built_by_the_peer(vera, peer, room_id, peer.user_id())
+    assert peer.send_join(node, room_id, join.event_id, join.pdu).status_code == 200
