@@ -234,6 +234,7 @@ class Node:
         reachability = self.admin.reachability  # who public users may invite
         self.policy.add_rule(reachability.rule)
         self.account_data.watch(ACCOUNT_DATA_TYPE, reachability)
+        self.admin.changes.listen(reachability.changes_seen)
         authority, audit = self.admin.authority, self.admin.audit
         self.admin_rooms = AdminRooms(stores.room_admin, stores.state, self.rooms,
                                       self.blocked_rooms, authority, audit, self.clock)

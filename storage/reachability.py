@@ -25,11 +25,17 @@ class ReachabilityStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def forced(self) -> defer.Deferred[dict[str, bool]]:
-        """Every user's forced reachability (a row per user an admin decided for)."""
+    def forced(self, user_ids: list[str] | None = None) -> defer.Deferred[dict[str, bool]]:
+        """The forced reachability of ``user_ids`` (None: every user), for those an admin
+        decided for."""
         def txn(cur: Cursor) -> dict[str, bool]:
-            return {user_id: bool(value) for user_id, value in cur.select_all(
-                "SELECT user_id, reachable_by_public FROM user_reachability")}
+            sql = "SELECT user_id, reachable_by_public FROM user_reachability"
+            if user_ids is None:
+                rows = cur.select_all(sql)
+            else:
+                marks = ", ".join("?" for _ in user_ids)
+                rows = cur.select_all(f"{sql} WHERE user_id IN ({marks})", user_ids)
+            return {user_id: bool(value) for user_id, value in rows}
 
         return self.db.run_interaction("reachability_forced", txn)
 

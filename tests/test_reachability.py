@@ -10,6 +10,8 @@ from urllib.parse import quote
 
 import pytest
 
+from broker.admin.changes import POLL_SECONDS
+from broker.admin.commands import AdminSession, command_actor
 from broker.admin.reachability import ACCOUNT_DATA_TYPE, UNREACHABLE, Reachability
 from tests.admin_harness import AdminNode, admin
 
@@ -156,3 +158,19 @@ def test_choices_and_forced_values_are_read_back_at_start(scene: Scene) -> None:
     scene.force(None)
     scene.node.local.run(fresh.load())
     assert fresh.reachable_by_public(scene.ids["vera"]) is True
+
+
+def test_a_value_forced_by_another_process_is_taken_in_within_a_second(scene: Scene) -> None:
+    local = scene.node.local
+    local.run(scene.node.node.start())  # follows the changes other processes make
+    session = AdminSession(scene.node.node.config)  # a second process's database connection
+    try:
+        local.run(session.services.accounts.update(
+            command_actor(), scene.ids["vera"], {"reachable_by_public": True}))
+    finally:
+        session.close()
+    assert refused(scene.invite("pat", "vera"))  # memory answers until the next poll
+    local.advance(POLL_SECONDS)
+    for _ in range(5):
+        local.advance(0)
+    assert scene.invite("pat", "vera")[0] == 200

@@ -6,19 +6,27 @@ A user chooses with their global account data ``in.gov.broker.reachability``
 either way (``PATCH /_broker/admin/v1/users/{user_id}`` ``{"reachable_by_public": ...}``, null
 gives the choice back to the user), and a forced value wins.  A verified user may always reach
 a public one.  Both are held in memory (loaded at start, updated with each write), so the
-access policy's rule reads no database.  Every user of another server is public here (until
+access policy's rule reads no database; a value forced by another process (a second node
+process on the database) is read again when the audit log's feed shows its ``users.update``.  Every user of another server is public here (until
 nodes attest their users), so their invites to a verified user need that user reachable.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from twisted.internet import defer
+
 from broker.access_policy import Decision, Refusal
+from broker.admin import permissions
 from broker.admin.classes import UserClasses
 from broker.errors import MalformedContent
 from protocol.signing import server_name_of
+from storage.audit import Change
 from storage.reachability import ReachabilityStore
+
+logger = logging.getLogger(__name__)
 
 ACCOUNT_DATA_TYPE = "in.gov.broker.reachability"
 UNREACHABLE = "public_cannot_reach_verified"
@@ -41,6 +49,10 @@ class Reachability:
         self.server_name = server_name
         self._chosen: dict[str, bool] = {}
         self._forced: dict[str, bool] = {}
+        # The node's own forced changes, counted; user -> the count at their last one (a read
+        # started before it may be older than memory).
+        self._generation = 0
+        self._written: dict[str, int] = {}
 
     async def load(self) -> None:
         """Read every choice and forced value (at start)."""
@@ -62,10 +74,31 @@ class Reachability:
         return self._forced.get(user_id)
 
     def force(self, user_id: str, value: bool | None) -> None:
+        self._generation += 1
+        self._written[user_id] = self._generation
+        self._set(user_id, value)
+
+    def _set(self, user_id: str, value: bool | None) -> None:
         if value is None:
             self._forced.pop(user_id, None)
         else:
             self._forced[user_id] = value
+
+    def changes_seen(self, changes: list[Change]) -> None:
+        """The audit log's feed: read again the forced values of the users changed."""
+        users = list(dict.fromkeys(
+            c.target for c in changes if c.action == permissions.USERS_UPDATE))
+        if users:
+            d = defer.ensureDeferred(self.reread(users))
+            d.addErrback(lambda f: logger.error("reading reachability again failed: %s",
+                                                f.getErrorMessage()))
+
+    async def reread(self, user_ids: list[str]) -> None:
+        since = self._generation
+        forced = await self.store.forced(user_ids)
+        for user_id in user_ids:
+            if self._written.get(user_id, 0) <= since:  # else memory is newer than the read
+                self._set(user_id, forced.get(user_id))
 
     def reachable_by_public(self, user_id: str) -> bool:
         forced = self._forced.get(user_id)
