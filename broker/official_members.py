@@ -40,7 +40,9 @@ class OfficialMembers:
         classes.on_lost(self.lost)
 
     def start(self, reactor: Any) -> None:
-        self._checked_ms = self.clock.time_ms()
+        """Check expiries every CHECK_SECONDS; the first check also takes the verifications
+        that expired while the node was not running."""
+        self._checked_ms = 0
         self._loop = task.LoopingCall(lambda: defer.ensureDeferred(self.check_expired()))
         self._loop.clock = reactor
         self._loop.start(CHECK_SECONDS, now=False)

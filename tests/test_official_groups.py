@@ -254,3 +254,18 @@ def test_a_deactivated_user_leaves_official_groups(scene: Scene) -> None:
     scene.node.ok("POST", f"/users/{scene.ids['mel']}/deactivate", {})
     settle(scene)
     assert membership(scene, room_id, "mel")["membership"] == "leave"
+
+
+def test_a_verification_that_expired_while_the_node_was_down_is_acted_on_at_the_first_check(
+        scene: Scene) -> None:
+    node = scene.node.node
+    expires = node.clock.time_ms() + 10_000
+    scene.node.ok("POST", f"/users/{scene.ids['dev']}/verification",
+                  {"organisation": "mha.dm", "basis": "document", "expires_at": expires})
+    room_id = joined_group(scene, "dev")
+    scene.node.local.advance(20)  # expired before the checks start
+    node.official_members.start(scene.node.local.reactor)
+    for _ in range(31):
+        scene.node.local.advance(1)
+    assert membership(scene, room_id, "dev")["membership"] == "leave"
+    node.official_members.stop()

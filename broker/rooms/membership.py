@@ -86,7 +86,8 @@ class Membership:
                    servers: list[str] | None = None) -> str:
         room_id, alias_servers = await self.resolve_room(room_id_or_alias)
         room = await self.rooms.registry.get(room_id)
-        self.policy.may_join(user_id, room_id, room=None if room is None else facts_of(room, self.server_name))
+        facts = None if room is None else facts_of(room, self.server_name)
+        self.policy.may_join(user_id, room_id, room=facts)
         joined = room.members_with("join") if room is not None else []
         if room is None or (joined and not any(self.is_mine(u) for u in joined)):
             # Nobody here is in the room: join through a server that is.
