@@ -230,7 +230,8 @@ class Node:
         self.group_rules = GroupRules(self.admin.classes, self.server_name, self.config.groups)
         self.policy.add_rule(self.group_rules.rule)
         self.rooms.creator.policy = self.policy  # member limits, where joins are serialised
-        self.official_members = OfficialMembers(self.rooms, self.admin.classes, self.clock)
+        self.official_members = OfficialMembers(self.rooms, stores.state, self.admin.classes,
+                                                self.clock)
         reachability = self.admin.reachability  # who public users may invite
         self.policy.add_rule(reachability.rule)
         self.account_data.watch(ACCOUNT_DATA_TYPE, reachability)

@@ -3,7 +3,9 @@ verification is revoked, ends in a refresh (a ``broker`` command in another proc
 expires is removed from every official group they are joined to or invited to.
 
 A revocation is acted on at once (the class cache tells :meth:`OfficialMembers.lost`); an
-expiry, which nothing writes, is found by a check every ``CHECK_SECONDS`` on the node's clock.
+expiry, which nothing writes, is found by a check every ``CHECK_SECONDS`` on the node's clock;
+at start, every official group's local members are checked once (a revocation made while the
+node was stopped).
 Either way the user is out within a minute.  The removal is a leave in the user's name with a
 reason: the node speaks for its own users, and the Matrix auth rules always allow it (a kick
 needs a sender joined with more power than the user, which no account of the node holds in
@@ -21,18 +23,22 @@ from twisted.internet import defer, task
 from broker.access_policy import OFFICIAL
 from broker.admin.classes import VERIFIED, UserClasses
 from broker.errors import Forbidden
-from broker.rooms.room_kind import facts_of
+from broker.rooms.room_kind import GROUP_EVENT, facts_of
 from broker.rooms.service import Rooms
+from storage.state import StateStore
 
 logger = logging.getLogger(__name__)
 
 CHECK_SECONDS = 30.0
+MEMBERSHIPS = ("join", "invite")
 REASON = "Official groups admit verified users only, and this user's verification has ended"
 
 
 class OfficialMembers:
-    def __init__(self, rooms: Rooms, classes: UserClasses, clock: Any) -> None:
+    def __init__(self, rooms: Rooms, state: StateStore, classes: UserClasses, clock: Any
+                 ) -> None:
         self.rooms = rooms
+        self.state = state
         self.classes = classes
         self.clock = clock
         self._checked_ms = clock.time_ms()
@@ -46,10 +52,24 @@ class OfficialMembers:
         self._loop = task.LoopingCall(lambda: defer.ensureDeferred(self.check_expired()))
         self._loop.clock = reactor
         self._loop.start(CHECK_SECONDS, now=False)
+        d = defer.ensureDeferred(self.check_members())  # in the background
+        d.addErrback(lambda f: logger.error("checking official groups' members failed: %s",
+                                            f.getErrorMessage()))
 
     def stop(self) -> None:
         if self._loop is not None and self._loop.running:
             self._loop.stop()
+
+    async def check_members(self) -> list[str]:
+        """Take every local member of an official group who is not verified now out of it
+        (at start: a revocation made while the node was stopped); who they were."""
+        found = await self.state.members_of_rooms_with(GROUP_EVENT, MEMBERSHIPS)
+        users = sorted({user_id for _room_id, user_id in found
+                        if self.rooms.is_mine(user_id)
+                        and self.classes.class_of(user_id) != VERIFIED})
+        for user_id in users:
+            await self._remove_quietly(user_id)
+        return users
 
     def lost(self, user_id: str) -> None:
         """The user's verification ended: remove them (in the background)."""
@@ -79,7 +99,7 @@ class OfficialMembers:
         left = []
         rooms = await self.rooms.user_rooms.rooms_for_user(user_id)
         for room_id, membership in list(rooms.items()):
-            if membership not in ("join", "invite"):
+            if membership not in MEMBERSHIPS:
                 continue
             room = await self.rooms.registry.get(room_id)
             if room is None or facts_of(room, self.rooms.server_name).kind != OFFICIAL:

@@ -70,6 +70,22 @@ class StateStore:
 
         return self.db.run_interaction("rooms_for_user", txn)
 
+    def members_of_rooms_with(self, state_type: str, memberships: Sequence[str]
+                              ) -> defer.Deferred[list[tuple[str, str]]]:
+        """(room_id, user_id) of every member with one of ``memberships`` in the rooms whose
+        current state holds ``state_type`` (state key ''): one scan, for a check at start."""
+        marks = ", ".join("?" for _ in memberships)
+
+        def txn(cur: Cursor) -> list[tuple[str, str]]:
+            return [(room_id, user_id) for room_id, user_id in cur.select_all(
+                "SELECT m.room_id, m.state_key FROM current_state_events g"
+                " JOIN current_state_events m ON m.room_id = g.room_id"
+                " AND m.type = 'm.room.member'"
+                f" WHERE g.type = ? AND g.state_key = '' AND m.membership IN ({marks})",
+                (state_type, *memberships))]
+
+        return self.db.run_interaction("members_of_rooms_with", txn)
+
     def get_membership_changes(
         self, user_id: str, after: int, up_to: int
     ) -> defer.Deferred[list[tuple[str, str, int]]]:

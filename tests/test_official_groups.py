@@ -11,6 +11,7 @@ from urllib.parse import quote
 import pytest
 
 from broker.admin.changes import POLL_SECONDS
+from broker.admin.commands import AdminSession, command_actor
 from broker.cli import main
 from broker.group_rules import BY_VERIFIED_ONLY, KIND_FIXED, OWN_ORGANISATION, VERIFIED_ONLY
 from broker.official_members import REASON
@@ -269,3 +270,19 @@ def test_a_verification_that_expired_while_the_node_was_down_is_acted_on_at_the_
         scene.node.local.advance(1)
     assert membership(scene, room_id, "dev")["membership"] == "leave"
     node.official_members.stop()
+
+
+def test_a_revocation_made_while_the_node_was_stopped_is_acted_on_at_start(
+        scene: Scene) -> None:
+    room_id = joined_group(scene)
+    session = AdminSession(scene.node.node.config)  # the node is not following changes yet
+    try:
+        scene.node.local.run(session.services.verifications.revoke(
+            command_actor(), scene.ids["mel"]))
+    finally:
+        session.close()
+    assert membership(scene, room_id, "mel")["membership"] == "join"
+    scene.node.local.run(scene.node.node.start())
+    settle(scene)
+    assert membership(scene, room_id, "mel") == {"membership": "leave", "reason": REASON}
+    assert membership(scene, room_id, "vera")["membership"] == "join"
