@@ -59,6 +59,12 @@ password_hashing:
   memory_cost_kib: 65536
   time_cost: 3
 
+groups:
+  # The most members (joined or invited) of an official group and of an informal room; a
+  # direct chat has two. See docs/admin/groups.md.
+  official_max_members: 1000
+  informal_max_members: 1000
+
 audit:
   # The head of the audit log's hash chain is signed with the node's key this often (and on
   # shutdown); see docs/admin/organisations.md.
