@@ -239,7 +239,9 @@ async def run(engine: str, sizes: Sequence[int] = SIZES, rounds: int = 3,
     results: dict[str, Any] = {"engine": engine, "rounds": rounds}
     with postgres_dsn(engine, dsn) as node_dsn, tempfile.TemporaryDirectory() as tmp:
         node = NodeProcess(Path(tmp), engine=engine, dsn=node_dsn,
-                           overrides={"logging.level": "WARNING"})
+                           overrides={"logging.level": "WARNING",
+                                      # A room of every member (the default caps groups).
+                                      "groups.informal_max_members": max(sizes) + 1})
         started = time.perf_counter()
         accounts = create_accounts(node, max(sizes) + 1)
         results["setup_accounts_s"] = round(time.perf_counter() - started, 1)
