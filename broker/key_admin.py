@@ -74,7 +74,7 @@ def read_old_keys(path: str | os.PathLike[str]) -> list[OldKey]:
         parts = line.split()
         if not parts or parts[0].startswith("#"):
             continue
-        if len(parts) != 4 or parts[0] != "ed25519" or not parts[3].isdigit():
+        if len(parts) != 4 or parts[0] != "ed25519" or not (parts[3].isascii() and parts[3].isdigit()):
             raise ValueError(
                 f"{path}:{lineno}: expected 'ed25519 <version> <base64 public key> <expired_ts>'"
             )

@@ -150,7 +150,7 @@ def test_an_unknown_report_is_404(scene: Scene) -> None:
                        "M_NOT_FOUND")
 
 
-@pytest.mark.parametrize("report_id", ["abc", "0", "-1"])
+@pytest.mark.parametrize("report_id", ["abc", "0", "-1", "\u00b3"])
 def test_a_report_id_that_is_not_a_positive_integer_is_refused(scene: Scene,
                                                                report_id: str) -> None:
     scene.node.refused(scene.node.api("GET", f"/reports/{report_id}", scene.node.root), 400,

@@ -144,8 +144,9 @@ def test_notary_post_query_with_bad_criteria_is_refused(node: Any) -> None:
     assert info.value.errcode == "M_BAD_JSON"
 
 
-def test_notary_get_query_with_bad_minimum_is_refused(node: Any) -> None:
-    request = FakeRequest(args={b"minimum_valid_until_ts": [b"soon"]})
+@pytest.mark.parametrize("minimum", ["soon", "\u00b3"])  # a superscript is a digit, no number
+def test_notary_get_query_with_bad_minimum_is_refused(node: Any, minimum: str) -> None:
+    request = FakeRequest(args={b"minimum_valid_until_ts": [minimum.encode()]})
     with pytest.raises(MatrixError) as info:
         run(key_endpoints(node).get_query(Call(request), REMOTE))
     assert info.value.errcode == "M_INVALID_PARAM"

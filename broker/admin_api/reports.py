@@ -57,7 +57,7 @@ class ReportEndpoints(AdminEndpoints):
 
     async def report_id(self, call: Call, action: str, value: str) -> int:
         """The report ID of the path: a positive integer, or 400 recorded."""
-        if not value.isdigit() or not 0 < int(value) <= MAX_ID:
+        if not (value.isascii() and value.isdigit()) or not 0 < int(value) <= MAX_ID:
             await self.refused(call, action, f"report ID must be a positive integer, not"
                                f" {value!r}")
         return int(value)

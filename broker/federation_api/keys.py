@@ -60,7 +60,7 @@ class KeyEndpoints(Endpoints):
         text = call.arg("minimum_valid_until_ts")
         minimum: int | None = None
         if text is not None:
-            if not text.isdigit():
+            if not (text.isascii() and text.isdigit()):
                 raise bad_param("minimum_valid_until_ts must be a timestamp in milliseconds")
             minimum = int(text)
         # No key IDs: every key of the server, valid until at least ``minimum`` (or now).
