@@ -47,7 +47,11 @@ async def collect(e2ee: E2ee, found: Sequence[SyncFields], requester: Requester,
     """The merged fields of the ``found`` providers; empty sections are left out."""
     merged: dict[str, Any] = {}
     for provider in found:
-        _merge(merged, await provider(e2ee, requester, since, now))
+        part = await provider(e2ee, requester, since, now)
+        if merged.keys().isdisjoint(part):  # the usual case: each provider has its own fields
+            merged.update(part)
+        else:
+            _merge(merged, part)
     return merged
 
 
