@@ -58,6 +58,7 @@ from tests.node_harness import NodeProcess  # noqa: E402
 SIZES = (5000, 10000)
 VERSIONS = "/_matrix/client/versions"
 PROBE_INTERVAL_S = 0.01
+JOIN_ATTEMPTS = 200
 #: Only the new message matters to a member: a short timeline, no member list.
 SYNC_FILTER = json.dumps({"room": {"timeline": {"limit": 5},
                                    "state": {"lazy_load_members": True}}})
@@ -124,7 +125,15 @@ async def join_members(owner: User, members: list[User], room_id: str) -> float:
 
     async def join(user: User) -> None:
         async with limit:
-            await user.call("POST", f"{V3}/join/{quote(room_id)}", {})
+            for attempt in range(JOIN_ATTEMPTS):
+                try:
+                    await user.call("POST", f"{V3}/join/{quote(room_id)}", {})
+                    return
+                except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError):
+                    # A kept-alive connection the node closed while idle (there may be
+                    # thousands in the pool after a round): joining again is harmless.
+                    if attempt == JOIN_ATTEMPTS - 1:
+                        raise
 
     started = time.perf_counter()
     await asyncio.gather(*(join(m) for m in members))
