@@ -314,8 +314,8 @@ class SyncHandler:
         device = (req.requester.user_id, req.requester.device_id)
         section = self._empty_joined()
         section["timeline"] = timeline.section
-        serialized = await self.client_events.serialize(state_events, device=device,
-                                                        include_room_id=False)
+        serialized = await self.client_events.serialize(
+            state_events, device=device, include_room_id=False) if state_events else []
         section["state"] = {"events": [flt.apply_event_fields(e) for e in serialized]}
         section["ephemeral"] = {"events": self._ephemeral(req, plan, receipts)}
         section["summary"] = self.summaries.summary(room, req.requester.user_id)
@@ -342,7 +342,7 @@ class SyncHandler:
         if history is not None:
             events = history.filter(events, user_id)
         senders = frozenset(e.sender for e in events)
-        shareable = key is not None and events and user_id not in senders
+        shareable = key is not None and bool(events) and user_id not in senders
         serialized = await self.client_events.serialize(
             events, device=None if shareable else (user_id, req.requester.device_id),
             include_room_id=False)
@@ -351,11 +351,10 @@ class SyncHandler:
             "limited": limited,
             "prev_batch": pagination_token(first_stream - 1),
         }
-        if not shareable:
+        if key is None or not shareable:
             return TimelineSection(events, window, limited, first_stream, section, senders, 0)
         built = TimelineSection(events, window, limited, first_stream, Encoded(section), senders,
                                self.clock.time_ms())
-        assert key is not None
         self.shared_timelines.put(key, built)
         return built
 
