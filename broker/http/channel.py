@@ -187,7 +187,7 @@ class BodyLimitedRequest(server.Request):
 class QuietSite(server.Site):
     """A Site whose access log goes to the ``broker.access`` logger at DEBUG, formatted only
     when that level is on (Twisted formats a line for every request and hands it to its own
-    log, which the node does not keep)."""
+    log, at INFO, whatever the level)."""
 
     def log(self, request: Any) -> None:
         if access_logger.isEnabledFor(logging.DEBUG):
