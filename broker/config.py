@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from broker.auth import DEFAULT_TOKENS
-from broker.notifier import DEFAULT_POSITIONS, DEFAULT_WAKE_BATCH
+from broker.notifier import DEFAULT_POSITIONS, DEFAULT_WAKE_BATCH, DEFAULT_WAKE_BUDGET_S
 from broker.passwords import HashingSettings
 from broker.rooms.live_room import DEFAULT_LIVE_ROOMS
 from broker.rooms.user_rooms import DEFAULT_USER_ROOMS
@@ -84,6 +84,7 @@ SCHEMA: dict[str, Any] = {
     },
     "sync": {
         "wake_batch": _k(int, default=DEFAULT_WAKE_BATCH, minimum=1),
+        "wake_budget_ms": _k(float, int, default=DEFAULT_WAKE_BUDGET_S * 1000, minimum=0.1),
         "change_positions": _k(int, default=DEFAULT_POSITIONS, minimum=1),
     },
     "groups": {
@@ -246,10 +247,12 @@ class CacheBudgets:
 
 @dataclass(frozen=True)
 class SyncConfig:
-    """Long-polling /sync: syncs woken per reactor turn after a change, and how many users
-    (and rooms) the notifier remembers the last change position of."""
+    """Long-polling /sync: syncs woken per reactor turn after a change (at most
+    ``wake_batch``, for at most ``wake_budget_ms``), and how many users (and rooms) the
+    notifier remembers the last change position of."""
 
     wake_batch: int = DEFAULT_WAKE_BATCH
+    wake_budget_ms: float = DEFAULT_WAKE_BUDGET_S * 1000
     change_positions: int = DEFAULT_POSITIONS
 
 

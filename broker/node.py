@@ -139,6 +139,7 @@ class Node:
         self.stream: StreamIdGenerator | None = None
         self.notifier = Notifier(self.clock, self._local_room_audience,
                                  wake_batch=config.sync.wake_batch,
+                                 wake_budget_s=config.sync.wake_budget_ms / 1000,
                                  positions=config.sync.change_positions)
         self.router = Router(config.max_request_body_bytes)
         self.ports: list[Any] = []

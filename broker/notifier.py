@@ -6,9 +6,12 @@ concerns; a room is expanded to its joined (and invited) local members through t
 :meth:`wait_for_user`, which resolves on the first relevant change or at the timeout.
 
 Waking never runs inside the writer's call: the waiters a change concerns are queued and woken
-from the next reactor turn on, at most ``wake_batch`` per turn, so the writer (the sender of a
-message) is answered first and a room of thousands of members does not hold the reactor: other
-requests are served between the slices.
+in slices, each after an I/O pass of the reactor, so the writer (the sender of a message) has
+its answer on the wire before the first member is woken, and a room of thousands of members
+does not hold the reactor: other requests are read and answered between the slices.  A slice
+wakes at most ``wake_batch`` waiters and stops early once it has run for ``wake_budget_s``
+(each woken /sync builds and writes its answer inside the slice, so the budget bounds how long
+an unrelated request can wait for the reactor).
 
 The last position that concerned each user and room is kept for at most ``positions`` users
 (and as many rooms): the oldest are forgotten first, and for a key it no longer knows the
@@ -18,6 +21,7 @@ mark), as it does for positions before the node started.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -26,6 +30,8 @@ from twisted.internet import defer
 
 #: Waiters woken per reactor turn.
 DEFAULT_WAKE_BATCH = 100
+#: How long one slice of wake-ups may run (seconds of the process's time, not the clock's).
+DEFAULT_WAKE_BUDGET_S = 0.005
 #: Users (and rooms) whose last change position is remembered.
 DEFAULT_POSITIONS = 100_000
 
@@ -62,12 +68,20 @@ class ChangePositions:
 class Notifier:
     def __init__(self, clock: Any, room_members: Callable[[str], Iterable[str]], *,
                  wake_batch: int = DEFAULT_WAKE_BATCH,
-                 positions: int = DEFAULT_POSITIONS) -> None:
+                 wake_budget_s: float = DEFAULT_WAKE_BUDGET_S,
+                 positions: int = DEFAULT_POSITIONS,
+                 timer: Callable[[], float] = time.perf_counter) -> None:
+        """``timer`` measures how long a slice has run (real elapsed time: the work of waking
+        takes it, whatever the clock says)."""
         if wake_batch < 1:
             raise ValueError("wake_batch must be at least 1")
+        if wake_budget_s <= 0:
+            raise ValueError("wake_budget_s must be positive")
         self.clock = clock
         self._room_members = room_members
         self.wake_batch = wake_batch
+        self.wake_budget_s = wake_budget_s
+        self._timer = timer
         self._waiters: dict[str, set[defer.Deferred[None]]] = {}
         self._to_wake: deque[defer.Deferred[None]] = deque()
         self._waking = False
@@ -103,15 +117,26 @@ class Notifier:
                 self._to_wake.extend(waiters)
         if self._to_wake and not self._waking:
             self._waking = True
-            self.clock.call_later(0, self._wake_slice)
+            self.clock.call_later(0, self._after_io)
+
+    def _after_io(self) -> None:
+        """Start waking on the turn after this one.  A call scheduled from a timed call runs
+        only after the reactor's next I/O pass; one scheduled from a thread's result or an I/O
+        handler (where a writer notifies) may run before it, ahead of the writer's answer."""
+        self.clock.call_later(0, self._wake_slice)
 
     def _wake_slice(self) -> None:
-        """Wake up to ``wake_batch`` queued waiters; the rest on the next reactor turn."""
+        """Wake up to ``wake_batch`` queued waiters, for at most ``wake_budget_s``; the rest on
+        the next reactor turn."""
         to_wake = self._to_wake
+        timer = self._timer
+        ends = timer() + self.wake_budget_s
         for _ in range(min(self.wake_batch, len(to_wake))):
             d = to_wake.popleft()
             if not d.called:  # its timeout may have fired meanwhile
                 d.callback(None)
+                if timer() >= ends:
+                    break
         if to_wake:
             self.clock.call_later(0, self._wake_slice)
         else:

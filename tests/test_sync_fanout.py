@@ -1,6 +1,6 @@
 """One message into a big room, in process on a fake clock: the sender is answered when the
-event is durable, the members' long-polls are woken a slice per reactor turn, and other
-requests are served between the slices (``tests/inprocess_node.py``: no real time passes;
+event is durable, the members' long-polls are woken a slice per reactor turn from the turn
+after the sender's answer is written, and other requests are served between the slices (``tests/inprocess_node.py``: no real time passes;
 "pending" is a request not yet finished)."""
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ class BigRoom:
         self.local = local
         node = local.node
         node.notifier.wake_batch = BATCH
+        node.notifier.wake_budget_s = 3600.0  # slices by count here (see the budget test)
         self.room_id, self.owner_token, self.member_tokens = local.room_with_members(
             MEMBERS, "Big room")
         self.since = body(self.get_sync(self.owner_token, None))["next_batch"]
@@ -65,10 +66,28 @@ def test_the_sender_is_answered_before_any_member_is_woken(room: BigRoom) -> Non
     assert answered(waiting) == 0
 
 
-def test_members_are_woken_one_slice_per_reactor_turn(room: BigRoom) -> None:
+def wake_turns(room: BigRoom) -> list[DummyRequest]:
+    """Park the members, send, and turn the reactor until the first slice is next: the commit
+    turn, then the turn whose I/O pass writes the sender's answer."""
     waiting = room.park_members()
     room.send("hello")
     room.local.turn()
+    room.local.turn()
+    return waiting
+
+
+def test_no_member_is_woken_before_the_senders_answer_has_had_an_io_pass(
+        room: BigRoom) -> None:
+    waiting = room.park_members()
+    send = room.send("hello")
+    room.local.turn()
+    assert send.finished
+    room.local.turn()
+    assert answered(waiting) == 0
+
+
+def test_members_are_woken_one_slice_per_reactor_turn(room: BigRoom) -> None:
+    waiting = wake_turns(room)
     seen = []
     while answered(waiting) < MEMBERS:
         room.local.turn()
@@ -86,10 +105,20 @@ def test_every_member_gets_the_message_once(room: BigRoom) -> None:
         assert [e["content"]["body"] for e in events] == ["hello"]
 
 
-def test_an_unrelated_request_is_answered_between_slices(room: BigRoom) -> None:
-    waiting = room.park_members()
-    room.send("hello")
+def test_a_slice_stops_when_its_time_budget_is_spent(room: BigRoom) -> None:
+    notifier = room.local.node.notifier
+    ticks = iter(range(1_000_000))
+    notifier._timer = lambda: next(ticks) / 1000.0  # each reading 1 ms later
+    notifier.wake_budget_s = 0.003
+    waiting = wake_turns(room)
     room.local.turn()
+    assert answered(waiting) == 3
+    room.local.turn()
+    assert answered(waiting) == 6
+
+
+def test_an_unrelated_request_is_answered_between_slices(room: BigRoom) -> None:
+    waiting = wake_turns(room)
     room.local.turn()  # the first slice
     versions = room.local.http("GET", "/_matrix/client/versions")
     assert versions.finished and "versions" in body(versions)
