@@ -98,11 +98,18 @@ class LimitedHTTPChannel(http.HTTPChannel):
                 self, request.handleContentChunk, self._finishRequestBody)
         return ok
 
+    #: The status line and headers of the response being written, until its first body write.
+    _pending_head: bytes | None = None
+    #: A body at most this long goes out in one piece with the head (a copy); a longer one
+    #: (media) beside it.
+    JOIN_BODY_BYTES = 65536
+
     def writeHeaders(self, version: bytes, code: bytes, reason: bytes,  # noqa: N802
                      headers: Any) -> None:
-        """The status line and headers in one write (Twisted hands the transport some forty
-        pieces, each checked and queued separately: a noticeable part of answering a woken
-        /sync)."""
+        """The status line and headers, kept to go out with the body's first write (Twisted
+        hands the transport some forty pieces, then the body: each write is checked and
+        queued separately, a noticeable part of answering a woken /sync).  Header values are
+        sanitised where they are set (``Headers.setRawHeaders``)."""
         if not isinstance(headers, http_headers.Headers):
             super().writeHeaders(version, code, reason, headers)
             return
@@ -110,8 +117,42 @@ class LimitedHTTPChannel(http.HTTPChannel):
         for name, values in headers.getAllRawHeaders():
             lines.extend(b"%s: %s\r\n" % (name, value) for value in values)
         lines.append(b"\r\n")
+        self._flush_head()
+        self._pending_head = b"".join(lines)
+
+    def _flush_head(self) -> None:
+        head = self._pending_head
+        if head is not None:
+            self._pending_head = None
+            transport: Any = self.transport
+            transport.write(head)
+
+    def write(self, data: bytes) -> None:
+        head = self._pending_head
+        if head is None:
+            super().write(data)
+            return
+        self._pending_head = None
         transport: Any = self.transport
-        transport.write(b"".join(lines))
+        if len(data) <= self.JOIN_BODY_BYTES:
+            transport.write(head + data)
+        else:
+            transport.writeSequence((head, data))
+
+    def writeSequence(self, iovec: Any) -> None:  # noqa: N802
+        head = self._pending_head
+        if head is not None:
+            self._pending_head = None
+            iovec = [head, *iovec]
+        super().writeSequence(iovec)
+
+    def requestDone(self, request: Any) -> None:  # noqa: N802
+        self._flush_head()  # a response without a body (HEAD, 204, 304)
+        super().requestDone(request)
+
+    def loseConnection(self) -> None:  # noqa: N802
+        self._flush_head()
+        super().loseConnection()
 
     def _respondToBadRequestAndDisconnect(self) -> None:
         status, errcode, message = self.refusal or (400, "M_UNKNOWN", "Malformed HTTP request")
