@@ -25,6 +25,7 @@ from broker.services.federation_queries import (
     ClaimLocalKeys,
     FederationQueries,
     FederationUserKeys,
+    ProfileForServer,
     QueryLocalKeys,
     ServerKeys,
 )
@@ -152,6 +153,7 @@ class LocalParts:
     claim_keys: ClaimLocalKeys
     list_public_rooms: ListPublicRooms
     edu_handlers: Mapping[str, EduHandler]
+    profile_for_server: ProfileForServer
 
 
 @dataclass(frozen=True)
@@ -186,7 +188,8 @@ def build_federation_services(config: NodeConfig, signing_key: Any, clock: Clock
                                stores.remote_invites, streams, access),
         receiver=TransactionReceiver(name, registry, stores.state, fed.keyring, fed.policy,
                                      fed.remote_events, fed.sender, edus),
-        queries=FederationQueries(name, stores.aliases, stores.users, registry, access),
+        queries=FederationQueries(name, stores.aliases, local.profile_for_server, registry,
+                                  access),
         user_keys=FederationUserKeys(name, stores.device_keys, local.query_keys,
                                      local.claim_keys),
         server_keys=ServerKeys(name, signing_key, old_keys, clock, fed.keyring),
@@ -216,4 +219,5 @@ def local_parts(node: Node) -> LocalParts:
             to_device.EDU_TYPE: partial(to_device.on_direct_to_device_edu, e2ee),
             "m.signing_key_update": partial(cross_signing.on_signing_key_update, e2ee),
         },
+        profile_for_server=node.profiles.for_server,
     )

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet import defer, task
 from twisted.internet import reactor as default_reactor
 
-from broker.access_policy import AccessPolicy
+from broker.access_policy import AccessPolicy, RoomFacts
 from broker.admin.accounts import AccountDeps
 from broker.admin.blocked_rooms import BlockedRooms
 from broker.admin.email_codes import OneTimeCodes, code_secret
@@ -174,6 +174,7 @@ class Node:
         self._build_room_services()
         self._build_admin_services()
         self._build_admin_room_services()
+        self._build_room_api_services()  # after the admin services: profile visibility
         self.router.guards = Guards(RequestUsers(self.auth), self.ratelimiter, self.federation.authentication
                                     if self.config.federation.enabled else None)
         self._build_handlers()
@@ -185,6 +186,7 @@ class Node:
         await self.admin.changes.start_at_head()  # then what other processes change
         await self.admin.classes.load()  # who is verified: asked on every path, from memory
         await self.admin.reachability.load()  # who public users may invite, from memory
+        await self.admin.profile_visibility.load()  # what each audience sees of profiles
         await self.blocked_rooms.load()  # rooms shut down: asked on every send, from memory
         self.admin.changes.start(self.reactor)
         self.admin.audit.start(self.reactor)  # signs the audit log's head periodically
@@ -322,7 +324,7 @@ class Node:
         self.membership = Membership(
             self.server_name, self.rooms, self.aliases, stores.users, stores.state,
             stores.remote_invites, joins, remote_invites, federation.policy, federation.client,
-            self.policy)
+            self.policy, self._member_profile)
         self.new_rooms = NewRooms(self.server_name, self.rooms, self.aliases, remote_invites,
                                   self.clock)
         self.client_events = ClientEvents(self.stores.events, self.clock)
@@ -332,7 +334,7 @@ class Node:
             self.rooms, self.membership, self.stores.events, self.stores.state, self.visibility,
             self.client_events, self.policy, self.clock)
         self.room_creation = RoomCreation(
-            self.new_rooms.create, self.stores.users, self.policy, self.server_name,
+            self.new_rooms.create, self._member_profile, self.policy, self.server_name,
             self.config.encryption_by_default, self.stores.organisations)
         edus = RoomEdus(self.rooms.registry, self.server_name, self.federation.sender)
         self.receipts = Receipts(self.rooms, self.stores.events, self.stores.receipts,
@@ -345,7 +347,6 @@ class Node:
             self.rooms, self.stream, self.notifier, self.typing, self.visibility,
             self.client_events, partial(collect_e2ee, self.e2ee, e2ee_sync_providers()),
             self.clock)
-        self._build_room_api_services()
 
     def _build_room_api_services(self) -> None:
         """Reports, profiles, the user directory, room history and the room directory."""
@@ -353,8 +354,11 @@ class Node:
         self.reports = Reports(stores.reports, self.rooms, stores.events, stores.state,
                                stores.user_directory, self.clock)
         self.profiles = Profiles(stores.users, self.rooms, self.policy, self.server_name,
-                                 lambda user_id: self.admin.accounts.profile_fields(user_id))
-        self.user_directory = UserDirectory(stores.user_directory, self.policy)
+                                 lambda user_id: self.admin.accounts.profile_fields(user_id),
+                                 self.admin.profile_visibility)
+        self.user_directory = UserDirectory(stores.user_directory, self.policy,
+                                            self.admin.profile_visibility,
+                                            self.admin.reachability.findable_by)
         self.history = History(self.rooms, stores.events, stores.state, self.visibility,
                                self.client_events, self.federation.backfiller)
         self.directory = Directory(self.aliases, self.rooms, stores.state, self.server_name,
@@ -399,6 +403,11 @@ class Node:
             logger.info("listening on %s:%d (%s%s)", listener.bind_address,
                         port.getHost().port, ", ".join(listener.resources),
                         ", TLS" if listener.tls_certificate else "")
+
+    async def _member_profile(self, user_id: str, room: RoomFacts | None) -> dict[str, Any]:
+        """What a membership event restates of a user's profile (the profiles service is
+        built after the room services that ask)."""
+        return await self.profiles.in_room(user_id, room)
 
     def _local_room_audience(self, room_id: str) -> list[str]:
         """Local users who see a room's changes in /sync (joined or invited)."""

@@ -30,6 +30,7 @@ class DirectoryUser:
     display_name: str | None
     avatar_url: str | None
     shares_room: bool
+    organisation: str | None = None  # the organisation a local account is placed in
 
     def to_json(self) -> dict[str, Any]:
         result: dict[str, Any] = {"user_id": self.user_id}
@@ -65,6 +66,18 @@ def matches(user_id: str, display_name: str | None, terms: list[str]) -> bool:
     return all(any(c.startswith(term) for c in candidates) for term in terms)
 
 
+def rank(users: list[DirectoryUser], search_term: str, limit: int, more: bool = False
+         ) -> tuple[list[DirectoryUser], bool]:
+    """The first ``limit`` of ``users`` whose ID or (shown) display name matches every term,
+    those sharing a room with the searcher first, then by name; and whether there were more
+    (``more``: the candidates were cut)."""
+    terms = search_terms(search_term)
+    found = [u for u in users if matches(u.user_id, u.display_name, terms)]
+    found.sort(key=lambda u: (not u.shares_room, u.display_name is None,
+                              (u.display_name or u.user_id).lower(), u.user_id))
+    return found[:limit], len(found) > limit or more
+
+
 def _like_pattern(term: str) -> str:
     escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -81,6 +94,14 @@ class UserDirectoryStore:
 
         Users sharing a room with the searcher come first, then by display name (or user ID).
         """
+        d = self.candidates(searcher, search_term, max_candidates=max_candidates)
+        return d.addCallback(lambda found: rank(found[0], search_term, limit, found[1]))
+
+    def candidates(self, searcher: str, search_term: str, *, max_candidates: int = 1000
+                   ) -> defer.Deferred[tuple[list[DirectoryUser], bool]]:
+        """The visible users the database finds for ``search_term`` (a loose match: give them
+        to :func:`rank`, after hiding what the searcher may not see) and whether there may be
+        more than ``max_candidates``."""
         terms = search_terms(search_term)
 
         def txn(cur: Cursor) -> tuple[list[DirectoryUser], bool]:
@@ -101,23 +122,20 @@ class UserDirectoryStore:
                 "  SELECT room_id FROM shared"
                 "  UNION SELECT room_id FROM rooms WHERE is_public = ?)"
                 " SELECT m.state_key, p.displayname, p.avatar_url,"
-                "  MAX(CASE WHEN s.room_id IS NULL THEN 0 ELSE 1 END) AS shares"
+                "  MAX(CASE WHEN s.room_id IS NULL THEN 0 ELSE 1 END) AS shares, o.org_id"
                 " FROM visible v"
                 " JOIN current_state_events m ON m.room_id = v.room_id"
                 "  AND m.type = 'm.room.member' AND m.membership = 'join'"
                 " LEFT JOIN shared s ON s.room_id = m.room_id"
                 " LEFT JOIN profiles p ON p.user_id = m.state_key"
                 " LEFT JOIN users u ON u.user_id = m.state_key"
+                " LEFT JOIN organisation_members o ON o.user_id = m.state_key"
                 f" WHERE {' AND '.join(conditions) or '1 = 1'}"
                 " AND (u.deactivated IS NULL OR u.deactivated = ?)"
-                " GROUP BY m.state_key, p.displayname, p.avatar_url"
+                " GROUP BY m.state_key, p.displayname, p.avatar_url, o.org_id"
                 " ORDER BY shares DESC, m.state_key LIMIT ?", args)
-            users = [DirectoryUser(r[0], r[1], r[2], bool(r[3])) for r in rows
-                     if matches(r[0], r[1], terms)]
-            users.sort(key=lambda u: (not u.shares_room, u.display_name is None,
-                                      (u.display_name or u.user_id).lower(), u.user_id))
-            limited = len(users) > limit or len(rows) >= max_candidates
-            return users[:limit], limited
+            users = [DirectoryUser(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
+            return users, len(rows) >= max_candidates
 
         return self.db.run_interaction("search_users", txn)
 

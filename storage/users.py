@@ -277,6 +277,23 @@ class UserStore:
 
         return self.db.run_interaction("get_profile", txn)
 
+    def profile_and_organisation(self, user_id: str
+                                 ) -> defer.Deferred[tuple[dict[str, Any], str | None]]:
+        """The user's display name and avatar (those set) and the organisation their account
+        is placed in (None: none), in one query."""
+        def txn(cur: Cursor) -> tuple[dict[str, Any], str | None]:
+            row = cur.select_one(
+                "SELECT p.displayname, p.avatar_url, m.org_id FROM users u"
+                " LEFT JOIN profiles p ON p.user_id = u.user_id"
+                " LEFT JOIN organisation_members m ON m.user_id = u.user_id"
+                " WHERE u.user_id = ?", (user_id,))
+            if row is None:
+                return {}, None
+            return {k: v for k, v in (("displayname", row[0]), ("avatar_url", row[1]))
+                    if v is not None}, row[2]
+
+        return self.db.run_interaction("profile_and_organisation", txn)
+
     def set_profile_field(self, user_id: str, field: str, value: str | None) -> defer.Deferred[None]:
         if field not in ("displayname", "avatar_url"):
             raise ValueError(field)

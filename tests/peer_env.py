@@ -50,6 +50,23 @@ class Joined:
     remote_user: str
 
 
+def node_with_organisations(workdir: Path, organisations: list[dict[str, Any]]
+                            ) -> tuple[NodeProcess, FakePeer]:
+    """A started node with federation whose organisations file lists ``organisations``, and
+    an allowed fake peer whose keys it pins (stop the node when done)."""
+    import yaml
+
+    orgs = workdir / "organisations.yaml"
+    orgs.write_text(yaml.safe_dump({"organisations": organisations}))
+    peer = FakePeer(ALLOWED)
+    node = NodeProcess(workdir, federation=True, overrides={
+        "federation.pinned_keys": peer.pinned_key_config(),
+        "organisations.path": str(orgs)})
+    node.allow_servers(peer.server_name)
+    node.start()
+    return node, peer
+
+
 @contextmanager
 def peer_env(workdir: Path, engine: str = "sqlite") -> Iterator[Env]:
     """A running node on ``engine`` with an allowed and a refused fake peer."""

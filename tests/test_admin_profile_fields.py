@@ -1,5 +1,6 @@
 """The government profile fields (``in.gov.broker.class``, ``.organisation``,
-``.designation``), on both engines: served with the profile, following the account at once,
+``.designation``), on both engines: served with the profile (here to its owner, who sees all
+of it: what others see is tests/test_profile_visibility.py), following the account at once,
 and never set by the user."""
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def bob(admin: AdminNode) -> AdminNode:
 
 
 def test_the_profile_carries_class_organisation_and_designation(bob: AdminNode) -> None:
-    status, profile = bob.local.call("GET", f"{PROFILE}/{BOB}", None)
+    status, profile = bob.local.call("GET", f"{PROFILE}/{BOB}", bob.tokens["bob"])
     assert status == 200
     assert {k: v for k, v in profile.items() if k.startswith("in.gov.broker.")} == {
         "in.gov.broker.class": "verified", "in.gov.broker.organisation": "mha",
@@ -38,7 +39,8 @@ def test_each_field_is_read_on_its_own(bob: AdminNode) -> None:
     for key, value in (("in.gov.broker.class", "verified"),
                        ("in.gov.broker.organisation", "mha"),
                        ("in.gov.broker.designation", "Under Secretary")):
-        assert bob.local.call("GET", f"{PROFILE}/{BOB}/{key}", None) == (200, {key: value})
+        assert bob.local.call("GET", f"{PROFILE}/{BOB}/{key}", bob.tokens["bob"]) == (
+            200, {key: value})
 
 
 def test_a_user_without_an_organisation_is_public_with_no_organisation(
@@ -66,7 +68,7 @@ def test_users_cannot_set_the_government_fields_themselves(bob: AdminNode, key: 
     body = {key: "verified"} if method == "PUT" else None
     status, answer = bob.local.call(method, f"{PROFILE}/{BOB}/{key}", bob.tokens["bob"], body)
     assert (status, answer["errcode"]) == (403, "M_FORBIDDEN")
-    profile = bob.local.call("GET", f"{PROFILE}/{BOB}", None)[1]
+    profile = bob.local.call("GET", f"{PROFILE}/{BOB}", bob.tokens["bob"])[1]
     assert (profile["in.gov.broker.class"], profile["in.gov.broker.organisation"],
             profile["in.gov.broker.designation"]) == ("verified", "mha", "Under Secretary")
 

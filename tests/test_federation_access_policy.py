@@ -14,9 +14,8 @@ from broker.services.federation_queries import FederationQueries
 from tests.storage_helpers import result_of
 
 
-class Users:
-    async def get_profile(self, user_id: str) -> dict[str, Any]:
-        return {"displayname": "alice"}
+async def profile_for_server(user_id: str) -> dict[str, Any]:
+    return {"displayname": "alice"}
 
 
 def queries(refuse: set[str], seen: list[Decision]) -> FederationQueries:
@@ -24,7 +23,8 @@ def queries(refuse: set[str], seen: list[Decision]) -> FederationQueries:
         seen.append(decision)
         return "not for you" if decision.action in refuse else None
 
-    return FederationQueries("me.test", None, Users(), None, AccessPolicy([rule]))  # type: ignore[arg-type]
+    return FederationQueries("me.test", None, profile_for_server, None,  # type: ignore[arg-type]
+                             AccessPolicy([rule]))
 
 
 def run(coro: Any) -> Any:

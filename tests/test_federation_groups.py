@@ -18,7 +18,6 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-import yaml
 
 from broker.admin.reachability import UNREACHABLE
 from broker.cli import main
@@ -29,7 +28,7 @@ from protocol.events import build_pdu, finalize_pdu
 from protocol.room_versions import get_room_version
 from tests.fake_peer import FED_V2, FakePeer
 from tests.node_harness import Client, NodeProcess
-from tests.peer_env import ALLOWED, assert_error
+from tests.peer_env import assert_error, node_with_organisations
 from tests.room_helpers import create_room
 
 PROFILE = "/_matrix/client/v3/profile"
@@ -38,14 +37,7 @@ PROFILE = "/_matrix/client/v3/profile"
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: Any) -> Iterator[tuple[NodeProcess, FakePeer, Client]]:
     workdir: Path = tmp_path_factory.mktemp("federation_groups")
-    orgs = workdir / "organisations.yaml"
-    orgs.write_text(yaml.safe_dump({"organisations": [{"id": "mha", "name": "MHA"}]}))
-    peer = FakePeer(ALLOWED)
-    node = NodeProcess(workdir, federation=True, overrides={
-        "federation.pinned_keys": peer.pinned_key_config(),
-        "organisations.path": str(orgs)})
-    node.allow_servers(peer.server_name)
-    node.start()
+    node, peer = node_with_organisations(workdir, [{"id": "mha", "name": "MHA"}])
     try:
         vera = node.register("vera")
         assert main(["users", "verify", "vera", "--organisation", "mha", "--basis",

@@ -129,9 +129,10 @@ class AdminAccounts:
             return found[:limit]
 
     async def profile_fields(self, user_id: str) -> dict[str, str]:
-        """The government fields of the user's profile: class always, organisation and
-        designation when the user has them (a deactivated account shows only that it is
-        public: the user has left)."""
+        """The government fields of the user's profile: class always, organisation,
+        designation, official email and phone when the user has them (a deactivated account
+        shows only that it is public: the user has left).  All of them: what a viewer sees
+        is :mod:`broker.admin.profile_visibility`'s choice."""
         row = await self.store.account(user_id)
         if row is None or row.deactivated:
             return {"in.gov.broker.class": PUBLIC}
@@ -139,8 +140,11 @@ class AdminAccounts:
         found = {"in.gov.broker.class": self.classes.class_of(user_id)}
         if place.organisation is not None:
             found["in.gov.broker.organisation"] = place.organisation
-        if place.designation is not None:
-            found["in.gov.broker.designation"] = place.designation
+        for name, key in (("designation", "in.gov.broker.designation"),
+                          ("email", "in.gov.broker.email"), ("phone", "in.gov.broker.phone")):
+            value = getattr(place, name)
+            if value is not None:
+                found[key] = value
         return found
 
     # -- changing --------------------------------------------------------------------------

@@ -27,6 +27,15 @@ ROLES = ("node_admin", "org_admin", "verifier", "broadcaster", "auditor", "app_m
 # queue the request for a verifier of the organisation (the default).
 EMAIL_VERIFICATION = "email_verification"
 EMAIL_MODES = ("queue", "auto")
+# The organisation setting that says which profile fields each audience sees of its members
+# (see broker/admin/profile_visibility.py): audience -> the fields it sees.
+PROFILE_VISIBILITY = "profile_visibility"
+PROFILE_FIELDS = ("displayname", "avatar_url", "designation", "organisation", "email", "phone")
+SAME_ORGANISATION = "same_organisation"
+VERIFIED_THIS_NODE = "verified_this_node"
+VERIFIED_OTHER_NODES = "verified_other_nodes"
+PUBLIC_AUDIENCE = "public"
+AUDIENCES = (SAME_ORGANISATION, VERIFIED_THIS_NODE, VERIFIED_OTHER_NODES, PUBLIC_AUDIENCE)
 
 
 class BadField(MalformedContent):
@@ -164,7 +173,35 @@ def _settings(value: Any, field: str) -> dict[str, Any]:
     if mode not in EMAIL_MODES:
         raise BadField(f"{field}.{EMAIL_VERIFICATION}", f"must be one of:"
                        f" {', '.join(EMAIL_MODES)}", errcode="M_INVALID_PARAM")
+    if PROFILE_VISIBILITY in value:
+        check_profile_visibility(value[PROFILE_VISIBILITY], f"{field}.{PROFILE_VISIBILITY}")
     return dict(value)
+
+
+def check_profile_visibility(value: Any, field: str) -> dict[str, frozenset[str]]:
+    """A ``profile_visibility`` setting: an object of audience (:data:`AUDIENCES`) to the
+    list of profile fields (:data:`PROFILE_FIELDS`) it sees; an audience left out takes what
+    the organisation above (or the node's default) gives it."""
+    if not isinstance(value, dict):
+        raise BadField(field, "must be an object of audience to a list of profile fields")
+    found: dict[str, frozenset[str]] = {}
+    for audience, fields in value.items():
+        where = f"{field}.{audience}"
+        if audience not in AUDIENCES:
+            raise BadField(where, f"unknown audience (expected one of: {', '.join(AUDIENCES)})",
+                           errcode="M_INVALID_PARAM")
+        if not isinstance(fields, list):
+            raise BadField(where, "must be a list of profile fields")
+        for index, name in enumerate(fields):
+            if name not in PROFILE_FIELDS:
+                raise BadField(f"{where}[{index}]", f"unknown profile field {name!r} (expected"
+                               f" one of: {', '.join(PROFILE_FIELDS)})",
+                               errcode="M_INVALID_PARAM")
+            if fields.index(name) != index:
+                raise BadField(f"{where}[{index}]", f"{name!r} is listed twice",
+                               errcode="M_INVALID_PARAM")
+        found[audience] = frozenset(fields)
+    return found
 
 
 def email_mode(org: Organisation) -> str:

@@ -31,6 +31,8 @@ from storage.database import IntegrityError
 from storage.organisations import Organisation, OrganisationStore
 
 Count = Callable[[str], Awaitable[int]]
+Written = Callable[[list[Organisation]], None]
+Deleted = Callable[[str], None]
 
 
 def check_domains(tree: Tree | dict[str, str], org: Organisation) -> None:
@@ -87,6 +89,18 @@ class Organisations:
         self.clock = clock
         self.members = members
         self.grants_in = grants_in
+        self._written: list[Written] = []
+        self._deleted: list[Deleted] = []
+
+    def watch(self, written: Written, deleted: Deleted) -> None:
+        """Tell ``written`` the organisations each change creates or changes (after it is
+        stored), ``deleted`` each one deleted (what the node holds in memory of them)."""
+        self._written.append(written)
+        self._deleted.append(deleted)
+
+    def _tell_written(self, orgs: list[Organisation]) -> None:
+        for listener in self._written:
+            listener(orgs)
 
     async def create(self, actor: Actor, body: dict[str, Any]) -> Organisation:
         async with self.audit.recording(actor, permissions.ORG_CREATE) as entry:
@@ -100,6 +114,7 @@ class Organisations:
             check_domains(tree, org)
             entry.detail["organisation"] = organisation_json(org)
             await self._write(self.store.create(org, entry.draft()))
+        self._tell_written([org])
         return org
 
     async def get(self, actor: Actor, org_id: str) -> tuple[Organisation, list[str]]:
@@ -132,6 +147,7 @@ class Organisations:
             check_domains(tree, org)
             entry.detail["changed"] = {k: organisation_json(org)[k] for k in sorted(body)}
             await self._write(self.store.update(org, entry.draft()))
+        self._tell_written([org])
         return org
 
     async def delete(self, actor: Actor, org_id: str) -> None:
@@ -151,6 +167,8 @@ class Organisations:
                 raise Conflict(f"organisation {org_id!r} has {grants} role grant(s) scoped to"
                                " it: revoke them first")
             await self._write(self.store.delete(org_id, entry.draft()))
+        for listener in self._deleted:
+            listener(org_id)
 
     async def import_entries(self, actor: Actor, entries: Sequence[Any], target: str,
                              source: str = "", digest: str = "") -> list[Organisation]:
@@ -174,6 +192,7 @@ class Organisations:
                 drafts.append(self.audit_entry(entry, action, org))
             await self._write(self.store.save_all(
                 orgs, drafts, (source, digest, now) if source else None))
+        self._tell_written(orgs)
         return orgs
 
     @staticmethod

@@ -8,7 +8,8 @@ gives the choice back to the user), and a forced value wins.  A verified user ma
 a public one.  Both are held in memory (loaded at start, updated with each write), so the
 access policy's rule reads no database; a value forced by another process (a second node
 process on the database) is read again when the audit log's feed shows its ``users.update``.  Every user of another server is public here (until
-nodes attest their users), so their invites to a verified user need that user reachable.
+nodes attest their users), so their invites to a verified user need that user reachable.  The
+same choice decides whom the user directory shows public searchers (:meth:`findable_by`).
 """
 
 from __future__ import annotations
@@ -107,6 +108,14 @@ class Reachability:
     def _verified(self, user_id: str) -> bool:
         return server_name_of(user_id) == self.server_name and \
             self.classes.verification(user_id) is not None
+
+    def findable_by(self, searcher: str, user_id: str, shares_room: bool) -> bool:
+        """Whether the user directory shows ``user_id`` to ``searcher``: a public searcher
+        finds a verified user only when that user is reachable by the public or already
+        shares a room with them."""
+        if shares_room or self._verified(searcher) or not self._verified(user_id):
+            return True
+        return self.reachable_by_public(user_id)
 
     def rule(self, decision: Decision) -> Refusal | None:
         """The access policy rule: a public user inviting a verified one who is not

@@ -17,6 +17,7 @@ from broker.admin.classes import UserClasses
 from broker.admin.model import NODE_AUTHORITY, Actor, EntryError
 from broker.admin.org_file import OrganisationsFile, OrganisationsFileError
 from broker.admin.organisations import Organisations
+from broker.admin.profile_visibility import ProfileVisibility
 from broker.admin.reachability import Reachability
 from broker.admin.roles import Roles
 from broker.admin.verification_queue import VerificationQueue
@@ -58,6 +59,7 @@ class AdminServices:
     changes: ChangeFeed
     verification_queue: VerificationQueue
     authority: Authority
+    profile_visibility: ProfileVisibility
 
 
 def build_admin_services(stores: AdminStores, clock: Any, signing_key: SigningKey,
@@ -74,14 +76,18 @@ def build_admin_services(stores: AdminStores, clock: Any, signing_key: SigningKe
     accounts = AdminAccounts(stores.accounts, authority, audit, clock, classes, roles,
                              account_deps, reachability)
     verifications = Verifications(accounts)
+    organisations = Organisations(stores.organisations, authority, audit, clock,
+                                  stores.organisations.count_members, stores.roles.count_in)
+    visibility = ProfileVisibility(stores.organisations, classes, account_deps.server_name)
+    organisations.watch(visibility.written, visibility.deleted)
+    changes = ChangeFeed(stores.audit, stores.accounts, classes, roles_changed)
+    changes.listen(visibility.changes_seen)  # organisations changed by other processes
     return AdminServices(
-        audit,
-        Organisations(stores.organisations, authority, audit, clock,
-                      stores.organisations.count_members, stores.roles.count_in),
+        audit, organisations,
         roles, AuditReader(audit, authority), classes, reachability, accounts, verifications,
-        ChangeFeed(stores.audit, stores.accounts, classes, roles_changed),
+        changes,
         VerificationQueue(stores.email_codes, verifications, authority, audit, clock),
-        authority)
+        authority, visibility)
 
 
 async def import_file(organisations: Organisations, actor: Actor, file: OrganisationsFile,

@@ -6,6 +6,7 @@ module only chooses the event's content and target.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from broker.errors import Forbidden, InvalidInput, NotFound, Unavailable
@@ -19,7 +20,7 @@ from protocol.identifiers import is_room_id, is_user_id
 from protocol.signing import server_name_of
 
 if TYPE_CHECKING:
-    from broker.access_policy import AccessPolicy
+    from broker.access_policy import AccessPolicy, RoomFacts
     from broker.rooms.aliases import Aliases
     from broker.rooms.service import Rooms
     from federation.policy import FederationPolicy
@@ -28,12 +29,17 @@ if TYPE_CHECKING:
     from storage.state import StateStore
     from storage.users import UserStore
 
+# What a user's membership event restates of their profile in a room (None: a room not held
+# here); see broker.services.profiles.Profiles.in_room.
+MemberProfile = Callable[[str, "RoomFacts | None"], Awaitable[dict[str, Any]]]
+
 
 class Membership:
     def __init__(self, server_name: str, rooms: Rooms, aliases: Aliases, users: UserStore,
                  state: StateStore, invites: RemoteInviteStore, joins: RemoteJoins,
                  remote_invites: RemoteInvites, federation_policy: FederationPolicy,
-                 client: FederationClient, policy: AccessPolicy) -> None:
+                 client: FederationClient, policy: AccessPolicy,
+                 member_profile: MemberProfile) -> None:
         self.server_name = server_name
         self.rooms = rooms
         self.aliases = aliases
@@ -45,13 +51,15 @@ class Membership:
         self.federation_policy = federation_policy
         self.client = client
         self.policy = policy
+        self.member_profile = member_profile
 
     def is_mine(self, user_id: str) -> bool:
         return user_id.split(":", 1)[-1] == self.server_name
 
-    async def _profile_content(self, user_id: str) -> dict[str, Any]:
-        profile = await self.users.get_profile(user_id) or {}
-        return {k: v for k, v in profile.items() if k in ("displayname", "avatar_url")}
+    async def _profile_content(self, user_id: str, room: RoomFacts | None) -> dict[str, Any]:
+        """The display name and avatar ``user_id``'s membership event restates in the room
+        (``room`` None: not held here): what the room's audiences may see, never a refusal."""
+        return await self.member_profile(user_id, room)
 
     async def resolve_room(self, room_id_or_alias: str) -> tuple[str, list[str]]:
         """The room ID, and servers that can help to join it (for a remote alias)."""
@@ -91,7 +99,7 @@ class Membership:
         joined = room.members_with("join") if room is not None else []
         if room is None or (joined and not any(self.is_mine(u) for u in joined)):
             # Nobody here is in the room: join through a server that is.
-            profile = await self._profile_content(user_id)
+            profile = await self._profile_content(user_id, None)
             invite = await self.invites.get_invite(user_id, room_id)
             inviter = [server_name_of(str(invite.event.get("sender", "")))] if invite else []
             hints = [*(servers or []), *alias_servers, *inviter]
@@ -100,7 +108,7 @@ class Membership:
             if invite is not None:
                 await self.invites.delete_invite(user_id, room_id)
             return room_id
-        content = {"membership": "join", **await self._profile_content(user_id)}
+        content = {"membership": "join", **await self._profile_content(user_id, facts)}
         if reason:
             content["reason"] = reason
         current = room.state.get(("m.room.member", user_id))
@@ -123,8 +131,9 @@ class Membership:
             await self.remote_invites.decline(room_id, sender)
             return None
         room = await self.rooms.get_room(room_id)
+        facts = facts_of(room, self.server_name)
         if membership == "invite":
-            self.policy.may_invite(sender, target, room_id, room=facts_of(room, self.server_name))
+            self.policy.may_invite(sender, target, room_id, room=facts)
             current = room.membership_of(target)
             if current in ("join", "ban"):
                 raise Forbidden(f"{target} is already {'in' if current == 'join' else 'banned from'}"
@@ -137,7 +146,7 @@ class Membership:
         if is_direct:
             content["is_direct"] = True
         if membership == "invite":
-            content.update(await self._profile_content(target))
+            content.update(await self._profile_content(target, facts))
             if not self.is_mine(target):
                 spec = EventSpec(sender=sender, type="m.room.member", content=content,
                                  state_key=target)

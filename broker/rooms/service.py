@@ -6,6 +6,7 @@ writer, membership index, wake-ups, federation).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
@@ -14,6 +15,7 @@ from broker.errors import Forbidden, NotFound
 from broker.rooms.creator import EventCreator, EventSpec
 from broker.rooms.live_room import LiveRoom, RoomRegistry
 from broker.rooms.persister import EventPersister
+from broker.rooms.room_kind import facts_of
 from broker.rooms.user_rooms import UserRoomsIndex
 from broker.rooms.writer import RoomWriter
 from protocol.events import Event
@@ -21,6 +23,7 @@ from protocol.signing import server_name_of
 from storage.events import PersistItem
 
 if TYPE_CHECKING:
+    from broker.access_policy import RoomFacts
     from broker.clock import Clock
     from broker.config import CacheBudgets
     from broker.notifier import Notifier
@@ -34,6 +37,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 LEAVABLE = ("join", "invite", "knock")
+# What a room's membership events may show of a user's profile, given the room's facts.
+RestatedProfile = Callable[["RoomFacts"], dict[str, Any]]
 
 
 class Rooms:
@@ -131,18 +136,18 @@ class Rooms:
                          redacts=redacts)
         return await self.creator.send(room_id, spec, device_id=device_id, txn_id=txn_id)
 
-    async def propagate_profile(self, user_id: str) -> None:
+    async def propagate_profile(self, user_id: str, restated: RestatedProfile) -> None:
         """After a display name or avatar change, restate the user's membership in every room
-        they are joined to, as clients read names from m.room.member events."""
-        profile = await self.users.get_profile(user_id) or {}
+        they are joined to, as clients read names from m.room.member events; ``restated``
+        gives what a room's membership event may show of the profile."""
         for room_id in await self.user_rooms.joined_rooms(user_id):
             room = await self.registry.get(room_id)
             member = room.state.get(("m.room.member", user_id)) if room else None
-            if member is None or member.membership != "join":
+            if room is None or member is None or member.membership != "join":
                 continue
             content = {k: v for k, v in member.content.items()
                        if k not in ("displayname", "avatar_url")}
-            content.update({k: v for k, v in profile.items()
+            content.update({k: v for k, v in restated(facts_of(room, self.server_name)).items()
                             if k in ("displayname", "avatar_url") and v is not None})
             if content != member.content:
                 await self.send(room_id, user_id, "m.room.member", content, state_key=user_id)

@@ -16,24 +16,30 @@ from protocol.server_keys import add_notary_signature, build_server_keys_respons
 from protocol.signing import server_name_of
 from storage.aliases import AliasStore
 from storage.device_keys import DeviceKeyStore
-from storage.users import UserStore
 
 #: How long our published keys are valid (Synapse's default key_refresh_interval: 1 day).
 KEY_VALIDITY_MS = 24 * 3600 * 1000
 
 PROFILE_FIELDS = ("displayname", "avatar_url")
+NAMESPACE = "in.gov.broker."  # the node's own profile fields (MSC4133's custom keys)
 
 
 def _is_mine(server_name: str, matrix_id: str) -> bool:
     return matrix_id.split(":", 1)[-1] == server_name
 
 
+# A local user's profile as another server sees it: user ID -> the profile, None for an
+# unknown user (the profiles service: it hides what the owner's organisation hides from the
+# public).
+ProfileForServer = Callable[[str], Awaitable["dict[str, Any] | None"]]
+
+
 class FederationQueries:
-    def __init__(self, server_name: str, aliases: AliasStore, users: UserStore,
+    def __init__(self, server_name: str, aliases: AliasStore, profile: ProfileForServer,
                  registry: RoomRegistry, access: AccessPolicy) -> None:
         self.server_name = server_name
         self.aliases = aliases
-        self.users = users
+        self.profile_for = profile
         self.registry = registry
         self.access = access  # the policy decision point
 
@@ -54,17 +60,18 @@ class FederationQueries:
 
     async def profile(self, origin: str, user_id: str | None,
                       field: str | None) -> dict[str, Any]:
-        """A local user's profile, or one field of it, for a server (no viewer is named)."""
+        """A local user's profile, or one field of it, for a server: no viewer is named, so
+        what the public may see (a hidden field is absent, as an unset one is)."""
         if not user_id:
             raise MissingInput("Missing 'user_id'")
         if not _is_mine(self.server_name, user_id):
             raise InvalidInput("That user does not belong to this server")
         self.access.may_read_profile("", user_id, origin=origin)
-        found = await self.users.get_profile(user_id)
+        found = await self.profile_for(user_id)
         if found is None:
             raise NotFound("Profile not found")
         if field is not None:
-            if field not in PROFILE_FIELDS:
+            if field not in PROFILE_FIELDS and not field.startswith(NAMESPACE):
                 raise InvalidInput(f"Unknown profile field {field!r}")
             return {field: found[field]} if field in found else {}
         return found

@@ -1,13 +1,17 @@
 """Users' profiles (display name, avatar, and the government fields the node sets: class,
-organisation, designation): reads pass the policy decision point; a change is restated in the
-user's joined rooms."""
+organisation, designation, official email, phone): reads pass the policy decision point and
+show each viewer what the owner's organisation lets their audience see
+(:mod:`broker.admin.profile_visibility`); a change is restated in the user's joined rooms, as
+each room's audiences may see it.  A hidden field is left out, never refused: reading a
+profile, inviting and joining always work (see docs/admin/profiles.md)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from broker.access_policy import AccessPolicy
+from broker.access_policy import AccessPolicy, RoomFacts
+from broker.admin.profile_visibility import ProfileVisibility
 from broker.errors import Forbidden, InvalidInput, NotFound
 from broker.rooms.service import Rooms
 from protocol.identifiers import is_user_id
@@ -16,7 +20,8 @@ from storage.users import UserStore
 # Fields the node sets from the user's government account; nobody sets them through the
 # profile API (see :func:`broker.admin.accounts.AdminAccounts.profile_fields`).
 GOVERNMENT_FIELDS = ("in.gov.broker.class", "in.gov.broker.organisation",
-                     "in.gov.broker.designation")
+                     "in.gov.broker.designation", "in.gov.broker.email", "in.gov.broker.phone")
+ORGANISATION_KEY = "in.gov.broker.organisation"
 GovernmentFields = Callable[[str], Awaitable[dict[str, str]]]
 
 # Longest value accepted per field (characters).
@@ -36,12 +41,14 @@ def validate_field(field: str, value: str | None) -> str | None:
 
 class Profiles:
     def __init__(self, users: UserStore, rooms: Rooms, policy: AccessPolicy,
-                 server_name: str, government: GovernmentFields) -> None:
+                 server_name: str, government: GovernmentFields,
+                 visibility: ProfileVisibility) -> None:
         self.users = users
         self.government = government
         self.rooms = rooms
         self.policy = policy
         self.server_name = server_name
+        self.visibility = visibility
 
     async def profile(self, viewer: str, user_id: str) -> dict[str, Any]:
         """``user_id``'s profile as ``viewer`` ("" when unauthenticated) may read it."""
@@ -53,7 +60,26 @@ class Profiles:
         profile = await self.users.get_profile(user_id)
         if profile is None:
             raise NotFound("No such user")
-        return {**profile, **await self.government(user_id)}
+        government = await self.government(user_id)
+        return self.visibility.shown(viewer, user_id, government.get(ORGANISATION_KEY),
+                                     {**profile, **government})
+
+    async def for_server(self, user_id: str) -> dict[str, Any] | None:
+        """A local user's profile as another server's query sees it (it names no user: the
+        public's view); None for an unknown user."""
+        profile = await self.users.get_profile(user_id)
+        if profile is None:
+            return None
+        government = await self.government(user_id)
+        return self.visibility.shown("", user_id, government.get(ORGANISATION_KEY),
+                                     {**profile, **government})
+
+    async def in_room(self, user_id: str, room: RoomFacts | None) -> dict[str, Any]:
+        """The display name and avatar a membership event of ``user_id`` restates in a room
+        (``room`` None: a room not held here), as every audience the room may hold sees
+        them; nothing for a user who is not local."""
+        profile, organisation = await self.users.profile_and_organisation(user_id)
+        return self.visibility.in_room(organisation, profile, room)
 
     @staticmethod
     def refuse_government_field(field: str) -> None:
@@ -68,4 +94,6 @@ class Profiles:
     async def set_field(self, caller: str, user_id: str, field: str, value: str | None) -> None:
         self.check_owner(caller, user_id)
         await self.users.set_profile_field(user_id, field, validate_field(field, value))
-        await self.rooms.propagate_profile(user_id)
+        profile, organisation = await self.users.profile_and_organisation(user_id)
+        await self.rooms.propagate_profile(
+            user_id, lambda room: self.visibility.in_room(organisation, profile, room))

@@ -11,9 +11,9 @@ from broker.access_policy import INFORMAL, OFFICIAL, AccessPolicy, RoomFacts
 from broker.admin.model import Tree
 from broker.errors import InvalidInput
 from broker.rooms.create_room import CreateRoomRequest
+from broker.rooms.membership import MemberProfile
 from broker.rooms.room_kind import DIRECT_KEY, requested_group
 from storage.organisations import OrganisationStore
-from storage.users import UserStore
 
 PRIVATE_PRESETS = ("private_chat", "trusted_private_chat")
 
@@ -25,11 +25,11 @@ def wants_encryption(policy: str, req: CreateRoomRequest) -> bool:
 
 
 class RoomCreation:
-    def __init__(self, create: Callable[[CreateRoomRequest], Awaitable[str]], users: UserStore,
-                 policy: AccessPolicy, server_name: str, encryption_by_default: str,
-                 organisations: OrganisationStore) -> None:
+    def __init__(self, create: Callable[[CreateRoomRequest], Awaitable[str]],
+                 member_profile: MemberProfile, policy: AccessPolicy, server_name: str,
+                 encryption_by_default: str, organisations: OrganisationStore) -> None:
         self._create = create
-        self.users = users
+        self.member_profile = member_profile  # what the creator's membership event restates
         self.policy = policy
         self.server_name = server_name
         self.encryption_by_default = encryption_by_default
@@ -47,7 +47,7 @@ class RoomCreation:
         for invitee in req.invite:
             self.policy.may_invite(req.creator, invitee, "", room=facts)
         req.encrypt = wants_encryption(self.encryption_by_default, req)
-        req.creator_profile = await self.users.get_profile(req.creator) or {}
+        req.creator_profile = await self.member_profile(req.creator, facts)
         room_id = await self._create(req)
         alias = f"#{req.room_alias_name}:{self.server_name}" if req.room_alias_name else None
         return room_id, alias
