@@ -8,6 +8,7 @@ key and what was expected: ``ConfigError: database.engine: expected one of sqlit
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,17 @@ SCHEMA: dict[str, Any] = {
     "groups": {
         "official_max_members": _k(int, default=1000, minimum=2),
         "informal_max_members": _k(int, default=1000, minimum=2),
+    },
+    "tags": {
+        "custom": [_k(str)],
+        "organisations": _k(dict, default={}),
+        "auto_delete": {
+            "default_seconds": _k(int, default=86_400, minimum=1),
+            "min_seconds": _k(int, default=60, minimum=1),
+            "max_seconds": _k(int, default=30 * 86_400, minimum=1),
+            "check_seconds": _k(int, default=10, minimum=1),
+            "batch": _k(int, default=100, minimum=1),
+        },
     },
     "limits": {
         "max_request_body_bytes": _k(int, default=1_048_576, minimum=1024),
@@ -264,6 +276,28 @@ class GroupsConfig:
     informal_max_members: int = 1000
 
 
+# The message tags every node knows (docs/admin/tags.md).
+STANDARD_TAGS = ("confidential", "priority", "auto_delete", "for_information",
+                 "action_required")
+# A tag's name: lower case letters, digits, '_', '-' and '.', at most 64 characters.
+TAG_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+
+
+@dataclass(frozen=True)
+class TagsConfig:
+    """Message tags: those the node adds to the standard ones (anyone may use them), those of
+    each organisation (its verified members may use them), and the bounds of an auto-delete
+    lifetime with how often and how many due messages the node deletes at a time."""
+
+    custom: tuple[str, ...] = ()
+    organisations: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    auto_delete_default_ms: int = 86_400_000
+    auto_delete_min_ms: int = 60_000
+    auto_delete_max_ms: int = 30 * 86_400_000
+    auto_delete_check_seconds: int = 10
+    auto_delete_batch: int = 100
+
+
 @dataclass(frozen=True)
 class SmtpSettings:
     """Where and how the node sends email (``host`` empty: it sends none)."""
@@ -329,6 +363,7 @@ class NodeConfig:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     email_codes: EmailCodes = field(default_factory=EmailCodes)
     groups: GroupsConfig = field(default_factory=GroupsConfig)
+    tags: TagsConfig = field(default_factory=TagsConfig)
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -388,6 +423,7 @@ def parse_config(raw: Any, base_dir: Path) -> NodeConfig:
         smtp=_parse_smtp(data["email"], resolve),
         email_codes=EmailCodes(**data["email"]["codes"]),
         groups=GroupsConfig(**data["groups"]),
+        tags=_parse_tags(data["tags"]),
         raw=data,
     )
 
@@ -423,6 +459,33 @@ def _parse_federation(data: dict[str, Any], resolve: Any, base_dir: Path) -> Fed
         allow_private_addresses=data["allow_private_addresses"],
         verify_tls=data["verify_tls"],
     )
+
+
+def _tag_names(key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(key, f"expected a list of tag names, got {value!r}")
+    for index, name in enumerate(value):
+        if not isinstance(name, str) or not TAG_NAME.fullmatch(name):
+            raise ConfigError(f"{key}[{index}]", "expected a tag name (lower case letters,"
+                              f" digits, '_', '-', '.'; at most 64), got {name!r}")
+    return tuple(value)
+
+
+def _parse_tags(data: dict[str, Any]) -> TagsConfig:
+    organisations = {}
+    for org_id, names in data["organisations"].items():
+        organisations[str(org_id)] = _tag_names(f"tags.organisations.{org_id}", names)
+    auto = data["auto_delete"]
+    if not auto["min_seconds"] <= auto["default_seconds"] <= auto["max_seconds"]:
+        raise ConfigError("tags.auto_delete", "expected min_seconds <= default_seconds <="
+                          f" max_seconds, got {auto['min_seconds']}, {auto['default_seconds']},"
+                          f" {auto['max_seconds']}")
+    return TagsConfig(
+        custom=_tag_names("tags.custom", data["custom"]), organisations=organisations,
+        auto_delete_default_ms=auto["default_seconds"] * 1000,
+        auto_delete_min_ms=auto["min_seconds"] * 1000,
+        auto_delete_max_ms=auto["max_seconds"] * 1000,
+        auto_delete_check_seconds=auto["check_seconds"], auto_delete_batch=auto["batch"])
 
 
 def _parse_listeners(items: list[dict[str, Any]], resolve: Any, base_dir: Path

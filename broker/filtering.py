@@ -19,12 +19,17 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from broker.errors import InvalidInput, MalformedContent
+from broker.message_tags import TAGS_FIELD, tags_of
 from protocol.strict_json import loads_strict
 
 if TYPE_CHECKING:
     from storage.filters import FilterStore
 
 DEFAULT_MAX_LIMIT = 1000
+# RoomEventFilter fields (in the manner of MSC2326's labels): events carrying at least one of
+# these message tags, and events carrying none of those.
+TAGS_FILTER = "in.gov.broker.tags"
+NOT_TAGS_FILTER = "in.gov.broker.not_tags"
 FILTER_ID = re.compile("[0-9]{1,18}")  # a stored filter id (fits a BIGINT)
 
 
@@ -106,7 +111,7 @@ class EventFilter:
 
     __slots__ = ("limit", "_types", "_not_types", "_senders", "_not_senders", "_rooms",
                  "_not_rooms", "contains_url", "lazy_load_members", "include_redundant_members",
-                 "unread_thread_notifications", "_matches_all")
+                 "unread_thread_notifications", "_tags", "_not_tags", "_matches_all")
 
     def __init__(self, body: dict[str, Any] | None = None, *, path: str = "",
                  room_event: bool = False) -> None:
@@ -125,7 +130,8 @@ class EventFilter:
         self._not_types = _Patterns(not_types) if not_types else None
         self._senders = frozenset(senders) if senders is not None else None
         self._not_senders = frozenset(not_senders or ())
-        rooms = not_rooms = None
+        rooms = not_rooms = tags = None
+        not_tags: list[str] | None = None
         self.contains_url: bool | None = None
         self.lazy_load_members = self.include_redundant_members = False
         self.unread_thread_notifications = False
@@ -138,12 +144,17 @@ class EventFilter:
                 _bool(body, "include_redundant_members", path))
             self.unread_thread_notifications = bool(
                 _bool(body, "unread_thread_notifications", path))
+            tags = _strings(body, TAGS_FILTER, path)
+            not_tags = _strings(body, NOT_TAGS_FILTER, path)
+        self._tags = frozenset(tags) if tags is not None else None
+        self._not_tags = frozenset(not_tags or ())
         self._rooms = frozenset(rooms) if rooms is not None else None
         self._not_rooms = frozenset(not_rooms or ())
         self._matches_all = (self._types is None and self._not_types is None
                              and self._senders is None and not self._not_senders
                              and self._rooms is None and not self._not_rooms
-                             and self.contains_url is None)
+                             and self.contains_url is None
+                             and self._tags is None and not self._not_tags)
 
     @property
     def matches_all(self) -> bool:
@@ -169,22 +180,39 @@ class EventFilter:
             return False
         return self._rooms is None or room_id in self._rooms
 
+    def allows_tags(self, content: dict[str, Any] | None) -> bool:
+        """The message tags check (``content`` None: not considered)."""
+        if content is None or (self._tags is None and not self._not_tags):
+            return True
+        carried = content.get(TAGS_FIELD)
+        if not isinstance(carried, list):
+            carried = []
+        try:
+            return self._passes_tags(carried)
+        except TypeError:  # an unhashable item (an event from another server)
+            return self._passes_tags(tags_of(content))
+
+    def _passes_tags(self, carried: list[Any]) -> bool:
+        if self._not_tags and not self._not_tags.isdisjoint(carried):
+            return False
+        return self._tags is None or not self._tags.isdisjoint(carried)
+
     def allows(self, event_type: str, sender: str | None = None, contains_url: bool = False,
-               room_id: str | None = None) -> bool:
+               room_id: str | None = None, content: dict[str, Any] | None = None) -> bool:
         """Whether an event with these properties passes (None: not considered)."""
         if self._matches_all:
             return True
         if self.contains_url is not None and self.contains_url != contains_url:
             return False
         return (self.allows_type(event_type) and self.allows_sender(sender)
-                and self.allows_room(room_id))
+                and self.allows_room(room_id) and self.allows_tags(content))
 
     def allows_event(self, event: dict[str, Any]) -> bool:
         """Whether a client- or federation-format event dict passes."""
         content = event.get("content")
         has_url = isinstance(content, dict) and isinstance(content.get("url"), str)
         return self.allows(str(event.get("type", "")), event.get("sender"), has_url,
-                           event.get("room_id"))
+                           event.get("room_id"), content if isinstance(content, dict) else None)
 
     def limit_or(self, default: int, maximum: int = DEFAULT_MAX_LIMIT) -> int:
         """The filter's limit (or ``default``), at most ``maximum``."""
@@ -262,8 +290,9 @@ class Filter:
 
     # -- per-event checks --------------------------------------------------------------------
     def allows_timeline_event(self, event_type: str, sender: str | None,
-                              contains_url: bool = False, room_id: str | None = None) -> bool:
-        return self.timeline.allows(event_type, sender, contains_url, room_id)
+                              contains_url: bool = False, room_id: str | None = None,
+                              content: dict[str, Any] | None = None) -> bool:
+        return self.timeline.allows(event_type, sender, contains_url, room_id, content)
 
     def allows_state_event(self, event_type: str, sender: str | None,
                            contains_url: bool = False, room_id: str | None = None) -> bool:

@@ -65,6 +65,17 @@ groups:
   official_max_members: 1000
   informal_max_members: 1000
 
+tags:
+  # Message tags besides confidential, priority, auto_delete, for_information and
+  # action_required: the node's (anyone may use them) and each organisation's (its verified
+  # members may); the bounds of an auto-delete lifetime. See docs/admin/tags.md.
+  custom: []
+  organisations: {{}}
+  auto_delete:
+    default_seconds: 86400
+    min_seconds: 60
+    max_seconds: 2592000
+
 audit:
   # The head of the audit log's hash chain is signed with the node's key this often (and on
   # shutdown); see docs/admin/organisations.md.

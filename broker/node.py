@@ -25,6 +25,7 @@ from broker.admin.reports import AdminReports
 from broker.admin.rooms import AdminRooms
 from broker.admin.services import AdminStores, apply_config_file, build_admin_services
 from broker.auth import Auth
+from broker.auto_delete import AutoDelete, redact_in_sender_name
 from broker.clock import Clock
 from broker.config import ConfigError, NodeConfig
 from broker.e2ee import cross_signing, keys
@@ -50,6 +51,7 @@ from broker.http.user_auth import RequestUsers
 from broker.mail import Mailer
 from broker.media.files import MediaFiles
 from broker.media.repository import MediaRepository
+from broker.message_tags import MessageTags
 from broker.notifier import Notifier
 from broker.official_members import OfficialMembers
 from broker.passwords import PasswordHashing
@@ -197,6 +199,8 @@ class Node:
         self.reactor.addSystemEventTrigger("before", "shutdown", self.to_device.stop)
         self.media.start()
         self.reactor.addSystemEventTrigger("before", "shutdown", self.media.stop)
+        self.auto_delete.start(self.reactor)  # redacts auto-delete messages when they are due
+        self.reactor.addSystemEventTrigger("before", "shutdown", self.auto_delete.stop)
         self._last_seen_loop = task.LoopingCall(
             lambda: defer.ensureDeferred(self._flush_last_seen()))
         self._last_seen_loop.clock = self.reactor
@@ -330,9 +334,14 @@ class Node:
         self.client_events = ClientEvents(self.stores.events, self.clock)
         assert self.stream is not None
         self.visibility = Visibility(self.stores.events, self.stream)
+        tags = self.config.tags
+        self.message_tags = MessageTags(tags, self._verified_organisation)
         self.room_events = RoomEvents(
             self.rooms, self.membership, self.stores.events, self.stores.state, self.visibility,
-            self.client_events, self.policy, self.clock)
+            self.client_events, self.policy, self.message_tags, self.clock)
+        self.auto_delete = AutoDelete(self.stores.event_expiry,
+                                      redact_in_sender_name(self.rooms), self.clock,
+                                      tags.auto_delete_check_seconds, tags.auto_delete_batch)
         self.room_creation = RoomCreation(
             self.new_rooms.create, self._member_profile, self.policy, self.server_name,
             self.config.encryption_by_default, self.stores.organisations)
@@ -408,6 +417,11 @@ class Node:
         """What a membership event restates of a user's profile (the profiles service is
         built after the room services that ask)."""
         return await self.profiles.in_room(user_id, room)
+
+    def _verified_organisation(self, user_id: str) -> str | None:
+        """The organisation ``user_id`` is verified in now (memory; the message tags ask)."""
+        row = self.admin.classes.verification(user_id)
+        return row.org_id if row is not None else None
 
     def _local_room_audience(self, room_id: str) -> list[str]:
         """Local users who see a room's changes in /sync (joined or invited)."""

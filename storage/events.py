@@ -62,6 +62,8 @@ class PersistItem:
     # History fetched from another server: part of the timeline (at a negative stream
     # position, before everything else) but not of current state or forward extremities.
     backfilled: bool = False
+    # When an auto-delete message is due to be redacted (ms since the epoch); None: never.
+    expires_ts: int | None = None
 
 
 # Local metadata kept in memory only; everything else in ``unsigned`` is stored with the event.
@@ -152,6 +154,11 @@ class EventStore:
             " inserted_ts) VALUES (?, ?, ?, ?, ?, ?)",
             [(i.txn_key[0], i.txn_key[1], i.event.room_id, i.txn_key[2], i.event.event_id,
               i.event.origin_server_ts) for i in items if i.txn_key is not None])
+        cur.executemany(
+            "INSERT INTO event_expiry (event_id, room_id, sender, expires_ts)"
+            " VALUES (?, ?, ?, ?)",
+            [(i.event.event_id, i.event.room_id, i.event.sender, i.expires_ts)
+             for i in items if i.expires_ts is not None])
         for item in items:
             if item.redaction_target is not None:
                 self._apply_redaction(cur, item.redaction_target, item.event.event_id)
@@ -237,6 +244,8 @@ class EventStore:
         pruned = prune_event_dict(get_room_version(row[1]), json.loads(row[0]))
         cur.execute("UPDATE events SET json = ?, redacted_by = ? WHERE event_id = ?",
                     (json.dumps(pruned, separators=(",", ":")), redaction_id, target_id))
+        # A redacted message has nothing left to auto-delete.
+        cur.execute("DELETE FROM event_expiry WHERE event_id = ?", (target_id,))
 
     # -- reading ----------------------------------------------------------------------------
     def get_events(self, event_ids: Iterable[str]) -> defer.Deferred[dict[str, Event]]:

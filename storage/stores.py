@@ -10,6 +10,7 @@ from storage.cross_signing import CrossSigningStore
 from storage.database import Database
 from storage.device_keys import DeviceKeyStore
 from storage.email_codes import EmailCodeStore
+from storage.event_expiry import EventExpiryStore
 from storage.events import EventStore
 from storage.federation_queue import FederationQueueStore
 from storage.filters import FilterStore
@@ -58,3 +59,4 @@ class Stores:
         self.email_codes = EmailCodeStore(db)
         self.room_admin = RoomAdminStore(db)
         self.reachability = ReachabilityStore(db)
+        self.event_expiry = EventExpiryStore(db)

@@ -43,6 +43,8 @@ class EventSpec:
     state_key: str | None = None
     redacts: str | None = None
     origin_server_ts: int | None = None  # None: now
+    # An auto-delete message's lifetime: the event is redacted this long after it was sent.
+    auto_delete_ms: int | None = None
 
 
 class EventCreator:
@@ -70,7 +72,11 @@ class EventCreator:
         if spec.type == "m.room.member" and spec.state_key is not None:
             self.admit(room, spec.content.get("membership"), spec.state_key)
         event = self.sign_checked(room, spec)
-        return self.writer.apply(room, event, txn_key=txn_key, redaction_target=redaction_target)
+        item = self.writer.apply(room, event, txn_key=txn_key,
+                                 redaction_target=redaction_target)
+        if spec.auto_delete_ms is not None:
+            item.expires_ts = event.origin_server_ts + spec.auto_delete_ms
+        return item
 
     def sign_checked(self, room: LiveRoom, spec: EventSpec) -> Event:
         """Build and sign an event that passes the auth rules against the room's current

@@ -131,9 +131,10 @@ class Rooms:
 
     async def send(self, room_id: str, sender: str, event_type: str, content: dict[str, Any], *,
                    state_key: str | None = None, redacts: str | None = None,
-                   device_id: str | None = None, txn_id: str | None = None) -> Event:
+                   device_id: str | None = None, txn_id: str | None = None,
+                   auto_delete_ms: int | None = None) -> Event:
         spec = EventSpec(sender=sender, type=event_type, content=content, state_key=state_key,
-                         redacts=redacts)
+                         redacts=redacts, auto_delete_ms=auto_delete_ms)
         return await self.creator.send(room_id, spec, device_id=device_id, txn_id=txn_id)
 
     async def propagate_profile(self, user_id: str, restated: RestatedProfile) -> None:

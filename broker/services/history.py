@@ -31,7 +31,8 @@ def _stream(event: Event) -> int:
 
 
 def _allowed(flt: EventFilter, event: Event) -> bool:
-    return flt.allows(event.type, event.sender, "url" in event.content, event.room_id)
+    return flt.allows(event.type, event.sender, "url" in event.content, event.room_id,
+                      event.content)
 
 
 @dataclass

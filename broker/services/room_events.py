@@ -2,7 +2,8 @@
 
 Validation is in domain terms (event types and state keys of at most 255 bytes, redactions only
 through redact, membership only through the membership service, a canonical alias must point
-to the room, encryption cannot be turned off); every send asks the policy decision point.
+to the room, encryption cannot be turned off, message tags must be known); every send asks the
+policy decision point.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 from broker.access_policy import AccessPolicy
 from broker.errors import DomainError, Forbidden, InvalidInput, MalformedContent, NotFound
+from broker.message_tags import MessageTags
 from broker.rooms.client_events import ClientEvents, serialize_event
 from broker.rooms.live_room import LiveRoom
 from broker.rooms.membership import Membership
@@ -39,7 +41,7 @@ def member_profile(content: dict[str, Any]) -> dict[str, str]:
 class RoomEvents:
     def __init__(self, rooms: Rooms, membership: Membership, events: EventStore,
                  state: StateStore, visibility: Visibility, client_events: ClientEvents,
-                 policy: AccessPolicy, clock: Any) -> None:
+                 policy: AccessPolicy, tags: MessageTags, clock: Any) -> None:
         self.rooms = rooms
         self.membership = membership
         self.events = events
@@ -47,6 +49,7 @@ class RoomEvents:
         self.visibility = visibility
         self.client_events = client_events
         self.policy = policy
+        self.tags = tags
         self.clock = clock
 
     # -- writing ------------------------------------------------------------------------------
@@ -57,8 +60,10 @@ class RoomEvents:
             raise InvalidInput("Use the /redact endpoint to redact events")
         await self.rooms.require_joined(room_id, user_id)
         self.policy.may_send(user_id, room_id, event_type)
+        lifetime = self.tags.check(user_id, event_type, content)
         event = await self.rooms.send(room_id, user_id, event_type, content,
-                                      device_id=device_id, txn_id=txn_id)
+                                      device_id=device_id, txn_id=txn_id,
+                                      auto_delete_ms=lifetime)
         return event.event_id
 
     async def redact(self, user_id: str, device_id: str, room_id: str, event_id: str,

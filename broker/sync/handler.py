@@ -338,7 +338,7 @@ class SyncHandler:
             await self._timeline_events(room, since_stream, now.stream, limit), limit)
         first_stream = (window[0].unsigned["stream_ordering"] if window else now.stream + 1)
         events = [e for e in window if flt.allows_timeline_event(
-            e.type, e.sender, "url" in e.content, room.room_id)]
+            e.type, e.sender, "url" in e.content, room.room_id, e.content)]
         if history is not None:
             events = history.filter(events, user_id)
         senders = frozenset(e.sender for e in events)

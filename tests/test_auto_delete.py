@@ -1,0 +1,176 @@
+"""Auto-delete messages on the node's clock, both engines: once the lifetime has passed the
+node redacts the message in its sender's name and its content is gone from the database; before
+that nothing happens; the due times survive a restart (also when they fell due while the node
+was stopped); a message its sender can no longer redact is dropped and counted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from itertools import count
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from broker.message_tags import LIFETIME_FIELD, TAGS_FIELD
+from tests.inprocess_node import InProcessNode
+from tests.storage_helpers import drop_postgres_database, postgres_database_or_skip, result_of
+
+V3 = "/_matrix/client/v3"
+LIFETIME_S = 120
+TXN = count()
+
+
+class Engine:
+    """One database for the nodes a test starts one after the other (a restart)."""
+
+    def __init__(self, engine: str, workdir: Path) -> None:
+        self.engine, self.workdir = engine, workdir
+        self.dsn, self._name = postgres_database_or_skip() if engine == "postgres" else ("", "")
+        self.nodes: list[InProcessNode] = []
+
+    def node(self) -> InProcessNode:
+        made = InProcessNode(self.workdir, engine=self.engine, dsn=self.dsn)
+        self.nodes.append(made)
+        return made
+
+    def restart(self, stopped: InProcessNode) -> InProcessNode:
+        """Stop a node and start another on its database (its clock starts where the first
+        one's did)."""
+        stopped.close()
+        self.nodes.remove(stopped)
+        return self.node()
+
+    def close(self) -> None:
+        for made in self.nodes:
+            made.close()
+        if self._name:
+            drop_postgres_database(self._name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def engine(request: Any, tmp_path: Path) -> Iterator[Engine]:
+    made = Engine(request.param, tmp_path)
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+class Room:
+    """A room of ``alice`` (the sender) and ``bob`` on one node."""
+
+    def __init__(self, local: InProcessNode) -> None:
+        self.local = local
+        _, self.alice = local.register("alice")
+        _, self.bob = local.register("bob")
+        status, answer = local.call("POST", f"{V3}/createRoom", self.alice,
+                                    {"preset": "public_chat"})
+        assert status == 200, answer
+        self.room_id = str(answer["room_id"])
+        assert local.call("POST", f"{V3}/join/{quote(self.room_id)}", self.bob, {})[0] == 200
+
+    def send(self, token: str, content: dict[str, Any]) -> str:
+        status, answer = self.local.call(
+            "PUT", f"{V3}/rooms/{quote(self.room_id)}/send/m.room.message/t{next(TXN)}",
+            token, content)
+        assert status == 200, answer
+        return str(answer["event_id"])
+
+    def send_auto_delete(self, body: str = "burn after reading") -> str:
+        return self.send(self.alice, {"msgtype": "m.text", "body": body,
+                                      TAGS_FIELD: ["auto_delete", "confidential"],
+                                      LIFETIME_FIELD: LIFETIME_S * 1000})
+
+
+def seen_by(local: InProcessNode, token: str, room_id: str, event_id: str) -> dict[str, Any]:
+    status, event = local.call("GET", f"{V3}/rooms/{quote(room_id)}/event/{quote(event_id)}",
+                               token)
+    assert status == 200, event
+    return dict(event)
+
+
+def stored_json(local: InProcessNode, event_id: str) -> str:
+    row = result_of(local.node.db.run_interaction(
+        "test_stored_json", lambda cur: cur.select_one(
+            "SELECT json FROM events WHERE event_id = ?", (event_id,))))
+    return str(row[0])
+
+
+def run_for(local: InProcessNode, seconds: float) -> None:
+    """Move the clock on, then give the group commits the turns they take."""
+    local.advance(seconds)
+    for _ in range(50):
+        local.advance(0)
+
+
+def test_a_message_is_kept_until_its_lifetime_passes(engine: Engine) -> None:
+    local = engine.node()
+    room = Room(local)
+    event_id = room.send_auto_delete()
+    local.node.auto_delete.start(local.reactor)
+    run_for(local, LIFETIME_S - 10)
+    assert seen_by(local, room.bob, room.room_id, event_id)["content"]["body"] == \
+        "burn after reading"
+
+
+def test_after_its_lifetime_a_message_is_redacted_by_its_sender_and_purged(
+        engine: Engine) -> None:
+    local = engine.node()
+    room = Room(local)
+    event_id = room.send_auto_delete()
+    kept = room.send(room.alice, {"msgtype": "m.text", "body": "kept"})
+    local.node.auto_delete.start(local.reactor)
+    run_for(local, LIFETIME_S + 1)
+    event = seen_by(local, room.bob, room.room_id, event_id)
+    assert event["content"] == {}
+    assert event["unsigned"]["redacted_because"]["sender"] == event["sender"]
+    assert "burn after reading" not in stored_json(local, event_id)
+    assert result_of(local.node.stores.event_expiry.expiry_of(event_id)) is None
+    assert seen_by(local, room.bob, room.room_id, kept)["content"]["body"] == "kept"
+
+
+def test_the_due_time_survives_a_restart(engine: Engine) -> None:
+    first = engine.node()
+    room = Room(first)
+    event_id = room.send_auto_delete()
+    again = engine.restart(first)
+    again.node.auto_delete.start(again.reactor)
+    run_for(again, LIFETIME_S - 10)
+    assert "burn after reading" in stored_json(again, event_id)
+    run_for(again, 11)
+    assert "burn after reading" not in stored_json(again, event_id)
+
+
+def test_a_message_due_while_the_node_was_stopped_is_redacted_at_start(engine: Engine) -> None:
+    first = engine.node()
+    room = Room(first)
+    event_id = room.send_auto_delete()
+    again = engine.restart(first)
+    again.advance(LIFETIME_S * 2)
+    again.node.auto_delete.start(again.reactor)
+    run_for(again, 0)
+    assert seen_by(again, room.bob, room.room_id, event_id)["content"] == {}
+
+
+def test_a_message_its_sender_has_left_is_dropped_and_counted(engine: Engine) -> None:
+    local = engine.node()
+    room = Room(local)
+    event_id = room.send_auto_delete()
+    assert local.call("POST", f"{V3}/rooms/{quote(room.room_id)}/leave", room.alice,
+                      {})[0] == 200
+    local.node.auto_delete.start(local.reactor)
+    run_for(local, LIFETIME_S + 1)
+    assert local.node.auto_delete.not_redacted == 1
+    assert result_of(local.node.stores.event_expiry.expiry_of(event_id)) is None
+
+
+def test_a_message_its_sender_redacted_first_is_no_longer_waiting(engine: Engine) -> None:
+    local = engine.node()
+    room = Room(local)
+    event_id = room.send_auto_delete()
+    status, _ = local.call(
+        "PUT", f"{V3}/rooms/{quote(room.room_id)}/redact/{quote(event_id)}/r1", room.alice, {})
+    assert status == 200
+    assert result_of(local.node.stores.event_expiry.expiry_of(event_id)) is None
