@@ -1,5 +1,5 @@
-"""The one policy decision point: may this user create, invite, join, read a profile, search the
-directory, send or give a room an alias?
+"""The one policy decision point: may this user create, invite, join, knock, read a profile,
+search the directory, send or give a room an alias?
 
 Every request of those kinds passes through :class:`AccessPolicy`, whichever door it came in by
 (Client-Server API, federation, and later the admin and application APIs), so a rule is added
@@ -72,8 +72,8 @@ class Refusal:
     message: str
 
 
-ACTIONS = ("create_room", "invite", "join", "read_profile", "search_directory", "send",
-           "create_alias", "add_member")
+ACTIONS = ("create_room", "invite", "join", "knock", "read_profile", "search_directory",
+           "send", "create_alias", "add_member")
 
 
 class Rule(Protocol):
@@ -125,6 +125,14 @@ class AccessPolicy:
     def may_join(self, user_id: str, room_id: str, *, origin: str = "",
                  room: RoomFacts | None = None) -> None:
         self.check(Decision("join", user_id, room_id, room_id, origin=origin, room=room))
+
+    def may_knock(self, user_id: str, room_id: str, *, origin: str = "",
+                  room: RoomFacts | None = None, reached: Sequence[str] = ()) -> None:
+        """A knock on the room.  ``reached``: the members a knock on a direct chat asks to
+        be let in by (each is the target of one decision); otherwise the target is the
+        room."""
+        for target in reached or (room_id,):
+            self.check(Decision("knock", user_id, target, room_id, origin=origin, room=room))
 
     def may_add_member(self, user_id: str, room_id: str, room: RoomFacts) -> None:
         """A membership that adds ``user_id`` to the room's members (a join or an invite of

@@ -185,7 +185,7 @@ def build_federation_services(config: NodeConfig, signing_key: Any, clock: Clock
         membership=FederationMembership(name, registry, fed.keyring, fed.remote_events,
                                         fed.state, fed.sender, clock, access),
         invites=InboundInvites(name, signing_key, fed.keyring, stores.users, registry,
-                               stores.remote_invites, streams, access),
+                               stores.remote_invites, stores.remote_knocks, streams, access),
         receiver=TransactionReceiver(name, registry, stores.state, fed.keyring, fed.policy,
                                      fed.remote_events, fed.sender, edus),
         queries=FederationQueries(name, stores.aliases, local.profile_for_server, registry,

@@ -5,7 +5,7 @@
 - A room's kind is fixed at creation: a later ``in.gov.broker.group`` state event is refused
   (``group_kind_fixed``).
 - An official group admits verified users only, whatever its join rule: invites (createRoom's
-  too), joins and federation joins and invites of public users are refused
+  too), joins, knocks and federation joins, knocks and invites of public users are refused
   (``official_group_verified_only``).  Until other nodes can attest their users, every user of
   another server is public here.
 - Each kind has a member limit from config, a direct chat two (``member_limit``,
@@ -65,7 +65,7 @@ class GroupRules:
             return self._create(decision, room)
         if action == "invite":
             return self._admit(decision.target, room)
-        if action == "join":
+        if action in ("join", "knock"):
             return self._admit(decision.actor, room)
         if action == "add_member":
             return self._count(room, room.members + 1)

@@ -64,6 +64,7 @@ from broker.rooms.create_room import NewRooms
 from broker.rooms.membership import Membership
 from broker.rooms.remote_invites import RemoteInvites
 from broker.rooms.remote_join import EventSigner, RemoteJoins
+from broker.rooms.remote_knocks import RemoteKnocks
 from broker.rooms.service import RoomEdus, Rooms
 from broker.rooms.state_loader import StateLoader
 from broker.rooms.visibility import Visibility
@@ -325,10 +326,12 @@ class Node:
                             federation.keyring, self.rooms, stores.state, self.clock)
         remote_invites = RemoteInvites(signer, federation.client, federation.keyring,
                                        self.rooms, stores.remote_invites, self.streams)
+        remote_knocks = RemoteKnocks(signer, federation.client, federation.policy,
+                                     stores.remote_knocks, self.streams)
         self.membership = Membership(
             self.server_name, self.rooms, self.aliases, stores.users, stores.state,
-            stores.remote_invites, joins, remote_invites, federation.policy, federation.client,
-            self.policy, self._member_profile)
+            stores.remote_invites, joins, remote_invites, remote_knocks, federation.policy,
+            federation.client, self.policy, self._member_profile)
         self.new_rooms = NewRooms(self.server_name, self.rooms, self.aliases, remote_invites,
                                   self.clock)
         self.client_events = ClientEvents(self.stores.events, self.clock)
@@ -352,7 +355,7 @@ class Node:
         stores = self.stores
         self.sync = SyncHandler(
             SyncStores(stores.events, stores.state, stores.receipts, stores.remote_invites,
-                       stores.account_data, stores.push_rules),
+                       stores.account_data, stores.push_rules, stores.remote_knocks),
             self.rooms, self.stream, self.notifier, self.typing, self.visibility,
             self.client_events, partial(collect_e2ee, self.e2ee, e2ee_sync_providers()),
             self.clock)

@@ -21,6 +21,7 @@ from storage.push_rules import PushRuleStore
 from storage.reachability import ReachabilityStore
 from storage.receipts import ReceiptStore
 from storage.remote_invites import RemoteInviteStore
+from storage.remote_knocks import RemoteKnockStore
 from storage.reports import ReportStore
 from storage.roles import RoleStore
 from storage.room_admin import RoomAdminStore
@@ -48,6 +49,7 @@ class Stores:
         self.server_keys = ServerKeyStore(db)
         self.federation_queue = FederationQueueStore(db)
         self.remote_invites = RemoteInviteStore(db)
+        self.remote_knocks = RemoteKnockStore(db)
         self.cross_signing = CrossSigningStore(db)
         self.device_keys = DeviceKeyStore(db)
         self.to_device = ToDeviceStore(db)

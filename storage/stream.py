@@ -66,6 +66,7 @@ STREAM_TABLES: tuple[tuple[str, str], ...] = (
     ("receipts", "stream_id"),
     ("account_data", "stream_id"),
     ("remote_invites", "stream_id"),
+    ("remote_knocks", "stream_id"),
     ("to_device_inbox", "stream_id"),
     ("device_list_changes", "stream_id"),
     ("cross_signing_keys", "stream_id"),

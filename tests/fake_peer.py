@@ -159,6 +159,15 @@ class FakePeer:
         path = f"{FED_V2}/send_join/{quote(room_id, safe='')}/{quote(event_id, safe='')}"
         return self.request(node, "PUT", path, pdu)
 
+    def make_knock(self, node: NodeProcess, room_id: str, user_id: str) -> requests.Response:
+        path = f"{FED_V1}/make_knock/{quote(room_id, safe='')}/{quote(user_id, safe='')}"
+        return self.request(node, "GET", path, params={"ver": list(SUPPORTED_VERSIONS)})
+
+    def send_knock(self, node: NodeProcess, room_id: str, event_id: str,
+                   pdu: dict[str, Any]) -> requests.Response:
+        path = f"{FED_V1}/send_knock/{quote(room_id, safe='')}/{quote(event_id, safe='')}"
+        return self.request(node, "PUT", path, pdu)
+
     def signed_join(self, node: NodeProcess, room_id: str, user_id: str) -> Event:
         """The join event of ``user_id`` built from the node's make_join template, signed."""
         response = self.make_join(node, room_id, user_id)

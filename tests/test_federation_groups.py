@@ -1,7 +1,8 @@
 """Official groups hold over federation: a node of ours refuses a user of another server (public
-here until nodes attest their users) a way into an official group, with the rule's name in the
-error, while an informal public room lets the same user in; and such a user's invite reaches a
-verified user only if that user is reachable by the public.
+here until nodes attest their users) a way into an official group (make_join, send_join,
+make_knock, send_knock), with the rule's name in the error, while an informal public room lets
+the same user in; and such a user's invite reaches a verified user only if that user is
+reachable by the public, as their knock on a direct chat does.
 
 A real node (its organisations from the file its config names) and a signed fake peer; the
 local user is verified by a ``broker users verify`` command, which the running node takes in
@@ -141,15 +142,17 @@ def test_a_group_event_from_another_server_makes_no_official_group(
     assert public.status == 200  # ...and the room stays informal
 
 
-def _join_built_by_the_peer(vera: Client, peer: FakePeer, room_id: str, user_id: str) -> Any:
-    """A join of ``user_id`` into ``room_id`` that the peer builds and signs itself from what
-    a member sees of the room (no make_join template: the node refuses one)."""
+def _join_built_by_the_peer(vera: Client, peer: FakePeer, room_id: str, user_id: str,
+                            membership: str = "join") -> Any:
+    """A join (or another ``membership``) of ``user_id`` into ``room_id`` that the peer builds
+    and signs itself from what a member sees of the room (no make_join template: the node
+    refuses one)."""
     version = get_room_version("12")
     state = {(e["type"], e["state_key"]): e["event_id"]
              for e in vera.get(f"/_matrix/client/v3/rooms/{quote(room_id)}/state")}
     latest = vera.get(f"/_matrix/client/v3/rooms/{quote(room_id)}/messages",
                       params={"dir": "b", "limit": "1"})["chunk"][0]["event_id"]
-    content = {"membership": "join"}
+    content = {"membership": membership}
     keys = auth_types_for_event(version, "m.room.member", user_id, user_id, content)
     pdu = build_pdu(version, room_id=room_id, sender=user_id, type="m.room.member",
                     content=content, state_key=user_id, prev_event_ids=[latest],
@@ -177,3 +180,67 @@ def test_send_join_built_the_same_way_into_an_informal_room_is_taken(
     room_id = create_room(vera, preset="public_chat")
     join = _join_built_by_the_peer(vera, peer, room_id, peer.user_id())
     assert peer.send_join(node, room_id, join.event_id, join.pdu).status_code == 200
+
+
+def _knock_room(vera: Client, *initial: dict[str, Any], **body: Any) -> str:
+    return create_room(vera, name="Knock here", initial_state=[
+        {"type": "m.room.join_rules", "content": {"join_rule": "knock"}}, *initial], **body)
+
+
+def _signed_knock(node: NodeProcess, peer: FakePeer, room_id: str, user_id: str) -> Any:
+    response = peer.make_knock(node, room_id, user_id)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    template = dict(body["event"], origin_server_ts=int(time.time() * 1000))
+    return finalize_pdu(template, peer.server_name, peer.signing_key,
+                        get_room_version(body["room_version"]))
+
+
+def test_make_knock_of_a_remote_user_on_an_official_group_is_refused_naming_the_rule(
+        env: tuple[NodeProcess, FakePeer, Client]) -> None:
+    node, peer, vera = env
+    room_id = _knock_room(vera, {"type": GROUP_EVENT,
+                                 "content": {"kind": "official", "organisation": "mha"}})
+    response = peer.make_knock(node, room_id, peer.user_id())
+    assert_error(response, 403, "M_FORBIDDEN")
+    assert response.json()["in.gov.broker.reason"] == VERIFIED_ONLY
+
+
+def test_send_knock_of_a_remote_user_on_an_official_group_is_refused_naming_the_rule(
+        env: tuple[NodeProcess, FakePeer, Client]) -> None:
+    node, peer, vera = env
+    room_id = _knock_room(vera, {"type": GROUP_EVENT,
+                                 "content": {"kind": "official", "organisation": "mha"}})
+    user = peer.user_id()
+    knock = _join_built_by_the_peer(vera, peer, room_id, user, "knock")
+    response = peer.send_knock(node, room_id, knock.event_id, knock.pdu)
+    assert_error(response, 403, "M_FORBIDDEN")
+    assert response.json()["in.gov.broker.reason"] == VERIFIED_ONLY
+    vera.get(f"/_matrix/client/v3/rooms/{quote(room_id)}/state/m.room.member/{quote(user)}")
+    assert vera.status == 404
+
+
+def test_a_remote_knock_on_an_informal_room_is_taken_and_answered_with_the_rooms_state(
+        env: tuple[NodeProcess, FakePeer, Client]) -> None:
+    node, peer, vera = env
+    room_id = _knock_room(vera)
+    user = peer.user_id()
+    knock = _signed_knock(node, peer, room_id, user)
+    response = peer.send_knock(node, room_id, knock.event_id, knock.pdu)
+    assert response.status_code == 200, response.text
+    state = response.json()["knock_room_state"]
+    assert [e["type"] for e in state][:1] == ["m.room.create"]
+    assert {"m.room.join_rules", "m.room.name"} <= {e["type"] for e in state}
+    member = vera.get(f"/_matrix/client/v3/rooms/{quote(room_id)}/state/m.room.member/"
+                      f"{quote(user)}")
+    assert member["membership"] == "knock"
+
+
+def test_a_remote_knock_on_a_direct_chat_with_an_unreachable_verified_user_is_refused(
+        env: tuple[NodeProcess, FakePeer, Client]) -> None:
+    node, peer, vera = env
+    room_id = _knock_room(vera, is_direct=True)
+    response = peer.make_knock(node, room_id, peer.user_id())
+    assert_error(response, 403, "M_FORBIDDEN")
+    assert response.json()["in.gov.broker.reason"] == UNREACHABLE
+

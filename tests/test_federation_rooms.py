@@ -117,6 +117,81 @@ def test_inviting_an_unknown_remote_user_fails(pair: tuple[NodeProcess, NodeProc
     assert alice.status == 404, body
 
 
+def _knock_room(alice: Client) -> str:
+    return create_room(alice, name="Knock here", initial_state=[
+        {"type": "m.room.join_rules", "content": {"join_rule": "knock"}}])
+
+
+def _knock(bob: Client, room_id: str, via: NodeProcess) -> None:
+    body = bob.post(f"{V3}/knock/{quote(room_id)}", {"reason": "from b"},
+                    params={"via": via.server_name})
+    assert bob.status == 200 and body == {"room_id": room_id}, body
+
+
+def test_a_knock_on_a_room_of_another_node_reaches_its_members(
+        pair: tuple[NodeProcess, NodeProcess]) -> None:
+    a, b = pair
+    alice, bob = a.register(), b.register()
+    room_id = _knock_room(alice)
+    _knock(bob, room_id, a)
+    member = alice.get(room_path(room_id, f"state/m.room.member/{quote(bob.user_id)}"))
+    assert (member["membership"], member["reason"]) == ("knock", "from b")
+
+
+def test_the_knocker_on_another_nodes_room_sees_the_knock_with_the_rooms_state(
+        pair: tuple[NodeProcess, NodeProcess]) -> None:
+    a, b = pair
+    alice, bob = a.register(), b.register()
+    room_id = _knock_room(alice)
+    token = sync(bob)["next_batch"]
+    _knock(bob, room_id, a)
+    events = sync(bob, token)["rooms"]["knock"][room_id]["knock_state"]["events"]
+    assert {"type": "m.room.name", "state_key": "", "content": {"name": "Knock here"},
+            "sender": alice.user_id} in events
+    assert [e["content"]["membership"] for e in events
+            if e["type"] == "m.room.member" and e["state_key"] == bob.user_id] == ["knock"]
+
+
+def test_a_knocker_on_another_node_let_in_by_an_invite_joins(
+        pair: tuple[NodeProcess, NodeProcess]) -> None:
+    a, b = pair
+    alice, bob = a.register(), b.register()
+    room_id = _knock_room(alice)
+    _knock(bob, room_id, a)
+    token = sync(bob)["next_batch"]
+    alice.post(room_path(room_id, "invite"), {"user_id": bob.user_id})
+    assert alice.status == 200
+    rooms = sync(bob, token)["rooms"]
+    assert room_id in rooms["invite"] and room_id not in rooms["knock"]
+    bob.post(f"{V3}/join/{quote(room_id)}", {})
+    assert bob.status == 200
+    send_text(alice, room_id, "welcome in")
+    wait_for(bob, room_id, lambda e: e["content"].get("body") == "welcome in")
+
+
+def test_leaving_withdraws_a_knock_on_another_nodes_room(
+        pair: tuple[NodeProcess, NodeProcess]) -> None:
+    a, b = pair
+    alice, bob = a.register(), b.register()
+    room_id = _knock_room(alice)
+    _knock(bob, room_id, a)
+    bob.post(room_path(room_id, "leave"), {})
+    assert bob.status == 200
+    member = alice.get(room_path(room_id, f"state/m.room.member/{quote(bob.user_id)}"))
+    assert member["membership"] == "leave"
+    assert room_id not in sync(bob)["rooms"]["knock"]
+
+
+def test_a_knock_on_another_nodes_invite_only_room_is_refused(
+        pair: tuple[NodeProcess, NodeProcess]) -> None:
+    a, b = pair
+    alice, bob = a.register(), b.register()
+    room_id = create_room(alice, preset="private_chat")
+    bob.post(f"{V3}/knock/{quote(room_id)}", {}, params={"via": a.server_name})
+    assert bob.status == 403
+    assert room_id not in sync(bob)["rooms"]["knock"]
+
+
 @pytest.fixture(scope="module")
 def trio(tmp_path_factory: Any) -> Iterator[tuple[NodeProcess, NodeProcess, NodeProcess]]:
     with federated_nodes(tmp_path_factory, 3, "trio") as (a, b, c):

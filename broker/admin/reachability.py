@@ -1,5 +1,7 @@
 """Who may reach whom: a public user cannot invite a verified user of this node (into any room,
-a direct chat included) unless that user is reachable by the public.
+a direct chat included), nor knock on a direct chat to reach one, unless that user is reachable
+by the public.  (A knock on any other room asks its moderators in, not one person: informal
+rooms mix both classes, and official groups refuse public users by their own rule.)
 
 A user chooses with their global account data ``in.gov.broker.reachability``
 (``{"public": true}``; absent or false: not reachable); their organisation's admin may force it
@@ -106,7 +108,7 @@ class Reachability:
         return self._chosen.get(user_id, False) if forced is None else forced
 
     def _verified(self, user_id: str) -> bool:
-        return server_name_of(user_id) == self.server_name and \
+        return user_id.startswith("@") and server_name_of(user_id) == self.server_name and \
             self.classes.verification(user_id) is not None
 
     def findable_by(self, searcher: str, user_id: str, shares_room: bool) -> bool:
@@ -119,8 +121,12 @@ class Reachability:
 
     def rule(self, decision: Decision) -> Refusal | None:
         """The access policy rule: a public user inviting a verified one who is not
-        reachable by the public is refused."""
-        if decision.action != "invite" or not self._verified(decision.target):
+        reachable by the public, or knocking on a direct chat with one, is refused."""
+        knocks_direct = decision.action == "knock" and decision.room is not None and \
+            decision.room.direct
+        if decision.action != "invite" and not knocks_direct:
+            return None
+        if not self._verified(decision.target):
             return None
         if self._verified(decision.actor) or self.reachable_by_public(decision.target):
             return None

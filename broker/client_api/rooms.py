@@ -1,5 +1,5 @@
-"""Room lifecycle endpoints: createRoom, join (by ID or alias), invite, leave, kick, ban, unban,
-forget and joined_rooms."""
+"""Room lifecycle endpoints: createRoom, join and knock (by ID or alias), invite, leave, kick,
+ban, unban, forget and joined_rooms."""
 
 from __future__ import annotations
 
@@ -109,6 +109,14 @@ class RoomMembershipEndpoints(Endpoints):
         servers = query_args(call.request, "server_name") + query_args(call.request, "via")
         room_id = await self.membership.join(room, call.user.user_id, reason=body.reason,
                                              servers=servers)
+        return 200, {"room_id": room_id}
+
+    @endpoint("POST", f"{CLIENT_PREFIX}/knock/(?P<room>[^/]+)", access=Access.USER,
+              body=Membership, body_optional=True)
+    async def knock(self, call: Call, room: str, body: Membership) -> Reply:
+        servers = query_args(call.request, "via") + query_args(call.request, "server_name")
+        room_id = await self.membership.knock(room, call.user.user_id, reason=body.reason,
+                                              servers=servers)
         return 200, {"room_id": room_id}
 
     async def _change(self, call: Call, room_id: str, kind: str, target: str,

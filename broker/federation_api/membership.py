@@ -1,5 +1,6 @@
-"""Joining and leaving through a resident server: make_join / send_join (v2) and
-make_leave / send_leave (v2), as the room's resident server answers them (the rules are those
+"""Joining, knocking and leaving through a resident server: make_join / send_join (v2),
+make_knock / send_knock (v1) and make_leave / send_leave (v2), as the room's resident server
+answers them (the rules are those
 of :mod:`broker.services.federation_rooms`)."""
 
 from __future__ import annotations
@@ -27,6 +28,21 @@ class MembershipEndpoints(Endpoints):
         self.membership.check_version(room, query_args(call.request, "ver") or ["1"])
         event = self.membership.template(call.server, room, user_id, "join")
         return 200, {"event": event, "room_version": room.room_version.identifier}
+
+    @endpoint("GET", f"{FED_V1}/make_knock/{ROOM}/{USER}", access=Access.SERVER)
+    async def make_knock(self, call: Call, room_id: str, user_id: str) -> tuple[int, Any]:
+        room = await self.membership.template_room(call.server, room_id, user_id)
+        self.membership.check_version(room, query_args(call.request, "ver"))
+        event = self.membership.template(call.server, room, user_id, "knock")
+        return 200, {"event": event, "room_version": room.room_version.identifier}
+
+    @endpoint("PUT", f"{FED_V1}/send_knock/{ROOM}/{EVENT}", access=Access.SERVER,
+              body=JsonObject)
+    async def send_knock(self, call: Call, room_id: str, event_id: str, body: dict[str, Any]
+                         ) -> tuple[int, Any]:
+        room = await self.membership.room(room_id)
+        await self.membership.accept(call.server, room, event_id, body, "knock")
+        return 200, self.membership.knock_answer(room)
 
     @endpoint("GET", f"{FED_V1}/make_leave/{ROOM}/{USER}", access=Access.SERVER)
     async def make_leave(self, call: Call, room_id: str, user_id: str) -> tuple[int, Any]:

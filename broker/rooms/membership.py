@@ -1,4 +1,5 @@
-"""Membership changes requested by local users: join, invite, leave, kick, ban, unban, forget.
+"""Membership changes requested by local users: join, knock, invite, leave, kick, ban, unban,
+forget.
 
 Every change is an m.room.member event through the same auth rules federation uses; this
 module only chooses the event's content and target.
@@ -13,7 +14,8 @@ from broker.errors import Forbidden, InvalidInput, NotFound, Unavailable
 from broker.rooms.creator import EventSpec
 from broker.rooms.remote_invites import RemoteInvites
 from broker.rooms.remote_join import RemoteJoins, servers_for_room
-from broker.rooms.room_kind import facts_of
+from broker.rooms.remote_knocks import RemoteKnocks
+from broker.rooms.room_kind import facts_of, knock_reaches
 from protocol.errors import HttpResponseError
 from protocol.events import Event
 from protocol.identifiers import is_room_id, is_user_id
@@ -22,6 +24,7 @@ from protocol.signing import server_name_of
 if TYPE_CHECKING:
     from broker.access_policy import AccessPolicy, RoomFacts
     from broker.rooms.aliases import Aliases
+    from broker.rooms.live_room import LiveRoom
     from broker.rooms.service import Rooms
     from federation.policy import FederationPolicy
     from federation.transport_client import FederationClient
@@ -37,9 +40,9 @@ MemberProfile = Callable[[str, "RoomFacts | None"], Awaitable[dict[str, Any]]]
 class Membership:
     def __init__(self, server_name: str, rooms: Rooms, aliases: Aliases, users: UserStore,
                  state: StateStore, invites: RemoteInviteStore, joins: RemoteJoins,
-                 remote_invites: RemoteInvites, federation_policy: FederationPolicy,
-                 client: FederationClient, policy: AccessPolicy,
-                 member_profile: MemberProfile) -> None:
+                 remote_invites: RemoteInvites, remote_knocks: RemoteKnocks,
+                 federation_policy: FederationPolicy, client: FederationClient,
+                 policy: AccessPolicy, member_profile: MemberProfile) -> None:
         self.server_name = server_name
         self.rooms = rooms
         self.aliases = aliases
@@ -48,6 +51,7 @@ class Membership:
         self.invites = invites
         self.joins = joins
         self.remote_invites = remote_invites
+        self.remote_knocks = remote_knocks
         self.federation_policy = federation_policy
         self.client = client
         self.policy = policy
@@ -96,17 +100,20 @@ class Membership:
         room = await self.rooms.registry.get(room_id)
         facts = None if room is None else facts_of(room, self.server_name)
         self.policy.may_join(user_id, room_id, room=facts)
-        joined = room.members_with("join") if room is not None else []
-        if room is None or (joined and not any(self.is_mine(u) for u in joined)):
+        if room is None or _held_elsewhere(room, self.is_mine):
             # Nobody here is in the room: join through a server that is.
             profile = await self._profile_content(user_id, None)
             invite = await self.invites.get_invite(user_id, room_id)
             inviter = [server_name_of(str(invite.event.get("sender", "")))] if invite else []
-            hints = [*(servers or []), *alias_servers, *inviter]
+            knock = await self.remote_knocks.knocks.get_knock(user_id, room_id)
+            knocked = [knock.server] if knock else []
+            hints = [*(servers or []), *alias_servers, *inviter, *knocked]
             await self.joins.join(room_id, user_id, servers_for_room(room_id, hints), profile)
             await self.state.unforget_room(user_id, room_id)
             if invite is not None:
                 await self.invites.delete_invite(user_id, room_id)
+            if knock is not None:
+                await self.remote_knocks.forget(room_id, user_id)
             return room_id
         content = {"membership": "join", **await self._profile_content(user_id, facts)}
         if reason:
@@ -120,6 +127,25 @@ class Membership:
         await self.state.unforget_room(user_id, room_id)
         return room_id
 
+    async def knock(self, room_id_or_alias: str, user_id: str, *, reason: str | None = None,
+                    servers: list[str] | None = None) -> str:
+        """Ask to be let into a room whose join rule is ``knock`` or ``knock_restricted``."""
+        room_id, alias_servers = await self.resolve_room(room_id_or_alias)
+        room = await self.rooms.registry.get(room_id)
+        facts = None if room is None else facts_of(room, self.server_name)
+        content = {"membership": "knock", **await self._profile_content(user_id, facts)}
+        if reason:
+            content["reason"] = reason
+        if room is None or _held_elsewhere(room, self.is_mine):
+            hints = [*(servers or []), *alias_servers]
+            await self.remote_knocks.knock(room_id, user_id, servers_for_room(room_id, hints),
+                                           content)
+            return room_id
+        self.policy.may_knock(user_id, room_id, room=facts, reached=knock_reaches(room, user_id))
+        await self.rooms.send(room_id, user_id, "m.room.member", content, state_key=user_id)
+        await self.state.unforget_room(user_id, room_id)
+        return room_id
+
     async def change(self, room_id: str, sender: str, target: str, membership: str, *,
                      reason: str | None = None, is_direct: bool = False) -> Event | None:
         """Send ``target``'s membership as ``membership`` on behalf of ``sender`` (None when
@@ -128,7 +154,8 @@ class Membership:
             raise InvalidInput(f"{target!r} is not a valid user ID")
         room = await self.rooms.registry.get(room_id)
         if room is None and membership == "leave" and target == sender:
-            await self.remote_invites.decline(room_id, sender)
+            if not await self.remote_knocks.withdraw(room_id, sender):
+                await self.remote_invites.decline(room_id, sender)
             return None
         room = await self.rooms.get_room(room_id)
         facts = facts_of(room, self.server_name)
@@ -161,3 +188,10 @@ class Membership:
         if room.membership_of(user_id) is None:
             raise NotFound("You have never been in this room")
         await self.state.forget_room(user_id, room_id)
+
+
+def _held_elsewhere(room: LiveRoom, is_mine: Callable[[str], bool]) -> bool:
+    """Whether the room, held here, must be reached through another server all the same: none
+    of its joined members is a user of ours."""
+    joined = room.members_with("join")
+    return bool(joined) and not any(is_mine(u) for u in joined)

@@ -74,11 +74,7 @@ class RemoteJoins:
         """Join ``room_id`` through the first of ``servers`` that answers; returns the room ID."""
         client = self.client
         errors: list[str] = []
-        candidates = [s for s in dict.fromkeys(servers) if s != self.server_name]
-        allowed = [s for s in candidates if self.policy.permits("outbound", s)]
-        if candidates and not allowed:
-            raise Forbidden(f"Federation with {', '.join(candidates)} is not allowed")
-        for server in allowed:
+        for server in permitted_servers(servers, self.server_name, self.policy):
             try:
                 template = await client.get_json(
                     server, f"{FED_V1}/make_join/{quote(room_id)}/{quote(user_id)}",
@@ -137,6 +133,16 @@ class RemoteJoins:
             rooms.registry.invalidate(room_id)
             raise
         return room_id
+
+
+def permitted_servers(servers: list[str], own: str, policy: FederationPolicy) -> list[str]:
+    """The servers to try, in order, that federation policy lets us reach (ourselves left
+    out); Forbidden when it lets us reach none of them."""
+    candidates = [s for s in dict.fromkeys(servers) if s != own]
+    allowed = [s for s in candidates if policy.permits("outbound", s)]
+    if candidates and not allowed:
+        raise Forbidden(f"Federation with {', '.join(candidates)} is not allowed")
+    return allowed
 
 
 def servers_for_room(room_id: str, hints: list[str]) -> list[str]:

@@ -39,6 +39,16 @@ def facts_of(room: LiveRoom, server_name: str) -> RoomFacts:
     return RoomFacts(kind, organisation, direct, len(room.members_with(*COUNTED)))
 
 
+def knock_reaches(room: LiveRoom, user_id: str) -> list[str]:
+    """Whom a knock on the room asks to be let in by, for the access policy: the other party
+    of a direct chat (its joined and invited members but the knocker); nobody in particular
+    for any other room (its moderators decide)."""
+    create = room.state.get(("m.room.create", ""))
+    if create is None or create.content.get(DIRECT_KEY) is not True:
+        return []
+    return [u for u in room.members_with(*COUNTED) if u != user_id]
+
+
 def adds_member(room: LiveRoom, membership: str | None, target: str) -> bool:
     """Whether ``target`` taking ``membership`` makes them a counted member they were not."""
     return membership in COUNTED and room.membership_of(target) not in COUNTED

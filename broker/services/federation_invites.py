@@ -1,11 +1,13 @@
 """Invites of our users by other servers: the invite is checked, countersigned and kept (with
 the stripped room state the inviting server sent) so the user sees it in /sync and can join or
-decline."""
+decline.  An invite to a room the user knocked on lets them in: the knock is over."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
+
+from twisted.internet import defer
 
 from broker.access_policy import AccessPolicy
 from broker.errors import Forbidden, InvalidInput, NotFound
@@ -16,6 +18,7 @@ from protocol.pdu_checks import PduRejected, check_pdu
 from protocol.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion, get_room_version
 from protocol.signing import server_name_of, sign_event
 from storage.remote_invites import RemoteInvite, RemoteInviteStore
+from storage.remote_knocks import RemoteKnockStore
 from storage.users import UserStore
 
 logger = logging.getLogger(__name__)
@@ -23,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 class InboundInvites:
     def __init__(self, server_name: str, signing_key: Any, keyring: Any, users: UserStore,
-                 registry: RoomRegistry, invites: RemoteInviteStore,
+                 registry: RoomRegistry, invites: RemoteInviteStore, knocks: RemoteKnockStore,
                  streams: StreamWriter, access: AccessPolicy) -> None:
         self.server_name = server_name
         self.signing_key = signing_key
@@ -31,6 +34,7 @@ class InboundInvites:
         self.users = users
         self.registry = registry
         self.invites = invites
+        self.knocks = knocks
         self.streams = streams
         self.access = access  # the policy decision point
 
@@ -52,13 +56,15 @@ class InboundInvites:
         state = body.get("invite_room_state")
         stripped = [s for s in state if isinstance(s, dict)] if isinstance(state, list) else []
 
-        def write(stream_id: int) -> Any:
-            return self.invites.add_invite(RemoteInvite(
+        async def write(stream_id: int) -> None:
+            await self.invites.add_invite(RemoteInvite(
                 user_id=invitee, room_id=room_id, event_id=event_id,
                 room_version=version.identifier, event=pdu, invite_state=stripped,
                 stream_id=stream_id))
+            await self.knocks.delete_knock(invitee, room_id)
 
-        await self.streams.write(write, users=[invitee])
+        await self.streams.write(lambda stream_id: defer.ensureDeferred(write(stream_id)),
+                                 users=[invitee])
         logger.info("%s invited %s to %s", event.sender, invitee, room_id)
         return pdu
 

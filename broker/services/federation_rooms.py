@@ -1,6 +1,6 @@
-"""Joining and leaving through this node as the room's resident server: the event templates
-of make_join / make_leave and the signed events of send_join / send_leave.  Also the room
-checks every Server-Server room endpoint shares."""
+"""Joining, knocking and leaving through this node as the room's resident server: the event
+templates of make_join / make_knock / make_leave and the signed events of send_join /
+send_knock / send_leave.  Also the room checks every Server-Server room endpoint shares."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from broker.access_policy import AccessPolicy
 from broker.errors import Forbidden, InvalidInput, NotFound
 from broker.rooms.live_room import LiveRoom, RoomRegistry
 from broker.rooms.remote_events import RemoteEventRejected, RemoteEvents
-from broker.rooms.room_kind import adds_member, facts_of
+from broker.rooms.room_kind import adds_member, facts_of, knock_reaches
 from broker.rooms.state_loader import StateLoader
+from broker.rooms.stripped_state import STRIPPED_TYPES
 from protocol.auth_rules import check_auth
 from protocol.errors import AuthError, InvalidEventError
 from protocol.events import Event, build_pdu, event_from_pdu
@@ -78,8 +79,7 @@ class FederationMembership:
     def template(self, origin: str, room: LiveRoom, user_id: str,
                  membership: str) -> dict[str, Any]:
         """An unsigned membership event the user's server may sign and send back."""
-        if membership == "join":
-            self.access.may_join(user_id, room.room_id, origin=origin, room=facts_of(room, self.server_name))
+        self._ask_policy(origin, room, user_id, membership)
         content = {"membership": membership}
         auth = room.auth_events_for("m.room.member", user_id, user_id, content)
         pdu = build_pdu(room.room_version, room_id=room.room_id, sender=user_id,
@@ -111,9 +111,8 @@ class FederationMembership:
         if event.type != "m.room.member" or event.membership != membership or \
                 event.state_key != event.sender or server_name_of(event.sender) != origin:
             raise InvalidInput(f"Expected a {membership} of a user of {origin}")
+        self._ask_policy(origin, room, event.sender, membership)
         if membership == "join":
-            self.access.may_join(event.sender, room.room_id, origin=origin,
-                                 room=facts_of(room, self.server_name))
             if adds_member(room, "join", event.sender):
                 self.access.may_add_member(event.sender, room.room_id, facts_of(room, self.server_name))
         state_before = dict(room.state)
@@ -125,6 +124,23 @@ class FederationMembership:
         if destinations:
             await self.sender.enqueue_pdu(event.pdu, event.event_id, destinations)
         return state_before, event
+
+    def _ask_policy(self, origin: str, room: LiveRoom, user_id: str, membership: str) -> None:
+        """The access policy's say on a user of ``origin`` joining or knocking (a leave needs
+        none)."""
+        facts = facts_of(room, self.server_name)
+        if membership == "join":
+            self.access.may_join(user_id, room.room_id, origin=origin, room=facts)
+        elif membership == "knock":
+            self.access.may_knock(user_id, room.room_id, origin=origin, room=facts,
+                                  reached=knock_reaches(room, user_id))
+
+    @staticmethod
+    def knock_answer(room: LiveRoom) -> dict[str, Any]:
+        """The send_knock answer: the state events that describe the room to the knocker, as
+        the room version formats them (the create event first)."""
+        return {"knock_room_state": [event.pdu for event_type in STRIPPED_TYPES
+                                     if (event := room.state.get((event_type, ""))) is not None]}
 
     async def join_answer(self, room: LiveRoom, state_before: dict[tuple[str, str], Event],
                           event: Event) -> dict[str, Any]:

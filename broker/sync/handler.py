@@ -25,6 +25,7 @@ from broker.sync.tokens import SyncToken, pagination_token
 from protocol.events import Event
 from protocol.strict_json import Encoded
 from storage.remote_invites import RemoteInvite
+from storage.remote_knocks import RemoteKnock
 
 if TYPE_CHECKING:
     from broker.clock import Clock
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from storage.push_rules import PushRuleStore
     from storage.receipts import ReceiptStore
     from storage.remote_invites import RemoteInviteStore
+    from storage.remote_knocks import RemoteKnockStore
     from storage.state import StateStore
     from storage.stream import StreamIdGenerator
 
@@ -79,6 +81,7 @@ class SyncStores:
     remote_invites: RemoteInviteStore
     account_data: AccountDataStore
     push_rules: PushRuleStore
+    remote_knocks: RemoteKnockStore
 
 
 class SyncHandler:
@@ -135,6 +138,7 @@ class SyncHandler:
             plans += await self._rooms_with_private_receipts(req, now, rooms_map, plans)
         if user_changed:
             invites.update(await self._remote_invites(req, rooms_map))
+        knocks = await self._knocks(req, rooms_map, changed_memberships) if user_changed else {}
         joined = await self._joined_sections(req, plans, now)
         account_data, room_account_data = await self._account_data(req, now, user_changed)
         self._add_room_account_data(req, joined, rooms_map, room_account_data)
@@ -142,7 +146,7 @@ class SyncHandler:
                   if since is None or req.full_state or _section_has_news(s)}
         body: dict[str, Any] = {
             "next_batch": str(now),
-            "rooms": {"join": joined, "invite": invites, "leave": leaves, "knock": {}},
+            "rooms": {"join": joined, "invite": invites, "leave": leaves, "knock": knocks},
             "account_data": {"events": account_data},
             "presence": {"events": []},
             "to_device": {"events": []},
@@ -152,7 +156,7 @@ class SyncHandler:
         e2ee = await self.e2ee_fields(req.requester, since.stream if since else None,
                                   now.stream)
         _merge_e2ee(body, e2ee)
-        has_changes = bool(joined or invites or leaves or account_data) or e2ee_news(e2ee)
+        has_changes = bool(joined or invites or leaves or knocks or account_data) or e2ee_news(e2ee)
         return _Result(body, has_changes)
 
     async def _membership_changes(self, req: SyncRequest, now: SyncToken,
@@ -226,6 +230,26 @@ class SyncHandler:
                     req.filter.allows_room(invite.room_id):
                 invites[invite.room_id] = _remote_invite_section(invite)
         return invites
+
+    async def _knocks(self, req: SyncRequest, rooms_map: dict[str, str],
+                      changed_memberships: dict[str, str]) -> dict[str, Any]:
+        """The user's knocks new since the token: on rooms held here (what the room shows a
+        non-member) and on rooms of other servers (what their server answered)."""
+        since, user_id = req.since, req.requester.user_id
+        knocks: dict[str, Any] = {}
+        for room_id, membership in rooms_map.items():
+            if membership == "knock" and (since is None or room_id in changed_memberships) \
+                    and req.filter.allows_room(room_id):
+                room = await self.rooms.registry.get(room_id)
+                if room is not None:
+                    knocks[room_id] = _knock_section(stripped_state(room),
+                                                     room.state.get(("m.room.member", user_id)))
+        for knock in await self.stores.remote_knocks.get_knocks(user_id):
+            fresh = since is None or knock.stream_id > since.stream
+            if fresh and rooms_map.get(knock.room_id) in (None, "knock", "leave") and \
+                    req.filter.allows_room(knock.room_id):
+                knocks[knock.room_id] = _remote_knock_section(knock)
+        return knocks
 
     def _add_room_account_data(self, req: SyncRequest, joined: dict[str, Any],
                                rooms_map: dict[str, str],
@@ -469,6 +493,26 @@ def _newest(events: list[Event], limit: int) -> tuple[list[Event], bool]:
 def _section_has_news(section: dict[str, Any]) -> bool:
     return bool(section["timeline"]["events"] or section["state"]["events"]
                 or section["ephemeral"]["events"] or section["account_data"]["events"])
+
+
+def _knock_section(state: list[dict[str, Any]], knock: Event | None) -> dict[str, Any]:
+    """A knock on a room held here: the room's stripped state and the knock itself."""
+    events = list(state)
+    if knock is not None and knock.membership == "knock":
+        member = stripped(knock)
+        member.update({"event_id": knock.event_id, "origin_server_ts": knock.origin_server_ts})
+        events.append(member)
+    return {"knock_state": {"events": events}}
+
+
+def _remote_knock_section(knock: RemoteKnock) -> dict[str, Any]:
+    """A knock on a room of another server: the state its server answered with, and the
+    knock."""
+    event = knock.event
+    member = {"type": "m.room.member", "state_key": knock.user_id, "sender": knock.user_id,
+              "content": event.get("content", {}), "event_id": knock.event_id,
+              "origin_server_ts": event.get("origin_server_ts")}
+    return {"knock_state": {"events": [*knock.knock_state, member]}}
 
 
 def _remote_invite_section(invite: RemoteInvite) -> dict[str, Any]:
