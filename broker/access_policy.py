@@ -20,7 +20,7 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from broker.errors import Forbidden
 
@@ -82,13 +82,32 @@ class Rule(Protocol):
         rule."""
 
 
+@dataclass(frozen=True)
+class InstalledRule:
+    """What the policy document says of a rule: its name, the reasons (:class:`Refusal`
+    names) it may refuse with, and what it holds, in words."""
+
+    name: str
+    reasons: tuple[str, ...]
+    description: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "reasons": list(self.reasons),
+                "description": self.description}
+
+
 class AccessPolicy:
     def __init__(self, rules: Sequence[Rule] = ()) -> None:
         self._rules: list[Rule] = list(rules)
+        self.installed: list[InstalledRule] = []  # the named rules, in the order they ask
         self.refusals: Counter[str] = Counter()  # refusals since start per rule, for monitoring
 
-    def add_rule(self, rule: Rule) -> None:
+    def add_rule(self, rule: Rule, named: InstalledRule | None = None) -> None:
+        """Ask ``rule`` after the rules installed before; ``named`` describes it for the
+        policy document."""
         self._rules.append(rule)
+        if named is not None:
+            self.installed.append(named)
 
     def check(self, decision: Decision) -> None:
         """Go on, or :class:`Forbidden` with the first rule's reason to refuse."""

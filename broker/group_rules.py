@@ -17,7 +17,7 @@ See docs/admin/groups.md.
 
 from __future__ import annotations
 
-from broker.access_policy import OFFICIAL, Decision, Refusal, RoomFacts
+from broker.access_policy import OFFICIAL, Decision, InstalledRule, Refusal, RoomFacts
 from broker.admin.classes import UserClasses
 from broker.config import GroupsConfig
 from broker.rooms.room_kind import GROUP_EVENT
@@ -30,6 +30,12 @@ VERIFIED_ONLY = "official_group_verified_only"
 MEMBER_LIMIT = "member_limit"
 DIRECT_TWO = "direct_room_two_members"
 DIRECT_MAX_MEMBERS = 2
+RULE = InstalledRule(
+    "official_groups",
+    (BY_VERIFIED_ONLY, OWN_ORGANISATION, KIND_FIXED, VERIFIED_ONLY, MEMBER_LIMIT, DIRECT_TWO),
+    "Official groups are created by verified users of their organisation's sub-tree, admit"
+    " verified users only, and keep their kind; each kind of room has a member limit, a direct"
+    " chat two members")
 
 
 def limit_of(limits: GroupsConfig, room: RoomFacts) -> tuple[int, str]:

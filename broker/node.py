@@ -15,12 +15,15 @@ from twisted.internet import reactor as default_reactor
 
 from broker.access_policy import AccessPolicy, RoomFacts
 from broker.admin.accounts import AccountDeps
+from broker.admin.blocked_rooms import RULE as SHUT_DOWN_RULE
 from broker.admin.blocked_rooms import BlockedRooms
 from broker.admin.email_codes import OneTimeCodes, code_secret
 from broker.admin.email_verification import EmailVerification
 from broker.admin.org_file import OrganisationsFileError, read_organisations_file
 from broker.admin.password_by_email import PasswordByEmail
+from broker.admin.policy_document import PolicyDocument
 from broker.admin.reachability import ACCOUNT_DATA_TYPE
+from broker.admin.reachability import RULE as REACHABILITY_RULE
 from broker.admin.reports import AdminReports
 from broker.admin.rooms import AdminRooms
 from broker.admin.services import AdminStores, apply_config_file, build_admin_services
@@ -43,6 +46,7 @@ from broker.federation_wiring import (
     build_transport,
     local_parts,
 )
+from broker.group_rules import RULE as GROUPS_RULE
 from broker.group_rules import GroupRules
 from broker.http.channel import make_site
 from broker.http.guards import Guards
@@ -233,15 +237,15 @@ class Node:
         """Rooms and reports for admins; shut down rooms refused by the access policy."""
         stores = self.stores
         self.blocked_rooms = BlockedRooms(stores.room_admin)
-        self.policy.add_rule(self.blocked_rooms.rule)
+        self.policy.add_rule(self.blocked_rooms.rule, SHUT_DOWN_RULE)
         self.admin.changes.listen(self.blocked_rooms.changes_seen)
         self.group_rules = GroupRules(self.admin.classes, self.server_name, self.config.groups)
-        self.policy.add_rule(self.group_rules.rule)
+        self.policy.add_rule(self.group_rules.rule, GROUPS_RULE)
         self.rooms.creator.policy = self.policy  # member limits, where joins are serialised
         self.official_members = OfficialMembers(self.rooms, stores.state, self.admin.classes,
                                                 self.clock)
         reachability = self.admin.reachability  # who public users may invite
-        self.policy.add_rule(reachability.rule)
+        self.policy.add_rule(reachability.rule, REACHABILITY_RULE)
         self.account_data.watch(ACCOUNT_DATA_TYPE, reachability)
         self.admin.changes.listen(reachability.changes_seen)
         authority, audit = self.admin.authority, self.admin.audit
@@ -249,6 +253,9 @@ class Node:
                                       self.blocked_rooms, authority, audit, self.clock)
         self.admin_reports = AdminReports(stores.reports, stores.events, authority, audit,
                                           self.clock)
+        self.policy_document = PolicyDocument(
+            self.policy, self.config.groups, reachability.summary,
+            self.admin.profile_visibility, lambda: len(self.blocked_rooms), authority, audit)
 
     async def _account_ended(self, user_id: str) -> None:
         """A deactivated account (by its user or an admin): public at once, out of its rooms."""
@@ -390,7 +397,8 @@ class Node:
         from broker.federation_api import federation_endpoints
 
         self.router.add(*client_endpoints(self))
-        self.router.add(*admin_endpoints(self.admin, self.admin_rooms, self.admin_reports))
+        self.router.add(*admin_endpoints(self.admin, self.admin_rooms, self.admin_reports,
+                                         self.policy_document))
         self.router.add(EmailVerificationEndpoints(self.email_verification, self.admin.audit))
         if self.config.federation.enabled:
             services = build_federation_services(

@@ -175,6 +175,12 @@ EXAMPLES: list[tuple[str, str, str, Any]] = [
     ("root", "POST", "/reports/1/resolve", {"verdict": "x"}),
     ("root", "POST", "/reports/99/resolve", {}),
     ("bob", "POST", "/reports/1/resolve", {}),
+    ("root", "GET", "/policy", None),
+    ("bob", "GET", "/policy", None),
+    ("root", "PATCH", "/organisations/mha", {"settings": {"profile_visibility": {
+        "public": [], "verified_this_node": ["displayname", "designation"]}}}),
+    ("root", "PATCH", "/organisations/mha", {"settings": {"profile_visibility": {
+        "public": ["shoe_size"]}}}),
 ]
 
 

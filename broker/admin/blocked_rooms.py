@@ -10,13 +10,15 @@ round trip.
 
 from __future__ import annotations
 
-from broker.access_policy import Decision, Refusal
+from broker.access_policy import Decision, InstalledRule, Refusal
 from broker.admin import permissions
 from storage.audit import Change
 from storage.room_admin import RoomAdminStore
 
 BLOCKED_ACTIONS = frozenset({"join", "invite", "send", "create_alias"})
 SHUT_DOWN = "room_shut_down"
+RULE = InstalledRule("rooms_shut_down", (SHUT_DOWN,),
+                     "Rooms the node's admins shut down take no join, invite, send or alias")
 
 
 class BlockedRooms:
@@ -26,6 +28,9 @@ class BlockedRooms:
 
     async def load(self) -> None:
         self._ids = await self.store.blocked_ids() | self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
 
     def __contains__(self, room_id: object) -> bool:
         return room_id in self._ids

@@ -35,6 +35,7 @@ ROOMS_SHUTDOWN = "rooms.shutdown"
 REPORTS_READ = "reports.read"
 REPORTS_CONTENT = "reports.content"
 REPORTS_RESOLVE = "reports.resolve"
+POLICY_READ = "policy.read"
 
 ADMINS = frozenset({"node_admin", "org_admin"})
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -57,6 +58,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     REPORTS_READ: frozenset({"node_admin", "auditor"}),
     REPORTS_CONTENT: frozenset({"node_admin"}),
     REPORTS_RESOLVE: frozenset({"node_admin"}),
+    # The node's effective separation policy (GET /policy) concerns the whole node.
+    POLICY_READ: frozenset({"node_admin"}),
 }
 
 # Which roles a grantor of each role may grant or revoke (within the grantor's scope).

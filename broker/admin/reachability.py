@@ -21,7 +21,7 @@ from typing import Any
 
 from twisted.internet import defer
 
-from broker.access_policy import Decision, Refusal
+from broker.access_policy import Decision, InstalledRule, Refusal
 from broker.admin import permissions
 from broker.admin.classes import UserClasses
 from broker.errors import MalformedContent
@@ -33,6 +33,11 @@ logger = logging.getLogger(__name__)
 
 ACCOUNT_DATA_TYPE = "in.gov.broker.reachability"
 UNREACHABLE = "public_cannot_reach_verified"
+RULE = InstalledRule(
+    "reachability", (UNREACHABLE,),
+    "A public user (every user of another server) cannot invite a verified user who is not"
+    " reachable by the public; the user directory shows public searchers only the verified"
+    " users reachable by them or sharing a room with them")
 
 
 def choice_of(content: dict[str, Any]) -> bool:
@@ -102,6 +107,14 @@ class Reachability:
         for user_id in user_ids:
             if self._written.get(user_id, 0) <= since:  # else memory is newer than the read
                 self._set(user_id, forced.get(user_id))
+
+    def summary(self) -> dict[str, Any]:
+        """What the policy document says of reachability: the default, and how many users
+        chose it or had it forced either way."""
+        return {"default": False, "account_data_type": ACCOUNT_DATA_TYPE,
+                "chosen_reachable": sum(self._chosen.values()),
+                "forced_reachable": sum(self._forced.values()),
+                "forced_unreachable": sum(not v for v in self._forced.values())}
 
     def reachable_by_public(self, user_id: str) -> bool:
         forced = self._forced.get(user_id)

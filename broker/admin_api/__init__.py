@@ -1,5 +1,5 @@
-"""The admin API (``/_broker/admin/v1``): organisations, accounts, roles, the audit log, rooms
-and content reports.
+"""The admin API (``/_broker/admin/v1``): organisations, accounts, roles, the audit log, rooms,
+content reports and the effective policy.
 
 Callers authenticate with an ordinary access token; what they may do is decided by
 :mod:`broker.admin.permissions` from the roles they hold, inside each service call (so a
@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from broker.admin.policy_document import PolicyDocument
     from broker.admin.reports import AdminReports
     from broker.admin.rooms import AdminRooms
     from broker.admin.services import AdminServices
@@ -20,10 +21,11 @@ if TYPE_CHECKING:
 ADMIN_PREFIX = "/_broker/admin/v1"
 
 
-def admin_endpoints(admin: AdminServices, rooms: AdminRooms, reports: AdminReports
-                    ) -> list[Endpoints]:
+def admin_endpoints(admin: AdminServices, rooms: AdminRooms, reports: AdminReports,
+                    policy: PolicyDocument) -> list[Endpoints]:
     from broker.admin_api.audit import AuditEndpoints
     from broker.admin_api.organisations import OrganisationEndpoints
+    from broker.admin_api.policy import PolicyEndpoints
     from broker.admin_api.reports import ReportEndpoints
     from broker.admin_api.roles import RoleEndpoints
     from broker.admin_api.rooms import RoomEndpoints
@@ -38,4 +40,5 @@ def admin_endpoints(admin: AdminServices, rooms: AdminRooms, reports: AdminRepor
         VerificationRequestEndpoints(admin.verification_queue, admin.audit),
         RoomEndpoints(rooms, admin.audit),
         ReportEndpoints(reports, admin.audit),
+        PolicyEndpoints(policy, admin.audit),
     ]

@@ -1,0 +1,113 @@
+"""``GET /_broker/admin/v1/policy``: the node's effective separation policy as one document
+(its rules with their reasons, member limits, reachability, the directory's rule, profile
+visibility, refusals per reason), for node admins only, on both engines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from broker.admin.reachability import ACCOUNT_DATA_TYPE, UNREACHABLE
+from broker.group_rules import BY_VERIFIED_ONLY
+from tests.admin_harness import AdminNode, admin
+
+__all__ = ["admin"]
+
+REASONS = ["room_shut_down", "official_group_by_verified_only",
+           "official_group_own_organisation", "group_kind_fixed",
+           "official_group_verified_only", "member_limit", "direct_room_two_members",
+           "public_cannot_reach_verified"]
+
+
+def policy(node: AdminNode) -> dict[str, Any]:
+    return dict(node.ok("GET", "/policy"))
+
+
+def test_the_document_lists_the_installed_rules_in_order_with_their_reasons(
+        admin: AdminNode) -> None:
+    rules = policy(admin)["rules"]
+    assert [rule["name"] for rule in rules] == ["rooms_shut_down", "official_groups",
+                                                "reachability"]
+    assert [reason for rule in rules for reason in rule["reasons"]] == REASONS
+    assert all(rule["description"] for rule in rules)
+
+
+def test_every_reason_is_counted_from_zero(admin: AdminNode) -> None:
+    document = policy(admin)
+    assert document["refusals"] == {**dict.fromkeys(REASONS, 0), "unnamed": 0}
+    assert document["refused"] == 0
+
+
+def test_a_refusal_is_counted_under_its_reason(admin: AdminNode) -> None:
+    admin.org("mha")
+    vera, _ = admin.user("vera")
+    admin.ok("POST", f"/users/{vera}/verification", {"organisation": "mha",
+                                                     "basis": "document"})
+    admin.user("pat")
+    room_id = admin.client("pat", "POST", "/createRoom", {})[1]["room_id"]
+    status, answer = admin.client("pat", "POST", f"/rooms/{quote(room_id)}/invite",
+                                  {"user_id": vera})
+    assert (status, answer["in.gov.broker.reason"]) == (403, UNREACHABLE)
+    official = [{"type": "in.gov.broker.group", "state_key": "",
+                 "content": {"kind": "official", "organisation": "mha"}}]
+    assert admin.client("pat", "POST", "/createRoom", {"initial_state": official})[0] == 403
+    document = policy(admin)
+    assert (document["refusals"][UNREACHABLE], document["refusals"][BY_VERIFIED_ONLY],
+            document["refused"]) == (1, 1, 2)
+
+
+def test_reachability_counts_the_users_choices_and_forced_values(admin: AdminNode) -> None:
+    admin.org("mha")
+    for name in ("vera", "val", "vik"):
+        user_id, _ = admin.user(name)
+        admin.ok("POST", f"/users/{user_id}/verification", {"organisation": "mha",
+                                                            "basis": "document"})
+    assert admin.client("vera", "PUT", f"/user/{quote('@vera:admin.test')}/account_data/"
+                        f"{ACCOUNT_DATA_TYPE}", {"public": True})[0] == 200
+    admin.ok("PATCH", "/users/@val:admin.test", {"reachable_by_public": True})
+    admin.ok("PATCH", "/users/@vik:admin.test", {"reachable_by_public": False})
+    assert policy(admin)["reachability"] == {
+        "default": False, "account_data_type": ACCOUNT_DATA_TYPE, "chosen_reachable": 1,
+        "forced_reachable": 1, "forced_unreachable": 1}
+
+
+def test_profile_visibility_shows_the_default_and_each_organisations_setting(
+        admin: AdminNode) -> None:
+    admin.org("mha", settings={"profile_visibility": {"public": []}})
+    admin.org("mha.dm", "mha")
+    visibility = policy(admin)["profile_visibility"]
+    assert visibility["default"]["public"] == ["displayname", "avatar_url"]
+    assert visibility["organisations"]["mha"]["set"] == {"public": []}
+    assert visibility["organisations"]["mha.dm"] == {
+        "set": {}, "effective": {**visibility["default"], "public": []}}
+
+
+def test_the_directory_rule_and_shut_down_rooms_are_stated(admin: AdminNode) -> None:
+    admin.user("pat")
+    room_id = admin.client("pat", "POST", "/createRoom", {})[1]["room_id"]
+    admin.ok("POST", f"/rooms/{quote(room_id)}/shutdown", {})
+    document = policy(admin)
+    assert "reachable by the public" in document["directory"]["rule"]
+    assert document["rooms_shut_down"] == 1
+
+
+def test_the_member_limits_are_the_configured_ones(tmp_path: Path) -> None:
+    made = AdminNode(tmp_path, "sqlite", config={"groups": {
+        "official_max_members": 300, "informal_max_members": 50}})
+    try:
+        assert policy(made)["member_limits"] == {"official": 300, "informal": 50,
+                                                 "direct": 2}
+    finally:
+        made.close()
+
+
+@pytest.mark.parametrize("role", [None, ("org_admin", "mha"), ("auditor", None)])
+def test_only_a_node_admin_reads_the_policy(admin: AdminNode, role: Any) -> None:
+    admin.org("mha")
+    user_id, token = admin.user("olga")
+    if role is not None:
+        admin.grant(user_id, role)
+    admin.refused(admin.api("GET", "/policy", token), 403, "M_FORBIDDEN")
