@@ -36,7 +36,7 @@ UNREACHABLE = "public_cannot_reach_verified"
 RULE = InstalledRule(
     "reachability", (UNREACHABLE,),
     "A public user (every user of another server) cannot invite a verified user who is not"
-    " reachable by the public; the user directory shows public searchers only the verified"
+    " reachable by the public, nor knock on a direct chat with one; the user directory shows public searchers only the verified"
     " users reachable by them or sharing a room with them")
 
 
