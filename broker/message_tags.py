@@ -39,6 +39,7 @@ MALFORMED = "malformed_message_tags"
 UNKNOWN = "unknown_message_tag"
 NOT_TAGGABLE = "tags_on_untagged_type"
 LIFETIME = "auto_delete_lifetime"
+REASONS = (MALFORMED, UNKNOWN, NOT_TAGGABLE, LIFETIME)
 
 
 def tags_of(content: dict[str, Any]) -> list[str]:
@@ -60,6 +61,21 @@ class MessageTags:
         self._by_organisation = {org: self._common | frozenset(names)
                                  for org, names in config.organisations.items()}
         self.refusals: Counter[str] = Counter()  # refused sends since start, per reason
+
+    def summary(self) -> dict[str, Any]:
+        """What the policy document says of message tags: the tags allowed to everyone and to
+        each organisation's members, the auto-delete bounds, and the refused sends since
+        start per reason (every reason listed)."""
+        config = self.config
+        return {
+            "standard": list(STANDARD_TAGS), "custom": list(config.custom),
+            "organisations": {org: sorted(names) for org, names
+                              in sorted(config.organisations.items())},
+            "auto_delete_ms": {"default": config.auto_delete_default_ms,
+                               "min": config.auto_delete_min_ms,
+                               "max": config.auto_delete_max_ms},
+            "refusals": {reason: self.refusals.get(reason, 0) for reason in REASONS},
+        }
 
     def allowed_for(self, user_id: str) -> frozenset[str]:
         """Every tag ``user_id`` may put on a message."""

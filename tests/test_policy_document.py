@@ -12,6 +12,8 @@ import pytest
 
 from broker.admin.reachability import ACCOUNT_DATA_TYPE, UNREACHABLE
 from broker.group_rules import BY_VERIFIED_ONLY
+from broker.message_tags import REASONS as TAG_REASONS
+from broker.message_tags import STANDARD_TAGS, UNKNOWN
 from tests.admin_harness import AdminNode, admin
 
 __all__ = ["admin"]
@@ -92,6 +94,18 @@ def test_the_directory_rule_and_shut_down_rooms_are_stated(admin: AdminNode) -> 
     document = policy(admin)
     assert "reachable by the public" in document["directory"]["rule"]
     assert document["rooms_shut_down"] == 1
+
+
+def test_message_tags_and_their_refusals_are_stated(admin: AdminNode) -> None:
+    admin.user("pat")
+    room_id = admin.client("pat", "POST", "/createRoom", {})[1]["room_id"]
+    status, answer = admin.client("pat", "PUT", f"/rooms/{quote(room_id)}/send/m.room.message/t1",
+                                  {"msgtype": "m.text", "body": "hi",
+                                   "in.gov.broker.tags": ["no_such_tag"]})
+    assert (status, answer["in.gov.broker.reason"]) == (400, UNKNOWN)
+    tags = policy(admin)["message_tags"]
+    assert tags["standard"] == list(STANDARD_TAGS)
+    assert tags["refusals"] == {**dict.fromkeys(TAG_REASONS, 0), UNKNOWN: 1}
 
 
 def test_the_member_limits_are_the_configured_ones(tmp_path: Path) -> None:

@@ -1,9 +1,8 @@
 """The node's effective separation policy as one document, for its admins
 (``GET /_broker/admin/v1/policy``): the rules installed in the access policy with the reasons
 each refuses with, the member limits, reachability, the user directory's rule, how many rooms
-are shut down, profile
-visibility (the default and each organisation's), and the refusals counted per reason since
-the node started.
+are shut down, profile visibility (the default and each organisation's), message tags (with
+their refusals), and the refusals counted per reason since the node started.
 
 Everything is read from memory (the rules, the caches they read, the counters); reading it
 needs the ``policy.read`` permission (node admins) and a refusal is recorded in the audit log.
@@ -30,8 +29,10 @@ DIRECTORY_RULE = ("A public searcher finds a verified user of this node only whe
 class PolicyDocument:
     def __init__(self, policy: AccessPolicy, limits: GroupsConfig,
                  reachability: Callable[[], dict[str, Any]], visibility: ProfileVisibility,
-                 shut_down: Callable[[], int], authority: Authority, audit: AuditLog) -> None:
+                 shut_down: Callable[[], int], tags: Callable[[], dict[str, Any]],
+                 authority: Authority, audit: AuditLog) -> None:
         self.policy = policy
+        self.tags = tags  # the message tags summary
         self.shut_down = shut_down  # how many rooms are shut down
         self.limits = limits
         self.reachability = reachability  # the reachability summary
@@ -60,6 +61,7 @@ class PolicyDocument:
             "directory": {"rule": DIRECTORY_RULE},
             "rooms_shut_down": self.shut_down(),
             "profile_visibility": self.visibility.effective(),
+            "message_tags": self.tags(),
             "refusals": refusals,
             "refused": self.policy.refused,
         }
