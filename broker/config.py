@@ -91,6 +91,7 @@ SCHEMA: dict[str, Any] = {
     "groups": {
         "official_max_members": _k(int, default=1000, minimum=2),
         "informal_max_members": _k(int, default=1000, minimum=2),
+        "remote_class_seconds": _k(int, default=300, minimum=1),
     },
     "tags": {
         "custom": [_k(str)],
@@ -270,10 +271,12 @@ class SyncConfig:
 
 @dataclass(frozen=True)
 class GroupsConfig:
-    """The most members (joined or invited) of an official group and of an informal room."""
+    """The most members (joined or invited) of an official group and of an informal room, and
+    how long what another node attests of its user (verified or public) is held here."""
 
     official_max_members: int = 1000
     informal_max_members: int = 1000
+    remote_class_seconds: int = 300
 
 
 # The message tags every node knows (docs/admin/tags.md).

@@ -16,6 +16,7 @@ import treq.client
 from twisted.internet import defer
 from twisted.web.client import Agent
 
+from broker.attestations import USER_STATUS_QUERY
 from broker.federation_api.authentication import ServerAuthentication
 from broker.key_admin import own_verify_keys, published_old_keys
 from broker.rooms.remote_events import RemoteEvents
@@ -43,10 +44,12 @@ from federation.transport_client import FederationClient
 
 if TYPE_CHECKING:
     from broker.access_policy import AccessPolicy
+    from broker.admin.classes import UserClasses
     from broker.clock import Clock
     from broker.config import NodeConfig
     from broker.federation_api.public_rooms import ListPublicRooms
     from broker.node import Node
+    from broker.remote_classes import RemoteClasses
     from broker.rooms.backfill import Backfiller
     from broker.rooms.service import Rooms
     from broker.rooms.state_loader import StateLoader
@@ -173,7 +176,8 @@ class FederationServices:
 def build_federation_services(config: NodeConfig, signing_key: Any, clock: Clock,
                               stores: Stores, rooms: Rooms, streams: StreamWriter,
                               typing: TypingTracker, federation: Federation,
-                              access: AccessPolicy, local: LocalParts) -> FederationServices:
+                              access: AccessPolicy, local: LocalParts, classes: UserClasses,
+                              remote_classes: RemoteClasses) -> FederationServices:
     name, registry, fed = config.server_name, rooms.registry, federation
     old_keys = [(k.key, k.key_id, k.expired_ts)
                 for k in published_old_keys(config.signing_key_path, [signing_key])]
@@ -183,18 +187,26 @@ def build_federation_services(config: NodeConfig, signing_key: Any, clock: Clock
         history=RoomHistory(registry, stores.events, stores.state, fed.state,
                             local.visible_pdus),
         membership=FederationMembership(name, registry, fed.keyring, fed.remote_events,
-                                        fed.state, fed.sender, clock, access),
+                                        fed.state, fed.sender, clock, access, remote_classes),
         invites=InboundInvites(name, signing_key, fed.keyring, stores.users, registry,
-                               stores.remote_invites, stores.remote_knocks, streams, access),
+                               stores.remote_invites, stores.remote_knocks, streams, access,
+                               remote_classes),
         receiver=TransactionReceiver(name, registry, stores.state, fed.keyring, fed.policy,
                                      fed.remote_events, fed.sender, edus),
         queries=FederationQueries(name, stores.aliases, local.profile_for_server, registry,
-                                  access),
+                                  access, classes),
         user_keys=FederationUserKeys(name, stores.device_keys, local.query_keys,
                                      local.claim_keys),
         server_keys=ServerKeys(name, signing_key, old_keys, clock, fed.keyring),
         list_public_rooms=local.list_public_rooms,
     )
+
+
+def ask_user_status(client: FederationClient, server: str, user_id: str) -> Any:
+    """Ask ``server`` what it attests of its user (the ``in.gov.broker.user_status`` query);
+    a coroutine of the answer's body."""
+    return client.get_json(server, f"/_matrix/federation/v1/query/{USER_STATUS_QUERY}",
+                           args={"user_id": user_id})
 
 
 def local_parts(node: Node) -> LocalParts:

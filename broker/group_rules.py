@@ -6,8 +6,9 @@
   (``group_kind_fixed``).
 - An official group admits verified users only, whatever its join rule: invites (createRoom's
   too), joins, knocks and federation joins, knocks and invites of public users are refused
-  (``official_group_verified_only``).  Until other nodes can attest their users, every user of
-  another server is public here.
+  (``official_group_verified_only``).  A user of another server is verified here while their
+  own node attests it (:mod:`broker.remote_classes`, memory); whoever decides a join, knock or
+  invite of such a user awaits :meth:`RemoteClasses.ensure` first.
 - Each kind has a member limit from config, a direct chat two (``member_limit``,
   ``direct_room_two_members``), counted where the room writer serialises the room's changes.
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 from broker.access_policy import OFFICIAL, Decision, InstalledRule, Refusal, RoomFacts
 from broker.admin.classes import UserClasses
 from broker.config import GroupsConfig
+from broker.remote_classes import RemoteClasses
 from broker.rooms.room_kind import GROUP_EVENT
 from protocol.signing import server_name_of
 
@@ -48,16 +50,18 @@ def limit_of(limits: GroupsConfig, room: RoomFacts) -> tuple[int, str]:
 
 
 class GroupRules:
-    def __init__(self, classes: UserClasses, server_name: str, limits: GroupsConfig) -> None:
+    def __init__(self, classes: UserClasses, remote: RemoteClasses, server_name: str,
+                 limits: GroupsConfig) -> None:
         self.classes = classes
+        self.remote = remote
         self.server_name = server_name
         self.limits = limits
 
     def verification_org(self, user_id: str) -> str | None:
-        """The organisation a user is verified for now; None for a public user (every user of
-        another server, until attestation across nodes exists)."""
+        """The organisation a user is verified for now; None for a public user (a user of
+        another server: as their node attests, if it still holds)."""
         if server_name_of(user_id) != self.server_name:
-            return None
+            return self.remote.verification_org(user_id)
         row = self.classes.verification(user_id)
         return None if row is None else row.org_id
 

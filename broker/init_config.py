@@ -64,6 +64,9 @@ groups:
   # direct chat has two. See docs/admin/groups.md.
   official_max_members: 1000
   informal_max_members: 1000
+  # How long what another node attests of its user (verified or public: in a membership
+  # event or its answer to the user-status query) is held before it is asked again.
+  remote_class_seconds: 300
 
 tags:
   # Message tags besides confidential, priority, auto_delete, for_information and

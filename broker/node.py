@@ -27,6 +27,7 @@ from broker.admin.reachability import RULE as REACHABILITY_RULE
 from broker.admin.reports import AdminReports
 from broker.admin.rooms import AdminRooms
 from broker.admin.services import AdminStores, apply_config_file, build_admin_services
+from broker.attestations import attestation_of
 from broker.auth import Auth
 from broker.auto_delete import AutoDelete, redact_in_sender_name
 from broker.clock import Clock
@@ -41,6 +42,7 @@ from broker.e2ee.to_device import ToDevice
 from broker.federation_wiring import (
     Federation,
     FederationTransport,
+    ask_user_status,
     build_federation,
     build_federation_services,
     build_transport,
@@ -61,6 +63,7 @@ from broker.official_members import OfficialMembers
 from broker.passwords import PasswordHashing
 from broker.ratelimit import RateLimiter
 from broker.receipts import Receipts
+from broker.remote_classes import RemoteClasses
 from broker.rooms.aliases import Aliases
 from broker.rooms.backfill import Backfiller
 from broker.rooms.client_events import ClientEvents
@@ -239,12 +242,15 @@ class Node:
         self.blocked_rooms = BlockedRooms(stores.room_admin)
         self.policy.add_rule(self.blocked_rooms.rule, SHUT_DOWN_RULE)
         self.admin.changes.listen(self.blocked_rooms.changes_seen)
-        self.group_rules = GroupRules(self.admin.classes, self.server_name, self.config.groups)
+        self.rooms.creator.attest = partial(attestation_of, self.admin.classes)  # our users
+        self.group_rules = GroupRules(self.admin.classes, self.remote_classes,
+                                      self.server_name, self.config.groups)
         self.policy.add_rule(self.group_rules.rule, GROUPS_RULE)
         self.rooms.creator.policy = self.policy  # member limits, where joins are serialised
         self.official_members = OfficialMembers(self.rooms, stores.state, self.admin.classes,
                                                 self.clock)
         reachability = self.admin.reachability  # who public users may invite
+        reachability.remote = self.remote_classes
         self.policy.add_rule(reachability.rule, REACHABILITY_RULE)
         self.account_data.watch(ACCOUNT_DATA_TYPE, reachability)
         self.admin.changes.listen(reachability.changes_seen)
@@ -339,7 +345,7 @@ class Node:
         self.membership = Membership(
             self.server_name, self.rooms, self.aliases, stores.users, stores.state,
             stores.remote_invites, joins, remote_invites, remote_knocks, federation.policy,
-            federation.client, self.policy, self._member_profile)
+            federation.client, self.policy, self._member_profile, self.remote_classes)
         self.new_rooms = NewRooms(self.server_name, self.rooms, self.aliases, remote_invites,
                                   self.clock)
         self.client_events = ClientEvents(self.stores.events, self.clock)
@@ -390,6 +396,13 @@ class Node:
             transport, stores, self.rooms,
             StateLoader(self.rooms.registry, stores.state, stores.events),
             Backfiller(self.server_name, stores.events, transport.client, transport.keyring))
+        # What other nodes attest of their users: learned from their membership events, asked
+        # of them for a join or invite into an official group.
+        self.remote_classes = RemoteClasses(
+            self.server_name, self.clock, self.config.groups.remote_class_seconds,
+            partial(ask_user_status, transport.client) if self.config.federation.enabled
+            else None)
+        self.rooms.on_remote_membership = self.remote_classes.learn
 
     def _build_handlers(self) -> None:
         from broker.admin_api import admin_endpoints
@@ -404,7 +417,8 @@ class Node:
         if self.config.federation.enabled:
             services = build_federation_services(
                 self.config, self.signing_key, self.clock, self.stores, self.rooms,
-                self.streams, self.typing, self.federation, self.policy, local_parts(self))
+                self.streams, self.typing, self.federation, self.policy, local_parts(self),
+                self.admin.classes, self.remote_classes)
             self.router.add(*federation_endpoints(services, self.server_name, self.clock))
         self.router.compile()
 

@@ -1,6 +1,10 @@
 """Official groups hold verified users only, also after a user stops being one: a user whose
 verification is revoked, ends in a refresh (a ``broker`` command in another process) or
-expires is removed from every official group they are joined to or invited to.
+expires is removed from every official group they are joined to or invited to, on this node
+and on others (a group another node created, which that node cannot take them out of).  Before
+that, the user's join is restated without attestation in every room shared with other servers
+(:meth:`broker.rooms.service.Rooms.restate_memberships`), so the other nodes learn at once that
+the user is public.
 
 A revocation is acted on at once (the class cache tells :meth:`OfficialMembers.lost`); an
 expiry, which nothing writes, is found by a check every ``CHECK_SECONDS`` on the node's clock;
@@ -20,10 +24,9 @@ from typing import Any
 
 from twisted.internet import defer, task
 
-from broker.access_policy import OFFICIAL
 from broker.admin.classes import VERIFIED, UserClasses
 from broker.errors import Forbidden
-from broker.rooms.room_kind import GROUP_EVENT, facts_of
+from broker.rooms.room_kind import GROUP_EVENT, declares_official
 from broker.rooms.service import Rooms
 from storage.state import StateStore
 
@@ -96,13 +99,19 @@ class OfficialMembers:
         invited to; the rooms they left."""
         if self.classes.class_of(user_id) == VERIFIED:
             return []  # verified again meanwhile
+        # First the other servers learn that the user is public (a join without attestation
+        # in every room shared with them), so that none admits them on what it held before.
+        restated = await self.rooms.restate_memberships(user_id)
+        if restated:
+            logger.info("%s's membership restated without attestation in %d rooms", user_id,
+                        len(restated))
         left = []
         rooms = await self.rooms.user_rooms.rooms_for_user(user_id)
         for room_id, membership in list(rooms.items()):
             if membership not in MEMBERSHIPS:
                 continue
             room = await self.rooms.registry.get(room_id)
-            if room is None or facts_of(room, self.rooms.server_name).kind != OFFICIAL:
+            if room is None or not declares_official(room):
                 continue
             try:
                 await self.rooms.send(room_id, user_id, "m.room.member",

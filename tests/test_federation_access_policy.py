@@ -24,7 +24,7 @@ def queries(refuse: set[str], seen: list[Decision]) -> FederationQueries:
         return "not for you" if decision.action in refuse else None
 
     return FederationQueries("me.test", None, profile_for_server, None,  # type: ignore[arg-type]
-                             AccessPolicy([rule]))
+                             AccessPolicy([rule]), None)  # type: ignore[arg-type]
 
 
 def run(coro: Any) -> Any:

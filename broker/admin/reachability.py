@@ -9,9 +9,10 @@ either way (``PATCH /_broker/admin/v1/users/{user_id}`` ``{"reachable_by_public"
 gives the choice back to the user), and a forced value wins.  A verified user may always reach
 a public one.  Both are held in memory (loaded at start, updated with each write), so the
 access policy's rule reads no database; a value forced by another process (a second node
-process on the database) is read again when the audit log's feed shows its ``users.update``.  Every user of another server is public here (until
-nodes attest their users), so their invites to a verified user need that user reachable.  The
-same choice decides whom the user directory shows public searchers (:meth:`findable_by`).
+process on the database) is read again when the audit log's feed shows its ``users.update``.  A user of another server is verified here while their node
+attests it (:mod:`broker.remote_classes`); an invite over federation asks the inviter's node
+first when memory holds nothing fresh.  The same choice decides whom the user directory shows
+public searchers (:meth:`findable_by`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from broker.access_policy import Decision, InstalledRule, Refusal
 from broker.admin import permissions
 from broker.admin.classes import UserClasses
 from broker.errors import MalformedContent
+from broker.remote_classes import RemoteClasses
 from protocol.signing import server_name_of
 from storage.audit import Change
 from storage.reachability import ReachabilityStore
@@ -55,6 +57,8 @@ class Reachability:
         self.store = store
         self.classes = classes
         self.server_name = server_name
+        # What other nodes attest of their users (the node sets it); None: all public.
+        self.remote: RemoteClasses | None = None
         self._chosen: dict[str, bool] = {}
         self._forced: dict[str, bool] = {}
         # The node's own forced changes, counted; user -> the count at their last one (a read
@@ -121,8 +125,11 @@ class Reachability:
         return self._chosen.get(user_id, False) if forced is None else forced
 
     def _verified(self, user_id: str) -> bool:
-        return user_id.startswith("@") and server_name_of(user_id) == self.server_name and \
-            self.classes.verification(user_id) is not None
+        if not user_id.startswith("@"):
+            return False
+        if server_name_of(user_id) != self.server_name:
+            return self.remote is not None and self.remote.verification_org(user_id) is not None
+        return self.classes.verification(user_id) is not None
 
     def findable_by(self, searcher: str, user_id: str, shares_room: bool) -> bool:
         """Whether the user directory shows ``user_id`` to ``searcher``: a public searcher

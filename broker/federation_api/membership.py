@@ -26,14 +26,14 @@ class MembershipEndpoints(Endpoints):
     async def make_join(self, call: Call, room_id: str, user_id: str) -> tuple[int, Any]:
         room = await self.membership.template_room(call.server, room_id, user_id)
         self.membership.check_version(room, query_args(call.request, "ver") or ["1"])
-        event = self.membership.template(call.server, room, user_id, "join")
+        event = await self.membership.template(call.server, room, user_id, "join")
         return 200, {"event": event, "room_version": room.room_version.identifier}
 
     @endpoint("GET", f"{FED_V1}/make_knock/{ROOM}/{USER}", access=Access.SERVER)
     async def make_knock(self, call: Call, room_id: str, user_id: str) -> tuple[int, Any]:
         room = await self.membership.template_room(call.server, room_id, user_id)
         self.membership.check_version(room, query_args(call.request, "ver"))
-        event = self.membership.template(call.server, room, user_id, "knock")
+        event = await self.membership.template(call.server, room, user_id, "knock")
         return 200, {"event": event, "room_version": room.room_version.identifier}
 
     @endpoint("PUT", f"{FED_V1}/send_knock/{ROOM}/{EVENT}", access=Access.SERVER,
@@ -47,7 +47,7 @@ class MembershipEndpoints(Endpoints):
     @endpoint("GET", f"{FED_V1}/make_leave/{ROOM}/{USER}", access=Access.SERVER)
     async def make_leave(self, call: Call, room_id: str, user_id: str) -> tuple[int, Any]:
         room = await self.membership.template_room(call.server, room_id, user_id)
-        event = self.membership.template(call.server, room, user_id, "leave")
+        event = await self.membership.template(call.server, room, user_id, "leave")
         return 200, {"event": event, "room_version": room.room_version.identifier}
 
     @endpoint("PUT", f"{FED_V2}/send_join/{ROOM}/{EVENT}", access=Access.SERVER,

@@ -1,9 +1,12 @@
-"""Queries other servers make about local things: room aliases, profiles and our version."""
+"""Queries other servers make about local things: room aliases, profiles, what this node
+attests of its users, and our version."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from broker.attestations import USER_STATUS_QUERY
 from broker.federation_api import FED_V1
 from broker.http.endpoint import Access, Call, Endpoints, endpoint
 from broker.services.federation_queries import FederationQueries
@@ -23,6 +26,10 @@ class QueryEndpoints(Endpoints):
     async def profile(self, call: Call) -> tuple[int, Any]:
         return 200, await self.queries.profile(call.server, call.arg("user_id"),
                                                 call.arg("field"))
+
+    @endpoint("GET", f"{FED_V1}/query/{re.escape(USER_STATUS_QUERY)}", access=Access.SERVER)
+    async def user_status(self, call: Call) -> tuple[int, Any]:
+        return 200, await self.queries.user_status(call.arg("user_id"))
 
 
 class VersionEndpoints(Endpoints):

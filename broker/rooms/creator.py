@@ -8,9 +8,11 @@ writes of many senders share a transaction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from broker.attestations import attested_member_content
 from broker.errors import Forbidden, InvalidInput, NotFound, TooLarge
 from broker.rooms.live_room import LiveRoom, RoomRegistry
 from broker.rooms.persister import BuiltOnLostEvent
@@ -45,6 +47,9 @@ class EventSpec:
     origin_server_ts: int | None = None  # None: now
     # An auto-delete message's lifetime: the event is redacted this long after it was sent.
     auto_delete_ms: int | None = None
+    # A membership the user holds, restated (a profile change, a class change): refused
+    # (NotFound) if they no longer hold it when the event is built.
+    restate: bool = False
 
 
 class EventCreator:
@@ -62,6 +67,16 @@ class EventCreator:
         # Asked, as the room's changes are serialised here, whether a membership that adds a
         # member may (the node sets it; member limits).
         self.policy: AccessPolicy | None = None
+        # The attestation a join of a local user carries now (None: public); the node sets
+        # it (:func:`broker.attestations.attestation_of`).
+        self.attest: Callable[[str], dict[str, Any] | None] | None = None
+
+    def member_content(self, target: str, content: dict[str, Any]) -> dict[str, Any]:
+        """The content of a membership event of ``target`` built here: the node's own
+        attestation for a join of a local user, none in any other (whatever was asked)."""
+        mine = target.split(":", 1)[-1] == self.server_name
+        attestation = self.attest(target) if mine and self.attest is not None else None
+        return attested_member_content(content, attestation)
 
     # -- building -------------------------------------------------------------------------------
     def build(
@@ -70,6 +85,9 @@ class EventCreator:
     ) -> PersistItem:
         """Build, sign and authorise one event and apply it to ``room`` (synchronous)."""
         if spec.type == "m.room.member" and spec.state_key is not None:
+            if spec.restate and room.membership_of(spec.state_key) != \
+                    spec.content.get("membership"):
+                raise NotFound(f"{spec.state_key} no longer holds that membership")
             self.admit(room, spec.content.get("membership"), spec.state_key)
         event = self.sign_checked(room, spec)
         item = self.writer.apply(room, event, txn_key=txn_key,
@@ -83,6 +101,8 @@ class EventCreator:
         state, without applying it (synchronous)."""
         version = room.room_version
         is_create = spec.type == "m.room.create" and spec.state_key == ""
+        if spec.type == "m.room.member" and spec.state_key is not None:
+            spec = replace(spec, content=self.member_content(spec.state_key, spec.content))
         auth_events = room.auth_events_for(spec.type, spec.sender, spec.state_key, spec.content)
         pdu = build_pdu(
             version,

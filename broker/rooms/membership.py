@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from broker.access_policy import OFFICIAL
 from broker.errors import Forbidden, InvalidInput, NotFound, Unavailable
 from broker.rooms.creator import EventSpec
 from broker.rooms.remote_invites import RemoteInvites
@@ -23,6 +24,7 @@ from protocol.signing import server_name_of
 
 if TYPE_CHECKING:
     from broker.access_policy import AccessPolicy, RoomFacts
+    from broker.remote_classes import RemoteClasses
     from broker.rooms.aliases import Aliases
     from broker.rooms.live_room import LiveRoom
     from broker.rooms.service import Rooms
@@ -42,8 +44,10 @@ class Membership:
                  state: StateStore, invites: RemoteInviteStore, joins: RemoteJoins,
                  remote_invites: RemoteInvites, remote_knocks: RemoteKnocks,
                  federation_policy: FederationPolicy, client: FederationClient,
-                 policy: AccessPolicy, member_profile: MemberProfile) -> None:
+                 policy: AccessPolicy, member_profile: MemberProfile,
+                 remote_classes: RemoteClasses) -> None:
         self.server_name = server_name
+        self.remote_classes = remote_classes  # what other nodes attest of their users
         self.rooms = rooms
         self.aliases = aliases
         self.users = users
@@ -160,6 +164,10 @@ class Membership:
         room = await self.rooms.get_room(room_id)
         facts = facts_of(room, self.server_name)
         if membership == "invite":
+            if facts.kind == OFFICIAL and not self.is_mine(target):
+                await self.remote_classes.ensure(target)  # may ask the invitee's node
+                room = await self.rooms.get_room(room_id)
+                facts = facts_of(room, self.server_name)
             self.policy.may_invite(sender, target, room_id, room=facts)
             current = room.membership_of(target)
             if current in ("join", "ban"):

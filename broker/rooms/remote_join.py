@@ -12,6 +12,8 @@ import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from broker.access_policy import REASON_FIELD
+from broker.attestations import ATTESTATION
 from broker.errors import Forbidden, InvalidInput, NotFound, Unavailable
 from federation.event_fetcher import verified_events
 from protocol.auth_rules import check_auth
@@ -32,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 FED_V1 = "/_matrix/federation/v1"
 FED_V2 = "/_matrix/federation/v2"
+# The longest rule name passed on from another server's refusal.
+MAX_REASON_LENGTH = 64
 
 
 class EventSigner:
@@ -45,12 +49,16 @@ class EventSigner:
     def sign_template(self, template: dict[str, Any], version: RoomVersion,
                       content: dict[str, Any] | None = None) -> Event:
         """Our signed event from a template, stamped now, with ``content`` merged into the
-        template's content."""
+        template's content.  An attestation in the template is dropped: only this node says
+        what it attests of its users (``content`` brings it)."""
         pdu = {k: v for k, v in template.items()
                if k not in ("hashes", "signatures", "unsigned", "event_id")}
         pdu["origin_server_ts"] = self.clock.time_ms()
+        asked = pdu.get("content")
+        pdu["content"] = {k: v for k, v in (asked if isinstance(asked, dict) else {}).items()
+                          if k != ATTESTATION}
         if content:
-            pdu["content"] = {**pdu.get("content", {}), **content}
+            pdu["content"] = {**pdu["content"], **content}
         return finalize_pdu(pdu, self.server_name, self.signing_key, version)
 
 
@@ -81,25 +89,27 @@ class RemoteJoins:
                     args={"ver": list(KNOWN_ROOM_VERSIONS)})
             except HttpResponseError as e:
                 if e.status == 403:
-                    raise Forbidden(f"{server} refused the join: {e.body}") from e
+                    raise Forbidden(f"{server} refused the join: {e.body}",
+                                    **refusal_reason(e.body)) from e
                 errors.append(f"{server}: {e}")
                 continue
             except Exception as e:
                 errors.append(f"{server}: {e}")
                 continue
-            return await self._send_join(server, room_id, template, profile)
+            return await self._send_join(server, room_id, template, profile, user_id)
         raise NotFound(f"No server could help to join {room_id}: {'; '.join(errors) or 'none'}")
 
 
     async def _send_join(self, server: str, room_id: str, template: dict[str, Any],
-                         profile: dict[str, Any]) -> str:
+                         profile: dict[str, Any], user_id: str) -> str:
         version_id = template.get("room_version", "1")
         if version_id not in KNOWN_ROOM_VERSIONS:
             raise InvalidInput(f"Room version {version_id} is not supported by this node", errcode="M_UNSUPPORTED_ROOM_VERSION")
         version = get_room_version(version_id)
-        join = self.signer.sign_template(template["event"], version, {
+        content = self.rooms.creator.member_content(user_id, {
             "membership": "join",
             **{k: v for k, v in profile.items() if k in ("displayname", "avatar_url")}})
+        join = self.signer.sign_template(template["event"], version, content)
         answer = await self.client.put_json(
             server, f"{FED_V2}/send_join/{quote(room_id)}/{quote(join.event_id)}", join.pdu)
         state = await verified_events(self.keyring, answer.get("state"), version, room_id)
@@ -143,6 +153,16 @@ def permitted_servers(servers: list[str], own: str, policy: FederationPolicy) ->
     if candidates and not allowed:
         raise Forbidden(f"Federation with {', '.join(candidates)} is not allowed")
     return allowed
+
+
+def refusal_reason(body: object) -> dict[str, str]:
+    """The rule another node of ours named in refusing (``in.gov.broker.reason``), to pass on
+    to our user as it was given; nothing if the body names none (or not as a short name)."""
+    reason = body.get(REASON_FIELD) if isinstance(body, dict) else None
+    if isinstance(reason, str) and 0 < len(reason) <= MAX_REASON_LENGTH and \
+            reason.replace("_", "").isalnum() and reason.isascii():
+        return {REASON_FIELD: reason}
+    return {}
 
 
 def servers_for_room(room_id: str, hints: list[str]) -> list[str]:

@@ -31,9 +31,8 @@ def facts_of(room: LiveRoom, server_name: str) -> RoomFacts:
     create = room.state.get(("m.room.create", ""))
     group = room.state.get((GROUP_EVENT, ""))
     kind, organisation = INFORMAL, ""
-    if group is not None and create is not None and group.sender == create.sender and \
-            server_name_of(create.sender) == server_name and \
-            group.content.get("kind") == OFFICIAL:
+    if group is not None and create is not None and declares_official(room) and \
+            server_name_of(create.sender) == server_name:
         kind, organisation = OFFICIAL, str(group.content.get("organisation", ""))
     direct = create is not None and create.content.get(DIRECT_KEY) is True
     return RoomFacts(kind, organisation, direct, len(room.members_with(*COUNTED)))
@@ -47,6 +46,16 @@ def knock_reaches(room: LiveRoom, user_id: str) -> list[str]:
     if create is None or create.content.get(DIRECT_KEY) is not True:
         return []
     return [u for u in room.members_with(*COUNTED) if u != user_id]
+
+
+def declares_official(room: LiveRoom) -> bool:
+    """Whether the room's creator made it an official group, on whichever server: the rooms
+    a user who stops being verified leaves (their node speaks for them everywhere; only the
+    node that created the group checked it and admits to it, see :func:`facts_of`)."""
+    create = room.state.get(("m.room.create", ""))
+    group = room.state.get((GROUP_EVENT, ""))
+    return group is not None and create is not None and group.sender == create.sender and \
+        group.content.get("kind") == OFFICIAL
 
 
 def adds_member(room: LiveRoom, membership: str | None, target: str) -> bool:

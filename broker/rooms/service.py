@@ -57,6 +57,9 @@ class Rooms:
         self.writer = RoomWriter(self.registry, self.persister, stream)
         self.creator = EventCreator(server_name, signing_key, self.registry, self.writer,
                                     events, clock)
+        # Told every membership event of a user of another server once it is stored (what
+        # their node attests of them: :meth:`broker.remote_classes.RemoteClasses.learn`).
+        self.on_remote_membership: Callable[[Event], None] | None = None
 
     def is_mine(self, user_id: str) -> bool:
         return user_id.split(":", 1)[-1] == self.server_name
@@ -72,6 +75,9 @@ class Rooms:
         self.writer.persisted(items)
         for item in items:
             event = item.event
+            if event.type == "m.room.member" and event.state_key is not None and \
+                    self.on_remote_membership is not None and not self.is_mine(event.state_key):
+                self.on_remote_membership(event)
             if item.outlier:
                 continue
             if event.type == "m.room.member" and event.state_key is not None:
@@ -152,6 +158,28 @@ class Rooms:
                             if k in ("displayname", "avatar_url") and v is not None})
             if content != member.content:
                 await self.send(room_id, user_id, "m.room.member", content, state_key=user_id)
+
+    async def restate_memberships(self, user_id: str) -> list[str]:
+        """Send the user's join again in every room they share with another server, as this
+        node builds it now (with the attestation of their class now: after their
+        verification ended, none), so the other servers learn of the change; the rooms."""
+        restated = []
+        for room_id in await self.user_rooms.joined_rooms(user_id):
+            room = await self.registry.get(room_id)
+            member = room.state.get(("m.room.member", user_id)) if room else None
+            if room is None or member is None or member.membership != "join" or \
+                    not self.room_servers(room) - {self.server_name}:
+                continue
+            if self.creator.member_content(user_id, member.content) == member.content:
+                continue  # it already says what it would
+            spec = EventSpec(sender=user_id, type="m.room.member", content=member.content,
+                             state_key=user_id, restate=True)
+            try:
+                await self.creator.send(room_id, spec)
+            except (Forbidden, NotFound):
+                continue  # left meanwhile
+            restated.append(room_id)
+        return restated
 
     async def leave_all_rooms(self, user_id: str) -> None:
         """Leave every room the user is joined to or invited to (account deactivation)."""

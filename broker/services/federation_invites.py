@@ -11,6 +11,7 @@ from twisted.internet import defer
 
 from broker.access_policy import AccessPolicy
 from broker.errors import Forbidden, InvalidInput, NotFound
+from broker.remote_classes import RemoteClasses
 from broker.rooms.live_room import RoomRegistry
 from broker.streams import StreamWriter
 from protocol.events import Event
@@ -27,7 +28,9 @@ logger = logging.getLogger(__name__)
 class InboundInvites:
     def __init__(self, server_name: str, signing_key: Any, keyring: Any, users: UserStore,
                  registry: RoomRegistry, invites: RemoteInviteStore, knocks: RemoteKnockStore,
-                 streams: StreamWriter, access: AccessPolicy) -> None:
+                 streams: StreamWriter, access: AccessPolicy,
+                 remote_classes: RemoteClasses) -> None:
+        self.remote_classes = remote_classes  # what the inviter's node attests
         self.server_name = server_name
         self.signing_key = signing_key
         self.keyring = keyring
@@ -49,6 +52,7 @@ class InboundInvites:
         if event.event_id != event_id or event.room_id != room_id:
             raise InvalidInput("The event does not match the request path")
         invitee = await self._check_invite(origin, event)
+        await self.remote_classes.ensure(event.sender)  # the inviter's class, from its node
         self.access.may_invite(event.sender, invitee, room_id, origin=origin)
         pdu = dict(event.pdu)
         pdu["signatures"] = {k: dict(v) for k, v in event.signatures.items()}

@@ -1,5 +1,6 @@
-"""What other servers ask about local things: room aliases, profiles, users' device keys, and
-server keys (ours, and as a notary those of other servers)."""
+"""What other servers ask about local things: room aliases, profiles, what this node attests of
+its users, users' device keys, and server keys (ours, and as a notary those of other
+servers)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from typing import Any
 from twisted.internet import defer
 
 from broker.access_policy import AccessPolicy
+from broker.admin.classes import UserClasses
+from broker.attestations import user_status
 from broker.errors import InvalidInput, MissingInput, NotFound
 from broker.rooms.live_room import RoomRegistry
 from protocol.discovery import is_valid_server_name
+from protocol.identifiers import is_user_id
 from protocol.server_keys import add_notary_signature, build_server_keys_response
 from protocol.signing import server_name_of
 from storage.aliases import AliasStore
@@ -36,10 +40,11 @@ ProfileForServer = Callable[[str], Awaitable["dict[str, Any] | None"]]
 
 class FederationQueries:
     def __init__(self, server_name: str, aliases: AliasStore, profile: ProfileForServer,
-                 registry: RoomRegistry, access: AccessPolicy) -> None:
+                 registry: RoomRegistry, access: AccessPolicy, classes: UserClasses) -> None:
         self.server_name = server_name
         self.aliases = aliases
         self.profile_for = profile
+        self.classes = classes  # who is verified now (memory)
         self.registry = registry
         self.access = access  # the policy decision point
 
@@ -75,6 +80,20 @@ class FederationQueries:
                 raise InvalidInput(f"Unknown profile field {field!r}")
             return {field: found[field]} if field in found else {}
         return found
+
+    async def user_status(self, user_id: str | None) -> dict[str, Any]:
+        """What this node attests of one of its users (``in.gov.broker.user_status``): their
+        class, and the organisation and time of a verification.  NotFound for a user of
+        another server (a node speaks for its own users only) and for no such user here."""
+        if not user_id:
+            raise MissingInput("Missing 'user_id'")
+        if not is_user_id(user_id):
+            raise InvalidInput(f"Not a user ID: {user_id!r}")
+        if not _is_mine(self.server_name, user_id):
+            raise NotFound(f"{user_id} is not a user of this server")
+        if await self.profile_for(user_id) is None:
+            raise NotFound(f"Unknown user {user_id}")
+        return user_status(self.classes, user_id)
 
 
 # The device keys of local users as other servers see them: (query) -> keys query answer.

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from broker.access_policy import AccessPolicy
+from broker.access_policy import OFFICIAL, AccessPolicy
 from broker.errors import Forbidden, InvalidInput, NotFound
+from broker.remote_classes import RemoteClasses
 from broker.rooms.live_room import LiveRoom, RoomRegistry
 from broker.rooms.remote_events import RemoteEventRejected, RemoteEvents
 from broker.rooms.room_kind import adds_member, facts_of, knock_reaches
@@ -40,8 +41,9 @@ def check_user_id(user_id: str) -> None:
 class FederationMembership:
     def __init__(self, server_name: str, registry: RoomRegistry, keyring: Any,
                  remote_events: RemoteEvents, state: StateLoader, sender: Any,
-                 clock: Any, access: AccessPolicy) -> None:
+                 clock: Any, access: AccessPolicy, remote_classes: RemoteClasses) -> None:
         self.server_name = server_name
+        self.remote_classes = remote_classes  # what the joining user's node attests
         self.registry = registry
         self.keyring = keyring
         self.remote_events = remote_events
@@ -76,10 +78,10 @@ class FederationMembership:
                                errcode="M_INCOMPATIBLE_ROOM_VERSION",
                                room_version=room.room_version.identifier)
 
-    def template(self, origin: str, room: LiveRoom, user_id: str,
-                 membership: str) -> dict[str, Any]:
+    async def template(self, origin: str, room: LiveRoom, user_id: str,
+                       membership: str) -> dict[str, Any]:
         """An unsigned membership event the user's server may sign and send back."""
-        self._ask_policy(origin, room, user_id, membership)
+        await self._ask_policy(origin, room, user_id, membership)
         content = {"membership": membership}
         auth = room.auth_events_for("m.room.member", user_id, user_id, content)
         pdu = build_pdu(room.room_version, room_id=room.room_id, sender=user_id,
@@ -111,7 +113,9 @@ class FederationMembership:
         if event.type != "m.room.member" or event.membership != membership or \
                 event.state_key != event.sender or server_name_of(event.sender) != origin:
             raise InvalidInput(f"Expected a {membership} of a user of {origin}")
-        self._ask_policy(origin, room, event.sender, membership)
+        if membership == "join":
+            self.remote_classes.learn(event)  # what the join itself attests, signed by origin
+        await self._ask_policy(origin, room, event.sender, membership)
         if membership == "join":
             if adds_member(room, "join", event.sender):
                 self.access.may_add_member(event.sender, room.room_id, facts_of(room, self.server_name))
@@ -125,10 +129,14 @@ class FederationMembership:
             await self.sender.enqueue_pdu(event.pdu, event.event_id, destinations)
         return state_before, event
 
-    def _ask_policy(self, origin: str, room: LiveRoom, user_id: str, membership: str) -> None:
+    async def _ask_policy(self, origin: str, room: LiveRoom, user_id: str,
+                          membership: str) -> None:
         """The access policy's say on a user of ``origin`` joining or knocking (a leave needs
-        none)."""
+        none), after asking that server what it attests of the user when the room is an
+        official group and memory holds nothing fresh."""
         facts = facts_of(room, self.server_name)
+        if facts.kind == OFFICIAL and membership in ("join", "knock"):
+            await self.remote_classes.ensure(user_id)
         if membership == "join":
             self.access.may_join(user_id, room.room_id, origin=origin, room=facts)
         elif membership == "knock":

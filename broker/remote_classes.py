@@ -1,0 +1,193 @@
+"""What other nodes attest of their own users: the class (verified or public) of a user of
+another server, held in memory so that the policy's rules read it as they read local classes.
+
+A node is believed about its own users only.  The class of ``@x:a.example`` is learned
+
+- from a membership event whose sender's server is ``a.example`` (the event is signed by its
+  sender's server, which the federation checks verified): a join carrying
+  ``in.gov.broker.attestation`` states verified (or public), a join without one states public.
+  An attestation in an event from any other server (a node vouching for another node's user) is
+  ignored, counted per rule in :attr:`RemoteClasses.ignored` and logged;
+- from ``a.example``'s answer to the federation query ``in.gov.broker.user_status``, asked by
+  :meth:`RemoteClasses.ensure` when a join or invite of the user into an official group is
+  decided and memory holds nothing fresh.
+
+Each statement holds for ``groups.remote_class_seconds`` from when it was made (the event's
+``origin_server_ts``, never later than now; the moment an answer came), then the user is public
+again until asked anew; a later statement replaces an earlier one, an older one is passed over.
+Memory is bounded (the statements of the :data:`CAPACITY` users learned last).  Nothing here
+is read from the database; only :meth:`ensure` goes to the network, and only the join and
+invite decisions about users of other servers await it.  See docs/admin/groups.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet import defer
+
+from broker.admin.classes import PUBLIC, VERIFIED
+from broker.attestations import ATTESTATION
+from protocol.errors import HttpResponseError
+from protocol.events import Event
+from protocol.signing import server_name_of
+
+logger = logging.getLogger(__name__)
+
+# The rules an attestation or an answer is passed over by (the names counted and logged).
+NOT_HOME_SERVER = "attestation_not_from_home_server"
+MALFORMED = "attestation_malformed"
+ANSWER_MALFORMED = "user_status_malformed"
+# Users whose statements are kept (about 200 bytes each).
+CAPACITY = 100_000
+
+# Asks a server for one of its users' status: (server, user ID) -> the answer's body.
+AskStatus = Callable[[str, str], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class RemoteClass:
+    """One statement of a node about its user."""
+
+    klass: str
+    organisation: str
+    since: int | None
+    stated_ms: int
+
+
+def parse_statement(found: Any) -> tuple[str, str, int | None] | None:
+    """(class, organisation, since) of an attestation or a query answer; None if it is not
+    one of the two shapes (verified with an organisation and a time, or public)."""
+    if not isinstance(found, dict):
+        return None
+    klass, organisation, since = found.get("class"), found.get("organisation"), \
+        found.get("since")
+    if klass == PUBLIC:
+        return PUBLIC, "", None
+    if klass == VERIFIED and isinstance(organisation, str) and organisation and \
+            isinstance(since, int) and not isinstance(since, bool):
+        return VERIFIED, organisation, since
+    return None
+
+
+class RemoteClasses:
+    def __init__(self, server_name: str, clock: Any, lifetime_seconds: int,
+                 ask: AskStatus | None, capacity: int = CAPACITY) -> None:
+        self.server_name = server_name
+        self.clock = clock
+        self.lifetime_ms = lifetime_seconds * 1000
+        self.ask = ask  # None: federation is off, nobody is asked
+        self.capacity = capacity
+        self._known: OrderedDict[str, RemoteClass] = OrderedDict()
+        self._asking: dict[str, defer.Deferred[None]] = {}
+        # Attestations and answers passed over since start, per rule (for monitoring).
+        self.ignored: Counter[str] = Counter()
+
+    # -- reading (memory only) -----------------------------------------------------------------
+    def statement(self, user_id: str) -> RemoteClass | None:
+        """What the user's node stated of them, if it still holds."""
+        found = self._known.get(user_id)
+        if found is None or self.clock.time_ms() >= found.stated_ms + self.lifetime_ms:
+            return None
+        return found
+
+    def verification_org(self, user_id: str) -> str | None:
+        """The organisation a user of another server is verified for now; None: public."""
+        found = self.statement(user_id)
+        return found.organisation if found is not None and found.klass == VERIFIED else None
+
+    def class_of(self, user_id: str) -> str:
+        return VERIFIED if self.verification_org(user_id) is not None else PUBLIC
+
+    # -- learning from events ------------------------------------------------------------------
+    def learn(self, event: Event) -> None:
+        """Take in what a membership event (of any server, already checked) states."""
+        if event.type != "m.room.member" or not event.state_key:
+            return
+        user_id, content = event.state_key, event.content
+        home = server_name_of(user_id)
+        if home == self.server_name:
+            return
+        if server_name_of(event.sender) != home:
+            if ATTESTATION in content:
+                self._ignore(NOT_HOME_SERVER, user_id, f"event {event.event_id} of"
+                             f" {event.sender}")
+            return
+        if event.membership != "join":
+            return  # only a join states the class
+        parsed: tuple[str, str, int | None] = (PUBLIC, "", None)
+        if ATTESTATION in content:
+            found = parse_statement(content[ATTESTATION])
+            if found is None:
+                self._ignore(MALFORMED, user_id, f"event {event.event_id}")
+            else:
+                parsed = found
+        klass, organisation, since = parsed
+        stated = min(event.origin_server_ts, self.clock.time_ms())
+        self._record(user_id, RemoteClass(klass, organisation, since, stated))
+
+    # -- asking the user's node ----------------------------------------------------------------
+    async def ensure(self, user_id: str) -> None:
+        """Make sure memory holds a fresh statement of a user of another server, asking their
+        node when it does not (one question at a time per user: concurrent callers share
+        it).  A node that cannot be asked leaves the user public for now, and is asked again
+        next time."""
+        if server_name_of(user_id) == self.server_name or self.ask is None or \
+                self.statement(user_id) is not None:
+            return
+        pending = self._asking.get(user_id)
+        if pending is None:
+            pending = defer.ensureDeferred(self._ask(user_id))
+            self._asking[user_id] = pending
+
+            def finished(result: Any) -> Any:
+                self._asking.pop(user_id, None)
+                return result
+
+            pending.addBoth(finished)
+        waiter: defer.Deferred[None] = defer.Deferred()
+
+        def done(result: Any) -> Any:
+            waiter.callback(None)
+            return result
+
+        pending.addBoth(done)
+        await waiter
+
+    async def _ask(self, user_id: str) -> None:
+        assert self.ask is not None
+        server = server_name_of(user_id)
+        try:
+            answer = await self.ask(server, user_id)
+        except HttpResponseError as e:
+            if e.status != 404:
+                logger.info("asking %s for %s's status failed: %s", server, user_id, e)
+                return
+            answer = {"user_id": user_id, "class": PUBLIC}  # not a user it vouches for
+        except Exception as e:
+            logger.info("asking %s for %s's status failed: %s", server, user_id, e)
+            return
+        found = parse_statement(answer)
+        if found is None or answer.get("user_id") != user_id:
+            self._ignore(ANSWER_MALFORMED, user_id, f"the answer of {server}")
+            found = PUBLIC, "", None
+        klass, organisation, since = found
+        self._record(user_id, RemoteClass(klass, organisation, since, self.clock.time_ms()))
+
+    # -- memory --------------------------------------------------------------------------------
+    def _record(self, user_id: str, found: RemoteClass) -> None:
+        old = self._known.get(user_id)
+        if old is not None and old.stated_ms > found.stated_ms:
+            return  # an older statement than the one held
+        self._known[user_id] = found
+        self._known.move_to_end(user_id)
+        while len(self._known) > self.capacity:
+            self._known.popitem(last=False)
+
+    def _ignore(self, rule: str, user_id: str, where: str) -> None:
+        self.ignored[rule] += 1
+        logger.warning("passed over what %s states of %s: %s", where, user_id, rule)
