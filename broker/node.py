@@ -381,7 +381,10 @@ class Node:
                                stores.user_directory, self.clock)
         self.profiles = Profiles(stores.users, self.rooms, self.policy, self.server_name,
                                  lambda user_id: self.admin.accounts.profile_fields(user_id),
-                                 self.admin.profile_visibility)
+                                 self.admin.profile_visibility,
+                                 stores.organisations.members_in)
+        # an organisation's setting changed: its members' rooms restate what they may show
+        self.admin.profile_visibility.on_changed(self.profiles.organisations_changed)
         self.user_directory = UserDirectory(stores.user_directory, self.policy,
                                             self.admin.profile_visibility,
                                             self.admin.reachability.findable_by)

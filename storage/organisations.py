@@ -130,6 +130,19 @@ class OrganisationStore:
         return self.db.run_interaction("organisation_delete", write)
 
     # -- members ---------------------------------------------------------------------------
+    def members_in(self, org_ids: Sequence[str]) -> defer.Deferred[list[str]]:
+        """The users placed in any of ``org_ids``, in user ID order."""
+        def read(cur: Cursor) -> list[str]:
+            found: list[str] = []
+            for start in range(0, len(org_ids), 500):
+                part = list(org_ids[start:start + 500])
+                marks = ", ".join("?" for _ in part)
+                found += [row[0] for row in cur.select_all(
+                    f"SELECT user_id FROM organisation_members WHERE org_id IN ({marks})", part)]
+            return sorted(found)
+
+        return self.db.run_interaction("organisation_members_in", read)
+
     def count_members(self, org_id: str) -> defer.Deferred[int]:
         def read(cur: Cursor) -> int:
             return int(cur.select_value(

@@ -135,6 +135,23 @@ def test_a_user_of_an_organisation_that_shows_names_keeps_them_in_every_room(
     assert scene.member(room_id, "mira", "mira")["displayname"] == "Mira Sen"
 
 
+def test_an_organisation_hiding_names_has_its_members_rooms_restate_them(
+        scene: Scene) -> None:
+    scene.set_name("mira", "Mira Sen")
+    room_id = scene.room("mira")
+    scene.node.ok("PATCH", "/organisations/mea",
+                  {"settings": {"profile_visibility": {"public": []}}})
+    scene.node.local.turn()
+    assert scene.member(room_id, "mira", "mira") == {"membership": "join"}
+
+
+def test_an_organisation_showing_names_again_has_them_restated(scene: Scene) -> None:
+    room_id = scene.room("bob")
+    scene.node.ok("PATCH", "/organisations/mha", {"settings": {}})
+    scene.node.local.turn()
+    assert scene.member(room_id, "bob", "bob")["displayname"] == "Bob Rao"
+
+
 # -- the user directory --------------------------------------------------------------------
 def test_a_public_user_does_not_find_an_unreachable_verified_user_of_a_public_room(
         scene: Scene) -> None:

@@ -24,7 +24,8 @@ the room and every server in it, and stay in the room's state for whoever joins 
 node restates there only what every audience the room may hold sees: in an official group
 (verified users only) what ``same_organisation`` and ``verified_this_node`` both see; in any
 other room what all four see.  A room's kind never changes, so what was restated never reaches
-an audience it was not meant for.
+an audience it was not meant for.  When an organisation's setting changes what its members'
+rooms may show, the node restates their memberships (:meth:`ProfileVisibility.on_changed`).
 
 Everything is held in memory (the tree with its settings: loaded at start, updated by each
 write on this node, read again when the audit log's feed shows an organisation change made by
@@ -34,7 +35,7 @@ another process), so the decisions read no database.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from twisted.internet import defer
@@ -104,6 +105,8 @@ class ProfileVisibility:
         self._tree = Tree(())
         self._settings: dict[str, dict[str, frozenset[str]]] = {}
         self._generation = 0  # counts the node's own writes (a read older than one is stale)
+        self._loaded = False
+        self._listeners: list[Callable[[list[str]], None]] = []
 
     # -- what memory holds -----------------------------------------------------------------
     async def load(self) -> None:
@@ -125,10 +128,28 @@ class ProfileVisibility:
         self._generation += 1
         self._hold([o for o in self._tree.orgs.values() if o.org_id != org_id])
 
+    def on_changed(self, listener: Callable[[list[str]], None]) -> None:
+        """Tell ``listener`` the organisations whose members' visibility changed (after the
+        first load: each change made by the node or taken in from the audit log)."""
+        self._listeners.append(listener)
+
     def _hold(self, orgs: Iterable[Organisation]) -> None:
+        before = self._resolved() if self._loaded else None
         by_id = {org.org_id: org for org in orgs}
         self._tree = Tree(by_id.values())
         self._settings = {org_id: setting_of(org) for org_id, org in by_id.items()}
+        self._loaded = True
+        if before is None:
+            return
+        changed = [org_id for org_id, fields in self._resolved().items()
+                   if before.get(org_id, fields) != fields]
+        if changed:
+            for listener in self._listeners:
+                listener(changed)
+
+    def _resolved(self) -> dict[str, tuple[frozenset[str], ...]]:
+        return {org_id: tuple(self.fields_for(org_id, a) for a in AUDIENCES)
+                for org_id in self._tree.orgs}
 
     def changes_seen(self, changes: list[Change]) -> None:
         """The audit log's feed: an organisation changed (maybe by another process)."""

@@ -7,15 +7,20 @@ profile, inviting and joining always work (see docs/admin/profiles.md)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from twisted.internet import defer
+
 from broker.access_policy import AccessPolicy, RoomFacts
 from broker.admin.profile_visibility import ProfileVisibility
-from broker.errors import Forbidden, InvalidInput, NotFound
+from broker.errors import DomainError, Forbidden, InvalidInput, NotFound
 from broker.rooms.service import Rooms
 from protocol.identifiers import is_user_id
 from storage.users import UserStore
+
+logger = logging.getLogger(__name__)
 
 # Fields the node sets from the user's government account; nobody sets them through the
 # profile API (see :func:`broker.admin.accounts.AdminAccounts.profile_fields`).
@@ -23,6 +28,7 @@ GOVERNMENT_FIELDS = ("in.gov.broker.class", "in.gov.broker.organisation",
                      "in.gov.broker.designation", "in.gov.broker.email", "in.gov.broker.phone")
 ORGANISATION_KEY = "in.gov.broker.organisation"
 GovernmentFields = Callable[[str], Awaitable[dict[str, str]]]
+MembersIn = Callable[[list[str]], Awaitable[list[str]]]  # the users placed in organisations
 
 # Longest value accepted per field (characters).
 FIELD_LIMITS = {"displayname": 256, "avatar_url": 1000}
@@ -42,13 +48,14 @@ def validate_field(field: str, value: str | None) -> str | None:
 class Profiles:
     def __init__(self, users: UserStore, rooms: Rooms, policy: AccessPolicy,
                  server_name: str, government: GovernmentFields,
-                 visibility: ProfileVisibility) -> None:
+                 visibility: ProfileVisibility, members_in: MembersIn) -> None:
         self.users = users
         self.government = government
         self.rooms = rooms
         self.policy = policy
         self.server_name = server_name
         self.visibility = visibility
+        self.members_in = members_in
 
     async def profile(self, viewer: str, user_id: str) -> dict[str, Any]:
         """``user_id``'s profile as ``viewer`` ("" when unauthenticated) may read it."""
@@ -94,6 +101,30 @@ class Profiles:
     async def set_field(self, caller: str, user_id: str, field: str, value: str | None) -> None:
         self.check_owner(caller, user_id)
         await self.users.set_profile_field(user_id, field, validate_field(field, value))
+        await self.restate(user_id)
+
+    async def restate(self, user_id: str) -> None:
+        """Restate the user's membership in each room they are joined to, as the room's
+        audiences may see their profile now."""
         profile, organisation = await self.users.profile_and_organisation(user_id)
         await self.rooms.propagate_profile(
             user_id, lambda room: self.visibility.in_room(organisation, profile, room))
+
+    def organisations_changed(self, org_ids: list[str]) -> None:
+        """The visibility of these organisations' members changed: restate their
+        memberships, in the background, one user after the other."""
+        d = defer.ensureDeferred(self.restate_members(org_ids))
+        d.addErrback(lambda f: logger.error("restating the members of %s failed: %s",
+                                            ", ".join(org_ids), f.getErrorMessage()))
+
+    async def restate_members(self, org_ids: list[str]) -> int:
+        """Restate every member of ``org_ids``; how many users were restated (a user whose
+        restating fails is logged and passed over)."""
+        done = 0
+        for user_id in await self.members_in(org_ids):
+            try:
+                await self.restate(user_id)
+                done += 1
+            except DomainError as e:
+                logger.warning("could not restate %s's membership: %s", user_id, e.message)
+        return done
