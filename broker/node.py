@@ -262,7 +262,7 @@ class Node:
         self.policy_document = PolicyDocument(
             self.policy, self.config.groups, reachability.summary,
             self.admin.profile_visibility, lambda: len(self.blocked_rooms),
-            self.message_tags.summary, authority, audit)
+            self.message_tags.summary, self.remote_classes.summary, authority, audit)
 
     async def _account_ended(self, user_id: str) -> None:
         """A deactivated account (by its user or an admin): public at once, out of its rooms."""

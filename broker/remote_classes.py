@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 NOT_HOME_SERVER = "attestation_not_from_home_server"
 MALFORMED = "attestation_malformed"
 ANSWER_MALFORMED = "user_status_malformed"
+REASONS = (NOT_HOME_SERVER, MALFORMED, ANSWER_MALFORMED)
 # Users whose statements are kept (about 200 bytes each).
 CAPACITY = 100_000
 
@@ -102,6 +103,13 @@ class RemoteClasses:
 
     def class_of(self, user_id: str) -> str:
         return VERIFIED if self.verification_org(user_id) is not None else PUBLIC
+
+    def summary(self) -> dict[str, Any]:
+        """For the policy document: how long a statement holds, how many users' are held, and
+        what was passed over per rule since start."""
+        ignored = {rule: self.ignored.get(rule, 0) for rule in REASONS}
+        return {"cache_seconds": self.lifetime_ms // 1000, "users_held": len(self._known),
+                "ignored": ignored}
 
     # -- learning from events ------------------------------------------------------------------
     def learn(self, event: Event) -> None:

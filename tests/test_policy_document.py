@@ -11,9 +11,15 @@ from urllib.parse import quote
 import pytest
 
 from broker.admin.reachability import ACCOUNT_DATA_TYPE, UNREACHABLE
+from broker.attestations import ATTESTATION
 from broker.group_rules import BY_VERIFIED_ONLY
 from broker.message_tags import REASONS as TAG_REASONS
 from broker.message_tags import STANDARD_TAGS, UNKNOWN
+from broker.remote_classes import NOT_HOME_SERVER
+from broker.remote_classes import REASONS as REMOTE_REASONS
+from protocol.events import build_pdu, finalize_pdu
+from protocol.room_versions import get_room_version
+from protocol.signing import generate_signing_key
 from tests.admin_harness import AdminNode, admin
 
 __all__ = ["admin"]
@@ -106,6 +112,28 @@ def test_message_tags_and_their_refusals_are_stated(admin: AdminNode) -> None:
     tags = policy(admin)["message_tags"]
     assert tags["standard"] == list(STANDARD_TAGS)
     assert tags["refusals"] == {**dict.fromkeys(TAG_REASONS, 0), UNKNOWN: 1}
+
+
+def test_what_other_nodes_attest_is_stated_with_the_cache_time(admin: AdminNode) -> None:
+    assert policy(admin)["remote_classes"] == {
+        "cache_seconds": 300, "users_held": 0, "ignored": dict.fromkeys(REMOTE_REASONS, 0)}
+
+
+def test_an_attestation_passed_over_is_counted_under_its_rule(admin: AdminNode) -> None:
+    """A membership event of a user of a.test, signed by c.test, vouching for them (as the
+    node's rooms hand every stored remote membership over)."""
+    version = get_room_version("12")
+    pdu = build_pdu(version, room_id="!r:c.test", sender="@mallory:c.test",
+                    type="m.room.member", content={
+                        "membership": "invite",
+                        ATTESTATION: {"class": "verified", "organisation": "mha", "since": 1}},
+                    state_key="@xena:a.test", prev_event_ids=[], auth_event_ids=[], depth=1,
+                    origin_server_ts=1)
+    event = finalize_pdu(pdu, "c.test", generate_signing_key("c"), version)
+    assert admin.node.rooms.on_remote_membership is not None
+    admin.node.rooms.on_remote_membership(event)
+    ignored = policy(admin)["remote_classes"]["ignored"]
+    assert ignored == {**dict.fromkeys(REMOTE_REASONS, 0), NOT_HOME_SERVER: 1}
 
 
 def test_the_member_limits_are_the_configured_ones(tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 (``GET /_broker/admin/v1/policy``): the rules installed in the access policy with the reasons
 each refuses with, the member limits, reachability, the user directory's rule, how many rooms
 are shut down, profile visibility (the default and each organisation's), message tags (with
-their refusals), and the refusals counted per reason since the node started.
+their refusals), what other nodes attest of their users (the cache time, the attestations
+passed over per rule), and the refusals counted per reason since the node started.
 
 Everything is read from memory (the rules, the caches they read, the counters); reading it
 needs the ``policy.read`` permission (node admins) and a refusal is recorded in the audit log.
@@ -30,8 +31,10 @@ class PolicyDocument:
     def __init__(self, policy: AccessPolicy, limits: GroupsConfig,
                  reachability: Callable[[], dict[str, Any]], visibility: ProfileVisibility,
                  shut_down: Callable[[], int], tags: Callable[[], dict[str, Any]],
+                 remote_classes: Callable[[], dict[str, Any]],
                  authority: Authority, audit: AuditLog) -> None:
         self.policy = policy
+        self.remote_classes = remote_classes  # what other nodes attest: its summary
         self.tags = tags  # the message tags summary
         self.shut_down = shut_down  # how many rooms are shut down
         self.limits = limits
@@ -62,6 +65,7 @@ class PolicyDocument:
             "rooms_shut_down": self.shut_down(),
             "profile_visibility": self.visibility.effective(),
             "message_tags": self.tags(),
+            "remote_classes": self.remote_classes(),
             "refusals": refusals,
             "refused": self.policy.refused,
         }
