@@ -66,10 +66,12 @@ class Decision:
 
 @dataclass(frozen=True)
 class Refusal:
-    """A rule's refusal: its name (stable, given to clients and counted) and a message."""
+    """A rule's refusal: its name (stable, given to clients and counted), a message, and the
+    Matrix error code (``M_FORBIDDEN`` unless the spec names another for the case)."""
 
     rule: str
     message: str
+    errcode: str = "M_FORBIDDEN"
 
 
 ACTIONS = ("create_room", "invite", "join", "knock", "read_profile", "search_directory",
@@ -125,7 +127,8 @@ class AccessPolicy:
                         refusal.message)
             if refusal.rule == UNNAMED_RULE:
                 raise Forbidden(refusal.message)
-            raise Forbidden(refusal.message, **{REASON_FIELD: refusal.rule})
+            raise Forbidden(refusal.message, errcode=refusal.errcode,
+                            **{REASON_FIELD: refusal.rule})
 
     @property
     def refused(self) -> int:

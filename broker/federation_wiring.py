@@ -18,6 +18,7 @@ from twisted.web.client import Agent
 
 from broker.attestations import USER_STATUS_QUERY
 from broker.federation_api.authentication import ServerAuthentication
+from broker.invite_permissions import InvitePermissions
 from broker.key_admin import own_verify_keys, published_old_keys
 from broker.rooms.remote_events import RemoteEvents
 from broker.services.federation_history import RoomHistory, VisiblePdus
@@ -177,7 +178,8 @@ def build_federation_services(config: NodeConfig, signing_key: Any, clock: Clock
                               stores: Stores, rooms: Rooms, streams: StreamWriter,
                               typing: TypingTracker, federation: Federation,
                               access: AccessPolicy, local: LocalParts, classes: UserClasses,
-                              remote_classes: RemoteClasses) -> FederationServices:
+                              remote_classes: RemoteClasses,
+                              invite_permissions: InvitePermissions) -> FederationServices:
     name, registry, fed = config.server_name, rooms.registry, federation
     old_keys = [(k.key, k.key_id, k.expired_ts)
                 for k in published_old_keys(config.signing_key_path, [signing_key])]
@@ -190,7 +192,7 @@ def build_federation_services(config: NodeConfig, signing_key: Any, clock: Clock
                                         fed.state, fed.sender, clock, access, remote_classes),
         invites=InboundInvites(name, signing_key, fed.keyring, stores.users, registry,
                                stores.remote_invites, stores.remote_knocks, streams, access,
-                               remote_classes),
+                               remote_classes, invite_permissions.ignores),
         receiver=TransactionReceiver(name, registry, stores.state, fed.keyring, fed.policy,
                                      fed.remote_events, fed.sender, edus),
         queries=FederationQueries(name, stores.aliases, local.profile_for_server, registry,

@@ -54,6 +54,8 @@ from broker.http.channel import make_site
 from broker.http.guards import Guards
 from broker.http.server import ListenerResource, Router
 from broker.http.user_auth import RequestUsers
+from broker.invite_permissions import ACCOUNT_DATA_TYPE as INVITE_PERMISSIONS
+from broker.invite_permissions import InvitePermissions
 from broker.mail import Mailer
 from broker.media.files import MediaFiles
 from broker.media.repository import MediaRepository
@@ -167,6 +169,7 @@ class Node:
         # -- accounts, devices, end-to-end encryption, filters, push rules, media --
         self.account_data = AccountData(self.stores.account_data, self.stores.push_rules,
                                         self.streams)
+        self.invite_permissions = InvitePermissions(self.stores.account_data)
         # -- rooms --
         self.aliases = Aliases(self.stores.aliases, self.server_name)
         transport = build_transport(self.config, self.reactor, self.clock, self.signing_key,
@@ -196,6 +199,7 @@ class Node:
         await self.admin.changes.start_at_head()  # then what other processes change
         await self.admin.classes.load()  # who is verified: asked on every path, from memory
         await self.admin.reachability.load()  # who public users may invite, from memory
+        await self.invite_permissions.load()  # whom each user takes invites from, from memory
         await self.admin.profile_visibility.load()  # what each audience sees of profiles
         await self.blocked_rooms.load()  # rooms shut down: asked on every send, from memory
         self.admin.changes.start(self.reactor)
@@ -254,6 +258,9 @@ class Node:
         self.policy.add_rule(reachability.rule, REACHABILITY_RULE)
         self.account_data.watch(ACCOUNT_DATA_TYPE, reachability)
         self.admin.changes.listen(reachability.changes_seen)
+        # what each user lets invite them (MSC4155), on top of the separation rules
+        self.policy.add_rule(self.invite_permissions.rule)
+        self.account_data.watch(INVITE_PERMISSIONS, self.invite_permissions)
         authority, audit = self.admin.authority, self.admin.audit
         self.admin_rooms = AdminRooms(stores.room_admin, stores.state, self.rooms,
                                       self.blocked_rooms, authority, audit, self.clock)
@@ -372,7 +379,7 @@ class Node:
                        stores.account_data, stores.push_rules, stores.remote_knocks),
             self.rooms, self.stream, self.notifier, self.typing, self.visibility,
             self.client_events, partial(collect_e2ee, self.e2ee, e2ee_sync_providers()),
-            self.clock)
+            self.clock, self.invite_permissions.ignores)
 
     def _build_room_api_services(self) -> None:
         """Reports, profiles, the user directory, room history and the room directory."""
@@ -421,7 +428,7 @@ class Node:
             services = build_federation_services(
                 self.config, self.signing_key, self.clock, self.stores, self.rooms,
                 self.streams, self.typing, self.federation, self.policy, local_parts(self),
-                self.admin.classes, self.remote_classes)
+                self.admin.classes, self.remote_classes, self.invite_permissions)
             self.router.add(*federation_endpoints(services, self.server_name, self.clock))
         self.router.compile()
 

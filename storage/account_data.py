@@ -60,6 +60,13 @@ def _split_rows(rows: list[tuple[Any, ...]]) -> tuple[JsonDict, RoomAccountData]
     return global_data, rooms
 
 
+def global_of_type_txn(cur: Cursor, data_type: str) -> JsonDict:
+    """Every user's global account data of ``data_type``: user ID -> content."""
+    return {user_id: json.loads(content) for user_id, content in cur.select_all(
+        "SELECT user_id, content FROM account_data WHERE room_id = ? AND type = ?",
+        (GLOBAL, data_type))}
+
+
 class AccountDataStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -75,6 +82,12 @@ class AccountDataStore:
             return {data_type: json.loads(content) for data_type, content in rows}
 
         return self.db.run_interaction("get_global_account_data", txn)
+
+    def global_of_type(self, data_type: str) -> defer.Deferred[JsonDict]:
+        """Every user's global account data of ``data_type`` (what the node holds in memory
+        of it, read at start): user ID -> content."""
+        return self.db.run_interaction("global_account_data_of_type",
+                                       lambda cur: global_of_type_txn(cur, data_type))
 
     def get_room_account_data(self, user_id: str) -> defer.Deferred[RoomAccountData]:
         """``{room_id: {type: content}}`` of every per-room entry of ``user_id``."""

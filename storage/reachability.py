@@ -3,12 +3,11 @@ and what users chose themselves (their global account data of one type)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from twisted.internet import defer
 
-from storage.account_data import GLOBAL
+from storage.account_data import global_of_type_txn
 from storage.database import Cursor, Database
 
 
@@ -41,9 +40,5 @@ class ReachabilityStore:
 
     def chosen(self, data_type: str) -> defer.Deferred[dict[str, Any]]:
         """Every user's global account data of ``data_type``: user ID -> content."""
-        def txn(cur: Cursor) -> dict[str, Any]:
-            return {user_id: json.loads(content) for user_id, content in cur.select_all(
-                "SELECT user_id, content FROM account_data WHERE room_id = ? AND type = ?",
-                (GLOBAL, data_type))}
-
-        return self.db.run_interaction("reachability_chosen", txn)
+        return self.db.run_interaction("reachability_chosen",
+                                       lambda cur: global_of_type_txn(cur, data_type))

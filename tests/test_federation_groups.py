@@ -244,3 +244,29 @@ def test_a_remote_knock_on_a_direct_chat_with_an_unreachable_verified_user_is_re
     assert_error(response, 403, "M_FORBIDDEN")
     assert response.json()["in.gov.broker.reason"] == UNREACHABLE
 
+
+
+def _invite_permissions(client: Client, content: dict[str, Any]) -> None:
+    client.put(f"/_matrix/client/v3/user/{quote(client.user_id)}/account_data/"
+               "m.invite_permission_config", content)
+    assert client.status == 200
+
+
+def test_an_invite_from_a_server_the_user_blocks_is_refused_with_m_invite_blocked(
+        env: tuple[NodeProcess, FakePeer, Client]) -> None:
+    node, peer, _vera = env
+    public = node.register()
+    _invite_permissions(public, {"blocked_servers": [peer.server_name]})
+    response = _invite_from_peer(node, peer, public.user_id)
+    assert_error(response, 403, "M_INVITE_BLOCKED")
+    assert response.json()["in.gov.broker.reason"] == "invite_blocked"
+
+
+def test_an_invite_from_a_server_the_user_ignores_is_answered_but_never_shown(
+        env: tuple[NodeProcess, FakePeer, Client]) -> None:
+    node, peer, _vera = env
+    public = node.register()
+    _invite_permissions(public, {"ignored_servers": [peer.server_name]})
+    response = _invite_from_peer(node, peer, public.user_id)
+    assert response.status_code == 200, response.text
+    assert public.get("/_matrix/client/v3/sync")["rooms"]["invite"] == {}

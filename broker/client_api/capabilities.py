@@ -27,4 +27,6 @@ class CapabilityEndpoints(Endpoints):
             "m.3pid_changes": {"enabled": False},
             # The in.gov.broker.* fields are the node's (see broker.services.profiles).
             "m.profile_fields": {"enabled": True, "allowed": ["displayname", "avatar_url"]},
+            # The node enforces m.invite_permission_config (MSC4155).
+            "m.invite_permission_config_enforced": {"enabled": True},
         }}

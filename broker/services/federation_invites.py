@@ -1,10 +1,13 @@
 """Invites of our users by other servers: the invite is checked, countersigned and kept (with
 the stripped room state the inviting server sent) so the user sees it in /sync and can join or
-decline.  An invite to a room the user knocked on lets them in: the knock is over."""
+decline.  An invite to a room the user knocked on lets them in: the knock is over.  An invite
+the user ignores (their ``m.invite_permission_config``) is countersigned but not kept: the
+inviting server learns nothing, the user never sees it."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from twisted.internet import defer
@@ -29,7 +32,8 @@ class InboundInvites:
     def __init__(self, server_name: str, signing_key: Any, keyring: Any, users: UserStore,
                  registry: RoomRegistry, invites: RemoteInviteStore, knocks: RemoteKnockStore,
                  streams: StreamWriter, access: AccessPolicy,
-                 remote_classes: RemoteClasses) -> None:
+                 remote_classes: RemoteClasses,
+                 ignores_invite: Callable[[str, str], bool]) -> None:
         self.remote_classes = remote_classes  # what the inviter's node attests
         self.server_name = server_name
         self.signing_key = signing_key
@@ -40,6 +44,7 @@ class InboundInvites:
         self.knocks = knocks
         self.streams = streams
         self.access = access  # the policy decision point
+        self.ignores_invite = ignores_invite  # (invitee, inviter): taken but never shown
 
     async def receive(self, origin: str, room_id: str, event_id: str,
                       body: dict[str, Any]) -> dict[str, Any]:
@@ -57,6 +62,10 @@ class InboundInvites:
         pdu = dict(event.pdu)
         pdu["signatures"] = {k: dict(v) for k, v in event.signatures.items()}
         sign_event(pdu, self.server_name, self.signing_key, version)
+        if self.ignores_invite(invitee, event.sender):
+            logger.info("%s ignores invites from %s: %s not kept", invitee, event.sender,
+                        event_id)
+            return pdu
         state = body.get("invite_room_state")
         stripped = [s for s in state if isinstance(s, dict)] if isinstance(state, list) else []
 

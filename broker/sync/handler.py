@@ -87,7 +87,8 @@ class SyncStores:
 class SyncHandler:
     def __init__(self, stores: SyncStores, rooms: Rooms, stream: StreamIdGenerator,
                  notifier: Notifier, typing: TypingTracker, visibility: Visibility,
-                 client_events: ClientEvents, e2ee_fields: E2eeFields, clock: Clock) -> None:
+                 client_events: ClientEvents, e2ee_fields: E2eeFields, clock: Clock,
+                 ignores_invite: Callable[[str, str], bool]) -> None:
         self.stores = stores
         self.rooms = rooms
         self.stream = stream
@@ -97,6 +98,7 @@ class SyncHandler:
         self.client_events = client_events
         self.e2ee_fields = e2ee_fields
         self.clock = clock
+        self.ignores_invite = ignores_invite  # (invitee, inviter): an invite never shown
         self.summaries = RoomSummaries()
         self.shared_timelines = SharedTimelines()
 
@@ -192,7 +194,9 @@ class SyncHandler:
                       or self.typing.changed_since(room_id, since.typing)):
                     plans.append(_RoomPlan(room, full=False))
             elif membership == "invite" and (since is None or newly):
-                invites[room_id] = await self._invite_section(room_id, user_id)
+                section = await self._invite_section(room_id, user_id)
+                if section is not None:
+                    invites[room_id] = section
             elif membership in ("leave", "ban") and newly and since is not None:
                 leaves[room_id] = await self._leave_section(
                     room_id, changed_memberships[room_id], since, req)
@@ -425,12 +429,15 @@ class SyncHandler:
         return ephemeral
 
     # -- invites and leaves ---------------------------------------------------------------------------
-    async def _invite_section(self, room_id: str, user_id: str) -> dict[str, Any]:
+    async def _invite_section(self, room_id: str, user_id: str) -> dict[str, Any] | None:
+        """The invite's section; None for an invite the user ignores."""
         room = await self.rooms.registry.get(room_id)
         events: list[dict[str, Any]] = []
         if room is not None:
             events.extend(stripped_state(room))
             invite = room.state.get(("m.room.member", user_id))
+            if invite is not None and self.ignores_invite(user_id, invite.sender):
+                return None
             if invite is not None:
                 member = stripped(invite)
                 member.update({"event_id": invite.event_id,
