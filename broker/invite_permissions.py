@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from broker.access_policy import Decision, Refusal
+from broker.access_policy import Decision, InstalledRule, Refusal
 from broker.errors import MalformedContent
 from storage.account_data import AccountDataStore
 
@@ -32,6 +32,11 @@ BLOCKED_ERRCODE = "M_INVITE_BLOCKED"
 LISTS = ("allowed_users", "ignored_users", "blocked_users",
          "allowed_servers", "ignored_servers", "blocked_servers")
 ALLOW, IGNORE, BLOCK = "allow", "ignore", "block"
+RULE = InstalledRule(
+    "invite_permissions", (BLOCKED,),
+    "An invite of a user of this node that their m.invite_permission_config blocks (MSC4155"
+    " lists of users and servers, or default_action block) is refused with M_INVITE_BLOCKED;"
+    " one it ignores is taken but never shown")
 
 
 def glob(patterns: list[str]) -> re.Pattern[str] | None:

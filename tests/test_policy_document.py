@@ -27,7 +27,7 @@ __all__ = ["admin"]
 REASONS = ["room_shut_down", "official_group_by_verified_only",
            "official_group_own_organisation", "group_kind_fixed",
            "official_group_verified_only", "member_limit", "direct_room_two_members",
-           "public_cannot_reach_verified"]
+           "public_cannot_reach_verified", "invite_blocked"]
 
 
 def policy(node: AdminNode) -> dict[str, Any]:
@@ -38,7 +38,7 @@ def test_the_document_lists_the_installed_rules_in_order_with_their_reasons(
         admin: AdminNode) -> None:
     rules = policy(admin)["rules"]
     assert [rule["name"] for rule in rules] == ["rooms_shut_down", "official_groups",
-                                                "reachability"]
+                                                "reachability", "invite_permissions"]
     assert [reason for rule in rules for reason in rule["reasons"]] == REASONS
     assert all(rule["description"] for rule in rules)
 
