@@ -256,6 +256,7 @@ class Node:
                                                 self.clock)
         reachability = self.admin.reachability  # who public users may invite
         reachability.remote = self.remote_classes
+        self.admin.profile_visibility.remote = self.remote_classes  # other nodes' verified
         self.policy.add_rule(reachability.rule, REACHABILITY_RULE)
         self.account_data.watch(ACCOUNT_DATA_TYPE, reachability)
         self.admin.changes.listen(reachability.changes_seen)

@@ -11,10 +11,11 @@ The audiences, from who reads (the viewer) and whose profile it is (the owner):
 - ``same_organisation``: a verified user of this node whose organisation lies in the same
   top-level organisation as the owner's (a ministry and its departments are one organisation);
 - ``verified_this_node``: any other verified user of this node;
-- ``verified_other_nodes``: a verified user of another node.  Until nodes attest their users to
-  each other, a user of another server (and a server asking over federation, which names no
-  user) is public here: this audience has nobody in it yet;
-- ``public``: everyone else (public users, readers without a token, other servers).
+- ``verified_other_nodes``: a user of another node whose home node attests them verified
+  (:mod:`broker.remote_classes`); a user of another server without a current attestation is
+  public here;
+- ``public``: everyone else (public users, readers without a token, and a server asking over
+  federation, which names no user: it is answered what the public sees).
 
 The owner always sees all of their own profile.  ``in.gov.broker.class`` is not a field an
 organisation hides: whether someone is verified is what the separation rules are about.
@@ -22,8 +23,8 @@ organisation hides: whether someone is verified is what the separation rules are
 Membership events (the name and avatar a room's members read) are shared by every member of
 the room and every server in it, and stay in the room's state for whoever joins later, so the
 node restates there only what every audience the room may hold sees: in an official group
-(verified users only) what ``same_organisation`` and ``verified_this_node`` both see; in any
-other room what all four see.  A room's kind never changes, so what was restated never reaches
+(verified users only, of this node or attested by theirs) what the three verified audiences
+all see; in any other room what all four see.  A room's kind never changes, so what was restated never reaches
 an audience it was not meant for.  When an organisation's setting changes what its members'
 rooms may show, the node restates their memberships (:meth:`ProfileVisibility.on_changed`).
 
@@ -54,6 +55,7 @@ from broker.admin.model import (
     check_profile_visibility,
 )
 from broker.errors import DomainError
+from broker.remote_classes import RemoteClasses
 from protocol.signing import server_name_of
 from storage.audit import Change
 from storage.organisations import Organisation, OrganisationStore
@@ -76,9 +78,9 @@ DEFAULT: dict[str, frozenset[str]] = {
     VERIFIED_OTHER_NODES: OTHER_VERIFIED,
     PUBLIC_AUDIENCE: NAME_AND_AVATAR,
 }
-# The audiences a room may hold, by kind: an official group admits verified users only
-# (and, until nodes attest their users, only this node's).
-ROOM_AUDIENCES = {OFFICIAL: (SAME_ORGANISATION, VERIFIED_THIS_NODE)}
+# The audiences a room may hold, by kind: an official group admits verified users only (of
+# this node, or of other nodes that attest them).
+ROOM_AUDIENCES = {OFFICIAL: (SAME_ORGANISATION, VERIFIED_THIS_NODE, VERIFIED_OTHER_NODES)}
 ORGANISATION_ACTIONS = ("organisations.",)
 
 
@@ -106,6 +108,7 @@ class ProfileVisibility:
         self._settings: dict[str, dict[str, frozenset[str]]] = {}
         self._generation = 0  # counts the node's own writes (a read older than one is stale)
         self._loaded = False
+        self.remote: RemoteClasses | None = None  # what other nodes attest (set by the node)
         self._listeners: list[Callable[[list[str]], None]] = []
 
     # -- what memory holds -----------------------------------------------------------------
@@ -175,8 +178,12 @@ class ProfileVisibility:
     def audience(self, viewer: str, owner_org: str | None) -> str:
         """The audience ``viewer`` ("" for nobody named) belongs to for ``owner_org``'s
         members."""
-        if not viewer or server_name_of(viewer) != self.server_name:
-            return PUBLIC_AUDIENCE  # until attestation: every other node's user is public
+        if not viewer:
+            return PUBLIC_AUDIENCE
+        if server_name_of(viewer) != self.server_name:
+            attested = self.remote is not None and \
+                self.remote.verification_org(viewer) is not None
+            return VERIFIED_OTHER_NODES if attested else PUBLIC_AUDIENCE
         row = self.classes.verification(viewer)
         if row is None:
             return PUBLIC_AUDIENCE
