@@ -271,7 +271,7 @@ class Node:
         self.policy_document = PolicyDocument(
             self.policy, self.config.groups, reachability.summary,
             self.admin.profile_visibility, lambda: len(self.blocked_rooms),
-            self.message_tags.summary, self.remote_classes.summary, authority, audit)
+            self._message_tags_summary, self.remote_classes.summary, authority, audit)
 
     async def _account_ended(self, user_id: str) -> None:
         """A deactivated account (by its user or an admin): public at once, out of its rooms."""
@@ -455,6 +455,13 @@ class Node:
         """What a membership event restates of a user's profile (the profiles service is
         built after the room services that ask)."""
         return await self.profiles.in_room(user_id, room)
+
+    def _message_tags_summary(self) -> dict[str, Any]:
+        """The policy document's message tags, with the messages auto-deleted so far."""
+        deleted = self.auto_delete
+        return {**self.message_tags.summary(),
+                "auto_deleted": {"redacted": deleted.redacted,
+                                 "not_redacted": deleted.not_redacted}}
 
     def _verified_organisation(self, user_id: str) -> str | None:
         """The organisation ``user_id`` is verified in now (memory; the message tags ask)."""

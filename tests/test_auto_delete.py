@@ -174,3 +174,13 @@ def test_a_message_its_sender_redacted_first_is_no_longer_waiting(engine: Engine
         "PUT", f"{V3}/rooms/{quote(room.room_id)}/redact/{quote(event_id)}/r1", room.alice, {})
     assert status == 200
     assert result_of(local.node.stores.event_expiry.expiry_of(event_id)) is None
+
+
+def test_the_policy_document_counts_the_messages_auto_deleted(engine: Engine) -> None:
+    local = engine.node()
+    room = Room(local)
+    room.send_auto_delete()
+    local.node.auto_delete.start(local.reactor)
+    run_for(local, LIFETIME_S + 1)
+    summary = local.node.policy_document.document()["message_tags"]
+    assert summary["auto_deleted"] == {"redacted": 1, "not_redacted": 0}
