@@ -394,6 +394,7 @@ class Node:
                                  stores.organisations.members_in)
         # an organisation's setting changed: its members' rooms restate what they may show
         self.admin.profile_visibility.on_changed(self.profiles.organisations_changed)
+        self.admin.accounts.on_moved(self.profiles.user_moved)
         self.user_directory = UserDirectory(stores.user_directory, self.policy,
                                             self.admin.profile_visibility,
                                             self.admin.reachability.findable_by)

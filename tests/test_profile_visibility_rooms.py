@@ -152,6 +152,15 @@ def test_an_organisation_showing_names_again_has_them_restated(scene: Scene) -> 
     assert scene.member(room_id, "bob", "bob")["displayname"] == "Bob Rao"
 
 
+def test_a_user_moved_to_an_organisation_that_hides_names_has_them_restated(
+        scene: Scene) -> None:
+    scene.set_name("mira", "Mira Sen")
+    room_id = scene.room("mira")
+    scene.node.ok("PATCH", f"/users/{scene.ids['mira']}", {"organisation": "mha"})
+    scene.node.local.turn()
+    assert "displayname" not in scene.member(room_id, "mira", "mira")
+
+
 # -- the user directory --------------------------------------------------------------------
 def test_a_public_user_does_not_find_an_unreachable_verified_user_of_a_public_room(
         scene: Scene) -> None:

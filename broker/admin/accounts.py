@@ -71,6 +71,12 @@ class AdminAccounts:
         self.roles = roles
         self.deps = deps
         self.reachability = reachability
+        self._moved: list[Callable[[str], None]] = []
+
+    def on_moved(self, listener: Callable[[str], None]) -> None:
+        """Tell ``listener`` each user this node moves to another organisation (or out of
+        one), once the move is stored."""
+        self._moved.append(listener)
 
     # -- reading ---------------------------------------------------------------------------
     async def existing(self, user_id: str) -> AccountRow:
@@ -236,6 +242,8 @@ class AdminAccounts:
                 self.reachability.force(user_id, body[REACHABLE])
             if moved:
                 self.classes.ended(user_id)
+                for listener in self._moved:
+                    listener(user_id)
             return await self.fresh(user_id, tree, grants)
 
     async def deactivate(self, actor: Actor, user_id: str, body: dict[str, Any]

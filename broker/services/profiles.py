@@ -117,6 +117,13 @@ class Profiles:
         d.addErrback(lambda f: logger.error("restating the members of %s failed: %s",
                                             ", ".join(org_ids), f.getErrorMessage()))
 
+    def user_moved(self, user_id: str) -> None:
+        """The user was moved to another organisation: its visibility holds for them now;
+        restate their memberships in the background."""
+        d = defer.ensureDeferred(self.restate(user_id))
+        d.addErrback(lambda f: logger.error("restating %s's membership failed: %s", user_id,
+                                            f.getErrorMessage()))
+
     async def restate_members(self, org_ids: list[str]) -> int:
         """Restate every member of ``org_ids``; how many users were restated (a user whose
         restating fails is logged and passed over)."""
