@@ -8,13 +8,14 @@ kept redacted); a revocation on A reaches B through the join A restates (B admit
 more although what it held before had not expired) and A takes the user out of B's group; B's
 user-status query answers for B's own users only.
 
-Users are verified and revoked with ``broker users`` commands, which the running node takes in
+Both nodes run on SQLite, then on PostgreSQL.  Users are verified and revoked with ``broker users`` commands, which the running node takes in
 through its change feed.
 """
 
 from __future__ import annotations
 
 import copy
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,8 +35,14 @@ from protocol.events import finalize_pdu
 from protocol.room_versions import get_room_version
 from tests.fake_peer import FED_V1, FakePeer, now_ms
 from tests.node_harness import Client, NodeProcess
-from tests.peer_env import ALLOWED, assert_error
+from tests.peer_env import ALLOWED, ENGINES, assert_error
 from tests.room_helpers import V3, create_room, room_path
+from tests.storage_helpers import (
+    POSTGRES_ENV,
+    POSTGRES_SKIP,
+    create_postgres_database,
+    drop_postgres_database,
+)
 from tests.test_federation_groups import _until_verified
 from tests.test_federation_rooms import wait_for
 
@@ -48,15 +55,22 @@ class Nodes:
     bea: Client  # verified on B: creates B's official groups
 
 
-@pytest.fixture(scope="module")
-def nodes(tmp_path_factory: Any) -> Iterator[Nodes]:
+@pytest.fixture(scope="module", params=ENGINES)
+def nodes(request: Any, tmp_path_factory: Any) -> Iterator[Nodes]:
+    """Both nodes on SQLite, then both on PostgreSQL (each its own database)."""
+    engine = request.param
+    if engine == "postgres" and not os.environ.get(POSTGRES_ENV):
+        pytest.skip(POSTGRES_SKIP)
     orgs = Path(tmp_path_factory.mktemp("attest_orgs")) / "organisations.yaml"
     orgs.write_text(yaml.safe_dump({"organisations": [{"id": "mha", "name": "MHA"}]}))
     peer = FakePeer(ALLOWED)
     overrides = {"federation.pinned_keys": peer.pinned_key_config(),
                  "organisations.path": str(orgs)}
+    databases = [create_postgres_database() if engine == "postgres" else ("", "")
+                 for _ in "ab"]
     a, b = (NodeProcess(Path(tmp_path_factory.mktemp(f"attest_{n}")), federation=True,
-                        overrides=overrides) for n in "ab")
+                        engine=engine, dsn=dsn, overrides=overrides)
+            for n, (dsn, _name) in zip("ab", databases, strict=True))
     a.allow(b).allow_servers(peer.server_name)
     b.allow(a).allow_servers(peer.server_name)
     try:
@@ -66,6 +80,9 @@ def nodes(tmp_path_factory: Any) -> Iterator[Nodes]:
     finally:
         a.stop()
         b.stop()
+        for _dsn, name in databases:
+            if name:
+                drop_postgres_database(name)
 
 
 def verified(node: NodeProcess) -> Client:
