@@ -23,6 +23,7 @@ from broker.key_admin import own_verify_keys, published_old_keys
 from broker.rooms.remote_events import RemoteEvents
 from broker.services.federation_history import RoomHistory, VisiblePdus
 from broker.services.federation_invites import InboundInvites
+from broker.services.federation_knocks import KnockAnswers
 from broker.services.federation_queries import (
     ClaimLocalKeys,
     FederationQueries,
@@ -194,7 +195,9 @@ def build_federation_services(config: NodeConfig, signing_key: Any, clock: Clock
                                stores.remote_invites, stores.remote_knocks, streams, access,
                                remote_classes, invite_permissions.ignores),
         receiver=TransactionReceiver(name, registry, stores.state, fed.keyring, fed.policy,
-                                     fed.remote_events, fed.sender, edus),
+                                     fed.remote_events, fed.sender, edus,
+                                     KnockAnswers(name, fed.keyring, stores.remote_knocks,
+                                                  streams)),
         queries=FederationQueries(name, stores.aliases, local.profile_for_server, registry,
                                   access, classes),
         user_keys=FederationUserKeys(name, stores.device_keys, local.query_keys,

@@ -128,12 +128,18 @@ def _knock(bob: Client, room_id: str, via: NodeProcess) -> None:
     assert bob.status == 200 and body == {"room_id": room_id}, body
 
 
-def test_a_knock_on_a_room_of_another_node_reaches_its_members(
-        pair: tuple[NodeProcess, NodeProcess]) -> None:
+def _knocked(pair: tuple[NodeProcess, NodeProcess]) -> tuple[Client, Client, str]:
+    """A user of the first node, a user of the second who knocked on a room of the first's."""
     a, b = pair
     alice, bob = a.register(), b.register()
     room_id = _knock_room(alice)
     _knock(bob, room_id, a)
+    return alice, bob, room_id
+
+
+def test_a_knock_on_a_room_of_another_node_reaches_its_members(
+        pair: tuple[NodeProcess, NodeProcess]) -> None:
+    alice, bob, room_id = _knocked(pair)
     member = alice.get(room_path(room_id, f"state/m.room.member/{quote(bob.user_id)}"))
     assert (member["membership"], member["reason"]) == ("knock", "from b")
 
@@ -154,10 +160,7 @@ def test_the_knocker_on_another_nodes_room_sees_the_knock_with_the_rooms_state(
 
 def test_a_knocker_on_another_node_let_in_by_an_invite_joins(
         pair: tuple[NodeProcess, NodeProcess]) -> None:
-    a, b = pair
-    alice, bob = a.register(), b.register()
-    room_id = _knock_room(alice)
-    _knock(bob, room_id, a)
+    alice, bob, room_id = _knocked(pair)
     token = sync(bob)["next_batch"]
     alice.post(room_path(room_id, "invite"), {"user_id": bob.user_id})
     assert alice.status == 200
@@ -171,15 +174,24 @@ def test_a_knocker_on_another_node_let_in_by_an_invite_joins(
 
 def test_leaving_withdraws_a_knock_on_another_nodes_room(
         pair: tuple[NodeProcess, NodeProcess]) -> None:
-    a, b = pair
-    alice, bob = a.register(), b.register()
-    room_id = _knock_room(alice)
-    _knock(bob, room_id, a)
+    alice, bob, room_id = _knocked(pair)
     bob.post(room_path(room_id, "leave"), {})
     assert bob.status == 200
     member = alice.get(room_path(room_id, f"state/m.room.member/{quote(bob.user_id)}"))
     assert member["membership"] == "leave"
     assert room_id not in sync(bob)["rooms"]["knock"]
+
+
+def test_a_knock_the_other_node_refuses_is_no_longer_shown_to_the_knocker(
+        pair: tuple[NodeProcess, NodeProcess]) -> None:
+    alice, bob, room_id = _knocked(pair)
+    token = sync(bob)["next_batch"]
+    alice.post(room_path(room_id, "kick"), {"user_id": bob.user_id, "reason": "not now"})
+    assert alice.status == 200
+    deadline = time.monotonic() + 15
+    while room_id in sync(bob)["rooms"]["knock"]:
+        assert time.monotonic() < deadline, "the refusal did not reach the knocker's node"
+        token = sync(bob, token, timeout=1000)["next_batch"]  # until the next change for bob
 
 
 def test_a_knock_on_another_nodes_invite_only_room_is_refused(

@@ -18,6 +18,7 @@ from twisted.internet import defer
 
 from broker.rooms.live_room import RoomRegistry
 from broker.rooms.remote_events import RemoteEventRejected, RemoteEvents
+from broker.services.federation_knocks import KnockAnswers
 from broker.streams import StreamWriter
 from broker.typing_tracker import TypingTracker
 from protocol.pdu_checks import PduRejected, check_pdu, event_id_if_computable
@@ -39,7 +40,7 @@ PduResult = tuple[str | None, str | None, "defer.Deferred[None] | None"]
 class TransactionReceiver:
     def __init__(self, server_name: str, registry: RoomRegistry, state_store: StateStore,
                  keyring: Any, policy: Any, remote_events: RemoteEvents, sender: Any,
-                 edus: EphemeralUpdates) -> None:
+                 edus: EphemeralUpdates, knock_answers: KnockAnswers) -> None:
         self.server_name = server_name
         self.registry = registry
         self.state_store = state_store
@@ -48,6 +49,7 @@ class TransactionReceiver:
         self.remote_events = remote_events
         self.sender = sender  # FederationSender
         self.edus = edus
+        self.knock_answers = knock_answers  # a refused knock on a room not held here
         self._seen: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
 
     async def receive(self, origin: str, txn_id: str, pdus: list[Any], edus: list[Any]
@@ -108,7 +110,8 @@ class TransactionReceiver:
             return None, None, None
         room = await self.registry.get(room_id)
         if room is None:
-            logger.info("PDU from %s for unknown room %s dropped", origin, room_id)
+            if not await self.knock_answers.on_unknown_room(origin, pdu):
+                logger.info("PDU from %s for unknown room %s dropped", origin, room_id)
             return None, None, None
         try:
             event = await check_pdu(self.keyring, pdu, room.room_version)
