@@ -1,7 +1,8 @@
 """The separation rules in rooms shared with a Synapse homeserver, driven through matrix-nio as
 apps on both servers would: a Synapse user (public to our node: Synapse attests nobody) is
 refused from an official group held here, joining or knocking, with the rule's name passed on
-by Synapse to its client; an informal room with the same user keeps working both ways.
+by Synapse to its client; an informal room with the same user keeps working both ways; our
+verified user's join of a Synapse room, carrying our attestation, is an ordinary membership there.
 
 One Synapse and one node of ours for the module (Synapse takes seconds to start).
 """
@@ -20,6 +21,7 @@ import nio
 import pytest
 import yaml
 
+from broker.attestations import ATTESTATION
 from broker.cli import main
 from broker.group_rules import VERIFIED_ONLY
 from broker.rooms.room_kind import GROUP_EVENT
@@ -136,6 +138,34 @@ def test_an_informal_room_with_a_synapse_user_carries_messages_both_ways(
             await sync_until(sam, text_with_id(from_vera))
             from_sam = await send_text(sam, created.room_id, "from synapse")
             await sync_until(vera, text_with_id(from_sam))
+        finally:
+            await vera.close()
+            await sam.close()
+    asyncio.run(run())
+
+
+def test_our_verified_users_attested_join_of_a_synapse_room_is_an_ordinary_membership(
+        servers: Servers) -> None:
+    """Synapse takes our join, attestation and all, keeps the key as content and the room
+    works; the attestation Synapse hands its client is the one our node signed."""
+    ours, synapse, localpart = servers
+
+    async def run() -> None:
+        vera = await _verified_client(ours, localpart)
+        sam = await register(synapse)  # type: ignore[arg-type]  # base_url is all it needs
+        try:
+            alias = "s" + uuid.uuid4().hex[:10]
+            created = expect(await sam.room_create(alias=alias, visibility=nio.RoomVisibility
+                                                   .public), nio.RoomCreateResponse)
+            expect(await vera.join(f"#{alias}:{synapse.server_name}"), nio.JoinResponse)
+            member = expect(await sam.room_get_state_event(
+                created.room_id, "m.room.member", vera.user_id), nio.RoomGetStateEventResponse)
+            assert member.content["membership"] == "join"
+            assert member.content[ATTESTATION]["class"] == "verified"
+            assert member.content[ATTESTATION]["organisation"] == "mha"
+            await sam.sync(timeout=0)
+            from_vera = await send_text(vera, created.room_id, "from a verified user")
+            await sync_until(sam, text_with_id(from_vera))
         finally:
             await vera.close()
             await sam.close()
