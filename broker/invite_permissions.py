@@ -11,6 +11,9 @@ For an invite of one of this node's users, checked in order (MSC4155):
    (``"in.gov.broker.reason": "invite_blocked"``);
 4. ``default_action: "block"``: refused the same way; otherwise the invite goes on.
 
+Clients that still write MSC4155's unstable type (``org.matrix.msc4155.invite_permission_config``)
+are honoured too; a user's stable config, once written, is the one read.
+
 This sits on top of the separation rules (an invite they refuse stays refused).  Every
 user's config is held in memory (read at start, replaced on each write through the account
 data service), compiled once, so the check on the invite path reads no database.
@@ -27,6 +30,8 @@ from broker.errors import MalformedContent
 from storage.account_data import AccountDataStore
 
 ACCOUNT_DATA_TYPE = "m.invite_permission_config"
+UNSTABLE_TYPE = "org.matrix.msc4155.invite_permission_config"
+TYPES = (ACCOUNT_DATA_TYPE, UNSTABLE_TYPE)  # the first a user has decides
 BLOCKED = "invite_blocked"
 BLOCKED_ERRCODE = "M_INVITE_BLOCKED"
 LISTS = ("allowed_users", "ignored_users", "blocked_users",
@@ -85,32 +90,42 @@ def config_of(content: dict[str, Any]) -> InviteConfig:
         block_by_default=content.get("default_action") == "block")
 
 
-class InvitePermissions:
-    def __init__(self, store: AccountDataStore) -> None:
-        self.store = store
-        self._configs: dict[str, InviteConfig] = {}
+class ConfigsOfType:
+    """The account data watcher of one of :data:`TYPES`: every user's config of that type."""
 
-    async def load(self) -> None:
-        """Read every user's config (at start); one the node cannot read lets invites in."""
-        configs: dict[str, InviteConfig] = {}
-        for user_id, content in (await self.store.global_of_type(ACCOUNT_DATA_TYPE)).items():
-            try:
-                configs[user_id] = config_of(content if isinstance(content, dict) else {})
-            except MalformedContent:
-                continue
-        self._configs = configs
+    def __init__(self) -> None:
+        self.configs: dict[str, InviteConfig] = {}
 
-    # -- the account data watcher --------------------------------------------------------------
     def check(self, content: dict[str, Any]) -> None:
         config_of(content)
 
     def written(self, user_id: str, content: dict[str, Any]) -> None:
-        self._configs[user_id] = config_of(content)
+        self.configs[user_id] = config_of(content)
+
+
+class InvitePermissions:
+    def __init__(self, store: AccountDataStore) -> None:
+        self.store = store
+        self.watchers = {data_type: ConfigsOfType() for data_type in TYPES}
+
+    async def load(self) -> None:
+        """Read every user's configs (at start); one the node cannot read lets invites in."""
+        for data_type, watcher in self.watchers.items():
+            configs: dict[str, InviteConfig] = {}
+            for user_id, content in (await self.store.global_of_type(data_type)).items():
+                try:
+                    configs[user_id] = config_of(content if isinstance(content, dict) else {})
+                except MalformedContent:
+                    continue
+            watcher.configs = configs
 
     # -- decisions -----------------------------------------------------------------------------
     def verdict(self, invitee: str, inviter: str) -> str:
-        config = self._configs.get(invitee)
-        return ALLOW if config is None else config.verdict(inviter)
+        for watcher in self.watchers.values():
+            config = watcher.configs.get(invitee)
+            if config is not None:
+                return config.verdict(inviter)
+        return ALLOW
 
     def ignores(self, invitee: str, inviter: str) -> bool:
         """Whether ``invitee`` ignores invites from ``inviter`` (taken, never shown)."""

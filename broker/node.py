@@ -54,7 +54,6 @@ from broker.http.channel import make_site
 from broker.http.guards import Guards
 from broker.http.server import ListenerResource, Router
 from broker.http.user_auth import RequestUsers
-from broker.invite_permissions import ACCOUNT_DATA_TYPE as INVITE_PERMISSIONS
 from broker.invite_permissions import RULE as INVITE_PERMISSIONS_RULE
 from broker.invite_permissions import InvitePermissions
 from broker.mail import Mailer
@@ -262,7 +261,8 @@ class Node:
         self.admin.changes.listen(reachability.changes_seen)
         # what each user lets invite them (MSC4155), on top of the separation rules
         self.policy.add_rule(self.invite_permissions.rule, INVITE_PERMISSIONS_RULE)
-        self.account_data.watch(INVITE_PERMISSIONS, self.invite_permissions)
+        for data_type, watcher in self.invite_permissions.watchers.items():
+            self.account_data.watch(data_type, watcher)
         authority, audit = self.admin.authority, self.admin.audit
         self.admin_rooms = AdminRooms(stores.room_admin, stores.state, self.rooms,
                                       self.blocked_rooms, authority, audit, self.clock)

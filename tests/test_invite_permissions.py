@@ -18,6 +18,7 @@ from broker.invite_permissions import (
     BLOCK,
     BLOCKED,
     IGNORE,
+    UNSTABLE_TYPE,
     InvitePermissions,
     config_of,
 )
@@ -190,6 +191,19 @@ def test_configs_are_read_again_at_start(scene: Scene) -> None:
     started = InvitePermissions(scene.node.stores.account_data)  # as a restarted node's
     scene.node.local.run(started.load())
     assert started.verdict(scene.ids["pia"], scene.ids["pat"]) == BLOCK
+
+
+def test_msc4155s_unstable_type_is_honoured(scene: Scene) -> None:
+    scene.node.client("pia", "PUT", f"/user/{quote(scene.ids['pia'])}/account_data/"
+                      f"{UNSTABLE_TYPE}", {"blocked_users": [scene.ids["pat"]]})
+    assert blocked(scene.invite("pat", "pia"))
+
+
+def test_a_stable_config_goes_before_the_unstable_one(scene: Scene) -> None:
+    scene.node.client("pia", "PUT", f"/user/{quote(scene.ids['pia'])}/account_data/"
+                      f"{UNSTABLE_TYPE}", {"blocked_users": [scene.ids["pat"]]})
+    scene.configure("pia", {})
+    assert scene.invite("pat", "pia")[0] == 200
 
 
 def test_the_node_says_it_enforces_invite_permissions(scene: Scene) -> None:
