@@ -18,6 +18,7 @@ import yaml
 from broker.auth import DEFAULT_TOKENS
 from broker.notifier import DEFAULT_POSITIONS, DEFAULT_WAKE_BATCH, DEFAULT_WAKE_BUDGET_S
 from broker.passwords import HashingSettings
+from broker.retention import DEFAULT_PURGE_INTERVAL_MS, RetentionSettings
 from broker.rooms.live_room import DEFAULT_LIVE_ROOMS
 from broker.rooms.user_rooms import DEFAULT_USER_ROOMS
 
@@ -82,6 +83,14 @@ SCHEMA: dict[str, Any] = {
     },
     "retention": {
         "undelivered_to_device_days": _k(int, default=7, minimum=1),
+        # Durations: milliseconds (an integer) or a number with a unit (30s, 12h, 90d).
+        "enabled": _k(bool, default=False),
+        "default_policy": {
+            "max_lifetime": _k(int, str),
+        },
+        "allowed_lifetime_min": _k(int, str),
+        "allowed_lifetime_max": _k(int, str),
+        "purge_interval": _k(int, str, default=DEFAULT_PURGE_INTERVAL_MS),
     },
     "sync": {
         "wake_batch": _k(int, default=DEFAULT_WAKE_BATCH, minimum=1),
@@ -367,6 +376,7 @@ class NodeConfig:
     email_codes: EmailCodes = field(default_factory=EmailCodes)
     groups: GroupsConfig = field(default_factory=GroupsConfig)
     tags: TagsConfig = field(default_factory=TagsConfig)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -427,6 +437,7 @@ def parse_config(raw: Any, base_dir: Path) -> NodeConfig:
         email_codes=EmailCodes(**data["email"]["codes"]),
         groups=GroupsConfig(**data["groups"]),
         tags=_parse_tags(data["tags"]),
+        retention=_parse_retention(data["retention"]),
         raw=data,
     )
 
@@ -489,6 +500,49 @@ def _parse_tags(data: dict[str, Any]) -> TagsConfig:
         auto_delete_min_ms=auto["min_seconds"] * 1000,
         auto_delete_max_ms=auto["max_seconds"] * 1000,
         auto_delete_check_seconds=auto["check_seconds"], auto_delete_batch=auto["batch"])
+
+
+# A duration with its unit: milliseconds, seconds, minutes, hours, days, weeks, years.
+_DURATION = re.compile(r"(\d+)\s*(ms|s|m|h|d|w|y)?")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000,
+            "w": 7 * 86_400_000, "y": 365 * 86_400_000}
+
+
+def parse_duration(key: str, value: int | str) -> int:
+    """A duration in milliseconds from an integer (milliseconds) or a string such as ``30s``,
+    ``12h`` or ``90d``; ConfigError naming ``key`` for anything else or a duration of 0."""
+    if isinstance(value, int):
+        ms = value
+    else:
+        match = _DURATION.fullmatch(value.strip())
+        if match is None:
+            raise ConfigError(key, "expected a duration such as 30s, 12h, 90d or a number of"
+                              f" milliseconds, got {value!r}")
+        ms = int(match.group(1)) * _UNIT_MS[match.group(2) or "ms"]
+    if ms < 1:
+        raise ConfigError(key, f"expected a duration of at least 1 ms, got {value!r}")
+    return ms
+
+
+def _parse_retention(data: dict[str, Any]) -> RetentionSettings:
+    def duration(name: str, value: int | str | None) -> int | None:
+        return None if value is None else parse_duration(f"retention.{name}", value)
+
+    low = duration("allowed_lifetime_min", data["allowed_lifetime_min"])
+    high = duration("allowed_lifetime_max", data["allowed_lifetime_max"])
+    if low is not None and high is not None and low > high:
+        raise ConfigError("retention", "expected allowed_lifetime_min <= allowed_lifetime_max,"
+                          f" got {data['allowed_lifetime_min']!r} and"
+                          f" {data['allowed_lifetime_max']!r}")
+    purge = parse_duration("retention.purge_interval", data["purge_interval"])
+    if purge < 1000:
+        raise ConfigError("retention.purge_interval",
+                          f"expected at least 1s, got {data['purge_interval']!r}")
+    return RetentionSettings(
+        enabled=data["enabled"],
+        default_max_lifetime_ms=duration("default_policy.max_lifetime",
+                                         data["default_policy"]["max_lifetime"]),
+        min_lifetime_ms=low, max_lifetime_ms=high, purge_interval_ms=purge)
 
 
 def _parse_listeners(items: list[dict[str, Any]], resolve: Any, base_dir: Path

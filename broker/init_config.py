@@ -37,6 +37,14 @@ rooms:
 retention:
   # Undelivered to-device messages are deleted after this many days.
   undelivered_to_device_days: 7
+  # Room events expire by policy (m.room.retention, else the default) once enabled; durations
+  # as 30s, 12h, 90d or milliseconds. See docs/admin/retention.md.
+  enabled: false
+  # default_policy:
+  #   max_lifetime: 90d
+  # allowed_lifetime_min: 1d
+  # allowed_lifetime_max: 365d
+  purge_interval: 1h
 
 limits:
   max_request_body_bytes: 1048576

@@ -66,6 +66,7 @@ from broker.passwords import PasswordHashing
 from broker.ratelimit import RateLimiter
 from broker.receipts import Receipts
 from broker.remote_classes import RemoteClasses
+from broker.retention import Retention
 from broker.rooms.aliases import Aliases
 from broker.rooms.backfill import Backfiller
 from broker.rooms.client_events import ClientEvents
@@ -265,7 +266,8 @@ class Node:
             self.account_data.watch(data_type, watcher)
         authority, audit = self.admin.authority, self.admin.audit
         self.admin_rooms = AdminRooms(stores.room_admin, stores.state, self.rooms,
-                                      self.blocked_rooms, authority, audit, self.clock)
+                                      self.blocked_rooms, authority, audit, self.clock,
+                                      self.retention)
         self.admin_reports = AdminReports(stores.reports, stores.events, authority, audit,
                                           self.clock)
         self.policy_document = PolicyDocument(
@@ -360,11 +362,12 @@ class Node:
         self.client_events = ClientEvents(self.stores.events, self.clock)
         assert self.stream is not None
         self.visibility = Visibility(self.stores.events, self.stream)
+        self.retention = Retention(self.config.retention, self.clock)
         tags = self.config.tags
         self.message_tags = MessageTags(tags, self._verified_organisation)
         self.room_events = RoomEvents(
             self.rooms, self.membership, self.stores.events, self.stores.state, self.visibility,
-            self.client_events, self.policy, self.message_tags, self.clock)
+            self.client_events, self.policy, self.message_tags, self.clock, self.retention)
         self.auto_delete = AutoDelete(self.stores.event_expiry,
                                       redact_in_sender_name(self.rooms), self.clock,
                                       tags.auto_delete_check_seconds, tags.auto_delete_batch)
@@ -381,7 +384,7 @@ class Node:
                        stores.account_data, stores.push_rules, stores.remote_knocks),
             self.rooms, self.stream, self.notifier, self.typing, self.visibility,
             self.client_events, partial(collect_e2ee, self.e2ee, e2ee_sync_providers()),
-            self.clock, self.invite_permissions.ignores)
+            self.clock, self.invite_permissions.ignores, self.retention)
 
     def _build_room_api_services(self) -> None:
         """Reports, profiles, the user directory, room history and the room directory."""
@@ -399,7 +402,7 @@ class Node:
                                             self.admin.profile_visibility,
                                             self.admin.reachability.findable_by)
         self.history = History(self.rooms, stores.events, stores.state, self.visibility,
-                               self.client_events, self.federation.backfiller)
+                               self.client_events, self.federation.backfiller, self.retention)
         self.directory = Directory(self.aliases, self.rooms, stores.state, self.server_name,
                                    self.federation.client, self.policy)
 

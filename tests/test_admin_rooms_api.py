@@ -5,6 +5,7 @@ decided by the permission module and recorded in the audit log."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -17,6 +18,7 @@ from tests.admin_harness import AdminNode, admin
 from tests.inprocess_node import InProcessNode
 
 __all__ = ["admin"]
+DAY_MS = 86_400_000
 
 
 class Scene:
@@ -151,7 +153,26 @@ def test_the_details_show_settings_counts_and_local_members(scene: Scene) -> Non
         "local_members": [{"user_id": _uid("alice"), "membership": "join"},
                           {"user_id": _uid("bob"), "membership": "join"},
                           {"user_id": _uid("carol"), "membership": "invite"}],
-        "public": False, "blocked": None}
+        "public": False, "blocked": None,
+        "retention": {"stated_max_lifetime": None, "effective_max_lifetime": None,
+                      "source": "disabled", "clamped": False}}
+
+
+def test_the_details_show_a_rooms_stated_policy_and_the_clamp_the_node_applies(
+        tmp_path: Path) -> None:
+    node = AdminNode(tmp_path, "sqlite", config={"retention": {
+        "enabled": True, "allowed_lifetime_max": "30d"}})
+    try:
+        node.user("alice")
+        status, answer = node.client("alice", "POST", "/createRoom", {"initial_state": [
+            {"type": "m.room.retention", "state_key": "",
+             "content": {"max_lifetime": 365 * DAY_MS}}]})
+        assert status == 200, answer
+        assert node.ok("GET", f"/rooms/{answer['room_id']}")["retention"] == {
+            "stated_max_lifetime": 365 * DAY_MS, "effective_max_lifetime": 30 * DAY_MS,
+            "source": "room", "clamped": True}
+    finally:
+        node.close()
 
 
 def test_a_node_wide_auditor_reads_a_rooms_metadata(scene: Scene) -> None:

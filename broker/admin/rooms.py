@@ -21,6 +21,7 @@ from broker.admin.blocked_rooms import BlockedRooms
 from broker.admin.model import Actor, optional_text
 from broker.admin.room_views import LIST_TYPES, details, list_item, local_members, matches
 from broker.errors import DomainError, NotFound
+from broker.retention import Retention
 from broker.rooms.persister import EventNotStored
 from broker.rooms.service import Rooms
 from storage.room_admin import Block, RoomAdminStore, RoomRow
@@ -43,8 +44,9 @@ class RoomQuery:
 class AdminRooms:
     def __init__(self, store: RoomAdminStore, state: StateStore, rooms: Rooms,
                  blocked: BlockedRooms, authority: Authority, audit: AuditLog, clock: Any,
-                 batch: int = SHUTDOWN_BATCH) -> None:
+                 retention: Retention, batch: int = SHUTDOWN_BATCH) -> None:
         self.store = store
+        self.retention = retention
         self.state = state
         self.rooms = rooms
         self.blocked = blocked
@@ -85,8 +87,9 @@ class AdminRooms:
             row = await self._allowed(actor, permissions.ROOMS_READ, room_id, entry)
             room = await self.rooms.get_room(room_id)
             aliases = (await self.store.aliases_of([room_id]))[room_id]
-            return details(row, room, await self.store.block_of(room_id), aliases,
-                           self.rooms.is_mine)
+            return {**details(row, room, await self.store.block_of(room_id), aliases,
+                              self.rooms.is_mine),
+                    "retention": self.retention.describe(room.state)}
 
     async def shutdown(self, actor: Actor, room_id: str, body: dict[str, Any]
                        ) -> dict[str, Any]:

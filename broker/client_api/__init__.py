@@ -51,7 +51,7 @@ def client_endpoints(node: Node) -> list[Endpoints]:
         AccountDataEndpoints(node.account_data),
         TagEndpoints(node.account_data),
         VersionEndpoints(),
-        CapabilityEndpoints(node.config.default_room_version),
+        CapabilityEndpoints(node.config.default_room_version, node.retention.capability()),
         LoginEndpoints(node.credentials, node.accounts),
         RegisterEndpoints(node.accounts, node.uia),
         AccountEndpoints(node.accounts, node.uia, node.password_by_email, node.mailer.enabled),

@@ -10,6 +10,7 @@ from typing import Any
 
 from broker.errors import NotFound
 from broker.filtering import EventFilter
+from broker.retention import Retention
 from broker.rooms.backfill import Backfiller
 from broker.rooms.client_events import ClientEvents
 from broker.rooms.live_room import LiveRoom
@@ -61,8 +62,9 @@ class Reader:
 class History:
     def __init__(self, rooms: Rooms, events: EventStore, state: StateStore,
                  visibility: Visibility, client_events: ClientEvents,
-                 backfiller: Backfiller | None) -> None:
+                 backfiller: Backfiller | None, retention: Retention) -> None:
         self.rooms = rooms
+        self.retention = retention
         self.events = events
         self.state = state
         self.visibility = visibility
@@ -75,10 +77,11 @@ class History:
         return Reader(user_id, device_id, room,
                       await self.visibility.readable_until(room, user_id))
 
-    async def _read_page(self, room_id: str, q: PageQuery, start: int, bound: int, limit: int
-                         ) -> tuple[list[Event], int, bool]:
-        """Up to ``limit`` events passing the filter from ``start``; (events, position after
-        them, whether the room has no more in that direction)."""
+    async def _read_page(self, room: LiveRoom, q: PageQuery, start: int, bound: int,
+                         limit: int) -> tuple[list[Event], int, bool]:
+        """Up to ``limit`` events passing the filter (and not expired) from ``start``;
+        (events, position after them, whether the room has no more in that direction)."""
+        room_id = room.room_id
         chunk: list[Event] = []
         position = start
         for _ in range(MAX_PAGES):
@@ -91,7 +94,8 @@ class History:
                     room_id, after=position, up_to=upper, limit=limit, backwards=False)
             if page:
                 position = _stream(page[-1]) - 1 if q.backwards else _stream(page[-1])
-            chunk.extend(e for e in page if _allowed(q.flt, e))
+            chunk.extend(e for e in self.retention.visible(room.state, page)
+                         if _allowed(q.flt, e))
             if len(page) < limit:
                 return chunk, position, True
             if len(chunk) >= limit:
@@ -100,8 +104,7 @@ class History:
 
     async def _fill(self, reader: Reader, q: PageQuery, start: int
                     ) -> tuple[list[Event], int, bool]:
-        room_id = reader.room.room_id
-        chunk, position, exhausted = await self._read_page(room_id, q, start, reader.bound,
+        chunk, position, exhausted = await self._read_page(reader.room, q, start, reader.bound,
                                                            q.limit)
         if q.backwards and exhausted and q.to is None:
             # Past the oldest event we hold: ask a resident server for older history.
@@ -109,7 +112,7 @@ class History:
             if self.backfiller is not None and wanted > 0 and \
                     await self.backfiller.backfill(reader.room, wanted):
                 more, position, exhausted = await self._read_page(
-                    room_id, q, position, reader.bound, wanted)
+                    reader.room, q, position, reader.bound, wanted)
                 chunk.extend(more)
         return chunk[:q.limit], position, exhausted
 
@@ -148,6 +151,8 @@ class History:
         after = [e for e in await self.events.get_room_events(
             room_id, after=position, up_to=reader.bound, limit=limit - before_count,
             backwards=False) if _allowed(flt, e)]
+        before = self.retention.visible(reader.room.state, before)
+        after = self.retention.visible(reader.room.state, after)
         if restricts_history(reader.room):
             visible = await self.visibility.history_filter(room_id, reader.user_id)
             if not visible.allows(event, reader.user_id):
@@ -168,7 +173,8 @@ class History:
                       ) -> dict[str, Any]:
         event = (await self.events.get_events([event_id])).get(event_id)
         if event is None or event.room_id != reader.room.room_id or \
-                _stream(event) > reader.bound:
+                _stream(event) > reader.bound or \
+                self.retention.expired(reader.room.state, event):
             raise NotFound("Event not found")
         position = _stream(event)
         before, after = await self._around(reader, event, limit, flt)

@@ -13,6 +13,7 @@ from typing import Any
 from broker.access_policy import AccessPolicy
 from broker.errors import DomainError, Forbidden, InvalidInput, MalformedContent, NotFound
 from broker.message_tags import MessageTags
+from broker.retention import Retention
 from broker.rooms.client_events import ClientEvents, serialize_event
 from broker.rooms.live_room import LiveRoom
 from broker.rooms.membership import Membership
@@ -41,8 +42,10 @@ def member_profile(content: dict[str, Any]) -> dict[str, str]:
 class RoomEvents:
     def __init__(self, rooms: Rooms, membership: Membership, events: EventStore,
                  state: StateStore, visibility: Visibility, client_events: ClientEvents,
-                 policy: AccessPolicy, tags: MessageTags, clock: Any) -> None:
+                 policy: AccessPolicy, tags: MessageTags, clock: Any,
+                 retention: Retention) -> None:
         self.rooms = rooms
+        self.retention = retention
         self.membership = membership
         self.events = events
         self.state = state
@@ -160,6 +163,7 @@ class RoomEvents:
         room = await self._visible_room(user_id, room_id)
         event = (await self.events.get_events([event_id])).get(event_id)
         if event is None or event.room_id != room_id or \
+                self.retention.expired(room.state, event) or \
                 not await self.visibility.may_read(room, user_id, event):
             raise NotFound("Event not found")
         return (await self.client_events.serialize([event], device=(user_id, device_id)))[0]

@@ -15,6 +15,7 @@ from broker.auth import Requester
 from broker.e2ee.sync import has_news as e2ee_news
 from broker.filtering import Filter
 from broker.push_rules_defaults import push_rules_content
+from broker.retention import Retention
 from broker.rooms.client_events import ClientEvents
 from broker.rooms.live_room import LiveRoom
 from broker.rooms.stripped_state import stripped, stripped_state
@@ -88,8 +89,9 @@ class SyncHandler:
     def __init__(self, stores: SyncStores, rooms: Rooms, stream: StreamIdGenerator,
                  notifier: Notifier, typing: TypingTracker, visibility: Visibility,
                  client_events: ClientEvents, e2ee_fields: E2eeFields, clock: Clock,
-                 ignores_invite: Callable[[str, str], bool]) -> None:
+                 ignores_invite: Callable[[str, str], bool], retention: Retention) -> None:
         self.stores = stores
+        self.retention = retention
         self.rooms = rooms
         self.stream = stream
         self.notifier = notifier
@@ -358,15 +360,17 @@ class SyncHandler:
         if since_stream is not None and history is None:
             key = (room.room_id, since_stream, now.stream, room.recent_version, req.filter.key)
             shared = self.shared_timelines.get(key, self.clock.time_ms())
-            if shared is not None and user_id not in shared.senders:
+            if shared is not None and user_id not in shared.senders and \
+                    not self._holds_expired(room, shared.events):
                 return shared
         flt = req.filter
         limit = flt.timeline_limit(DEFAULT_TIMELINE_LIMIT)
         window, limited = _newest(
             await self._timeline_events(room, since_stream, now.stream, limit), limit)
         first_stream = (window[0].unsigned["stream_ordering"] if window else now.stream + 1)
-        events = [e for e in window if flt.allows_timeline_event(
-            e.type, e.sender, "url" in e.content, room.room_id, e.content)]
+        events = [e for e in self.retention.visible(room.state, window)
+                  if flt.allows_timeline_event(
+                      e.type, e.sender, "url" in e.content, room.room_id, e.content)]
         if history is not None:
             events = history.filter(events, user_id)
         senders = frozenset(e.sender for e in events)
@@ -385,6 +389,10 @@ class SyncHandler:
                                self.clock.time_ms())
         self.shared_timelines.put(key, built)
         return built
+
+    def _holds_expired(self, room: LiveRoom, events: list[Event]) -> bool:
+        """Whether a shared timeline shows an event that has expired since it was built."""
+        return len(self.retention.visible(room.state, events)) != len(events)
 
     async def _state_events(self, req: SyncRequest, plan: _RoomPlan, now: SyncToken,
                             timeline: TimelineSection) -> list[Event]:
@@ -456,6 +464,9 @@ class SyncHandler:
             room_id, after=since.stream, up_to=leave_stream, limit=limit + 1, backwards=True)
         events.reverse()
         events, limited = _newest(events, limit)
+        room = await self.rooms.registry.get(room_id)
+        if room is not None:
+            events = self.retention.visible(room.state, events)
         device = (req.requester.user_id, req.requester.device_id)
         first = events[0].unsigned["stream_ordering"] if events else leave_stream + 1
         return {

@@ -1,0 +1,129 @@
+"""Message retention: how long a room's events are kept, decided from memory.
+
+A room states its policy in ``m.room.retention`` (``max_lifetime`` in milliseconds, as MSC1763
+and Synapse read it); a room without one takes the node's default.  Whatever the source, the
+lifetime is clamped into the node's bounds: ``allowed_lifetime_max`` caps every policy (the
+default included, and a room with no policy at all), ``allowed_lifetime_min`` raises a shorter
+one.  A non-state event is expired once ``origin_server_ts + lifetime < now`` on the node's
+clock: read paths leave it out at once (one comparison per event, the policy read from the
+live room's current state), and the purge job (:mod:`broker.retention_purge`) removes its
+content from storage later.  State events are never expired: the room needs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from protocol.events import Event
+
+if TYPE_CHECKING:
+    from broker.clock import Clock
+
+RETENTION_EVENT = "m.room.retention"
+# The capability clients read the node's bounds from (docs/api/retention.md).
+CAPABILITY = "in.gov.broker.retention"
+DEFAULT_PURGE_INTERVAL_MS = 3_600_000
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """The node's retention config, every duration in milliseconds (None: not set)."""
+
+    enabled: bool = False
+    default_max_lifetime_ms: int | None = None
+    min_lifetime_ms: int | None = None
+    max_lifetime_ms: int | None = None
+    purge_interval_ms: int = DEFAULT_PURGE_INTERVAL_MS
+
+
+def stated_lifetime(content: Mapping[str, Any]) -> int | None:
+    """The ``max_lifetime`` an ``m.room.retention`` content states; None when it states none
+    (absent, not a positive integer), as Synapse ignores such a value."""
+    value = content.get("max_lifetime")
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        return None
+    return value
+
+
+def room_stated_lifetime(state: Mapping[tuple[str, str], Event]) -> int | None:
+    event = state.get((RETENTION_EVENT, ""))
+    return stated_lifetime(event.content) if event is not None else None
+
+
+def is_expired(event: Event, lifetime_ms: int | None, now_ms: int) -> bool:
+    """Whether ``event`` is past a lifetime (state events never are)."""
+    return (lifetime_ms is not None and event.state_key is None
+            and event.origin_server_ts + lifetime_ms < now_ms)
+
+
+class Retention:
+    """The node's retention bounds, and each room's effective policy from its state."""
+
+    def __init__(self, settings: RetentionSettings, clock: Clock) -> None:
+        self.settings = settings
+        self.clock = clock
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.enabled
+
+    def effective_lifetime(self, stated: int | None) -> int | None:
+        """The lifetime a room keeps its events for, given what its state says (None: kept
+        for ever)."""
+        s = self.settings
+        if not s.enabled:
+            return None
+        lifetime = stated if stated is not None else s.default_max_lifetime_ms
+        if lifetime is None:
+            return s.max_lifetime_ms
+        if s.max_lifetime_ms is not None:
+            lifetime = min(lifetime, s.max_lifetime_ms)
+        if s.min_lifetime_ms is not None:
+            lifetime = max(lifetime, s.min_lifetime_ms)
+        return lifetime
+
+    def room_lifetime(self, state: Mapping[tuple[str, str], Event]) -> int | None:
+        """The effective lifetime of a room with this current state (a dict lookup)."""
+        if not self.settings.enabled:
+            return None
+        return self.effective_lifetime(room_stated_lifetime(state))
+
+    def visible(self, state: Mapping[tuple[str, str], Event], events: Iterable[Event]
+                ) -> list[Event]:
+        """``events`` without those expired now under the room's policy."""
+        lifetime = self.room_lifetime(state)
+        if lifetime is None:
+            return list(events)
+        now = self.clock.time_ms()
+        return [e for e in events if not is_expired(e, lifetime, now)]
+
+    def expired(self, state: Mapping[tuple[str, str], Event], event: Event) -> bool:
+        return is_expired(event, self.room_lifetime(state), self.clock.time_ms())
+
+    def describe(self, state: Mapping[tuple[str, str], Event]) -> dict[str, Any]:
+        """What admins see of a room's policy: what its state says, what applies and why."""
+        stated = room_stated_lifetime(state)
+        effective = self.effective_lifetime(stated)
+        source = "room" if stated is not None else (
+            "default" if self.settings.default_max_lifetime_ms is not None else "none")
+        if not self.settings.enabled:
+            source = "disabled"
+        unclamped = stated if stated is not None else self.settings.default_max_lifetime_ms
+        return {
+            "stated_max_lifetime": stated,
+            "effective_max_lifetime": effective,
+            "source": source,
+            "clamped": self.settings.enabled and effective != unclamped,
+        }
+
+    def capability(self) -> dict[str, Any]:
+        """The node's bounds as clients read them in ``GET /capabilities``."""
+        s = self.settings
+        return {
+            "enabled": s.enabled,
+            "default_max_lifetime": s.default_max_lifetime_ms if s.enabled else None,
+            "min_lifetime": s.min_lifetime_ms if s.enabled else None,
+            "max_lifetime": s.max_lifetime_ms if s.enabled else None,
+        }
