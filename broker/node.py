@@ -66,6 +66,7 @@ from broker.passwords import PasswordHashing
 from broker.ratelimit import RateLimiter
 from broker.receipts import Receipts
 from broker.remote_classes import RemoteClasses
+from broker.restatements import GainedVerifications
 from broker.retention import Retention
 from broker.rooms.aliases import Aliases
 from broker.rooms.backfill import Backfiller
@@ -252,6 +253,8 @@ class Node:
                                       self.server_name, self.config.groups)
         self.policy.add_rule(self.group_rules.rule, GROUPS_RULE)
         self.rooms.creator.policy = self.policy  # member limits, where joins are serialised
+        # Other servers learn a verification at once (the user's joins restated, attested).
+        self.gained_verifications = GainedVerifications(self.rooms, self.admin.classes)
         self.official_members = OfficialMembers(self.rooms, stores.state, self.admin.classes,
                                                 self.clock)
         reachability = self.admin.reachability  # who public users may invite

@@ -88,11 +88,15 @@ def nodes(request: Any, tmp_path_factory: Any) -> Iterator[Nodes]:
 def verified(node: NodeProcess) -> Client:
     """A new user of ``node``, verified for mha."""
     client = node.register("v" + uuid.uuid4().hex[:10])
+    verify(node, client)
+    return client
+
+
+def verify(node: NodeProcess, client: Client) -> None:
     localpart = client.user_id.split(":", 1)[0][1:]
     assert main(["users", "verify", localpart, "--organisation", "mha", "--basis", "document",
                  "--config", str(node.config_path)]) == 0
     _until_verified(client)
-    return client
 
 
 def revoke(node: NodeProcess, client: Client) -> None:
@@ -223,6 +227,21 @@ def test_a_revocation_on_one_node_is_seen_on_the_other(nodes: Nodes) -> None:
              timeout=60)
     answer = join_through(vera, official_group(nodes.bea), nodes.b.server_name)
     assert (vera.status, answer.get("in.gov.broker.reason")) == (403, VERIFIED_ONLY)
+
+
+def test_a_verification_on_one_node_is_seen_on_the_other(nodes: Nodes) -> None:
+    """Pat of A joined an informal room of B while public; A verifies her: A restates her
+    join with its attestation, and B admits her to an official group although what it held
+    before (public, from her first join) had not expired."""
+    pat = nodes.a.register()
+    informal = create_room(nodes.bea, preset="public_chat")
+    join_through(pat, informal, nodes.b.server_name)
+    assert pat.status == 200
+    verify(nodes.a, pat)
+    wait_for(nodes.bea, informal, lambda e: e["type"] == "m.room.member"
+             and e["state_key"] == pat.user_id and ATTESTATION in e["content"], timeout=60)
+    group = official_group(nodes.bea)
+    assert join_through(pat, group, nodes.b.server_name) == {"room_id": group}, pat.status
 
 
 # -- the user-status query -----------------------------------------------------------------------

@@ -33,9 +33,22 @@ class UserClasses:
         # Told the user ID of each user whose verification ended (revoked, deactivated, or
         # gone in a refresh); an expiry is found by :meth:`expired_between`.
         self._lost_listeners: list[Callable[[str], None]] = []
+        # Told the user ID of each user who holds a verification they did not (verified, or
+        # verified for another organisation; also in a refresh).
+        self._gained_listeners: list[Callable[[str], None]] = []
 
     def on_lost(self, listener: Callable[[str], None]) -> None:
         self._lost_listeners.append(listener)
+
+    def on_gained(self, listener: Callable[[str], None]) -> None:
+        self._gained_listeners.append(listener)
+
+    def _replace(self, row: VerificationRow) -> None:
+        before = self._current.get(row.user_id)
+        self._current[row.user_id] = row
+        if before is None or before.verification_id != row.verification_id:
+            for listener in self._gained_listeners:
+                listener(row.user_id)
 
     def _lost(self, user_id: str) -> None:
         for listener in self._lost_listeners:
@@ -65,7 +78,7 @@ class UserClasses:
         return VERIFIED if self.verification(user_id) is not None else PUBLIC
 
     def verified(self, row: VerificationRow) -> None:
-        self._current[row.user_id] = row
+        self._replace(row)
         self._wrote(row.user_id)
 
     def ended(self, user_id: str) -> None:
@@ -90,7 +103,7 @@ class UserClasses:
             if self._written.get(user_id, 0) > since:
                 complete = False
             elif user_id in found:
-                self._current[user_id] = found[user_id]
+                self._replace(found[user_id])
             elif self._current.pop(user_id, None) is not None:
                 self._lost(user_id)
         for user_id in [u for u, at in self._written.items() if at <= since]:
