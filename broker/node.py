@@ -68,6 +68,7 @@ from broker.receipts import Receipts
 from broker.remote_classes import RemoteClasses
 from broker.restatements import GainedVerifications
 from broker.retention import Retention
+from broker.retention_purge import RetentionPurge
 from broker.rooms.aliases import Aliases
 from broker.rooms.backfill import Backfiller
 from broker.rooms.client_events import ClientEvents
@@ -215,6 +216,8 @@ class Node:
         self.reactor.addSystemEventTrigger("before", "shutdown", self.media.stop)
         self.auto_delete.start(self.reactor)  # redacts auto-delete messages when they are due
         self.reactor.addSystemEventTrigger("before", "shutdown", self.auto_delete.stop)
+        self.retention_purge.start(self.reactor)  # removes expired events' content
+        self.reactor.addSystemEventTrigger("before", "shutdown", self.retention_purge.stop)
         self._last_seen_loop = task.LoopingCall(
             lambda: defer.ensureDeferred(self._flush_last_seen()))
         self._last_seen_loop.clock = self.reactor
@@ -276,7 +279,8 @@ class Node:
         self.policy_document = PolicyDocument(
             self.policy, self.config.groups, reachability.summary,
             self.admin.profile_visibility, lambda: len(self.blocked_rooms),
-            self._message_tags_summary, self.remote_classes.summary, authority, audit)
+            self._message_tags_summary, self.remote_classes.summary, self._retention_summary,
+            authority, audit)
 
     async def _account_ended(self, user_id: str) -> None:
         """A deactivated account (by its user or an admin): public at once, out of its rooms."""
@@ -366,6 +370,8 @@ class Node:
         assert self.stream is not None
         self.visibility = Visibility(self.stores.events, self.stream)
         self.retention = Retention(self.config.retention, self.clock)
+        self.retention_purge = RetentionPurge(self.stores.retention, self.retention,
+                                              self.clock, self._retention_purged)
         tags = self.config.tags
         self.message_tags = MessageTags(tags, self._verified_organisation)
         self.room_events = RoomEvents(
@@ -469,6 +475,17 @@ class Node:
         return {**self.message_tags.summary(),
                 "auto_deleted": {"redacted": deleted.redacted,
                                  "not_redacted": deleted.not_redacted}}
+
+    def _retention_purged(self, room_id: str, event_ids: list[str]) -> None:
+        """Events whose content the retention purge removed: memory forgets it too."""
+        self.rooms.writer.purged(room_id, event_ids)
+        self.client_events.forget(event_ids)
+
+    def _retention_summary(self) -> dict[str, Any]:
+        """The policy document's retention section: the bounds and what was purged."""
+        return {**self.retention.capability(),
+                "purge_interval": self.config.retention.purge_interval_ms,
+                "purge": self.retention_purge.counts.to_json()}
 
     def _verified_organisation(self, user_id: str) -> str | None:
         """The organisation ``user_id`` is verified in now (memory; the message tags ask)."""

@@ -23,6 +23,7 @@ from storage.receipts import ReceiptStore
 from storage.remote_invites import RemoteInviteStore
 from storage.remote_knocks import RemoteKnockStore
 from storage.reports import ReportStore
+from storage.retention import RetentionStore
 from storage.roles import RoleStore
 from storage.room_admin import RoomAdminStore
 from storage.server_keys import ServerKeyStore
@@ -62,3 +63,4 @@ class Stores:
         self.room_admin = RoomAdminStore(db)
         self.reachability = ReachabilityStore(db)
         self.event_expiry = EventExpiryStore(db)
+        self.retention = RetentionStore(db)

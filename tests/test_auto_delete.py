@@ -5,57 +5,21 @@ was stopped); a message its sender can no longer redact is dropped and counted."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from itertools import count
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import pytest
-
 from broker.message_tags import LIFETIME_FIELD, TAGS_FIELD
 from tests.inprocess_node import InProcessNode
-from tests.storage_helpers import drop_postgres_database, postgres_database_or_skip, result_of
+from tests.node_engines import Engine, engines, run_for, stored_json
+from tests.storage_helpers import result_of
 
 V3 = "/_matrix/client/v3"
 LIFETIME_S = 120
 TXN = count()
 
 
-class Engine:
-    """One database for the nodes a test starts one after the other (a restart)."""
-
-    def __init__(self, engine: str, workdir: Path) -> None:
-        self.engine, self.workdir = engine, workdir
-        self.dsn, self._name = postgres_database_or_skip() if engine == "postgres" else ("", "")
-        self.nodes: list[InProcessNode] = []
-
-    def node(self) -> InProcessNode:
-        made = InProcessNode(self.workdir, engine=self.engine, dsn=self.dsn)
-        self.nodes.append(made)
-        return made
-
-    def restart(self, stopped: InProcessNode) -> InProcessNode:
-        """Stop a node and start another on its database (its clock starts where the first
-        one's did)."""
-        stopped.close()
-        self.nodes.remove(stopped)
-        return self.node()
-
-    def close(self) -> None:
-        for made in self.nodes:
-            made.close()
-        if self._name:
-            drop_postgres_database(self._name)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def engine(request: Any, tmp_path: Path) -> Iterator[Engine]:
-    made = Engine(request.param, tmp_path)
-    try:
-        yield made
-    finally:
-        made.close()
+engine = engines()
 
 
 class Room:
@@ -89,20 +53,6 @@ def seen_by(local: InProcessNode, token: str, room_id: str, event_id: str) -> di
                                token)
     assert status == 200, event
     return dict(event)
-
-
-def stored_json(local: InProcessNode, event_id: str) -> str:
-    row = result_of(local.node.db.run_interaction(
-        "test_stored_json", lambda cur: cur.select_one(
-            "SELECT json FROM events WHERE event_id = ?", (event_id,))))
-    return str(row[0])
-
-
-def run_for(local: InProcessNode, seconds: float) -> None:
-    """Move the clock on, then give the group commits the turns they take."""
-    local.advance(seconds)
-    for _ in range(50):
-        local.advance(0)
 
 
 def test_a_message_is_kept_until_its_lifetime_passes(engine: Engine) -> None:

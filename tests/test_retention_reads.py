@@ -4,7 +4,6 @@ older events at once; clients read the node's bounds in /capabilities."""
 
 from __future__ import annotations
 
-from itertools import count
 from pathlib import Path
 from urllib.parse import quote
 
@@ -12,9 +11,8 @@ import pytest
 
 from broker.retention import CAPABILITY
 from tests.inprocess_node import InProcessNode
+from tests.retention_room import V3, Room
 
-V3 = "/_matrix/client/v3"
-TXN = count()
 HOUR_MS = 3_600_000
 RETENTION = {"enabled": True, "default_policy": {"max_lifetime": "2h"},
              "allowed_lifetime_min": "1h", "allowed_lifetime_max": "30d"}
@@ -27,38 +25,11 @@ def node(tmp_path: Path, request: pytest.FixtureRequest) -> InProcessNode:
     return made
 
 
-class Room:
-    """A private room named "Kept" of ``alice``, who sends and reads."""
-
-    def __init__(self, local: InProcessNode) -> None:
-        self.local, (_, self.alice) = local, local.register("alice")
-        self.room_id = str(self._ok("POST", f"{V3}/createRoom",
-                                    {"preset": "private_chat", "name": "Kept"})["room_id"])
-        self.path = f"{V3}/rooms/{quote(self.room_id)}"
-
-    def _ok(self, method: str, path: str, body: object = None) -> dict[str, object]:
-        status, answer = self.local.call(method, path, self.alice, body)
-        assert status == 200, answer
-        return dict(answer)
-
-    def send(self, body: str) -> str:
-        status, answer = self.local.call(
-            "PUT", f"{self.path}/send/m.room.message/t{next(TXN)}", self.alice,
-            {"msgtype": "m.text", "body": body})
-        assert status == 200, answer
-        return str(answer["event_id"])
-
-    def set_policy(self, max_lifetime: int) -> None:
-        status, answer = self.local.call("PUT", f"{self.path}/state/m.room.retention/",
-                                         self.alice, {"max_lifetime": max_lifetime})
-        assert status == 200, answer
+class ReadRoom(Room):
+    """The room, read through every read path."""
 
     def messages(self) -> list[str]:
-        status, answer = self.local.call("GET", f"{self.path}/messages?dir=b&limit=50",
-                                         self.alice)
-        assert status == 200, answer
-        return [e["content"].get("body") for e in answer["chunk"]
-                if e["type"] == "m.room.message"]
+        return self.bodies()
 
     def bodies_in_sync(self, since: str | None = None) -> list[str]:
         query = f"?since={since}&timeout=0" if since else ""
@@ -76,7 +47,7 @@ class Room:
 
 
 def test_an_event_is_read_until_its_lifetime_has_passed(node: InProcessNode) -> None:
-    room = Room(node)
+    room = ReadRoom(node)
     event_id = room.send("old")
     node.advance(2 * 3600)  # exactly the lifetime: not yet past it
     assert room.messages() == ["old"]
@@ -86,7 +57,7 @@ def test_an_event_is_read_until_its_lifetime_has_passed(node: InProcessNode) -> 
 
 def test_an_expired_event_vanishes_from_messages_sync_event_and_context_at_once(
         node: InProcessNode) -> None:
-    room = Room(node)
+    room = ReadRoom(node)
     old = room.send("old")
     node.advance(HOUR_MS / 1000)
     room.send("new")
@@ -99,7 +70,7 @@ def test_an_expired_event_vanishes_from_messages_sync_event_and_context_at_once(
 
 def test_an_event_expiring_between_two_syncs_leaves_the_incremental_timeline(
         node: InProcessNode) -> None:
-    room = Room(node)
+    room = ReadRoom(node)
     status, first = node.call("GET", f"{V3}/sync", room.alice)
     assert status == 200
     room.send("soon gone")
@@ -108,7 +79,7 @@ def test_an_event_expiring_between_two_syncs_leaves_the_incremental_timeline(
 
 
 def test_state_events_stay_after_the_lifetime(node: InProcessNode) -> None:
-    room = Room(node)
+    room = ReadRoom(node)
     node.advance(3 * 3600)
     status, name = node.call("GET", f"{room.path}/state/m.room.name/", room.alice)
     assert (status, name) == (200, {"name": "Kept"})
@@ -117,7 +88,7 @@ def test_state_events_stay_after_the_lifetime(node: InProcessNode) -> None:
 
 
 def test_a_lowered_room_policy_hides_the_older_events_at_once(node: InProcessNode) -> None:
-    room = Room(node)
+    room = ReadRoom(node)
     room.set_policy(10 * HOUR_MS)
     room.send("ninety minutes old")
     node.advance(90 * 60)
@@ -129,7 +100,7 @@ def test_a_lowered_room_policy_hides_the_older_events_at_once(node: InProcessNod
 
 def test_a_room_policy_below_the_minimum_keeps_events_for_the_minimum(
         node: InProcessNode) -> None:
-    room = Room(node)
+    room = ReadRoom(node)
     room.set_policy(60_000)
     room.send("kept an hour")
     node.advance(30 * 60)

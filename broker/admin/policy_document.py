@@ -3,7 +3,8 @@
 each refuses with, the member limits, reachability, the user directory's rule, how many rooms
 are shut down, profile visibility (the default and each organisation's), message tags (with
 their refusals), what other nodes attest of their users (the cache time, the attestations
-passed over per rule), and the refusals counted per reason since the node started.
+passed over per rule), retention (the bounds, the purge's counts), and the refusals counted
+per reason since the node started.
 
 Everything is read from memory (the rules, the caches they read, the counters); reading it
 needs the ``policy.read`` permission (node admins) and a refusal is recorded in the audit log.
@@ -32,8 +33,10 @@ class PolicyDocument:
                  reachability: Callable[[], dict[str, Any]], visibility: ProfileVisibility,
                  shut_down: Callable[[], int], tags: Callable[[], dict[str, Any]],
                  remote_classes: Callable[[], dict[str, Any]],
+                 retention: Callable[[], dict[str, Any]],
                  authority: Authority, audit: AuditLog) -> None:
         self.policy = policy
+        self.retention = retention  # the retention bounds and purge counts
         self.remote_classes = remote_classes  # what other nodes attest: its summary
         self.tags = tags  # the message tags summary
         self.shut_down = shut_down  # how many rooms are shut down
@@ -66,6 +69,7 @@ class PolicyDocument:
             "profile_visibility": self.visibility.effective(),
             "message_tags": self.tags(),
             "remote_classes": self.remote_classes(),
+            "retention": self.retention(),
             "refusals": refusals,
             "refused": self.policy.refused,
         }

@@ -100,6 +100,12 @@ class ClientEvents:
             del self._shapes[next(iter(self._shapes))]
         return shape
 
+    def forget(self, event_ids: list[str]) -> None:
+        """Drop the kept shapes of these events (their content was purged)."""
+        for event_id in event_ids:
+            self._shapes.pop((event_id, True), None)
+            self._shapes.pop((event_id, False), None)
+
     def cached_count(self) -> int:
         return len(self._shapes)
 

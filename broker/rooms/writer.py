@@ -12,7 +12,7 @@ changing it, so events applied one after another always chain.  Once events are 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -179,7 +179,14 @@ class RoomWriter:
                 continue
             room.add_persisted(item.event, item.stream_ordering)
             if item.redaction_target is not None:
-                _prune_recent(room, item.redaction_target, item.event.event_id)
+                _prune_recent(room, (item.redaction_target,), item.event.event_id)
+
+    def purged(self, room_id: str, event_ids: list[str]) -> None:
+        """Events whose content the retention purge removed: pruned copies replace them in
+        the room's recent window, if the room is in memory."""
+        room = self.registry.cached(room_id)
+        if room is not None:
+            _prune_recent(room, set(event_ids), None)
 
 
 def _note_replaced_state(room: LiveRoom, event: Event) -> None:
@@ -191,11 +198,15 @@ def _note_replaced_state(room: LiveRoom, event: Event) -> None:
         event.unsigned["prev_sender"] = previous.sender
 
 
-def _prune_recent(room: LiveRoom, target_id: str, redaction_id: str) -> None:
+def _prune_recent(room: LiveRoom, target_ids: Collection[str], redaction_id: str | None
+                  ) -> None:
+    """Replace the targets in the recent window with pruned copies (marked redacted by
+    ``redaction_id``, unless None: content purged by retention)."""
     for cached in list(room.recent):
-        if cached.event_id == target_id:
+        if cached.event_id in target_ids:
             kept = {k: v for k, v in cached.unsigned.items() if k in ("stream_ordering", "txn")}
+            if redaction_id is not None:
+                kept["redacted_by"] = redaction_id
             pruned = Event(prune_event_dict(room.room_version, cached.pdu), room.room_version,
-                           event_id=cached.event_id,
-                           unsigned={**kept, "redacted_by": redaction_id})
+                           event_id=cached.event_id, unsigned=kept)
             room.replace_recent(pruned)

@@ -1,0 +1,76 @@
+"""Retention purges: removing the content of expired non-state events, a batch at a time.
+
+A purged event keeps its row, ID, place in the DAG (prev_events, auth_events, depth) and its
+forward extremity, if it is one; its JSON is pruned as a redaction prunes it (the content goes,
+what the room version keeps of it stays), and ``retention_purged`` marks it done.  Each batch is
+one transaction that reads only events not yet purged (a partial index), so a purge stopped
+anywhere (a crash included) goes on from what the database holds.
+"""
+
+from __future__ import annotations
+
+import json
+
+from twisted.internet import defer
+
+from protocol.redaction import prune_event_dict
+from protocol.room_versions import get_room_version
+from storage.database import Cursor, Database
+
+
+class RetentionStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def stated_policies(self) -> defer.Deferred[dict[str, str]]:
+        """Room ID -> the JSON of its current ``m.room.retention`` event."""
+        def txn(cur: Cursor) -> dict[str, str]:
+            return {row[0]: row[1] for row in cur.select_all(
+                "SELECT c.room_id, e.json FROM current_state_events c"
+                " JOIN events e ON e.event_id = c.event_id"
+                " WHERE c.type = 'm.room.retention' AND c.state_key = ''")}
+
+        return self.db.run_interaction("retention_stated_policies", txn)
+
+    def room_ids(self) -> defer.Deferred[list[str]]:
+        def txn(cur: Cursor) -> list[str]:
+            return [row[0] for row in cur.select_all("SELECT room_id FROM rooms ORDER BY room_id")]
+
+        return self.db.run_interaction("retention_room_ids", txn)
+
+    def purge_batch(self, room_id: str, before_ts: int, limit: int
+                    ) -> defer.Deferred[list[str]]:
+        """Prune up to ``limit`` non-state events of the room sent before ``before_ts`` and
+        not purged yet, oldest first, in one transaction; their IDs."""
+        return self.db.run_interaction("retention_purge_batch", self._purge_batch_txn,
+                                       room_id, before_ts, limit)
+
+    @staticmethod
+    def _purge_batch_txn(cur: Cursor, room_id: str, before_ts: int, limit: int) -> list[str]:
+        version = cur.select_one("SELECT room_version FROM rooms WHERE room_id = ?", (room_id,))
+        if version is None:
+            return []
+        room_version = get_room_version(version[0])
+        rows = cur.select_all(
+            "SELECT event_id, json FROM events WHERE room_id = ? AND state_key IS NULL"
+            " AND retention_purged = FALSE AND origin_server_ts < ?"
+            " ORDER BY origin_server_ts LIMIT ?", (room_id, before_ts, limit))
+        cur.executemany(
+            "UPDATE events SET json = ?, retention_purged = TRUE WHERE event_id = ?",
+            [(json.dumps(prune_event_dict(room_version, json.loads(raw)),
+                         ensure_ascii=False, separators=(",", ":")), event_id)
+             for event_id, raw in rows])
+        ids = [row[0] for row in rows]
+        # A purged message has nothing left to auto-delete.
+        cur.executemany("DELETE FROM event_expiry WHERE event_id = ?", [(i,) for i in ids])
+        return ids
+
+    def pending(self, room_id: str, before_ts: int) -> defer.Deferred[int]:
+        """How many non-state events of the room sent before ``before_ts`` are not purged."""
+        def txn(cur: Cursor) -> int:
+            row = cur.select_one(
+                "SELECT COUNT(*) FROM events WHERE room_id = ? AND state_key IS NULL"
+                " AND retention_purged = FALSE AND origin_server_ts < ?", (room_id, before_ts))
+            return int(row[0]) if row else 0
+
+        return self.db.run_interaction("retention_pending", txn)
