@@ -186,11 +186,14 @@ def build_federation_services(config: NodeConfig, signing_key: Any, clock: Clock
                 for k in published_old_keys(config.signing_key_path, [signing_key])]
     edus = EphemeralUpdates(registry, typing, stores.receipts, streams, clock,
                             local.edu_handlers)
+    membership = FederationMembership(name, registry, fed.keyring, fed.remote_events,
+                                      fed.state, fed.sender, clock, access, remote_classes)
+    # The policy's say on memberships holds for events pushed in transactions too.
+    fed.remote_events.admits = membership.admits
     return FederationServices(
         history=RoomHistory(registry, stores.events, stores.state, fed.state,
                             local.visible_pdus),
-        membership=FederationMembership(name, registry, fed.keyring, fed.remote_events,
-                                        fed.state, fed.sender, clock, access, remote_classes),
+        membership=membership,
         invites=InboundInvites(name, signing_key, fed.keyring, stores.users, registry,
                                stores.remote_invites, stores.remote_knocks, streams, access,
                                remote_classes, invite_permissions.ignores),

@@ -182,6 +182,33 @@ def test_send_join_built_the_same_way_into_an_informal_room_is_taken(
     assert peer.send_join(node, room_id, join.event_id, join.pdu).status_code == 200
 
 
+def _member_state(vera: Client, room_id: str, user_id: str) -> int:
+    vera.get(f"/_matrix/client/v3/rooms/{quote(room_id)}/state/m.room.member/{quote(user_id)}")
+    return vera.status
+
+
+def test_a_join_pushed_in_a_transaction_into_an_official_group_is_soft_failed(
+        env: tuple[NodeProcess, FakePeer, Client]) -> None:
+    node, peer, vera = env
+    room_id = _official_group(vera)
+    user = peer.user_id()
+    join = _join_built_by_the_peer(vera, peer, room_id, user)
+    response = peer.send_transaction(node, peer.transaction([join]))
+    assert response.status_code == 200
+    assert _member_state(vera, room_id, user) == 404
+
+
+def test_a_join_pushed_in_a_transaction_into_an_informal_room_is_taken(
+        env: tuple[NodeProcess, FakePeer, Client]) -> None:
+    node, peer, vera = env
+    room_id = create_room(vera, preset="public_chat")
+    user = peer.user_id()
+    join = _join_built_by_the_peer(vera, peer, room_id, user)
+    response = peer.send_transaction(node, peer.transaction([join]))
+    assert response.status_code == 200 and response.json()["pdus"][join.event_id] == {}
+    assert _member_state(vera, room_id, user) == 200
+
+
 def _knock_room(vera: Client, *initial: dict[str, Any], **body: Any) -> str:
     return create_room(vera, name="Knock here", initial_state=[
         {"type": "m.room.join_rules", "content": {"join_rule": "knock"}}, *initial], **body)

@@ -2,8 +2,9 @@
 
 For each PDU (already shape-checked, hash-checked and signature-verified by the caller):
 fetch missing prev and auth events from the sending server, check the event against its own
-auth events and against the state before it, soft-fail it if the room's current state forbids it,
-then persist it.  The room's new current state is the state after the event when the event
+auth events and against the state before it, soft-fail it if the room's current state forbids it
+(or, for a membership, the node's policy refuses it: :attr:`RemoteEvents.admits`), then persist
+it.  The room's new current state is the state after the event when the event
 extends every forward extremity, and the resolution of the two otherwise.
 
 Processing of one room is serialised; the final update of the live room happens without any
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from twisted.internet import defer
@@ -44,6 +46,11 @@ class RemoteEventRejected(Exception):
     """A PDU we will not accept; the message is the reason reported to the sender."""
 
 
+#: Whether the node's policy admits a membership event from ``origin`` into the room's current
+#: state: (origin, room, event) -> bool.
+Admits = Callable[[str, LiveRoom, Event], Awaitable[bool]]
+
+
 class RemoteEvents:
     def __init__(self, writer: RoomWriter, registry: RoomRegistry, events: EventStore,
                  state_store: StateStore, state: StateLoader, fetcher: Any) -> None:
@@ -61,6 +68,9 @@ class RemoteEvents:
         # The state after events we hold only as outliers, learnt from peers when a gap in the
         # room's history could not be filled.
         self._fetched_states: OrderedDict[str, StateIds] = OrderedDict()
+        # The node's say on memberships (official groups, reachability), set at wiring: an event
+        # it refuses is soft-failed, on whatever path it arrived (a transaction too).
+        self.admits: Admits | None = None
 
     def _lock(self, room_id: str) -> defer.DeferredLock:
         lock = self._locks.get(room_id)
@@ -86,14 +96,19 @@ class RemoteEvents:
                 known = bool(await self.state_store.known_event_ids([event.event_id]))
             if known:
                 return defer.succeed(None)
-            fast = self._extend_tip(room, event)
-            if fast is not None:
-                return fast
+            # A membership the policy decides on takes the full path, where it is asked.
+            if not self._policy_decides(event):
+                fast = self._extend_tip(room, event)
+                if fast is not None:
+                    return fast
             return await self._process(origin, room, event, fetch_missing=True)
         finally:
             lock.release()
             if not lock.locked and not lock.waiting:  # nobody took it over: forget it
                 self._locks.pop(event.room_id, None)
+
+    def _policy_decides(self, event: Event) -> bool:
+        return self.admits is not None and event.type == "m.room.member"
 
     def _extend_tip(self, room: LiveRoom, event: Event) -> defer.Deferred[None] | None:
         """The usual case, decided from memory alone: the event follows exactly the room's
@@ -183,6 +198,12 @@ class RemoteEvents:
         except AuthError as e:
             raise RemoteEventRejected(f"event fails auth against the state before it: {e}"
                                       ) from e
+        if self._policy_decides(event):
+            assert self.admits is not None
+            if not await self.admits(origin, room, event):
+                logger.info("soft-failing %s in %s: the node's policy refuses it",
+                            event.event_id, room.room_id)
+                return self._persist(self.writer.outliers([event]))
         after = dict(before)
         if event.is_state():
             after[(event.type, event.state_key or "")] = event.event_id

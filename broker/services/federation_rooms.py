@@ -4,6 +4,7 @@ send_knock / send_leave.  Also the room checks every Server-Server room endpoint
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from broker.access_policy import OFFICIAL, AccessPolicy
@@ -36,6 +37,9 @@ def check_user_id(user_id: str) -> None:
     included, as users of other servers may have them)."""
     if not is_user_id(user_id):
         raise InvalidInput(f"Not a user ID: {user_id!r}")
+
+
+logger = logging.getLogger(__name__)
 
 
 class FederationMembership:
@@ -128,6 +132,29 @@ class FederationMembership:
         if destinations:
             await self.sender.enqueue_pdu(event.pdu, event.event_id, destinations)
         return state_before, event
+
+    async def admits(self, origin: str, room: LiveRoom, event: Event) -> bool:
+        """Whether a membership event from ``origin`` may enter the room's current state as
+        the node's policy decides for send_join and send_knock: the same rules hold for a join
+        or knock pushed in a transaction (one refused is soft-failed by the caller, counted by
+        the policy).  A member already joined restating their join is no new admission (what
+        it attests is taken in)."""
+        user_id = event.state_key
+        membership = event.membership
+        if membership not in ("join", "knock") or user_id != event.sender or \
+                user_id is None or server_name_of(user_id) == self.server_name:
+            return True
+        if membership == "join":
+            self.remote_classes.learn(event)  # what the join itself attests, signed by origin
+            if room.membership_of(user_id) == "join":
+                return True
+        try:
+            await self._ask_policy(origin, room, user_id, membership)
+        except Forbidden as e:
+            logger.warning("refusing %s's %s of %s in %s from a transaction: %s",
+                           origin, membership, user_id, room.room_id, e)
+            return False
+        return True
 
     async def _ask_policy(self, origin: str, room: LiveRoom, user_id: str,
                           membership: str) -> None:
