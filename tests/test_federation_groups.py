@@ -187,26 +187,31 @@ def _member_state(vera: Client, room_id: str, user_id: str) -> int:
     return vera.status
 
 
-def test_a_join_pushed_in_a_transaction_into_an_official_group_is_soft_failed(
-        env: tuple[NodeProcess, FakePeer, Client]) -> None:
+def _push_join(env: tuple[NodeProcess, FakePeer, Client], room_id: str) -> tuple[str, Any]:
+    """A new user of the peer joins ``room_id`` by a join pushed in a transaction (no
+    handshake): the user, and the node's result for that PDU."""
     node, peer, vera = env
-    room_id = _official_group(vera)
     user = peer.user_id()
     join = _join_built_by_the_peer(vera, peer, room_id, user)
     response = peer.send_transaction(node, peer.transaction([join]))
-    assert response.status_code == 200
+    assert response.status_code == 200, response.text
+    return user, response.json()["pdus"][join.event_id]
+
+
+def test_a_join_pushed_in_a_transaction_into_an_official_group_is_soft_failed(
+        env: tuple[NodeProcess, FakePeer, Client]) -> None:
+    _node, _peer, vera = env
+    room_id = _official_group(vera)
+    user, _result = _push_join(env, room_id)
     assert _member_state(vera, room_id, user) == 404
 
 
 def test_a_join_pushed_in_a_transaction_into_an_informal_room_is_taken(
         env: tuple[NodeProcess, FakePeer, Client]) -> None:
-    node, peer, vera = env
+    _node, _peer, vera = env
     room_id = create_room(vera, preset="public_chat")
-    user = peer.user_id()
-    join = _join_built_by_the_peer(vera, peer, room_id, user)
-    response = peer.send_transaction(node, peer.transaction([join]))
-    assert response.status_code == 200 and response.json()["pdus"][join.event_id] == {}
-    assert _member_state(vera, room_id, user) == 200
+    user, result = _push_join(env, room_id)
+    assert result == {} and _member_state(vera, room_id, user) == 200
 
 
 def _knock_room(vera: Client, *initial: dict[str, Any], **body: Any) -> str:
