@@ -90,6 +90,12 @@ class Retention:
             return None
         return self.effective_lifetime(room_stated_lifetime(state))
 
+    def sent_since(self, state: Mapping[tuple[str, str], Event]) -> int | None:
+        """The oldest ``origin_server_ts`` a non-state event of the room may have and still be
+        read now (None: none expires), for reads that leave expired events to the database."""
+        lifetime = self.room_lifetime(state)
+        return None if lifetime is None else self.clock.time_ms() - lifetime
+
     def visible(self, state: Mapping[tuple[str, str], Event], events: Iterable[Event]
                 ) -> list[Event]:
         """``events`` without those expired now under the room's policy."""

@@ -275,23 +275,28 @@ class EventStore:
 
     def get_room_events(
         self, room_id: str, *, after: int | None, up_to: int | None, limit: int,
-        backwards: bool,
+        backwards: bool, sent_since: int | None = None,
     ) -> defer.Deferred[list[Event]]:
         """Events of a room with ``after < stream_ordering <= up_to``, ``limit`` of them from
-        the newest end when ``backwards`` (returned newest first) or the oldest end."""
+        the newest end when ``backwards`` (returned newest first) or the oldest end;
+        ``sent_since``: non-state events sent before it (expired by retention) are left out."""
 
         def txn(cur: Cursor) -> list[Event]:
-            return self.get_room_events_txn(cur, room_id, after, up_to, limit, backwards)
+            return self.get_room_events_txn(cur, room_id, after, up_to, limit, backwards,
+                                            sent_since)
 
         return self.db.run_interaction("get_room_events", txn)
 
     @staticmethod
     def get_room_events_txn(
         cur: Cursor, room_id: str, after: int | None, up_to: int | None, limit: int,
-        backwards: bool,
+        backwards: bool, sent_since: int | None = None,
     ) -> list[Event]:
         conditions = ["e.room_id = ?", "e.outlier = ?"]
         args: list[Any] = [room_id, False]
+        if sent_since is not None:
+            conditions.append("(e.state_key IS NOT NULL OR e.origin_server_ts >= ?)")
+            args.append(sent_since)
         if after is not None:
             conditions.append("e.stream_ordering > ?")
             args.append(after)

@@ -87,6 +87,18 @@ def test_state_events_stay_after_the_lifetime(node: InProcessNode) -> None:
     assert "m.room.create" in {e["type"] for e in answer["chunk"]}
 
 
+def test_a_page_of_messages_is_filled_from_past_the_expired_events(
+        node: InProcessNode) -> None:
+    room = ReadRoom(node)
+    for i in range(30):
+        room.send(f"expired {i}")
+    node.advance(2 * 3600 + 1)
+    room.send("fresh")
+    chunk = room.ok("GET", f"{room.path}/messages?dir=b&limit=5")["chunk"]
+    assert chunk[0]["content"] == {"msgtype": "m.text", "body": "fresh"}
+    assert len(chunk) == 5 and all("state_key" in e for e in chunk[1:])
+
+
 def test_a_lowered_room_policy_hides_the_older_events_at_once(node: InProcessNode) -> None:
     room = ReadRoom(node)
     room.set_policy(10 * HOUR_MS)

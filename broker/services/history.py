@@ -84,14 +84,17 @@ class History:
         room_id = room.room_id
         chunk: list[Event] = []
         position = start
+        since = self.retention.sent_since(room.state)  # expired events: left to the database
         for _ in range(MAX_PAGES):
             if q.backwards:
                 page = await self.events.get_room_events(
-                    room_id, after=q.to, up_to=position, limit=limit, backwards=True)
+                    room_id, after=q.to, up_to=position, limit=limit, backwards=True,
+                    sent_since=since)
             else:
                 upper = min(bound, q.to) if q.to is not None else bound
                 page = await self.events.get_room_events(
-                    room_id, after=position, up_to=upper, limit=limit, backwards=False)
+                    room_id, after=position, up_to=upper, limit=limit, backwards=False,
+                    sent_since=since)
             if page:
                 position = _stream(page[-1]) - 1 if q.backwards else _stream(page[-1])
             chunk.extend(e for e in self.retention.visible(room.state, page)
