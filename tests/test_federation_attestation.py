@@ -31,9 +31,10 @@ from broker.cli import main
 from broker.group_rules import VERIFIED_ONLY
 from broker.remote_classes import NOT_HOME_SERVER
 from broker.rooms.room_kind import GROUP_EVENT
-from protocol.events import finalize_pdu
+from protocol.auth_rules import auth_types_for_event
+from protocol.events import Event, build_pdu, finalize_pdu
 from protocol.room_versions import get_room_version
-from tests.fake_peer import FED_V1, FakePeer, now_ms
+from tests.fake_peer import FED_V1, FakePeer, RoomView, now_ms
 from tests.node_harness import Client, NodeProcess
 from tests.peer_env import ALLOWED, ENGINES, assert_error
 from tests.room_helpers import V3, create_room, room_path
@@ -267,3 +268,44 @@ def test_the_query_answers_not_found_for_another_servers_user(nodes: Nodes) -> N
 def test_the_query_answers_not_found_for_an_unknown_user_of_the_node(nodes: Nodes) -> None:
     assert_error(user_status(nodes, f"@nobody:{nodes.b.server_name}"), 404, "M_NOT_FOUND")
 
+
+
+# -- invites pushed in a transaction -------------------------------------------------------------
+def _attested_peer_member(nodes: Nodes, room_id: str) -> tuple[str, RoomView]:
+    """A user of the peer, attested verified by the peer (its home server), joined to B's
+    ``room_id`` through send_join with a join the peer builds itself; the room as B answered."""
+    version = get_room_version("12")
+    user = nodes.peer.user_id()
+    state = {(e["type"], e["state_key"]): e for e in nodes.bea.get(room_path(room_id, "state"))}
+    latest = nodes.bea.get(room_path(room_id, "messages"),
+                           params={"dir": "b", "limit": "1"})["chunk"][0]["event_id"]
+    content = {"membership": "join",
+               ATTESTATION: {"class": "verified", "organisation": "mha", "since": 1}}
+    keys = auth_types_for_event(version, "m.room.member", user, user, content)
+    join = finalize_pdu(build_pdu(
+        version, room_id=room_id, sender=user, type="m.room.member", content=content,
+        state_key=user, prev_event_ids=[latest],
+        auth_event_ids=[state[k]["event_id"] for k in keys if k in state], depth=100,
+        origin_server_ts=now_ms()), nodes.peer.server_name, nodes.peer.signing_key, version)
+    response = nodes.peer.send_join(nodes.b, room_id, join.event_id, join.pdu)
+    assert response.status_code == 200, response.text
+    room = RoomView(room_id, version, extremities=[join.event_id], depth=100)
+    for pdu in response.json()["state"]:
+        event = Event(pdu, version)
+        room.state[(event.type, event.state_key or "")] = event
+    room.track(join)
+    return user, room
+
+
+def test_an_invite_of_a_public_user_pushed_in_a_transaction_into_an_official_group_is_soft_failed(
+        nodes: Nodes) -> None:
+    group = official_group(nodes.bea)
+    inviter, room = _attested_peer_member(nodes, group)
+    invitee = nodes.peer.user_id()  # nothing attests them: public
+    invite = nodes.peer.build_event(room, inviter, "m.room.member", {"membership": "invite"},
+                                    state_key=invitee)
+    nodes.peer.send_pdus(nodes.b, room, invite)
+    member_content(nodes.bea, group, invitee)
+    assert nodes.bea.status == 404
+    member_content(nodes.bea, group, inviter)
+    assert nodes.bea.status == 200  # the attested inviter is in

@@ -135,12 +135,14 @@ class FederationMembership:
 
     async def admits(self, origin: str, room: LiveRoom, event: Event) -> bool:
         """Whether a membership event from ``origin`` may enter the room's current state as
-        the node's policy decides for send_join and send_knock: the same rules hold for a join
-        or knock pushed in a transaction (one refused is soft-failed by the caller, counted by
+        the node's policy decides for send_join, send_knock and invites: the same rules hold
+        for a join, knock or invite pushed in a transaction (one refused is soft-failed by the caller, counted by
         the policy).  A member already joined restating their join is no new admission (what
         it attests is taken in)."""
         user_id = event.state_key
         membership = event.membership
+        if membership == "invite" and user_id is not None:
+            return await self._admits_invite(origin, room, event, user_id)
         if membership not in ("join", "knock") or user_id != event.sender or \
                 user_id is None or server_name_of(user_id) == self.server_name:
             return True
@@ -153,6 +155,26 @@ class FederationMembership:
         except Forbidden as e:
             logger.warning("refusing %s's %s of %s in %s from a transaction: %s",
                            origin, membership, user_id, room.room_id, e)
+            return False
+        return True
+
+    async def _admits_invite(self, origin: str, room: LiveRoom, event: Event,
+                             invitee: str) -> bool:
+        """An invite pushed in a transaction, decided as a local invite is: into an official
+        group only a verified invitee (asking the invitee's node when memory holds nothing
+        fresh).  Our own users' invites were decided when their node asked us to sign them."""
+        if server_name_of(invitee) == self.server_name or \
+                room.membership_of(invitee) in ("invite", "join"):
+            return True
+        facts = facts_of(room, self.server_name)
+        if facts.kind == OFFICIAL:
+            await self.remote_classes.ensure(invitee)
+        try:
+            self.access.may_invite(event.sender, invitee, room.room_id, origin=origin,
+                                   room=facts)
+        except Forbidden as e:
+            logger.warning("refusing %s's invite of %s to %s from a transaction: %s",
+                           origin, invitee, room.room_id, e)
             return False
         return True
 
