@@ -170,8 +170,7 @@ def test_send_join_of_a_remote_user_to_an_official_group_is_refused_naming_the_r
     response = peer.send_join(node, room_id, join.event_id, join.pdu)
     assert_error(response, 403, "M_FORBIDDEN")
     assert response.json()["in.gov.broker.reason"] == VERIFIED_ONLY
-    vera.get(f"/_matrix/client/v3/rooms/{quote(room_id)}/state/m.room.member/{quote(user)}")
-    assert vera.status == 404
+    assert _member_state(vera, room_id, user) == 404
 
 
 def test_send_join_built_the_same_way_into_an_informal_room_is_taken(
@@ -248,8 +247,7 @@ def test_send_knock_of_a_remote_user_on_an_official_group_is_refused_naming_the_
     response = peer.send_knock(node, room_id, knock.event_id, knock.pdu)
     assert_error(response, 403, "M_FORBIDDEN")
     assert response.json()["in.gov.broker.reason"] == VERIFIED_ONLY
-    vera.get(f"/_matrix/client/v3/rooms/{quote(room_id)}/state/m.room.member/{quote(user)}")
-    assert vera.status == 404
+    assert _member_state(vera, room_id, user) == 404
 
 
 def test_a_remote_knock_on_an_informal_room_is_taken_and_answered_with_the_rooms_state(
