@@ -101,6 +101,7 @@ SCHEMA: dict[str, Any] = {
         "official_max_members": _k(int, default=1000, minimum=2),
         "informal_max_members": _k(int, default=1000, minimum=2),
         "remote_class_seconds": _k(int, default=300, minimum=1),
+        "remote_class_ask_seconds": _k(float, int, default=10.0, minimum=0.1),
     },
     "tags": {
         "custom": [_k(str)],
@@ -286,6 +287,7 @@ class GroupsConfig:
     official_max_members: int = 1000
     informal_max_members: int = 1000
     remote_class_seconds: int = 300
+    remote_class_ask_seconds: float = 10.0
 
 
 # The message tags every node knows (docs/admin/tags.md).

@@ -422,11 +422,11 @@ class Node:
             StateLoader(self.rooms.registry, stores.state, stores.events),
             Backfiller(self.server_name, stores.events, transport.client, transport.keyring))
         # What other nodes attest of their users: learned from their membership events, asked
-        # of them for a join or invite into an official group.
+        # of them for a join, knock or invite into an official group or a knock on a direct chat.
         self.remote_classes = RemoteClasses(
             self.server_name, self.clock, self.config.groups.remote_class_seconds,
             partial(ask_user_status, transport.client) if self.config.federation.enabled
-            else None)
+            else None, ask_seconds=self.config.groups.remote_class_ask_seconds)
         self.rooms.on_remote_membership = self.remote_classes.learn
 
     def _build_handlers(self) -> None:

@@ -9,15 +9,16 @@ A node is believed about its own users only.  The class of ``@x:a.example`` is l
   An attestation in an event from any other server (a node vouching for another node's user) is
   ignored, counted per rule in :attr:`RemoteClasses.ignored` and logged;
 - from ``a.example``'s answer to the federation query ``in.gov.broker.user_status``, asked by
-  :meth:`RemoteClasses.ensure` when a join or invite of the user into an official group is
-  decided and memory holds nothing fresh.
+  :meth:`RemoteClasses.ensure` when memory holds nothing fresh and a join, knock or invite of
+  the user into an official group is decided, or their knock on a direct chat (whom a public
+  user may not reach); an answer is waited for ``groups.remote_class_ask_seconds`` at most.
 
 Each statement holds for ``groups.remote_class_seconds`` from when it was made (the event's
 ``origin_server_ts``, never later than now; the moment an answer came), then the user is public
 again until asked anew; a later statement replaces an earlier one, an older one is passed over.
 Memory is bounded (the statements of the :data:`CAPACITY` users learned last).  Nothing here
-is read from the database; only :meth:`ensure` goes to the network, and only the join and
-invite decisions about users of other servers await it.  See docs/admin/groups.md.
+is read from the database; only :meth:`ensure` goes to the network, and only the join, knock
+and invite decisions about users of other servers await it.  See docs/admin/groups.md.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ ANSWER_MALFORMED = "user_status_malformed"
 REASONS = (NOT_HOME_SERVER, MALFORMED, ANSWER_MALFORMED)
 # Users whose statements are kept (about 200 bytes each).
 CAPACITY = 100_000
+# How long a decision waits for the user's node to answer, by default (then the user is public
+# for this decision, and the node is asked again at the next).
+ASK_SECONDS = 10.0
 
 # Asks a server for one of its users' status: (server, user ID) -> the answer's body.
 AskStatus = Callable[[str, str], Awaitable[Any]]
@@ -77,8 +81,10 @@ def parse_statement(found: Any) -> tuple[str, str, int | None] | None:
 
 class RemoteClasses:
     def __init__(self, server_name: str, clock: Any, lifetime_seconds: int,
-                 ask: AskStatus | None, capacity: int = CAPACITY) -> None:
+                 ask: AskStatus | None, capacity: int = CAPACITY,
+                 ask_seconds: float = ASK_SECONDS) -> None:
         self.server_name = server_name
+        self.ask_seconds = ask_seconds  # how long an answer is waited for
         self.clock = clock
         self.lifetime_ms = lifetime_seconds * 1000
         self.ask = ask  # None: federation is off, nobody is asked
@@ -142,8 +148,8 @@ class RemoteClasses:
     async def ensure(self, user_id: str) -> None:
         """Make sure memory holds a fresh statement of a user of another server, asking their
         node when it does not (one question at a time per user: concurrent callers share
-        it).  A node that cannot be asked leaves the user public for now, and is asked again
-        next time."""
+        it).  A node that cannot be asked, or does not answer within :attr:`ask_seconds`,
+        leaves the user public for now, and is asked again next time."""
         if server_name_of(user_id) == self.server_name or self.ask is None or \
                 self.statement(user_id) is not None:
             return
@@ -169,8 +175,15 @@ class RemoteClasses:
     async def _ask(self, user_id: str) -> None:
         assert self.ask is not None
         server = server_name_of(user_id)
+        ask = self.ask
+
+        async def answered() -> Any:
+            return await ask(server, user_id)
+
         try:
-            answer = await self.ask(server, user_id)
+            asked: defer.Deferred[Any] = defer.ensureDeferred(answered())
+            asked.addTimeout(self.ask_seconds, self.clock.reactor)
+            answer = await asked
         except HttpResponseError as e:
             if e.status != 404:
                 logger.info("asking %s for %s's status failed: %s", server, user_id, e)

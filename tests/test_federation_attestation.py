@@ -270,6 +270,36 @@ def test_the_query_answers_not_found_for_an_unknown_user_of_the_node(nodes: Node
 
 
 
+# -- knocks on a direct chat ----------------------------------------------------------------------
+def _direct_knock_room(creator: Client) -> str:
+    """A direct chat of ``creator`` taking knocks (its other party: whoever is let in)."""
+    return create_room(creator, is_direct=True, initial_state=[
+        {"type": "m.room.join_rules", "content": {"join_rule": "knock"}}])
+
+
+def knock_through(client: Client, room_id: str, server: str) -> Any:
+    return client.post(f"{V3}/knock/{quote(room_id)}", {}, params={"via": server})
+
+
+def test_a_verified_user_of_another_node_knocks_on_a_direct_chat_with_an_unreachable_user(
+        nodes: Nodes) -> None:
+    """B holds nothing of the knocker (no shared room): it asks A before deciding."""
+    vera = verified(nodes.a)
+    room_id = _direct_knock_room(nodes.bea)
+    assert knock_through(vera, room_id, nodes.b.server_name) == {"room_id": room_id}, \
+        vera.status
+    assert member_content(nodes.bea, room_id, vera.user_id)["membership"] == "knock"
+
+
+def test_a_public_user_of_another_node_is_refused_a_direct_chat_with_an_unreachable_user(
+        nodes: Nodes) -> None:
+    public = nodes.a.register()
+    room_id = _direct_knock_room(nodes.bea)
+    answer = knock_through(public, room_id, nodes.b.server_name)
+    assert (public.status, answer.get("in.gov.broker.reason")) == (
+        403, "public_cannot_reach_verified")
+
+
 # -- invites pushed in a transaction -------------------------------------------------------------
 def _attested_peer_member(nodes: Nodes, room_id: str) -> tuple[str, RoomView]:
     """A user of the peer, attested verified by the peer (its home server), joined to B's

@@ -18,6 +18,7 @@ from broker.attestations import ATTESTATION, attested_member_content
 from broker.clock import Clock
 from broker.remote_classes import (
     ANSWER_MALFORMED,
+    ASK_SECONDS,
     MALFORMED,
     NOT_HOME_SERVER,
     RemoteClasses,
@@ -206,6 +207,19 @@ def test_a_server_that_cannot_answer_leaves_the_user_public_and_is_asked_next_ti
     assert d.called and remote.class_of(XENA) == "public"
     defer.ensureDeferred(remote.ensure(XENA))
     assert len(asked.questions) == 2
+
+
+def test_a_node_that_does_not_answer_in_time_leaves_the_user_public_for_this_decision(
+        ) -> None:
+    asked = Asked()
+    remote, reactor = classes(asked)
+    d = defer.ensureDeferred(remote.ensure(XENA))
+    reactor.advance(ASK_SECONDS - 0.1)
+    assert not d.called  # still waiting for the answer
+    reactor.advance(0.1)
+    assert d.called and remote.class_of(XENA) == "public"
+    defer.ensureDeferred(remote.ensure(XENA))
+    assert len(asked.questions) == 2  # asked again at the next decision
 
 
 def test_an_answer_about_another_user_is_ignored_and_counted() -> None:

@@ -181,16 +181,18 @@ class FederationMembership:
     async def _ask_policy(self, origin: str, room: LiveRoom, user_id: str,
                           membership: str) -> None:
         """The access policy's say on a user of ``origin`` joining or knocking (a leave needs
-        none), after asking that server what it attests of the user when the room is an
-        official group and memory holds nothing fresh."""
+        none), after asking that server what it attests of the user when memory holds
+        nothing fresh and the class decides: the room is an official group, or the knock is
+        on a direct chat (whose other party a public user may not reach)."""
         facts = facts_of(room, self.server_name)
-        if facts.kind == OFFICIAL and membership in ("join", "knock"):
+        reached = knock_reaches(room, user_id) if membership == "knock" else []
+        if (facts.kind == OFFICIAL and membership in ("join", "knock")) or reached:
             await self.remote_classes.ensure(user_id)
         if membership == "join":
             self.access.may_join(user_id, room.room_id, origin=origin, room=facts)
         elif membership == "knock":
             self.access.may_knock(user_id, room.room_id, origin=origin, room=facts,
-                                  reached=knock_reaches(room, user_id))
+                                  reached=reached)
 
     @staticmethod
     def knock_answer(room: LiveRoom) -> dict[str, Any]:
