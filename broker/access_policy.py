@@ -102,7 +102,7 @@ class AccessPolicy:
     def __init__(self, rules: Sequence[Rule] = ()) -> None:
         self._rules: list[Rule] = list(rules)
         self.installed: list[InstalledRule] = []  # the named rules, in the order they ask
-        self.refusals: Counter[str] = Counter()  # refusals since start per rule, for monitoring
+        self.refusals: Counter[str] = Counter()  # refusals per rule (kept across restarts)
 
     def add_rule(self, rule: Rule, named: InstalledRule | None = None) -> None:
         """Ask ``rule`` after the rules installed before; ``named`` describes it for the
@@ -132,7 +132,7 @@ class AccessPolicy:
 
     @property
     def refused(self) -> int:
-        """Decisions refused since start, every rule together."""
+        """Decisions refused, every rule together."""
         return sum(self.refusals.values())
 
     # One method per action, so callers read as what they ask.

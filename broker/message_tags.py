@@ -60,7 +60,7 @@ class MessageTags:
         self._common = frozenset(STANDARD_TAGS) | frozenset(config.custom)
         self._by_organisation = {org: self._common | frozenset(names)
                                  for org, names in config.organisations.items()}
-        self.refusals: Counter[str] = Counter()  # refused sends since start, per reason
+        self.refusals: Counter[str] = Counter()  # refused sends per reason (kept across restarts)
 
     def summary(self) -> dict[str, Any]:
         """What the policy document says of message tags: the tags allowed to everyone and to

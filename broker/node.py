@@ -65,6 +65,7 @@ from broker.official_members import OfficialMembers
 from broker.passwords import PasswordHashing
 from broker.ratelimit import RateLimiter
 from broker.receipts import Receipts
+from broker.refusal_counts import KeptCounts
 from broker.remote_classes import RemoteClasses
 from broker.restatements import GainedVerifications
 from broker.retention import Retention
@@ -191,6 +192,9 @@ class Node:
         self._build_admin_services()
         self._build_admin_room_services()
         self._build_room_api_services()  # after the admin services: profile visibility
+        self.refusal_counts = KeptCounts(self.stores.refusal_counts, {  # kept across restarts
+            "policy": self.policy.refusals, "message_tags": self.message_tags.refusals,
+            "remote_classes": self.remote_classes.ignored})
         self.router.guards = Guards(RequestUsers(self.auth), self.ratelimiter, self.federation.authentication
                                     if self.config.federation.enabled else None)
         self._build_handlers()
@@ -205,6 +209,9 @@ class Node:
         await self.invite_permissions.load()  # whom each user takes invites from, from memory
         await self.admin.profile_visibility.load()  # what each audience sees of profiles
         await self.blocked_rooms.load()  # rooms shut down: asked on every send, from memory
+        await self.refusal_counts.load()  # the refusals counted before this start
+        self.refusal_counts.start(self.reactor)  # then written in batches, off the requests
+        self.reactor.addSystemEventTrigger("before", "shutdown", self.refusal_counts.stop)
         self.admin.changes.start(self.reactor)
         self.admin.audit.start(self.reactor)  # signs the audit log's head periodically
         self.official_members.start(self.reactor)  # users no longer verified leave groups

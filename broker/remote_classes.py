@@ -91,7 +91,7 @@ class RemoteClasses:
         self.capacity = capacity
         self._known: OrderedDict[str, RemoteClass] = OrderedDict()
         self._asking: dict[str, defer.Deferred[None]] = {}
-        # Attestations and answers passed over since start, per rule (for monitoring).
+        # Attestations and answers passed over per rule (for monitoring; kept across restarts).
         self.ignored: Counter[str] = Counter()
 
     # -- reading (memory only) -----------------------------------------------------------------
@@ -112,7 +112,7 @@ class RemoteClasses:
 
     def summary(self) -> dict[str, Any]:
         """For the policy document: how long a statement holds, how many users' are held, and
-        what was passed over per rule since start."""
+        what was passed over per rule."""
         ignored = {rule: self.ignored.get(rule, 0) for rule in REASONS}
         return {"cache_seconds": self.lifetime_ms // 1000, "users_held": len(self._known),
                 "ignored": ignored}

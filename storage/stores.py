@@ -20,6 +20,7 @@ from storage.organisations import OrganisationStore
 from storage.push_rules import PushRuleStore
 from storage.reachability import ReachabilityStore
 from storage.receipts import ReceiptStore
+from storage.refusal_counts import RefusalCountStore
 from storage.remote_invites import RemoteInviteStore
 from storage.remote_knocks import RemoteKnockStore
 from storage.reports import ReportStore
@@ -62,5 +63,6 @@ class Stores:
         self.email_codes = EmailCodeStore(db)
         self.room_admin = RoomAdminStore(db)
         self.reachability = ReachabilityStore(db)
+        self.refusal_counts = RefusalCountStore(db)
         self.event_expiry = EventExpiryStore(db)
         self.retention = RetentionStore(db)

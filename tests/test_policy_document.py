@@ -15,12 +15,14 @@ from broker.attestations import ATTESTATION
 from broker.group_rules import BY_VERIFIED_ONLY
 from broker.message_tags import REASONS as TAG_REASONS
 from broker.message_tags import STANDARD_TAGS, UNKNOWN
+from broker.refusal_counts import KeptCounts
 from broker.remote_classes import NOT_HOME_SERVER
 from broker.remote_classes import REASONS as REMOTE_REASONS
 from protocol.events import build_pdu, finalize_pdu
 from protocol.room_versions import get_room_version
 from protocol.signing import generate_signing_key
 from tests.admin_harness import AdminNode, admin
+from tests.storage_helpers import result_of
 
 __all__ = ["admin"]
 
@@ -65,6 +67,22 @@ def test_a_refusal_is_counted_under_its_reason(admin: AdminNode) -> None:
     document = policy(admin)
     assert (document["refusals"][UNREACHABLE], document["refusals"][BY_VERIFIED_ONLY],
             document["refused"]) == (1, 1, 2)
+
+
+def test_refusals_are_written_after_the_request_and_counted_again_at_the_next_start(
+        admin: AdminNode) -> None:
+    admin.org("mha")
+    admin.user("pat")
+    official = [{"type": "in.gov.broker.group", "state_key": "",
+                 "content": {"kind": "official", "organisation": "mha"}}]
+    assert admin.client("pat", "POST", "/createRoom", {"initial_state": official})[0] == 403
+    assert result_of(admin.stores.refusal_counts.totals()) == {}  # not on the request's path
+    admin.local.run(admin.node.refusal_counts.flush())
+    admin.node.policy.refusals.clear()  # a new process: its counters start empty...
+    admin.local.run(KeptCounts(admin.stores.refusal_counts,
+                               {"policy": admin.node.policy.refusals}).load())
+    document = policy(admin)  # ...and take in the counts kept
+    assert (document["refusals"][BY_VERIFIED_ONLY], document["refused"]) == (1, 1)
 
 
 def test_reachability_counts_the_users_choices_and_forced_values(admin: AdminNode) -> None:

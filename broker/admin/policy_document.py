@@ -4,7 +4,7 @@ each refuses with, the member limits, reachability, the user directory's rule, h
 are shut down, profile visibility (the default and each organisation's), message tags (with
 their refusals), what other nodes attest of their users (the cache time, the attestations
 passed over per rule), retention (the bounds, the purge's counts), and the refusals counted
-per reason since the node started.
+per reason (kept across restarts: :mod:`broker.refusal_counts`).
 
 Everything is read from memory (the rules, the caches they read, the counters); reading it
 needs the ``policy.read`` permission (node admins) and a refusal is recorded in the audit log.
