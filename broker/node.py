@@ -413,6 +413,8 @@ class Node:
                                  stores.organisations.members_in)
         # an organisation's setting changed: its members' rooms restate what they may show
         self.admin.profile_visibility.on_changed(self.profiles.organisations_changed)
+        # a user moved by another process (a command): their rooms restate it within a poll
+        self.admin.changes.listen(self.profiles.changes_seen)
         self.admin.accounts.on_moved(self.profiles.user_moved)
         self.user_directory = UserDirectory(stores.user_directory, self.policy,
                                             self.admin.profile_visibility,

@@ -12,8 +12,10 @@ from urllib.parse import quote
 
 import pytest
 
+from broker.admin.changes import POLL_SECONDS
 from broker.admin.reachability import ACCOUNT_DATA_TYPE
 from broker.attestations import ATTESTATION
+from broker.cli import main
 from broker.rooms.room_kind import GROUP_EVENT
 from tests.admin_harness import AdminNode, admin
 
@@ -158,6 +160,22 @@ def test_a_user_moved_to_an_organisation_that_hides_names_has_them_restated(
     room_id = scene.room("mira")
     scene.node.ok("PATCH", f"/users/{scene.ids['mira']}", {"organisation": "mha"})
     scene.node.local.turn()
+    assert "displayname" not in scene.member(room_id, "mira", "mira")
+
+
+def test_a_user_moved_by_a_command_has_their_rooms_restate_it_within_a_poll(
+        scene: Scene) -> None:
+    """``broker users verify`` for another organisation moves the user: another process,
+    which the node learns of from the audit log's feed."""
+    local = scene.node.local
+    local.run(scene.node.node.start())  # the change feed polls
+    scene.set_name("mira", "Mira Sen")
+    room_id = scene.room("mira")
+    assert main(["users", "verify", "mira", "--organisation", "mha", "--basis", "document",
+                 "--config", str(local.config_path)]) == 0
+    assert scene.member(room_id, "mira", "mira")["displayname"] == "Mira Sen"
+    local.advance(POLL_SECONDS)
+    local.turn()
     assert "displayname" not in scene.member(room_id, "mira", "mira")
 
 

@@ -14,10 +14,12 @@ from typing import Any
 from twisted.internet import defer
 
 from broker.access_policy import AccessPolicy, RoomFacts
+from broker.admin import permissions
 from broker.admin.profile_visibility import ProfileVisibility
 from broker.errors import DomainError, Forbidden, InvalidInput, NotFound
 from broker.rooms.service import Rooms
 from protocol.identifiers import is_user_id
+from storage.audit import Change
 from storage.users import UserStore
 
 logger = logging.getLogger(__name__)
@@ -29,6 +31,9 @@ GOVERNMENT_FIELDS = ("in.gov.broker.class", "in.gov.broker.organisation",
 ORGANISATION_KEY = "in.gov.broker.organisation"
 GovernmentFields = Callable[[str], Awaitable[dict[str, str]]]
 MembersIn = Callable[[list[str]], Awaitable[list[str]]]  # the users placed in organisations
+
+# The admin changes that may place a user in another organisation (read from the audit log).
+PLACING_ACTIONS = frozenset({permissions.USERS_UPDATE, permissions.VERIFY})
 
 # Longest value accepted per field (characters).
 FIELD_LIMITS = {"displayname": 256, "avatar_url": 1000}
@@ -124,11 +129,29 @@ class Profiles:
         d.addErrback(lambda f: logger.error("restating %s's membership failed: %s", user_id,
                                             f.getErrorMessage()))
 
+    def changes_seen(self, changes: list[Change]) -> None:
+        """The audit log's feed: a user an admin change may have moved to another
+        organisation (an update of their account, a verification; also made by another
+        process, a ``broker`` command) has their memberships restated as the visibility of
+        their organisation now says, in the background, one user after the other (rooms
+        that already show it are left as they are)."""
+        users = list(dict.fromkeys(c.target for c in changes
+                                   if c.action in PLACING_ACTIONS and c.target.startswith("@")))
+        if users:
+            d = defer.ensureDeferred(self.restate_each(users))
+            d.addErrback(lambda f: logger.error("restating moved users' memberships failed:"
+                                                " %s", f.getErrorMessage()))
+
     async def restate_members(self, org_ids: list[str]) -> int:
         """Restate every member of ``org_ids``; how many users were restated (a user whose
         restating fails is logged and passed over)."""
+        return await self.restate_each(await self.members_in(org_ids))
+
+    async def restate_each(self, user_ids: list[str]) -> int:
+        """Restate each of ``user_ids``; how many were restated (a user whose restating fails
+        is logged and passed over)."""
         done = 0
-        for user_id in await self.members_in(org_ids):
+        for user_id in user_ids:
             try:
                 await self.restate(user_id)
                 done += 1
