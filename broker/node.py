@@ -38,6 +38,8 @@ from broker.e2ee.device_lists import E2eeFederation, device_list_changes, on_dev
 from broker.e2ee.keys import KeyCountCache
 from broker.e2ee.sync import collect as collect_e2ee
 from broker.e2ee.sync import providers as e2ee_sync_providers
+from broker.e2ee.sync import share_key as e2ee_share_key
+from broker.e2ee.sync import share_key_providers as e2ee_share_key_providers
 from broker.e2ee.to_device import ToDevice
 from broker.federation_wiring import (
     Federation,
@@ -102,7 +104,7 @@ from broker.services.room_events import RoomEvents
 from broker.services.typing import Typing
 from broker.services.user_directory import UserDirectory
 from broker.streams import StreamWriter
-from broker.sync.handler import SyncHandler, SyncStores
+from broker.sync.handler import E2eeSync, SyncHandler, SyncStores
 from broker.tls import server_context_factory
 from broker.typing_tracker import TypingTracker
 from protocol.signing import read_signing_key_file
@@ -399,7 +401,9 @@ class Node:
             SyncStores(stores.events, stores.state, stores.receipts, stores.remote_invites,
                        stores.account_data, stores.push_rules, stores.remote_knocks),
             self.rooms, self.stream, self.notifier, self.typing, self.visibility,
-            self.client_events, partial(collect_e2ee, self.e2ee, e2ee_sync_providers()),
+            self.client_events, E2eeSync(
+                partial(collect_e2ee, self.e2ee, e2ee_sync_providers()),
+                partial(e2ee_share_key, self.e2ee, e2ee_share_key_providers())),
             self.clock, self.invite_permissions.ignores, self.retention)
 
     def _build_room_api_services(self) -> None:

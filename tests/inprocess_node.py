@@ -123,7 +123,7 @@ class InProcessNode:
         token, device_id = self.run(self.node.auth.create_session(user_id, None, None, None))
         return Requester(user_id, device_id, False, ""), token
 
-    def room_with_members(self, members: int, name: str) -> tuple[str, str, list[str]]:
+    def room_with_members(self, members: int, name: str | None) -> tuple[str, str, list[str]]:
         """A public room created by ``owner`` with ``members`` more users joined (``m0``,
         ``m1``...): its ID, the owner's access token and the members' tokens."""
         owner, owner_token = self.register("owner")

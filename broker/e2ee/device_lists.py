@@ -25,7 +25,7 @@ recent events) and read the database only when something changed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -276,6 +276,15 @@ async def _membership_changes(e2ee: E2ee, user_id: str, since: int, now: int
     if from_db:
         found.extend(await e2ee.stores.device_keys.get_membership_changes(from_db, since, now))
     return found
+
+
+def sync_share_key(e2ee: E2ee, requester: Requester, since: int, now: int,
+                   member_events: bool) -> Hashable | None:
+    """Nothing to report, known from memory: no change of the requester's own (their keys
+    or memberships) and no membership event in the rooms that changed."""
+    if member_events or e2ee.notifier.user_changed_since(requester.user_id, since):
+        return None
+    return ()
 
 
 async def sync_fields(e2ee: E2ee, requester: Requester, since: int | None,

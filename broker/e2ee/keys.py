@@ -15,7 +15,7 @@ invalidated by every upload and claim.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -250,6 +250,15 @@ def _remember_counts(e2ee: E2ee, user_id: str, device_id: str, counts: KeyCounts
 
 def counts_json(counts: KeyCounts) -> dict[str, int]:
     return {DEFAULT_COUNTED_ALGORITHM: 0, **counts.one_time}
+
+
+def sync_share_key(e2ee: E2ee, requester: Requester, since: int, now: int,
+                   member_events: bool) -> Hashable | None:
+    """The device's counts when they are in memory (the fields are nothing else)."""
+    counts = _cache(e2ee).counts.get((requester.user_id, requester.device_id))
+    if counts is None:
+        return None
+    return (tuple(sorted(counts.one_time.items())), tuple(counts.unused_fallback))
 
 
 async def sync_fields(e2ee: E2ee, requester: Requester, since: int | None,

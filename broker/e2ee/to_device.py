@@ -27,7 +27,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
@@ -148,12 +148,17 @@ class ToDevice:
                 self._maybe_pending[(user_id, device_id)] = True
 
     # -- /sync -------------------------------------------------------------------------------
+    def nothing_pending(self, requester: Requester, since: int, now: int) -> bool:
+        """Whether the device is known, from memory, to have no message waiting."""
+        user_id = requester.user_id
+        return (since <= now and self._maybe_pending.get((user_id, requester.device_id)) is False
+                and not self.notifier.user_changed_since(user_id, since))
+
     async def sync_fields(self, requester: Requester, since: int | None, now: int
                           ) -> dict[str, Any]:
         user_id, device_id = requester.user_id, requester.device_id
         key = (user_id, device_id)
-        if (since is not None and since <= now and self._maybe_pending.get(key) is False
-                and not self.notifier.user_changed_since(user_id, since)):
+        if since is not None and self.nothing_pending(requester, since, now):
             return {}
         messages, more = await self.store.take_pending(user_id, device_id, since, now,
                                                        SYNC_LIMIT)
@@ -200,6 +205,11 @@ class ToDevice:
 async def sync_fields(e2ee: E2ee, requester: Requester, since: int | None, now: int
                       ) -> dict[str, Any]:
     return await e2ee.to_device.sync_fields(requester, since, now)
+
+
+def sync_share_key(e2ee: E2ee, requester: Requester, since: int, now: int,
+                   member_events: bool) -> Hashable | None:
+    return () if e2ee.to_device.nothing_pending(requester, since, now) else None
 
 
 async def on_direct_to_device_edu(e2ee: E2ee, origin: str, content: JsonDict) -> None:

@@ -20,7 +20,14 @@ from broker.rooms.client_events import ClientEvents
 from broker.rooms.live_room import LiveRoom
 from broker.rooms.stripped_state import stripped, stripped_state
 from broker.rooms.visibility import HistoryFilter, Visibility, restricts_history
-from broker.sync.shared import SharedTimelines, TimelineKey, TimelineSection
+from broker.sync.shared import SharedBuilds, SharedTimelines, TimelineKey, TimelineSection
+from broker.sync.shared_responses import (
+    SHARED_RESPONSES,
+    E2eeShareKey,
+    ResponseKey,
+    ResponseSharing,
+    SharedResponse,
+)
 from broker.sync.summary import RoomSummaries
 from broker.sync.tokens import SyncToken, pagination_token
 from protocol.events import Event
@@ -73,6 +80,14 @@ E2eeFields = Callable[[Requester, "int | None", int], Awaitable[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
+class E2eeSync:
+    """The end-to-end encryption fields of an answer, and what they depend on."""
+
+    fields: E2eeFields
+    share_key: E2eeShareKey
+
+
+@dataclass(frozen=True)
 class SyncStores:
     """The stores a sync reads."""
 
@@ -88,7 +103,7 @@ class SyncStores:
 class SyncHandler:
     def __init__(self, stores: SyncStores, rooms: Rooms, stream: StreamIdGenerator,
                  notifier: Notifier, typing: TypingTracker, visibility: Visibility,
-                 client_events: ClientEvents, e2ee_fields: E2eeFields, clock: Clock,
+                 client_events: ClientEvents, e2ee: E2eeSync, clock: Clock,
                  ignores_invite: Callable[[str, str], bool], retention: Retention) -> None:
         self.stores = stores
         self.retention = retention
@@ -98,11 +113,16 @@ class SyncHandler:
         self.typing = typing
         self.visibility = visibility
         self.client_events = client_events
-        self.e2ee_fields = e2ee_fields
+        self.e2ee_fields = e2ee.fields
         self.clock = clock
         self.ignores_invite = ignores_invite  # (invitee, inviter): an invite never shown
         self.summaries = RoomSummaries()
         self.shared_timelines = SharedTimelines()
+        self.shared_responses: SharedBuilds[ResponseKey, SharedResponse] = SharedBuilds(
+            SHARED_RESPONSES)
+        self.sharing = ResponseSharing(
+            rooms.registry, notifier, typing, self.summaries, retention, e2ee.share_key,
+            lambda flt: flt.timeline_limit(DEFAULT_TIMELINE_LIMIT))
 
     async def sync(self, req: SyncRequest) -> dict[str, Any]:
         """Answer at once when there is news (or for an initial sync), else wait for news up
@@ -127,9 +147,27 @@ class SyncHandler:
         return SyncToken(self.stream.current_token(), self.typing.serial)
 
     async def _build(self, req: SyncRequest, now: SyncToken) -> _Result:
+        """The answer at ``now``: one shared with every requester who gets the same bytes
+        (see :mod:`broker.sync.shared_responses`), else built for this one."""
+        rooms_map = await self.rooms.user_rooms.rooms_for_user(req.requester.user_id)
+        key = None
+        if req.since is not None and not req.full_state:
+            key = self.sharing.key(req.requester, req.since, now, req.filter, rooms_map)
+        if key is not None:
+            kept = self.shared_responses.get(key, self.clock.time_ms())
+            if kept is not None:
+                return _Result(kept.body, True)
+        result = await self._build_for(req, now, rooms_map)
+        if key is not None and result.has_changes:
+            body = Encoded(result.body)
+            self.shared_responses.put(key, SharedResponse(body, self.clock.time_ms()))
+            return _Result(body, True)
+        return result
+
+    async def _build_for(self, req: SyncRequest, now: SyncToken,
+                         rooms_map: dict[str, str]) -> _Result:
         user_id = req.requester.user_id
         since = req.since
-        rooms_map = await self.rooms.user_rooms.rooms_for_user(user_id)
         user_changed = since is None or self.notifier.user_changed_since(user_id, since.stream)
         changed_memberships = await self._membership_changes(req, now, user_changed)
         # Joined rooms, and in an initial sync the rooms of every invite, in one batch; held

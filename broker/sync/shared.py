@@ -15,8 +15,9 @@ event in the range changes the room's ``recent_version``, which is part of the k
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from protocol.events import Event
 
@@ -43,28 +44,47 @@ class TimelineSection:
     built_ms: int
 
 
-class SharedTimelines:
+class Built(Protocol):
+    @property
+    def built_ms(self) -> int: ...
+
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V", bound=Built)
+
+
+class SharedBuilds(Generic[K, V]):
+    """What was built for one requester, kept by the key of what it depends on for others
+    asking the same: the newest ``size``, each used for at most ``lifetime_ms`` after it was
+    built."""
+
     def __init__(self, size: int = SHARED_TIMELINES, lifetime_ms: int = LIFETIME_MS) -> None:
         if size < 1:
             raise ValueError("size must be at least 1")
         self.size = size
         self.lifetime_ms = lifetime_ms
-        self._kept: OrderedDict[TimelineKey, TimelineSection] = OrderedDict()
+        self._kept: OrderedDict[K, V] = OrderedDict()
+        #: How many asked and were given a kept build.
+        self.hits = 0
 
-    def get(self, key: TimelineKey, now_ms: int) -> TimelineSection | None:
+    def get(self, key: K, now_ms: int) -> V | None:
         kept = self._kept.get(key)
         if kept is None:
             return None
         if now_ms - kept.built_ms > self.lifetime_ms:
             del self._kept[key]
             return None
+        self.hits += 1
         return kept
 
-    def put(self, key: TimelineKey, timeline: TimelineSection) -> None:
-        self._kept[key] = timeline
+    def put(self, key: K, built: V) -> None:
+        self._kept[key] = built
         self._kept.move_to_end(key)
         while len(self._kept) > self.size:
             self._kept.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._kept)
+
+
+SharedTimelines = SharedBuilds[TimelineKey, TimelineSection]
