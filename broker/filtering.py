@@ -362,3 +362,36 @@ def parse_room_event_filter(filter_param: str | None) -> EventFilter:
     if not filter_param:
         return EventFilter(room_event=True)
     return EventFilter(_object(_inline_json(filter_param), "filter"), room_event=True)
+
+
+#: Parsed /sync filters kept (inline definitions and stored ones, each).
+FILTER_CACHE_SIZE = 4096
+
+
+class CachedFilters:
+    """:func:`resolve_filter` with the parsed filters kept: a client sends the same filter
+    with every /sync (an ID it uploaded, or the same inline JSON), and parsing it costs more
+    than the rest of answering a woken long-poll; a stored one would be a database read each
+    time.  Stored filters never change (the API has no way to), so a kept one is never stale;
+    what fails to parse is not kept."""
+
+    def __init__(self, filters: FilterStore, size: int = FILTER_CACHE_SIZE) -> None:
+        from cachetools import LRUCache
+
+        self.filters = filters
+        self._inline: LRUCache[str, Filter] = LRUCache(maxsize=size)
+        self._stored: LRUCache[tuple[str, str], Filter] = LRUCache(maxsize=size)
+
+    async def __call__(self, user_id: str, filter_param: str | None) -> Filter:
+        if filter_param is None or filter_param == "":
+            return DEFAULT_FILTER
+        inline = filter_param.lstrip().startswith("{")
+        kept = self._inline.get(filter_param) if inline else \
+            self._stored.get((user_id, filter_param))
+        if kept is None:
+            kept = await resolve_filter(self.filters, user_id, filter_param)
+            if inline:
+                self._inline[filter_param] = kept
+            else:
+                self._stored[(user_id, filter_param)] = kept
+        return kept

@@ -1,4 +1,5 @@
-"""FilterStore on both engines, and resolve_filter over it (stored id or inline JSON)."""
+"""FilterStore on both engines, resolve_filter over it (stored id or inline JSON), and the
+parsed filters /sync keeps."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pytest
 from twisted.internet import defer
 
 from broker.errors import DomainError
-from broker.filtering import Filter, resolve_filter
+from broker.filtering import CachedFilters, Filter, resolve_filter
 from broker.http.errors import from_domain
 from storage.database import Database
 from storage.filters import FilterStore
@@ -77,3 +78,49 @@ def test_resolve_filter_inline_with_bad_schema_is_bad_json(database: Database) -
     with pytest.raises(DomainError) as info:
         resolve(database, ALICE, '{"room": {"timeline": {"limit": "x"}}}')
     assert info.value.errcode == "M_BAD_JSON"
+
+
+# -- CachedFilters: what /sync resolves through -----------------------------------------------
+class CountingStore(FilterStore):
+    reads = 0
+
+    def get_filter(self, user_id: str, filter_id: int) -> defer.Deferred[dict | None]:  # type: ignore[type-arg]
+        self.reads += 1
+        return super().get_filter(user_id, filter_id)
+
+
+def cached(filters: CachedFilters, user_id: str, param: str | None) -> Filter:
+    return result_of(defer.ensureDeferred(filters(user_id, param)))
+
+
+def test_a_stored_filter_is_read_from_the_database_once(database: Database) -> None:
+    store = CountingStore(database)
+    filter_id = str(result_of(store.add_filter(ALICE, {"room": {"timeline": {"limit": 3}}})))
+    filters = CachedFilters(store)
+    first = cached(filters, ALICE, filter_id)
+    assert cached(filters, ALICE, filter_id) is first
+    assert store.reads == 1 and first.timeline_limit(10) == 3
+
+
+def test_a_kept_stored_filter_is_never_given_to_another_user(database: Database) -> None:
+    store = CountingStore(database)
+    filter_id = str(result_of(store.add_filter(ALICE, {})))
+    filters = CachedFilters(store)
+    cached(filters, ALICE, filter_id)
+    with pytest.raises(DomainError):
+        cached(filters, BOB, filter_id)
+
+
+def test_the_same_inline_filter_is_parsed_once(database: Database) -> None:
+    filters = CachedFilters(FilterStore(database))
+    param = '{"room": {"timeline": {"limit": 2}}}'
+    assert cached(filters, ALICE, param) is cached(filters, BOB, param)
+
+
+def test_a_filter_that_fails_is_refused_every_time(database: Database) -> None:
+    filters = CachedFilters(FilterStore(database))
+    for _ in range(2):
+        with pytest.raises(DomainError):
+            cached(filters, ALICE, '{"room": {"timeline": {"limit": 0}}}')
+        with pytest.raises(DomainError):
+            cached(filters, ALICE, "7")

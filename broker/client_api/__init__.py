@@ -6,7 +6,6 @@ needs from the composition root (:mod:`broker.node`) and nothing else.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -44,7 +43,7 @@ def client_endpoints(node: Node) -> list[Endpoints]:
     from broker.client_api.typing import TypingEndpoints
     from broker.client_api.user_directory import UserDirectoryEndpoints
     from broker.client_api.versions import VersionEndpoints
-    from broker.filtering import resolve_filter
+    from broker.filtering import CachedFilters
 
     return [
         # -- accounts, devices, end-to-end encryption, filters, push rules, media --
@@ -70,7 +69,7 @@ def client_endpoints(node: Node) -> list[Endpoints]:
                                 node.config.default_room_version),
         ReceiptEndpoints(node.receipts),
         TypingEndpoints(node.typing_service),
-        SyncEndpoints(node.sync, partial(resolve_filter, node.stores.filters)),
+        SyncEndpoints(node.sync, CachedFilters(node.stores.filters)),
         ReportEndpoints(node.reports),
         ProfileEndpoints(node.profiles),
         UserDirectoryEndpoints(node.user_directory),
