@@ -33,12 +33,14 @@ UNNAMED_RULE = "unnamed"
 
 OFFICIAL = "official"
 INFORMAL = "informal"
+IMAGE_PACKS = "image_packs"  # an organisation's image pack room (broker/image_packs.py)
 
 
 @dataclass(frozen=True)
 class RoomFacts:
     """What the policy knows of a room, read from memory by the caller: its kind (an official
-    group or an informal room), the organisation of an official group, whether it is a direct
+    group, an organisation's image pack room or an informal room), the organisation of an
+    official group or a pack room, whether it is a direct
     chat, and how many members it has (joined or invited)."""
 
     kind: str = INFORMAL

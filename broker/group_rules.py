@@ -10,7 +10,8 @@
   own node attests it (:mod:`broker.remote_classes`, memory); whoever decides a join, knock or
   invite of such a user awaits :meth:`RemoteClasses.ensure` first.
 - Each kind has a member limit from config, a direct chat two (``member_limit``,
-  ``direct_room_two_members``), counted where the room writer serialises the room's changes.
+  ``direct_room_two_members``), counted where the room writer serialises the room's changes;
+  an organisation's image pack room has none (it holds all the organisation's members).
 
 The rules read only the decision and the class cache (memory): no database round trip.
 See docs/admin/groups.md.
@@ -18,7 +19,16 @@ See docs/admin/groups.md.
 
 from __future__ import annotations
 
-from broker.access_policy import OFFICIAL, Decision, InstalledRule, Refusal, RoomFacts
+import sys
+
+from broker.access_policy import (
+    IMAGE_PACKS,
+    OFFICIAL,
+    Decision,
+    InstalledRule,
+    Refusal,
+    RoomFacts,
+)
 from broker.admin.classes import UserClasses
 from broker.config import GroupsConfig
 from broker.remote_classes import RemoteClasses
@@ -41,7 +51,10 @@ RULE = InstalledRule(
 
 
 def limit_of(limits: GroupsConfig, room: RoomFacts) -> tuple[int, str]:
-    """The most members (joined or invited) the room may have, and the rule's name."""
+    """The most members (joined or invited) the room may have, and the rule's name (an
+    organisation's image pack room holds all its members, however many)."""
+    if room.kind == IMAGE_PACKS:
+        return sys.maxsize, MEMBER_LIMIT
     if room.direct:
         return DIRECT_MAX_MEMBERS, DIRECT_TWO
     if room.kind == OFFICIAL:

@@ -56,6 +56,9 @@ from broker.http.channel import make_site
 from broker.http.guards import Guards
 from broker.http.server import ListenerResource, Router
 from broker.http.user_auth import RequestUsers
+from broker.image_pack_content import PackContent
+from broker.image_pack_members import PackMembers
+from broker.image_packs import ImagePacks
 from broker.invite_permissions import RULE as INVITE_PERMISSIONS_RULE
 from broker.invite_permissions import InvitePermissions
 from broker.mail import Mailer
@@ -64,6 +67,7 @@ from broker.media.repository import MediaRepository
 from broker.message_tags import MessageTags
 from broker.notifier import Notifier
 from broker.official_members import OfficialMembers
+from broker.org_accounts import OrganisationAccounts
 from broker.passwords import PasswordHashing
 from broker.ratelimit import RateLimiter
 from broker.receipts import Receipts
@@ -197,6 +201,7 @@ class Node:
         self.refusal_counts = KeptCounts(self.stores.refusal_counts, {  # kept across restarts
             "policy": self.policy.refusals, "message_tags": self.message_tags.refusals,
             "remote_classes": self.remote_classes.ignored})
+        self._build_image_packs()
         self.router.guards = Guards(RequestUsers(self.auth), self.ratelimiter, self.federation.authentication
                                     if self.config.federation.enabled else None)
         self._build_handlers()
@@ -226,6 +231,9 @@ class Node:
         self.auto_delete.start(self.reactor)  # redacts auto-delete messages when they are due
         self.reactor.addSystemEventTrigger("before", "shutdown", self.auto_delete.stop)
         self.retention_purge.start(self.reactor)  # removes expired events' content
+        await self.org_accounts.load()
+        await self.pack_members.load()
+        await self.pack_members.start()  # goes on with image pack jobs a stop interrupted
         self.reactor.addSystemEventTrigger("before", "shutdown", self.retention_purge.stop)
         self._last_seen_loop = task.LoopingCall(
             lambda: defer.ensureDeferred(self._flush_last_seen()))
@@ -291,10 +299,31 @@ class Node:
             self._message_tags_summary, self.remote_classes.summary, self._retention_summary,
             authority, audit)
 
+    def _build_image_packs(self) -> None:
+        """Organisations' accounts and image packs, which their members get (after the room
+        and admin services)."""
+        stores = self.stores
+        self.org_accounts = OrganisationAccounts(stores.organisation_accounts,
+                                                 self.server_name, self.clock)
+        members = PackMembers(
+            stores.image_packs, stores.accounts, stores.organisations, stores.account_data,
+            self.rooms, self.membership.join, self.org_accounts, self.streams, self.clock,
+            self.reactor)
+        self.pack_members: PackMembers = members
+        self.image_packs = ImagePacks(
+            self.admin.authority, self.admin.audit,
+            PackContent(self.server_name, stores.media.get_media), members, self.org_accounts,
+            self.rooms, self.new_rooms.create, stores.image_packs, self.clock)
+        self.admin.accounts.on_created(members.user_changed)
+        self.admin.accounts.on_moved(members.user_changed)
+        self.admin.organisations.watch(members.organisations_written, lambda org_id: None)
+
     async def _account_ended(self, user_id: str) -> None:
-        """A deactivated account (by its user or an admin): public at once, out of its rooms."""
+        """A deactivated account (by its user or an admin): public at once, out of its rooms
+        (its image pack entries removed)."""
         self.admin.classes.ended(user_id)
         await self.rooms.leave_all_rooms(user_id)
+        self.pack_members.user_changed(user_id)
 
     async def apply_organisations_file(self) -> None:
         """Apply the organisations file the config names, if it changed since last applied;
@@ -450,7 +479,7 @@ class Node:
 
         self.router.add(*client_endpoints(self))
         self.router.add(*admin_endpoints(self.admin, self.admin_rooms, self.admin_reports,
-                                         self.policy_document))
+                                         self.policy_document, self.image_packs))
         self.router.add(EmailVerificationEndpoints(self.email_verification, self.admin.audit))
         if self.config.federation.enabled:
             services = build_federation_services(

@@ -14,8 +14,10 @@ from storage.event_expiry import EventExpiryStore
 from storage.events import EventStore
 from storage.federation_queue import FederationQueueStore
 from storage.filters import FilterStore
+from storage.image_packs import ImagePackStore
 from storage.key_backup import KeyBackupStore
 from storage.media import MediaStore
+from storage.organisation_accounts import OrganisationAccountStore
 from storage.organisations import OrganisationStore
 from storage.push_rules import PushRuleStore
 from storage.reachability import ReachabilityStore
@@ -66,3 +68,5 @@ class Stores:
         self.refusal_counts = RefusalCountStore(db)
         self.event_expiry = EventExpiryStore(db)
         self.retention = RetentionStore(db)
+        self.organisation_accounts = OrganisationAccountStore(db)
+        self.image_packs = ImagePackStore(db)

@@ -3,7 +3,7 @@
 Each example below is a request to a fresh node (mha with mha.dm, and mea; ``bob`` is a
 verifier of mha; ``nobody`` holds no role; ``carol``, verified for mha.dm, created a room,
 ``{room}`` in a path, sent a message into it and reported it (report 1) and the room
-(report 2, resolved)).  A request the document allows must succeed with
+(report 2, resolved); mea publishes the image pack "flags").  A request the document allows must succeed with
 a documented status; a request the document's schema refuses must be refused by the server
 too; every answer must match the document's schema for its status.  Every operation of the
 document is exercised, and every ``/_broker/admin`` route the node serves is in the document.
@@ -19,6 +19,7 @@ from urllib.parse import quote
 import pytest
 
 from storage.email_codes import CodeRow, RequestRow
+from storage.media import MediaRecord
 from tests.admin_harness import ADMIN, AdminNode
 from tests.openapi_check import OpenApiDocument
 from tests.storage_helpers import result_of
@@ -181,6 +182,28 @@ EXAMPLES: list[tuple[str, str, str, Any]] = [
         "public": [], "verified_this_node": ["displayname", "designation"]}}}),
     ("root", "PATCH", "/organisations/mha", {"settings": {"profile_visibility": {
         "public": ["shoe_size"]}}}),
+    ("root", "GET", "/organisations/mha/image_packs", None),
+    ("root", "GET", "/organisations/mea/image_packs", None),
+    ("root", "GET", "/organisations/nowhere/image_packs", None),
+    ("nobody", "GET", "/organisations/mea/image_packs", None),
+    ("root", "GET", "/organisations/mea/image_packs/flags", None),
+    ("root", "GET", "/organisations/mea/image_packs/other", None),
+    ("root", "PUT", "/organisations/mha/image_packs/official",
+     {"images": {"namaste": {"url": "mxc://admin.test/Gimoji0", "usage": ["emoticon"]}},
+      "pack": {"display_name": "MHA"}}),
+    ("root", "PUT", "/organisations/mea/image_packs/flags",
+     {"images": {"flag": {"url": "mxc://admin.test/Gimoji0"}}}),
+    ("root", "PUT", "/organisations/mha/image_packs/official",
+     {"images": {"x": {"url": "mxc://elsewhere.test/abcdef"}}}),
+    ("root", "PUT", "/organisations/mha/image_packs/official",
+     {"images": {"x": {"url": "mxc://admin.test/Gimoji0"}}, "colour": "red"}),
+    ("root", "PUT", "/organisations/mha/image_packs/official", {"images": {}}),
+    ("root", "PUT", "/organisations/nowhere/image_packs/official",
+     {"images": {"x": {"url": "mxc://admin.test/Gimoji0"}}}),
+    ("bob", "PUT", "/organisations/mea/image_packs/flags",
+     {"images": {"x": {"url": "mxc://admin.test/Gimoji0"}}}),
+    ("root", "DELETE", "/organisations/mea/image_packs/flags", None),
+    ("root", "DELETE", "/organisations/mha/image_packs/none", None),
 ]
 
 
@@ -213,6 +236,14 @@ def _reported_room(made: AdminNode) -> str:
     return room_id
 
 
+def _published_pack(made: AdminNode) -> None:
+    """An image in the media store (Gimoji0) and mea's pack "flags" of it."""
+    result_of(made.stores.media.store_media(MediaRecord(
+        "Gimoji0", made.root_id, "image/png", "flag.png", 72, "ab" * 32, 0)))
+    made.ok("PUT", "/organisations/mea/image_packs/flags",
+            {"images": {"flag": {"url": "mxc://admin.test/Gimoji0"}}}, status=201)
+
+
 class Scene(AdminNode):
     room_id = ""  # carol's reported room
 
@@ -228,6 +259,7 @@ def scene(request: Any, tmp_path: Path) -> Iterator[Scene]:
                 {"organisation": "mha.dm", "basis": "document"})
         _queue(made)
         made.room_id = _reported_room(made)
+        _published_pack(made)
         yield made
     finally:
         made.close()

@@ -25,7 +25,7 @@ def _documented_table() -> dict[str, frozenset[str]]:
     roles = [cell.strip() for cell in header.strip("|").split("|")][1:]
     table: dict[str, frozenset[str]] = {}
     for line in section.splitlines():
-        match = re.match(r"\| `([a-z.]+)` \|(.*)\|$", line)
+        match = re.match(r"\| `([a-z_.]+)` \|(.*)\|$", line)
         if match:
             cells = [cell.strip() for cell in match.group(2).split("|")]
             table[match.group(1)] = frozenset(r for r, c in zip(roles, cells, strict=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from broker.admin.model import BadField, check_body, check_org_id
+from broker.org_accounts import RESERVED_PREFIX, is_reserved_localpart
 from protocol.identifiers import is_new_localpart
 from storage.accounts import AccountRow, VerificationRow
 from storage.organisations import Member
@@ -62,6 +63,9 @@ def check_localpart(value: Any, server_name: str) -> str:
     if not is_new_localpart(value):
         raise BadField("localpart", f"{value!r} may only contain a-z, 0-9, '.', '_', '=', '-',"
                        " '/' and '+'", errcode="M_INVALID_USERNAME")
+    if is_reserved_localpart(value):
+        raise BadField("localpart", f"localparts starting {RESERVED_PREFIX!r} are reserved for"
+                       " organisations' accounts", errcode="M_EXCLUSIVE")
     user_id = f"@{value}:{server_name}"
     if len(user_id) > MAX_USER_ID:
         raise BadField("localpart", f"the user ID may be at most {MAX_USER_ID} characters",

@@ -72,11 +72,16 @@ class AdminAccounts:
         self.deps = deps
         self.reachability = reachability
         self._moved: list[Callable[[str], None]] = []
+        self._created: list[Callable[[str], None]] = []
 
     def on_moved(self, listener: Callable[[str], None]) -> None:
         """Tell ``listener`` each user this node moves to another organisation (or out of
         one), once the move is stored."""
         self._moved.append(listener)
+
+    def on_created(self, listener: Callable[[str], None]) -> None:
+        """Tell ``listener`` each account created (one at a time or imported), once stored."""
+        self._created.append(listener)
 
     # -- reading ---------------------------------------------------------------------------
     async def existing(self, user_id: str) -> AccountRow:
@@ -202,6 +207,8 @@ class AdminAccounts:
         for account in accounts:
             if account.verification is not None:
                 self.classes.verified(account.verification)
+            for listener in self._created:
+                listener(account.user_id)
 
     def _verification_at_creation(self, actor: Actor, grants: list[Grant], tree: Tree,
                                   user_id: str, place: Place, basis: str) -> VerificationRow:

@@ -36,6 +36,8 @@ REPORTS_READ = "reports.read"
 REPORTS_CONTENT = "reports.content"
 REPORTS_RESOLVE = "reports.resolve"
 POLICY_READ = "policy.read"
+IMAGE_PACKS_READ = "image_packs.read"
+IMAGE_PACKS_CHANGE = "image_packs.change"
 
 ADMINS = frozenset({"node_admin", "org_admin"})
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -60,6 +62,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     REPORTS_RESOLVE: frozenset({"node_admin"}),
     # The node's effective separation policy (GET /policy) concerns the whole node.
     POLICY_READ: frozenset({"node_admin"}),
+    # An organisation's image packs (emoji and stickers its members get).
+    IMAGE_PACKS_READ: ADMINS | {"auditor"},
+    IMAGE_PACKS_CHANGE: ADMINS,
 }
 
 # Which roles a grantor of each role may grant or revoke (within the grantor's scope).

@@ -1,5 +1,5 @@
 """The admin API (``/_broker/admin/v1``): organisations, accounts, roles, the audit log, rooms,
-content reports and the effective policy.
+content reports, the effective policy and organisations' image packs.
 
 Callers authenticate with an ordinary access token; what they may do is decided by
 :mod:`broker.admin.permissions` from the roles they hold, inside each service call (so a
@@ -17,13 +17,15 @@ if TYPE_CHECKING:
     from broker.admin.rooms import AdminRooms
     from broker.admin.services import AdminServices
     from broker.http.endpoint import Endpoints
+    from broker.image_packs import ImagePacks
 
 ADMIN_PREFIX = "/_broker/admin/v1"
 
 
 def admin_endpoints(admin: AdminServices, rooms: AdminRooms, reports: AdminReports,
-                    policy: PolicyDocument) -> list[Endpoints]:
+                    policy: PolicyDocument, packs: ImagePacks) -> list[Endpoints]:
     from broker.admin_api.audit import AuditEndpoints
+    from broker.admin_api.image_packs import ImagePackEndpoints
     from broker.admin_api.organisations import OrganisationEndpoints
     from broker.admin_api.policy import PolicyEndpoints
     from broker.admin_api.reports import ReportEndpoints
@@ -41,4 +43,5 @@ def admin_endpoints(admin: AdminServices, rooms: AdminRooms, reports: AdminRepor
         RoomEndpoints(rooms, admin.audit),
         ReportEndpoints(reports, admin.audit),
         PolicyEndpoints(policy, admin.audit),
+        ImagePackEndpoints(packs, admin.audit),
     ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from broker.access_policy import INFORMAL, OFFICIAL, RoomFacts
+from broker.access_policy import IMAGE_PACKS, INFORMAL, OFFICIAL, RoomFacts
 from broker.errors import InvalidInput
 from broker.rooms.live_room import LiveRoom
 from protocol.signing import server_name_of
@@ -17,6 +17,8 @@ from protocol.signing import server_name_of
 GROUP_EVENT = "in.gov.broker.group"
 # A key of m.room.create content: the room was created as a direct chat (createRoom is_direct).
 DIRECT_KEY = "in.gov.broker.direct"
+# A key of m.room.create content: the room holds an organisation's image packs (its value).
+IMAGE_PACKS_KEY = "in.gov.broker.image_packs"
 KINDS = (OFFICIAL, INFORMAL)
 # Memberships counted against a room's member limit.
 COUNTED = ("join", "invite")
@@ -34,6 +36,9 @@ def facts_of(room: LiveRoom, server_name: str) -> RoomFacts:
     if group is not None and create is not None and declares_official(room) and \
             server_name_of(create.sender) == server_name:
         kind, organisation = OFFICIAL, str(group.content.get("organisation", ""))
+    elif create is not None and isinstance(create.content.get(IMAGE_PACKS_KEY), str) and \
+            server_name_of(create.sender) == server_name:
+        kind, organisation = IMAGE_PACKS, create.content[IMAGE_PACKS_KEY]
     direct = create is not None and create.content.get(DIRECT_KEY) is True
     return RoomFacts(kind, organisation, direct, len(room.members_with(*COUNTED)))
 

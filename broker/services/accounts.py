@@ -14,6 +14,7 @@ from typing import Any
 
 from broker.auth import Auth, Requester
 from broker.errors import Forbidden, InvalidInput, NotFound, Unavailable
+from broker.org_accounts import RESERVED_PREFIX, is_reserved_localpart
 from broker.ratelimit import RateLimiter
 from protocol.identifiers import is_new_localpart
 from storage.database import IntegrityError
@@ -130,6 +131,9 @@ class Accounts:
         if not is_new_localpart(localpart):
             raise InvalidInput("User names may only contain a-z, 0-9, '.', '_', '=', '-', '/'"
                                " and '+'", errcode="M_INVALID_USERNAME")
+        if is_reserved_localpart(localpart):
+            raise InvalidInput(f"User names starting {RESERVED_PREFIX!r} are reserved for"
+                               " organisations' accounts", errcode="M_EXCLUSIVE")
         user_id = f"@{localpart}:{self.server_name}"
         if len(user_id) > MAX_USER_ID_LENGTH:
             raise InvalidInput(f"User IDs may be at most {MAX_USER_ID_LENGTH} characters",
