@@ -10,7 +10,9 @@ name), out of those they should not (moved to another organisation, deactivated)
 pack room's entry in their account data as it should be: the room's packs listed (a setting
 the user gave a pack there is kept), a room they lost removed, every other entry untouched.
 
-A change that concerns many members (a pack published or deleted, an organisation moved) runs
+Changes of one user (an account created, imported, moved or deactivated) are queued and
+brought up to date one after the other, with a reactor turn every ``BATCH`` users.  A change
+that concerns many members (a pack published or deleted, an organisation moved) runs
 as a job per organisation over the accounts of its sub-tree, ``BATCH`` at a time in user ID
 order with a reactor turn between batches; its place is stored after each batch, so a job
 stopped by a restart goes on from there (:meth:`PackMembers.start`), and admins read its
@@ -20,12 +22,14 @@ progress in the pack listing.  A new change restarts the organisation's job from
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
 from twisted.internet import defer, task
 
+from broker.admin import permissions
 from broker.admin.model import Tree
 from broker.errors import Forbidden
 from broker.image_pack_content import PACK_TYPES
@@ -35,6 +39,7 @@ from broker.rooms.service import Rooms
 from broker.streams import StreamWriter
 from storage.account_data import GLOBAL, AccountDataStore
 from storage.accounts import AccountStore, UserQuery
+from storage.audit import Change
 from storage.image_packs import ImagePackStore, RoomEntries, merged_rooms
 from storage.organisations import Organisation, OrganisationStore
 
@@ -42,6 +47,10 @@ logger = logging.getLogger(__name__)
 
 ROOMS_TYPES = ("m.image_pack.rooms", "im.ponies.emote_rooms")  # stable, then unstable
 BATCH = 100
+# What, in the audit log's feed, may change whose packs a user gets.
+USER_ACTIONS = frozenset({permissions.USERS_CREATE, permissions.USERS_UPDATE,
+                          permissions.USERS_DEACTIVATE})
+ORGANISATION_ACTIONS = frozenset({permissions.ORG_CREATE, permissions.ORG_UPDATE})
 Join = Callable[[str, str], Awaitable[Any]]  # (room ID, user ID): join in the user's name
 
 
@@ -70,6 +79,8 @@ class PackMembers:
         self._running: set[str] = set()
         self._again: set[str] = set()
         self._jobs: dict[str, defer.Deferred[None]] = {}
+        self._queue: deque[str] = deque()  # users whose packs follow a change of theirs
+        self.draining = False
 
     async def load(self) -> None:
         self.pack_rooms = await self.store.rooms()
@@ -106,6 +117,18 @@ class PackMembers:
         except Exception:  # the next change starts it again
             logger.exception("starting the image pack job of %s failed", org_id)
 
+    def changes_seen(self, changes: list[Change]) -> None:
+        """The audit log's feed, with what other processes change (``broker users import``,
+        ``broker orgs import``): accounts created, changed or deactivated follow, and so do
+        the members of organisations created or changed."""
+        if not self.pack_rooms:
+            return
+        for change in changes:
+            if change.action in USER_ACTIONS and change.target.startswith("@"):
+                self.user_changed(change.target)
+            elif change.action in ORGANISATION_ACTIONS:
+                defer.ensureDeferred(self._request_quietly(change.target))
+
     def _launch(self, org_id: str) -> None:
         self._running.add(org_id)
         d = defer.ensureDeferred(self._run(org_id))
@@ -141,9 +164,25 @@ class PackMembers:
 
     # -- one user --------------------------------------------------------------------------
     def user_changed(self, user_id: str) -> None:
-        """A user was created, moved or deactivated: their packs follow, in the background."""
-        if self.pack_rooms:
-            defer.ensureDeferred(self._refresh_quietly(user_id))
+        """A user was created, moved or deactivated: their packs follow, in the background,
+        one user after the other (an import of thousands queues them all)."""
+        if not self.pack_rooms:
+            return
+        self._queue.append(user_id)
+        if not self.draining:
+            self.draining = True
+            defer.ensureDeferred(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            done = 0
+            while self._queue:
+                await self._refresh_quietly(self._queue.popleft())
+                done += 1
+                if done % BATCH == 0:
+                    await task.deferLater(self.reactor, 0, lambda: None)  # others go first
+        finally:
+            self.draining = False
 
     async def _refresh_quietly(self, user_id: str, tree: Tree | None = None) -> None:
         try:

@@ -317,6 +317,7 @@ class Node:
         self.admin.accounts.on_created(members.user_changed)
         self.admin.accounts.on_moved(members.user_changed)
         self.admin.organisations.watch(members.organisations_written, lambda org_id: None)
+        self.admin.changes.listen(members.changes_seen)  # also made by other processes
 
     async def _account_ended(self, user_id: str) -> None:
         """A deactivated account (by its user or an admin): public at once, out of its rooms

@@ -143,6 +143,23 @@ class NodeProcess:
         client.device_id = body["device_id"]
         return client
 
+    def admin(self) -> Client:
+        """A new node admin, created with ``broker user add --admin`` and logged in."""
+        localpart = "admin" + uuid.uuid4().hex[:8]
+        done = subprocess.run(
+            [sys.executable, "-m", "broker", "user", "add", "--config", str(self.config_path),
+             "--user", localpart, "--password", "admin pass 1", "--admin"],
+            capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)),
+            timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+        admin = self.client()
+        body = admin.post("/_matrix/client/v3/login", {
+            "type": "m.login.password", "identifier": {"type": "m.id.user", "user": localpart},
+            "password": "admin pass 1"})
+        assert admin.status == 200, body
+        admin.token, admin.user_id = body["access_token"], body["user_id"]
+        return admin
+
 
 class _SourceAddressAdapter(HTTPAdapter):
     """Connections from a chosen local address."""

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from typing import Any
 from urllib.parse import quote
 
-from tests.node_harness import REPO, Client, NodeProcess
+from tests.node_harness import Client, NodeProcess
 from tests.room_helpers import V3, create_room, join, room_path
 
 
@@ -19,24 +16,6 @@ def _alias(node: NodeProcess, name: str = "") -> str:
 
 def _alias_path(alias: str) -> str:
     return f"{V3}/directory/room/{quote(alias)}"
-
-
-def _admin(node: NodeProcess) -> Client:
-    """A node admin, created with ``broker user add --admin`` and logged in."""
-    localpart = "admin" + uuid.uuid4().hex[:8]
-    done = subprocess.run(
-        [sys.executable, "-m", "broker", "user", "add", "--config", str(node.config_path),
-         "--user", localpart, "--password", "admin pass 1", "--admin"],
-        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=60,
-        check=False)
-    assert done.returncode == 0, done.stderr
-    admin = node.client()
-    body = admin.post(f"{V3}/login", {
-        "type": "m.login.password", "identifier": {"type": "m.id.user", "user": localpart},
-        "password": "admin pass 1"})
-    assert admin.status == 200, body
-    admin.token, admin.user_id = body["access_token"], body["user_id"]
-    return admin
 
 
 # -- aliases ------------------------------------------------------------------------------------
@@ -125,7 +104,7 @@ def test_deleting_the_canonical_alias_updates_the_room(node: NodeProcess) -> Non
 
 
 def test_node_admin_may_delete_any_alias(node: NodeProcess) -> None:
-    alice, admin = node.register(), _admin(node)
+    alice, admin = node.register(), node.admin()
     room_id = create_room(alice)
     alias = _alias(node)
     alice.put(_alias_path(alias), {"room_id": room_id})
@@ -134,7 +113,7 @@ def test_node_admin_may_delete_any_alias(node: NodeProcess) -> None:
 
 
 def test_node_admin_may_publish_a_room_they_are_not_in(node: NodeProcess) -> None:
-    alice, admin = node.register(), _admin(node)
+    alice, admin = node.register(), node.admin()
     room_id = create_room(alice)
     path = f"{V3}/directory/list/room/{quote(room_id)}"
     assert admin.put(path, {"visibility": "public"}) == {} and admin.status == 200

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import pytest
 
+from broker.cli import main
 from broker.image_pack_content import MAX_IMAGES
 from broker.image_pack_members import ROOMS_TYPES
 from storage.media import MediaRecord
@@ -64,7 +65,7 @@ class Scene:
         members = self.node.node.pack_members
         for _ in range(500):
             self.node.local.advance(0)
-            if not members._running:
+            if not members._running and not members.draining:
                 return
         raise AssertionError("the image pack jobs did not finish")
 
@@ -162,6 +163,15 @@ def test_a_user_of_another_organisation_does_not_get_the_pack(scene: Scene) -> N
     assert scene.account_data("mira", "m.image_pack.rooms") is None
 
 
+def test_members_of_an_organisation_moved_under_the_publisher_get_the_pack(
+        scene: Scene) -> None:
+    scene.publish()
+    scene.member("mira", "mea")
+    scene.node.ok("PATCH", "/organisations/mea", {"parent": "mha"})
+    scene.settle()
+    assert scene.membership("mira") == "join"
+
+
 def test_an_account_created_in_the_organisation_gets_the_pack(scene: Scene) -> None:
     scene.publish()
     created = scene.node.ok("POST", "/users", {"localpart": "newcomer", "organisation": "mha"},
@@ -169,6 +179,20 @@ def test_an_account_created_in_the_organisation_gets_the_pack(scene: Scene) -> N
     scene.settle()
     room = scene.node.node.rooms.registry.cached(scene.room_id())
     assert room is not None and room.membership_of(created["user_id"]) == "join"
+
+
+def test_accounts_imported_by_a_command_get_the_pack_at_the_node_s_next_poll(
+        scene: Scene, tmp_path: Path) -> None:
+    scene.publish()
+    scene.node.local.run(scene.node.node.admin.changes.start_at_head())
+    path = tmp_path / "users.csv"
+    path.write_text("localpart,name,organisation,designation,employee_id,email,phone,class\n"
+                    + "".join(f"staff{n},,mha,,,,,\n" for n in range(3)), encoding="utf-8")
+    assert main(["users", "import", str(path), "--config",
+                 str(scene.node.local.config_path)]) == 0
+    scene.node.local.run(scene.node.node.admin.changes.poll())
+    scene.settle()
+    assert [scene.membership(f"staff{n}") for n in range(3)] == ["join"] * 3
 
 
 def test_a_user_moved_out_leaves_the_pack_room_and_loses_its_entry(scene: Scene) -> None:
