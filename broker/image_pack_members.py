@@ -11,10 +11,10 @@ pack room's entry in their account data as it should be: the room's packs listed
 the user gave a pack there is kept), a room they lost removed, every other entry untouched.
 
 Changes of one user (an account created, imported, moved or deactivated) are queued and
-brought up to date one after the other, with a reactor turn every ``BATCH`` users.  A change
+brought up to date one after the other, with a reactor turn between users.  A change
 that concerns many members (a pack published or deleted, an organisation moved) runs
 as a job per organisation over the accounts of its sub-tree, ``BATCH`` at a time in user ID
-order with a reactor turn between batches; its place is stored after each batch, so a job
+order with a reactor turn between users; its place is stored after each batch, so a job
 stopped by a restart goes on from there (:meth:`PackMembers.start`), and admins read its
 progress in the pack listing.  A new change restarts the organisation's job from the start.
 """
@@ -81,6 +81,7 @@ class PackMembers:
         self._jobs: dict[str, defer.Deferred[None]] = {}
         self._queue: deque[str] = deque()  # users whose packs follow a change of theirs
         self.draining = False
+        self._pack_keys: dict[str, list[str]] = {}  # pack room -> its packs' state keys
 
     async def load(self) -> None:
         self.pack_rooms = await self.store.rooms()
@@ -89,6 +90,19 @@ class PackMembers:
         """Go on with the jobs a stop interrupted (in the background)."""
         for org_id in await self.store.unfinished_jobs():
             self._launch(org_id)
+
+    def keys_of(self, room: LiveRoom) -> list[str]:
+        """The room's packs, read from its state once (a pack room's state holds all its
+        members: scanning it for every member would cost each one the room's size) until
+        :meth:`packs_changed`; only the organisation's account changes them, through
+        :mod:`broker.image_packs`."""
+        keys = self._pack_keys.get(room.room_id)
+        if keys is None:
+            keys = self._pack_keys[room.room_id] = pack_keys(room)
+        return keys
+
+    def packs_changed(self, room_id: str) -> None:
+        self._pack_keys.pop(room_id, None)
 
     # -- jobs ------------------------------------------------------------------------------
     async def request(self, org_id: str) -> None:
@@ -155,10 +169,10 @@ class PackMembers:
                                                               limit=BATCH))
                 for row in rows:
                     await self._refresh_quietly(row.user_id, tree)
+                    await self._yield()
                 finished = self.clock.time_ms() if len(rows) < BATCH else None
                 after = rows[-1].user_id if rows else job.after_user
                 await self.store.progress(job, after, job.done + len(rows), finished)
-                await task.deferLater(self.reactor, 0, lambda: None)  # others go first
         finally:
             self._running.discard(org_id)
 
@@ -175,14 +189,15 @@ class PackMembers:
 
     async def _drain(self) -> None:
         try:
-            done = 0
             while self._queue:
                 await self._refresh_quietly(self._queue.popleft())
-                done += 1
-                if done % BATCH == 0:
-                    await task.deferLater(self.reactor, 0, lambda: None)  # others go first
+                await self._yield()
         finally:
             self.draining = False
+
+    async def _yield(self) -> None:
+        """Let the reactor serve others before the next user."""
+        await task.deferLater(self.reactor, 0, lambda: None)
 
     async def _refresh_quietly(self, user_id: str, tree: Tree | None = None) -> None:
         try:
@@ -203,7 +218,7 @@ class PackMembers:
             if org_id in lineage:
                 if membership != "join":
                     await self._admit(room_id, org_id, user_id, membership)
-                entries[room_id] = pack_keys(room) or None
+                entries[room_id] = self.keys_of(room) or None
             else:
                 if membership in ("join", "invite"):
                     await self._leave(room_id, user_id)

@@ -25,7 +25,7 @@ from broker.admin.authority import Authority
 from broker.admin.model import Actor, Tree
 from broker.errors import NotFound
 from broker.image_pack_content import PACK_TYPES, PackContent, check_pack_id
-from broker.image_pack_members import PackMembers, pack_keys
+from broker.image_pack_members import PackMembers
 from broker.org_accounts import OrganisationAccounts
 from broker.rooms.create_room import CreateRoomRequest
 from broker.rooms.live_room import LiveRoom
@@ -69,7 +69,7 @@ class ImagePacks:
             content = await self.content.content(body)
             room_id = await self._room_of(org)
             room = await self.rooms.get_room(room_id)
-            new = pack_id not in pack_keys(room)
+            new = pack_id not in self.members.keys_of(room)
             event_id = await self._send(room_id, org.org_id, pack_id, content)
             entry.detail.update(room_id=room_id, event_id=event_id, created=new,
                                 shortcodes=sorted(content["images"]))
@@ -93,7 +93,7 @@ class ImagePacks:
                     "room_id": None if room is None else room.room_id,
                     "sender": self.org_accounts.account_of(org.org_id),
                     "packs": [] if room is None else [_pack_json(room, key)
-                                                      for key in pack_keys(room)],
+                                                      for key in self.members.keys_of(room)],
                     "members": None if job is None else job.to_json()}
 
     async def delete(self, actor: Actor, org_id: str, pack_id: str) -> None:
@@ -121,7 +121,7 @@ class ImagePacks:
     async def _room_holding(self, org_id: str, pack_id: str) -> LiveRoom:
         """The organisation's pack room, if it holds the pack (NotFound otherwise)."""
         room = await self._pack_room(org_id)
-        if room is None or pack_id not in pack_keys(room):
+        if room is None or pack_id not in self.members.keys_of(room):
             raise NotFound(f"organisation {org_id!r} has no image pack {pack_id!r}")
         return room
 
@@ -134,6 +134,7 @@ class ImagePacks:
             event = await self.rooms.send(room_id, sender, event_type, content,
                                           state_key=pack_id)
             event_id = event_id or event.event_id
+        self.members.packs_changed(room_id)
         return event_id
 
     async def _room_of(self, org: Organisation) -> str:
