@@ -15,7 +15,8 @@ brought up to date one after the other, with a reactor turn between users.  A ch
 that concerns many members (a pack published or deleted, an organisation moved) runs
 as a job per organisation over the accounts of its sub-tree, ``BATCH`` at a time in user ID
 order with a reactor turn between users; its place is stored after each batch, so a job
-stopped by a restart goes on from there (:meth:`PackMembers.start`), and admins read its
+stopped by a restart (:meth:`PackMembers.stop` before a shutdown, or a crash) goes on from
+there (:meth:`PackMembers.start`), and admins read its
 progress in the pack listing.  A new change restarts the organisation's job from the start.
 """
 
@@ -81,6 +82,7 @@ class PackMembers:
         self._jobs: dict[str, defer.Deferred[None]] = {}
         self._queue: deque[str] = deque()  # users whose packs follow a change of theirs
         self.draining = False
+        self._stopping = False
         self._pack_keys: dict[str, list[str]] = {}  # pack room -> its packs' state keys
 
     async def load(self) -> None:
@@ -88,8 +90,10 @@ class PackMembers:
 
     async def start(self) -> None:
         """Go on with the jobs a stop interrupted (in the background)."""
+        self._stopping = False
         for org_id in await self.store.unfinished_jobs():
-            self._launch(org_id)
+            if org_id not in self._running:  # not started again meanwhile
+                self._launch(org_id)
 
     def keys_of(self, room: LiveRoom) -> list[str]:
         """The room's packs, read from its state once (a pack room's state holds all its
@@ -103,6 +107,11 @@ class PackMembers:
 
     def packs_changed(self, room_id: str) -> None:
         self._pack_keys.pop(room_id, None)
+
+    def stop(self) -> None:
+        """Stop the jobs after the member each is at (before the node shuts down); the
+        members of a batch not finished are taken again at the next start."""
+        self._stopping = True
 
     # -- jobs ------------------------------------------------------------------------------
     async def request(self, org_id: str) -> None:
@@ -170,6 +179,8 @@ class PackMembers:
                 for row in rows:
                     await self._refresh_quietly(row.user_id, tree)
                     await self._yield()
+                    if self._stopping:
+                        return
                 finished = self.clock.time_ms() if len(rows) < BATCH else None
                 after = rows[-1].user_id if rows else job.after_user
                 await self.store.progress(job, after, job.done + len(rows), finished)
@@ -189,7 +200,7 @@ class PackMembers:
 
     async def _drain(self) -> None:
         try:
-            while self._queue:
+            while self._queue and not self._stopping:
                 await self._refresh_quietly(self._queue.popleft())
                 await self._yield()
         finally:

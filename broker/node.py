@@ -209,6 +209,8 @@ class Node:
     async def start(self) -> None:
         """Load what the node keeps in memory; call after setup(), before serving."""
         await self.rooms.start()
+        await self.org_accounts.load()  # before the organisations file: a move in it
+        await self.pack_members.load()  # changes whose packs members get
         await self.apply_organisations_file()
         await self.admin.changes.start_at_head()  # then what other processes change
         await self.admin.classes.load()  # who is verified: asked on every path, from memory
@@ -231,9 +233,8 @@ class Node:
         self.auto_delete.start(self.reactor)  # redacts auto-delete messages when they are due
         self.reactor.addSystemEventTrigger("before", "shutdown", self.auto_delete.stop)
         self.retention_purge.start(self.reactor)  # removes expired events' content
-        await self.org_accounts.load()
-        await self.pack_members.load()
         await self.pack_members.start()  # goes on with image pack jobs a stop interrupted
+        self.reactor.addSystemEventTrigger("before", "shutdown", self.pack_members.stop)
         self.reactor.addSystemEventTrigger("before", "shutdown", self.retention_purge.stop)
         self._last_seen_loop = task.LoopingCall(
             lambda: defer.ensureDeferred(self._flush_last_seen()))
