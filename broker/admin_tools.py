@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from broker.at_rest_keys import load_keyring
 from broker.auth import PasswordHashing
 from broker.clock import real_clock
 from broker.config import NodeConfig
@@ -26,11 +27,13 @@ def normalise_user_id(user: str, server_name: str) -> str:
 
 
 def open_database(config: NodeConfig) -> Database:
+    """The node's database for a command, with the node's at-rest keyring (ConfigError)."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(
         DatabaseConfig(engine=config.database_engine, path=str(config.database_path),
                        dsn=config.database_dsn),
         synchronous=True,
+        at_rest=load_keyring(config),
     )
     apply_migrations(db, real_clock().time_ms())
     return db

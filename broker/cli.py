@@ -9,6 +9,8 @@
     broker users revoke USER --config homeserver.yaml
     broker roles grant|revoke --config homeserver.yaml --user alice --role R [--organisation O]
     broker audit verify --config homeserver.yaml
+    broker keys at-rest generate --config homeserver.yaml [--out FILE]
+    broker keys at-rest rotate --config homeserver.yaml [--batch N]
 """
 
 from __future__ import annotations
@@ -175,6 +177,78 @@ def _cmd_audit_verify(args: argparse.Namespace) -> int:
     return audit_verify(_load(args.config))
 
 
+def _cmd_at_rest_generate(args: argparse.Namespace) -> int:
+    from broker.at_rest_keys import write_key_file
+    from storage.at_rest import DataKey
+
+    config = _load(args.config)
+    path = Path(args.out) if args.out else config.at_rest_key_file
+    if path is None:
+        print("broker keys at-rest generate: set at_rest.key_file in the config or pass --out",
+              file=sys.stderr)
+        return 1
+    key = DataKey.generate()
+    try:
+        write_key_file(path, [key], replace=False)
+    except FileExistsError:
+        print(f"broker keys at-rest generate: {path} exists; to change keys, use"
+              " 'broker keys at-rest rotate'", file=sys.stderr)
+        return 1
+    print(f"wrote key {key.key_id} to {path} (mode 0600): back it up; without it the data"
+          " sealed with it cannot be read")
+    return 0
+
+
+def _cmd_at_rest_rotate(args: argparse.Namespace) -> int:
+    import time
+
+    from broker.admin_tools import open_database
+    from broker.at_rest_rotate import AtRestRotation
+    from broker.clock import real_clock
+    from broker.media.files import MediaFiles
+
+    config = _load(args.config)
+    if config.at_rest_key_file is None:
+        print("broker keys at-rest rotate: rotation needs at_rest.key_file (a key given in"
+              " BROKER_AT_REST_KEY cannot be replaced while the node runs)", file=sys.stderr)
+        return 1
+    try:
+        db = open_database(config)
+    except ConfigError as e:
+        print(f"ConfigError: {e}", file=sys.stderr)
+        return 2
+    try:
+        clock = real_clock()
+        done = AtRestRotation(
+            db, config.at_rest_key_file, MediaFiles(config.media_store_path, db.at_rest),
+            now_ms=clock.time_ms, sleep=time.sleep, report=lambda line: print(line, flush=True),
+            batch=args.batch).run()
+    except (OSError, ValueError) as e:
+        print(f"broker keys at-rest rotate: {e}", file=sys.stderr)
+        return 1
+    finally:
+        db.close()
+    print(f"rotation to key {done.rotation.target_key_id} done: {done.resealed} records and"
+          f" files re-sealed; retired {', '.join(done.retired_key_ids) or 'no key'}")
+    return 0
+
+
+def _add_keys_commands(sub: Any) -> None:
+    keys = sub.add_parser("keys", help="the node's keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    at_rest = keys_sub.add_parser("at-rest", help="data keys for encryption at rest")
+    at_rest_sub = at_rest.add_subparsers(dest="at_rest_command", required=True)
+    generate = at_rest_sub.add_parser("generate", help="write a new key file (mode 0600)")
+    generate.add_argument("--config", "-c", default="homeserver.yaml")
+    generate.add_argument("--out", help="where to write it (default: at_rest.key_file)")
+    generate.set_defaults(func=_cmd_at_rest_generate)
+    rotate = at_rest_sub.add_parser(
+        "rotate", help="re-seal all data under a new key (resumable; the node may run)")
+    rotate.add_argument("--config", "-c", default="homeserver.yaml")
+    rotate.add_argument("--batch", type=int, default=500, help="rows per transaction")
+    rotate.set_defaults(func=_cmd_at_rest_rotate)
+
+
 def _add_admin_commands(sub: Any) -> None:
     orgs = sub.add_parser("orgs", help="manage organisations")
     orgs_sub = orgs.add_subparsers(dest="orgs_command", required=True)
@@ -270,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--admin", action="store_true", help="make the account a node admin")
     add.set_defaults(func=_cmd_user_add)
     _add_admin_commands(sub)
+    _add_keys_commands(sub)
     return parser
 
 

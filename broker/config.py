@@ -138,6 +138,11 @@ SCHEMA: dict[str, Any] = {
     "media": {
         "store_path": _k(str, default=""),
     },
+    # Encryption at rest (docs/admin/encryption-at-rest.md): off without a key file or the
+    # BROKER_AT_REST_KEY environment variable.
+    "at_rest": {
+        "key_file": _k(str, default=""),
+    },
     "caches": {
         "live_rooms": _k(int, default=DEFAULT_LIVE_ROOMS, minimum=1),
         "user_rooms": _k(int, default=DEFAULT_USER_ROOMS, minimum=1),
@@ -379,6 +384,7 @@ class NodeConfig:
     groups: GroupsConfig = field(default_factory=GroupsConfig)
     tags: TagsConfig = field(default_factory=TagsConfig)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    at_rest_key_file: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -440,6 +446,8 @@ def parse_config(raw: Any, base_dir: Path) -> NodeConfig:
         groups=GroupsConfig(**data["groups"]),
         tags=_parse_tags(data["tags"]),
         retention=_parse_retention(data["retention"]),
+        at_rest_key_file=resolve(data["at_rest"]["key_file"], base_dir)
+        if data["at_rest"]["key_file"] else None,
         raw=data,
     )
 

@@ -27,6 +27,7 @@ from broker.admin.reachability import RULE as REACHABILITY_RULE
 from broker.admin.reports import AdminReports
 from broker.admin.rooms import AdminRooms
 from broker.admin.services import AdminStores, apply_config_file, build_admin_services
+from broker.at_rest_keys import KeyFileWatcher, load_keyring
 from broker.attestations import attestation_of
 from broker.auth import Auth
 from broker.auto_delete import AutoDelete, redact_in_sender_name
@@ -112,6 +113,7 @@ from broker.sync.handler import E2eeSync, SyncHandler, SyncStores
 from broker.tls import server_context_factory
 from broker.typing_tracker import TypingTracker
 from protocol.signing import read_signing_key_file
+from storage.at_rest import UnknownKey, check_keyring_txn
 from storage.database import Database, DatabaseConfig
 from storage.migrations import apply_migrations
 from storage.stores import Stores
@@ -150,6 +152,7 @@ class Node:
                 pool_size=config.database_pool_size,
             ),
             self.reactor,
+            at_rest=load_keyring(config),  # encryption at rest: off without a key
         )
         self.stores = Stores(self.db)
         self.auth = Auth(self.stores.users, self.clock,
@@ -173,6 +176,7 @@ class Node:
         applied = apply_migrations(self.db, now_ms=self.clock.time_ms())
         if applied:
             logger.info("applied schema migrations %s", applied)
+        self._check_at_rest_keys()
         self.stream = StreamIdGenerator.from_database(self.db)
         self.notifier.start_position = self.stream.current_token()
         self.streams = StreamWriter(self.stream, self.notifier)
@@ -189,7 +193,7 @@ class Node:
                            self.clock, self.notifier, transport.sender, self.config.caches)
         self.typing = TypingTracker(self.clock, self.notifier, Reservation(self.db, "typing"))
         self.media = MediaRepository(
-            self.stores.media, MediaFiles(self.config.media_store_path), self.clock,
+            self.stores.media, MediaFiles(self.config.media_store_path, self.db.at_rest), self.clock,
             self.server_name, self.config.max_upload_bytes)
         self._build_federation(transport)
         self._build_e2ee_services(  # accounts, devices, e2ee...
@@ -206,8 +210,21 @@ class Node:
                                     if self.config.federation.enabled else None)
         self._build_handlers()
 
+    def _check_at_rest_keys(self) -> None:
+        """Refuse to start with a keyring that lacks a key the data is sealed with (a wrong or
+        missing key), rather than fail on each read or write clear text beside sealed data."""
+        try:
+            self.db.run_sync("at_rest_check_keys", check_keyring_txn, self.db.at_rest,
+                             self.clock.time_ms())
+        except UnknownKey as e:
+            raise ConfigError("at_rest", str(e)) from e
+
     async def start(self) -> None:
         """Load what the node keeps in memory; call after setup(), before serving."""
+        if self.config.at_rest_key_file is not None:  # a rotation's new key file, read again
+            self.at_rest_keys = KeyFileWatcher(self.config.at_rest_key_file, self.db.at_rest)
+            self.at_rest_keys.start(self.reactor)
+            self.reactor.addSystemEventTrigger("before", "shutdown", self.at_rest_keys.stop)
         await self.rooms.start()
         await self.org_accounts.load()  # before the organisations file: a move in it
         await self.pack_members.load()  # changes whose packs members get

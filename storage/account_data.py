@@ -7,12 +7,12 @@ from the node's one stream (``broker.streams.StreamWriter``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 from twisted.internet import defer
 
+from storage.at_rest import ACCOUNT_DATA_CONTENT
 from storage.database import Cursor, Database, IntegrityError
 
 GLOBAL = ""  # the room_id of global account data
@@ -20,10 +20,6 @@ TAG_TYPE = "m.tag"
 
 JsonDict = dict[str, Any]
 RoomAccountData = dict[str, dict[str, JsonDict]]
-
-
-def _dumps(content: JsonDict) -> str:
-    return json.dumps(content, ensure_ascii=False, separators=(",", ":"))
 
 
 def select_account_data_txn(
@@ -34,7 +30,7 @@ def select_account_data_txn(
     raw = cur.select_value(
         "SELECT content FROM account_data WHERE user_id = ? AND room_id = ? AND type = ?" + lock,
         (user_id, room_id, data_type))
-    return json.loads(raw) if raw is not None else None
+    return cur.at_rest.open_json(ACCOUNT_DATA_CONTENT, raw) if raw is not None else None
 
 
 def upsert_account_data_txn(
@@ -46,23 +42,27 @@ def upsert_account_data_txn(
         " VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT (user_id, room_id, type)"
         " DO UPDATE SET content = excluded.content, stream_id = excluded.stream_id",
-        (user_id, room_id, data_type, _dumps(content), stream_id))
+        (user_id, room_id, data_type, cur.at_rest.seal_json(ACCOUNT_DATA_CONTENT, content),
+         stream_id))
 
 
-def _split_rows(rows: list[tuple[Any, ...]]) -> tuple[JsonDict, RoomAccountData]:
+def _split_rows(cur: Cursor, rows: list[tuple[Any, ...]]
+                ) -> tuple[JsonDict, RoomAccountData]:
     global_data: JsonDict = {}
     rooms: RoomAccountData = {}
     for room_id, data_type, content in rows:
         if room_id == GLOBAL:
-            global_data[data_type] = json.loads(content)
+            global_data[data_type] = cur.at_rest.open_json(ACCOUNT_DATA_CONTENT, content)
         else:
-            rooms.setdefault(room_id, {})[data_type] = json.loads(content)
+            rooms.setdefault(room_id, {})[data_type] = cur.at_rest.open_json(
+                ACCOUNT_DATA_CONTENT, content)
     return global_data, rooms
 
 
 def global_of_type_txn(cur: Cursor, data_type: str) -> JsonDict:
     """Every user's global account data of ``data_type``: user ID -> content."""
-    return {user_id: json.loads(content) for user_id, content in cur.select_all(
+    return {user_id: cur.at_rest.open_json(ACCOUNT_DATA_CONTENT, content)
+            for user_id, content in cur.select_all(
         "SELECT user_id, content FROM account_data WHERE room_id = ? AND type = ?",
         (GLOBAL, data_type))}
 
@@ -79,7 +79,8 @@ class AccountDataStore:
             rows = cur.select_all(
                 "SELECT type, content FROM account_data WHERE user_id = ? AND room_id = ?",
                 (user_id, GLOBAL))
-            return {data_type: json.loads(content) for data_type, content in rows}
+            return {data_type: cur.at_rest.open_json(ACCOUNT_DATA_CONTENT, content)
+                    for data_type, content in rows}
 
         return self.db.run_interaction("get_global_account_data", txn)
 
@@ -96,7 +97,7 @@ class AccountDataStore:
             rows = cur.select_all(
                 "SELECT room_id, type, content FROM account_data"
                 " WHERE user_id = ? AND room_id <> ?", (user_id, GLOBAL))
-            return _split_rows(rows)[1]
+            return _split_rows(cur, rows)[1]
 
         return self.db.run_interaction("get_room_account_data", txn)
 
@@ -110,7 +111,7 @@ class AccountDataStore:
                 "SELECT room_id, type, content FROM account_data"
                 " WHERE user_id = ? AND stream_id > ? AND stream_id <= ?",
                 (user_id, since, up_to))
-            return _split_rows(rows)
+            return _split_rows(cur, rows)
 
         return self.db.run_interaction("get_account_data_changes", txn)
 
@@ -183,12 +184,12 @@ class AccountDataStore:
                 cur.execute(
                     "UPDATE account_data SET content = ?, stream_id = ?"
                     " WHERE user_id = ? AND room_id = ? AND type = ?",
-                    (_dumps(content), stream_id, user_id, room_id, TAG_TYPE))
+                    (cur.at_rest.seal_json(ACCOUNT_DATA_CONTENT, content), stream_id, user_id, room_id, TAG_TYPE))
             else:  # a concurrent first tag makes this INSERT fail: retried below
                 cur.execute(
                     "INSERT INTO account_data (user_id, room_id, type, content, stream_id)"
                     " VALUES (?, ?, ?, ?, ?)",
-                    (user_id, room_id, TAG_TYPE, _dumps(content), stream_id))
+                    (user_id, room_id, TAG_TYPE, cur.at_rest.seal_json(ACCOUNT_DATA_CONTENT, content), stream_id))
             return True
 
         try:

@@ -20,6 +20,8 @@ from typing import Any, ParamSpec, TypeVar
 from twisted.internet import defer, threads
 from twisted.python.threadpool import ThreadPool
 
+from storage.at_rest import AtRest
+
 logger = logging.getLogger(__name__)
 
 R = TypeVar("R")
@@ -43,9 +45,11 @@ class IntegrityError(Exception):
 class Cursor:
     """A thin, engine-neutral cursor: ``?`` placeholders, rows as tuples."""
 
-    def __init__(self, raw: Any, engine: str) -> None:
+    def __init__(self, raw: Any, engine: str, at_rest: AtRest | None = None) -> None:
         self._raw = raw
         self.engine = engine
+        # The cipher stores seal their content columns with (off unless a key is configured).
+        self.at_rest = at_rest if at_rest is not None else AtRest()
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s") if self.engine == "postgres" else sql
@@ -143,7 +147,8 @@ class Database:
     """A pool of connections to one database, each used by one pool thread."""
 
     def __init__(
-        self, config: DatabaseConfig, reactor: Any = None, *, synchronous: bool = False
+        self, config: DatabaseConfig, reactor: Any = None, *, synchronous: bool = False,
+        at_rest: AtRest | None = None,
     ) -> None:
         if config.engine not in ("sqlite", "postgres"):
             raise ValueError(f"unknown database engine {config.engine!r}")
@@ -154,6 +159,8 @@ class Database:
         # Synchronous mode runs interactions on the calling thread and returns fired Deferreds:
         # for scripts and storage tests that run without a reactor.
         self.synchronous = synchronous
+        # Encryption at rest: every transaction's cursor carries it (storage/at_rest.py).
+        self.at_rest = at_rest if at_rest is not None else AtRest()
         self._reactor: Any = reactor or default_reactor
         # SQLite allows one writer at a time: a single thread avoids lock contention entirely and
         # keeps group commits fast.  PostgreSQL benefits from a few parallel connections.
@@ -217,7 +224,7 @@ class Database:
             try:
                 if self.engine == "sqlite":
                     raw.execute("BEGIN IMMEDIATE")
-                result = func(Cursor(raw, self.engine), *args, **kwargs)
+                result = func(Cursor(raw, self.engine, self.at_rest), *args, **kwargs)
                 conn.commit() if self.engine == "postgres" else raw.execute("COMMIT")
                 elapsed = (time.perf_counter() - start) * 1000
                 if elapsed > 500:

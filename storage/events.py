@@ -20,6 +20,7 @@ from twisted.internet import defer
 from protocol.events import Event
 from protocol.redaction import prune_event_dict
 from protocol.room_versions import get_room_version
+from storage.at_rest import EVENTS_JSON, AtRest
 from storage.database import Cursor, Database
 
 StateKey = tuple[str, str]
@@ -86,10 +87,21 @@ def _loads(raw: str) -> dict[str, Any]:
         return json.loads(raw)  # type: ignore[no-any-return]
 
 
-def row_to_event(row: Sequence[Any]) -> Event:
+def read_event_json(at_rest: AtRest, stored: str) -> dict[str, Any]:
+    """An ``events.json`` value as stored (sealed or clear), decoded."""
+    return _loads(at_rest.open(EVENTS_JSON, stored))
+
+
+def write_event_json(cur: Cursor, pdu: dict[str, Any]) -> str:
+    """A pruned or rewritten event dict as ``events.json`` stores it."""
+    return cur.at_rest.seal(
+        EVENTS_JSON, json.dumps(pdu, ensure_ascii=False, separators=(",", ":")))
+
+
+def row_to_event(row: Sequence[Any], at_rest: AtRest) -> Event:
     event_id, raw, redacted_by, stream_ordering, room_version_id, txn_device, txn_id = row
     room_version = get_room_version(room_version_id)
-    pdu = _loads(raw)
+    pdu = read_event_json(at_rest, raw)
     unsigned = pdu.pop("unsigned", None) or {}
     event = Event(pdu, room_version, event_id=event_id, unsigned=dict(unsigned))
     if redacted_by:
@@ -127,7 +139,7 @@ class EventStore:
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(i.stream_ordering, i.event.event_id, i.event.room_id, i.event.type,
               i.event.state_key, i.event.sender, i.event.depth, i.event.origin_server_ts,
-              event_json(i.event), i.outlier, *(i.txn_key[1:] if i.txn_key else (None, None)))
+              cur.at_rest.seal(EVENTS_JSON, event_json(i.event)), i.outlier, *(i.txn_key[1:] if i.txn_key else (None, None)))
              for i in items])
         groups = [i.new_state_group for i in items if i.new_state_group is not None]
         cur.executemany(
@@ -241,9 +253,9 @@ class EventStore:
             " WHERE e.event_id = ?", (target_id,))
         if row is None:
             return
-        pruned = prune_event_dict(get_room_version(row[1]), json.loads(row[0]))
+        pruned = prune_event_dict(get_room_version(row[1]), read_event_json(cur.at_rest, row[0]))
         cur.execute("UPDATE events SET json = ?, redacted_by = ? WHERE event_id = ?",
-                    (json.dumps(pruned, separators=(",", ":")), redaction_id, target_id))
+                    (write_event_json(cur, pruned), redaction_id, target_id))
         # A redacted message has nothing left to auto-delete.
         cur.execute("DELETE FROM event_expiry WHERE event_id = ?", (target_id,))
 
@@ -260,7 +272,7 @@ class EventStore:
             for row in cur.select_all(
                 f"SELECT {EVENT_COLUMNS} FROM events e JOIN rooms r ON r.room_id = e.room_id"
                 f" WHERE {clause}", args):
-                event = row_to_event(row)
+                event = row_to_event(row, cur.at_rest)
                 found[event.event_id] = event
         return found
 
@@ -308,7 +320,7 @@ class EventStore:
             f"SELECT {EVENT_COLUMNS} FROM events e JOIN rooms r ON r.room_id = e.room_id"
             f" WHERE {' AND '.join(conditions)} ORDER BY e.stream_ordering {order} LIMIT ?",
             [*args, limit])
-        return [row_to_event(row) for row in rows]
+        return [row_to_event(row, cur.at_rest) for row in rows]
 
     def timeline_event_ids(self, event_ids: list[str]) -> defer.Deferred[set[str]]:
         """Which of ``event_ids`` we hold as timeline events (not outliers)."""
@@ -353,7 +365,7 @@ class EventStore:
                         " AND state_key = '')) ORDER BY room_id, stream_ordering",
                         (*args, False, *user_args)):
                     memberships, visibilities = found[room_id]
-                    content = _loads(raw).get("content") or {}
+                    content = read_event_json(cur.at_rest, raw).get("content") or {}
                     if event_type == "m.room.member":
                         memberships[state_key].append(
                             (int(position), str(content.get("membership", ""))))
@@ -380,6 +392,6 @@ class EventStore:
                 f"SELECT {EVENT_COLUMNS} FROM events e JOIN rooms r ON r.room_id = e.room_id"
                 " WHERE e.room_id = ? AND e.state_key IS NOT NULL AND e.stream_ordering > ?"
                 " AND e.stream_ordering <= ? ORDER BY e.stream_ordering", (room_id, after, up_to))
-            return [row_to_event(row) for row in rows]
+            return [row_to_event(row, cur.at_rest) for row in rows]
 
         return self.db.run_interaction("get_state_events_between", txn)

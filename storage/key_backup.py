@@ -20,6 +20,7 @@ from typing import Any
 from twisted.internet import defer
 
 from protocol.canonical import MAX_SAFE_INT
+from storage.at_rest import KEY_BACKUP_SESSION
 from storage.database import Cursor, Database
 
 JsonDict = dict[str, Any]
@@ -194,7 +195,8 @@ class KeyBackupStore:
                     " first_message_index, forwarded_count, is_verified, session_data)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (user_id, current, key.room_id, key.session_id, key.first_message_index,
-                     key.forwarded_count, key.is_verified, _dump(key.session_data)))
+                     key.forwarded_count, key.is_verified,
+                     cur.at_rest.seal_json(KEY_BACKUP_SESSION, key.session_data)))
                 changed += 1
             return _updated(cur, user_id, current, bump=changed > 0)
 
@@ -214,7 +216,7 @@ class KeyBackupStore:
                 "SELECT room_id, session_id, first_message_index, forwarded_count, is_verified,"
                 f" session_data FROM room_key_backup_keys WHERE {where}"
                 " ORDER BY room_id, session_id", args)
-            return [_room_key(row) for row in rows]
+            return [_room_key(cur, row) for row in rows]
 
         return self.db.run_interaction("key_backup_get_keys", txn)
 
@@ -290,8 +292,9 @@ def _get_key(cur: Cursor, user_id: str, number: int, room_id: str, session_id: s
         "SELECT room_id, session_id, first_message_index, forwarded_count, is_verified,"
         " session_data FROM room_key_backup_keys WHERE user_id = ? AND version = ?"
         " AND room_id = ? AND session_id = ?", (user_id, number, room_id, session_id))
-    return _room_key(row) if row is not None else None
+    return _room_key(cur, row) if row is not None else None
 
 
-def _room_key(row: tuple[Any, ...]) -> RoomKey:
-    return RoomKey(row[0], row[1], int(row[2]), int(row[3]), bool(row[4]), json.loads(row[5]))
+def _room_key(cur: Cursor, row: tuple[Any, ...]) -> RoomKey:
+    return RoomKey(row[0], row[1], int(row[2]), int(row[3]), bool(row[4]),
+                   cur.at_rest.open_json(KEY_BACKUP_SESSION, row[5]))

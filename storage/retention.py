@@ -9,13 +9,13 @@ anywhere (a crash included) goes on from what the database holds.
 
 from __future__ import annotations
 
-import json
-
 from twisted.internet import defer
 
 from protocol.redaction import prune_event_dict
 from protocol.room_versions import get_room_version
+from storage.at_rest import EVENTS_JSON
 from storage.database import Cursor, Database
+from storage.events import read_event_json, write_event_json
 
 
 class RetentionStore:
@@ -25,7 +25,7 @@ class RetentionStore:
     def stated_policies(self) -> defer.Deferred[dict[str, str]]:
         """Room ID -> the JSON of its current ``m.room.retention`` event."""
         def txn(cur: Cursor) -> dict[str, str]:
-            return {row[0]: row[1] for row in cur.select_all(
+            return {row[0]: cur.at_rest.open(EVENTS_JSON, row[1]) for row in cur.select_all(
                 "SELECT c.room_id, e.json FROM current_state_events c"
                 " JOIN events e ON e.event_id = c.event_id"
                 " WHERE c.type = 'm.room.retention' AND c.state_key = ''")}
@@ -57,9 +57,9 @@ class RetentionStore:
             " ORDER BY origin_server_ts LIMIT ?", (room_id, before_ts, limit))
         cur.executemany(
             "UPDATE events SET json = ?, retention_purged = TRUE WHERE event_id = ?",
-            [(json.dumps(prune_event_dict(room_version, json.loads(raw)),
-                         ensure_ascii=False, separators=(",", ":")), event_id)
-             for event_id, raw in rows])
+            [(write_event_json(cur, prune_event_dict(room_version,
+                                                     read_event_json(cur.at_rest, raw))),
+              event_id) for event_id, raw in rows])
         ids = [row[0] for row in rows]
         # A purged message has nothing left to auto-delete.
         cur.executemany("DELETE FROM event_expiry WHERE event_id = ?", [(i,) for i in ids])

@@ -187,6 +187,6 @@ def _recent(cur: Cursor, room_ids: list[str],
         [False, RECENT_ON_LOAD - 1, *args, False, -(2 ** 62)])
     recent: dict[str, list[Event]] = {}
     for row in rows:
-        event = held.get(row[0]) or row_to_event(row)
+        event = held.get(row[0]) or row_to_event(row, cur.at_rest)
         recent.setdefault(event.room_id, []).append(event)
     return recent

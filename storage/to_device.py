@@ -15,13 +15,13 @@ within the retention period.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet import defer
 
+from storage.at_rest import TO_DEVICE_CONTENT
 from storage.database import Cursor, Database
 
 JsonDict = dict[str, Any]
@@ -95,7 +95,7 @@ class ToDeviceStore:
                 targets = _resolve_devices(by_device, existing)
                 for device_id, content in sorted(targets.items()):
                     rows.append((user_id, device_id, stream_id, sender, event_type,
-                                 json.dumps(content, separators=(",", ":")), now_ms))
+                                 cur.at_rest.seal_json(TO_DEVICE_CONTENT, content), now_ms))
                     delivered.setdefault(user_id, []).append(device_id)
             cur.executemany(
                 "INSERT INTO to_device_inbox (user_id, device_id, stream_id, sender, event_type,"
@@ -143,7 +143,8 @@ class ToDeviceStore:
                     "UPDATE to_device_inbox SET delivered_token = ? WHERE user_id = ?"
                     " AND device_id = ? AND stream_id <= ? AND delivered_token IS NULL",
                     (up_to, user_id, device_id, rows[-1][0]))
-            messages = [ToDeviceMessage(int(r[0]), r[1], r[2], json.loads(r[3])) for r in rows]
+            messages = [ToDeviceMessage(int(r[0]), r[1], r[2], cur.at_rest.open_json(TO_DEVICE_CONTENT, r[3]))
+                        for r in rows]
             return messages, more
 
         return self.db.run_interaction("to_device_take_pending", txn)

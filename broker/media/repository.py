@@ -213,7 +213,7 @@ class MediaRepository:
         if size is None:
             logger.warning("media %s has a record but no file at %s", record.media_id, path)
             raise NotFound("Unknown media")
-        return RawResponse(b"", record.content_type, stream=file_streamer(path, size),
+        return RawResponse(b"", record.content_type, stream=file_streamer(path, self.files.clear_chunks, size),
                            length=size,
                            headers=media_headers(record.content_type, filename, inline=inline))
 
@@ -248,8 +248,9 @@ class MediaRepository:
         path = self.files.content_path(record.media_id)
         try:
             return await self._render_slots.run(
-                threads.deferToThread, make_thumbnail, path, record.content_type, width, height,
-                method, animated=animated)
+                threads.deferToThread, lambda: make_thumbnail(
+                    self.files.readable(path), record.content_type, width, height, method,
+                    animated=animated))
         except CannotThumbnail as e:
             raise cannot_thumbnail(str(e)) from e
         except SourceTooLarge as e:

@@ -6,16 +6,13 @@ slowly, Twisted pauses us and we stop reading until it resumes, so memory stays 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from pathlib import Path
-from typing import BinaryIO
 
 from twisted.internet import defer, threads
 from twisted.internet.interfaces import IPushProducer
 from twisted.web.http import Request
 from zope.interface import implementer
-
-from broker.media.files import CHUNK_SIZE
 
 
 @implementer(IPushProducer)
@@ -48,17 +45,19 @@ class ShortFile(Exception):
     """The file ended before the promised Content-Length."""
 
 
-def file_streamer(path: Path, length: int) -> Callable[[Request], Awaitable[None]]:
-    """A ``RawResponse.stream`` writing exactly ``length`` bytes of ``path``."""
+def file_streamer(path: Path, read: Callable[[Path], Generator[bytes, None, None]], length: int
+                  ) -> Callable[[Request], Awaitable[None]]:
+    """A ``RawResponse.stream`` writing exactly ``length`` bytes of ``path``'s content, whose
+    chunks ``read`` yields (blocking reads, each run on a thread: the file's clear content)."""
 
     async def stream(request: Request) -> None:
-        source: BinaryIO = await threads.deferToThread(open, path, "rb")
+        chunks = read(path)
         pacer = _Pacer()
         request.registerProducer(pacer, True)
         try:
             remaining = length
             while remaining > 0 and not pacer.stopped and not request._disconnected:
-                chunk = await threads.deferToThread(source.read, min(CHUNK_SIZE, remaining))
+                chunk = (await threads.deferToThread(next, chunks, b""))[:remaining]
                 if not chunk:
                     raise ShortFile(f"{path} ended {remaining} bytes early")
                 remaining -= len(chunk)
@@ -66,6 +65,6 @@ def file_streamer(path: Path, length: int) -> Callable[[Request], Awaitable[None
                 await pacer.wait_until_writable()
         finally:
             request.unregisterProducer()
-            source.close()
+            chunks.close()
 
     return stream

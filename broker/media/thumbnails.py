@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -87,9 +88,10 @@ def _encode(image: Image.Image, source_type: str) -> tuple[bytes, str]:
     return out.getvalue(), "image/png"
 
 
-def make_thumbnail(path: Path, content_type: str, req_w: int, req_h: int, method: str,
+def make_thumbnail(path: Path | BinaryIO, content_type: str, req_w: int, req_h: int, method: str,
                    *, animated: bool = False) -> Thumbnail | None:
-    """A thumbnail of the image at ``path``, or None when the original should be served."""
+    """A thumbnail of the image at ``path`` (or in a file object), or None when the original
+    should be served."""
     source_type = base_type(content_type)
     if source_type not in SOURCE_TYPES:
         raise CannotThumbnail(f"cannot thumbnail {source_type}")
