@@ -81,13 +81,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from broker.node import Node
 
+    node: Node | None = None
     try:
         node = Node(config, reactor)
         node.setup()
-    except ConfigError as e:
-        print(f"ConfigError: {e}", file=sys.stderr)
-        return 2
     except Exception as e:
+        if node is not None:
+            node.db.close()  # its pool's threads would keep the process from exiting
+        if isinstance(e, ConfigError):
+            print(f"ConfigError: {e}", file=sys.stderr)
+            return 2
         print(f"broker run: cannot start: {e}", file=sys.stderr)
         return 1
     exit_code = [0]
