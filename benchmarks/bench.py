@@ -1,6 +1,6 @@
 """Benchmark a real node process over HTTP and print throughput and latency figures.
 
-    python benchmarks/bench.py [--engine sqlite|postgres] [--dsn DSN] [--quick]
+    python benchmarks/bench.py [--engine sqlite|postgres] [--dsn DSN] [--quick] [--at-rest]
 
 Starts its own node on a loopback port (rate limits off), drives it with an asyncio/aiohttp
 load generator on the same machine, and prints medians:
@@ -9,6 +9,8 @@ load generator on the same machine, and prints medians:
 - fan-out: time for one message to reach 20 long-polling clients (p50 over all deliveries);
 - initial sync: a user in 50 rooms of 100 events each, warm (median) and cold (the first sync
   after a restart, with nothing in memory).
+
+``--at-rest`` runs the node with encryption at rest (a fresh key file).
 """
 
 from __future__ import annotations
@@ -186,8 +188,15 @@ async def bench_initial_sync(node: NodeProcess, rooms: int, events: int,
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"engine": args.engine}
     with tempfile.TemporaryDirectory() as tmp:
-        node = NodeProcess(Path(tmp), engine=args.engine, dsn=args.dsn,
-                           overrides={"logging.level": "WARNING"})
+        overrides: dict[str, Any] = {"logging.level": "WARNING"}
+        if args.at_rest:
+            from broker.at_rest_keys import write_key_file
+            from storage.at_rest import DataKey
+
+            write_key_file(Path(tmp) / "at_rest.keys", [DataKey.generate()], replace=False)
+            overrides["at_rest.key_file"] = str(Path(tmp) / "at_rest.keys")
+        results["at_rest"] = args.at_rest
+        node = NodeProcess(Path(tmp), engine=args.engine, dsn=args.dsn, overrides=overrides)
         node.start()
         try:
             base = node.base_url
@@ -207,6 +216,7 @@ def main() -> None:
     parser.add_argument("--engine", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--dsn", default="", help="PostgreSQL DSN of a database to create")
     parser.add_argument("--quick", action="store_true", help="fewer iterations")
+    parser.add_argument("--at-rest", action="store_true", help="encryption at rest on")
     args = parser.parse_args()
     dbname = ""
     if args.engine == "postgres":
