@@ -53,6 +53,8 @@ EVENTS_JSON = "events.json"
 TO_DEVICE_CONTENT = "to_device_inbox.content"
 KEY_BACKUP_SESSION = "room_key_backup_keys.session_data"
 ACCOUNT_DATA_CONTENT = "account_data.content"
+FEDERATION_PDU = "federation_outbound_pdus.pdu_json"
+FEDERATION_EDU = "federation_outbound_edus.content_json"
 MEDIA_FILE = "media"
 
 

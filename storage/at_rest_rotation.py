@@ -21,6 +21,8 @@ from typing import Any
 from storage.at_rest import (
     ACCOUNT_DATA_CONTENT,
     EVENTS_JSON,
+    FEDERATION_EDU,
+    FEDERATION_PDU,
     KEY_BACKUP_SESSION,
     MEDIA_FILE,
     TO_DEVICE_CONTENT,
@@ -50,6 +52,11 @@ SEALED_COLUMNS = (
                  ("user_id", "version", "room_id", "session_id")),
     SealedColumn(ACCOUNT_DATA_CONTENT, "account_data", "content",
                  ("user_id", "room_id", "type")),
+    # Undelivered data: what waits for another server.
+    SealedColumn(FEDERATION_PDU, "federation_outbound_pdus", "pdu_json",
+                 ("destination", "position")),
+    SealedColumn(FEDERATION_EDU, "federation_outbound_edus", "content_json",
+                 ("destination", "position")),
 )
 # The media files are walked through the ``media`` table, one upload (and its thumbnails) a row.
 MEDIA_TABLE = SealedColumn(MEDIA_FILE, "media", "", ("media_id",))

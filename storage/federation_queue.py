@@ -15,13 +15,13 @@ Per-destination retry state (``retry_last_ts``, ``retry_interval_ms``, ``failure
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet import defer
 
+from storage.at_rest import FEDERATION_EDU, FEDERATION_PDU
 from storage.database import Cursor, Database
 
 JsonDict = dict[str, Any]
@@ -89,10 +89,6 @@ class DestinationState:
         return self.retry_last_ts + self.retry_interval_ms
 
 
-def _dumps(value: JsonDict) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
 def _ensure_destinations(cur: Cursor, destinations: Sequence[str]) -> None:
     cur.executemany(
         "INSERT INTO federation_destinations (destination, last_acked_position, retry_last_ts,"
@@ -119,7 +115,8 @@ def _enqueue(cur: Cursor, pdus: Sequence[NewPdu], edus: Sequence[NewEdu]) -> int
     position = _allocate_positions(cur, total)
     pdu_rows = []
     for pdu in pdus:
-        pdu_rows.append((pdu.destination, position, pdu.event_id, _dumps(pdu.pdu)))
+        pdu_rows.append((pdu.destination, position, pdu.event_id,
+                         cur.at_rest.seal_json(FEDERATION_PDU, pdu.pdu)))
         position += 1
     cur.executemany(
         "INSERT INTO federation_outbound_pdus (destination, position, event_id, pdu_json)"
@@ -137,7 +134,8 @@ def _enqueue(cur: Cursor, pdus: Sequence[NewPdu], edus: Sequence[NewEdu]) -> int
         cur.execute(
             "INSERT INTO federation_outbound_edus"
             " (destination, position, edu_type, edu_key, content_json) VALUES (?, ?, ?, ?, ?)",
-            (edu.destination, position, edu.edu_type, key, _dumps(edu.content)),
+            (edu.destination, position, edu.edu_type, key,
+             cur.at_rest.seal_json(FEDERATION_EDU, edu.content)),
         )
         position += 1
     return position - 1
@@ -159,8 +157,10 @@ def _get_batch(cur: Cursor, destination: str, pdu_limit: int, edu_limit: int) ->
         else []
     )
     return Batch(
-        pdus=[QueuedPdu(int(p), e, json.loads(j)) for p, e, j in pdu_rows],
-        edus=[QueuedEdu(int(p), t, k, json.loads(c)) for p, t, k, c in edu_rows],
+        pdus=[QueuedPdu(int(p), e, cur.at_rest.open_json(FEDERATION_PDU, j))
+              for p, e, j in pdu_rows],
+        edus=[QueuedEdu(int(p), t, k, cur.at_rest.open_json(FEDERATION_EDU, c))
+              for p, t, k, c in edu_rows],
     )
 
 
