@@ -6,6 +6,8 @@ at start with one clear line instead of reading garbage or writing clear text.""
 from __future__ import annotations
 
 import base64
+import os
+import uuid
 from pathlib import Path
 from urllib.parse import quote
 
@@ -22,6 +24,7 @@ from tests.at_rest_helpers import (
     key_file,
     raw_values,
 )
+from tests.inprocess_node import InProcessNode
 from tests.node_engines import Engine
 from tests.retention_room import V3, Room
 from tests.storage_helpers import result_of
@@ -32,21 +35,21 @@ BACKUP = {"algorithm": "m.megolm_backup.v1.curve25519-aes-sha2",
           "auth_data": {"public_key": "pk", "signatures": {}}}
 
 
-def send_everything(room: Room) -> None:
+def send_everything(room: Room, marker: str = MARKER) -> None:
     """A message, a state event's text, account data, a to-device message and a key backup
     session, each holding the marker."""
-    room.send(f"body {MARKER}")
-    room.ok("PUT", f"{room.path}/state/m.room.topic/", {"topic": f"topic {MARKER}"})
+    room.send(f"body {marker}")
+    room.ok("PUT", f"{room.path}/state/m.room.topic/", {"topic": f"topic {marker}"})
     user_id = room.local.node.user_id("alice")
     room.ok("PUT", f"{V3}/user/{quote(user_id)}/account_data/org.example.note",
-            {"note": MARKER})
+            {"note": marker})
     device = result_of(room.local.node.stores.users.get_devices(user_id))[0].device_id
     room.ok("PUT", f"{V3}/sendToDevice/org.example.ping/t1",
-            {"messages": {user_id: {device: {"text": MARKER}}}})
+            {"messages": {user_id: {device: {"text": marker}}}})
     version = room.ok("POST", f"{V3}/room_keys/version", BACKUP)["version"]
     room.ok("PUT", f"{V3}/room_keys/keys/{quote(room.room_id)}/s1?version={version}",
             {"first_message_index": 0, "forwarded_count": 0, "is_verified": False,
-             "session_data": {"ciphertext": MARKER}})
+             "session_data": {"ciphertext": marker}})
 
 
 def test_message_and_state_texts_are_not_in_the_events_table(engine: Engine) -> None:
@@ -158,3 +161,39 @@ def test_the_sqlite_files_and_wal_hold_no_marker(tmp_path: Path) -> None:
         assert [f.name for f in files if MARKER.encode() in f.read_bytes()] == []
     finally:
         made.close()
+
+
+def postgres_files(local: InProcessNode) -> list[Path]:
+    """The files of the node's PostgreSQL database and the server's WAL (skips the test when
+    the data directory cannot be read from here)."""
+    def txn(cur: Cursor) -> tuple[str, int]:
+        cur.execute("CHECKPOINT")  # the pages on disk, not only in shared buffers
+        return (str(cur.select_value("SHOW data_directory")), int(cur.select_value(
+            "SELECT oid FROM pg_database WHERE datname = current_database()")))
+
+    data_dir, oid = result_of(local.node.db.run_interaction("test_pg_files", txn))
+    base = Path(data_dir) / "base" / str(oid)
+    if not os.access(base, os.R_OK):
+        pytest.skip(f"the PostgreSQL data directory {data_dir} is not readable here")
+    return [p for folder in (base, Path(data_dir) / "pg_wal") for p in folder.rglob("*")
+            if p.is_file()]
+
+
+def test_the_postgresql_data_files_and_wal_hold_no_marker(tmp_path: Path) -> None:
+    marker = f"pg-marker-{uuid.uuid4().hex}"  # the server's WAL is shared with other tests
+    made = Engine("postgres", tmp_path, at_rest_config(key_file(tmp_path)))
+    try:
+        local = made.node()
+        send_everything(Room(local), marker)
+        files = postgres_files(local)
+        assert files
+        assert [f.name for f in files if file_holds(f, marker)] == []
+    finally:
+        made.close()
+
+
+def file_holds(path: Path, marker: str) -> bool:
+    try:
+        return marker.encode() in path.read_bytes()
+    except FileNotFoundError:  # a WAL segment recycled meanwhile
+        return False
