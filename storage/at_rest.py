@@ -55,6 +55,10 @@ KEY_BACKUP_SESSION = "room_key_backup_keys.session_data"
 ACCOUNT_DATA_CONTENT = "account_data.content"
 FEDERATION_PDU = "federation_outbound_pdus.pdu_json"
 FEDERATION_EDU = "federation_outbound_edus.content_json"
+REMOTE_INVITES_EVENT = "remote_invites.event_json"
+REMOTE_INVITES_STATE = "remote_invites.invite_state"
+REMOTE_KNOCKS_EVENT = "remote_knocks.event_json"
+REMOTE_KNOCKS_STATE = "remote_knocks.knock_state"
 MEDIA_FILE = "media"
 
 

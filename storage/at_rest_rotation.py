@@ -25,6 +25,10 @@ from storage.at_rest import (
     FEDERATION_PDU,
     KEY_BACKUP_SESSION,
     MEDIA_FILE,
+    REMOTE_INVITES_EVENT,
+    REMOTE_INVITES_STATE,
+    REMOTE_KNOCKS_EVENT,
+    REMOTE_KNOCKS_STATE,
     TO_DEVICE_CONTENT,
     DataKey,
     register_key_txn,
@@ -57,6 +61,12 @@ SEALED_COLUMNS = (
                  ("destination", "position")),
     SealedColumn(FEDERATION_EDU, "federation_outbound_edus", "content_json",
                  ("destination", "position")),
+    # Invites and knocks from other servers: the event and the room's stripped state.
+    *(SealedColumn(context, table, column, ("user_id", "room_id")) for context, table, column in (
+        (REMOTE_INVITES_EVENT, "remote_invites", "event_json"),
+        (REMOTE_INVITES_STATE, "remote_invites", "invite_state"),
+        (REMOTE_KNOCKS_EVENT, "remote_knocks", "event_json"),
+        (REMOTE_KNOCKS_STATE, "remote_knocks", "knock_state"))),
 )
 # The media files are walked through the ``media`` table, one upload (and its thumbnails) a row.
 MEDIA_TABLE = SealedColumn(MEDIA_FILE, "media", "", ("media_id",))

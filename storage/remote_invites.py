@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet import defer
 
+from storage.at_rest import REMOTE_INVITES_EVENT, REMOTE_INVITES_STATE
 from storage.database import Cursor, Database
 
 
@@ -25,8 +25,10 @@ class RemoteInvite:
 _COLUMNS = "user_id, room_id, event_id, room_version, event_json, invite_state, stream_id"
 
 
-def _row(row: Any) -> RemoteInvite:
-    return RemoteInvite(row[0], row[1], row[2], row[3], json.loads(row[4]), json.loads(row[5]),
+def _row(cur: Cursor, row: Any) -> RemoteInvite:
+    return RemoteInvite(row[0], row[1], row[2], row[3],
+                        cur.at_rest.open_json(REMOTE_INVITES_EVENT, row[4]),
+                        cur.at_rest.open_json(REMOTE_INVITES_STATE, row[5]),
                         int(row[6]))
 
 
@@ -41,14 +43,16 @@ class RemoteInviteStore:
             cur.execute(
                 f"INSERT INTO remote_invites ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (invite.user_id, invite.room_id, invite.event_id, invite.room_version,
-                 json.dumps(invite.event), json.dumps(invite.invite_state), invite.stream_id))
+                 cur.at_rest.seal_json(REMOTE_INVITES_EVENT, invite.event),
+                 cur.at_rest.seal_json(REMOTE_INVITES_STATE, invite.invite_state),
+                 invite.stream_id))
 
         return self.db.run_interaction("add_remote_invite", txn)
 
     def get_invites(self, user_id: str) -> defer.Deferred[list[RemoteInvite]]:
         return self.db.run_interaction(
             "remote_invites",
-            lambda cur: [_row(r) for r in cur.select_all(
+            lambda cur: [_row(cur, r) for r in cur.select_all(
                 f"SELECT {_COLUMNS} FROM remote_invites WHERE user_id = ? ORDER BY stream_id",
                 (user_id,))])
 
@@ -57,7 +61,7 @@ class RemoteInviteStore:
             row = cur.select_one(
                 f"SELECT {_COLUMNS} FROM remote_invites WHERE user_id = ? AND room_id = ?",
                 (user_id, room_id))
-            return _row(row) if row else None
+            return _row(cur, row) if row else None
 
         return self.db.run_interaction("remote_invite", txn)
 

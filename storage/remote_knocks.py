@@ -3,12 +3,12 @@ withdraws the knock."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet import defer
 
+from storage.at_rest import REMOTE_KNOCKS_EVENT, REMOTE_KNOCKS_STATE
 from storage.database import Cursor, Database
 
 
@@ -28,9 +28,10 @@ _COLUMNS = ("user_id, room_id, event_id, room_version, server, event_json, knock
             " stream_id")
 
 
-def _row(row: Any) -> RemoteKnock:
-    return RemoteKnock(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]),
-                       json.loads(row[6]), int(row[7]))
+def _row(cur: Cursor, row: Any) -> RemoteKnock:
+    return RemoteKnock(row[0], row[1], row[2], row[3], row[4],
+                       cur.at_rest.open_json(REMOTE_KNOCKS_EVENT, row[5]),
+                       cur.at_rest.open_json(REMOTE_KNOCKS_STATE, row[6]), int(row[7]))
 
 
 class RemoteKnockStore:
@@ -44,14 +45,16 @@ class RemoteKnockStore:
             cur.execute(
                 f"INSERT INTO remote_knocks ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (knock.user_id, knock.room_id, knock.event_id, knock.room_version, knock.server,
-                 json.dumps(knock.event), json.dumps(knock.knock_state), knock.stream_id))
+                 cur.at_rest.seal_json(REMOTE_KNOCKS_EVENT, knock.event),
+                 cur.at_rest.seal_json(REMOTE_KNOCKS_STATE, knock.knock_state),
+                 knock.stream_id))
 
         return self.db.run_interaction("add_remote_knock", txn)
 
     def get_knocks(self, user_id: str) -> defer.Deferred[list[RemoteKnock]]:
         return self.db.run_interaction(
             "remote_knocks",
-            lambda cur: [_row(r) for r in cur.select_all(
+            lambda cur: [_row(cur, r) for r in cur.select_all(
                 f"SELECT {_COLUMNS} FROM remote_knocks WHERE user_id = ? ORDER BY stream_id",
                 (user_id,))])
 
@@ -60,7 +63,7 @@ class RemoteKnockStore:
             row = cur.select_one(
                 f"SELECT {_COLUMNS} FROM remote_knocks WHERE user_id = ? AND room_id = ?",
                 (user_id, room_id))
-            return _row(row) if row else None
+            return _row(cur, row) if row else None
 
         return self.db.run_interaction("remote_knock", txn)
 
