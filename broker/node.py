@@ -193,8 +193,8 @@ class Node:
                            self.clock, self.notifier, transport.sender, self.config.caches)
         self.typing = TypingTracker(self.clock, self.notifier, Reservation(self.db, "typing"))
         self.media = MediaRepository(
-            self.stores.media, MediaFiles(self.config.media_store_path, self.db.at_rest), self.clock,
-            self.server_name, self.config.max_upload_bytes)
+            self.stores.media, MediaFiles(self.config.media_store_path, self.db.at_rest),
+            self.clock, self.server_name, self.config.max_upload_bytes)
         self._build_federation(transport)
         self._build_e2ee_services(  # accounts, devices, e2ee...
             self.federation.sender, self.federation.client)

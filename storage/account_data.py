@@ -184,12 +184,14 @@ class AccountDataStore:
                 cur.execute(
                     "UPDATE account_data SET content = ?, stream_id = ?"
                     " WHERE user_id = ? AND room_id = ? AND type = ?",
-                    (cur.at_rest.seal_json(ACCOUNT_DATA_CONTENT, content), stream_id, user_id, room_id, TAG_TYPE))
+                    (cur.at_rest.seal_json(ACCOUNT_DATA_CONTENT, content), stream_id, user_id,
+                     room_id, TAG_TYPE))
             else:  # a concurrent first tag makes this INSERT fail: retried below
                 cur.execute(
                     "INSERT INTO account_data (user_id, room_id, type, content, stream_id)"
                     " VALUES (?, ?, ?, ?, ?)",
-                    (user_id, room_id, TAG_TYPE, cur.at_rest.seal_json(ACCOUNT_DATA_CONTENT, content), stream_id))
+                    (user_id, room_id, TAG_TYPE,
+                     cur.at_rest.seal_json(ACCOUNT_DATA_CONTENT, content), stream_id))
             return True
 
         try:

@@ -139,7 +139,8 @@ class EventStore:
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(i.stream_ordering, i.event.event_id, i.event.room_id, i.event.type,
               i.event.state_key, i.event.sender, i.event.depth, i.event.origin_server_ts,
-              cur.at_rest.seal(EVENTS_JSON, event_json(i.event)), i.outlier, *(i.txn_key[1:] if i.txn_key else (None, None)))
+              cur.at_rest.seal(EVENTS_JSON, event_json(i.event)), i.outlier,
+              *(i.txn_key[1:] if i.txn_key else (None, None)))
              for i in items])
         groups = [i.new_state_group for i in items if i.new_state_group is not None]
         cur.executemany(

@@ -143,7 +143,8 @@ class ToDeviceStore:
                     "UPDATE to_device_inbox SET delivered_token = ? WHERE user_id = ?"
                     " AND device_id = ? AND stream_id <= ? AND delivered_token IS NULL",
                     (up_to, user_id, device_id, rows[-1][0]))
-            messages = [ToDeviceMessage(int(r[0]), r[1], r[2], cur.at_rest.open_json(TO_DEVICE_CONTENT, r[3]))
+            messages = [ToDeviceMessage(int(r[0]), r[1], r[2],
+                                        cur.at_rest.open_json(TO_DEVICE_CONTENT, r[3]))
                         for r in rows]
             return messages, more
 

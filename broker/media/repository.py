@@ -213,7 +213,8 @@ class MediaRepository:
         if size is None:
             logger.warning("media %s has a record but no file at %s", record.media_id, path)
             raise NotFound("Unknown media")
-        return RawResponse(b"", record.content_type, stream=file_streamer(path, self.files.clear_chunks, size),
+        return RawResponse(b"", record.content_type,
+                           stream=file_streamer(path, self.files.clear_chunks, size),
                            length=size,
                            headers=media_headers(record.content_type, filename, inline=inline))
 
