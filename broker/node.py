@@ -74,7 +74,7 @@ from broker.ratelimit import RateLimiter
 from broker.receipts import Receipts
 from broker.refusal_counts import KeptCounts
 from broker.remote_classes import RemoteClasses
-from broker.restatements import GainedVerifications
+from broker.restatements import AttestedUsers
 from broker.retention import Retention
 from broker.retention_purge import RetentionPurge
 from broker.rooms.aliases import Aliases
@@ -291,10 +291,12 @@ class Node:
                                       self.server_name, self.config.groups)
         self.policy.add_rule(self.group_rules.rule, GROUPS_RULE)
         self.rooms.creator.policy = self.policy  # member limits, where joins are serialised
-        # Other servers learn a verification at once (the user's joins restated, attested).
-        self.gained_verifications = GainedVerifications(self.rooms, self.admin.classes)
+        # Other servers learn a verification at once (the user's joins restated, attested),
+        # and at start every change made while the node was stopped.
+        self.attested_users = AttestedUsers(self.rooms, self.admin.classes,
+                                            stores.attested_users, self.clock)
         self.official_members = OfficialMembers(self.rooms, stores.state, self.admin.classes,
-                                                self.clock)
+                                                self.clock, self.attested_users)
         reachability = self.admin.reachability  # who public users may invite
         reachability.remote = self.remote_classes
         self.admin.profile_visibility.remote = self.remote_classes  # other nodes' verified

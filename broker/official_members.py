@@ -8,8 +8,11 @@ the user is public.
 
 A revocation is acted on at once (the class cache tells :meth:`OfficialMembers.lost`); an
 expiry, which nothing writes, is found by a check every ``CHECK_SECONDS`` on the node's clock;
-at start, every official group's local members are checked once (a revocation made while the
-node was stopped).
+at start, every user whose attestation changed while the node was stopped is restated
+(:meth:`broker.restatements.AttestedUsers.check_at_start`, in a group or not), then every
+official group's local members are checked once (a revocation made while the node was
+stopped).  Each restatement is recorded (:meth:`~broker.restatements.AttestedUsers.restated`),
+so that the next start restates only what changed after it.
 Either way the user is out within a minute.  The removal is a leave in the user's name with a
 reason: the node speaks for its own users, and the Matrix auth rules always allow it (a kick
 needs a sender joined with more power than the user, which no account of the node holds in
@@ -26,6 +29,7 @@ from twisted.internet import defer, task
 
 from broker.admin.classes import VERIFIED, UserClasses
 from broker.errors import Forbidden
+from broker.restatements import AttestedUsers
 from broker.rooms.room_kind import GROUP_EVENT, declares_official
 from broker.rooms.service import Rooms
 from storage.state import StateStore
@@ -38,9 +42,10 @@ REASON = "Official groups admit verified users only, and this user's verificatio
 
 
 class OfficialMembers:
-    def __init__(self, rooms: Rooms, state: StateStore, classes: UserClasses, clock: Any
-                 ) -> None:
+    def __init__(self, rooms: Rooms, state: StateStore, classes: UserClasses, clock: Any,
+                 attested: AttestedUsers) -> None:
         self.rooms = rooms
+        self.attested = attested  # what the node last attested of each user, kept
         self.state = state
         self.classes = classes
         self.clock = clock
@@ -50,14 +55,21 @@ class OfficialMembers:
 
     def start(self, reactor: Any) -> None:
         """Check expiries every CHECK_SECONDS; the first check also takes the verifications
-        that expired while the node was not running."""
+        that expired while the node was not running.  In the background: restate the users
+        whose attestation changed while the node was stopped, then check the official
+        groups' members."""
         self._checked_ms = 0
         self._loop = task.LoopingCall(lambda: defer.ensureDeferred(self.check_expired()))
         self._loop.clock = reactor
         self._loop.start(CHECK_SECONDS, now=False)
-        d = defer.ensureDeferred(self.check_members())  # in the background
-        d.addErrback(lambda f: logger.error("checking official groups' members failed: %s",
+        d = defer.ensureDeferred(self.check_at_start())  # in the background
+        d.addErrback(lambda f: logger.error("the checks at start of attestations and official"
+                                            " groups' members failed: %s",
                                             f.getErrorMessage()))
+
+    async def check_at_start(self) -> None:
+        await self.attested.check_at_start()
+        await self.check_members()
 
     def stop(self) -> None:
         if self._loop is not None and self._loop.running:
@@ -102,6 +114,7 @@ class OfficialMembers:
         # First the other servers learn that the user is public (a join without attestation
         # in every room shared with them), so that none admits them on what it held before.
         restated = await self.rooms.restate_memberships(user_id)
+        await self.attested.restated(user_id)
         if restated:
             logger.info("%s's membership restated without attestation in %d rooms", user_id,
                         len(restated))

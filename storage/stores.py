@@ -5,6 +5,7 @@ from __future__ import annotations
 from storage.account_data import AccountDataStore
 from storage.accounts import AccountStore
 from storage.aliases import AliasStore
+from storage.attested_users import AttestedUserStore
 from storage.audit import AuditStore
 from storage.cross_signing import CrossSigningStore
 from storage.database import Database
@@ -66,6 +67,7 @@ class Stores:
         self.room_admin = RoomAdminStore(db)
         self.reachability = ReachabilityStore(db)
         self.refusal_counts = RefusalCountStore(db)
+        self.attested_users = AttestedUserStore(db)
         self.event_expiry = EventExpiryStore(db)
         self.retention = RetentionStore(db)
         self.organisation_accounts = OrganisationAccountStore(db)

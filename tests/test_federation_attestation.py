@@ -230,6 +230,24 @@ def test_a_revocation_on_one_node_is_seen_on_the_other(nodes: Nodes) -> None:
     assert (vera.status, answer.get("in.gov.broker.reason")) == (403, VERIFIED_ONLY)
 
 
+def test_a_revocation_made_while_a_node_was_stopped_is_seen_on_the_other_after_its_start(
+        nodes: Nodes) -> None:
+    """Vera of A is in an informal room of B only (no official group); A is stopped, a command
+    revokes her, A starts: A restates her join without attestation."""
+    vera = verified(nodes.a)
+    informal = create_room(nodes.bea, preset="public_chat")
+    join_through(vera, informal, nodes.b.server_name)
+    assert vera.status == 200
+    nodes.a.stop()
+    try:
+        revoke(nodes.a, vera)
+    finally:
+        nodes.a.start()
+    wait_for(nodes.bea, informal, lambda e: e["type"] == "m.room.member"
+             and e["state_key"] == vera.user_id and e["content"]["membership"] == "join"
+             and ATTESTATION not in e["content"], timeout=60)
+
+
 def test_a_verification_on_one_node_is_seen_on_the_other(nodes: Nodes) -> None:
     """Pat of A joined an informal room of B while public; A verifies her: A restates her
     join with its attestation, and B admits her to an official group although what it held

@@ -74,6 +74,12 @@ class UserClasses:
             return None
         return row
 
+    def verified_now(self) -> dict[str, VerificationRow]:
+        """Every user verified now: user ID -> their verification."""
+        now = self.clock.time_ms()
+        return {user_id: row for user_id, row in self._current.items()
+                if row.expires_ts is None or row.expires_ts > now}
+
     def class_of(self, user_id: str) -> str:
         return VERIFIED if self.verification(user_id) is not None else PUBLIC
 
