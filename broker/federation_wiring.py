@@ -210,11 +210,22 @@ def build_federation_services(config: NodeConfig, signing_key: Any, clock: Clock
     )
 
 
+# How long a client's profile read waits for another server's answer.
+PROFILE_QUERY_SECONDS = 10.0
+
+
 def ask_user_status(client: FederationClient, server: str, user_id: str) -> Any:
     """Ask ``server`` what it attests of its user (the ``in.gov.broker.user_status`` query);
     a coroutine of the answer's body."""
     return client.get_json(server, f"/_matrix/federation/v1/query/{USER_STATUS_QUERY}",
                            args={"user_id": user_id})
+
+
+def ask_profile(client: FederationClient, server: str, user_id: str) -> Any:
+    """Ask ``server`` for its user's profile (the profile query); a coroutine of the answer's
+    body."""
+    return client.get_json(server, "/_matrix/federation/v1/query/profile",
+                           args={"user_id": user_id}, timeout=PROFILE_QUERY_SECONDS)
 
 
 def local_parts(node: Node) -> LocalParts:

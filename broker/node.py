@@ -45,6 +45,7 @@ from broker.e2ee.to_device import ToDevice
 from broker.federation_wiring import (
     Federation,
     FederationTransport,
+    ask_profile,
     ask_user_status,
     build_federation,
     build_federation_services,
@@ -464,7 +465,9 @@ class Node:
         self.profiles = Profiles(stores.users, self.rooms, self.policy, self.server_name,
                                  lambda user_id: self.admin.accounts.profile_fields(user_id),
                                  self.admin.profile_visibility,
-                                 stores.organisations.members_in)
+                                 stores.organisations.members_in,
+                                 partial(ask_profile, self.federation.client)
+                                 if self.config.federation.enabled else None)
         # an organisation's setting changed: its members' rooms restate what they may show
         self.admin.profile_visibility.on_changed(self.profiles.organisations_changed)
         # a user moved by another process (a command): their rooms restate it within a poll

@@ -5,8 +5,9 @@ fields, set by the node from the government account: ``PUT`` or ``DELETE`` on an
 
 Reading a profile needs no access token (a token, if given, says who reads, for the policy).
 Only the owner may change a profile (403 M_FORBIDDEN otherwise); an unknown local user is
-404 M_NOT_FOUND.  Remote profiles would need a federation query, which this node does not make
-yet: they are 404 M_NOT_FOUND too.  A change is restated in the user's joined rooms (see
+404 M_NOT_FOUND.  A profile of a user of another server is asked of that server (the
+federation profile query: what the public may see), 404 M_NOT_FOUND if it does not know the
+user or is not a server this node federates with, 502 if it cannot answer.  A change is restated in the user's joined rooms (see
 :mod:`broker.services.profiles`).
 """
 

@@ -16,8 +16,9 @@ from twisted.internet import defer
 from broker.access_policy import AccessPolicy, RoomFacts
 from broker.admin import permissions
 from broker.admin.profile_visibility import ProfileVisibility
-from broker.errors import DomainError, Forbidden, InvalidInput, NotFound
+from broker.errors import DomainError, Forbidden, InvalidInput, NotFound, Unavailable
 from broker.rooms.service import Rooms
+from protocol.errors import DestinationRefused, HttpResponseError
 from protocol.identifiers import is_user_id
 from storage.audit import Change
 from storage.users import UserStore
@@ -30,6 +31,10 @@ GOVERNMENT_FIELDS = ("in.gov.broker.class", "in.gov.broker.organisation",
                      "in.gov.broker.designation", "in.gov.broker.email", "in.gov.broker.phone")
 ORGANISATION_KEY = "in.gov.broker.organisation"
 GovernmentFields = Callable[[str], Awaitable[dict[str, str]]]
+# Asks a user's server for their profile: (server, user ID) -> the answer's body.
+AskProfile = Callable[[str, str], Awaitable[Any]]
+# What is taken from another server's answer: the standard fields and the node's own.
+REMOTE_FIELDS = ("displayname", "avatar_url", *GOVERNMENT_FIELDS)
 MembersIn = Callable[[list[str]], Awaitable[list[str]]]  # the users placed in organisations
 
 # The admin changes that may place a user in another organisation (read from the audit log).
@@ -53,8 +58,10 @@ def validate_field(field: str, value: str | None) -> str | None:
 class Profiles:
     def __init__(self, users: UserStore, rooms: Rooms, policy: AccessPolicy,
                  server_name: str, government: GovernmentFields,
-                 visibility: ProfileVisibility, members_in: MembersIn) -> None:
+                 visibility: ProfileVisibility, members_in: MembersIn,
+                 ask: AskProfile | None = None) -> None:
         self.users = users
+        self.ask = ask  # asks another server for its user's profile; None: federation is off
         self.government = government
         self.rooms = rooms
         self.policy = policy
@@ -68,13 +75,35 @@ class Profiles:
             raise InvalidInput(f"{user_id!r} is not a user ID")
         self.policy.may_read_profile(viewer, user_id)
         if user_id.split(":", 1)[1] != self.server_name:
-            raise NotFound("Profiles of users on other servers are not available")
+            return await self.remote_profile(user_id)
         profile = await self.users.get_profile(user_id)
         if profile is None:
             raise NotFound("No such user")
         government = await self.government(user_id)
         return self.visibility.shown(viewer, user_id, government.get(ORGANISATION_KEY),
                                      {**profile, **government})
+
+    async def remote_profile(self, user_id: str) -> dict[str, Any]:
+        """A user of another server's profile, as their server's profile query answers it:
+        what their organisation lets the public see (the query names no user).  Only string
+        values of the known fields are taken; NotFound when the server does not know the
+        user or is not one this node federates with, Unavailable when it cannot answer."""
+        if self.ask is None:
+            raise NotFound("Profiles of users on other servers are not available")
+        server = user_id.split(":", 1)[1]
+        try:
+            answer = await self.ask(server, user_id)
+        except HttpResponseError as e:
+            if e.status == 404:
+                raise NotFound("No such user") from e
+            raise Unavailable(f"{server} did not give the profile: {e}") from e
+        except DestinationRefused as e:  # not a server this node federates with
+            raise NotFound(f"No such user: {e}") from e
+        except Exception as e:
+            raise Unavailable(f"{server} did not give the profile: {e}") from e
+        if not isinstance(answer, dict):
+            raise Unavailable(f"{server} gave no profile")
+        return {k: v for k, v in answer.items() if k in REMOTE_FIELDS and isinstance(v, str)}
 
     async def for_server(self, user_id: str) -> dict[str, Any] | None:
         """A local user's profile as another server's query sees it (it names no user: the
