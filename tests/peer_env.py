@@ -68,6 +68,35 @@ def node_with_organisations(workdir: Path, organisations: list[dict[str, Any]]
 
 
 @contextmanager
+def two_nodes(engine: str, tmp_path_factory: Any, name: str, overrides: dict[str, Any],
+              also_allowed: tuple[str, ...] = (), b_overrides: dict[str, Any] | None = None
+              ) -> Iterator[tuple[NodeProcess, NodeProcess]]:
+    """Two started nodes of ours on ``engine`` (each its own database) that allow each other
+    and ``also_allowed``, with ``overrides`` in their configs (``b_overrides``, if given, in
+    the second's); stopped (and their databases dropped) on exit."""
+    if engine == "postgres" and not os.environ.get(POSTGRES_ENV):
+        pytest.skip(POSTGRES_SKIP)
+    databases = [create_postgres_database() if engine == "postgres" else ("", "")
+                 for _ in "ab"]
+    configs = [overrides, overrides if b_overrides is None else b_overrides]
+    a, b = (NodeProcess(Path(tmp_path_factory.mktemp(f"{name}_{n}")), federation=True,
+                        engine=engine, dsn=dsn, overrides=config)
+            for n, (dsn, _name), config in zip("ab", databases, configs, strict=True))
+    a.allow(b).allow_servers(*also_allowed)
+    b.allow(a).allow_servers(*also_allowed)
+    try:
+        a.start()
+        b.start()
+        yield a, b
+    finally:
+        a.stop()
+        b.stop()
+        for _dsn, database in databases:
+            if database:
+                drop_postgres_database(database)
+
+
+@contextmanager
 def peer_env(workdir: Path, engine: str = "sqlite") -> Iterator[Env]:
     """A running node on ``engine`` with an allowed and a refused fake peer."""
     dsn = name = ""

@@ -15,7 +15,6 @@ through its change feed.
 from __future__ import annotations
 
 import copy
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,14 +35,8 @@ from protocol.events import Event, build_pdu, finalize_pdu
 from protocol.room_versions import get_room_version
 from tests.fake_peer import FED_V1, FakePeer, RoomView, now_ms
 from tests.node_harness import Client, NodeProcess
-from tests.peer_env import ALLOWED, ENGINES, assert_error
+from tests.peer_env import ALLOWED, ENGINES, assert_error, two_nodes
 from tests.room_helpers import V3, create_room, room_path
-from tests.storage_helpers import (
-    POSTGRES_ENV,
-    POSTGRES_SKIP,
-    create_postgres_database,
-    drop_postgres_database,
-)
 from tests.test_federation_groups import _until_verified
 from tests.test_federation_rooms import wait_for
 
@@ -59,31 +52,14 @@ class Nodes:
 @pytest.fixture(scope="module", params=ENGINES)
 def nodes(request: Any, tmp_path_factory: Any) -> Iterator[Nodes]:
     """Both nodes on SQLite, then both on PostgreSQL (each its own database)."""
-    engine = request.param
-    if engine == "postgres" and not os.environ.get(POSTGRES_ENV):
-        pytest.skip(POSTGRES_SKIP)
     orgs = Path(tmp_path_factory.mktemp("attest_orgs")) / "organisations.yaml"
     orgs.write_text(yaml.safe_dump({"organisations": [{"id": "mha", "name": "MHA"}]}))
     peer = FakePeer(ALLOWED)
     overrides = {"federation.pinned_keys": peer.pinned_key_config(),
                  "organisations.path": str(orgs)}
-    databases = [create_postgres_database() if engine == "postgres" else ("", "")
-                 for _ in "ab"]
-    a, b = (NodeProcess(Path(tmp_path_factory.mktemp(f"attest_{n}")), federation=True,
-                        engine=engine, dsn=dsn, overrides=overrides)
-            for n, (dsn, _name) in zip("ab", databases, strict=True))
-    a.allow(b).allow_servers(peer.server_name)
-    b.allow(a).allow_servers(peer.server_name)
-    try:
-        a.start()
-        b.start()
+    with two_nodes(request.param, tmp_path_factory, "attest", overrides,
+                   (peer.server_name,)) as (a, b):
         yield Nodes(a, b, peer, verified(b))
-    finally:
-        a.stop()
-        b.stop()
-        for _dsn, name in databases:
-            if name:
-                drop_postgres_database(name)
 
 
 def verified(node: NodeProcess) -> Client:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -16,6 +15,7 @@ import pytest
 from broker.filtering import TAGS_FILTER
 from broker.message_tags import LIFETIME_FIELD, TAGS_FIELD
 from tests.node_harness import Client, NodeProcess
+from tests.peer_env import two_nodes
 from tests.room_helpers import V3, create_room, room_path
 from tests.test_federation_rooms import wait_for
 
@@ -27,18 +27,8 @@ A_CONFIG = {"tags.custom": ["a-only"],
 @pytest.fixture(scope="module")
 def tagged_pair(tmp_path_factory: Any) -> Iterator[tuple[NodeProcess, NodeProcess]]:
     """Node a with A_CONFIG, node b with the defaults, federating with each other."""
-    a = NodeProcess(Path(tmp_path_factory.mktemp("tags_a")), federation=True,
-                    overrides=A_CONFIG)
-    b = NodeProcess(Path(tmp_path_factory.mktemp("tags_b")), federation=True)
-    a.allow(b)
-    b.allow(a)
-    try:
-        a.start()
-        b.start()
-        yield a, b
-    finally:
-        a.stop()
-        b.stop()
+    with two_nodes("sqlite", tmp_path_factory, "tags", A_CONFIG, b_overrides={}) as pair:
+        yield pair
 
 
 def shared_room(a: NodeProcess, b: NodeProcess) -> tuple[Client, Client, str]:
