@@ -47,9 +47,15 @@ class EventSpec:
     origin_server_ts: int | None = None  # None: now
     # An auto-delete message's lifetime: the event is redacted this long after it was sent.
     auto_delete_ms: int | None = None
-    # A membership the user holds, restated (a profile change, a class change): refused
-    # (NotFound) if they no longer hold it when the event is built.
+    # A membership the user holds, restated as the node builds it now (a class change):
+    # the content is the member's current one when the event is built (so that a profile
+    # change applied meanwhile is kept), refused (NotFound) if they no longer hold it, and
+    # NothingToRestate if it already says what it would.
     restate: bool = False
+
+
+class NothingToRestate(NotFound):
+    """A restated membership would say what the member's current one says."""
 
 
 class EventCreator:
@@ -84,17 +90,26 @@ class EventCreator:
         redaction_target: str | None = None,
     ) -> PersistItem:
         """Build, sign and authorise one event and apply it to ``room`` (synchronous)."""
-        if spec.type == "m.room.member" and spec.state_key is not None:
-            if spec.restate and room.membership_of(spec.state_key) != \
-                    spec.content.get("membership"):
-                raise NotFound(f"{spec.state_key} no longer holds that membership")
-            self.admit(room, spec.content.get("membership"), spec.state_key)
+        target = spec.state_key
+        if spec.type == "m.room.member" and target is not None:
+            if spec.restate:
+                spec = self._restated(room, spec, target)
+            self.admit(room, spec.content.get("membership"), target)
         event = self.sign_checked(room, spec)
         item = self.writer.apply(room, event, txn_key=txn_key,
                                  redaction_target=redaction_target)
         if spec.auto_delete_ms is not None:
             item.expires_ts = event.origin_server_ts + spec.auto_delete_ms
         return item
+
+    def _restated(self, room: LiveRoom, spec: EventSpec, target: str) -> EventSpec:
+        """``spec`` with the member's current content, as the room holds it now."""
+        current = room.state.get(("m.room.member", target))
+        if current is None or current.membership != spec.content.get("membership"):
+            raise NotFound(f"{target} no longer holds that membership")
+        if self.member_content(target, current.content) == current.content:
+            raise NothingToRestate(f"{target}'s membership already says what it would")
+        return replace(spec, content=dict(current.content))
 
     def sign_checked(self, room: LiveRoom, spec: EventSpec) -> Event:
         """Build and sign an event that passes the auth rules against the room's current
