@@ -229,12 +229,14 @@ class Node:
         await self.rooms.start()
         await self.org_accounts.load()  # before the organisations file: a move in it
         await self.pack_members.load()  # changes whose packs members get
+        # What each audience sees of profiles, before the organisations file too: a setting
+        # the file changes has its members' rooms restated as a change through the API has.
+        await self.admin.profile_visibility.load()
         await self.apply_organisations_file()
         await self.admin.changes.start_at_head()  # then what other processes change
         await self.admin.classes.load()  # who is verified: asked on every path, from memory
         await self.admin.reachability.load()  # who public users may invite, from memory
         await self.invite_permissions.load()  # whom each user takes invites from, from memory
-        await self.admin.profile_visibility.load()  # what each audience sees of profiles
         await self.blocked_rooms.load()  # rooms shut down: asked on every send, from memory
         await self.refusal_counts.load()  # the refusals counted before this start
         self.refusal_counts.start(self.reactor)  # then written in batches, off the requests
