@@ -97,6 +97,9 @@ class RetentionPurge:
         done = 0
         for room_id, lifetime in sorted((await self.lifetimes()).items()):
             done += await self.purge_room(room_id, lifetime)
+        if done:
+            # The content leaves the disk too: freed pages, WAL frames, dead tuples.
+            await self.store.reclaim()
         self.counts.events += done
         self.counts.runs += 1
         self.counts.last_run_ts = self.clock.time_ms()

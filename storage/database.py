@@ -27,6 +27,12 @@ logger = logging.getLogger(__name__)
 R = TypeVar("R")
 P = ParamSpec("P")
 
+# SQLite overwrites deleted content with zeros (secure_delete) so that what a purge removes does
+# not survive in freed space; a new database reclaims freed pages on request (auto_vacuum
+# INCREMENTAL, which SQLite reads only before the first table exists).  docs/admin/retention.md.
+SQLITE_SECURE_DELETE = "ON"
+SQLITE_AUTO_VACUUM_INCREMENTAL = 2
+
 
 @dataclass(frozen=True)
 class DatabaseConfig:
@@ -194,6 +200,8 @@ class Database:
         """Open a new raw connection (used by pool threads and by migrations)."""
         if self.engine == "sqlite":
             conn = sqlite3.connect(self.config.path, check_same_thread=False, isolation_level=None)
+            conn.execute(f"PRAGMA auto_vacuum={SQLITE_AUTO_VACUUM_INCREMENTAL}")
+            conn.execute(f"PRAGMA secure_delete={SQLITE_SECURE_DELETE}")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
@@ -243,6 +251,39 @@ class Database:
             finally:
                 raw.close()
         raise RuntimeError("unreachable")  # pragma: no cover
+
+    def maintain_sync(self, desc: str, statements: Sequence[str]) -> list[list[tuple[Any, ...]]]:
+        """Run statements that must run outside a transaction (``VACUUM``, SQLite's
+        checkpoints) on the calling thread's connection, one after the other; their rows."""
+        conn = self._thread_connection()
+        if self.engine == "postgres":
+            conn.autocommit = True
+        start = time.perf_counter()
+        try:
+            raw = conn.cursor()
+            try:
+                results = []
+                for statement in statements:
+                    raw.execute(statement)
+                    results.append([tuple(r) for r in raw.fetchall()]
+                                   if raw.description else [])
+                return results
+            finally:
+                raw.close()
+        finally:
+            if self.engine == "postgres":
+                conn.autocommit = False
+            elapsed = (time.perf_counter() - start) * 1000
+            if elapsed > 500:
+                logger.info("slow maintenance %s took %.0f ms", desc, elapsed)
+
+    def run_maintenance(self, desc: str, statements: Sequence[str]
+                        ) -> defer.Deferred[list[list[tuple[Any, ...]]]]:
+        """:meth:`maintain_sync` on a pool thread."""
+        if self.synchronous:
+            return defer.maybeDeferred(self.maintain_sync, desc, statements)
+        return threads.deferToThreadPool(
+            self._reactor, self._pool, self.maintain_sync, desc, statements)
 
     def run_interaction(
         self, desc: str, func: Callable[..., R], *args: Any, **kwargs: Any

@@ -16,6 +16,10 @@ from protocol.room_versions import get_room_version
 from storage.at_rest import EVENTS_JSON
 from storage.database import Cursor, Database
 from storage.events import read_event_json, write_event_json
+from storage.reclaim import Reclaimed, reclaim
+
+# The tables a purge rewrites or deletes from: their freed space is reclaimed after a run.
+PURGED_TABLES = ("events", "event_expiry")
 
 
 class RetentionStore:
@@ -64,6 +68,11 @@ class RetentionStore:
         # A purged message has nothing left to auto-delete.
         cur.executemany("DELETE FROM event_expiry WHERE event_id = ?", [(i,) for i in ids])
         return ids
+
+    def reclaim(self) -> defer.Deferred[Reclaimed]:
+        """Give back the space the purge freed so the content it removed leaves the disk
+        (:mod:`storage.reclaim`)."""
+        return defer.ensureDeferred(reclaim(self.db, PURGED_TABLES))
 
     def pending(self, room_id: str, before_ts: int) -> defer.Deferred[int]:
         """How many non-state events of the room sent before ``before_ts`` are not purged."""
