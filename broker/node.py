@@ -430,8 +430,8 @@ class Node:
                                   self.clock)
         self.client_events = ClientEvents(self.stores.events, self.clock)
         assert self.stream is not None
-        self.visibility = Visibility(self.stores.events, self.stream)
         self.retention = Retention(self.config.retention, self.clock)
+        self.visibility = Visibility(self.stores.events, self.stream, self.retention)
         self.retention_purge = RetentionPurge(self.stores.retention, self.retention,
                                               self.clock, self._retention_purged)
         tags = self.config.tags

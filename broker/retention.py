@@ -105,6 +105,15 @@ class Retention:
         now = self.clock.time_ms()
         return [e for e in events if not is_expired(e, lifetime, now)]
 
+    def expired_ids(self, state: Mapping[tuple[str, str], Event], events: Iterable[Event]
+                    ) -> set[str]:
+        """The IDs of those of ``events`` expired now under the room's policy."""
+        lifetime = self.room_lifetime(state)
+        if lifetime is None:
+            return set()
+        now = self.clock.time_ms()
+        return {e.event_id for e in events if is_expired(e, lifetime, now)}
+
     def expired(self, state: Mapping[tuple[str, str], Event], event: Event) -> bool:
         return is_expired(event, self.room_lifetime(state), self.clock.time_ms())
 

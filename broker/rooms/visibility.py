@@ -18,6 +18,7 @@ from protocol.events import Event
 from protocol.redaction import prune_event_dict
 
 if TYPE_CHECKING:
+    from broker.retention import Retention
     from broker.rooms.live_room import LiveRoom
     from storage.events import EventStore
     from storage.stream import StreamIdGenerator
@@ -73,9 +74,11 @@ def restricts_history(room: LiveRoom) -> bool:
 class Visibility:
     """What a user may read of a room's history (their departure and history visibility)."""
 
-    def __init__(self, events: EventStore, stream: StreamIdGenerator) -> None:
+    def __init__(self, events: EventStore, stream: StreamIdGenerator, retention: Retention
+                 ) -> None:
         self.events = events
         self.stream = stream
+        self.retention = retention
 
     async def history_filter(self, room_id: str, user_id: str) -> HistoryFilter:
         memberships, visibilities = await self.events.get_visibility_changes(room_id, [user_id])
@@ -116,15 +119,20 @@ class Visibility:
     async def pdus_for_server(self, room: LiveRoom, server_name: str,
                               events: list[Event]) -> list[dict[str, Any]]:
         """The events as a server may receive them: whole where the history visibility at
-        the event lets one of its users read it, redacted otherwise."""
-        if not events or not restricts_history(room):
-            return [e.pdu for e in events]
-        users = users_of_server(room, server_name)
-        memberships, visibilities = await self.events.get_visibility_changes(
-            room.room_id, users)
-        visible = HistoryFilter(memberships, visibilities)
-        return [e.pdu if visible.allows_any(e, users)
-                else prune_event_dict(room.room_version, e.pdu) for e in events]
+        the event lets one of its users read it, redacted otherwise; an event expired under
+        the room's retention policy is redacted whatever the visibility (the server keeps the
+        room's DAG whole, but not the content), on the clock the client reads use."""
+        if not events:
+            return []
+        expired = self.retention.expired_ids(room.state, events)
+        if restricts_history(room):
+            users = users_of_server(room, server_name)
+            memberships, visibilities = await self.events.get_visibility_changes(
+                room.room_id, users)
+            visible = HistoryFilter(memberships, visibilities)
+            expired |= {e.event_id for e in events if not visible.allows_any(e, users)}
+        return [prune_event_dict(room.room_version, e.pdu) if e.event_id in expired else e.pdu
+                for e in events]
 
 
 def users_of_server(room: LiveRoom, server_name: str) -> set[str]:
