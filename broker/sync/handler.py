@@ -355,20 +355,25 @@ class SyncHandler:
 
     async def _timeline_events(self, room: LiveRoom, after: int | None, up_to: int,
                                limit: int) -> list[Event]:
-        """Up to ``limit + 1`` newest events in ``(after, up_to]``, oldest first, from the
-        room's recent window when it covers them."""
+        """Up to ``limit + 1`` newest events in ``(after, up_to]`` not expired under the
+        room's retention policy, oldest first, from the room's recent window when it covers
+        them.  Expired events are left out before the window is cut, so ``limited`` (one
+        more than ``limit``) counts only events the client could still read."""
+        retention = self.retention
         if after is None:
-            candidates = [e for e in room.recent if e.unsigned["stream_ordering"] <= up_to]
+            candidates = retention.visible(
+                room.state, [e for e in room.recent if e.unsigned["stream_ordering"] <= up_to])
             if len(candidates) > limit or room.recent_after == 0:
                 return candidates[-(limit + 1):]
         else:
             cached = room.recent_since(after, up_to)
             if cached is not None:
-                return cached[-(limit + 1):]
+                return retention.visible(room.state, cached)[-(limit + 1):]
         events = await self.stores.events.get_room_events(
-            room.room_id, after=after, up_to=up_to, limit=limit + 1, backwards=True)
+            room.room_id, after=after, up_to=up_to, limit=limit + 1, backwards=True,
+            sent_since=retention.sent_since(room.state))
         events.reverse()
-        return events
+        return retention.visible(room.state, events)
 
     async def _joined_room(self, req: SyncRequest, plan: _RoomPlan, now: SyncToken,
                            receipts: dict[str, Any],
@@ -406,8 +411,7 @@ class SyncHandler:
         window, limited = _newest(
             await self._timeline_events(room, since_stream, now.stream, limit), limit)
         first_stream = (window[0].unsigned["stream_ordering"] if window else now.stream + 1)
-        events = [e for e in self.retention.visible(room.state, window)
-                  if flt.allows_timeline_event(
+        events = [e for e in window if flt.allows_timeline_event(
                       e.type, e.sender, "url" in e.content, room.room_id, e.content)]
         if history is not None:
             events = history.filter(events, user_id)
