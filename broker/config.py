@@ -18,7 +18,11 @@ import yaml
 from broker.auth import DEFAULT_TOKENS
 from broker.notifier import DEFAULT_POSITIONS, DEFAULT_WAKE_BATCH, DEFAULT_WAKE_BUDGET_S
 from broker.passwords import HashingSettings
-from broker.retention import DEFAULT_PURGE_INTERVAL_MS, RetentionSettings
+from broker.retention import (
+    DEFAULT_FEDERATION_QUEUE_MAX_AGE_MS,
+    DEFAULT_PURGE_INTERVAL_MS,
+    RetentionSettings,
+)
 from broker.rooms.live_room import DEFAULT_LIVE_ROOMS
 from broker.rooms.user_rooms import DEFAULT_USER_ROOMS
 
@@ -91,6 +95,7 @@ SCHEMA: dict[str, Any] = {
         "allowed_lifetime_min": _k(int, str),
         "allowed_lifetime_max": _k(int, str),
         "purge_interval": _k(int, str, default=DEFAULT_PURGE_INTERVAL_MS),
+        "federation_queue_max_age": _k(int, str, default=DEFAULT_FEDERATION_QUEUE_MAX_AGE_MS),
     },
     "sync": {
         "wake_batch": _k(int, default=DEFAULT_WAKE_BATCH, minimum=1),
@@ -552,7 +557,9 @@ def _parse_retention(data: dict[str, Any]) -> RetentionSettings:
         enabled=data["enabled"],
         default_max_lifetime_ms=duration("default_policy.max_lifetime",
                                          data["default_policy"]["max_lifetime"]),
-        min_lifetime_ms=low, max_lifetime_ms=high, purge_interval_ms=purge)
+        min_lifetime_ms=low, max_lifetime_ms=high, purge_interval_ms=purge,
+        federation_queue_max_age_ms=parse_duration("retention.federation_queue_max_age",
+                                                   data["federation_queue_max_age"]))
 
 
 def _parse_listeners(items: list[dict[str, Any]], resolve: Any, base_dir: Path

@@ -132,8 +132,10 @@ def build_transport(config: NodeConfig, reactor: Any, clock: Clock, signing_key:
         return defer.ensureDeferred(
             client.put_json(destination, FED_SEND + quote(txn_id, safe=""), body))
 
-    sender = FederationSender(stores.federation_queue, send_transaction, config.server_name,
-                              clock, reactor, policy.is_allowed)
+    sender = FederationSender(
+        stores.federation_queue, send_transaction, config.server_name, clock, reactor,
+        policy.is_allowed,
+        max_queue_age_ms=config.retention.federation_queue_max_age_ms)
     return FederationTransport(policy, client, keyring, ServerAuthentication(policy, keyring),
                                sender)
 

@@ -37,6 +37,8 @@ rooms:
 retention:
   # Undelivered to-device messages are deleted after this many days.
   undelivered_to_device_days: 7
+  # What is queued for another server that stays unreachable this long is deleted, not sent.
+  federation_queue_max_age: 7d
   # Room events expire by policy (m.room.retention, else the default) once enabled; durations
   # as 30s, 12h, 90d or milliseconds. See docs/admin/retention.md.
   enabled: false

@@ -25,6 +25,8 @@ RETENTION_EVENT = "m.room.retention"
 # The capability clients read the node's bounds from (docs/api/retention.md).
 CAPABILITY = "in.gov.broker.retention"
 DEFAULT_PURGE_INTERVAL_MS = 3_600_000
+# What the outbound federation queue holds for a server longer than this is deleted, not sent.
+DEFAULT_FEDERATION_QUEUE_MAX_AGE_MS = 7 * 86_400_000
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class RetentionSettings:
     min_lifetime_ms: int | None = None
     max_lifetime_ms: int | None = None
     purge_interval_ms: int = DEFAULT_PURGE_INTERVAL_MS
+    # Undelivered data, whether or not room events expire (``enabled``).
+    federation_queue_max_age_ms: int = DEFAULT_FEDERATION_QUEUE_MAX_AGE_MS
 
 
 def stated_lifetime(content: Mapping[str, Any]) -> int | None:

@@ -9,6 +9,10 @@ exactly the rows it sent and advances the destination's ``last_acked_position`` 
 transaction.  Rows are deleted by position rather than by range, so an item committed while a
 transaction was in flight is never lost.
 
+Each entry records when it was queued (``queued_ts``): :meth:`FederationQueueStore.get_batch`
+leaves out those older than the sender's maximum age and :meth:`expire_queued` deletes them,
+so what a server that stayed unreachable is owed for too long is never sent late.
+
 Per-destination retry state (``retry_last_ts``, ``retry_interval_ms``, ``failure_count``) lives in
 ``federation_destinations`` so back-off survives a restart.
 """
@@ -107,7 +111,8 @@ def _allocate_positions(cur: Cursor, count: int) -> int:
     return last - count + 1
 
 
-def _enqueue(cur: Cursor, pdus: Sequence[NewPdu], edus: Sequence[NewEdu]) -> int:
+def _enqueue(cur: Cursor, pdus: Sequence[NewPdu], edus: Sequence[NewEdu],
+             queued_ts: int | None) -> int:
     total = len(pdus) + len(edus)
     if total == 0:
         return 0
@@ -116,11 +121,11 @@ def _enqueue(cur: Cursor, pdus: Sequence[NewPdu], edus: Sequence[NewEdu]) -> int
     pdu_rows = []
     for pdu in pdus:
         pdu_rows.append((pdu.destination, position, pdu.event_id,
-                         cur.at_rest.seal_json(FEDERATION_PDU, pdu.pdu)))
+                         cur.at_rest.seal_json(FEDERATION_PDU, pdu.pdu), queued_ts))
         position += 1
     cur.executemany(
-        "INSERT INTO federation_outbound_pdus (destination, position, event_id, pdu_json)"
-        " VALUES (?, ?, ?, ?)",
+        "INSERT INTO federation_outbound_pdus"
+        " (destination, position, event_id, pdu_json, queued_ts) VALUES (?, ?, ?, ?, ?)",
         pdu_rows,
     )
     for edu in edus:
@@ -132,26 +137,32 @@ def _enqueue(cur: Cursor, pdus: Sequence[NewPdu], edus: Sequence[NewEdu]) -> int
                 (edu.destination, edu.edu_type, key),
             )
         cur.execute(
-            "INSERT INTO federation_outbound_edus"
-            " (destination, position, edu_type, edu_key, content_json) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO federation_outbound_edus (destination, position, edu_type, edu_key,"
+            " content_json, queued_ts) VALUES (?, ?, ?, ?, ?, ?)",
             (edu.destination, position, edu.edu_type, key,
-             cur.at_rest.seal_json(FEDERATION_EDU, edu.content)),
+             cur.at_rest.seal_json(FEDERATION_EDU, edu.content), queued_ts),
         )
         position += 1
     return position - 1
 
 
-def _get_batch(cur: Cursor, destination: str, pdu_limit: int, edu_limit: int) -> Batch:
+# An entry queued at or after the cut-off (or before queue times were kept: NULL).
+_YOUNG = " AND (queued_ts IS NULL OR queued_ts >= ?)"
+
+
+def _get_batch(cur: Cursor, destination: str, pdu_limit: int, edu_limit: int,
+               queued_since: int | None) -> Batch:
+    young, since = (_YOUNG, [queued_since]) if queued_since is not None else ("", [])
     pdu_rows = cur.select_all(
         "SELECT position, event_id, pdu_json FROM federation_outbound_pdus"
-        " WHERE destination = ? ORDER BY position LIMIT ?",
-        (destination, pdu_limit),
+        f" WHERE destination = ?{young} ORDER BY position LIMIT ?",
+        [destination, *since, pdu_limit],
     )
     edu_rows = (
         cur.select_all(
             "SELECT position, edu_type, edu_key, content_json FROM federation_outbound_edus"
-            " WHERE destination = ? ORDER BY position LIMIT ?",
-            (destination, edu_limit),
+            f" WHERE destination = ?{young} ORDER BY position LIMIT ?",
+            [destination, *since, edu_limit],
         )
         if edu_limit > 0
         else []
@@ -237,6 +248,15 @@ def _pending_counts(cur: Cursor, destination: str) -> tuple[int, int]:
     return int(pdus), int(edus)
 
 
+def _expire(cur: Cursor, before_ts: int, now_ms: int) -> tuple[int, int]:
+    counts = []
+    for table in ("federation_outbound_pdus", "federation_outbound_edus"):
+        cur.execute(f"UPDATE {table} SET queued_ts = ? WHERE queued_ts IS NULL", (now_ms,))
+        cur.execute(f"DELETE FROM {table} WHERE queued_ts < ?", (before_ts,))
+        counts.append(cur.rowcount)
+    return counts[0], counts[1]
+
+
 def _purge(cur: Cursor, destination: str) -> tuple[int, int]:
     counts = []
     for table in ("federation_outbound_pdus", "federation_outbound_edus"):
@@ -251,22 +271,32 @@ class FederationQueueStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def enqueue(self, pdus: Sequence[NewPdu], edus: Sequence[NewEdu] = ()) -> defer.Deferred[int]:
-        """Queue PDUs and persistent EDUs (any destinations) in one transaction.
+    def enqueue(self, pdus: Sequence[NewPdu], edus: Sequence[NewEdu] = (),
+                queued_ts: int | None = None) -> defer.Deferred[int]:
+        """Queue PDUs and persistent EDUs (any destinations) in one transaction, recording
+        ``queued_ts`` (ms; None: no time, nothing expires them) as when they were queued.
 
         Items take consecutive positions in the order given (PDUs first); an EDU with a key
         replaces any pending EDU of the same destination, type and key.  Returns the last position
         allocated (0 when nothing was given).
         """
-        return self.db.run_interaction("federation_enqueue", _enqueue, list(pdus), list(edus))
+        return self.db.run_interaction("federation_enqueue", _enqueue, list(pdus), list(edus),
+                                       queued_ts)
 
     def get_batch(
-        self, destination: str, pdu_limit: int = 50, edu_limit: int = 100
+        self, destination: str, pdu_limit: int = 50, edu_limit: int = 100,
+        queued_since: int | None = None,
     ) -> defer.Deferred[Batch]:
-        """The oldest pending PDUs and persistent EDUs of ``destination``, oldest first."""
+        """The oldest pending PDUs and persistent EDUs of ``destination``, oldest first;
+        ``queued_since``: those queued before it (expired) are left out."""
         return self.db.run_interaction(
-            "federation_get_batch", _get_batch, destination, pdu_limit, edu_limit
+            "federation_get_batch", _get_batch, destination, pdu_limit, edu_limit, queued_since
         )
+
+    def expire_queued(self, before_ts: int, now_ms: int) -> defer.Deferred[tuple[int, int]]:
+        """Delete the entries queued before ``before_ts`` (those with no queue time are
+        stamped ``now_ms`` first); returns the (PDUs, EDUs) deleted."""
+        return self.db.run_interaction("federation_expire", _expire, before_ts, now_ms)
 
     def ack_transaction(
         self, destination: str, pdu_positions: Sequence[int], edu_positions: Sequence[int]

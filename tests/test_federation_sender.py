@@ -78,7 +78,8 @@ class ReactorClock:
 
 
 class Harness:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, max_queue_age_ms: int | None = None) -> None:
+        self.max_queue_age_ms = max_queue_age_ms
         self.reactor = task.Clock()
         self.reactor.advance(START_S)
         self.store = FederationQueueStore(database)
@@ -90,6 +91,7 @@ class Harness:
         sender = FederationSender(
             self.store, transport, ME, ReactorClock(self.reactor), self.reactor,
             lambda d: d in self.allowed, rng=random.Random(7),
+            max_queue_age_ms=self.max_queue_age_ms,
         )
         return sender, transport
 
@@ -135,9 +137,9 @@ def test_pdus_enqueued_in_one_turn_are_written_in_one_transaction(h: Harness) ->
     writes: list[int] = []
     original = h.store.enqueue
 
-    def counting(pdus: Any, edus: Any = ()) -> defer.Deferred:
+    def counting(pdus: Any, edus: Any = (), queued_ts: Any = None) -> defer.Deferred:
         writes.append(len(pdus))
-        return original(pdus, edus)
+        return original(pdus, edus, queued_ts)
 
     h.store.enqueue = counting  # type: ignore[method-assign]
     h.enqueue(5, ["a.example", "b.example", "c.example"])

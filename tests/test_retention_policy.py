@@ -90,6 +90,16 @@ def test_the_config_keys_are_read_into_milliseconds() -> None:
     assert settings == RetentionSettings(True, 90 * DAY, DAY, 365 * DAY, 12 * 3_600_000)
 
 
+def test_the_federation_queue_keeps_entries_for_seven_days_unless_set() -> None:
+    assert _settings({}).federation_queue_max_age_ms == 7 * DAY
+    assert _settings({"federation_queue_max_age": "2d"}).federation_queue_max_age_ms == 2 * DAY
+
+
+def test_a_malformed_federation_queue_max_age_is_refused_naming_the_key() -> None:
+    with pytest.raises(ConfigError, match="retention.federation_queue_max_age"):
+        _settings({"federation_queue_max_age": "a week"})
+
+
 def test_a_room_policy_applies_as_stated_within_the_bounds() -> None:
     retention = _retention(min_lifetime_ms=DAY, max_lifetime_ms=30 * DAY)
     assert retention.room_lifetime(_room(7 * DAY)) == 7 * DAY

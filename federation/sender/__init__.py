@@ -6,6 +6,8 @@
 - :class:`DestinationQueue` (``destination.py``): one destination's loop (one transaction in
   flight, batches of <= 50 PDUs and <= 100 EDUs, back-off, catch-up).
 - ``policy.py``: the limits, the back-off schedule and how a failed send is read.
+- :class:`QueueExpiry` (``expiry.py``): what is queued longer than the maximum age is deleted
+  and counted, never sent late.
 """
 
 from federation.sender.destination import DestinationQueue

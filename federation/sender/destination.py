@@ -51,6 +51,12 @@ class QueueContext:
     rng: random.Random
     request_timeout_s: float
     max_ephemeral: int = policy.MAX_PENDING_EPHEMERAL_EDUS
+    # Entries queued longer ago than this (ms) are never sent (None: no maximum age).
+    max_age_ms: int | None = None
+
+    def queued_since(self) -> int | None:
+        """The oldest queue time an entry may have and still be sent now."""
+        return None if self.max_age_ms is None else self.clock.time_ms() - self.max_age_ms
 
 
 class DestinationQueue:
@@ -181,7 +187,7 @@ class DestinationQueue:
             self._new_data = False
             batch = await ctx.store.get_batch(
                 self.destination, policy.MAX_PDUS_PER_TRANSACTION,
-                policy.MAX_EDUS_PER_TRANSACTION,
+                policy.MAX_EDUS_PER_TRANSACTION, ctx.queued_since(),
             )
             ephemeral = self._take_ephemeral(policy.MAX_EDUS_PER_TRANSACTION - len(batch.edus))
             if not batch and not ephemeral:

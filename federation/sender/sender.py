@@ -17,6 +17,7 @@ from twisted.internet import defer
 
 from federation.sender import policy
 from federation.sender.destination import Clock, DestinationQueue, QueueContext, SendTransaction
+from federation.sender.expiry import QueueExpiry
 from storage.federation_queue import FederationQueueStore, NewEdu, NewPdu
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,9 @@ class FederationSender:
     ``PUT /_matrix/federation/v1/send/{txn_id}`` and fires with the parsed 200 answer, or fails
     (see :mod:`federation.sender.policy` for how failures are read).  ``clock.time_ms()`` gives
     the wall clock; ``reactor`` schedules timers; ``is_allowed(server_name)`` is the federation
-    policy, asked on enqueue and again before each transaction.
+    policy, asked on enqueue and again before each transaction.  ``max_queue_age_ms``: an
+    entry queued longer ago is never sent (:class:`federation.sender.expiry.QueueExpiry`
+    deletes it).
     """
 
     def __init__(
@@ -45,6 +48,7 @@ class FederationSender:
         *,
         rng: random.Random | None = None,
         request_timeout_s: float = policy.DEFAULT_REQUEST_TIMEOUT_S,
+        max_queue_age_ms: int | None = None,
     ) -> None:
         self.store = store
         self.server_name = server_name
@@ -62,8 +66,11 @@ class FederationSender:
             next_txn_id=self._next_txn_id,
             rng=rng or random.Random(),
             request_timeout_s=request_timeout_s,
+            max_age_ms=max_queue_age_ms,
         )
         self._queues: dict[str, DestinationQueue] = {}
+        self.expiry = (QueueExpiry(store, clock, max_queue_age_ms)
+                       if max_queue_age_ms is not None else None)
         # Group commit of enqueued items.
         self._pending_pdus: list[NewPdu] = []
         self._pending_edus: list[NewEdu] = []
@@ -74,7 +81,11 @@ class FederationSender:
 
     # -- public API -------------------------------------------------------------------------------
     async def start(self) -> None:
-        """Resume every destination that has queued items (honouring persisted back-off)."""
+        """Resume every destination that has queued items (honouring persisted back-off), and
+        expire what is queued for too long (now, then hourly)."""
+        if self.expiry is not None:
+            await self.expiry.expire()  # before any destination resumes
+            self.expiry.start(self.reactor)
         states = await self.store.destinations_with_pending()
         if states:
             logger.info("federation: resuming delivery to %d destinations with queued items",
@@ -128,6 +139,8 @@ class FederationSender:
     def stop(self) -> None:
         """Cancel timers (shutdown); queued items stay in the database for the next start."""
         self._stopped = True
+        if self.expiry is not None:
+            self.expiry.stop()
         if self._flush_call is not None:
             self._flush_call.cancel()
             self._flush_call = None
@@ -205,4 +218,4 @@ class FederationSender:
             if self._waiters:
                 self._schedule_flush()
 
-        self.store.enqueue(pdus, edus).addCallbacks(written, failed)
+        self.store.enqueue(pdus, edus, self.clock.time_ms()).addCallbacks(written, failed)
