@@ -551,9 +551,13 @@ class Node:
 
     def _retention_summary(self) -> dict[str, Any]:
         """The policy document's retention section: the bounds and what was purged."""
+        expiry = self.federation.sender.expiry
         return {**self.retention.capability(),
                 "purge_interval": self.config.retention.purge_interval_ms,
-                "purge": self.retention_purge.counts.to_json()}
+                "purge": self.retention_purge.counts.to_json(),
+                "undelivered": {
+                    "to_device": self.to_device.summary(),
+                    "federation_queue": expiry.to_json() if expiry is not None else None}}
 
     def _verified_organisation(self, user_id: str) -> str | None:
         """The organisation ``user_id`` is verified in now (memory; the message tags ask)."""

@@ -115,6 +115,7 @@ class ToDeviceStore:
     # -- reads -------------------------------------------------------------------------------
     def take_pending(
         self, user_id: str, device_id: str, since: int | None, up_to: int, limit: int,
+        received_since: int | None = None,
     ) -> defer.Deferred[tuple[list[ToDeviceMessage], bool]]:
         """Acknowledge, then read the device's pending messages for a /sync answered at
         ``up_to``.
@@ -123,8 +124,11 @@ class ToDeviceStore:
         initial sync, ``since`` None, acknowledges nothing).  Then up to ``limit`` messages with
         ``stream_id <= up_to`` are returned oldest first and marked as carried by the response
         at ``up_to`` (those carried before keep their first mark).  The flag says whether more
-        messages are waiting beyond the limit.
+        messages are waiting beyond the limit.  ``received_since``: messages received before
+        it (expired, waiting for the purge to delete them) are left out, never delivered late.
         """
+        young, received = ((" AND received_ts >= ?", [received_since])
+                           if received_since is not None else ("", []))
 
         def txn(cur: Cursor) -> tuple[list[ToDeviceMessage], bool]:
             if since is not None:
@@ -134,8 +138,8 @@ class ToDeviceStore:
                     (user_id, device_id, since))
             rows = cur.select_all(
                 "SELECT stream_id, sender, event_type, content FROM to_device_inbox"
-                " WHERE user_id = ? AND device_id = ? AND stream_id <= ?"
-                " ORDER BY stream_id LIMIT ?", (user_id, device_id, up_to, limit + 1))
+                f" WHERE user_id = ? AND device_id = ? AND stream_id <= ?{young}"
+                " ORDER BY stream_id LIMIT ?", [user_id, device_id, up_to, *received, limit + 1])
             more = len(rows) > limit
             rows = rows[:limit]
             if rows:

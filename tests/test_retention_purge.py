@@ -158,6 +158,15 @@ def test_admins_read_what_the_purge_did_in_the_policy_document(engine: Engine) -
     assert section["default_max_lifetime"] == LIFETIME_S * 1000
 
 
+def test_admins_read_the_limits_of_undelivered_data_in_the_policy_document(
+        engine: Engine) -> None:
+    local = engine.node()
+    undelivered = local.node.policy_document.document()["retention"]["undelivered"]
+    assert undelivered == {
+        "to_device": {"max_age": 7 * 86_400_000, "deleted_expired": 0, "deleted_orphaned": 0},
+        "federation_queue": {"max_age": 7 * 86_400_000, "deleted_pdus": 0, "deleted_edus": 0}}
+
+
 def test_nothing_is_purged_while_retention_is_disabled(tmp_path: Path) -> None:
     local = InProcessNode(tmp_path, config={"retention": {**RETENTION, "enabled": False}})
     try:

@@ -81,6 +81,9 @@ class ToDevice:
         # unknown, ask the database.
         self._maybe_pending: dict[tuple[str, str], bool] = {}
         self._purge_loop: LoopingCall | None = None
+        # Messages deleted undelivered since the node started: too old, or their device gone.
+        self.deleted_expired = 0
+        self.deleted_orphaned = 0
 
     # -- sending -----------------------------------------------------------------------------
     async def send(self, requester: Requester, event_type: str, txn_id: str,
@@ -160,8 +163,8 @@ class ToDevice:
         key = (user_id, device_id)
         if since is not None and self.nothing_pending(requester, since, now):
             return {}
-        messages, more = await self.store.take_pending(user_id, device_id, since, now,
-                                                       SYNC_LIMIT)
+        messages, more = await self.store.take_pending(
+            user_id, device_id, since, now, SYNC_LIMIT, self._received_since())
         # Carried messages wait for their acknowledgement: the next sync must look again.
         self._maybe_pending[key] = bool(messages) or more
         if not messages:
@@ -169,11 +172,21 @@ class ToDevice:
         return {"to_device": {"events": [m.to_event() for m in messages]}}
 
     # -- expiry ------------------------------------------------------------------------------
+    def _received_since(self) -> int:
+        """The oldest receipt time a message may have and still be delivered now."""
+        return self.clock.time_ms() - self.retention_days * DAY_MS
+
+    def summary(self) -> dict[str, Any]:
+        """The policy document's view: the maximum age and what was deleted undelivered."""
+        return {"max_age": self.retention_days * DAY_MS, "deleted_expired": self.deleted_expired,
+                "deleted_orphaned": self.deleted_orphaned}
+
     async def purge(self) -> None:
         """Delete messages older than the retention period and those of deleted devices."""
         days = self.retention_days
-        before = self.clock.time_ms() - days * DAY_MS
-        counts = await self.store.purge_expired(before)
+        counts = await self.store.purge_expired(self._received_since())
+        self.deleted_expired += counts.expired
+        self.deleted_orphaned += counts.orphaned
         if counts.expired or counts.orphaned:
             logger.info("to-device: deleted %d undelivered messages older than %d days and %d"
                         " of deleted devices", counts.expired, days, counts.orphaned)
