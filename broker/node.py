@@ -77,6 +77,7 @@ from broker.refusal_counts import KeptCounts
 from broker.remote_classes import RemoteClasses
 from broker.restatements import AttestedUsers
 from broker.retention import Retention
+from broker.retention_orgs import OrganisationDefaults
 from broker.retention_purge import RetentionPurge
 from broker.rooms.aliases import Aliases
 from broker.rooms.backfill import Backfiller
@@ -303,6 +304,9 @@ class Node:
         reachability = self.admin.reachability  # who public users may invite
         reachability.remote = self.remote_classes
         self.admin.profile_visibility.remote = self.remote_classes  # other nodes' verified
+        # Rooms stating no retention take their creator's organisation's default.
+        self.retention.organisations = OrganisationDefaults(
+            lambda: self.admin.profile_visibility.tree, self._verified_organisation)
         self.policy.add_rule(reachability.rule, REACHABILITY_RULE)
         self.account_data.watch(ACCOUNT_DATA_TYPE, reachability)
         self.admin.changes.listen(reachability.changes_seen)
@@ -555,6 +559,7 @@ class Node:
         return {**self.retention.capability(),
                 "purge_interval": self.config.retention.purge_interval_ms,
                 "purge": self.retention_purge.counts.to_json(),
+                "organisations": self.retention.organisations_summary(),
                 "undelivered": {
                     "to_device": self.to_device.summary(),
                     "federation_queue": expiry.to_json() if expiry is not None else None}}

@@ -20,6 +20,7 @@ from protocol.events import Event
 
 if TYPE_CHECKING:
     from broker.clock import Clock
+    from broker.retention_orgs import OrganisationDefaults
 
 RETENTION_EVENT = "m.room.retention"
 # The capability clients read the node's bounds from (docs/api/retention.md).
@@ -56,6 +57,11 @@ def room_stated_lifetime(state: Mapping[tuple[str, str], Event]) -> int | None:
     return stated_lifetime(event.content) if event is not None else None
 
 
+def room_creator(state: Mapping[tuple[str, str], Event]) -> str | None:
+    create = state.get(("m.room.create", ""))
+    return create.sender if create is not None else None
+
+
 def is_expired(event: Event, lifetime_ms: int | None, now_ms: int) -> bool:
     """Whether ``event`` is past a lifetime (state events never are)."""
     return (lifetime_ms is not None and event.state_key is None
@@ -68,18 +74,22 @@ class Retention:
     def __init__(self, settings: RetentionSettings, clock: Clock) -> None:
         self.settings = settings
         self.clock = clock
+        # The organisations' defaults (set by the node once its admin services exist).
+        self.organisations: OrganisationDefaults | None = None
 
     @property
     def enabled(self) -> bool:
         return self.settings.enabled
 
-    def effective_lifetime(self, stated: int | None) -> int | None:
-        """The lifetime a room keeps its events for, given what its state says (None: kept
-        for ever)."""
+    def effective_lifetime(self, stated: int | None, org_default: int | None = None
+                           ) -> int | None:
+        """The lifetime a room keeps its events for, given what its state says and the
+        default of its creator's organisation (None: kept for ever)."""
         s = self.settings
         if not s.enabled:
             return None
-        lifetime = stated if stated is not None else s.default_max_lifetime_ms
+        lifetime = stated if stated is not None else (
+            org_default if org_default is not None else s.default_max_lifetime_ms)
         if lifetime is None:
             return s.max_lifetime_ms
         if s.max_lifetime_ms is not None:
@@ -88,11 +98,24 @@ class Retention:
             lifetime = max(lifetime, s.min_lifetime_ms)
         return lifetime
 
-    def room_lifetime(self, state: Mapping[tuple[str, str], Event]) -> int | None:
-        """The effective lifetime of a room with this current state (a dict lookup)."""
+    def organisation_default(self, creator: str | None) -> tuple[str, int] | None:
+        """(organisation, max_lifetime) whose default rooms ``creator`` created take."""
+        if self.organisations is None or creator is None:
+            return None
+        return self.organisations.of_user(creator)
+
+    def lifetime_of(self, stated: int | None, creator: str | None) -> int | None:
+        """The effective lifetime of a room stating ``stated``, created by ``creator``."""
         if not self.settings.enabled:
             return None
-        return self.effective_lifetime(room_stated_lifetime(state))
+        org = self.organisation_default(creator) if stated is None else None
+        return self.effective_lifetime(stated, org[1] if org is not None else None)
+
+    def room_lifetime(self, state: Mapping[tuple[str, str], Event]) -> int | None:
+        """The effective lifetime of a room with this current state (dict lookups)."""
+        if not self.settings.enabled:
+            return None
+        return self.lifetime_of(room_stated_lifetime(state), room_creator(state))
 
     def sent_since(self, state: Mapping[tuple[str, str], Event]) -> int | None:
         """The oldest ``origin_server_ts`` a non-state event of the room may have and still be
@@ -124,18 +147,32 @@ class Retention:
     def describe(self, state: Mapping[tuple[str, str], Event]) -> dict[str, Any]:
         """What admins see of a room's policy: what its state says, what applies and why."""
         stated = room_stated_lifetime(state)
-        effective = self.effective_lifetime(stated)
-        source = "room" if stated is not None else (
-            "default" if self.settings.default_max_lifetime_ms is not None else "none")
+        org = self.organisation_default(room_creator(state)) if stated is None else None
+        default = self.settings.default_max_lifetime_ms
         if not self.settings.enabled:
-            source = "disabled"
-        unclamped = stated if stated is not None else self.settings.default_max_lifetime_ms
+            source, unclamped = "disabled", None
+        elif stated is not None:
+            source, unclamped = "room", stated
+        elif org is not None:
+            source, unclamped = "organisation", org[1]
+        else:
+            source, unclamped = ("default" if default is not None else "none"), default
+        effective = self.effective_lifetime(stated, org[1] if org is not None else None)
         return {
             "stated_max_lifetime": stated,
             "effective_max_lifetime": effective,
             "source": source,
+            "organisation": org[0] if org is not None else None,
             "clamped": self.settings.enabled and effective != unclamped,
         }
+
+    def organisations_summary(self) -> dict[str, dict[str, int | None]]:
+        """Each organisation stating a default: what it states and what applies once clamped
+        (the policy document's view)."""
+        stated = self.organisations.stated() if self.organisations is not None else {}
+        return {org_id: {"max_lifetime": lifetime,
+                         "effective_max_lifetime": self.effective_lifetime(None, lifetime)}
+                for org_id, lifetime in stated.items()}
 
     def capability(self) -> dict[str, Any]:
         """The node's bounds as clients read them in ``GET /capabilities``."""

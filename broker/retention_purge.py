@@ -3,8 +3,8 @@ non-state events is removed from the database.
 
 Read paths already leave expired events out (:mod:`broker.retention`); the purge makes the
 database forget them.  Each room's lifetime is computed as the read paths compute it (its
-``m.room.retention`` in current state, else the default, clamped into the bounds), so a room
-keeping events for ever is not looked at.  Events are pruned ``batch`` at a time, one
+``m.room.retention`` in current state, else its creator's organisation's default, else the
+node's, clamped into the bounds), so a room keeping events for ever is not looked at.  Events are pruned ``batch`` at a time, one
 transaction each, and the reactor runs other work between batches; the store reads only the
 events not yet purged, so a purge interrupted anywhere (a crash, a stop) goes on at the next run
 from what the database holds.  Pruned copies replace those in the live rooms' recent windows,
@@ -79,15 +79,13 @@ class RetentionPurge:
             logger.exception("retention: purge failed")
 
     async def lifetimes(self) -> dict[str, int]:
-        """Room ID -> its effective lifetime, for the rooms whose events expire."""
+        """Room ID -> its effective lifetime, for the rooms whose events expire (a room stating
+        no policy takes its creator's organisation's default, else the node's)."""
         stated = {room_id: stated_lifetime(json.loads(raw).get("content") or {})
                   for room_id, raw in (await self.store.stated_policies()).items()}
         lifetimes: dict[str, int] = {}
-        if self.retention.effective_lifetime(None) is not None:
-            for room_id in await self.store.room_ids():
-                stated.setdefault(room_id, None)
-        for room_id, value in stated.items():
-            lifetime = self.retention.effective_lifetime(value)
+        for room_id, creator in (await self.store.room_creators()).items():
+            lifetime = self.retention.lifetime_of(stated.get(room_id), creator)
             if lifetime is not None:
                 lifetimes[room_id] = lifetime
         return lifetimes

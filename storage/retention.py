@@ -36,11 +36,16 @@ class RetentionStore:
 
         return self.db.run_interaction("retention_stated_policies", txn)
 
-    def room_ids(self) -> defer.Deferred[list[str]]:
-        def txn(cur: Cursor) -> list[str]:
-            return [row[0] for row in cur.select_all("SELECT room_id FROM rooms ORDER BY room_id")]
+    def room_creators(self) -> defer.Deferred[dict[str, str | None]]:
+        """Room ID -> the sender of its ``m.room.create`` (None: not held), for every room."""
+        def txn(cur: Cursor) -> dict[str, str | None]:
+            return {row[0]: row[1] for row in cur.select_all(
+                "SELECT r.room_id, e.sender FROM rooms r"
+                " LEFT JOIN current_state_events c ON c.room_id = r.room_id"
+                " AND c.type = 'm.room.create' AND c.state_key = ''"
+                " LEFT JOIN events e ON e.event_id = c.event_id ORDER BY r.room_id")}
 
-        return self.db.run_interaction("retention_room_ids", txn)
+        return self.db.run_interaction("retention_room_creators", txn)
 
     def purge_batch(self, room_id: str, before_ts: int, limit: int
                     ) -> defer.Deferred[list[str]]:

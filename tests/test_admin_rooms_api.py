@@ -155,7 +155,7 @@ def test_the_details_show_settings_counts_and_local_members(scene: Scene) -> Non
                           {"user_id": _uid("carol"), "membership": "invite"}],
         "public": False, "blocked": None,
         "retention": {"stated_max_lifetime": None, "effective_max_lifetime": None,
-                      "source": "disabled", "clamped": False}}
+                      "source": "disabled", "organisation": None, "clamped": False}}
 
 
 def test_the_details_show_a_rooms_stated_policy_and_the_clamp_the_node_applies(
@@ -170,7 +170,7 @@ def test_the_details_show_a_rooms_stated_policy_and_the_clamp_the_node_applies(
         assert status == 200, answer
         assert node.ok("GET", f"/rooms/{answer['room_id']}")["retention"] == {
             "stated_max_lifetime": 365 * DAY_MS, "effective_max_lifetime": 30 * DAY_MS,
-            "source": "room", "clamped": True}
+            "source": "room", "organisation": None, "clamped": True}
     finally:
         node.close()
 

@@ -110,7 +110,7 @@ def test_a_room_policy_above_the_maximum_is_clamped_to_it() -> None:
     assert retention.room_lifetime(_room(365 * DAY)) == 30 * DAY
     assert retention.describe(_room(365 * DAY)) == {
         "stated_max_lifetime": 365 * DAY, "effective_max_lifetime": 30 * DAY,
-        "source": "room", "clamped": True}
+        "source": "room", "organisation": None, "clamped": True}
 
 
 def test_a_room_policy_below_the_minimum_is_raised_to_it() -> None:

@@ -36,6 +36,9 @@ VERIFIED_THIS_NODE = "verified_this_node"
 VERIFIED_OTHER_NODES = "verified_other_nodes"
 PUBLIC_AUDIENCE = "public"
 AUDIENCES = (SAME_ORGANISATION, VERIFIED_THIS_NODE, VERIFIED_OTHER_NODES, PUBLIC_AUDIENCE)
+# The organisation setting that gives rooms its members create the organisation's default
+# retention (see broker/retention_orgs.py): {"max_lifetime": milliseconds}.
+RETENTION = "retention"
 
 
 class BadField(MalformedContent):
@@ -175,7 +178,22 @@ def _settings(value: Any, field: str) -> dict[str, Any]:
                        f" {', '.join(EMAIL_MODES)}", errcode="M_INVALID_PARAM")
     if PROFILE_VISIBILITY in value:
         check_profile_visibility(value[PROFILE_VISIBILITY], f"{field}.{PROFILE_VISIBILITY}")
+    if RETENTION in value:
+        check_retention(value[RETENTION], f"{field}.{RETENTION}")
     return dict(value)
+
+
+def check_retention(value: Any, field: str) -> int:
+    """A ``retention`` setting: ``{"max_lifetime": milliseconds}``, a positive integer as
+    ``m.room.retention`` states it; the lifetime."""
+    if not isinstance(value, dict) or set(value) != {"max_lifetime"}:
+        raise BadField(field, 'must be an object {"max_lifetime": milliseconds}',
+                       errcode="M_INVALID_PARAM")
+    lifetime = value["max_lifetime"]
+    if isinstance(lifetime, bool) or not isinstance(lifetime, int) or lifetime <= 0:
+        raise BadField(f"{field}.max_lifetime", "must be a positive number of milliseconds",
+                       errcode="M_INVALID_PARAM")
+    return lifetime
 
 
 def check_profile_visibility(value: Any, field: str) -> dict[str, frozenset[str]]:

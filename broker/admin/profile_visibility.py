@@ -112,6 +112,12 @@ class ProfileVisibility:
         self._listeners: list[Callable[[list[str]], None]] = []
 
     # -- what memory holds -----------------------------------------------------------------
+    @property
+    def tree(self) -> Tree:
+        """The organisations with their settings as memory holds them now (a new object after
+        each change; other settings read from it too: :mod:`broker.retention_orgs`)."""
+        return self._tree
+
     async def load(self) -> None:
         """Read every organisation (at start, and when another process changed one)."""
         for _ in range(3):
