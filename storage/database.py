@@ -252,38 +252,40 @@ class Database:
                 raw.close()
         raise RuntimeError("unreachable")  # pragma: no cover
 
-    def maintain_sync(self, desc: str, statements: Sequence[str]) -> list[list[tuple[Any, ...]]]:
-        """Run statements that must run outside a transaction (``VACUUM``, SQLite's
-        checkpoints) on the calling thread's connection, one after the other; their rows."""
+    def maintain_sync(self, desc: str, statement: str, *, rows: bool = False
+                      ) -> list[tuple[Any, ...]]:
+        """Run a statement that must run outside a transaction (``VACUUM``, SQLite's pragmas
+        and checkpoints) to completion on the calling thread's connection; its rows if
+        ``rows``.  On SQLite a statement read for no rows runs as a script, which steps it to
+        the end (``PRAGMA incremental_vacuum`` frees one page per step)."""
         conn = self._thread_connection()
-        if self.engine == "postgres":
-            conn.autocommit = True
         start = time.perf_counter()
         try:
+            if self.engine == "sqlite" and not rows:
+                conn.executescript(statement + ";")
+                return []
+            if self.engine == "postgres":
+                conn.autocommit = True
             raw = conn.cursor()
             try:
-                results = []
-                for statement in statements:
-                    raw.execute(statement)
-                    results.append([tuple(r) for r in raw.fetchall()]
-                                   if raw.description else [])
-                return results
+                raw.execute(statement)
+                return [tuple(r) for r in raw.fetchall()] if rows else []
             finally:
                 raw.close()
+                if self.engine == "postgres":
+                    conn.autocommit = False
         finally:
-            if self.engine == "postgres":
-                conn.autocommit = False
             elapsed = (time.perf_counter() - start) * 1000
             if elapsed > 500:
                 logger.info("slow maintenance %s took %.0f ms", desc, elapsed)
 
-    def run_maintenance(self, desc: str, statements: Sequence[str]
-                        ) -> defer.Deferred[list[list[tuple[Any, ...]]]]:
+    def run_maintenance(self, desc: str, statement: str, *, rows: bool = False
+                        ) -> defer.Deferred[list[tuple[Any, ...]]]:
         """:meth:`maintain_sync` on a pool thread."""
         if self.synchronous:
-            return defer.maybeDeferred(self.maintain_sync, desc, statements)
+            return defer.maybeDeferred(self.maintain_sync, desc, statement, rows=rows)
         return threads.deferToThreadPool(
-            self._reactor, self._pool, self.maintain_sync, desc, statements)
+            self._reactor, self._pool, self.maintain_sync, desc, statement, rows=rows)
 
     def run_interaction(
         self, desc: str, func: Callable[..., R], *args: Any, **kwargs: Any

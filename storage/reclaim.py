@@ -42,13 +42,14 @@ async def reclaim(db: Database, tables: Sequence[str]) -> Reclaimed:
             if not _TABLE.match(table):
                 raise ValueError(f"not a table name: {table!r}")
         statements = tuple(f"VACUUM {table}" for table in tables)
-        await db.run_maintenance("reclaim_vacuum", statements)
+        for statement in statements:
+            await db.run_maintenance("reclaim_vacuum", statement)
         return Reclaimed(statements)
     return await _reclaim_sqlite(db)
 
 
 async def _reclaim_sqlite(db: Database) -> Reclaimed:
-    mode = (await db.run_maintenance("reclaim_mode", ["PRAGMA auto_vacuum"]))[0][0][0]
+    mode = (await db.run_maintenance("reclaim_mode", "PRAGMA auto_vacuum", rows=True))[0][0]
     if mode == SQLITE_AUTO_VACUUM_INCREMENTAL:
         vacuum = "PRAGMA incremental_vacuum"
     else:
@@ -56,9 +57,10 @@ async def _reclaim_sqlite(db: Database) -> Reclaimed:
         # full VACUUM applies (it copies the whole database, once).
         logger.info("retention: converting the database to incremental vacuum (a full VACUUM)")
         vacuum = "VACUUM"
+    await db.run_maintenance("reclaim_vacuum", vacuum)
     checkpoint = "PRAGMA wal_checkpoint(TRUNCATE)"
-    results = await db.run_maintenance("reclaim_sqlite", [vacuum, checkpoint])
-    busy = bool(results[1][0][0]) if results[1] else False
+    result = await db.run_maintenance("reclaim_checkpoint", checkpoint, rows=True)
+    busy = bool(result[0][0]) if result else False
     if busy:
         logger.warning("retention: the write-ahead log could not be truncated (a reader holds"
                        " it); the next purge tries again")

@@ -37,13 +37,17 @@ def disk_holds(local: InProcessNode, text: str) -> list[str]:
     return [p.name for p in sqlite_files(local) if text.encode() in p.read_bytes()]
 
 
+def pragma(db: Database, name: str) -> int:
+    return int(result_of(db.run_maintenance("test", f"PRAGMA {name}", rows=True))[0][0])
+
+
 def purge_one_message(engine: Engine, body: str) -> InProcessNode:
     """A node with one message (``body``) sent, a few kept beside it, expired and purged."""
     local = engine.node()
     room = Room(local)
     room.send(body)
     for i in range(20):
-        room.send(f"ordinary message {i} " + "x" * 200)
+        room.send(f"ordinary message {i} " + "x" * 6000)  # past a page: overflow pages
     run_for(local, LIFETIME_S + 1)
     assert local.settle(local.node.retention_purge.purge(), turns=200) == 21
     return local
@@ -75,9 +79,8 @@ def test_the_wal_is_truncated_after_a_purge(engine: Engine) -> None:
 @pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
 def test_a_new_sqlite_database_reclaims_freed_pages_incrementally(engine: Engine) -> None:
     local = purge_one_message(engine, MARKER)
-    mode = result_of(local.node.db.run_maintenance("test", ["PRAGMA auto_vacuum"]))
-    freelist = result_of(local.node.db.run_maintenance("test", ["PRAGMA freelist_count"]))
-    assert (mode[0][0][0], freelist[0][0][0]) == (2, 0)
+    assert (pragma(local.node.db, "auto_vacuum"), pragma(local.node.db, "freelist_count")) == (
+        2, 0)
 
 
 def test_a_database_made_without_auto_vacuum_is_converted_by_the_first_reclaim(
@@ -87,9 +90,9 @@ def test_a_database_made_without_auto_vacuum_is_converted_by_the_first_reclaim(
     db = Database(DatabaseConfig(engine="sqlite", path=str(path)), synchronous=True)
     try:
         apply_migrations(db)
-        before = result_of(db.run_maintenance("test", ["PRAGMA auto_vacuum"]))[0][0][0]
+        before = pragma(db, "auto_vacuum")
         done = result_of(defer.ensureDeferred(reclaim(db, ["events"])))
-        after = result_of(db.run_maintenance("test", ["PRAGMA auto_vacuum"]))[0][0][0]
+        after = pragma(db, "auto_vacuum")
     finally:
         db.close()
     assert (before, done.statements[0], after) == (0, "VACUUM", 2)
