@@ -12,14 +12,14 @@ from __future__ import annotations
 from twisted.internet import defer
 
 from protocol.redaction import prune_event_dict
-from protocol.room_versions import get_room_version
-from storage.at_rest import EVENTS_JSON
+from protocol.room_versions import RoomVersion, get_room_version
+from storage.at_rest import EVENTS_JSON, FEDERATION_PDU
 from storage.database import Cursor, Database
 from storage.events import read_event_json, write_event_json
 from storage.reclaim import Reclaimed, reclaim
 
 # The tables a purge rewrites or deletes from: their freed space is reclaimed after a run.
-PURGED_TABLES = ("events", "event_expiry")
+PURGED_TABLES = ("events", "event_expiry", "federation_outbound_pdus")
 
 
 class RetentionStore:
@@ -72,6 +72,7 @@ class RetentionStore:
         ids = [row[0] for row in rows]
         # A purged message has nothing left to auto-delete.
         cur.executemany("DELETE FROM event_expiry WHERE event_id = ?", [(i,) for i in ids])
+        _prune_queued(cur, room_version, ids)
         return ids
 
     def reclaim(self) -> defer.Deferred[Reclaimed]:
@@ -88,3 +89,19 @@ class RetentionStore:
             return int(row[0]) if row else 0
 
         return self.db.run_interaction("retention_pending", txn)
+
+
+def _prune_queued(cur: Cursor, room_version: RoomVersion, event_ids: list[str]) -> None:
+    """Copies of the purged events still queued for a server that did not take them yet are
+    pruned too: the server gets the redacted form, and the queue keeps no content."""
+    if not event_ids:
+        return
+    clause, args = cur.in_clause("event_id", event_ids)
+    rows = cur.select_all(
+        f"SELECT destination, position, pdu_json FROM federation_outbound_pdus WHERE {clause}",
+        args)
+    cur.executemany(
+        "UPDATE federation_outbound_pdus SET pdu_json = ? WHERE destination = ? AND position = ?",
+        [(cur.at_rest.seal_json(FEDERATION_PDU, prune_event_dict(
+            room_version, cur.at_rest.open_json(FEDERATION_PDU, raw))), destination, position)
+         for destination, position, raw in rows])

@@ -1,13 +1,16 @@
 """The retention store on both engines: a batch prunes the oldest expired non-state events of
 one room, never state events, never another room's, never an event sent at or after the
 cutoff; what is purged is not read again, so batches (and a restart) go on where they stopped;
-the rooms' stated policies are read from current state."""
+the rooms' stated policies and creators are read from current state; copies of purged events
+still queued for other servers are pruned too."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from storage.database import Database
+from storage.federation_queue import FederationQueueStore, NewPdu
 from storage.retention import RetentionStore
 from tests.event_chain import ALICE, EventChain
 from tests.storage_helpers import result_of
@@ -74,3 +77,24 @@ def test_the_stated_policies_are_read_from_current_state(database: Database) -> 
     stated = result_of(RetentionStore(database).stated_policies())
     assert {room: json.loads(raw)["content"] for room, raw in stated.items()} == {
         chain.room_id: {"max_lifetime": 60_000}}
+
+
+def test_the_queued_copy_of_a_purged_event_is_pruned_too(database: Database) -> None:
+    chain = Rooms(database).room(messages=2)
+    first, second = _messages(chain)
+    queue = FederationQueueStore(database)
+    result_of(queue.enqueue([NewPdu("b.example", e, chain_pdu(chain, e))
+                             for e in (first, second)]))
+    result_of(RetentionStore(database).purge_batch(chain.room_id, AFTER_M2 - 2, 100))  # m0
+    queued = {p.event_id: p.pdu for p in result_of(queue.get_batch("b.example")).pdus}
+    assert (queued[first]["content"], queued[second]["content"]["body"]) == ({}, "m1")
+
+
+def chain_pdu(chain: EventChain, event_id: str) -> dict[str, Any]:
+    return dict(next(e for e in chain.events if e.event_id == event_id).pdu)
+
+
+def test_each_rooms_creator_is_read_from_its_create_event(database: Database) -> None:
+    rooms = Rooms(database)
+    chain = rooms.room(messages=0)
+    assert result_of(RetentionStore(database).room_creators()) == {chain.room_id: ALICE}

@@ -6,3 +6,5 @@ ALTER TABLE federation_outbound_pdus ADD COLUMN queued_ts BIGINT;
 ALTER TABLE federation_outbound_edus ADD COLUMN queued_ts BIGINT;
 CREATE INDEX federation_outbound_pdus_queued ON federation_outbound_pdus (queued_ts);
 CREATE INDEX federation_outbound_edus_queued ON federation_outbound_edus (queued_ts);
+-- The retention purge prunes the queued copies of the events it purges (found by event ID).
+CREATE INDEX federation_outbound_pdus_event ON federation_outbound_pdus (event_id);
