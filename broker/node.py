@@ -435,6 +435,9 @@ class Node:
         self.client_events = ClientEvents(self.stores.events, self.clock)
         assert self.stream is not None
         self.retention = Retention(self.config.retention, self.clock)
+        # What leaves for other servers after it expired goes pruned, as the endpoints serve it.
+        self.federation.sender.set_outgoing_pdus(
+            partial(self.retention.prune_expired, room_of=self.rooms.registry.cached))
         self.visibility = Visibility(self.stores.events, self.stream, self.retention)
         self.retention_purge = RetentionPurge(self.stores.retention, self.retention,
                                               self.clock, self._retention_purged)

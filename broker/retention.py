@@ -12,15 +12,17 @@ content from storage later.  State events are never expired: the room needs them
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from protocol.events import Event
+from protocol.redaction import prune_event_dict
 
 if TYPE_CHECKING:
     from broker.clock import Clock
     from broker.retention_orgs import OrganisationDefaults
+    from broker.rooms.live_room import LiveRoom
 
 RETENTION_EVENT = "m.room.retention"
 # The capability clients read the node's bounds from (docs/api/retention.md).
@@ -66,6 +68,13 @@ def is_expired(event: Event, lifetime_ms: int | None, now_ms: int) -> bool:
     """Whether ``event`` is past a lifetime (state events never are)."""
     return (lifetime_ms is not None and event.state_key is None
             and event.origin_server_ts + lifetime_ms < now_ms)
+
+
+def _pdu_expired(pdu: Mapping[str, Any], lifetime_ms: int | None, now_ms: int) -> bool:
+    """:func:`is_expired` for an event still in its wire form."""
+    ts = pdu.get("origin_server_ts")
+    return (lifetime_ms is not None and "state_key" not in pdu and isinstance(ts, int)
+            and ts + lifetime_ms < now_ms)
 
 
 class Retention:
@@ -140,6 +149,22 @@ class Retention:
             return set()
         now = self.clock.time_ms()
         return {e.event_id for e in events if is_expired(e, lifetime, now)}
+
+    def prune_expired(self, pdus: list[dict[str, Any]],
+                      room_of: Callable[[str], LiveRoom | None]) -> list[dict[str, Any]]:
+        """PDUs about to be sent to another server, those expired now pruned as a redaction
+        prunes them; ``room_of`` gives the live room from memory (None: not held, sent as
+        queued: the purge prunes its queued copies)."""
+        if not self.settings.enabled:
+            return pdus
+        now = self.clock.time_ms()
+        out = []
+        for pdu in pdus:
+            room = room_of(str(pdu.get("room_id", "")))
+            expired = room is not None and _pdu_expired(pdu, self.room_lifetime(room.state), now)
+            out.append(prune_event_dict(room.room_version, pdu)
+                       if room is not None and expired else pdu)
+        return out
 
     def expired(self, state: Mapping[tuple[str, str], Event], event: Event) -> bool:
         return is_expired(event, self.room_lifetime(state), self.clock.time_ms())

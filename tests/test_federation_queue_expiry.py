@@ -93,3 +93,10 @@ def test_without_a_max_age_nothing_expires(database: Database) -> None:
     h = Harness(database)
     unreachable_for(h, 30 * DAY_MS / 1000)
     assert h.drain("a.example")[-1:] == ["$e0"]
+
+
+def test_the_pdus_of_a_transaction_pass_the_outgoing_hook(database: Database) -> None:
+    h = Harness(database)
+    h.sender.set_outgoing_pdus(lambda pdus: [{**p, "content": {}} for p in pdus])
+    h.enqueue(1, ["a.example"])
+    assert h.transport.last("a.example").body["pdus"][0]["content"] == {}

@@ -1,7 +1,7 @@
 """Other servers get an expired event's content no more than clients do: the events the room's
 history is served to servers through (/event, /backfill, /get_missing_events) come pruned, as
-a redaction prunes them, once expired on the node's clock, before any purge ran; younger
-events and state events come whole; both engines."""
+a redaction prunes them, once expired on the node's clock, before any purge ran, and so do
+queued copies as they leave; younger events and state events come whole; both engines."""
 
 from __future__ import annotations
 
@@ -75,3 +75,15 @@ def test_servers_get_an_expired_message_whole_while_retention_is_disabled(
         assert served(local, room, [old])[old]["content"]["body"] == "kept for ever"
     finally:
         local.close()
+
+
+def test_an_expired_message_still_queued_is_pruned_as_it_leaves(engine: Engine) -> None:
+    local = engine.node()
+    room = Room(local)
+    old = room.send("expired minutes")
+    run_for(local, LIFETIME_S + 1)
+    young = room.send("just sent")
+    found = local.run(local.node.stores.events.get_events([old, young]))
+    sent = local.node.retention.prune_expired(
+        [found[old].pdu, found[young].pdu], local.node.rooms.registry.cached)
+    assert (sent[0]["content"], sent[1]["content"]["body"]) == ({}, "just sent")

@@ -53,6 +53,8 @@ class QueueContext:
     max_ephemeral: int = policy.MAX_PENDING_EPHEMERAL_EDUS
     # Entries queued longer ago than this (ms) are never sent (None: no maximum age).
     max_age_ms: int | None = None
+    # The PDUs of a transaction as they leave (the node prunes those expired by retention).
+    outgoing_pdus: Callable[[list[JsonDict]], list[JsonDict]] | None = None
 
     def queued_since(self) -> int | None:
         """The oldest queue time an entry may have and still be sent now."""
@@ -213,7 +215,7 @@ class DestinationQueue:
         body: JsonDict = {
             "origin": ctx.server_name,
             "origin_server_ts": ctx.clock.time_ms(),
-            "pdus": [p.pdu for p in batch.pdus],
+            "pdus": self._outgoing([p.pdu for p in batch.pdus]),
             "edus": edus,
         }
         try:
@@ -229,6 +231,10 @@ class DestinationQueue:
             self._recovered_edus += len(edus)
             self._recovered_txns += 1
         return True
+
+    def _outgoing(self, pdus: list[JsonDict]) -> list[JsonDict]:
+        hook = self.ctx.outgoing_pdus
+        return hook(pdus) if hook is not None and pdus else pdus
 
     async def _acknowledge(self, batch: Batch) -> None:
         assert self._state is not None

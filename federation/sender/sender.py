@@ -130,6 +130,11 @@ class FederationSender:
                          destination, edu_type)
         return defer.succeed(None)
 
+    def set_outgoing_pdus(self, hook: Callable[[list[JsonDict]], list[JsonDict]]) -> None:
+        """``hook`` rewrites the PDUs of each transaction as it leaves (retention prunes the
+        expired ones: :meth:`broker.retention.Retention.prune_expired`)."""
+        self._ctx.outgoing_pdus = hook
+
     def wake_destination(self, destination: str) -> None:
         """``destination`` is reachable again (it sent us something): retry it now."""
         queue = self._queues.get(destination)
