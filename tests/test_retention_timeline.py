@@ -72,3 +72,23 @@ def test_a_timeline_with_more_readable_events_than_its_limit_is_limited(
         engine: Engine) -> None:
     timeline = expired_then_kept(engine, ["expired"], [f"kept {i}" for i in range(LIMIT + 1)])
     assert (bodies(timeline), timeline["limited"]) == (["kept 1", "kept 2", "kept 3"], True)
+
+
+def test_the_timeline_of_a_room_left_is_not_limited_by_expired_events(engine: Engine) -> None:
+    local = engine.node()
+    room = SyncRoom(local)
+    bob, token = local.register("bob")
+    room.ok("POST", f"{room.path}/invite", {"user_id": bob.user_id})
+    assert local.call("POST", f"{room.path}/join", token, {})[0] == 200
+    status, first = local.call("GET", f"{V3}/sync?filter={FILTER}", token)
+    assert status == 200
+    room.send("old 1")
+    room.send("old 2")
+    run_for(local, 1.5 * HOUR_S)
+    room.send("new 1")
+    assert local.call("POST", f"{room.path}/leave", token, {})[0] == 200
+    run_for(local, HOUR_S)
+    status, answer = local.call(
+        "GET", f"{V3}/sync?filter={FILTER}&since={first['next_batch']}&timeout=0", token)
+    timeline = answer["rooms"]["leave"][room.room_id]["timeline"]
+    assert (bodies(timeline), timeline["limited"]) == (["new 1"], False)

@@ -502,13 +502,14 @@ class SyncHandler:
                              req: SyncRequest) -> dict[str, Any]:
         leave_stream = await self.stores.events.get_stream_ordering(leave_event_id) or 0
         limit = req.filter.timeline_limit(DEFAULT_TIMELINE_LIMIT)
-        events = await self.stores.events.get_room_events(
-            room_id, after=since.stream, up_to=leave_stream, limit=limit + 1, backwards=True)
-        events.reverse()
-        events, limited = _newest(events, limit)
         room = await self.rooms.registry.get(room_id)
-        if room is not None:
-            events = self.retention.visible(room.state, events)
+        state = room.state if room is not None else {}
+        # Expired events are left out before the window is cut, as for a joined room.
+        events = await self.stores.events.get_room_events(
+            room_id, after=since.stream, up_to=leave_stream, limit=limit + 1, backwards=True,
+            sent_since=self.retention.sent_since(state))
+        events.reverse()
+        events, limited = _newest(self.retention.visible(state, events), limit)
         device = (req.requester.user_id, req.requester.device_id)
         first = events[0].unsigned["stream_ordering"] if events else leave_stream + 1
         return {
