@@ -1,13 +1,15 @@
 """Message retention: how long a room's events are kept, decided from memory.
 
 A room states its policy in ``m.room.retention`` (``max_lifetime`` in milliseconds, as MSC1763
-and Synapse read it); a room without one takes the node's default.  Whatever the source, the
+and Synapse read it); a room without one takes the default of its creator's organisation
+(:mod:`broker.retention_orgs`), else the node's.  Whatever the source, the
 lifetime is clamped into the node's bounds: ``allowed_lifetime_max`` caps every policy (the
 default included, and a room with no policy at all), ``allowed_lifetime_min`` raises a shorter
 one.  A non-state event is expired once ``origin_server_ts + lifetime < now`` on the node's
 clock: read paths leave it out at once (one comparison per event, the policy read from the
 live room's current state), and the purge job (:mod:`broker.retention_purge`) removes its
-content from storage later.  State events are never expired: the room needs them.
+content from storage later.  Other servers get expired events pruned, from the endpoints
+and from the outbound queue alike.  State events are never expired: the room needs them.
 """
 
 from __future__ import annotations
