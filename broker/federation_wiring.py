@@ -25,6 +25,7 @@ from broker.services.federation_history import RoomHistory, VisiblePdus
 from broker.services.federation_invites import InboundInvites
 from broker.services.federation_knocks import KnockAnswers
 from broker.services.federation_queries import (
+    REQUESTER,
     ClaimLocalKeys,
     FederationQueries,
     FederationUserKeys,
@@ -204,7 +205,7 @@ def build_federation_services(config: NodeConfig, signing_key: Any, clock: Clock
                                      KnockAnswers(name, fed.keyring, stores.remote_knocks,
                                                   streams)),
         queries=FederationQueries(name, stores.aliases, local.profile_for_server, registry,
-                                  access, classes),
+                                  access, classes, remote_classes),
         user_keys=FederationUserKeys(name, stores.device_keys, local.query_keys,
                                      local.claim_keys),
         server_keys=ServerKeys(name, signing_key, old_keys, clock, fed.keyring),
@@ -223,11 +224,13 @@ def ask_user_status(client: FederationClient, server: str, user_id: str) -> Any:
                            args={"user_id": user_id})
 
 
-def ask_profile(client: FederationClient, server: str, user_id: str) -> Any:
-    """Ask ``server`` for its user's profile (the profile query); a coroutine of the answer's
-    body."""
-    return client.get_json(server, "/_matrix/federation/v1/query/profile",
-                           args={"user_id": user_id}, timeout=PROFILE_QUERY_SECONDS)
+def ask_profile(client: FederationClient, server: str, user_id: str, reader: str) -> Any:
+    """Ask ``server`` for its user's profile (the profile query) as ``reader`` sees it (a
+    local user, named in the node's own parameter, which other servers ignore; "" names
+    nobody); a coroutine of the answer's body."""
+    args = {"user_id": user_id, **({REQUESTER: reader} if reader else {})}
+    return client.get_json(server, "/_matrix/federation/v1/query/profile", args=args,
+                           timeout=PROFILE_QUERY_SECONDS)
 
 
 def local_parts(node: Node) -> LocalParts:
@@ -252,5 +255,5 @@ def local_parts(node: Node) -> LocalParts:
             to_device.EDU_TYPE: partial(to_device.on_direct_to_device_edu, e2ee),
             "m.signing_key_update": partial(cross_signing.on_signing_key_update, e2ee),
         },
-        profile_for_server=node.profiles.for_server,
+        profile_for_server=node.profiles.shown,
     )

@@ -12,13 +12,17 @@ A node is believed about its own users only.  The class of ``@x:a.example`` is l
   :meth:`RemoteClasses.ensure` when memory holds nothing fresh and a join, knock or invite of
   the user into an official group is decided, or their knock on a direct chat (whom a public
   user may not reach); an answer is waited for ``groups.remote_class_ask_seconds`` at most.
+  The same question is asked for the reader another server names in a profile query
+  (:meth:`RemoteClasses.reader`), who is believed to be reading only when they are a user of
+  the server that asks.
 
 Each statement holds for ``groups.remote_class_seconds`` from when it was made (the event's
 ``origin_server_ts``, never later than now; the moment an answer came), then the user is public
 again until asked anew; a later statement replaces an earlier one, an older one is passed over.
 Memory is bounded (the statements of the :data:`CAPACITY` users learned last).  Nothing here
 is read from the database; only :meth:`ensure` goes to the network, and only the join, knock
-and invite decisions about users of other servers await it.  See docs/admin/groups.md.
+and invite decisions about users of other servers and the profile queries naming a reader await
+it.  See docs/admin/groups.md and docs/admin/profiles.md.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from broker.admin.classes import PUBLIC, VERIFIED
 from broker.attestations import ATTESTATION
 from protocol.errors import HttpResponseError
 from protocol.events import Event
+from protocol.identifiers import is_user_id
 from protocol.signing import server_name_of
 
 logger = logging.getLogger(__name__)
@@ -43,12 +48,16 @@ logger = logging.getLogger(__name__)
 NOT_HOME_SERVER = "attestation_not_from_home_server"
 MALFORMED = "attestation_malformed"
 ANSWER_MALFORMED = "user_status_malformed"
-REASONS = (NOT_HOME_SERVER, MALFORMED, ANSWER_MALFORMED)
+READER_NOT_OF_ORIGIN = "profile_reader_not_of_origin"
+REASONS = (NOT_HOME_SERVER, MALFORMED, ANSWER_MALFORMED, READER_NOT_OF_ORIGIN)
 # Users whose statements are kept (about 200 bytes each).
 CAPACITY = 100_000
 # How long a decision waits for the user's node to answer, by default (then the user is public
 # for this decision, and the node is asked again at the next).
 ASK_SECONDS = 10.0
+# How long a profile query another server asks waits for the reader's node, at most (the asking
+# server waits for its answer too: 10 s, if it is one of ours).
+READER_WAIT_SECONDS = 5.0
 
 # Asks a server for one of its users' status: (server, user ID) -> the answer's body.
 AskStatus = Callable[[str, str], Awaitable[Any]]
@@ -145,11 +154,13 @@ class RemoteClasses:
         self._record(user_id, RemoteClass(klass, organisation, since, stated))
 
     # -- asking the user's node ----------------------------------------------------------------
-    async def ensure(self, user_id: str) -> None:
+    async def ensure(self, user_id: str, wait: float | None = None) -> None:
         """Make sure memory holds a fresh statement of a user of another server, asking their
         node when it does not (one question at a time per user: concurrent callers share
         it).  A node that cannot be asked, or does not answer within :attr:`ask_seconds`,
-        leaves the user public for now, and is asked again next time."""
+        leaves the user public for now, and is asked again next time.  ``wait``: return
+        after that many seconds at the latest (the user public for this caller), while the
+        question goes on for the others and its answer is kept."""
         if server_name_of(user_id) == self.server_name or self.ask is None or \
                 self.statement(user_id) is not None:
             return
@@ -166,11 +177,30 @@ class RemoteClasses:
         waiter: defer.Deferred[None] = defer.Deferred()
 
         def done(result: Any) -> Any:
-            waiter.callback(None)
+            if not waiter.called:  # not given up on (``wait``)
+                waiter.callback(None)
             return result
 
         pending.addBoth(done)
+        if wait is not None and wait < self.ask_seconds:
+            waiter.addTimeout(wait, self.clock.reactor, onTimeoutCancel=lambda _r, _t: None)
         await waiter
+
+    async def reader(self, origin: str, named: str) -> str:
+        """The reader a profile query of server ``origin`` names (``named``, "" for none), as
+        this node believes it: a user of ``origin`` itself (a node speaks for its own users),
+        with a fresh statement of theirs in memory or asked of ``origin`` for
+        :data:`READER_WAIT_SECONDS` at most; "" for none named.  A reader of any other server
+        (or not a user ID) is passed over, counted and logged, and "" returned: the query is
+        answered as one that names nobody."""
+        if not named:
+            return ""
+        if origin == self.server_name or not is_user_id(named) or \
+                server_name_of(named) != origin:
+            self._ignore(READER_NOT_OF_ORIGIN, named, f"the profile query of {origin}")
+            return ""
+        await self.ensure(named, wait=READER_WAIT_SECONDS)
+        return named
 
     async def _ask(self, user_id: str) -> None:
         assert self.ask is not None

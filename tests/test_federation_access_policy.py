@@ -10,11 +10,12 @@ from twisted.internet import defer
 
 from broker.access_policy import AccessPolicy, Decision
 from broker.errors import Forbidden, InvalidInput
+from broker.remote_classes import RemoteClasses
 from broker.services.federation_queries import FederationQueries
 from tests.storage_helpers import result_of
 
 
-async def profile_for_server(user_id: str) -> dict[str, Any]:
+async def profile_for_server(user_id: str, reader: str) -> dict[str, Any]:
     return {"displayname": "alice"}
 
 
@@ -24,7 +25,8 @@ def queries(refuse: set[str], seen: list[Decision]) -> FederationQueries:
         return "not for you" if decision.action in refuse else None
 
     return FederationQueries("me.test", None, profile_for_server, None,  # type: ignore[arg-type]
-                             AccessPolicy([rule]), None)  # type: ignore[arg-type]
+                             AccessPolicy([rule]), None,  # type: ignore[arg-type]
+                             RemoteClasses("me.test", None, 300, None))
 
 
 def run(coro: Any) -> Any:

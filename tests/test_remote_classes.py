@@ -1,6 +1,7 @@
 """What other nodes attest of their users, held in memory (broker/remote_classes.py): a node is
 believed about its own users only, each statement holds for the configured time, a later one
-replaces an earlier, and the user's node is asked when memory holds nothing fresh.
+replaces an earlier, and the user's node is asked when memory holds nothing fresh; the reader
+a profile query names is believed only when they are a user of the server that asks.
 
 The clock is a fake reactor's, advanced instead of waited on; the question to the user's node
 is a function the test answers (the federation query itself is tested across real nodes in
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from twisted.internet import defer
 from twisted.internet.task import Clock as FakeReactor
 
@@ -21,12 +23,15 @@ from broker.remote_classes import (
     ASK_SECONDS,
     MALFORMED,
     NOT_HOME_SERVER,
+    READER_NOT_OF_ORIGIN,
+    READER_WAIT_SECONDS,
     RemoteClasses,
 )
 from protocol.errors import HttpResponseError
 from protocol.events import Event, build_pdu, finalize_pdu
 from protocol.room_versions import get_room_version
 from protocol.signing import generate_signing_key
+from tests.storage_helpers import result_of
 
 V12 = get_room_version("12")
 KEY = generate_signing_key("test")
@@ -228,6 +233,58 @@ def test_an_answer_about_another_user_is_ignored_and_counted() -> None:
     defer.ensureDeferred(remote.ensure(XENA))
     asked.answer(status(user_id="@other:a.test"))
     assert (remote.class_of(XENA), remote.ignored[ANSWER_MALFORMED]) == ("public", 1)
+
+
+# -- the reader a profile query names ------------------------------------------------------------
+def reader(remote: RemoteClasses, origin: str, named: str) -> defer.Deferred[str]:
+    return defer.ensureDeferred(remote.reader(origin, named))
+
+
+def test_a_reader_of_the_asking_server_with_a_fresh_statement_is_believed_without_a_question(
+        ) -> None:
+    asked = Asked()
+    remote, _ = classes(asked)
+    remote.learn(member(XENA, "join", {ATTESTATION: VERIFIED_MHA}))
+    assert result_of(reader(remote, "a.test", XENA)) == XENA
+    assert asked.questions == []
+
+
+def test_a_reader_of_the_asking_server_is_asked_about_when_memory_holds_nothing_fresh(
+        ) -> None:
+    asked = Asked()
+    remote, _ = classes(asked)
+    d = reader(remote, "a.test", XENA)
+    assert [(s, u) for s, u, _ in asked.questions] == [("a.test", XENA)]
+    asked.answer(status())
+    assert result_of(d) == XENA and remote.verification_org(XENA) == "mha"
+
+
+@pytest.mark.parametrize("named", ["@xena:c.test", f"@bea:{HERE}", "not a user"])
+def test_a_reader_not_of_the_asking_server_is_passed_over_counted_and_not_asked_about(
+        named: str) -> None:
+    asked = Asked()
+    remote, _ = classes(asked)
+    assert result_of(reader(remote, "a.test", named)) == ""
+    assert (remote.ignored[READER_NOT_OF_ORIGIN], asked.questions) == (1, [])
+
+
+def test_a_query_naming_nobody_has_no_reader_and_counts_nothing() -> None:
+    remote, _ = classes(Asked())
+    assert result_of(reader(remote, "a.test", "")) == ""
+    assert sum(remote.ignored.values()) == 0
+
+
+def test_a_reader_whose_node_is_slow_is_waited_for_a_bounded_time_and_its_answer_kept(
+        ) -> None:
+    asked = Asked()
+    remote, reactor = classes(asked)
+    d = reader(remote, "a.test", XENA)
+    reactor.advance(READER_WAIT_SECONDS - 0.1)
+    assert not d.called
+    reactor.advance(0.1)
+    assert result_of(d) == XENA and remote.class_of(XENA) == "public"  # for this query
+    asked.answer(status())  # still within the question's own time
+    assert remote.verification_org(XENA) == "mha"
 
 
 # -- what this node puts in its own membership events -------------------------------------------

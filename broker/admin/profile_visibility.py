@@ -12,10 +12,11 @@ The audiences, from who reads (the viewer) and whose profile it is (the owner):
   top-level organisation as the owner's (a ministry and its departments are one organisation);
 - ``verified_this_node``: any other verified user of this node;
 - ``verified_other_nodes``: a user of another node whose home node attests them verified
-  (:mod:`broker.remote_classes`); a user of another server without a current attestation is
-  public here;
-- ``public``: everyone else (public users, readers without a token, and a server asking over
-  federation, which names no user: it is answered what the public sees).
+  (:mod:`broker.remote_classes`), reading through a room or through the federation profile
+  query their node asks naming them; a user of another server without a current attestation
+  is public here;
+- ``public``: everyone else (public users, readers without a token, and a server's profile
+  query that names no reader, or one of another server than its own).
 
 The owner always sees all of their own profile.  ``in.gov.broker.class`` is not a field an
 organisation hides: whether someone is verified is what the separation rules are about.

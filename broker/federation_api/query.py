@@ -9,7 +9,7 @@ from typing import Any
 from broker.attestations import USER_STATUS_QUERY
 from broker.federation_api import FED_V1
 from broker.http.endpoint import Access, Call, Endpoints, endpoint
-from broker.services.federation_queries import FederationQueries
+from broker.services.federation_queries import REQUESTER, FederationQueries
 
 VERSION = "0.1.0"
 
@@ -25,7 +25,7 @@ class QueryEndpoints(Endpoints):
     @endpoint("GET", f"{FED_V1}/query/profile", access=Access.SERVER)
     async def profile(self, call: Call) -> tuple[int, Any]:
         return 200, await self.queries.profile(call.server, call.arg("user_id"),
-                                                call.arg("field"))
+                                                call.arg("field"), call.arg(REQUESTER))
 
     @endpoint("GET", f"{FED_V1}/query/{re.escape(USER_STATUS_QUERY)}", access=Access.SERVER)
     async def user_status(self, call: Call) -> tuple[int, Any]:

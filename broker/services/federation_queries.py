@@ -13,6 +13,7 @@ from broker.access_policy import AccessPolicy
 from broker.admin.classes import UserClasses
 from broker.attestations import user_status
 from broker.errors import InvalidInput, MissingInput, NotFound
+from broker.remote_classes import RemoteClasses
 from broker.rooms.live_room import RoomRegistry
 from protocol.discovery import is_valid_server_name
 from protocol.identifiers import is_user_id
@@ -32,19 +33,24 @@ def _is_mine(server_name: str, matrix_id: str) -> bool:
     return matrix_id.split(":", 1)[-1] == server_name
 
 
-# A local user's profile as another server sees it: user ID -> the profile, None for an
-# unknown user (the profiles service: it hides what the owner's organisation hides from the
-# public).
-ProfileForServer = Callable[[str], Awaitable["dict[str, Any] | None"]]
+#: The profile query's parameter naming the user who reads (one of the asking server's own).
+REQUESTER = "in.gov.broker.requester"
+
+# A local user's profile as another server's user sees it: (user ID, the reader, "" for
+# nobody named) -> the profile, None for an unknown user (the profiles service: it hides what
+# the owner's organisation hides from the reader's audience).
+ProfileForServer = Callable[[str, str], Awaitable["dict[str, Any] | None"]]
 
 
 class FederationQueries:
     def __init__(self, server_name: str, aliases: AliasStore, profile: ProfileForServer,
-                 registry: RoomRegistry, access: AccessPolicy, classes: UserClasses) -> None:
+                 registry: RoomRegistry, access: AccessPolicy, classes: UserClasses,
+                 remote: RemoteClasses) -> None:
         self.server_name = server_name
         self.aliases = aliases
         self.profile_for = profile
         self.classes = classes  # who is verified now (memory)
+        self.remote = remote  # what other nodes attest of their users (memory, or asked)
         self.registry = registry
         self.access = access  # the policy decision point
 
@@ -63,16 +69,20 @@ class FederationQueries:
         return {"room_id": room_id,
                 "servers": [self.server_name, *sorted(servers - {self.server_name})]}
 
-    async def profile(self, origin: str, user_id: str | None,
-                      field: str | None) -> dict[str, Any]:
-        """A local user's profile, or one field of it, for a server: no viewer is named, so
-        what the public may see (a hidden field is absent, as an unset one is)."""
+    async def profile(self, origin: str, user_id: str | None, field: str | None,
+                      requester: str | None = None) -> dict[str, Any]:
+        """A local user's profile, or one field of it, for a server, as the reader it names
+        (``requester``) may see it: a user of ``origin`` whom their node attests verified sees
+        what ``verified_other_nodes`` sees; anyone else, or nobody named, or a reader of
+        another server than ``origin`` (passed over and counted), what the public sees.  A
+        hidden field is absent, as an unset one is."""
         if not user_id:
             raise MissingInput("Missing 'user_id'")
         if not _is_mine(self.server_name, user_id):
             raise InvalidInput("That user does not belong to this server")
-        self.access.may_read_profile("", user_id, origin=origin)
-        found = await self.profile_for(user_id)
+        reader = await self.remote.reader(origin, requester or "")
+        self.access.may_read_profile(reader, user_id, origin=origin)
+        found = await self.profile_for(user_id, reader)
         if found is None:
             raise NotFound("Profile not found")
         if field is not None:
@@ -91,7 +101,7 @@ class FederationQueries:
             raise InvalidInput(f"Not a user ID: {user_id!r}")
         if not _is_mine(self.server_name, user_id):
             raise NotFound(f"{user_id} is not a user of this server")
-        if await self.profile_for(user_id) is None:
+        if await self.profile_for(user_id, "") is None:
             raise NotFound(f"Unknown user {user_id}")
         return user_status(self.classes, user_id)
 

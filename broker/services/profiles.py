@@ -2,8 +2,10 @@
 organisation, designation, official email, phone): reads pass the policy decision point and
 show each viewer what the owner's organisation lets their audience see
 (:mod:`broker.admin.profile_visibility`); a change is restated in the user's joined rooms, as
-each room's audiences may see it.  A hidden field is left out, never refused: reading a
-profile, inviting and joining always work (see docs/admin/profiles.md)."""
+each room's audiences may see it.  A profile of another server's user is asked of that
+server, naming the reader when this node verified them (so that a node of ours answers what
+verified users of other nodes see), and kept nowhere.  A hidden field is left out, never
+refused: reading a profile, inviting and joining always work (see docs/admin/profiles.md)."""
 
 from __future__ import annotations
 
@@ -31,8 +33,9 @@ GOVERNMENT_FIELDS = ("in.gov.broker.class", "in.gov.broker.organisation",
                      "in.gov.broker.designation", "in.gov.broker.email", "in.gov.broker.phone")
 ORGANISATION_KEY = "in.gov.broker.organisation"
 GovernmentFields = Callable[[str], Awaitable[dict[str, str]]]
-# Asks a user's server for their profile: (server, user ID) -> the answer's body.
-AskProfile = Callable[[str, str], Awaitable[Any]]
+# Asks a user's server for their profile as a local user reads it: (server, user ID, the
+# reader named, "" for nobody) -> the answer's body.
+AskProfile = Callable[[str, str, str], Awaitable[Any]]
 # What is taken from another server's answer: the standard fields and the node's own.
 REMOTE_FIELDS = ("displayname", "avatar_url", *GOVERNMENT_FIELDS)
 MembersIn = Callable[[list[str]], Awaitable[list[str]]]  # the users placed in organisations
@@ -75,24 +78,32 @@ class Profiles:
             raise InvalidInput(f"{user_id!r} is not a user ID")
         self.policy.may_read_profile(viewer, user_id)
         if user_id.split(":", 1)[1] != self.server_name:
-            return await self.remote_profile(user_id)
-        profile = await self.users.get_profile(user_id)
-        if profile is None:
+            return await self.remote_profile(user_id, self.named_reader(viewer))
+        found = await self.shown(user_id, viewer)
+        if found is None:
             raise NotFound("No such user")
-        government = await self.government(user_id)
-        return self.visibility.shown(viewer, user_id, government.get(ORGANISATION_KEY),
-                                     {**profile, **government})
+        return found
 
-    async def remote_profile(self, user_id: str) -> dict[str, Any]:
-        """A user of another server's profile, as their server's profile query answers it:
-        what their organisation lets the public see (the query names no user).  Only string
-        values of the known fields are taken; NotFound when the server does not know the
-        user or is not one this node federates with, Unavailable when it cannot answer."""
+    def named_reader(self, viewer: str) -> str:
+        """Whom the profile query to another server names as the reader: ``viewer`` when
+        they are a verified user of this node (a node of ours shows them what the owner's
+        organisation shows verified users of other nodes, once this node attests them);
+        nobody for anyone else, who would see what the public sees anyway, and whose reading
+        the other server need not learn."""
+        return viewer if viewer and self.visibility.classes.verification(viewer) is not None \
+            else ""
+
+    async def remote_profile(self, user_id: str, reader: str = "") -> dict[str, Any]:
+        """A user of another server's profile, as their server's profile query answers it
+        for ``reader`` (named in the query; "" for nobody: what the public sees).  Nothing is
+        kept, so one reader's answer never reaches another.  Only string values of the known
+        fields are taken; NotFound when the server does not know the user or is not one this
+        node federates with, Unavailable when it cannot answer."""
         if self.ask is None:
             raise NotFound("Profiles of users on other servers are not available")
         server = user_id.split(":", 1)[1]
         try:
-            answer = await self.ask(server, user_id)
+            answer = await self.ask(server, user_id, reader)
         except HttpResponseError as e:
             if e.status == 404:
                 raise NotFound("No such user") from e
@@ -105,14 +116,16 @@ class Profiles:
             raise Unavailable(f"{server} gave no profile")
         return {k: v for k, v in answer.items() if k in REMOTE_FIELDS and isinstance(v, str)}
 
-    async def for_server(self, user_id: str) -> dict[str, Any] | None:
-        """A local user's profile as another server's query sees it (it names no user: the
+    async def shown(self, user_id: str, viewer: str) -> dict[str, Any] | None:
+        """A local user's profile as ``viewer`` may see it: a user of this node, a user of
+        another server (named by its profile query, believed by
+        :meth:`broker.remote_classes.RemoteClasses.reader`), or "" for nobody named (the
         public's view); None for an unknown user."""
         profile = await self.users.get_profile(user_id)
         if profile is None:
             return None
         government = await self.government(user_id)
-        return self.visibility.shown("", user_id, government.get(ORGANISATION_KEY),
+        return self.visibility.shown(viewer, user_id, government.get(ORGANISATION_KEY),
                                      {**profile, **government})
 
     async def in_room(self, user_id: str, room: RoomFacts | None) -> dict[str, Any]:
