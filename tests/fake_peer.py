@@ -168,19 +168,24 @@ class FakePeer:
         path = f"{FED_V1}/send_knock/{quote(room_id, safe='')}/{quote(event_id, safe='')}"
         return self.request(node, "PUT", path, pdu)
 
-    def signed_join(self, node: NodeProcess, room_id: str, user_id: str) -> Event:
-        """The join event of ``user_id`` built from the node's make_join template, signed."""
+    def signed_join(self, node: NodeProcess, room_id: str, user_id: str,
+                    content: dict[str, Any] | None = None) -> Event:
+        """The join event of ``user_id`` built from the node's make_join template, with
+        ``content``'s keys added to the template's, signed."""
         response = self.make_join(node, room_id, user_id)
         assert response.status_code == 200, response.text
         body = response.json()
         version = get_room_version(body["room_version"])
         template = dict(body["event"])
+        template["content"] = {**template["content"], **(content or {})}
         template["origin_server_ts"] = now_ms()
         return finalize_pdu(template, self.server_name, self.signing_key, version)
 
-    def join(self, node: NodeProcess, room_id: str, user_id: str) -> RoomView:
-        """Join ``user_id`` to a room of ``node``; the room's state as the node answered."""
-        join = self.signed_join(node, room_id, user_id)
+    def join(self, node: NodeProcess, room_id: str, user_id: str,
+             content: dict[str, Any] | None = None) -> RoomView:
+        """Join ``user_id`` to a room of ``node`` (``content``'s keys added to the join's);
+        the room's state as the node answered."""
+        join = self.signed_join(node, room_id, user_id, content)
         response = self.send_join(node, room_id, join.event_id, join.pdu)
         assert response.status_code == 200, response.text
         version = join.room_version
