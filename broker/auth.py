@@ -29,6 +29,7 @@ class Requester:
     device_id: str
     is_admin: bool
     token_hash: str
+    expires_ts: int | None = None  # when the account expires (account validity)
 
 
 # Access tokens kept resolved in memory (the ``caches.tokens`` config key).
@@ -87,7 +88,8 @@ class Auth:
         if owner is None or owner.deactivated:
             raise Unauthenticated("Unrecognised access token", errcode="M_UNKNOWN_TOKEN",
                                   soft_logout=False)
-        requester = Requester(owner.user_id, owner.device_id, owner.is_admin, token_hash)
+        requester = Requester(owner.user_id, owner.device_id, owner.is_admin, token_hash,
+                              owner.expires_ts)
         if revocations == self._revocations:  # else the answer may predate a revocation
             self._cache[token_hash] = requester
         return requester

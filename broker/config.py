@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from broker.account_validity import ValiditySettings
 from broker.auth import DEFAULT_TOKENS
 from broker.notifier import DEFAULT_POSITIONS, DEFAULT_WAKE_BATCH, DEFAULT_WAKE_BUDGET_S
 from broker.passwords import HashingSettings
@@ -96,6 +97,11 @@ SCHEMA: dict[str, Any] = {
         "allowed_lifetime_max": _k(int, str),
         "purge_interval": _k(int, str, default=DEFAULT_PURGE_INTERVAL_MS),
         "federation_queue_max_age": _k(int, str, default=DEFAULT_FEDERATION_QUEUE_MAX_AGE_MS),
+        "deactivated_account_data": _k(int, str),
+    },
+    "account_validity": {
+        "enabled": _k(bool, default=False),
+        "period": _k(int, str),
     },
     "sync": {
         "wake_batch": _k(int, default=DEFAULT_WAKE_BATCH, minimum=1),
@@ -389,6 +395,7 @@ class NodeConfig:
     groups: GroupsConfig = field(default_factory=GroupsConfig)
     tags: TagsConfig = field(default_factory=TagsConfig)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    account_validity: ValiditySettings = field(default_factory=ValiditySettings)
     at_rest_key_file: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -451,6 +458,7 @@ def parse_config(raw: Any, base_dir: Path) -> NodeConfig:
         groups=GroupsConfig(**data["groups"]),
         tags=_parse_tags(data["tags"]),
         retention=_parse_retention(data["retention"]),
+        account_validity=_parse_validity(data["account_validity"]),
         at_rest_key_file=resolve(data["at_rest"]["key_file"], base_dir)
         if data["at_rest"]["key_file"] else None,
         raw=data,
@@ -559,7 +567,17 @@ def _parse_retention(data: dict[str, Any]) -> RetentionSettings:
                                          data["default_policy"]["max_lifetime"]),
         min_lifetime_ms=low, max_lifetime_ms=high, purge_interval_ms=purge,
         federation_queue_max_age_ms=parse_duration("retention.federation_queue_max_age",
-                                                   data["federation_queue_max_age"]))
+                                                   data["federation_queue_max_age"]),
+        deactivated_account_data_ms=duration("deactivated_account_data",
+                                             data["deactivated_account_data"]))
+
+
+def _parse_validity(data: dict[str, Any]) -> ValiditySettings:
+    if not data["enabled"]:
+        return ValiditySettings()
+    if data["period"] is None:
+        raise ConfigError("account_validity.period", "is required when enabled")
+    return ValiditySettings(True, parse_duration("account_validity.period", data["period"]))
 
 
 def _parse_listeners(items: list[dict[str, Any]], resolve: Any, base_dir: Path

@@ -14,6 +14,7 @@ from twisted.internet import defer, task
 from twisted.internet import reactor as default_reactor
 
 from broker.access_policy import AccessPolicy, RoomFacts
+from broker.account_validity import AccountValidity
 from broker.admin.accounts import AccountDeps
 from broker.admin.blocked_rooms import RULE as SHUT_DOWN_RULE
 from broker.admin.blocked_rooms import BlockedRooms
@@ -160,6 +161,8 @@ class Node:
         self.auth = Auth(self.stores.users, self.clock,
                          PasswordHashing(config.password_hashing, self.reactor),
                          config.caches.tokens)
+        self.validity = AccountValidity(config.account_validity, self.stores.account_validity,
+                                        self.auth, self.clock)
         self.ratelimiter = RateLimiter(config.rate_limits, config.rate_limits_enabled, self.clock)
         self.policy = AccessPolicy()
         self.mailer = Mailer(config.smtp, self.reactor)
@@ -208,7 +211,8 @@ class Node:
             "policy": self.policy.refusals, "message_tags": self.message_tags.refusals,
             "remote_classes": self.remote_classes.ignored})
         self._build_image_packs()
-        self.router.guards = Guards(RequestUsers(self.auth), self.ratelimiter, self.federation.authentication
+        self.router.guards = Guards(RequestUsers(self.auth, self.validity.expired),
+                                    self.ratelimiter, self.federation.authentication
                                     if self.config.federation.enabled else None)
         self._build_handlers()
 
@@ -254,6 +258,8 @@ class Node:
         self.auto_delete.start(self.reactor)  # redacts auto-delete messages when they are due
         self.reactor.addSystemEventTrigger("before", "shutdown", self.auto_delete.stop)
         self.retention_purge.start(self.reactor)  # removes expired events' content
+        self.validity.start(self.reactor)  # gives accounts without an expiry one
+        self.reactor.addSystemEventTrigger("before", "shutdown", self.validity.stop)
         await self.pack_members.start()  # goes on with image pack jobs a stop interrupted
         self.reactor.addSystemEventTrigger("before", "shutdown", self.pack_members.stop)
         self.reactor.addSystemEventTrigger("before", "shutdown", self.retention_purge.stop)
@@ -385,7 +391,7 @@ class Node:
         self.accounts = Accounts(
             users, self.auth, self.ratelimiter, self.clock, self.server_name,
             self.config.public_baseurl, self.config.registration_enabled, devices_deleted,
-            self._account_ended)
+            self._account_ended, self.validity.expiry_for_new)
         self.devices = Devices(users, self.auth, devices_deleted)
         self.filters = Filters(self.stores.filters)
         self.push_rules = PushRules(self.stores.push_rules, self.streams)
@@ -505,7 +511,9 @@ class Node:
         self.rooms.on_remote_membership = self.remote_classes.learn
 
     def _build_handlers(self) -> None:
+        from broker.admin.account_renewal import AccountRenewal
         from broker.admin_api import admin_endpoints
+        from broker.admin_api.renewal import RenewalEndpoints
         from broker.client_api import client_endpoints
         from broker.client_api.email_verification import EmailVerificationEndpoints
         from broker.federation_api import federation_endpoints
@@ -513,6 +521,9 @@ class Node:
         self.router.add(*client_endpoints(self))
         self.router.add(*admin_endpoints(self.admin, self.admin_rooms, self.admin_reports,
                                          self.policy_document, self.image_packs))
+        self.admin.accounts.on_created(self.validity.created)  # accounts made without expiry
+        self.router.add(RenewalEndpoints(AccountRenewal(
+            self.admin.accounts, self.validity, self.stores.account_validity), self.admin.audit))
         self.router.add(EmailVerificationEndpoints(self.email_verification, self.admin.audit))
         if self.config.federation.enabled:
             services = build_federation_services(

@@ -45,6 +45,8 @@ class RetentionSettings:
     purge_interval_ms: int = DEFAULT_PURGE_INTERVAL_MS
     # Undelivered data, whether or not room events expire (``enabled``).
     federation_queue_max_age_ms: int = DEFAULT_FEDERATION_QUEUE_MAX_AGE_MS
+    # Deleting the personal data of deactivated accounts this long after (None: kept).
+    deactivated_account_data_ms: int | None = None
 
 
 def stated_lifetime(content: Mapping[str, Any]) -> int | None:

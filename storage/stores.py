@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from storage.account_data import AccountDataStore
+from storage.account_validity import AccountValidityStore
 from storage.accounts import AccountStore
 from storage.aliases import AliasStore
 from storage.attested_users import AttestedUserStore
@@ -41,6 +42,7 @@ class Stores:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.users = UserStore(db)
+        self.account_validity = AccountValidityStore(db)
         self.events = EventStore(db)
         self.state = StateStore(db)
         self.aliases = AliasStore(db)

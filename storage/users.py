@@ -18,6 +18,7 @@ class TokenOwner:
     is_admin: bool
     is_guest: bool
     deactivated: bool
+    expires_ts: int | None = None  # account validity: None, no expiry
 
 
 @dataclass(frozen=True)
@@ -101,11 +102,15 @@ class UserStore:
     # -- accounts ------------------------------------------------------------------------------
     def create_user(
         self, user_id: str, password_hash: str | None, now_ms: int, *, is_admin: bool = False,
-        is_guest: bool = False,
+        is_guest: bool = False, expires_ts: int | None = None,
     ) -> defer.Deferred[None]:
+        """Create the account; ``expires_ts`` is its expiry (account validity)."""
         def txn(cur: Cursor) -> None:
             insert_user(cur, user_id, password_hash, now_ms, is_admin=is_admin,
                         is_guest=is_guest)
+            if expires_ts is not None:
+                cur.execute("UPDATE users SET expires_ts = ? WHERE user_id = ?",
+                            (expires_ts, user_id))
 
         return self.db.run_interaction("create_user", txn)
 
@@ -194,12 +199,12 @@ class UserStore:
     def get_token_owner(self, token_hash: str) -> defer.Deferred[TokenOwner | None]:
         def txn(cur: Cursor) -> TokenOwner | None:
             row = cur.select_one(
-                "SELECT t.user_id, t.device_id, u.is_admin, u.is_guest, u.deactivated"
-                " FROM access_tokens t JOIN users u ON u.user_id = t.user_id"
+                "SELECT t.user_id, t.device_id, u.is_admin, u.is_guest, u.deactivated,"
+                " u.expires_ts FROM access_tokens t JOIN users u ON u.user_id = t.user_id"
                 " WHERE t.token_hash = ?", (token_hash,))
             if row is None:
                 return None
-            return TokenOwner(row[0], row[1], bool(row[2]), bool(row[3]), bool(row[4]))
+            return TokenOwner(row[0], row[1], bool(row[2]), bool(row[3]), bool(row[4]), row[5])
 
         return self.db.run_interaction("get_token_owner", txn)
 

@@ -204,6 +204,12 @@ EXAMPLES: list[tuple[str, str, str, Any]] = [
      {"images": {"x": {"url": "mxc://admin.test/Gimoji0"}}}),
     ("root", "DELETE", "/organisations/mea/image_packs/flags", None),
     ("root", "DELETE", "/organisations/mha/image_packs/none", None),
+    ("root", "POST", "/users/@carol:admin.test/renew", {}),
+    ("root", "POST", "/users/@carol:admin.test/renew", {"expires_ts": 4_102_444_800_000}),
+    ("root", "POST", "/users/@carol:admin.test/renew", {"expires_ts": 1}),
+    ("root", "POST", "/users/@carol:admin.test/renew", {"expires_ts": "soon"}),
+    ("root", "POST", "/users/@ghost:admin.test/renew", {}),
+    ("nobody", "POST", "/users/@carol:admin.test/renew", {}),
 ]
 
 
@@ -250,7 +256,8 @@ class Scene(AdminNode):
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def scene(request: Any, tmp_path: Path) -> Iterator[Scene]:
-    made = Scene(tmp_path, request.param)
+    made = Scene(tmp_path, request.param,
+                 config={"account_validity": {"enabled": True, "period": "365d"}})
     try:
         made.ministries("bob", "verifier")
         made.user("nobody")

@@ -29,6 +29,7 @@ USERS_READ = "users.read"
 USERS_CREATE = "users.create"
 USERS_UPDATE = "users.update"
 USERS_DEACTIVATE = "users.deactivate"
+USERS_RENEW = "users.renew"
 VERIFY = "users.verify"
 ROOMS_READ = "rooms.read"
 ROOMS_SHUTDOWN = "rooms.shutdown"
@@ -52,6 +53,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     USERS_CREATE: ADMINS,
     USERS_UPDATE: ADMINS,
     USERS_DEACTIVATE: ADMINS,
+    USERS_RENEW: ADMINS,
     VERIFY: ADMINS | {"verifier"},
     # A room belongs to its creator's organisation (none: only node-wide grants cover it).
     ROOMS_READ: ADMINS | {"auditor"},

@@ -55,12 +55,14 @@ class AccountEndpoints(Endpoints):
         return 200, {"user_id": call.user.user_id, "device_id": call.user.device_id,
                      "is_guest": False}
 
-    @endpoint("POST", f"{CLIENT_PREFIX}/logout", access=Access.USER, body=NoBody)
+    @endpoint("POST", f"{CLIENT_PREFIX}/logout", access=Access.USER, body=NoBody,
+              allow_expired=True)
     async def logout(self, call: Call) -> tuple[int, dict[str, Any]]:
         await self.accounts.logout(call.user)
         return 200, {}
 
-    @endpoint("POST", f"{CLIENT_PREFIX}/logout/all", access=Access.USER, body=NoBody)
+    @endpoint("POST", f"{CLIENT_PREFIX}/logout/all", access=Access.USER, body=NoBody,
+              allow_expired=True)
     async def logout_all(self, call: Call) -> tuple[int, dict[str, Any]]:
         await self.accounts.logout_all(call.user)
         return 200, {}

@@ -67,6 +67,7 @@ class Requirements:
     body_limit: int | None = None  # bytes; None: the node's max_request_body_bytes
     body: BodyType = UNDECLARED
     body_optional: bool = False  # an empty body counts as an empty object
+    allow_expired: bool = False  # an expired account may call it (logout)
 
 
 @dataclass(frozen=True)
@@ -93,13 +94,14 @@ class _Declaration:
 def endpoint(methods: str | tuple[str, ...], pattern: str, *, access: Access,
              rate_limit: str | None = None, rate_scope: str = "",
              body_limit: int | None = None, body: BodyType = UNDECLARED,
-             body_optional: bool = False) -> Callable[[F], F]:
+             body_optional: bool = False, allow_expired: bool = False) -> Callable[[F], F]:
     """Declare the decorated method as the handler of ``methods`` on ``pattern``.  A handler
-    may carry several declarations (the same operation under two paths)."""
+    may carry several declarations (the same operation under two paths).  ``allow_expired``:
+    an account whose validity has passed may still call it."""
     names = (methods,) if isinstance(methods, str) else methods
     requires = Requirements(
         access, RateLimitClass(rate_limit, rate_scope) if rate_limit else None, body_limit,
-        body, body_optional)
+        body, body_optional, allow_expired)
 
     def declare(func: F) -> F:
         declarations = list(getattr(func, "__endpoints__", ()))

@@ -2,7 +2,8 @@
 
 :class:`Guards` admits a request to a route: it authenticates the caller the way the route's
 ``access`` says (an access token, a node admin's token, an X-Matrix signature), then takes a
-token from the route's rate-limit class.  What it learns goes into the :class:`Call` the
+token from the route's rate-limit class.  A user whose account has expired (account
+validity) is refused unless the route allows it.  What it learns goes into the :class:`Call` the
 handler receives.
 """
 
@@ -25,10 +26,15 @@ class UserAuthenticator(Protocol):
 
     def has_credential(self, request: Request) -> bool: ...
 
+    def expired(self, requester: Requester) -> bool: ...
+
 
 class Limiter(Protocol):
     def check(self, action: str, key: str, *, exempt: bool = False) -> None: ...
 
+
+# Synapse's code for an account whose validity has passed, which clients know.
+EXPIRED_ERRCODE = "ORG_MATRIX_EXPIRED_ACCOUNT"
 
 ServerAuthenticator = Callable[[Request], Awaitable[str]]
 
@@ -58,6 +64,9 @@ class Guards:
             if self.servers is None:
                 raise MatrixError(404, "M_UNRECOGNIZED", "Federation is not enabled")
             call.origin = await self.servers(request)
+        if call.requester is not None and not requires.allow_expired \
+                and self.users.expired(call.requester):
+            raise MatrixError(403, EXPIRED_ERRCODE, "User account has expired")
         limit = requires.rate_limit
         if limit is not None:
             if call.requester is not None:

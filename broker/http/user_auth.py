@@ -3,6 +3,8 @@ deprecated ``access_token`` query argument), resolved by :class:`broker.auth.Aut
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from twisted.web.http import Request
 
 from broker.auth import Auth, Requester
@@ -22,10 +24,16 @@ def token_from_request(request: Request) -> str | None:
 
 
 class RequestUsers:
-    """The user authenticator the router's guards use."""
+    """The user authenticator the router's guards use; ``expired`` says whose account
+    validity has passed (None: accounts do not expire)."""
 
-    def __init__(self, auth: Auth) -> None:
+    def __init__(self, auth: Auth, expired: Callable[[Requester], bool] | None = None
+                 ) -> None:
         self.auth = auth
+        self._expired = expired
+
+    def expired(self, requester: Requester) -> bool:
+        return self._expired is not None and self._expired(requester)
 
     @staticmethod
     def has_credential(request: Request) -> bool:

@@ -87,8 +87,10 @@ class Accounts:
     def __init__(self, users: UserStore, auth: Auth, limiter: RateLimiter, clock: Any,
                  server_name: str, public_baseurl: str | None, registration_enabled: bool,
                  devices_deleted: DevicesDeleted,
-                 leave_all_rooms: Callable[[str], Awaitable[None]]) -> None:
+                 leave_all_rooms: Callable[[str], Awaitable[None]],
+                 new_expiry: Callable[[int], int | None] = lambda now_ms: None) -> None:
         self.users = users
+        self.new_expiry = new_expiry  # account validity: the expiry of an account made now
         self.auth = auth
         self.limiter = limiter
         self.clock = clock
@@ -153,7 +155,9 @@ class Accounts:
         for _ in range(10):
             candidate = user_id or f"@u{secrets.token_hex(6)}:{self.server_name}"
             try:
-                await self.users.create_user(candidate, password_hash, self.clock.time_ms())
+                now = self.clock.time_ms()
+                await self.users.create_user(candidate, password_hash, now,
+                                             expires_ts=self.new_expiry(now))
                 return candidate
             except IntegrityError:
                 if user_id is not None:
