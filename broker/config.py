@@ -154,6 +154,11 @@ SCHEMA: dict[str, Any] = {
     "at_rest": {
         "key_file": _k(str, default=""),
     },
+    # Prometheus metrics on a listener of their own (docs/admin/metrics.md): off without a port.
+    "metrics": {
+        "port": _k(int, minimum=0),
+        "bind_address": _k(str, default="127.0.0.1"),
+    },
     "caches": {
         "live_rooms": _k(int, default=DEFAULT_LIVE_ROOMS, minimum=1),
         "user_rooms": _k(int, default=DEFAULT_USER_ROOMS, minimum=1),
@@ -285,6 +290,14 @@ class CacheBudgets:
 
 
 @dataclass(frozen=True)
+class MetricsListener:
+    """Where ``/metrics`` is served (a listener of its own; none without ``metrics.port``)."""
+
+    port: int
+    bind_address: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
 class SyncConfig:
     """Long-polling /sync: syncs woken per reactor turn after a change (at most
     ``wake_batch``, for at most ``wake_budget_ms``), and how many users (and rooms) the
@@ -397,6 +410,7 @@ class NodeConfig:
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     account_validity: ValiditySettings = field(default_factory=ValiditySettings)
     at_rest_key_file: Path | None = None
+    metrics: MetricsListener | None = None
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -461,6 +475,8 @@ def parse_config(raw: Any, base_dir: Path) -> NodeConfig:
         account_validity=_parse_validity(data["account_validity"]),
         at_rest_key_file=resolve(data["at_rest"]["key_file"], base_dir)
         if data["at_rest"]["key_file"] else None,
+        metrics=MetricsListener(**data["metrics"]) if data["metrics"]["port"] is not None
+        else None,
         raw=data,
     )
 

@@ -256,3 +256,21 @@ def test_group_member_limits_are_read() -> None:
 def test_a_group_member_limit_below_two_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"^groups\.official_max_members: "):
         _parse({"server_name": "a.gov", "groups": {"official_max_members": 1}})
+
+
+def test_metrics_are_off_without_a_port() -> None:
+    assert parse_config({"server_name": "ministry.example.gov"}, Path("/srv/node")).metrics is None
+
+
+def test_metrics_listen_on_loopback_unless_told_otherwise() -> None:
+    config = parse_config({"server_name": "ministry.example.gov", "metrics": {"port": 9101}},
+                          Path("/srv/node"))
+    assert config.metrics is not None
+    assert (config.metrics.port, config.metrics.bind_address) == (9101, "127.0.0.1")
+
+
+def test_a_metrics_bind_address_is_kept() -> None:
+    config = parse_config({"server_name": "ministry.example.gov",
+                           "metrics": {"port": 9101, "bind_address": "10.0.0.5"}},
+                          Path("/srv/node"))
+    assert config.metrics is not None and config.metrics.bind_address == "10.0.0.5"
