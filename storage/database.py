@@ -27,6 +27,10 @@ logger = logging.getLogger(__name__)
 R = TypeVar("R")
 P = ParamSpec("P")
 
+# Told of each transaction as it ends: its name, how long it took (seconds) and whether it
+# committed.  Called on the pool thread, so it must be cheap and thread-safe.
+TransactionObserver = Callable[[str, float, bool], None]
+
 # SQLite overwrites deleted content with zeros (secure_delete) so that what a purge removes does
 # not survive in freed space; a new database reclaims freed pages on request (auto_vacuum
 # INCREMENTAL, which SQLite reads only before the first table exists).  docs/admin/retention.md.
@@ -176,6 +180,7 @@ class Database:
         self._connections: list[Any] = []
         self._lock = threading.Lock()
         self._started = False
+        self.observe: TransactionObserver | None = None  # the node's metrics, when wired
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
@@ -195,6 +200,11 @@ class Database:
                 except Exception:  # pragma: no cover - best effort on shutdown
                     pass
             self._connections.clear()
+
+    def pool_stats(self) -> tuple[int, int, int]:
+        """The pool's threads at most, those running a transaction now, and the transactions
+        waiting for a thread (read without a lock: a snapshot for metrics)."""
+        return self._pool.max, len(self._pool.working), self._pool._queue.qsize()
 
     def connect(self) -> Any:
         """Open a new raw connection (used by pool threads and by migrations)."""
@@ -234,9 +244,11 @@ class Database:
                     raw.execute("BEGIN IMMEDIATE")
                 result = func(Cursor(raw, self.engine, self.at_rest), *args, **kwargs)
                 conn.commit() if self.engine == "postgres" else raw.execute("COMMIT")
-                elapsed = (time.perf_counter() - start) * 1000
-                if elapsed > 500:
-                    logger.info("slow transaction %s took %.0f ms", desc, elapsed)
+                elapsed = time.perf_counter() - start
+                if elapsed > 0.5:
+                    logger.info("slow transaction %s took %.0f ms", desc, elapsed * 1000)
+                if self.observe is not None:
+                    self.observe(desc, elapsed, True)
                 return result
             except Exception as e:
                 try:
@@ -247,6 +259,8 @@ class Database:
                     logger.warning("retrying transaction %s after %s", desc, e)
                     time.sleep(0.01 * (2**attempt))
                     continue
+                if self.observe is not None:
+                    self.observe(desc, time.perf_counter() - start, False)
                 raise
             finally:
                 raw.close()

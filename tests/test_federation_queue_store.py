@@ -179,3 +179,21 @@ def test_purge_drops_everything_queued_for_the_destination(database: Database) -
     assert result_of(store.purge_destination("a.example")) == (3, 1)
     assert result_of(store.pending_counts("a.example")) == (0, 0)
     assert result_of(store.pending_counts("b.example")) == (1, 0)
+
+
+def test_queue_depths_count_each_destinations_pdus_and_edus(database: Database) -> None:
+    store = FederationQueueStore(database)
+    _queue_pdus(store, "a.example", 3)
+    _queue_pdus(store, "b.example", 1)
+    result_of(store.enqueue([], [NewEdu("b.example", "m.direct_to_device", {"n": 1}),
+                                 NewEdu("c.example", "m.direct_to_device", {"n": 2})]))
+    assert result_of(store.queue_depths()) == {
+        "a.example": (3, 0), "b.example": (1, 1), "c.example": (0, 1)}
+
+
+def test_queue_depths_leave_out_destinations_with_nothing_queued(database: Database) -> None:
+    store = FederationQueueStore(database)
+    _queue_pdus(store, "a.example", 1)
+    batch = result_of(store.get_batch("a.example"))
+    result_of(store.ack_transaction("a.example", [p.position for p in batch.pdus], []))
+    assert result_of(store.queue_depths()) == {}

@@ -432,3 +432,11 @@ def test_a_restart_honours_the_persisted_backoff(h: Harness) -> None:
     assert h.transport.calls == []
     h.reactor.advance(interval / 1000)
     assert len(h.transport.calls) == 1
+
+
+def test_destination_health_shows_a_failing_destination_backing_off(h: Harness) -> None:
+    h.enqueue(1, ["a.example", "b.example"])
+    h.transport.last("a.example").fail(ConnectionRefusedError())
+    h.transport.last("b.example").succeed()
+    health = {name: (waiting, failed) for name, waiting, failed in h.sender.destination_health()}
+    assert health == {"a.example": (True, 1), "b.example": (False, 0)}

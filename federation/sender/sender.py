@@ -152,6 +152,12 @@ class FederationSender:
         for queue in self._queues.values():
             queue.stop()
 
+    def destination_health(self) -> list[tuple[str, bool, int]]:
+        """(destination, backing off now, failed attempts in a row) of every destination this
+        node has sent to or resumed since it started (memory only: for metrics)."""
+        return [(name, queue.backing_off, queue.failure_count)
+                for name, queue in list(self._queues.items())]
+
     def is_backing_off(self, destination: str) -> bool:
         queue = self._queues.get(destination)
         return queue is not None and queue.backing_off
