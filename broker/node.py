@@ -55,8 +55,10 @@ from broker.federation_wiring import (
 )
 from broker.group_rules import RULE as GROUPS_RULE
 from broker.group_rules import GroupRules
+from broker.health import Health
 from broker.http.channel import make_site
 from broker.http.guards import Guards
+from broker.http.metrics_resource import MetricsResource
 from broker.http.server import ListenerResource, Router
 from broker.http.user_auth import RequestUsers
 from broker.image_pack_content import PackContent
@@ -68,6 +70,7 @@ from broker.mail import Mailer
 from broker.media.files import MediaFiles
 from broker.media.repository import MediaRepository
 from broker.message_tags import MessageTags
+from broker.metrics import NodeMetrics, node_gauges
 from broker.notifier import Notifier
 from broker.official_members import OfficialMembers
 from broker.org_accounts import OrganisationAccounts
@@ -118,6 +121,7 @@ from broker.typing_tracker import TypingTracker
 from protocol.signing import read_signing_key_file
 from storage.at_rest import UnknownKey, check_keyring_txn
 from storage.database import Database, DatabaseConfig
+from storage.health import HealthStore
 from storage.migrations import apply_migrations
 from storage.stores import Stores
 from storage.stream import StreamIdGenerator
@@ -173,6 +177,11 @@ class Node:
                                  positions=config.sync.change_positions)
         self.router = Router(config.max_request_body_bytes)
         self.ports: list[Any] = []
+        self.health = Health(HealthStore(self.db).ping, self.clock)  # GET /health
+        self.metrics = NodeMetrics()  # the node's own registry, on the metrics listener
+        if config.metrics is not None:  # else nothing observes: no cost
+            self.router.observe = self.metrics.observe_request
+            self.db.observe = self.metrics.observe_transaction
 
     def setup(self) -> None:
         """Prepare storage (migrations, in-memory positions) before serving."""
@@ -211,6 +220,10 @@ class Node:
             "policy": self.policy.refusals, "message_tags": self.message_tags.refusals,
             "remote_classes": self.remote_classes.ignored})
         self._build_image_packs()
+        if self.config.metrics is not None:  # what is read at each scrape
+            self.metrics.watch(*node_gauges(self.notifier, self.db, self.federation.sender,
+                                            self.retention_purge.counts,
+                                            self.to_device.summary, self.reactor))
         self.router.guards = Guards(RequestUsers(self.auth, self.validity.expired),
                                     self.ratelimiter, self.federation.authentication
                                     if self.config.federation.enabled else None)
@@ -268,6 +281,8 @@ class Node:
         self._last_seen_loop.clock = self.reactor
         self._last_seen_loop.start(LAST_SEEN_FLUSH_SECONDS, now=False)
         self.reactor.addSystemEventTrigger("before", "shutdown", self.federation.stop)
+        self.health.ready()  # GET /health may answer 200 from now on
+        self.reactor.addSystemEventTrigger("before", "shutdown", self.health.stopping)
 
     def _build_admin_services(self) -> None:
         """Organisations, roles and the audit log (the admin API and commands use them)."""
@@ -534,6 +549,12 @@ class Node:
         self.router.compile()
 
     def listen(self) -> None:
+        metrics = self.config.metrics
+        if metrics is not None:
+            port = self.reactor.listenTCP(metrics.port, make_site(MetricsResource(
+                self.metrics.scrape)), interface=metrics.bind_address)
+            self.ports.append(port)
+            logger.info("metrics on %s:%d/metrics", metrics.bind_address, port.getHost().port)
         for listener in self.config.listeners:
             site = make_site(ListenerResource(self.router, listener.resources))
             if listener.tls_certificate is not None and listener.tls_private_key is not None:

@@ -37,10 +37,12 @@ Purged = Callable[[str, list[str]], None]
 class PurgeCounts:
     """What the purge did since the node started."""
 
-    events: int = 0
+    events: int = 0  # counted batch by batch, so a long purge shows its progress
     runs: int = 0
     failed_runs: int = 0
     last_run_ts: int | None = None
+    running: bool = False  # a purge is under way
+    run_events: int = 0  # purged by the run under way, or by the last one
 
     def to_json(self) -> dict[str, Any]:
         return {"events_purged": self.events, "runs": self.runs,
@@ -93,12 +95,15 @@ class RetentionPurge:
     async def purge(self) -> int:
         """Purge every room's expired events now; how many were purged."""
         done = 0
-        for room_id, lifetime in sorted((await self.lifetimes()).items()):
-            done += await self.purge_room(room_id, lifetime)
-        if done:
-            # The content leaves the disk too: freed pages, WAL frames, dead tuples.
-            await self.store.reclaim()
-        self.counts.events += done
+        self.counts.running, self.counts.run_events = True, 0
+        try:
+            for room_id, lifetime in sorted((await self.lifetimes()).items()):
+                done += await self.purge_room(room_id, lifetime)
+            if done:
+                # The content leaves the disk too: freed pages, WAL frames, dead tuples.
+                await self.store.reclaim()
+        finally:
+            self.counts.running = False
         self.counts.runs += 1
         self.counts.last_run_ts = self.clock.time_ms()
         if done:
@@ -114,6 +119,8 @@ class RetentionPurge:
             if ids:
                 self.purged(room_id, ids)
                 done += len(ids)
+                self.counts.events += len(ids)
+                self.counts.run_events += len(ids)
             if len(ids) < self.batch:
                 return done
             await self._next_turn()

@@ -29,6 +29,7 @@ from broker.node import Node
 # Patterns (regex source) that anyone may call, with why.
 PUBLIC_PATTERNS = {
     r"/_matrix/client/versions": "discovery",
+    r"/health": "load balancers ask whether the node can serve",
     r"/_matrix/client/(?:v3|r0)/login": "logging in",
     r"/_matrix/client/(?:v3|r0)/register": "registration",
     r"/_matrix/client/(?:v3|r0)/register/available": "registration",

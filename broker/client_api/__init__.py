@@ -24,6 +24,7 @@ def client_endpoints(node: Node) -> list[Endpoints]:
     from broker.client_api.devices import DeviceEndpoints
     from broker.client_api.directory import DirectoryEndpoints
     from broker.client_api.filters import FilterEndpoints
+    from broker.client_api.health import HealthEndpoints
     from broker.client_api.keys import KeyEndpoints
     from broker.client_api.login import LoginEndpoints
     from broker.client_api.media import MediaEndpoints
@@ -50,6 +51,7 @@ def client_endpoints(node: Node) -> list[Endpoints]:
         AccountDataEndpoints(node.account_data),
         TagEndpoints(node.account_data),
         VersionEndpoints(),
+        HealthEndpoints(node.health),
         CapabilityEndpoints(node.config.default_room_version, node.retention.capability()),
         LoginEndpoints(node.credentials, node.accounts),
         RegisterEndpoints(node.accounts, node.uia),

@@ -17,6 +17,39 @@ from broker.http.endpoint import Route
 _GROUP = re.compile(r"\(\?P<(\w+)>")
 
 
+def route_label(pattern: str) -> str:
+    """A route's pattern as a metrics label: each named group ``(?P<name>...)`` becomes
+    ``{name}``, the rest of the pattern stays as declared (one label per route, never a path)."""
+    out: list[str] = []
+    index = 0
+    while (start := pattern.find("(?P<", index)) != -1:
+        name_end = pattern.index(">", start)
+        out.append(pattern[index:start])
+        out.append("{" + pattern[start + 4:name_end] + "}")
+        index = _group_end(pattern, name_end + 1)
+    out.append(pattern[index:])
+    return "".join(out)
+
+
+def _group_end(pattern: str, index: int) -> int:
+    """The index just after the parenthesis that closes the group open before ``index``."""
+    depth, in_class = 1, False
+    while depth:
+        char = pattern[index]
+        if char == "\\":
+            index += 1
+        elif in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        index += 1
+    return index
+
+
 class DuplicateRoute(ValueError):
     """Two routes declare the same method on the same pattern."""
 

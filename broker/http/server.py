@@ -9,6 +9,7 @@ get 413 before they are parsed (:mod:`broker.http.channel` enforces the HTTP-lev
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,7 @@ from broker.errors import DomainError
 from broker.http.bodies import read_body, takes_json
 from broker.http.endpoint import Call, Endpoints, Route
 from broker.http.errors import MatrixError, bad_param, from_domain, unrecognized
-from broker.http.route_table import NoRoute, RouteTable
+from broker.http.route_table import NoRoute, RouteTable, route_label
 from broker.raw_response import RawResponse
 from protocol.strict_json import encode_json
 
@@ -31,6 +32,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Handler = Callable[..., Awaitable[Any]]
+# Told of each answered request: its route's label (:func:`route_label`, or ``UNMATCHED``),
+# method (one of ``METHODS``, else ``"other"``), status and seconds taken.
+RequestObserver = Callable[[str, str, int, float], None]
+UNMATCHED = "unmatched"
+METHODS = {m.encode("ascii"): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS")}
 
 CORS_HEADERS = {
     b"Access-Control-Allow-Origin": b"*",
@@ -55,13 +61,19 @@ class Router(Resource):
         super().__init__()
         self.max_body_bytes = max_body_bytes
         self.guards = guards
+        self.observe: RequestObserver | None = None  # the node's metrics, when wired
         self._table = RouteTable()
+        self._labels: dict[str, str] = {}  # pattern -> its metrics label
+
+    def _add(self, route: Route) -> None:
+        self._table.add(route)
+        self._labels[route.pattern] = route_label(route.pattern)
 
     def add(self, *groups: Endpoints) -> None:
         """Serve every route the groups declare."""
         for group in groups:
             for route in group.routes():
-                self._table.add(route)
+                self._add(route)
 
     def register(
         self, method: str, pattern: str, handler: Handler, *, max_body: int | None = None
@@ -71,8 +83,8 @@ class Router(Resource):
         async def bare(call: Call, **args: str) -> Any:
             return await handler(call.request, **args)
 
-        self._table.add(Route(method, pattern, bare, None,
-                              getattr(handler, "__qualname__", "handler"), max_body))
+        self._add(Route(method, pattern, bare, None,
+                        getattr(handler, "__qualname__", "handler"), max_body))
 
     def routes(self) -> list[Route]:
         return self._table.routes()
@@ -112,8 +124,19 @@ class Router(Resource):
         return server.NOT_DONE_YET
 
     async def _handle(self, request: Request) -> None:
+        started = time.perf_counter()
+        route = await self._serve(request)
+        observe = self.observe
+        if observe is not None:
+            observe(self._labels[route.pattern] if route is not None else UNMATCHED,
+                    METHODS.get(request.method, "other"), request.code,
+                    time.perf_counter() - started)
+
+    async def _serve(self, request: Request) -> Route | None:
+        """Answer the request; the route it matched, if any."""
         method = request.method.decode("ascii", "replace")
         path = request.path.decode("utf-8", "replace")
+        route: Route | None = None
         try:
             route, args = self._match(method, path)
             self._check_body_size(request, self._limit(route))
@@ -125,19 +148,20 @@ class Router(Resource):
         except DomainError as e:
             error = from_domain(e)
             self._respond_json(request, error.status, error.to_json())
-            return
+            return route
         except MatrixError as e:
             self._respond_json(request, e.status, e.to_json())
-            return
+            return route
         except Exception:
             logger.exception("%s %s failed", method, path)
             self._respond_json(request, 500, {"errcode": "M_UNKNOWN", "error": "Internal error"})
-            return
+            return route
         if isinstance(result, RawResponse):
             await self._respond_raw(request, result)
         else:
             status, body = result
             self._respond_json(request, status, body)
+        return route
 
     @staticmethod
     async def _read_body(route: Route, call: Call, args: dict[str, str]) -> Any:
@@ -221,6 +245,11 @@ RESOURCE_PREFIXES = {
 }
 
 
+# Paths outside the prefixes that a client listener serves: the versions, and the node's health
+# for load balancers.
+CLIENT_PATHS = frozenset(("/_matrix/client/versions", "/health"))
+
+
 class ListenerResource(Resource):
     """What one listener serves: the router, limited to the listener's resources."""
 
@@ -237,8 +266,7 @@ class ListenerResource(Resource):
 
     def render(self, request: Request) -> Any:  # type: ignore[override]
         path = request.path.decode("utf-8", "replace")
-        if path.startswith(self.prefixes) or (self.serves_client and path ==
-                                              "/_matrix/client/versions"):
+        if path.startswith(self.prefixes) or (self.serves_client and path in CLIENT_PATHS):
             return self.router.render(request)
         request.setResponseCode(404)
         request.setHeader(b"Content-Type", b"application/json")
