@@ -8,33 +8,31 @@ write is added to the database every :data:`FLUSH_SECONDS` and once more at shut
 transaction, never on a request's path.  A write that fails is retried with the next one
 (nothing counted is lost while the node runs; a crash loses at most the last interval).  Node
 processes sharing a database each add their own counts, so the kept totals are the sum over
-all of them; each shows the totals it loaded plus what it counted since.
+all of them; each shows the totals it loaded plus what it counted since.  The batched writing
+is :class:`broker.periodic_writes.PeriodicWrites`.
 """
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any
 
-from twisted.internet import defer, task
-
+from broker.periodic_writes import PeriodicWrites
 from storage.refusal_counts import RefusalCountStore
-
-logger = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 10.0
 
+# counter -> rule -> how many
+Added = dict[str, dict[str, int]]
 
-class KeptCounts:
+
+class KeptCounts(PeriodicWrites[Added]):
     def __init__(self, store: RefusalCountStore, counters: Mapping[str, Counter[str]]) -> None:
+        super().__init__(FLUSH_SECONDS, "refusal counts")
         self.store = store
         self.counters = dict(counters)  # name (as kept) -> the counter counted into
         # What the database holds of each counter (loaded, or written by this process).
         self._kept: dict[str, Counter[str]] = {name: Counter() for name in self.counters}
-        self._loop: task.LoopingCall | None = None
-        self._writing: defer.Deferred[None] | None = None
 
     async def load(self) -> None:
         """Add the kept counts to the counters (at start, before anything is counted)."""
@@ -45,45 +43,25 @@ class KeptCounts:
             counter.update(kept)
             self._kept[name] = kept
 
-    def unwritten(self) -> dict[str, dict[str, int]]:
+    def unwritten(self) -> Added:
         """What was counted since the last write: counter -> rule -> how many."""
         return {name: added for name, counter in self.counters.items()
                 if (added := {rule: count - self._kept[name].get(rule, 0)
                               for rule, count in counter.items()
                               if count > self._kept[name].get(rule, 0)})}
 
-    async def flush(self) -> int:
-        """Add what was counted since the last write to the database; how many refusals.
-        One write at a time: a flush asked during another waits for it, then writes what is
-        left."""
-        while self._writing is not None:
-            await self._writing
-        added = self.unwritten()
-        if not added:
-            return 0
-        self._writing = defer.ensureDeferred(self.store.add(added))
-        try:
-            await self._writing
-        finally:
-            self._writing = None
-        for name, rules in added.items():
+    def pending(self) -> Added | None:
+        return self.unwritten() or None
+
+    async def write(self, pending: Added) -> None:
+        await self.store.add(pending)
+
+    def written(self, pending: Added) -> None:
+        for name, rules in pending.items():
             self._kept[name].update(rules)
-        return sum(count for rules in added.values() for count in rules.values())
 
-    async def _flush_quietly(self) -> None:
-        try:
-            await self.flush()
-        except Exception:  # kept for the next write
-            logger.exception("writing the refusal counts failed")
-
-    def start(self, reactor: Any) -> None:
-        """Write every FLUSH_SECONDS (and call :meth:`stop` before the database closes)."""
-        self._loop = task.LoopingCall(lambda: defer.ensureDeferred(self._flush_quietly()))
-        self._loop.clock = reactor
-        self._loop.start(FLUSH_SECONDS, now=False)
-
-    def stop(self) -> defer.Deferred[None]:
-        """Stop writing every FLUSH_SECONDS, after one last write."""
-        if self._loop is not None and self._loop.running:
-            self._loop.stop()
-        return defer.ensureDeferred(self._flush_quietly())
+    async def flush(self) -> int:
+        """Add what was counted since the last write to the database; how many refusals."""
+        added = await self.write_pending()
+        return 0 if added is None else sum(
+            count for rules in added.values() for count in rules.values())
