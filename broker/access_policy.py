@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -105,6 +105,8 @@ class AccessPolicy:
         self._rules: list[Rule] = list(rules)
         self.installed: list[InstalledRule] = []  # the named rules, in the order they ask
         self.refusals: Counter[str] = Counter()  # refusals per rule (kept across restarts)
+        # Told each refusal with its rule (the statistics count them per organisation).
+        self.refusal_listeners: list[Callable[[Decision, str], None]] = []
 
     def add_rule(self, rule: Rule, named: InstalledRule | None = None) -> None:
         """Ask ``rule`` after the rules installed before; ``named`` describes it for the
@@ -123,6 +125,8 @@ class AccessPolicy:
                 continue
             refusal = found if isinstance(found, Refusal) else Refusal(UNNAMED_RULE, found)
             self.refusals[refusal.rule] += 1
+            for listener in self.refusal_listeners:
+                listener(decision, refusal.rule)
             logger.info("refused %s by %s (target %s, room %s, origin %s): %s: %s",
                         decision.action, decision.actor, decision.target or "-",
                         decision.room_id or "-", decision.origin or "-", refusal.rule,

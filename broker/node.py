@@ -28,6 +28,7 @@ from broker.admin.reachability import RULE as REACHABILITY_RULE
 from broker.admin.reports import AdminReports
 from broker.admin.rooms import AdminRooms
 from broker.admin.services import AdminStores, apply_config_file, build_admin_services
+from broker.admin.statistics import StatisticsReport
 from broker.at_rest_keys import KeyFileWatcher, load_keyring
 from broker.attestations import attestation_of
 from broker.auth import Auth
@@ -114,6 +115,7 @@ from broker.services.room_creation import RoomCreation
 from broker.services.room_events import RoomEvents
 from broker.services.typing import Typing
 from broker.services.user_directory import UserDirectory
+from broker.statistics import Statistics
 from broker.streams import StreamWriter
 from broker.sync.handler import E2eeSync, SyncHandler, SyncStores
 from broker.tls import server_context_factory
@@ -219,6 +221,7 @@ class Node:
         self.refusal_counts = KeptCounts(self.stores.refusal_counts, {  # kept across restarts
             "policy": self.policy.refusals, "message_tags": self.message_tags.refusals,
             "remote_classes": self.remote_classes.ignored})
+        self._build_statistics()
         self._build_image_packs()
         if self.config.metrics is not None:  # what is read at each scrape
             self.metrics.watch(*node_gauges(self.notifier, self.db, self.federation.sender,
@@ -259,6 +262,8 @@ class Node:
         await self.refusal_counts.load()  # the refusals counted before this start
         self.refusal_counts.start(self.reactor)  # then written in batches, off the requests
         self.reactor.addSystemEventTrigger("before", "shutdown", self.refusal_counts.stop)
+        self.statistics.start(self.reactor)  # the usage counted, written in batches
+        self.reactor.addSystemEventTrigger("before", "shutdown", self.statistics.stop)
         self.admin.changes.start(self.reactor)
         self.admin.audit.start(self.reactor)  # signs the audit log's head periodically
         self.official_members.start(self.reactor)  # users no longer verified leave groups
@@ -346,6 +351,20 @@ class Node:
             self.admin.profile_visibility, lambda: len(self.blocked_rooms),
             self._message_tags_summary, self.remote_classes.summary, self._retention_summary,
             authority, audit)
+
+    def _build_statistics(self) -> None:
+        """Usage statistics from metadata: each path counts in memory (no database round
+        trip), written in batches (the inbound transactions are counted in _build_handlers)."""
+        stats = self.statistics = Statistics(self.stores.statistics, self.clock,
+                                             self.server_name, self._verified_organisation)
+        self.room_events.on_sent = stats.message_sent
+        self.sync.on_sync = stats.active
+        self.media.on_upload = stats.uploaded
+        self.room_creation.on_created = stats.room_created
+        self.policy.refusal_listeners.append(stats.refused)
+        self.federation.sender.set_delivered(stats.federation_sent)
+        self.statistics_report = StatisticsReport(self.stores.statistics, self.admin.authority,
+                                                  self.admin.audit, self.clock)
 
     def _build_image_packs(self) -> None:
         """Organisations' accounts and image packs, which their members get (after the room
@@ -535,7 +554,8 @@ class Node:
 
         self.router.add(*client_endpoints(self))
         self.router.add(*admin_endpoints(self.admin, self.admin_rooms, self.admin_reports,
-                                         self.policy_document, self.image_packs))
+                                         self.policy_document, self.image_packs,
+                                         self.statistics_report))
         self.admin.accounts.on_created(self.validity.created)  # accounts made without expiry
         self.router.add(RenewalEndpoints(AccountRenewal(
             self.admin.accounts, self.validity, self.stores.account_validity), self.admin.audit))
@@ -545,6 +565,7 @@ class Node:
                 self.config, self.signing_key, self.clock, self.stores, self.rooms,
                 self.streams, self.typing, self.federation, self.policy, local_parts(self),
                 self.admin.classes, self.remote_classes, self.invite_permissions)
+            services.receiver.on_received = self.statistics.federation_received
             self.router.add(*federation_endpoints(services, self.server_name, self.clock))
         self.router.compile()
 
@@ -587,6 +608,7 @@ class Node:
         """Events whose content the retention purge removed: memory forgets it too."""
         self.rooms.writer.purged(room_id, event_ids)
         self.client_events.forget(event_ids)
+        self.statistics.purged(len(event_ids))
 
     def _retention_summary(self) -> dict[str, Any]:
         """The policy document's retention section: the bounds and what was purged."""

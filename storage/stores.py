@@ -33,6 +33,7 @@ from storage.roles import RoleStore
 from storage.room_admin import RoomAdminStore
 from storage.server_keys import ServerKeyStore
 from storage.state import StateStore
+from storage.statistics import StatisticsStore
 from storage.to_device import ToDeviceStore
 from storage.user_directory import UserDirectoryStore
 from storage.users import UserStore
@@ -69,6 +70,7 @@ class Stores:
         self.room_admin = RoomAdminStore(db)
         self.reachability = ReachabilityStore(db)
         self.refusal_counts = RefusalCountStore(db)
+        self.statistics = StatisticsStore(db)
         self.attested_users = AttestedUserStore(db)
         self.event_expiry = EventExpiryStore(db)
         self.retention = RetentionStore(db)

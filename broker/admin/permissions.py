@@ -39,6 +39,7 @@ REPORTS_RESOLVE = "reports.resolve"
 POLICY_READ = "policy.read"
 IMAGE_PACKS_READ = "image_packs.read"
 IMAGE_PACKS_CHANGE = "image_packs.change"
+STATISTICS_READ = "statistics.read"
 
 ADMINS = frozenset({"node_admin", "org_admin"})
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -67,6 +68,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # An organisation's image packs (emoji and stickers its members get).
     IMAGE_PACKS_READ: ADMINS | {"auditor"},
     IMAGE_PACKS_CHANGE: ADMINS,
+    # Usage counts per organisation and day; the node's own row needs a node-wide grant.
+    STATISTICS_READ: ADMINS | {"auditor"},
 }
 
 # Which roles a grantor of each role may grant or revoke (within the grantor's scope).

@@ -1,5 +1,5 @@
 """The admin API (``/_broker/admin/v1``): organisations, accounts, roles, the audit log, rooms,
-content reports, the effective policy and organisations' image packs.
+content reports, the effective policy, organisations' image packs and usage statistics.
 
 Callers authenticate with an ordinary access token; what they may do is decided by
 :mod:`broker.admin.permissions` from the roles they hold, inside each service call (so a
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from broker.admin.reports import AdminReports
     from broker.admin.rooms import AdminRooms
     from broker.admin.services import AdminServices
+    from broker.admin.statistics import StatisticsReport
     from broker.http.endpoint import Endpoints
     from broker.image_packs import ImagePacks
 
@@ -23,7 +24,8 @@ ADMIN_PREFIX = "/_broker/admin/v1"
 
 
 def admin_endpoints(admin: AdminServices, rooms: AdminRooms, reports: AdminReports,
-                    policy: PolicyDocument, packs: ImagePacks) -> list[Endpoints]:
+                    policy: PolicyDocument, packs: ImagePacks, statistics: StatisticsReport
+                    ) -> list[Endpoints]:
     from broker.admin_api.audit import AuditEndpoints
     from broker.admin_api.image_packs import ImagePackEndpoints
     from broker.admin_api.organisations import OrganisationEndpoints
@@ -31,6 +33,7 @@ def admin_endpoints(admin: AdminServices, rooms: AdminRooms, reports: AdminRepor
     from broker.admin_api.reports import ReportEndpoints
     from broker.admin_api.roles import RoleEndpoints
     from broker.admin_api.rooms import RoomEndpoints
+    from broker.admin_api.statistics import StatisticsEndpoints
     from broker.admin_api.users import UserEndpoints
     from broker.admin_api.verification_requests import VerificationRequestEndpoints
 
@@ -44,4 +47,5 @@ def admin_endpoints(admin: AdminServices, rooms: AdminRooms, reports: AdminRepor
         ReportEndpoints(reports, admin.audit),
         PolicyEndpoints(policy, admin.audit),
         ImagePackEndpoints(packs, admin.audit),
+        StatisticsEndpoints(statistics, admin.audit),
     ]

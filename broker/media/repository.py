@@ -12,6 +12,7 @@ import logging
 import re
 import secrets
 import string
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from twisted.internet import defer, task, threads
@@ -69,6 +70,7 @@ class MediaRepository:
         self._render_slots = defer.DeferredSemaphore(THUMBNAIL_WORKERS)
         self._complete_lock = defer.DeferredLock()
         self._purge_loop: task.LoopingCall | None = None
+        self.on_upload: Callable[[str, int], None] | None = None  # told uploader and size
 
     def mxc(self, media_id: str) -> str:
         return f"mxc://{self.server_name}/{media_id}"
@@ -93,7 +95,12 @@ class MediaRepository:
         except BaseException:
             await self.files.remove(self.files.content_path(media_id))
             raise
+        self._uploaded(record)
         return self.mxc(media_id)
+
+    def _uploaded(self, record: MediaRecord) -> None:
+        if self.on_upload is not None:
+            self.on_upload(record.user_id, record.size)
 
     async def create(self, user_id: str) -> tuple[str, int]:
         """Reserve a media ID for a later upload: its URI and when the reservation expires."""
@@ -127,6 +134,7 @@ class MediaRepository:
                 lambda: defer.ensureDeferred(self._complete(record, scratch_id)))
         finally:
             await self.files.remove(self.files.content_path(scratch_id))
+        self._uploaded(record)
         self._wake_waiters(media_id)
 
     async def _complete(self, record: MediaRecord, scratch_id: str) -> None:

@@ -51,6 +51,8 @@ class TransactionReceiver:
         self.edus = edus
         self.knock_answers = knock_answers  # a refused knock on a room not held here
         self._seen: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        # Told each new transaction: its origin, how many PDUs and EDUs it carries.
+        self.on_received: Callable[[str, int, int], None] | None = None
 
     async def receive(self, origin: str, txn_id: str, pdus: list[Any], edus: list[Any]
                       ) -> dict[str, Any]:
@@ -59,6 +61,8 @@ class TransactionReceiver:
         key = (origin, txn_id)
         if key in self._seen:
             return self._seen[key]
+        if self.on_received is not None:  # a transaction sent again is not counted again
+            self.on_received(origin, len(pdus), len(edus))
         results = await self._receive_pdus(origin, pdus)
         for edu in edus:
             try:

@@ -34,6 +34,7 @@ class RoomCreation:
         self.server_name = server_name
         self.encryption_by_default = encryption_by_default
         self.organisations = organisations
+        self.on_created: Callable[[str, RoomFacts], None] | None = None  # creator, facts
 
     async def create(self, req: CreateRoomRequest) -> tuple[str, str | None]:
         """The new room's ID and its alias (if one was asked for)."""
@@ -49,6 +50,8 @@ class RoomCreation:
         req.encrypt = wants_encryption(self.encryption_by_default, req)
         req.creator_profile = await self.member_profile(req.creator, facts)
         room_id = await self._create(req)
+        if self.on_created is not None:
+            self.on_created(req.creator, facts)
         alias = f"#{req.room_alias_name}:{self.server_name}" if req.room_alias_name else None
         return room_id, alias
 

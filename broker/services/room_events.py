@@ -8,6 +8,7 @@ policy decision point.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from broker.access_policy import AccessPolicy
@@ -54,6 +55,7 @@ class RoomEvents:
         self.policy = policy
         self.tags = tags
         self.clock = clock
+        self.on_sent: Callable[[str], None] | None = None  # told each message's sender
 
     # -- writing ------------------------------------------------------------------------------
     async def send(self, user_id: str, device_id: str, room_id: str, event_type: str,
@@ -67,6 +69,8 @@ class RoomEvents:
         event = await self.rooms.send(room_id, user_id, event_type, content,
                                       device_id=device_id, txn_id=txn_id,
                                       auto_delete_ms=lifetime)
+        if self.on_sent is not None:
+            self.on_sent(user_id)
         return event.event_id
 
     async def redact(self, user_id: str, device_id: str, room_id: str, event_id: str,

@@ -116,6 +116,7 @@ class SyncHandler:
         self.e2ee_fields = e2ee.fields
         self.clock = clock
         self.ignores_invite = ignores_invite  # (invitee, inviter): an invite never shown
+        self.on_sync: Callable[[str], None] | None = None  # told the user of each sync
         self.summaries = RoomSummaries()
         self.shared_timelines = SharedTimelines()
         self.shared_responses: SharedBuilds[ResponseKey, SharedResponse] = SharedBuilds(
@@ -129,6 +130,8 @@ class SyncHandler:
         to the timeout."""
         deadline = self.clock.time() + req.timeout_ms / 1000.0
         user_id = req.requester.user_id
+        if self.on_sync is not None:
+            self.on_sync(user_id)
         if req.since is not None:
             # A token from the future (never handed out by this node) waits and reports from
             # the current position, like any token of now.

@@ -55,6 +55,8 @@ class QueueContext:
     max_age_ms: int | None = None
     # The PDUs of a transaction as they leave (the node prunes those expired by retention).
     outgoing_pdus: Callable[[list[JsonDict]], list[JsonDict]] | None = None
+    # Told each transaction the destination took: it, how many PDUs and EDUs it carried.
+    delivered: Callable[[str, int, int], None] | None = None
 
     def queued_since(self) -> int | None:
         """The oldest queue time an entry may have and still be sent now."""
@@ -226,6 +228,8 @@ class DestinationQueue:
             return await self._failed(policy.classify(exc), batch, txn_id)
         self._log_rejected_pdus(txn_id, response)
         await self._acknowledge(batch)
+        if ctx.delivered is not None:
+            ctx.delivered(self.destination, len(body["pdus"]), len(edus))
         if self._recovering:
             self._recovered_pdus += len(batch.pdus)
             self._recovered_edus += len(edus)

@@ -135,6 +135,11 @@ class FederationSender:
         expired ones: :meth:`broker.retention.Retention.prune_expired`)."""
         self._ctx.outgoing_pdus = hook
 
+    def set_delivered(self, hook: Callable[[str, int, int], None]) -> None:
+        """``hook`` is told each transaction a destination took (the destination, how many
+        PDUs and EDUs it carried)."""
+        self._ctx.delivered = hook
+
     def wake_destination(self, destination: str) -> None:
         """``destination`` is reachable again (it sent us something): retry it now."""
         queue = self._queues.get(destination)
