@@ -3,7 +3,8 @@
 Each example below is a request to a fresh node (mha with mha.dm, and mea; ``bob`` is a
 verifier of mha; ``nobody`` holds no role; ``carol``, verified for mha.dm, created a room,
 ``{room}`` in a path, sent a message into it and reported it (report 1) and the room
-(report 2, resolved); mea publishes the image pack "flags").  A request the document allows must succeed with
+(report 2, resolved); mea publishes the image pack "flags"; the usage counted is written, so
+``/statistics`` has rows).  A request the document allows must succeed with
 a documented status; a request the document's schema refuses must be refused by the server
 too; every answer must match the document's schema for its status.  Every operation of the
 document is exercised, and every ``/_broker/admin`` route the node serves is in the document.
@@ -71,6 +72,15 @@ EXAMPLES: list[tuple[str, str, str, Any]] = [
                                                                  "extra": 1}]}),
     ("root", "PUT", "/users/@ghost:admin.test/roles", {"roles": []}),
     ("bob", "PUT", "/users/@bob:admin.test/roles", {"roles": [{"role": "node_admin"}]}),
+    ("root", "GET", "/statistics", None),
+    ("root", "GET", "/statistics?organisation=mha&from=2025-12-01&to=2026-01-01&format=json",
+     None),
+    ("root", "GET", "/statistics?from=2026-01-02&to=2026-01-01", None),
+    ("root", "GET", "/statistics?from=yesterday", None),
+    ("root", "GET", "/statistics?format=xml", None),
+    ("root", "GET", "/statistics?organisation=nowhere", None),
+    ("bob", "GET", "/statistics", None),
+    ("nobody", "GET", "/statistics", None),
     ("root", "GET", "/audit", None),
     ("root", "GET", "/audit?from=1&limit=2", None),
     ("root", "GET", "/audit?limit=abc", None),
@@ -267,6 +277,7 @@ def scene(request: Any, tmp_path: Path) -> Iterator[Scene]:
         _queue(made)
         made.room_id = _reported_room(made)
         _published_pack(made)
+        made.local.run(made.node.statistics.flush())  # rows for /statistics to answer
         yield made
     finally:
         made.close()
