@@ -2,7 +2,9 @@
 apps on both servers would: a Synapse user (public to our node: Synapse attests nobody) is
 refused from an official group held here, joining or knocking, with the rule's name passed on
 by Synapse to its client; an informal room with the same user keeps working both ways; our
-verified user's join of a Synapse room, carrying our attestation, is an ordinary membership there.
+verified user's join of a Synapse room, carrying our attestation, is an ordinary membership there;
+our verified user reads a Synapse user's profile through a query naming her, which Synapse
+answers as any.
 
 One Synapse and one node of ours for the module (Synapse takes seconds to start).
 """
@@ -16,6 +18,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import nio
 import pytest
@@ -25,6 +28,7 @@ from broker.attestations import ATTESTATION
 from broker.cli import main
 from broker.group_rules import VERIFIED_ONLY
 from broker.rooms.room_kind import GROUP_EVENT
+from broker.services.federation_queries import REQUESTER
 from tests.nio_helpers import expect, register, send_text, sync_until, text_with_id
 from tests.node_harness import NodeProcess
 from tests.synapse_harness import SYNAPSE_ENV, SYNAPSE_SKIP, SynapseProcess
@@ -73,6 +77,16 @@ async def _verified_client(ours: NodeProcess, localpart: str) -> nio.AsyncClient
             return client
         await asyncio.sleep(0.1)
     raise AssertionError("the node did not take in the verification")
+
+
+async def _until_logged(synapse: SynapseProcess, text: str, timeout: float = 15.0) -> None:
+    """Wait for Synapse's request log to hold ``text`` (it writes the log out every few
+    seconds)."""
+    log = synapse.workdir / "homeserver.log"
+    deadline = time.monotonic() + timeout
+    while text not in log.read_text(errors="replace"):
+        assert time.monotonic() < deadline, f"Synapse logged no request with {text}"
+        await asyncio.sleep(0.2)
 
 
 async def _official_group(vera: nio.AsyncClient, join_rule: str) -> str:
@@ -166,6 +180,28 @@ def test_our_verified_users_attested_join_of_a_synapse_room_is_an_ordinary_membe
             await sam.sync(timeout=0)
             from_vera = await send_text(vera, created.room_id, "from a verified user")
             await sync_until(sam, text_with_id(from_vera))
+        finally:
+            await vera.close()
+            await sam.close()
+    asyncio.run(run())
+
+
+def test_our_verified_users_read_of_a_synapse_users_profile_names_her_and_is_answered(
+        servers: Servers) -> None:
+    """Our node names Vera in its profile query (``in.gov.broker.requester``, as it does for
+    every verified reader); Synapse ignores the parameter and answers the profile as to any
+    server."""
+    ours, synapse, localpart = servers
+
+    async def run() -> None:
+        vera = await _verified_client(ours, localpart)
+        sam = await register(synapse)  # type: ignore[arg-type]  # base_url is all it needs
+        try:
+            expect(await sam.set_displayname("Sam of Synapse"),
+                   nio.ProfileSetDisplayNameResponse)
+            profile = expect(await vera.get_profile(sam.user_id), nio.ProfileGetResponse)
+            assert profile.displayname == "Sam of Synapse"
+            await _until_logged(synapse, f"{REQUESTER}={quote(vera.user_id, safe='')}")
         finally:
             await vera.close()
             await sam.close()
