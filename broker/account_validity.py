@@ -16,10 +16,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from twisted.internet import defer, task
-
 from broker.auth import Auth, Requester
 from broker.clock import Clock
+from broker.periodic import Periodic
 from storage.account_validity import AccountValidityStore
 
 logger = logging.getLogger(__name__)
@@ -46,8 +45,7 @@ class AccountValidity:
         self.clock = clock
         self.batch = batch
         self.given = 0  # accounts given an expiry since the node started
-        self._loop: task.LoopingCall | None = None
-        self._running = False
+        self.job = Periodic(self.give_missing, "account validity: giving expiries")
 
     @property
     def enabled(self) -> bool:
@@ -67,30 +65,17 @@ class AccountValidity:
                 and requester.expires_ts <= self.clock.time_ms())
 
     def start(self, reactor: Any) -> None:
-        if not self.enabled:
-            return
-        self._loop = task.LoopingCall(lambda: defer.ensureDeferred(self._run()))
-        self._loop.clock = reactor
-        self._loop.start(GIVE_INTERVAL_S, now=True)
+        if self.enabled:
+            self.job.start(reactor, GIVE_INTERVAL_S)
 
     def stop(self) -> None:
-        if self._loop is not None and self._loop.running:
-            self._loop.stop()
+        self.job.stop()
 
     def created(self, user_id: str) -> None:
         """An account was made without an expiry (the admin API, an import): give it one now,
         off the request (the next hourly run does if this fails)."""
-        if self.enabled and not self._running:
-            defer.ensureDeferred(self._run())
-
-    async def _run(self) -> None:
-        self._running = True
-        try:
-            await self.give_missing()
-        except Exception:  # the loop keeps running; the rest waits for the next run
-            logger.exception("account validity: giving expiries failed")
-        finally:
-            self._running = False
+        if self.enabled:
+            self.job.run_now()
 
     async def give_missing(self) -> int:
         """Give every active account without an expiry one a period from now, a batch per

@@ -119,6 +119,11 @@ class InvitePermissions:
                     continue
             watcher.configs = configs
 
+    def forget(self, user_id: str) -> None:
+        """The user's account data was deleted (a deactivated account's data)."""
+        for watcher in self.watchers.values():
+            watcher.configs.pop(user_id, None)
+
     # -- decisions -----------------------------------------------------------------------------
     def verdict(self, invitee: str, inviter: str) -> str:
         for watcher in self.watchers.values():

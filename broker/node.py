@@ -35,6 +35,7 @@ from broker.auth import Auth
 from broker.auto_delete import AutoDelete, redact_in_sender_name
 from broker.clock import Clock
 from broker.config import ConfigError, NodeConfig
+from broker.deactivated_data import DeactivatedData
 from broker.e2ee import cross_signing, keys
 from broker.e2ee.context import E2eeContext, E2eeStoreSet
 from broker.e2ee.device_lists import E2eeFederation, device_list_changes, on_devices_deleted
@@ -277,7 +278,9 @@ class Node:
         self.reactor.addSystemEventTrigger("before", "shutdown", self.auto_delete.stop)
         self.retention_purge.start(self.reactor)  # removes expired events' content
         self.validity.start(self.reactor)  # gives accounts without an expiry one
-        self.reactor.addSystemEventTrigger("before", "shutdown", self.validity.stop)
+        self.deactivated_data.start(self.reactor)
+        for job in (self.validity, self.deactivated_data):
+            self.reactor.addSystemEventTrigger("before", "shutdown", job.stop)
         await self.pack_members.start()  # goes on with image pack jobs a stop interrupted
         self.reactor.addSystemEventTrigger("before", "shutdown", self.pack_members.stop)
         self.reactor.addSystemEventTrigger("before", "shutdown", self.retention_purge.stop)
@@ -481,6 +484,9 @@ class Node:
         self.visibility = Visibility(self.stores.events, self.stream, self.retention)
         self.retention_purge = RetentionPurge(self.stores.retention, self.retention,
                                               self.clock, self._retention_purged)
+        self.deactivated_data = DeactivatedData(  # deactivated accounts' personal data
+            self.stores.deactivated_data, self.config.retention.deactivated_account_data_ms,
+            self.config.retention.purge_interval_ms, self.clock, self._personal_data_deleted)
         tags = self.config.tags
         self.message_tags = MessageTags(tags, self._verified_organisation)
         self.room_events = RoomEvents(
@@ -610,6 +616,10 @@ class Node:
         self.client_events.forget(event_ids)
         self.statistics.purged(len(event_ids))
 
+    def _personal_data_deleted(self, user_id: str) -> None:
+        self.admin.reachability.forget(user_id)  # what memory held of the deleted rows
+        self.invite_permissions.forget(user_id)
+
     def _retention_summary(self) -> dict[str, Any]:
         """The policy document's retention section: the bounds and what was purged."""
         expiry = self.federation.sender.expiry
@@ -617,6 +627,7 @@ class Node:
                 "purge_interval": self.config.retention.purge_interval_ms,
                 "purge": self.retention_purge.counts.to_json(),
                 "organisations": self.retention.organisations_summary(),
+                "deactivated_accounts": self.deactivated_data.summary(),
                 "undelivered": {
                     "to_device": self.to_device.summary(),
                     "federation_queue": expiry.to_json() if expiry is not None else None}}

@@ -10,6 +10,7 @@ from storage.attested_users import AttestedUserStore
 from storage.audit import AuditStore
 from storage.cross_signing import CrossSigningStore
 from storage.database import Database
+from storage.deactivated_data import DeactivatedDataStore
 from storage.device_keys import DeviceKeyStore
 from storage.email_codes import EmailCodeStore
 from storage.event_expiry import EventExpiryStore
@@ -44,6 +45,7 @@ class Stores:
         self.db = db
         self.users = UserStore(db)
         self.account_validity = AccountValidityStore(db)
+        self.deactivated_data = DeactivatedDataStore(db)
         self.events = EventStore(db)
         self.state = StateStore(db)
         self.aliases = AliasStore(db)

@@ -85,6 +85,10 @@ class Reachability:
     def forced_of(self, user_id: str) -> bool | None:
         return self._forced.get(user_id)
 
+    def forget(self, user_id: str) -> None:
+        """The user's forced value was deleted (a deactivated account's data)."""
+        self._set(user_id, None)
+
     def force(self, user_id: str, value: bool | None) -> None:
         self._generation += 1
         self._written[user_id] = self._generation
