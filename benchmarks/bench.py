@@ -1,6 +1,7 @@
 """Benchmark a real node process over HTTP and print throughput and latency figures.
 
     python benchmarks/bench.py [--engine sqlite|postgres] [--dsn DSN] [--quick] [--at-rest]
+                               [--metrics]
 
 Starts its own node on a loopback port (rate limits off), drives it with an asyncio/aiohttp
 load generator on the same machine, and prints medians:
@@ -10,7 +11,8 @@ load generator on the same machine, and prints medians:
 - initial sync: a user in 50 rooms of 100 events each, warm (median) and cold (the first sync
   after a restart, with nothing in memory).
 
-``--at-rest`` runs the node with encryption at rest (a fresh key file).
+``--at-rest`` runs the node with encryption at rest (a fresh key file); ``--metrics`` with its
+metrics listener on (every request and transaction observed; nothing scrapes it).
 """
 
 from __future__ import annotations
@@ -196,6 +198,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             write_key_file(Path(tmp) / "at_rest.keys", [DataKey.generate()], replace=False)
             overrides["at_rest.key_file"] = str(Path(tmp) / "at_rest.keys")
         results["at_rest"] = args.at_rest
+        if args.metrics:
+            from tests.node_harness import free_port
+
+            overrides["metrics.port"] = free_port()
+        results["metrics"] = args.metrics
         node = NodeProcess(Path(tmp), engine=args.engine, dsn=args.dsn, overrides=overrides)
         node.start()
         try:
@@ -217,6 +224,7 @@ def main() -> None:
     parser.add_argument("--dsn", default="", help="PostgreSQL DSN of a database to create")
     parser.add_argument("--quick", action="store_true", help="fewer iterations")
     parser.add_argument("--at-rest", action="store_true", help="encryption at rest on")
+    parser.add_argument("--metrics", action="store_true", help="the metrics listener on")
     args = parser.parse_args()
     dbname = ""
     if args.engine == "postgres":

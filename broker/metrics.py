@@ -6,7 +6,9 @@ the router tells :meth:`NodeMetrics.observe_request` of each answer, the databas
 :meth:`NodeMetrics.observe_transaction` of each transaction, each a dictionary lookup and an
 ``observe``.  Everything else is read when Prometheus scrapes (:class:`NodeGauges`): the
 notifier's waiting syncs, the federation queues, the database pool and the purges' counters,
-so nothing is counted twice on the hot path.  Label values come from bounded sets: route
+so nothing is counted twice on the hot path.  Those are read on the reactor thread (they are
+its objects); the text is then written on a thread of the reactor's pool, as writing a few
+thousand samples takes milliseconds the reactor should spend on requests.  Label values come from bounded sets: route
 patterns (never paths), methods, status classes, transaction names, destination servers.
 """
 
@@ -20,7 +22,7 @@ from typing import Any, Protocol
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from twisted.internet import defer
+from twisted.internet import defer, threads
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +39,10 @@ DEPTH_TIMEOUT_S = 2.0
 class NodeMetrics:
     """The registry and the instruments the hot paths observe."""
 
-    def __init__(self) -> None:
+    def __init__(self, reactor: Any = None) -> None:
+        """``reactor``: whose thread pool writes the exposition text (None: the caller's
+        thread)."""
+        self.reactor = reactor
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Histogram(
             "broker_http_request_duration_seconds",
@@ -81,10 +86,13 @@ class NodeMetrics:
             self._refreshers.append(refresh)
 
     async def scrape(self) -> bytes:
-        """The exposition text, the refreshers run first."""
+        """The exposition text, the refreshers run first (on the reactor thread)."""
         for refresh in self._refreshers:
             await refresh()
-        return generate_latest(self.registry)
+        if self.reactor is None:
+            return generate_latest(self.registry)
+        return await threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(),
+                                               generate_latest, self.registry)
 
 
 class Notifications(Protocol):
@@ -112,8 +120,10 @@ class PurgeSources:
 class NodeGauges(Collector):
     """What is read when Prometheus scrapes: nothing here runs on the request path.
 
-    ``queue_depths`` reads the federation queue from the database (``refresh``, before each
-    scrape, with a timeout: a scrape during a database outage answers without the depths)."""
+    :meth:`refresh`, on the reactor thread before each scrape, reads everything into a
+    snapshot that :meth:`collect` hands over (from the thread writing the text).
+    ``queue_depths`` reads the federation queue from the database, with a timeout: a scrape
+    during a database outage answers without the depths."""
 
     def __init__(self, notifier: Notifications, pool: Pool, destinations: Destinations,
                  queue_depths: Callable[[], defer.Deferred[dict[str, tuple[int, int]]]],
@@ -125,6 +135,7 @@ class NodeGauges(Collector):
         self.purges = purges
         self.reactor = reactor
         self.depths: dict[str, tuple[int, int]] | None = None
+        self._snapshot: list[Metric] = []
 
     def describe(self) -> list[Metric]:
         return []  # read at each scrape; nothing to check at registration
@@ -137,8 +148,12 @@ class NodeGauges(Collector):
         except Exception as e:
             logger.warning("metrics: reading the federation queue depths failed: %s", e)
             self.depths = None
+        self._snapshot = list(self._read())
 
     def collect(self) -> Iterator[Metric]:
+        return iter(self._snapshot)
+
+    def _read(self) -> Iterator[Metric]:
         yield from self._sync()
         yield from self._database()
         yield from self._federation()

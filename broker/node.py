@@ -181,7 +181,7 @@ class Node:
         self.router = Router(config.max_request_body_bytes)
         self.ports: list[Any] = []
         self.health = Health(HealthStore(self.db).ping, self.clock)  # GET /health
-        self.metrics = NodeMetrics()  # the node's own registry, on the metrics listener
+        self.metrics = NodeMetrics(self.reactor)  # its own registry, on the metrics listener
         if config.metrics is not None:  # else nothing observes: no cost
             self.router.observe = self.metrics.observe_request
             self.db.observe = self.metrics.observe_transaction
