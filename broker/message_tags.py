@@ -61,6 +61,8 @@ class MessageTags:
         self._by_organisation = {org: self._common | frozenset(names)
                                  for org, names in config.organisations.items()}
         self.refusals: Counter[str] = Counter()  # refused sends per reason (kept across restarts)
+        # Told the sender and reason of each refused send (the statistics count them).
+        self.refusal_listeners: list[Callable[[str, str], None]] = []
 
     def summary(self) -> dict[str, Any]:
         """What the policy document says of message tags: the tags allowed to everyone and to
@@ -86,6 +88,14 @@ class MessageTags:
     def check(self, user_id: str, event_type: str, content: dict[str, Any]) -> int | None:
         """Refuse a content whose tags are malformed or not allowed; the auto-delete lifetime
         in milliseconds for an ``auto_delete`` message, else None."""
+        try:
+            return self._checked(user_id, event_type, content)
+        except InvalidInput as e:
+            for listener in self.refusal_listeners:
+                listener(user_id, str(e.extra.get(REASON_FIELD, "")))
+            raise
+
+    def _checked(self, user_id: str, event_type: str, content: dict[str, Any]) -> int | None:
         tags = content.get(TAGS_FIELD)
         lifetime = content.get(LIFETIME_FIELD)
         if tags is None and lifetime is None:

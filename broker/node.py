@@ -365,6 +365,7 @@ class Node:
         self.media.on_upload = stats.uploaded
         self.room_creation.on_created = stats.room_created
         self.policy.refusal_listeners.append(stats.refused)
+        self.message_tags.refusal_listeners.append(stats.refused_tags)
         self.federation.sender.set_delivered(stats.federation_sent)
         self.statistics_report = StatisticsReport(self.stores.statistics, self.admin.authority,
                                                   self.admin.audit, self.clock)

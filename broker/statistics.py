@@ -1,11 +1,11 @@
 """Metadata-only usage statistics, counted in memory and kept as daily aggregates.
 
 Each count is a memory increment on the path that does the thing (a message sent, a sync, an
-upload, a room created, a refusal, a federation transaction, a purge batch): a dictionary
-update, never a database round trip.  What was counted is added to ``statistics_daily`` every
-:data:`FLUSH_SECONDS` and at shutdown in one transaction (:mod:`broker.periodic_writes`).  Only
-counts are kept, per UTC day, organisation and metric: never a message, a room, a file name or
-a user ID.
+upload, a room created, a refusal of the access policy or of a message's tags, a federation
+transaction, a purge batch): a dictionary update, never a database round trip.  What was
+counted is added to ``statistics_daily`` every :data:`FLUSH_SECONDS` and at shutdown in one
+transaction (:mod:`broker.periodic_writes`).  Only counts are kept, per UTC day, organisation
+and metric: never a message, a room, a file name or a user ID.
 
 The organisation of a count is the organisation its local user is verified in now (read from
 memory, as the message tags do); users in none, users of other servers and what belongs to the
@@ -81,7 +81,7 @@ class Statistics(PeriodicWrites[Pending]):
         self._sums: Counter[Key] = Counter()
         self._active: dict[tuple[str, str], set[str]] = {}  # (day, organisation) -> users
         self._active_written: dict[tuple[str, str], int] = {}
-        self._remembered = 0  # user IDs held in _active
+        self.remembered = 0  # user IDs held in memory (all days)
 
     # -- counting (memory only) -----------------------------------------------------------------
     def _organisation(self, user_id: str) -> str:
@@ -96,9 +96,9 @@ class Statistics(PeriodicWrites[Pending]):
         """A local user sent or synced."""
         key = (day_of(self.clock.time_ms()), self._organisation(user_id))
         users = self._active.setdefault(key, set())
-        if user_id not in users and self._remembered < MAX_ACTIVE_PER_DAY:
+        if user_id not in users and self.remembered < MAX_ACTIVE_PER_DAY:
             users.add(user_id)
-            self._remembered += 1
+            self.remembered += 1
 
     def message_sent(self, user_id: str) -> None:
         self._count(self._organisation(user_id), MESSAGES)
@@ -115,6 +115,10 @@ class Statistics(PeriodicWrites[Pending]):
     def refused(self, decision: Decision, rule: str) -> None:
         """The access policy refused ``decision`` by ``rule``."""
         self._count(self._organisation(decision.actor), REFUSALS, rule)
+
+    def refused_tags(self, user_id: str, reason: str) -> None:
+        """A send refused for its message tags, by ``reason``."""
+        self._count(self._organisation(user_id), REFUSALS, reason)
 
     def federation_sent(self, peer: str, pdus: int, edus: int) -> None:
         self._count(NODE, PDUS_SENT, peer, pdus)
@@ -153,7 +157,7 @@ class Statistics(PeriodicWrites[Pending]):
         today = day_of(self.clock.time_ms())
         for key in [k for k, users in self._active.items()
                     if k[0] < today and self._active_written.get(k, 0) == len(users)]:
-            self._remembered -= len(self._active.pop(key))
+            self.remembered -= len(self._active.pop(key))
             self._active_written.pop(key, None)
 
     async def flush(self) -> None:

@@ -440,3 +440,18 @@ def test_destination_health_shows_a_failing_destination_backing_off(h: Harness) 
     h.transport.last("b.example").succeed()
     health = {name: (waiting, failed) for name, waiting, failed in h.sender.destination_health()}
     assert health == {"a.example": (True, 1), "b.example": (False, 0)}
+
+
+# -- what the statistics are told -----------------------------------------------------------------
+def test_each_transaction_a_destination_took_is_told_with_its_pdus_and_edus(h: Harness) -> None:
+    told: list[tuple[str, int, int]] = []
+    h.sender.set_delivered(lambda destination, pdus, edus: told.append((destination, pdus, edus)))
+    h.enqueue(2, ["a.example"])
+    h.sender.enqueue_edu("a.example", "m.direct_to_device", {"n": 1}, persistent=True)
+    h.reactor.advance(0)
+    h.transport.last("a.example").fail(HttpError(500))  # not taken: nothing told
+    assert told == []
+    h.reactor.advance(3600)
+    h.drain("a.example")
+    assert sum(pdus for _, pdus, _ in told) == 2 and sum(edus for _, _, edus in told) == 1
+    assert {destination for destination, _, _ in told} == {"a.example"}

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from broker.admin.statistics import rows_of
 from tests.inprocess_node import InProcessNode
 from tests.node_engines import Engine, engines, run_for, stored_json
 from tests.retention_room import Room
@@ -178,3 +179,12 @@ def test_nothing_is_purged_while_retention_is_disabled(tmp_path: Path) -> None:
         assert local.node.retention_purge.counts.runs == 0
     finally:
         local.close()
+
+
+def test_the_events_purged_are_counted_in_the_days_statistics(engine: Engine) -> None:
+    local, _ = five_expired(engine)
+    purge(local)
+    local.run(local.node.statistics.flush())
+    counts = result_of(local.node.stores.statistics.between("2026-01-01", "2026-01-01"))
+    assert [row["retention_purged_events"] for row in rows_of(counts)
+            if row["organisation"] is None] == [5]

@@ -141,6 +141,16 @@ def test_policy_refusals_count_per_rule_and_organisation(scene: Scene) -> None:
     assert scene.rows()[None]["refusals"] == {answer["in.gov.broker.reason"]: 1}
 
 
+def test_a_send_refused_for_its_tags_counts_under_its_reason(scene: Scene) -> None:
+    path = f"/rooms/{quote(scene.room_id)}/send/m.room.message/t{next(TXN)}"
+    status, answer = scene.node.client("vera", "PUT", path, {
+        "msgtype": "m.text", "body": BODY, "in.gov.broker.tags": ["no_such_tag"]})
+    assert status == 400, answer
+    scene.flush()
+    row = scene.rows()["mha"]
+    assert (row["refusals"], row["messages_sent"]) == ({"unknown_message_tag": 1}, 0)
+
+
 def test_csv_answers_the_same_rows_with_a_column_per_count(scene: Scene) -> None:
     scene.send("vera", 2)
     scene.upload("dan")
