@@ -34,6 +34,7 @@ from storage.statistics import Key, StatisticsStore
 FLUSH_SECONDS = 30.0
 MAX_ACTIVE_PER_DAY = 1_000_000  # distinct users remembered per day, all organisations
 
+DAY_MS = 86_400_000
 NODE = ""  # the organisation of what belongs to no organisation
 
 MESSAGES = "messages_sent"
@@ -82,19 +83,29 @@ class Statistics(PeriodicWrites[Pending]):
         self._active: dict[tuple[str, str], set[str]] = {}  # (day, organisation) -> users
         self._active_written: dict[tuple[str, str], int] = {}
         self.remembered = 0  # user IDs held in memory (all days)
+        self._day: tuple[int, str] = (-1, "")  # the last day asked: its number and name
 
     # -- counting (memory only) -----------------------------------------------------------------
+    def today(self) -> str:
+        """The UTC day now, ``YYYY-MM-DD`` (formatted once a day)."""
+        ms = self.clock.time_ms()
+        number, name = self._day
+        if ms // DAY_MS != number:
+            number, name = ms // DAY_MS, day_of(ms)
+            self._day = (number, name)
+        return name
+
     def _organisation(self, user_id: str) -> str:
         if not user_id.endswith(self.suffix):
             return NODE
         return self.organisation_of(user_id) or NODE
 
     def _count(self, organisation: str, metric: str, item: str = "", by: int = 1) -> None:
-        self._sums[(day_of(self.clock.time_ms()), organisation, metric, item)] += by
+        self._sums[(self.today(), organisation, metric, item)] += by
 
     def active(self, user_id: str) -> None:
         """A local user sent or synced."""
-        key = (day_of(self.clock.time_ms()), self._organisation(user_id))
+        key = (self.today(), self._organisation(user_id))
         users = self._active.setdefault(key, set())
         if user_id not in users and self.remembered < MAX_ACTIVE_PER_DAY:
             users.add(user_id)
@@ -154,7 +165,7 @@ class Statistics(PeriodicWrites[Pending]):
 
     def _forget_past_days(self) -> None:
         """Drop the active users of the days before today once all of them are written."""
-        today = day_of(self.clock.time_ms())
+        today = self.today()
         for key in [k for k, users in self._active.items()
                     if k[0] < today and self._active_written.get(k, 0) == len(users)]:
             self.remembered -= len(self._active.pop(key))

@@ -11,6 +11,7 @@ from typing import Any
 from twisted.internet import defer
 from twisted.internet.task import Clock as FakeReactor
 
+from broker import statistics
 from broker.admin.statistics import rows_of
 from broker.services.federation_transactions import TransactionReceiver
 from broker.statistics import Statistics
@@ -153,3 +154,13 @@ def test_an_inbound_transaction_counts_once_even_when_sent_again() -> None:
     for _ in range(2):
         result_of(defer.ensureDeferred(receiver.receive("b.example", "t1", [], edus)))
     assert told == [("b.example", 0, 2)]
+
+
+def test_at_most_the_bound_of_active_users_is_remembered(database: Database,
+                                                          monkeypatch: Any) -> None:
+    monkeypatch.setattr(statistics, "MAX_ACTIVE_PER_DAY", 2)
+    stats, _ = counting(database)
+    for name in ("a", "b", "c"):
+        stats.active(f"@{name}:node.test")
+    written(stats)
+    assert (stats.remembered, rows(database)[("2026-01-01", None)]["active_users"]) == (2, 2)
