@@ -3,8 +3,9 @@
 A subclass says what is waiting to be written (:meth:`PeriodicWrites.pending`), how to write it
 in one transaction (:meth:`PeriodicWrites.write`) and what was written once the write succeeded
 (:meth:`PeriodicWrites.written`).  This class writes every ``interval`` seconds on the
-reactor's clock and once more at shutdown; one write at a time (a flush asked during another
-waits for it, then writes what is left).  A write that fails leaves everything pending, so it
+reactor's clock (a :class:`broker.periodic.Periodic` job, which also writes at start) and once
+more at shutdown; one write at a time (a flush asked during another waits for it, then writes
+what is left).  A write that fails leaves everything pending, so it
 goes with the next one: nothing counted is lost while the node runs, a crash loses at most the
 last interval.  Used by :mod:`broker.refusal_counts` and :mod:`broker.statistics`.
 """
@@ -14,7 +15,9 @@ from __future__ import annotations
 import logging
 from typing import Any, Generic, TypeVar
 
-from twisted.internet import defer, task
+from twisted.internet import defer
+
+from broker.periodic import Periodic
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +28,7 @@ class PeriodicWrites(Generic[T]):
     def __init__(self, interval: float, what: str) -> None:
         self.interval = interval
         self.what = what  # named in the log line of a failed write
-        self._loop: task.LoopingCall | None = None
+        self._job: Periodic | None = None
         self._writing: defer.Deferred[None] | None = None
 
     def pending(self) -> T | None:
@@ -64,12 +67,11 @@ class PeriodicWrites(Generic[T]):
     def start(self, reactor: Any) -> None:
         """Write every ``interval`` seconds (and call :meth:`stop` before the database
         closes)."""
-        self._loop = task.LoopingCall(lambda: defer.ensureDeferred(self._write_quietly()))
-        self._loop.clock = reactor
-        self._loop.start(self.interval, now=False)
+        self._job = Periodic(self.write_pending, f"writing the {self.what}")
+        self._job.start(reactor, self.interval)
 
     def stop(self) -> defer.Deferred[None]:
         """Stop writing every ``interval`` seconds, after one last write."""
-        if self._loop is not None and self._loop.running:
-            self._loop.stop()
+        if self._job is not None:
+            self._job.stop()
         return defer.ensureDeferred(self._write_quietly())
