@@ -69,6 +69,7 @@ from broker.image_packs import ImagePacks
 from broker.invite_permissions import RULE as INVITE_PERMISSIONS_RULE
 from broker.invite_permissions import InvitePermissions
 from broker.mail import Mailer
+from broker.media.expired import ExpiredMedia
 from broker.media.files import MediaFiles
 from broker.media.repository import MediaRepository
 from broker.message_tags import MessageTags
@@ -483,8 +484,9 @@ class Node:
         self.federation.sender.set_outgoing_pdus(
             partial(self.retention.prune_expired, room_of=self.rooms.registry.cached))
         self.visibility = Visibility(self.stores.events, self.stream, self.retention)
-        self.retention_purge = RetentionPurge(self.stores.retention, self.retention,
-                                              self.clock, self._retention_purged)
+        self.retention_purge = RetentionPurge(
+            self.stores.retention, self.retention, self.clock, self._retention_purged,
+            ExpiredMedia(self.stores.media_deletions, self.media.files, self.server_name))
         self.deactivated_data = DeactivatedData(  # deactivated accounts' personal data
             self.stores.deactivated_data, self.config.retention.deactivated_account_data_ms,
             self.config.retention.purge_interval_ms, self.clock, self._personal_data_deleted)

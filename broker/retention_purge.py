@@ -22,6 +22,7 @@ from typing import Any
 from twisted.internet import defer, task
 
 from broker.clock import Clock
+from broker.media.expired import ExpiredMedia
 from broker.retention import Retention, stated_lifetime
 from storage.retention import RetentionStore
 
@@ -38,6 +39,8 @@ class PurgeCounts:
     """What the purge did since the node started."""
 
     events: int = 0  # counted batch by batch, so a long purge shows its progress
+    media: int = 0  # local media only purged events used, files removed
+    media_bytes: int = 0  # their content and thumbnails
     runs: int = 0
     failed_runs: int = 0
     last_run_ts: int | None = None
@@ -45,14 +48,16 @@ class PurgeCounts:
     run_events: int = 0  # purged by the run under way, or by the last one
 
     def to_json(self) -> dict[str, Any]:
-        return {"events_purged": self.events, "runs": self.runs,
+        return {"events_purged": self.events, "media_deleted": self.media,
+                "media_bytes_freed": self.media_bytes, "runs": self.runs,
                 "failed_runs": self.failed_runs, "last_run_ts": self.last_run_ts}
 
 
 class RetentionPurge:
     def __init__(self, store: RetentionStore, retention: Retention, clock: Clock,
-                 purged: Purged, batch: int = BATCH) -> None:
+                 purged: Purged, media: ExpiredMedia, batch: int = BATCH) -> None:
         self.store = store
+        self.media = media
         self.retention = retention
         self.clock = clock
         self.purged = purged
@@ -99,6 +104,10 @@ class RetentionPurge:
         try:
             for room_id, lifetime in sorted((await self.lifetimes()).items()):
                 done += await self.purge_room(room_id, lifetime)
+            # The files of the media deleted with the events (and any a crash left listed).
+            media, size = await self.media.remove_files()
+            self.counts.media += media
+            self.counts.media_bytes += size
             if done:
                 # The content leaves the disk too: freed pages, WAL frames, dead tuples.
                 await self.store.reclaim()
@@ -106,8 +115,9 @@ class RetentionPurge:
             self.counts.running = False
         self.counts.runs += 1
         self.counts.last_run_ts = self.clock.time_ms()
-        if done:
-            logger.info("retention: purged the content of %d expired events", done)
+        if done or media:
+            logger.info("retention: purged the content of %d expired events and %d media"
+                        " files (%d bytes)", done, media, size)
         return done
 
     async def purge_room(self, room_id: str, lifetime: int) -> int:
@@ -115,7 +125,8 @@ class RetentionPurge:
         before = self.clock.time_ms() - lifetime
         done = 0
         while True:
-            ids = await self.store.purge_batch(room_id, before, self.batch)
+            ids = await self.store.purge_batch(room_id, before, self.batch,
+                                               self.media.server_name)
             if ids:
                 self.purged(room_id, ids)
                 done += len(ids)

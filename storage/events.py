@@ -22,6 +22,7 @@ from protocol.redaction import prune_event_dict
 from protocol.room_versions import get_room_version
 from storage.at_rest import EVENTS_JSON, AtRest
 from storage.database import Cursor, Database
+from storage.media_references import record_references
 
 StateKey = tuple[str, str]
 # Per user, their membership over time; and the room's history visibility over time: (stream
@@ -133,15 +134,18 @@ class EventStore:
                     (room["room_id"], room["room_version"], room["creator"],
                      bool(room.get("is_public", False)), room["created_ts"]))
         timeline = [i for i in items if not i.outlier]
+        texts = [event_json(i.event) for i in items]
         cur.executemany(
             "INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender,"
             " depth, origin_server_ts, json, outlier, txn_device_id, txn_id)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(i.stream_ordering, i.event.event_id, i.event.room_id, i.event.type,
               i.event.state_key, i.event.sender, i.event.depth, i.event.origin_server_ts,
-              cur.at_rest.seal(EVENTS_JSON, event_json(i.event)), i.outlier,
+              cur.at_rest.seal(EVENTS_JSON, text), i.outlier,
               *(i.txn_key[1:] if i.txn_key else (None, None)))
-             for i in items])
+             for i, text in zip(items, texts, strict=True)])
+        record_references(cur, ((i.event.event_id, text, i.event.content)
+                                for i, text in zip(items, texts, strict=True)))
         groups = [i.new_state_group for i in items if i.new_state_group is not None]
         cur.executemany(
             "INSERT INTO state_groups (id, room_id, prev_group, delta_depth) VALUES (?, ?, ?, ?)",

@@ -16,10 +16,12 @@ from protocol.room_versions import RoomVersion, get_room_version
 from storage.at_rest import EVENTS_JSON, FEDERATION_PDU
 from storage.database import Cursor, Database
 from storage.events import read_event_json, write_event_json
+from storage.media_references import release_txn
 from storage.reclaim import Reclaimed, reclaim
 
 # The tables a purge rewrites or deletes from: their freed space is reclaimed after a run.
-PURGED_TABLES = ("events", "event_expiry", "federation_outbound_pdus")
+PURGED_TABLES = ("events", "event_expiry", "federation_outbound_pdus", "media_references",
+                 "media", "media_thumbnails")
 
 
 class RetentionStore:
@@ -47,15 +49,18 @@ class RetentionStore:
 
         return self.db.run_interaction("retention_room_creators", txn)
 
-    def purge_batch(self, room_id: str, before_ts: int, limit: int
+    def purge_batch(self, room_id: str, before_ts: int, limit: int, server_name: str = ""
                     ) -> defer.Deferred[list[str]]:
         """Prune up to ``limit`` non-state events of the room sent before ``before_ts`` and
-        not purged yet, oldest first, in one transaction; their IDs."""
+        not purged yet, oldest first, in one transaction; their IDs.  The media of
+        ``server_name`` that only they used is deleted with them (its files are listed in
+        ``media_deletions``, :mod:`storage.media_references`)."""
         return self.db.run_interaction("retention_purge_batch", self._purge_batch_txn,
-                                       room_id, before_ts, limit)
+                                       room_id, before_ts, limit, server_name)
 
     @staticmethod
-    def _purge_batch_txn(cur: Cursor, room_id: str, before_ts: int, limit: int) -> list[str]:
+    def _purge_batch_txn(cur: Cursor, room_id: str, before_ts: int, limit: int,
+                         server_name: str = "") -> list[str]:
         version = cur.select_one("SELECT room_version FROM rooms WHERE room_id = ?", (room_id,))
         if version is None:
             return []
@@ -73,6 +78,7 @@ class RetentionStore:
         # A purged message has nothing left to auto-delete.
         cur.executemany("DELETE FROM event_expiry WHERE event_id = ?", [(i,) for i in ids])
         _prune_queued(cur, room_version, ids)
+        release_txn(cur, ids, server_name)
         return ids
 
     def reclaim(self) -> defer.Deferred[Reclaimed]:

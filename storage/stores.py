@@ -20,6 +20,7 @@ from storage.filters import FilterStore
 from storage.image_packs import ImagePackStore
 from storage.key_backup import KeyBackupStore
 from storage.media import MediaStore
+from storage.media_references import MediaDeletionStore
 from storage.organisation_accounts import OrganisationAccountStore
 from storage.organisations import OrganisationStore
 from storage.push_rules import PushRuleStore
@@ -53,6 +54,7 @@ class Stores:
         self.filters = FilterStore(db)
         self.push_rules = PushRuleStore(db)
         self.media = MediaStore(db)
+        self.media_deletions = MediaDeletionStore(db)
         self.receipts = ReceiptStore(db)
         self.reports = ReportStore(db)
         self.user_directory = UserDirectoryStore(db)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 import tempfile
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
@@ -188,3 +189,20 @@ class MediaFiles:
 
     async def remove(self, path: Path) -> None:
         await threads.deferToThread(path.unlink, True)
+
+    async def remove_media(self, media_id: str) -> None:
+        """Remove the media's content file and every thumbnail of it (missing ones are no
+        error), and the folders left empty."""
+
+        def remove() -> None:
+            self.content_path(media_id).unlink(missing_ok=True)
+            thumbnails = self.root.joinpath("local_thumbnails", *self._split(media_id))
+            shutil.rmtree(thumbnails, ignore_errors=True)
+            for folder in (self.content_path(media_id).parent, thumbnails.parent):
+                for parent in (folder, folder.parent):
+                    try:
+                        parent.rmdir()  # only when empty
+                    except OSError:
+                        break
+
+        await threads.deferToThread(remove)
