@@ -232,6 +232,17 @@ class Database:
                 self._connections.append(conn)
         return conn
 
+    def _lost(self, conn: Any) -> bool:
+        """Whether a PostgreSQL connection was closed under the node (a server restart, a
+        terminated backend, a network cut): psycopg2 marks it closed once it notices."""
+        return self.engine == "postgres" and bool(conn.closed)
+
+    def _forget_connection(self, conn: Any) -> None:
+        self._local.conn = None
+        with self._lock:
+            if conn in self._connections:
+                self._connections.remove(conn)
+
     # -- transactions -----------------------------------------------------------------------
     def run_sync(self, desc: str, func: Callable[..., R], *args: Any, **kwargs: Any) -> R:
         """Run ``func(cursor, *args)`` in one transaction on the calling thread."""
@@ -251,10 +262,14 @@ class Database:
                     self.observe(desc, elapsed, True)
                 return result
             except Exception as e:
-                try:
-                    conn.rollback()
-                except Exception:  # pragma: no cover
-                    logger.exception("rollback failed in %s", desc)
+                if self._lost(conn):  # the server went away: the next transaction reconnects
+                    logger.warning("transaction %s lost its database connection: %s", desc, e)
+                    self._forget_connection(conn)
+                else:
+                    try:
+                        conn.rollback()
+                    except Exception:  # pragma: no cover
+                        logger.exception("rollback failed in %s", desc)
                 if _is_retryable(e) and attempt < 4:
                     logger.warning("retrying transaction %s after %s", desc, e)
                     time.sleep(0.01 * (2**attempt))
