@@ -60,7 +60,7 @@ from broker.group_rules import GroupRules
 from broker.health import Health
 from broker.http.channel import make_site
 from broker.http.guards import Guards
-from broker.http.metrics_resource import MetricsResource
+from broker.http.metrics_resource import listen_metrics
 from broker.http.server import ListenerResource, Router
 from broker.http.user_auth import RequestUsers
 from broker.image_pack_content import PackContent
@@ -579,12 +579,9 @@ class Node:
         self.router.compile()
 
     def listen(self) -> None:
-        metrics = self.config.metrics
-        if metrics is not None:
-            port = self.reactor.listenTCP(metrics.port, make_site(MetricsResource(
-                self.metrics.scrape)), interface=metrics.bind_address)
-            self.ports.append(port)
-            logger.info("metrics on %s:%d/metrics", metrics.bind_address, port.getHost().port)
+        if self.config.metrics is not None:
+            self.ports.append(listen_metrics(self.reactor, self.config.metrics,
+                                             self.metrics.scrape))
         for listener in self.config.listeners:
             site = make_site(ListenerResource(self.router, listener.resources))
             if listener.tls_certificate is not None and listener.tls_private_key is not None:

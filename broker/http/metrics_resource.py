@@ -13,6 +13,9 @@ from twisted.web import server
 from twisted.web.http import Request
 from twisted.web.resource import Resource
 
+from broker.config import MetricsListener
+from broker.http.channel import make_site
+
 logger = logging.getLogger(__name__)
 
 Scrape = Callable[[], Awaitable[bytes]]
@@ -52,3 +55,11 @@ class MetricsResource(Resource):
         if request.method != b"HEAD":
             request.write(body)
         request.finish()
+
+
+def listen_metrics(reactor: Any, listener: MetricsListener, scrape: Scrape) -> Any:
+    """Open the metrics listener; its port."""
+    port = reactor.listenTCP(listener.port, make_site(MetricsResource(scrape)),
+                             interface=listener.bind_address)
+    logger.info("metrics on %s:%d/metrics", listener.bind_address, port.getHost().port)
+    return port
