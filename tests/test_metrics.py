@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -14,6 +15,7 @@ from broker.metrics import NodeGauges, NodeMetrics, PurgeSources
 from broker.notifier import Notifier
 from broker.retention_purge import PurgeCounts
 from federation.sender.expiry import ExpiredCounts
+from tests.inprocess_node import InProcessNode
 from tests.storage_helpers import result_of
 
 
@@ -130,3 +132,30 @@ def test_purge_progress_shows_a_run_under_way() -> None:
     assert seen[("broker_retention_purge_run_events", ())] == 500
     assert seen[("broker_undelivered_deleted_total", (("kind", "to_device_expired"),))] == 4
     assert seen[("broker_undelivered_deleted_total", (("kind", "federation_pdus"),))] == 6
+
+
+# -- wiring ------------------------------------------------------------------------------------
+def test_a_node_without_metrics_config_neither_listens_for_nor_observes_them(
+        tmp_path: Path) -> None:
+    harness = InProcessNode(tmp_path)
+    try:
+        node = harness.node
+        node.listen()
+        assert [port for port, *_ in harness.reactor.tcpServers] == [
+            listener.port for listener in node.config.listeners]
+        assert node.router.observe is None and node.db.observe is None
+    finally:
+        harness.close()
+
+
+def test_a_node_with_a_metrics_port_listens_on_it_apart_on_loopback(tmp_path: Path) -> None:
+    harness = InProcessNode(tmp_path, config={"metrics": {"port": 9101}})
+    try:
+        node = harness.node
+        node.listen()
+        metrics = [(port, interface) for port, _factory, _backlog, interface
+                   in harness.reactor.tcpServers if port == 9101]
+        assert metrics == [(9101, "127.0.0.1")]
+        assert node.router.observe is not None and node.db.observe is not None
+    finally:
+        harness.close()
