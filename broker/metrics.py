@@ -207,6 +207,12 @@ class NodeGauges(Collector):
         yield CounterMetricFamily("broker_retention_purged_events",
                                   "Expired events whose content the retention purge removed",
                                   value=counts.events)
+        yield CounterMetricFamily("broker_retention_purged_media",
+                                  "Local media files deleted with the expired events that alone"
+                                  " used them", value=counts.media)
+        yield CounterMetricFamily("broker_retention_purged_media_bytes",
+                                  "Bytes those media files and their thumbnails held",
+                                  value=counts.media_bytes)
         yield CounterMetricFamily("broker_retention_purge_runs", "Retention purge runs done",
                                   value=counts.runs)
         yield CounterMetricFamily("broker_retention_purge_failed_runs",

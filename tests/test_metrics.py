@@ -124,12 +124,15 @@ def test_a_scrape_without_the_database_answers_without_the_queue_depths() -> Non
 
 
 def test_purge_progress_shows_a_run_under_way() -> None:
-    counts = PurgeCounts(events=1500, runs=2, running=True, run_events=500)
+    counts = PurgeCounts(events=1500, media=3, media_bytes=4096, runs=2, running=True,
+                         run_events=500)
     metrics, _ = watched(counts=counts)
     seen = samples(metrics)
     assert seen[("broker_retention_purged_events_total", ())] == 1500
     assert seen[("broker_retention_purge_running", ())] == 1
     assert seen[("broker_retention_purge_run_events", ())] == 500
+    assert seen[("broker_retention_purged_media_total", ())] == 3
+    assert seen[("broker_retention_purged_media_bytes_total", ())] == 4096
     assert seen[("broker_undelivered_deleted_total", (("kind", "to_device_expired"),))] == 4
     assert seen[("broker_undelivered_deleted_total", (("kind", "federation_pdus"),))] == 6
 
