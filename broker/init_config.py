@@ -117,6 +117,12 @@ audit:
 #   # content changed; changes made through the admin API are kept.
 #   path: organisations.yaml
 
+# metrics:
+#   # Prometheus metrics at /metrics on a listener of their own (off without a port); keep it
+#   # to your monitoring network. See docs/admin/metrics.md.
+#   port: 9101
+#   bind_address: 127.0.0.1
+
 logging:
   level: INFO
 """
