@@ -86,6 +86,7 @@ from broker.restatements import AttestedUsers
 from broker.retention import Retention
 from broker.retention_orgs import OrganisationDefaults
 from broker.retention_purge import RetentionPurge
+from broker.room_census import RoomCensus
 from broker.rooms.aliases import Aliases
 from broker.rooms.backfill import Backfiller
 from broker.rooms.client_events import ClientEvents
@@ -148,6 +149,7 @@ LAST_SEEN_FLUSH_SECONDS = 60.0
 
 class Node:
     federation: Federation
+    room_census: RoomCensus
 
     def __init__(self, config: NodeConfig, reactor: Any = None) -> None:
         self.config = config
@@ -266,6 +268,8 @@ class Node:
         self.reactor.addSystemEventTrigger("before", "shutdown", self.refusal_counts.stop)
         self.statistics.start(self.reactor)  # the usage counted, written in batches
         self.reactor.addSystemEventTrigger("before", "shutdown", self.statistics.stop)
+        self.room_census.start(self.reactor)
+        self.reactor.addSystemEventTrigger("before", "shutdown", self.room_census.stop)
         self.admin.changes.start(self.reactor)
         self.admin.audit.start(self.reactor)  # signs the audit log's head periodically
         self.official_members.start(self.reactor)  # users no longer verified leave groups
@@ -368,6 +372,9 @@ class Node:
         self.policy.refusal_listeners.append(stats.refused)
         self.message_tags.refusal_listeners.append(stats.refused_tags)
         self.federation.sender.set_delivered(stats.federation_sent)
+        # the rooms held, by kind
+        self.room_census = RoomCensus(self.stores.room_admin, self.stores.state, stats,
+                                      self.server_name)
         self.statistics_report = StatisticsReport(self.stores.statistics, self.admin.authority,
                                                   self.admin.audit, self.clock)
 

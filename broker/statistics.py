@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +40,7 @@ NODE = ""  # the organisation of what belongs to no organisation
 MESSAGES = "messages_sent"
 ACTIVE = "active_users"
 ROOMS = "rooms_created"  # item: the room kind
+HELD = "rooms"  # item: the room kind; the largest census of the day
 FILES = "files_uploaded"
 FILE_BYTES = "file_bytes"
 PURGED = "retention_purged_events"
@@ -83,6 +84,7 @@ class Statistics(PeriodicWrites[Pending]):
         self._active: dict[tuple[str, str], set[str]] = {}  # (day, organisation) -> users
         self._active_written: dict[tuple[str, str], int] = {}
         self.remembered = 0  # user IDs held in memory (all days)
+        self._held: dict[Key, int] = {}  # the last room census, until written
         self._day: tuple[int, str] = (-1, "")  # the last day asked: its number and name
 
     # -- counting (memory only) -----------------------------------------------------------------
@@ -95,7 +97,8 @@ class Statistics(PeriodicWrites[Pending]):
             self._day = (number, name)
         return name
 
-    def _organisation(self, user_id: str) -> str:
+    def organisation(self, user_id: str) -> str:
+        """The organisation a user's counts go to ('' for none)."""
         if not user_id.endswith(self.suffix):
             return NODE
         return self.organisation_of(user_id) or NODE
@@ -105,31 +108,37 @@ class Statistics(PeriodicWrites[Pending]):
 
     def active(self, user_id: str) -> None:
         """A local user sent or synced."""
-        key = (self.today(), self._organisation(user_id))
+        key = (self.today(), self.organisation(user_id))
         users = self._active.setdefault(key, set())
         if user_id not in users and self.remembered < MAX_ACTIVE_PER_DAY:
             users.add(user_id)
             self.remembered += 1
 
     def message_sent(self, user_id: str) -> None:
-        self._count(self._organisation(user_id), MESSAGES)
+        self._count(self.organisation(user_id), MESSAGES)
         self.active(user_id)
 
     def room_created(self, creator: str, facts: RoomFacts) -> None:
-        self._count(self._organisation(creator), ROOMS, room_kind(facts))
+        self._count(self.organisation(creator), ROOMS, room_kind(facts))
+
+    def rooms_held(self, counts: Mapping[tuple[str, str], int]) -> None:
+        """A census of the rooms held: (organisation, kind) -> rooms."""
+        today = self.today()
+        for (organisation, kind), rooms in counts.items():
+            self._held[(today, organisation, HELD, kind)] = rooms
 
     def uploaded(self, user_id: str, size: int) -> None:
-        organisation = self._organisation(user_id)
+        organisation = self.organisation(user_id)
         self._count(organisation, FILES)
         self._count(organisation, FILE_BYTES, by=size)
 
     def refused(self, decision: Decision, rule: str) -> None:
         """The access policy refused ``decision`` by ``rule``."""
-        self._count(self._organisation(decision.actor), REFUSALS, rule)
+        self._count(self.organisation(decision.actor), REFUSALS, rule)
 
     def refused_tags(self, user_id: str, reason: str) -> None:
         """A send refused for its message tags, by ``reason``."""
-        self._count(self._organisation(user_id), REFUSALS, reason)
+        self._count(self.organisation(user_id), REFUSALS, reason)
 
     def federation_sent(self, peer: str, pdus: int, edus: int) -> None:
         self._count(NODE, PDUS_SENT, peer, pdus)
@@ -150,6 +159,7 @@ class Statistics(PeriodicWrites[Pending]):
             {(day, organisation, ACTIVE, ""): len(users)
              for (day, organisation), users in self._active.items()
              if len(users) != self._active_written.get((day, organisation), 0)})
+        found.highs.update(self._held)
         return found if found.sums or found.highs else None
 
     async def write(self, pending: Pending) -> None:
@@ -159,8 +169,12 @@ class Statistics(PeriodicWrites[Pending]):
         self._sums.subtract(pending.sums)
         for key in [key for key, count in self._sums.items() if count <= 0]:
             del self._sums[key]
-        for (day, organisation, _, _), count in pending.highs.items():
-            self._active_written[(day, organisation)] = count
+        for key, count in pending.highs.items():
+            day, organisation, metric, _ = key
+            if metric == ACTIVE:
+                self._active_written[(day, organisation)] = count
+            elif self._held.get(key) == count:  # not replaced by a census since
+                del self._held[key]
         self._forget_past_days()
 
     def _forget_past_days(self) -> None:

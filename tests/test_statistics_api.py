@@ -123,6 +123,29 @@ def test_rooms_created_count_by_kind(scene: Scene) -> None:
     assert scene.rows()["mha"]["rooms_created"] == {"official": 0, "informal": 2, "direct": 1}
 
 
+def test_the_room_census_counts_the_rooms_held_by_kind(scene: Scene) -> None:
+    scene.create("vera", {"preset": "trusted_private_chat", "is_direct": True,
+                          "invite": [scene.ids["dan"]]})
+    scene.create("dan", {"preset": "private_chat", "initial_state": [
+        {"type": "in.gov.broker.group", "state_key": "",
+         "content": {"kind": "official", "organisation": "mha.dm"}}]})
+    scene.node.local.run(scene.node.node.room_census.count())
+    scene.flush()
+    rows = scene.rows()
+    assert (rows["mha"]["rooms"], rows["mha.dm"]["rooms"]) == (
+        {"official": 0, "informal": 1, "direct": 1}, {"official": 1, "informal": 0, "direct": 0})
+
+
+def test_a_later_census_of_the_day_keeps_the_larger_count(scene: Scene) -> None:
+    census = scene.node.node.room_census
+    scene.node.local.run(census.count())
+    scene.flush()
+    scene.create("vera", {"preset": "private_chat"})
+    scene.node.local.run(census.count())
+    scene.flush()
+    assert scene.rows()["mha"]["rooms"]["informal"] == 2
+
+
 def test_uploads_count_files_and_bytes(scene: Scene) -> None:
     scene.upload("vera")
     scene.upload("vera", b"x" * 1000)

@@ -27,6 +27,7 @@ from broker.statistics import (
     DIRECT,
     EDUS_RECEIVED,
     EDUS_SENT,
+    HELD,
     INFORMAL_KIND,
     PDUS_RECEIVED,
     PDUS_SENT,
@@ -77,7 +78,8 @@ def day_range(query: StatisticsQuery, today: str) -> tuple[str, str]:
 
 def empty_row(day: str, organisation: str) -> dict[str, Any]:
     return {"day": day, "organisation": organisation or None, **dict.fromkeys(SINGLE, 0),
-            "rooms_created": dict.fromkeys(KINDS, 0), "refusals": {}, "federation": {}}
+            "rooms": dict.fromkeys(KINDS, 0), "rooms_created": dict.fromkeys(KINDS, 0),
+            "refusals": {}, "federation": {}}
 
 
 def rows_of(counts: list[tuple[str, str, str, str, int]]) -> list[dict[str, Any]]:
@@ -90,8 +92,9 @@ def rows_of(counts: list[tuple[str, str, str, str, int]]) -> list[dict[str, Any]
             row = rows[(day, organisation)] = empty_row(day, organisation)
         if metric in SINGLE:
             row[metric] += count
-        elif metric == ROOMS:
-            row["rooms_created"][item] = row["rooms_created"].get(item, 0) + count
+        elif metric in (HELD, ROOMS):
+            rooms = row["rooms" if metric == HELD else "rooms_created"]
+            rooms[item] = rooms.get(item, 0) + count
         elif metric == REFUSALS:
             row["refusals"][item] = count
         elif metric in TRAFFIC:
@@ -106,12 +109,14 @@ def as_csv(rows: list[dict[str, Any]]) -> bytes:
     peers = sorted({peer for row in rows for peer in row["federation"]})
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["day", "organisation", *SINGLE, *(f"rooms_created.{k}" for k in KINDS),
+    writer.writerow(["day", "organisation", *SINGLE, *(f"rooms.{k}" for k in KINDS),
+                     *(f"rooms_created.{k}" for k in KINDS),
                      *(f"refusals.{rule}" for rule in rules),
                      *(f"federation.{peer}.{t}" for peer in peers for t in TRAFFIC)])
     for row in rows:
         writer.writerow([
             row["day"], row["organisation"] or "", *(row[name] for name in SINGLE),
+            *(row["rooms"].get(k, 0) for k in KINDS),
             *(row["rooms_created"].get(k, 0) for k in KINDS),
             *(row["refusals"].get(rule, 0) for rule in rules),
             *(row["federation"].get(peer, {}).get(t, 0) for peer in peers for t in TRAFFIC)])
