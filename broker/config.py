@@ -102,6 +102,7 @@ SCHEMA: dict[str, Any] = {
     "account_validity": {
         "enabled": _k(bool, default=False),
         "period": _k(int, str),
+        "renew_before": _k(int, str),
     },
     "sync": {
         "wake_batch": _k(int, default=DEFAULT_WAKE_BATCH, minimum=1),
@@ -593,7 +594,10 @@ def _parse_validity(data: dict[str, Any]) -> ValiditySettings:
         return ValiditySettings()
     if data["period"] is None:
         raise ConfigError("account_validity.period", "is required when enabled")
-    return ValiditySettings(True, parse_duration("account_validity.period", data["period"]))
+    renew_before = data["renew_before"]
+    return ValiditySettings(True, parse_duration("account_validity.period", data["period"]),
+                            None if renew_before is None else
+                            parse_duration("account_validity.renew_before", renew_before))
 
 
 def _parse_listeners(items: list[dict[str, Any]], resolve: Any, base_dir: Path

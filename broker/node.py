@@ -171,11 +171,12 @@ class Node:
         self.auth = Auth(self.stores.users, self.clock,
                          PasswordHashing(config.password_hashing, self.reactor),
                          config.caches.tokens)
-        self.validity = AccountValidity(config.account_validity, self.stores.account_validity,
-                                        self.auth, self.clock)
         self.ratelimiter = RateLimiter(config.rate_limits, config.rate_limits_enabled, self.clock)
         self.policy = AccessPolicy()
         self.mailer = Mailer(config.smtp, self.reactor)
+        self.validity = AccountValidity(config.account_validity, self.stores.account_validity,
+                                        self.auth, self.clock, mail=self.mailer,
+                                        public_baseurl=config.public_baseurl)
         self.stream: StreamIdGenerator | None = None
         self.notifier = Notifier(self.clock, self._local_room_audience,
                                  wake_batch=config.sync.wake_batch,
@@ -565,6 +566,7 @@ class Node:
         from broker.admin_api import admin_endpoints
         from broker.admin_api.renewal import RenewalEndpoints
         from broker.client_api import client_endpoints
+        from broker.client_api.account_renewal import AccountRenewalEndpoints
         from broker.client_api.email_verification import EmailVerificationEndpoints
         from broker.federation_api import federation_endpoints
 
@@ -574,7 +576,8 @@ class Node:
                                          self.statistics_report))
         self.admin.accounts.on_created(self.validity.created)  # accounts made without expiry
         self.router.add(RenewalEndpoints(AccountRenewal(
-            self.admin.accounts, self.validity, self.stores.account_validity), self.admin.audit))
+            self.admin.accounts, self.validity, self.stores.account_validity), self.admin.audit),
+            AccountRenewalEndpoints(self.validity))
         self.router.add(EmailVerificationEndpoints(self.email_verification, self.admin.audit))
         if self.config.federation.enabled:
             services = build_federation_services(

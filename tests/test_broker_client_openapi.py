@@ -41,6 +41,7 @@ EXAMPLES: list[tuple[str, str, Any]] = [
     ("POST", P, {"sid": "{sid}", "client_secret": "s3cret", "token": "123456"}),
     ("POST", P, {"sid": "nope", "client_secret": "s3cret", "token": "123456"}),
     ("POST", P, {"sid": "nope", "client_secret": "s3cret"}),
+    ("GET", "/_broker/client/v1/account_validity/renew?token=unknown", None),
 ]
 
 

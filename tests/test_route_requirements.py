@@ -48,6 +48,8 @@ PUBLIC_PATTERNS = {
         "a forgotten or first password: the spec asks for no token",
     r"/_broker/client/v1/password/email/submitToken":
         "the submit_url of a password code (the Identity Service API's submitToken, no token)",
+    r"/_broker/client/v1/account_validity/renew":
+        "a renewal email's link, opened from a mail reader: the emailed token proves the user",
     r"/_matrix/key/v2/server": "a server's own keys",
     r"/_matrix/key/v2/server/(?P<key_id>[^/]+)": "a server's own keys",
     r"/_matrix/key/v2/query": "the notary: the spec leaves key queries unauthenticated",
