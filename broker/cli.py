@@ -79,6 +79,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     reactor: Any = default_reactor
 
+    from broker.gc_tuning import DEFAULT_THRESHOLDS, GcTuning
     from broker.node import Node
 
     node: Node | None = None
@@ -97,6 +98,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     async def boot() -> None:
         await node.start()
+        if config.gc.tuned:  # the process's collector: a node serving, not tests
+            gc = config.gc
+            tuning = GcTuning(reactor, (gc.young_threshold, *DEFAULT_THRESHOLDS[1:]),
+                              gc.full_collection_seconds, gc.full_collection_growth)
+            tuning.start()
+            reactor.addSystemEventTrigger("before", "shutdown", tuning.stop)
         node.listen()
         print(f"broker: node {config.server_name} is running", flush=True)
         if args.ready_fd is not None:

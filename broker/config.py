@@ -17,6 +17,11 @@ import yaml
 
 from broker.account_validity import ValiditySettings
 from broker.auth import DEFAULT_TOKENS
+from broker.gc_tuning import (
+    DEFAULT_FULL_COLLECTION_GROWTH,
+    DEFAULT_FULL_COLLECTION_SECONDS,
+    DEFAULT_THRESHOLDS,
+)
 from broker.notifier import DEFAULT_POSITIONS, DEFAULT_WAKE_BATCH, DEFAULT_WAKE_BUDGET_S
 from broker.passwords import HashingSettings
 from broker.retention import (
@@ -108,6 +113,14 @@ SCHEMA: dict[str, Any] = {
         "wake_batch": _k(int, default=DEFAULT_WAKE_BATCH, minimum=1),
         "wake_budget_ms": _k(float, int, default=DEFAULT_WAKE_BUDGET_S * 1000, minimum=0.1),
         "change_positions": _k(int, default=DEFAULT_POSITIONS, minimum=1),
+    },
+    "gc": {
+        "tuned": _k(bool, default=True),
+        "young_threshold": _k(int, default=DEFAULT_THRESHOLDS[0], minimum=1),
+        "full_collection_seconds": _k(float, int, default=DEFAULT_FULL_COLLECTION_SECONDS,
+                                      minimum=1),
+        "full_collection_growth": _k(float, int, default=DEFAULT_FULL_COLLECTION_GROWTH,
+                                     minimum=0),
     },
     "groups": {
         "official_max_members": _k(int, default=1000, minimum=2),
@@ -310,6 +323,16 @@ class SyncConfig:
 
 
 @dataclass(frozen=True)
+class GcConfig:
+    """How ``broker run`` tunes the garbage collector (see :mod:`broker.gc_tuning`)."""
+
+    tuned: bool = True
+    young_threshold: int = DEFAULT_THRESHOLDS[0]
+    full_collection_seconds: float = DEFAULT_FULL_COLLECTION_SECONDS
+    full_collection_growth: float = DEFAULT_FULL_COLLECTION_GROWTH
+
+
+@dataclass(frozen=True)
 class GroupsConfig:
     """The most members (joined or invited) of an official group and of an informal room, and
     how long what another node attests of its user (verified or public) is held here."""
@@ -399,6 +422,7 @@ class NodeConfig:
     media_store_path: Path
     log_level: str
     sync: SyncConfig = field(default_factory=SyncConfig)
+    gc: GcConfig = field(default_factory=GcConfig)
     federation: FederationConfig = field(default_factory=FederationConfig)
     password_hashing: HashingSettings = field(default_factory=HashingSettings)
     organisations_path: Path | None = None
@@ -462,6 +486,7 @@ def parse_config(raw: Any, base_dir: Path) -> NodeConfig:
         media_store_path=resolve(data["media"]["store_path"], data_dir / "media"),
         log_level=data["logging"]["level"],
         sync=SyncConfig(**data["sync"]),
+        gc=GcConfig(**data["gc"]),
         federation=federation,
         password_hashing=HashingSettings(**data["password_hashing"]),
         organisations_path=resolve(data["organisations"]["path"], base_dir)
