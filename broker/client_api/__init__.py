@@ -17,37 +17,30 @@ CLIENT_V1_PREFIX = "/_matrix/client/v1"
 
 
 def client_endpoints(node: Node) -> list[Endpoints]:
+    return [*_account_endpoints(node), *_room_endpoints(node)]
+
+
+def _account_endpoints(node: Node) -> list[Endpoints]:
+    """Accounts, devices, end-to-end encryption, filters, push rules, media."""
     from broker.client_api.account import AccountEndpoints
     from broker.client_api.account_data import AccountDataEndpoints
     from broker.client_api.capabilities import CapabilityEndpoints
     from broker.client_api.cross_signing import CrossSigningEndpoints
     from broker.client_api.devices import DeviceEndpoints
-    from broker.client_api.directory import DirectoryEndpoints
     from broker.client_api.filters import FilterEndpoints
     from broker.client_api.health import HealthEndpoints
     from broker.client_api.keys import KeyEndpoints
     from broker.client_api.login import LoginEndpoints
     from broker.client_api.media import MediaEndpoints
-    from broker.client_api.messages import HistoryEndpoints
     from broker.client_api.password_email import PasswordEmailEndpoints
-    from broker.client_api.profile import ProfileEndpoints
     from broker.client_api.push_rules import PushRuleEndpoints
-    from broker.client_api.receipts import ReceiptEndpoints
     from broker.client_api.register import RegisterEndpoints
-    from broker.client_api.reports import ReportEndpoints
-    from broker.client_api.room_events import RoomEventEndpoints
     from broker.client_api.room_keys import KeyBackupEndpoints
-    from broker.client_api.rooms import RoomMembershipEndpoints
-    from broker.client_api.sync import SyncEndpoints
     from broker.client_api.tags import TagEndpoints
     from broker.client_api.to_device import ToDeviceEndpoints
-    from broker.client_api.typing import TypingEndpoints
-    from broker.client_api.user_directory import UserDirectoryEndpoints
     from broker.client_api.versions import VersionEndpoints
-    from broker.filtering import CachedFilters
 
     return [
-        # -- accounts, devices, end-to-end encryption, filters, push rules, media --
         AccountDataEndpoints(node.account_data),
         TagEndpoints(node.account_data),
         VersionEndpoints(),
@@ -65,7 +58,24 @@ def client_endpoints(node: Node) -> list[Endpoints]:
         MediaEndpoints(node.media, node.config.max_upload_bytes),
         PushRuleEndpoints(node.push_rules),
         KeyBackupEndpoints(node.key_backups),
-        # -- rooms: events, membership, messages, directory, receipts, typing, sync --
+    ]
+
+
+def _room_endpoints(node: Node) -> list[Endpoints]:
+    """Rooms: events, membership, messages, directory, receipts, typing, sync."""
+    from broker.client_api.directory import DirectoryEndpoints
+    from broker.client_api.messages import HistoryEndpoints
+    from broker.client_api.profile import ProfileEndpoints
+    from broker.client_api.receipts import ReceiptEndpoints
+    from broker.client_api.reports import ReportEndpoints
+    from broker.client_api.room_events import RoomEventEndpoints
+    from broker.client_api.rooms import RoomMembershipEndpoints
+    from broker.client_api.sync import SyncEndpoints
+    from broker.client_api.typing import TypingEndpoints
+    from broker.client_api.user_directory import UserDirectoryEndpoints
+    from broker.filtering import CachedFilters
+
+    return [
         RoomEventEndpoints(node.room_events),
         RoomMembershipEndpoints(node.room_creation, node.membership, node.rooms.user_rooms,
                                 node.config.default_room_version),
