@@ -14,6 +14,7 @@ from twisted.internet import defer
 
 from storage.at_rest import ACCOUNT_DATA_CONTENT
 from storage.database import Cursor, Database, IntegrityError
+from storage.media_references import replace_account_data_references
 
 GLOBAL = ""  # the room_id of global account data
 TAG_TYPE = "m.tag"
@@ -44,6 +45,7 @@ def upsert_account_data_txn(
         " DO UPDATE SET content = excluded.content, stream_id = excluded.stream_id",
         (user_id, room_id, data_type, cur.at_rest.seal_json(ACCOUNT_DATA_CONTENT, content),
          stream_id))
+    replace_account_data_references(cur, user_id, room_id, data_type, content)
 
 
 def _split_rows(cur: Cursor, rows: list[tuple[Any, ...]]

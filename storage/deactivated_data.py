@@ -20,6 +20,7 @@ from __future__ import annotations
 from twisted.internet import defer
 
 from storage.database import Cursor, Database
+from storage.media_references import account_data_key
 from storage.reclaim import Reclaimed, reclaim
 
 # (table, column naming the user): rows deleted outright.
@@ -47,7 +48,7 @@ DELETED: tuple[tuple[str, str], ...] = (
 # The tables the job rewrites or deletes from: their freed space is reclaimed after a run.
 TOUCHED_TABLES = tuple(sorted({table for table, _ in DELETED}
                               | {"profiles", "organisation_members", "users",
-                                 "ui_auth_sessions", "ui_auth_stages"}))
+                                 "ui_auth_sessions", "ui_auth_stages", "media_references"}))
 
 
 class DeactivatedDataStore:
@@ -89,6 +90,9 @@ def _delete_txn(cur: Cursor, user_id: str, now_ms: int) -> bool:
                          " WHERE user_id = ?", (user_id,))
     if row is None or not row[0] or row[1] is not None:
         return False
+    cur.executemany("DELETE FROM media_references WHERE event_id = ?", [
+        (account_data_key(user_id, room_id, data_type),) for room_id, data_type in
+        cur.select_all("SELECT room_id, type FROM account_data WHERE user_id = ?", (user_id,))])
     for table, column in DELETED:
         cur.execute(f"DELETE FROM {table} WHERE {column} = ?", (user_id,))
     cur.execute("DELETE FROM ui_auth_stages WHERE session_id IN"

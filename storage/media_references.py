@@ -3,7 +3,9 @@
 Every ``mxc://`` URI anywhere in an event's content (``url``, ``info.thumbnail_url``,
 ``file.url`` of an encrypted attachment, an avatar, an image pack...) is written to
 ``media_references`` in the event's own transaction (migration 191): a substring test on the
-event's JSON, already made for the row, finds the few events that hold one.  When the retention
+event's JSON, already made for the row, finds the few events that hold one.  An account data
+entry's uses (a user's own image pack) are kept the same way, under a key of their own
+(:func:`account_data_key`), replaced with each write of the entry.  When the retention
 purge prunes events, :func:`release_txn` (in the purge batch's transaction) drops their
 references; a local media item none of whose references is left, which no profile uses as its
 avatar and which was uploaded after references began to be kept, has its rows deleted and is
@@ -35,6 +37,22 @@ def mxc_uris(content: Any) -> Iterator[str]:
     elif isinstance(content, list):
         for value in content:
             yield from mxc_uris(value)
+
+
+def account_data_key(user_id: str, room_id: str, data_type: str) -> str:
+    """The ``event_id`` under which an account data entry's uses are kept (no event ID
+    starts with ``account_data``)."""
+    return f"account_data {user_id} {room_id} {data_type}"
+
+
+def replace_account_data_references(cur: Cursor, user_id: str, room_id: str, data_type: str,
+                                    content: Any) -> None:
+    """The uses of an account data entry (a user's own image pack, say) become those of its
+    new ``content`` (None: the entry is gone), in the caller's transaction."""
+    key = account_data_key(user_id, room_id, data_type)
+    cur.execute("DELETE FROM media_references WHERE event_id = ?", (key,))
+    cur.executemany("INSERT INTO media_references (mxc, event_id) VALUES (?, ?)",
+                    [(uri, key) for uri in sorted(set(mxc_uris(content)))])
 
 
 def record_references(cur: Cursor, events: Iterable[tuple[str, str, Any]]) -> None:

@@ -15,6 +15,7 @@ from urllib.parse import quote
 import pytest
 
 import storage.deactivated_data as deactivated_data
+from storage.media_references import account_data_key
 from tests.admin_harness import AdminNode
 from tests.storage_helpers import result_of
 
@@ -46,6 +47,8 @@ def person(node: AdminNode, localpart: str) -> str:
     for method, path, body in (
             ("PUT", f"/profile/{user}/displayname", {"displayname": "A. Sharma"}),
             ("PUT", f"/user/{user}/account_data/m.direct", {"@x:elsewhere": ["!r:x"]}),
+            ("PUT", f"/user/{user}/account_data/im.ponies.user_emotes",
+             {"images": {"wave": {"url": "mxc://admin.test/Emote00001"}}}),
             ("POST", f"/user/{user}/filter", {"room": {"timeline": {"limit": 5}}}),
             ("PUT", "/pushrules/global/override/u.one", {"actions": ["notify"]})):
         status, answer = node.client(localpart, method, path, body)
@@ -102,6 +105,9 @@ def test_an_account_deactivated_longer_than_the_period_loses_its_personal_data(
     assert run(node) == 1
     assert personal_rows(node, user_id) == {}
     assert details(node, user_id) == (None, None, "mha", None, None, None, None, True)
+    assert node.node.db.run_sync("uses", lambda cur: cur.select_all(
+        "SELECT event_id FROM media_references WHERE event_id = ?",
+        (account_data_key(user_id, "", "im.ponies.user_emotes"),))) == []
 
 
 def test_personal_data_stays_until_the_period_has_passed(node: AdminNode) -> None:

@@ -2,7 +2,7 @@
 prunes the events, the local media that only they used (``url``, ``info.thumbnail_url``, an
 encrypted attachment's ``file.url``) is deleted, its rows, its file and its thumbnails, and
 counted; media another event still uses (a younger message, a state event), a profile's
-avatar, another server's media and media uploaded before references were kept stay; files a
+avatar, a user's own image pack in account data, another server's media and media uploaded before references were kept stay; files a
 crash left behind are removed at the next run."""
 
 from __future__ import annotations
@@ -134,6 +134,32 @@ def test_a_profiles_avatar_stays(engine: Engine) -> None:
         local.node.user_id("alice"), "avatar_url", mxc("Avatar0001")))
     expire_and_purge(local)
     assert held(local, "Avatar0001")
+
+
+def test_a_users_own_image_pack_in_account_data_keeps_its_image(engine: Engine) -> None:
+    local = engine.node()
+    room = Room(local)
+    upload(local, "Emote00001")
+    send(room, image("Emote00001"))
+    user = local.node.user_id("alice")
+    pack = {"images": {"wave": {"url": mxc("Emote00001")}}}
+    room.ok("PUT", f"/_matrix/client/v3/user/{user}/account_data/im.ponies.user_emotes", pack)
+    expire_and_purge(local)
+    assert held(local, "Emote00001")
+
+
+def test_an_image_a_users_pack_no_longer_names_goes_with_its_expired_event(engine: Engine
+                                                                           ) -> None:
+    local = engine.node()
+    room = Room(local)
+    upload(local, "Emote00001")
+    send(room, image("Emote00001"))
+    user = local.node.user_id("alice")
+    path = f"/_matrix/client/v3/user/{user}/account_data/im.ponies.user_emotes"
+    room.ok("PUT", path, {"images": {"wave": {"url": mxc("Emote00001")}}})
+    room.ok("PUT", path, {"images": {}})
+    expire_and_purge(local)
+    assert not held(local, "Emote00001")
 
 
 def test_another_servers_media_of_the_same_id_leaves_ours_alone(engine: Engine) -> None:
