@@ -1,6 +1,6 @@
 """The retention purge on a node that seals what it stores (encryption at rest), both engines:
 the expired message and its copy still queued for another server are pruned, and read back
-redacted through the at-rest layer."""
+redacted through the at-rest layer; a sealed file only an expired message used is removed."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from twisted.internet import defer, threads
 
+from broker.media.files import stored_key_id, write_atomically
 from storage.federation_queue import NewPdu
+from storage.media import MediaRecord
 from tests.at_rest_helpers import MARKER, at_rest_config, key_file
 from tests.node_engines import Engine, run_for
 from tests.retention_room import Room
@@ -43,3 +46,24 @@ def test_a_sealed_message_and_its_sealed_queued_copy_are_purged(engine: Engine) 
     stored = local.run(local.node.stores.events.get_events([event_id]))[event_id]
     queued = result_of(queue.get_batch("peer.test")).pdus[0].pdu
     assert (stored.content, queued["content"]) == ({}, {})
+
+
+def test_a_sealed_file_only_an_expired_message_used_leaves_the_media_folder(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(threads, "deferToThread",  # the fake reactor runs no pool threads
+                        lambda f, *args, **kw: defer.maybeDeferred(f, *args, **kw))
+    local = engine.node()
+    room = Room(local)
+    files = local.node.media.files
+    path = files.content_path("Sealed0001")
+    write_atomically(path, iter([MARKER.encode() * 10]), at_rest=files.at_rest)
+    result_of(local.node.stores.media.store_media(MediaRecord(
+        "Sealed0001", "@alice:clock.test", "image/png", None, 10 * len(MARKER), "",
+        local.node.clock.time_ms())))
+    assert stored_key_id(path) is not None  # sealed on disk
+    room.ok("PUT", f"{room.path}/send/m.room.message/sealed-image",
+            {"msgtype": "m.image", "body": "x.png", "url": "mxc://clock.test/Sealed0001"})
+    run_for(local, LIFETIME_S + 1)
+    local.settle(local.node.retention_purge.purge(), turns=200)
+    assert not path.exists()
+    assert local.node.retention_purge.counts.media == 1
