@@ -93,7 +93,7 @@ class AccountValidity:
         """An account was made without an expiry (the admin API, an import): give it one now,
         off the request (the next hourly run does if this fails)."""
         if self.enabled:
-            self.job.run_now()
+            self.job.run_soon()
 
     async def _run(self) -> None:
         await self.give_missing()

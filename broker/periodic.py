@@ -18,6 +18,7 @@ class Periodic:
         self.what = what  # names the job in the log
         self.failed_runs = 0
         self.running = False  # a run is under way
+        self._again = False  # run_soon was asked during a run: one more after it
         self._loop: task.LoopingCall | None = None
 
     def start(self, reactor: Any, interval_s: float) -> None:
@@ -35,12 +36,25 @@ class Periodic:
             return defer.succeed(None)
         return defer.ensureDeferred(self._guarded())
 
+    def run_soon(self) -> None:
+        """Run the job now, or once more right after the run under way (which may have passed
+        what the caller just wrote)."""
+        if self.running:
+            self._again = True
+        else:
+            self.run_now()
+
     async def _guarded(self) -> None:
         self.running = True
         try:
-            await self._run()
-        except Exception:
-            self.failed_runs += 1
-            logger.exception("%s failed", self.what)
+            while True:
+                self._again = False
+                try:
+                    await self._run()
+                except Exception:
+                    self.failed_runs += 1
+                    logger.exception("%s failed", self.what)
+                if not self._again:
+                    return
         finally:
             self.running = False

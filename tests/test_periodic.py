@@ -1,6 +1,6 @@
 """A periodic background job: it runs at start and at each interval on the reactor's clock; a
 run that fails is counted and the next one still comes; a run asked for while one is under way
-is not started twice."""
+is not started twice, and one asked for soon runs once more right after it."""
 
 from __future__ import annotations
 
@@ -49,3 +49,20 @@ def test_a_run_asked_for_during_another_is_not_started_twice() -> None:
     gate.callback(None)
     job.run_now()
     assert len(started) == 2
+
+
+def test_a_run_asked_for_soon_during_another_runs_once_right_after_it() -> None:
+    started, gate = [], defer.Deferred[None]()
+
+    async def run() -> None:
+        started.append(1)
+        if len(started) == 1:
+            await gate
+
+    job = Periodic(run, "test job")
+    job.run_now()
+    job.run_soon()
+    job.run_soon()
+    assert len(started) == 1
+    gate.callback(None)
+    assert len(started) == 2 and not job.running
