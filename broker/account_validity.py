@@ -162,9 +162,9 @@ class AccountValidity:
         now, expires_ts = self.clock.time_ms(), self.renewed_expiry()
         await self.store.renew(user_id, expires_ts, AuditDraft(
             now, user_id, RENEW_ACTION, user_id, organisation, address or "", "ok",
-            {"expires_ts": expires_ts, "by": "email"}))
+            {"expires_at": expires_ts, "by": "email"}))
         self.renewed(user_id)
-        return {"user_id": user_id, "expires_ts": expires_ts}
+        return {"user_id": user_id, "expires_at": expires_ts}
 
 
 def _renewal_text(user_id: str, expires_ts: int, link: str) -> str:

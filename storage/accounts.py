@@ -66,6 +66,7 @@ class AccountRow:
     deactivated: bool
     displayname: str | None
     member: Member | None
+    expires_ts: int | None = None  # account validity (None: no expiry)
 
 
 def _row(r: Sequence[object]) -> VerificationRow:
@@ -274,9 +275,9 @@ class AccountStore:
 
 def _accounts(cur: Cursor, where: str, args: Sequence[object], limit: int) -> list[AccountRow]:
     rows = cur.select_all(
-        f"SELECT u.user_id, u.created_ts, u.deactivated, p.displayname, {_MEMBER_COLUMNS}"
-        " FROM users u LEFT JOIN profiles p ON p.user_id = u.user_id"
+        f"SELECT u.user_id, u.created_ts, u.deactivated, p.displayname, {_MEMBER_COLUMNS},"
+        " u.expires_ts FROM users u LEFT JOIN profiles p ON p.user_id = u.user_id"
         " LEFT JOIN organisation_members m ON m.user_id = u.user_id"
         f" WHERE {where} ORDER BY u.user_id LIMIT ?", (*args, limit))
     return [AccountRow(str(r[0]), int(r[1]), bool(r[2]), r[3],
-                       None if r[4] is None else Member(*r[4:10])) for r in rows]
+                       None if r[4] is None else Member(*r[4:10]), r[10]) for r in rows]

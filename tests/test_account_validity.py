@@ -105,21 +105,21 @@ def test_a_renewal_without_a_time_gives_a_period_from_now_at_once(node: AdminNod
     assert whoami(node, "alice")[0] == 403
     answer = node.ok("POST", f"/users/{user_id}/renew", {})
     assert answer == {"user_id": user_id,
-                      "expires_ts": node.node.clock.time_ms() + PERIOD_DAYS * DAY_MS}
+                      "expires_at": node.node.clock.time_ms() + PERIOD_DAYS * DAY_MS}
     assert whoami(node, "alice")[0] == 200
 
 
 def test_a_renewal_sets_the_time_it_names(node: AdminNode) -> None:
     user_id, _ = node.user("alice")
     until = node.node.clock.time_ms() + 400 * DAY_MS
-    assert node.ok("POST", f"/users/{user_id}/renew", {"expires_ts": until})["expires_ts"] == until
+    assert node.ok("POST", f"/users/{user_id}/renew", {"expires_at": until})["expires_at"] == until
     assert expiry(node, user_id) == until
 
 
 def test_a_renewal_to_a_past_time_is_refused(node: AdminNode) -> None:
     user_id, _ = node.user("alice")
     node.refused(node.api("POST", f"/users/{user_id}/renew", node.root,
-                          {"expires_ts": node.node.clock.time_ms() - 1}),
+                          {"expires_at": node.node.clock.time_ms() - 1}),
                  400, "M_INVALID_PARAM")
 
 
@@ -129,7 +129,7 @@ def test_a_renewal_is_recorded_in_the_audit_log(node: AdminNode) -> None:
     entry = node.last_entry()
     assert (entry["action"], entry["target"], entry["outcome"]) == (
         "users.renew", user_id, "ok")
-    assert entry["detail"]["expires_ts"] == answer["expires_ts"]
+    assert entry["detail"]["expires_at"] == answer["expires_at"]
 
 
 def test_a_user_without_a_grant_may_not_renew(node: AdminNode) -> None:
@@ -164,3 +164,10 @@ def test_enabling_validity_without_a_period_is_a_config_error(tmp_path: Path) ->
 def test_an_account_an_admin_creates_is_given_its_expiry_at_once(node: AdminNode) -> None:
     answer = node.ok("POST", "/users", {"localpart": "asharma"}, status=201)
     assert expiry(node, answer["user_id"]) == node.node.clock.time_ms() + PERIOD_DAYS * DAY_MS
+
+
+def test_an_admin_reads_the_accounts_expiry(node: AdminNode) -> None:
+    user_id, _ = node.user("alice")
+    assert node.ok("GET", f"/users/{user_id}")["expires_at"] is None
+    until = node.ok("POST", f"/users/{user_id}/renew")["expires_at"]
+    assert node.ok("GET", f"/users/{user_id}")["expires_at"] == until

@@ -71,7 +71,7 @@ def test_the_link_renews_the_account_for_a_period_from_now_once(scene: EmailScen
     link = emailed_link(scene)
     status, answer = open_link(scene, link)
     assert (status, answer) == (200, {"user_id": ALICE,
-                                      "expires_ts": scene.node.clock.time_ms() + 30 * DAY_MS})
+                                      "expires_at": scene.node.clock.time_ms() + 30 * DAY_MS})
     entry = scene.admin.last_entry()
     assert (entry["action"], entry["actor"], entry["detail"]["by"]) == (
         "users.renew", ALICE, "email")

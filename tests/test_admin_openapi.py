@@ -215,9 +215,9 @@ EXAMPLES: list[tuple[str, str, str, Any]] = [
     ("root", "DELETE", "/organisations/mea/image_packs/flags", None),
     ("root", "DELETE", "/organisations/mha/image_packs/none", None),
     ("root", "POST", "/users/@carol:admin.test/renew", {}),
-    ("root", "POST", "/users/@carol:admin.test/renew", {"expires_ts": 4_102_444_800_000}),
-    ("root", "POST", "/users/@carol:admin.test/renew", {"expires_ts": 1}),
-    ("root", "POST", "/users/@carol:admin.test/renew", {"expires_ts": "soon"}),
+    ("root", "POST", "/users/@carol:admin.test/renew", {"expires_at": 4_102_444_800_000}),
+    ("root", "POST", "/users/@carol:admin.test/renew", {"expires_at": 1}),
+    ("root", "POST", "/users/@carol:admin.test/renew", {"expires_at": "soon"}),
     ("root", "POST", "/users/@ghost:admin.test/renew", {}),
     ("nobody", "POST", "/users/@carol:admin.test/renew", {}),
 ]

@@ -156,7 +156,8 @@ def account_json(row: AccountRow, user_class: str, verification: dict[str, Any] 
                  roles: list[dict[str, str]], reachable: bool | None = None) -> dict[str, Any]:
     place = Place.of(row.member)
     return {"user_id": row.user_id, "displayname": row.displayname,
-            "created_at": row.created_ts, "deactivated": row.deactivated,
+            "created_at": row.created_ts, "expires_at": row.expires_ts,
+            "deactivated": row.deactivated,
             "class": user_class, "organisation": place.organisation,
             **{name: getattr(place, name) for name in DETAILS},
             "verification": verification, "roles": roles, REACHABLE: reachable}
