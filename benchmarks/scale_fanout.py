@@ -1,13 +1,15 @@
 """Benchmark one message into a big room of long-polling members and print medians.
 
     python benchmarks/scale_fanout.py [--engine sqlite|postgres] [--sizes 5000,10000]
-                                      [--rounds 3] [--dsn DSN]
+                                      [--rounds 3] [--dsn DSN] [--client lean|aiohttp]
 
 Accounts (one per member, plus the sender) are written into the node's database with the
 library before it starts; the members then join one public room over the client API, first up
 to the smallest size, then up to each next one.  For each size, every member parks a long-poll
-``/sync`` (one aiohttp process, one connection each; the node and this script raise their
-open-file limit), and once every long-poll is sent and the node is idle the sender sends one
+``/sync`` (one connection each, raw HTTP/1.1 from this process: ``benchmarks/long_polls.py``;
+``--client aiohttp`` reads them through an aiohttp session instead, whose Python per answer
+costs the 2-core machine more than the node's answering does; the node and this script raise
+their open-file limit), and once every long-poll is sent and the node is idle the sender sends one
 message; the script measures:
 
 - ``send_<n>_ms``: the sender's ``PUT /send`` latency;
@@ -53,6 +55,7 @@ from benchmarks.common import (  # noqa: E402
     progress,
     scale_arguments,
 )
+from benchmarks.long_polls import LongPoll, open_long_polls, sync_query  # noqa: E402
 from tests.node_harness import NodeProcess  # noqa: E402
 
 SIZES = (5000, 10000)
@@ -179,12 +182,18 @@ async def wait_for(member: User, since: str, room_id: str, marker: bytes) -> tup
 
 
 async def fanout_round(sender: User, members: list[User], tokens: list[str], room_id: str,
-                       probe_out: Path, connections: Connections) -> dict[str, float]:
+                       probe_out: Path, connections: Connections,
+                       polls: list[LongPoll] | None = None) -> dict[str, float]:
+    """One message; ``polls``: the members' lean connections (else their aiohttp session)."""
     marker = f"fanout-{uuid.uuid4().hex}"
     connections.handed = 0
-    waiters = [asyncio.ensure_future(wait_for(m, tokens[i], room_id, marker.encode()))
-               for i, m in enumerate(members)]
-    await connections.wait_for(len(members))
+    waiters: list[Any]
+    if polls is not None:
+        waiters = [p.wait(tokens[i], marker.encode()) for i, p in enumerate(polls)]
+    else:
+        waiters = [asyncio.ensure_future(wait_for(m, tokens[i], room_id, marker.encode()))
+                   for i, m in enumerate(members)]
+        await connections.wait_for(len(members))
     await wait_until_quiet(probe_out)
     sent_at = time.monotonic()
     await sender.send(room_id, marker)
@@ -201,7 +210,7 @@ async def fanout_round(sender: User, members: list[User], tokens: list[str], roo
 
 
 async def measure(node: NodeProcess, accounts: list[tuple[str, str]], sizes: Sequence[int],
-                  rounds: int, probe_out: Path) -> dict[str, Any]:
+                  rounds: int, probe_out: Path, lean: bool = True) -> dict[str, Any]:
     results: dict[str, Any] = {}
     connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=600)
     timeout = aiohttp.ClientTimeout(total=None, sock_read=300)
@@ -212,10 +221,16 @@ async def measure(node: NodeProcess, accounts: list[tuple[str, str]], sizes: Seq
         sender, members = users[0], users[1:]
         room_id = await create_room(sender, preset="public_chat", name="Scale room")
         joined = 0
+        polls: list[LongPoll] = []
+        host, port = node.base_url.removeprefix("http://").split(":")
         for size in sorted(sizes):
             elapsed = await join_members(sender, members[joined:size], room_id)
             results[f"setup_join_{size}_s"] = round(elapsed, 1)
             progress(f"{size} members joined (+{size - joined} in {elapsed:.1f} s)")
+            if lean:
+                polls += await open_long_polls(host, int(port),
+                                               [m.token for m in members[joined:size]],
+                                               sync_query(120_000, SYNC_FILTER))
             joined = size
             since = (await sender.sync(flt=SYNC_FILTER))["next_batch"]
             tokens = [since] * size
@@ -224,7 +239,8 @@ async def measure(node: NodeProcess, accounts: list[tuple[str, str]], sizes: Seq
             # listen backlog can hold a request back for a minute or more), it is not counted.
             for round_no in range(rounds + 1):
                 figures = await fanout_round(sender, members[:size], tokens, room_id,
-                                             probe_out, connections)
+                                             probe_out, connections,
+                                             polls[:size] if lean else None)
                 progress(f"size {size} round {round_no}: " + json.dumps(
                     {k: round(v, 1) for k, v in figures.items()}))
                 if round_no:
@@ -241,7 +257,7 @@ async def measure(node: NodeProcess, accounts: list[tuple[str, str]], sizes: Seq
 
 
 async def run(engine: str, sizes: Sequence[int] = SIZES, rounds: int = 3,
-              dsn: str = "") -> dict[str, Any]:
+              dsn: str = "", lean: bool = True) -> dict[str, Any]:
     """Set up a node on ``engine`` with a room of ``max(sizes)`` members and measure the
     fan-out at each size; the figures (medians over ``rounds``)."""
     raise_open_file_limit()
@@ -258,7 +274,7 @@ async def run(engine: str, sizes: Sequence[int] = SIZES, rounds: int = 3,
         probe_out = Path(tmp) / "probe.txt"
         prober = start_probe(node.base_url, probe_out)
         try:
-            results.update(await measure(node, accounts, sizes, rounds, probe_out))
+            results.update(await measure(node, accounts, sizes, rounds, probe_out, lean))
         finally:
             prober.kill()
             prober.wait()
@@ -269,13 +285,17 @@ async def run(engine: str, sizes: Sequence[int] = SIZES, rounds: int = 3,
 def main() -> None:
     parser = scale_arguments(__doc__.splitlines()[0], SIZES, "member counts")
     parser.add_argument("--rounds", type=int, default=3, help="messages per size")
+    parser.add_argument("--client", choices=("lean", "aiohttp"), default="lean",
+                        help="members' long-polls: raw connections (default) or an aiohttp "
+                             "session, whose reading costs more than the node's answering")
     parser.add_argument("--probe", default="", help=argparse.SUPPRESS)
     parser.add_argument("--probe-out", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe:
         probe(args.probe, args.probe_out)
         return
-    results = asyncio.run(run(args.engine, args.sizes, args.rounds, args.dsn))
+    results = asyncio.run(run(args.engine, args.sizes, args.rounds, args.dsn,
+                              args.client == "lean"))
     print("RESULT " + json.dumps(results))
     print_targets(results, TARGETS)
 
