@@ -139,7 +139,7 @@ class InProcessNode:
     def call(self, method: str, path: str, token: str | None, body: Any = None, *,
              raw: bytes | None = None) -> tuple[int, Any]:
         """One request through the node's router (``raw``: the body's bytes as given); the
-        status and the JSON answer."""
+        status and the JSON answer (the text of a ``text/*`` one)."""
         request = DummyRequest([])
         request.method = method.encode()
         request.uri = path.encode()
@@ -158,7 +158,11 @@ class InProcessNode:
                 break
             self.advance(0)
         assert request.finished, f"{method} {path} is still pending"
-        return request.responseCode or 200, json.loads(b"".join(request.written))
+        written = b"".join(request.written)
+        content_type = (request.responseHeaders.getRawHeaders(b"content-type") or [b""])[0]
+        if content_type.startswith(b"text/"):  # a CSV export, say: its text
+            return request.responseCode or 200, written.decode("utf-8")
+        return request.responseCode or 200, json.loads(written)
 
     def close(self) -> None:
         self.node.db.close()

@@ -99,8 +99,13 @@ class OpenApiDocument:
             pointer = _pointer("components", "responses", name, "content",
                                "application/json", "schema")
         else:
+            media = "application/json"
+            if isinstance(answer, str):  # a text answer (CSV): a text type the status lists
+                media = next((m for m in response.get("content", {}) if m.startswith("text/")),
+                             "")
+                assert media, f"{method} {template} {status} answered text it does not list"
             pointer = _pointer("paths", template, method.lower(), "responses", str(status),
-                               "content", "application/json", "schema")
+                               "content", media, "schema")
         errors = [e.message for e in self.validator(pointer).iter_errors(answer)]
         assert errors == [], f"{method} {path} {status}: {errors} in {answer}"
 
