@@ -27,6 +27,7 @@ from broker.sync.shared_responses import (
     ResponseKey,
     ResponseSharing,
     SharedResponse,
+    room_has_news,
 )
 from broker.sync.summary import RoomSummaries
 from broker.sync.tokens import SyncToken, pagination_token
@@ -232,9 +233,7 @@ class SyncHandler:
                     continue
                 if since is None or req.full_state or newly:
                     plans.append(_RoomPlan(room, full=True))
-                elif (room.last_stream > since.stream
-                      or self.notifier.room_changed_since(room_id, since.stream)
-                      or self.typing.changed_since(room_id, since.typing)):
+                elif room_has_news(room, since, self.notifier, self.typing):
                     plans.append(_RoomPlan(room, full=False))
             elif membership == "invite" and (since is None or newly):
                 section = await self._invite_section(room_id, user_id)

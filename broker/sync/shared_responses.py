@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from broker.filtering import Filter
     from broker.notifier import Notifier
     from broker.retention import Retention
-    from broker.rooms.live_room import RoomRegistry
+    from broker.rooms.live_room import LiveRoom, RoomRegistry
     from broker.sync.summary import RoomSummaries
     from broker.sync.tokens import SyncToken
     from broker.typing_tracker import TypingTracker
@@ -57,6 +57,16 @@ E2eeShareKey = Callable[["Requester", int, int, bool], "tuple[Hashable, ...] | N
 class SharedResponse:
     body: Encoded
     built_ms: int
+
+
+def room_has_news(room: LiveRoom, since: SyncToken, notifier: Notifier,
+                  typing: TypingTracker) -> bool:
+    """Whether a joined room is in an incremental answer from ``since``: an event after it, a
+    change the notifier saw, or its typing users.  The answer's build and its key ask the
+    same question here, so they cannot come to differ."""
+    return (room.last_stream > since.stream
+            or notifier.room_changed_since(room.room_id, since.stream)
+            or typing.changed_since(room.room_id, since.typing))
 
 
 class ResponseSharing:
@@ -106,8 +116,7 @@ class ResponseSharing:
                     return None
                 continue
             if reported:
-                reported = (room.last_stream > since.stream or room_changed
-                            or self.typing.changed_since(room_id, since.typing))
+                reported = room_has_news(room, since, self.notifier, self.typing)
             if not reported and not (room_changed and room.last_stream > since.stream):
                 continue
             recent = room.recent_since(since.stream, now.stream)
