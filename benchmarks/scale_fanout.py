@@ -96,6 +96,9 @@ def probe(base_url: str, out_path: str) -> None:
 
 
 def start_probe(base_url: str, out_path: Path) -> subprocess.Popen[bytes]:
+    # The file exists before the probe's interpreter has started, so a reader finds it
+    # empty (not yet quiet) rather than missing.
+    out_path.touch()
     return subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--probe",
                              base_url, "--probe-out", str(out_path)])
 
