@@ -1,0 +1,1 @@
+"""eGov applications: registrations, their sending, delivery status and callbacks."""
