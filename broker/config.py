@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from broker.account_validity import ValiditySettings
+from broker.appservice.registration import Registration, RegistrationError, load_registrations
 from broker.auth import DEFAULT_TOKENS
 from broker.gc_tuning import (
     DEFAULT_FULL_COLLECTION_GROWTH,
@@ -215,6 +216,8 @@ SCHEMA: dict[str, Any] = {
             "max_attempts": _k(int, default=5, minimum=1),
         },
     },
+    # Application service registration files (docs/admin/application-services.md).
+    "app_services": [_k(str)],
     "logging": {
         "level": _k(str, default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
     },
@@ -436,6 +439,7 @@ class NodeConfig:
     account_validity: ValiditySettings = field(default_factory=ValiditySettings)
     at_rest_key_file: Path | None = None
     metrics: MetricsListener | None = None
+    app_services: list[Registration] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -503,8 +507,19 @@ def parse_config(raw: Any, base_dir: Path) -> NodeConfig:
         if data["at_rest"]["key_file"] else None,
         metrics=MetricsListener(**data["metrics"]) if data["metrics"]["port"] is not None
         else None,
+        app_services=_load_app_services(data, resolve, base_dir),
         raw=data,
     )
+
+
+def _load_app_services(data: dict[str, Any], resolve: Any, base_dir: Path
+                       ) -> list[Registration]:
+    """The registration files ``app_services`` lists, read and checked."""
+    try:
+        return load_registrations([resolve(p, base_dir) for p in data["app_services"]],
+                                  data["server_name"])
+    except RegistrationError as e:
+        raise ConfigError("app_services", str(e)) from None
 
 
 def _parse_federation(data: dict[str, Any], resolve: Any, base_dir: Path) -> FederationConfig:
