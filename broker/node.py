@@ -29,6 +29,7 @@ from broker.admin.reports import AdminReports
 from broker.admin.rooms import AdminRooms
 from broker.admin.services import AdminStores, apply_config_file, build_admin_services
 from broker.admin.statistics import StatisticsReport
+from broker.apps.delivery import build_delivery
 from broker.at_rest_keys import KeyFileWatcher, load_keyring
 from broker.attestations import attestation_of
 from broker.auth import Auth
@@ -227,6 +228,9 @@ class Node:
             "policy": self.policy.refusals, "message_tags": self.message_tags.refusals,
             "remote_classes": self.remote_classes.ignored})
         self._build_statistics()
+        # the delivery status of eGov applications' messages (broker/apps/delivery.py)
+        self.delivery = build_delivery(self.db, self.sync, self.rooms.registry.cached,
+                                       self.stores.events, self.clock, self.is_mine)
         self._build_image_packs()
         if self.config.metrics is not None:  # what is read at each scrape
             self.metrics.watch(*node_gauges(self.notifier, self.db, self.federation.sender,
@@ -280,6 +284,8 @@ class Node:
         self.reactor.addSystemEventTrigger("before", "shutdown", self.to_device.stop)
         self.media.start()
         self.reactor.addSystemEventTrigger("before", "shutdown", self.media.stop)
+        await self.delivery.start(self.reactor)  # application messages' status, kept
+        self.reactor.addSystemEventTrigger("before", "shutdown", self.delivery.stop)
         self.auto_delete.start(self.reactor)  # redacts auto-delete messages when they are due
         self.reactor.addSystemEventTrigger("before", "shutdown", self.auto_delete.stop)
         self.retention_purge.start(self.reactor)  # removes expired events' content

@@ -118,6 +118,9 @@ class SyncHandler:
         self.clock = clock
         self.ignores_invite = ignores_invite  # (invitee, inviter): an invite never shown
         self.on_sync: Callable[[str], None] | None = None  # told the user of each sync
+        # told (user, since's stream position) of each incremental sync: what a device of the
+        # user has confirmed receiving (broker/sync_progress.py); memory only
+        self.on_since: Callable[[str, int], None] | None = None
         self.summaries = RoomSummaries()
         self.shared_timelines = SharedTimelines()
         self.shared_responses: SharedBuilds[ResponseKey, SharedResponse] = SharedBuilds(
@@ -136,7 +139,10 @@ class SyncHandler:
         if req.since is not None:
             # A token from the future (never handed out by this node) waits and reports from
             # the current position, like any token of now.
-            req = replace(req, since=req.since.bounded_by(self._current()))
+            since = req.since.bounded_by(self._current())
+            req = replace(req, since=since)
+            if self.on_since is not None:
+                self.on_since(user_id, since.stream)
         while True:
             now = self._current()
             result = await self._build(req, now)

@@ -1,0 +1,225 @@
+"""The delivery status of application messages (broker/apps/tracking.py), on a node on a fake
+clock, both engines: queued when accepted, delivered when a device of the recipient has synced
+past the event, failed with a reason, expired when an OTP's time passes; kept across a restart,
+answered from memory, and only ever moving forward."""
+
+from __future__ import annotations
+
+from itertools import count
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from broker.apps.tracking import (
+    DELIVERED,
+    EXPIRED,
+    FAILED,
+    QUEUED,
+    READ,
+    MessageTracker,
+    move,
+)
+from broker.errors import NotFound
+from storage.app_messages import MessageRow
+from tests.inprocess_node import InProcessNode
+from tests.node_engines import Engine, engines, run_for
+from tests.storage_helpers import result_of
+
+V3 = "/_matrix/client/v3"
+TXN = count()
+engine = engines()
+
+
+class AppRoom:
+    """A room where ``sender`` (standing for an application's sender) writes to ``bob``."""
+
+    def __init__(self, local: InProcessNode) -> None:
+        self.local = local
+        _, self.sender = local.register("app.sender")
+        self.bob, self.bob_token = local.register("bob")
+        status, answer = local.call("POST", f"{V3}/createRoom", self.sender,
+                                    {"invite": [self.bob.user_id]})
+        assert status == 200, answer
+        self.room_id = str(answer["room_id"])
+        assert local.call("POST", f"{V3}/join/{quote(self.room_id)}", self.bob_token,
+                          {})[0] == 200
+        self.since = self.sync()  # bob's device holds a token from before any message
+
+    def send(self, body: str = "Your OTP is 123456") -> str:
+        status, answer = self.local.call(
+            "PUT", f"{V3}/rooms/{quote(self.room_id)}/send/m.room.message/t{next(TXN)}",
+            self.sender, {"msgtype": "m.text", "body": body})
+        assert status == 200, answer
+        return str(answer["event_id"])
+
+    def sync(self, since: str | None = None) -> str:
+        query = "timeout=0" + (f"&since={quote(since)}" if since else "")
+        status, body = self.local.call("GET", f"{V3}/sync?{query}", self.bob_token)
+        assert status == 200, body
+        return str(body["next_batch"])
+
+    @property
+    def tracker(self) -> MessageTracker:
+        return self.local.node.delivery.tracker
+
+    def message(self, message_id: str, expires_ts: int | None = None) -> str:
+        """A message queued and sent as an event of the room; its event ID."""
+        self.local.run(self.tracker.queue(message_id, "app1", self.bob.user_id, expires_ts))
+        event_id = self.send()
+        self.local.run(self.tracker.sent(message_id, self.room_id, event_id))
+        return event_id
+
+    def status(self, message_id: str) -> dict[str, Any] | None:
+        found = self.local.run(self.tracker.status(message_id))
+        return dict(found) if found is not None else None
+
+
+def stored_status(local: InProcessNode, message_id: str) -> tuple[Any, ...] | None:
+    return result_of(local.node.db.run_interaction(  # type: ignore[no-any-return]
+        "test_stored_status", lambda cur: cur.select_one(
+            "SELECT status, delivered_ts, read_ts, reason FROM app_messages"
+            " WHERE message_id = ?", (message_id,))))
+
+
+def test_a_queued_message_is_stored_as_queued(engine: Engine) -> None:
+    local = engine.node()
+    room = AppRoom(local)
+    local.run(room.tracker.queue("m1", "app1", room.bob.user_id, None))
+    assert room.status("m1") == {"message_id": "m1", "status": QUEUED,
+                                 "recipient": room.bob.user_id, "delivered_ts": None,
+                                 "read_ts": None}
+    assert stored_status(local, "m1") == (QUEUED, None, None, None)
+
+
+def test_an_unknown_message_has_no_status(engine: Engine) -> None:
+    room = AppRoom(engine.node())
+    assert room.status("nope") is None
+    with pytest.raises(NotFound):
+        room.local.run(room.tracker.sent("nope", room.room_id, "$e"))
+
+
+def test_a_sent_message_stays_queued_until_the_recipient_syncs_past_it(
+        engine: Engine) -> None:
+    local = engine.node()
+    room = AppRoom(local)
+    room.message("m1")
+    assert room.status("m1")["status"] == QUEUED  # type: ignore[index]
+    room.sync(room.since)  # the answer holding the message: not yet received
+    assert room.status("m1")["status"] == QUEUED  # type: ignore[index]
+
+
+def test_a_sync_with_a_token_past_the_message_makes_it_delivered(engine: Engine) -> None:
+    local = engine.node()
+    room = AppRoom(local)
+    room.message("m1")
+    local.advance(5)
+    received = room.sync(room.since)
+    room.sync(received)  # the device holds the token of the answer with the message
+    delivered = room.status("m1")
+    assert delivered is not None and delivered["status"] == DELIVERED
+    assert delivered["delivered_ts"] == local.node.clock.time_ms()
+    run_for(local, 0)
+    assert stored_status(local, "m1") == (DELIVERED, delivered["delivered_ts"], None, None)
+
+
+def test_a_message_sent_after_the_recipient_synced_past_it_is_delivered_at_once(
+        engine: Engine) -> None:
+    """The sync may come between the event's send and the tracker hearing of it."""
+    local = engine.node()
+    room = AppRoom(local)
+    local.run(room.tracker.queue("m1", "app1", room.bob.user_id, None))
+    event_id = room.send()
+    room.sync(room.sync(room.since))
+    local.run(room.tracker.sent("m1", room.room_id, event_id))
+    assert room.status("m1")["status"] == DELIVERED  # type: ignore[index]
+
+
+def test_a_failed_message_keeps_its_reason_and_no_later_status(engine: Engine) -> None:
+    local = engine.node()
+    room = AppRoom(local)
+    local.run(room.tracker.queue("m1", "app1", room.bob.user_id, None))
+    local.run(room.tracker.fail("m1", "recipient_unreachable"))
+    assert room.status("m1") == {"message_id": "m1", "status": FAILED,
+                                 "recipient": room.bob.user_id, "delivered_ts": None,
+                                 "read_ts": None, "reason": "recipient_unreachable"}
+    assert stored_status(local, "m1") == (FAILED, None, None, "recipient_unreachable")
+
+
+def test_a_delivered_message_cannot_fail(engine: Engine) -> None:
+    local = engine.node()
+    room = AppRoom(local)
+    room.message("m1")
+    room.sync(room.sync(room.since))
+    local.run(room.tracker.fail("m1", "too_late"))
+    assert room.status("m1")["status"] == DELIVERED  # type: ignore[index]
+
+
+def test_an_otp_expires_when_its_time_passes_whatever_came_before(engine: Engine) -> None:
+    local = engine.node()
+    room = AppRoom(local)
+    expires_ts = local.node.clock.time_ms() + 30_000
+    room.message("m1", expires_ts)
+    room.sync(room.sync(room.since))
+    local.node.delivery.expiry.start(local.reactor, 1.0)
+    run_for(local, 29)
+    assert room.status("m1")["status"] == DELIVERED  # type: ignore[index]
+    run_for(local, 1)
+    assert room.status("m1") == {"message_id": "m1", "status": EXPIRED,
+                                 "recipient": room.bob.user_id,
+                                 "delivered_ts": room.status("m1")["delivered_ts"],  # type: ignore[index]
+                                 "read_ts": None, "expires_ts": expires_ts}
+    assert stored_status(local, "m1")[0] == EXPIRED  # type: ignore[index]
+
+
+def test_after_a_restart_a_message_is_still_delivered_by_the_next_sync(
+        engine: Engine) -> None:
+    local = engine.node()
+    room = AppRoom(local)
+    room.message("m1")
+    received = room.sync(room.since)
+    again = engine.restart(local)
+    again.run(again.node.delivery.tracker.load())
+    room.local = again
+    room.bob_token = again.run(again.node.auth.create_session(
+        room.bob.user_id, None, None, None))[0]
+    room.sync(received)
+    assert room.status("m1")["status"] == DELIVERED  # type: ignore[index]
+
+
+def test_the_status_of_a_recent_message_is_answered_without_the_database(
+        engine: Engine) -> None:
+    local = engine.node()
+    room = AppRoom(local)
+    room.message("m1")
+    run_for(local, 0)
+    asked: list[str] = []
+    local.node.db.observe = lambda desc, elapsed, ok: asked.append(desc)
+    assert room.status("m1")["status"] == QUEUED  # type: ignore[index]
+    assert asked == []
+
+
+# -- the status only moves forward -----------------------------------------------------------------
+RANK = {QUEUED: 0, DELIVERED: 1, READ: 2}
+
+
+@given(st.lists(st.tuples(st.sampled_from([DELIVERED, READ, EXPIRED, FAILED]),
+                          st.integers(min_value=0, max_value=10**6)), max_size=12))
+def test_whatever_the_order_of_changes_the_status_only_moves_forward(
+        changes: list[tuple[str, int]]) -> None:
+    row = MessageRow("m", "app", "@bob:x", QUEUED, 0)
+    for status, ts in changes:
+        before = row.status
+        moved = move(row, status, ts)
+        if before in (EXPIRED, FAILED):
+            assert not moved and row.status == before
+        elif row.status in RANK:
+            assert RANK[row.status] >= RANK[before]
+        if row.delivered_ts is not None and row.read_ts is not None:
+            assert row.delivered_ts <= row.read_ts
+        if row.status == READ:
+            assert row.delivered_ts is not None and row.read_ts is not None
+        if row.status == FAILED:
+            assert before in (QUEUED, FAILED)
