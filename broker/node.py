@@ -232,6 +232,7 @@ class Node:
         self.delivery = build_delivery(self.db, self.sync, self.rooms.registry.cached,
                                        self.stores.events, self.clock, self.is_mine)
         self._build_image_packs()
+        self._build_notice_rooms()
         if self.config.metrics is not None:  # what is read at each scrape
             self.metrics.watch(*node_gauges(self.notifier, self.db, self.federation.sender,
                                             self.retention_purge.counts,
@@ -404,6 +405,15 @@ class Node:
         self.admin.accounts.on_moved(members.user_changed)
         self.admin.organisations.watch(members.organisations_written, lambda org_id: None)
         self.admin.changes.listen(members.changes_seen)  # also made by other processes
+
+    def _build_notice_rooms(self) -> None:
+        """Read-only notice rooms of apps and broadcasts (after the organisations' accounts)."""
+        from broker.notice_wiring import NoticeDeps, build_notice_rooms
+
+        self.notice_rooms, self.notice_invites = build_notice_rooms(NoticeDeps(
+            self.server_name, self.db, self.rooms, self.new_rooms, self.membership,
+            self.admin.classes, self.remote_classes, self.org_accounts, self._member_profile,
+            self.clock))
 
     async def _account_ended(self, user_id: str) -> None:
         """A deactivated account (by its user or an admin): public at once, out of its rooms
@@ -591,6 +601,7 @@ class Node:
                 self.streams, self.typing, self.federation, self.policy, local_parts(self),
                 self.admin.classes, self.remote_classes, self.invite_permissions)
             services.receiver.on_received = self.statistics.federation_received
+            services.invites.on_kept = self.notice_invites.invite_kept  # notice rooms joined
             self.router.add(*federation_endpoints(services, self.server_name, self.clock))
         self.router.compile()
 

@@ -10,6 +10,7 @@ password and no device; the node sends in its name.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from broker.errors import Conflict
@@ -30,9 +31,18 @@ class OrganisationAccounts:
         self.server_name = server_name
         self.clock = clock
         self._accounts: dict[str, str] = {}  # organisation ID -> user ID
+        # Told (organisation ID, user ID, when made) of each account, at load and when made.
+        self.listeners: list[Callable[[str, str, int], None]] = []
 
     async def load(self) -> None:
-        self._accounts = await self.store.all()
+        created = await self.store.created()
+        self._accounts = {org_id: user_id for org_id, (user_id, _) in created.items()}
+        for org_id, (user_id, created_ts) in created.items():
+            self._tell(org_id, user_id, created_ts)
+
+    def _tell(self, org_id: str, user_id: str, created_ts: int) -> None:
+        for listener in self.listeners:
+            listener(org_id, user_id, created_ts)
 
     def user_id_of(self, org_id: str) -> str:
         return f"@{RESERVED_PREFIX}{org_id}:{self.server_name}"
@@ -49,11 +59,12 @@ class OrganisationAccounts:
         found = self._accounts.get(org_id)
         if found is not None:
             return found
+        now = self.clock.time_ms()
         try:
-            user_id = await self.store.create(org_id, self.user_id_of(org_id), name,
-                                              self.clock.time_ms())
+            user_id = await self.store.create(org_id, self.user_id_of(org_id), name, now)
         except IntegrityError as e:
             raise Conflict(f"the account {self.user_id_of(org_id)} exists already and is not"
                            f" {org_id}'s") from e
         self._accounts[org_id] = user_id
+        self._tell(org_id, user_id, now)
         return user_id

@@ -21,6 +21,15 @@ class OrganisationAccountStore:
 
         return self.db.run_interaction("organisation_accounts", read)
 
+    def created(self) -> defer.Deferred[dict[str, tuple[str, int]]]:
+        """Organisation ID -> the user ID of its account and when it was made."""
+        def read(cur: Cursor) -> dict[str, tuple[str, int]]:
+            return {str(org_id): (str(user_id), int(ts)) for org_id, user_id, ts in
+                    cur.select_all("SELECT org_id, user_id, created_ts FROM"
+                                   " organisation_accounts")}
+
+        return self.db.run_interaction("organisation_accounts_created", read)
+
     def create(self, org_id: str, user_id: str, displayname: str, now_ms: int
                ) -> defer.Deferred[str]:
         """Make the organisation's account unless it has one; the user ID it has (the one

@@ -26,6 +26,9 @@ class UserClasses:
         self.store = store
         self.clock = clock
         self._current: dict[str, VerificationRow] = {}
+        # Accounts the node holds for an organisation (its organisation account, an app's
+        # sender): verified for it while they exist, kept in memory only (see :meth:`serve`).
+        self._serving: dict[str, VerificationRow] = {}
         # Counts the node's own changes; user -> the count at their last one (kept until a
         # refresh that started after it).
         self.generation = 0
@@ -66,9 +69,17 @@ class UserClasses:
         self._current = {row.user_id: row for row in rows}
         return len(rows)
 
+    def serve(self, user_id: str, org_id: str, since_ms: int) -> None:
+        """``user_id`` is an account the node holds to speak for ``org_id`` (nobody logs in
+        as it): verified for that organisation from ``since_ms``, as this node attests to
+        others.  Not a verification anyone granted, so :meth:`verified_now` leaves it out."""
+        self._serving[user_id] = VerificationRow(
+            verification_id=f"service:{user_id}", user_id=user_id, org_id=org_id,
+            basis="service_account", verified_by="", verified_ts=since_ms)
+
     def verification(self, user_id: str) -> VerificationRow | None:
         """The user's current verification if it is in force now."""
-        row = self._current.get(user_id)
+        row = self._current.get(user_id) or self._serving.get(user_id)
         if row is None or (row.expires_ts is not None
                            and row.expires_ts <= self.clock.time_ms()):
             return None

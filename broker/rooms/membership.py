@@ -60,6 +60,9 @@ class Membership:
         self.client = client
         self.policy = policy
         self.member_profile = member_profile
+        # Asked before a user leaves a room themselves: Forbidden if they may not (a
+        # broadcast notice room, broker.notice_rooms.check_leave); the node sets it.
+        self.leave_check: Callable[[LiveRoom, str], None] | None = None
 
     def is_mine(self, user_id: str) -> bool:
         return user_id.split(":", 1)[-1] == self.server_name
@@ -162,6 +165,8 @@ class Membership:
                 await self.remote_invites.decline(room_id, sender)
             return None
         room = await self.rooms.get_room(room_id)
+        if membership == "leave" and target == sender and self.leave_check is not None:
+            self.leave_check(room, sender)
         facts = facts_of(room, self.server_name)
         if membership == "invite":
             if facts.kind == OFFICIAL and not self.is_mine(target):

@@ -45,6 +45,9 @@ class InboundInvites:
         self.streams = streams
         self.access = access  # the policy decision point
         self.ignores_invite = ignores_invite  # (invitee, inviter): taken but never shown
+        # Told each invite kept, with its invitee (a notice room's is joined for them:
+        # broker.notice_invites).
+        self.on_kept: Callable[[Event, str], None] | None = None
 
     async def receive(self, origin: str, room_id: str, event_id: str,
                       body: dict[str, Any]) -> dict[str, Any]:
@@ -79,6 +82,8 @@ class InboundInvites:
         await self.streams.write(lambda stream_id: defer.ensureDeferred(write(stream_id)),
                                  users=[invitee])
         logger.info("%s invited %s to %s", event.sender, invitee, room_id)
+        if self.on_kept is not None:
+            self.on_kept(event, invitee)
         return pdu
 
     @staticmethod
