@@ -9,6 +9,8 @@
     broker users revoke USER --config homeserver.yaml
     broker roles grant|revoke --config homeserver.yaml --user alice --role R [--organisation O]
     broker audit verify --config homeserver.yaml
+    broker apps register --name N --organisation ORG [--callback-url U] [--kinds K,K] --config ...
+    broker apps list|rotate-token APP|revoke APP --config homeserver.yaml
     broker keys at-rest generate --config homeserver.yaml [--out FILE]
     broker keys at-rest rotate --config homeserver.yaml [--batch N]
 """
@@ -355,6 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     add.set_defaults(func=_cmd_user_add)
     _add_admin_commands(sub)
     _add_keys_commands(sub)
+    from broker.apps.commands import add_apps_commands
+
+    add_apps_commands(sub, _load)
     return parser
 
 

@@ -37,7 +37,8 @@ _HASHING = HashingSettings()
 TLS_MODES = ("none", "starttls", "tls")
 # The usual port of each TLS mode (``email.smtp.port: 0``).
 SMTP_PORTS = {"none": 25, "starttls": 587, "tls": 465}
-RATE_LIMITS = ("messages", "login", "registration", "email_codes")
+RATE_LIMITS = ("messages", "login", "registration", "email_codes", "app_messages",
+               "app_recipient")
 
 
 class ConfigError(Exception):
@@ -154,6 +155,15 @@ SCHEMA: dict[str, Any] = {
                          "burst": _k(int, default=5, minimum=1)},
         "email_codes": {"per_second": _k(float, int, default=1 / 60, minimum=0),
                         "burst": _k(int, default=3, minimum=1)},
+        # eGov applications (docs/admin/apps.md): requests per app, messages per recipient.
+        "app_messages": {"per_second": _k(float, int, default=1000, minimum=0),
+                         "burst": _k(int, default=2000, minimum=1)},
+        "app_recipient": {"per_second": _k(float, int, default=1, minimum=0),
+                          "burst": _k(int, default=20, minimum=1)},
+    },
+    "apps": {
+        "allow_private_callbacks": _k(bool, default=False),
+        "max_message_bytes": _k(int, default=65_536, minimum=1024),
     },
     "password_hashing": {
         "concurrency": _k(int, default=_HASHING.concurrency, minimum=1),
@@ -336,6 +346,15 @@ class GcConfig:
 
 
 @dataclass(frozen=True)
+class AppsConfig:
+    """eGov applications: whether callback URLs may name private addresses (tests, a closed
+    network), and the largest message body an app may post."""
+
+    allow_private_callbacks: bool = False
+    max_message_bytes: int = 65_536
+
+
+@dataclass(frozen=True)
 class GroupsConfig:
     """The most members (joined or invited) of an official group and of an informal room, and
     how long what another node attests of its user (verified or public) is held here."""
@@ -434,6 +453,7 @@ class NodeConfig:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     email_codes: EmailCodes = field(default_factory=EmailCodes)
     groups: GroupsConfig = field(default_factory=GroupsConfig)
+    apps: AppsConfig = field(default_factory=AppsConfig)
     tags: TagsConfig = field(default_factory=TagsConfig)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     account_validity: ValiditySettings = field(default_factory=ValiditySettings)
@@ -500,6 +520,7 @@ def parse_config(raw: Any, base_dir: Path) -> NodeConfig:
         smtp=_parse_smtp(data["email"], resolve),
         email_codes=EmailCodes(**data["email"]["codes"]),
         groups=GroupsConfig(**data["groups"]),
+        apps=AppsConfig(**data["apps"]),
         tags=_parse_tags(data["tags"]),
         retention=_parse_retention(data["retention"]),
         account_validity=_parse_validity(data["account_validity"]),

@@ -30,6 +30,7 @@ from broker.admin.rooms import AdminRooms
 from broker.admin.services import AdminStores, apply_config_file, build_admin_services
 from broker.admin.statistics import StatisticsReport
 from broker.apps.delivery import build_delivery
+from broker.apps.tracking import CallbackTarget
 from broker.at_rest_keys import KeyFileWatcher, load_keyring
 from broker.attestations import attestation_of
 from broker.auth import Auth
@@ -230,9 +231,11 @@ class Node:
         self._build_statistics()
         # the delivery status of eGov applications' messages (broker/apps/delivery.py)
         self.delivery = build_delivery(self.db, self.sync, self.rooms.registry.cached,
-                                       self.stores.events, self.clock, self.is_mine)
+                                       self.stores.events, self.clock, self.is_mine,
+                                       self._callback_of)
         self._build_image_packs()
         self._build_notice_rooms()
+        self._build_apps()
         if self.config.metrics is not None:  # what is read at each scrape
             self.metrics.watch(*node_gauges(self.notifier, self.db, self.federation.sender,
                                             self.retention_purge.counts,
@@ -269,6 +272,7 @@ class Node:
         await self.admin.reachability.load()  # who public users may invite, from memory
         await self.invite_permissions.load()  # whom each user takes invites from, from memory
         await self.blocked_rooms.load()  # rooms shut down: asked on every send, from memory
+        await self.apps.start()  # eGov applications: their tokens, asked from memory
         await self.refusal_counts.load()  # the refusals counted before this start
         self.refusal_counts.start(self.reactor)  # then written in batches, off the requests
         self.reactor.addSystemEventTrigger("before", "shutdown", self.refusal_counts.stop)
@@ -414,6 +418,17 @@ class Node:
             self.server_name, self.db, self.rooms, self.new_rooms, self.membership,
             self.admin.classes, self.remote_classes, self.org_accounts, self._member_profile,
             self.clock))
+
+    def _build_apps(self) -> None:
+        """eGov applications: registrations, their sending and the application API (after
+        the notice rooms and the delivery status)."""
+        from broker.apps.wiring import build_apps
+
+        self.apps = build_apps(self)
+
+    def _callback_of(self, app_id: str) -> CallbackTarget | None:
+        """Where an app's status callbacks go (the registry is built after the tracker)."""
+        return self.apps.registry.callback_of(app_id)
 
     async def _account_ended(self, user_id: str) -> None:
         """A deactivated account (by its user or an admin): public at once, out of its rooms
@@ -595,6 +610,12 @@ class Node:
             self.admin.accounts, self.validity, self.stores.account_validity), self.admin.audit),
             AccountRenewalEndpoints(self.validity))
         self.router.add(EmailVerificationEndpoints(self.email_verification, self.admin.audit))
+        from broker.apps_api import apps_endpoints
+        from broker.apps_api.auth import AppTokens
+
+        self.router.add(*apps_endpoints(self.apps, self.media, self.config.max_upload_bytes))
+        assert self.router.guards is not None
+        self.router.guards.apps = AppTokens(self.apps.registry)
         if self.config.federation.enabled:
             services = build_federation_services(
                 self.config, self.signing_key, self.clock, self.stores, self.rooms,

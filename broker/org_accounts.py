@@ -4,7 +4,8 @@ later).  A per-organisation account rather than one node account, so clients sho
 speaks (the organisation's name) and each organisation's rooms have their own creator.
 
 An account's user ID is ``@_org.<organisation ID>:<server>``; localparts starting ``_org.``
-are reserved (registration and the admin API refuse them).  Nobody logs in as one: it has no
+(and ``_app.``, applications' senders) are reserved (registration and the admin API refuse
+them).  Nobody logs in as one: it has no
 password and no device; the node sends in its name.
 """
 
@@ -18,11 +19,13 @@ from storage.database import IntegrityError
 from storage.organisation_accounts import OrganisationAccountStore
 
 RESERVED_PREFIX = "_org."
+APP_PREFIX = "_app."  # the sender accounts of organisations' eGov applications
 
 
 def is_reserved_localpart(localpart: str) -> bool:
-    """Whether a new account may not take ``localpart`` (an organisation account's)."""
-    return localpart.startswith(RESERVED_PREFIX)
+    """Whether a new account may not take ``localpart`` (an organisation account's or an
+    organisation's application's)."""
+    return localpart.startswith((RESERVED_PREFIX, APP_PREFIX))
 
 
 class OrganisationAccounts:

@@ -220,6 +220,24 @@ EXAMPLES: list[tuple[str, str, str, Any]] = [
     ("root", "POST", "/users/@carol:admin.test/renew", {"expires_at": "soon"}),
     ("root", "POST", "/users/@ghost:admin.test/renew", {}),
     ("nobody", "POST", "/users/@carol:admin.test/renew", {}),
+    ("root", "POST", "/apps", {"name": "Passport Seva", "organisation": "mha",
+                               "kinds": ["otp", "alert"]}),
+    ("root", "POST", "/apps", {"name": "X", "organisation": "mha", "kinds": ["sms"]}),
+    ("root", "POST", "/apps", {"name": "X", "organisation": "nowhere"}),
+    ("root", "POST", "/apps", {"name": "X", "organisation": "mha",
+                               "callback_url": "http://10.0.0.1/hook"}),
+    ("root", "POST", "/apps", {"name": "X", "organisation": "mha", "colour": "red"}),
+    ("bob", "POST", "/apps", {"name": "X", "organisation": "mha"}),
+    ("root", "GET", "/apps", None),
+    ("root", "GET", "/apps?organisation=mha", None),
+    ("bob", "GET", "/apps", None),
+    ("root", "GET", "/apps/{app}", None),
+    ("root", "GET", "/apps/nope", None),
+    ("nobody", "GET", "/apps/{app}", None),
+    ("root", "POST", "/apps/{app}/token", None),
+    ("root", "POST", "/apps/nope/token", None),
+    ("root", "DELETE", "/apps/{app}", None),
+    ("root", "DELETE", "/apps/nope", None),
 ]
 
 
@@ -262,6 +280,7 @@ def _published_pack(made: AdminNode) -> None:
 
 class Scene(AdminNode):
     room_id = ""  # carol's reported room
+    app_id = ""  # mha's app "Pension"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -277,6 +296,8 @@ def scene(request: Any, tmp_path: Path) -> Iterator[Scene]:
         _queue(made)
         made.room_id = _reported_room(made)
         _published_pack(made)
+        made.app_id = made.ok("POST", "/apps", {"name": "Pension", "organisation": "mha"},
+                              status=201)["app_id"]
         made.local.run(made.node.statistics.flush())  # rows for /statistics to answer
         yield made
     finally:
@@ -288,7 +309,7 @@ def scene(request: Any, tmp_path: Path) -> Iterator[Scene]:
 def test_the_server_answers_as_the_document_says(scene: Scene, caller: str, method: str,
                                                   path: str, body: Any) -> None:
     token = scene.root if caller == "root" else scene.tokens[caller]
-    path = path.replace("{room}", scene.room_id)
+    path = path.replace("{room}", scene.room_id).replace("{app}", scene.app_id)
     status, answer = scene.api(method, path, token, body)
     check_answer(method, f"{ADMIN}{path}", status, answer)
     if not (request_allowed(method, f"{ADMIN}{path}", body)

@@ -6,7 +6,7 @@ a route open to anyone must be one the spec leaves unauthenticated (listed here,
 route is a visible decision); federation routes must require a signed server; every PUT, POST
 and PATCH route declares its body (a type, any JSON object, raw bytes or none).  Then every route
 that requires a user is called without a token and must answer 401 ``M_MISSING_TOKEN``, before
-its handler runs.
+its handler runs; so must every application route without an app token.
 """
 
 from __future__ import annotations
@@ -144,7 +144,8 @@ def _call(node: Node, method: str, path: str) -> tuple[int, dict[str, Any]]:
 def test_user_routes_refuse_a_call_without_a_token(node: Node) -> None:
     refused = []
     for route in _routes(node):
-        if route.requires is None or route.requires.access not in (Access.USER, Access.ADMIN):
+        if route.requires is None or route.requires.access not in (
+                Access.USER, Access.ADMIN, Access.APP):
             continue
         path = _example_path(route.pattern)
         status, body = _call(node, route.method, path)

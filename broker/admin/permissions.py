@@ -40,6 +40,8 @@ POLICY_READ = "policy.read"
 IMAGE_PACKS_READ = "image_packs.read"
 IMAGE_PACKS_CHANGE = "image_packs.change"
 STATISTICS_READ = "statistics.read"
+APPS_READ = "apps.read"
+APPS_CHANGE = "apps.change"
 
 ADMINS = frozenset({"node_admin", "org_admin"})
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -70,6 +72,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     IMAGE_PACKS_CHANGE: ADMINS,
     # Usage counts per organisation and day; the node's own row needs a node-wide grant.
     STATISTICS_READ: ADMINS | {"auditor"},
+    # An organisation's eGov applications (registration, token rotation, revocation).
+    APPS_READ: ADMINS | {"app_manager", "auditor"},
+    APPS_CHANGE: ADMINS | {"app_manager"},
 }
 
 # Which roles a grantor of each role may grant or revoke (within the grantor's scope).

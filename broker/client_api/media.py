@@ -36,6 +36,15 @@ THUMBNAIL = f"/thumbnail/{MXC_PATH}"
 UPLOADS = ("MediaEndpoints.upload", "MediaEndpoints.upload_to")
 
 
+def with_upload_limit(routes: list[Route], uploads: tuple[str, ...], limit: int
+                      ) -> list[Route]:
+    """``routes`` with the body limit of those named in ``uploads`` raised to ``limit``."""
+    return [dataclasses.replace(route, requires=dataclasses.replace(
+                route.requires, body_limit=limit))
+            if route.name in uploads and route.requires is not None else route
+            for route in routes]
+
+
 def _upload_filename(request: Request) -> str | None:
     name = query_arg(request, "filename")
     if name is None:
@@ -82,10 +91,7 @@ class MediaEndpoints(Endpoints):
         self.upload_limit = upload_limit
 
     def routes(self) -> list[Route]:
-        return [dataclasses.replace(route, requires=dataclasses.replace(
-                    route.requires, body_limit=self.upload_limit))
-                if route.name in UPLOADS and route.requires is not None else route
-                for route in super().routes()]
+        return with_upload_limit(super().routes(), UPLOADS, self.upload_limit)
 
     @endpoint("POST", f"{LEGACY_PREFIX}/upload", access=Access.USER, body=RawBody)
     async def upload(self, call: Call) -> tuple[int, dict[str, Any]]:

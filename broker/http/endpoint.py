@@ -48,6 +48,7 @@ class Access(enum.Enum):
     USER = "user"  # a user's access token
     ADMIN = "admin"  # the access token of a node admin
     SERVER = "server"  # a request signed by another server (X-Matrix)
+    APP = "app"  # an eGov application's API token (``/_broker/apps/v1``)
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,7 @@ class Call:
     request: Request
     requester: Requester | None = None
     origin: str | None = None
+    app: Any = None  # the calling application (``Access.APP``), as its authenticator gives it
 
     @property
     def user(self) -> Requester:

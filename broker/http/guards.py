@@ -39,12 +39,21 @@ EXPIRED_ERRCODE = "ORG_MATRIX_EXPIRED_ACCOUNT"
 ServerAuthenticator = Callable[[Request], Awaitable[str]]
 
 
+class AppAuthenticator(Protocol):
+    """Who an application request comes from (``Access.APP``)."""
+
+    def app_of(self, request: Request) -> object: ...  # Unauthenticated if nobody
+
+    def rate_key(self, app: object) -> str: ...
+
+
 class Guards:
     def __init__(self, users: UserAuthenticator, limiter: Limiter,
                  servers: ServerAuthenticator | None = None) -> None:
         self.users = users
         self.limiter = limiter
         self.servers = servers
+        self.apps: AppAuthenticator | None = None  # set when the node serves applications
 
     async def admit(self, route: Route, request: Request) -> Call:
         """The call for ``request``, or the Matrix error that refuses it."""
@@ -64,6 +73,10 @@ class Guards:
             if self.servers is None:
                 raise MatrixError(404, "M_UNRECOGNIZED", "Federation is not enabled")
             call.origin = await self.servers(request)
+        elif access is Access.APP:
+            if self.apps is None:
+                raise MatrixError(404, "M_UNRECOGNIZED", "Applications are not served here")
+            call.app = self.apps.app_of(request)
         if call.requester is not None and not requires.allow_expired \
                 and self.users.expired(call.requester):
             raise MatrixError(403, EXPIRED_ERRCODE, "User account has expired")
@@ -71,6 +84,8 @@ class Guards:
         if limit is not None:
             if call.requester is not None:
                 key, exempt = call.requester.user_id, call.requester.is_admin
+            elif call.app is not None and self.apps is not None:
+                key, exempt = self.apps.rate_key(call.app), False
             else:
                 key, exempt = f"ip:{call.client_ip}", False
             if limit.scope:
