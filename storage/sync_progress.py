@@ -9,7 +9,6 @@ from twisted.internet import defer
 
 from storage.database import Cursor, Database
 
-
 # A position kept is only raised: a batch written late never lowers one written since.
 _RAISE = ("INSERT INTO sync_progress (user_id, position) VALUES (?, ?)"
           " ON CONFLICT (user_id) DO UPDATE SET position = excluded.position"

@@ -44,6 +44,9 @@ def read_line_within(stream: BinaryIO, timeout: float) -> bytes | None:
 
 
 class NodeProcess:
+    # What runs the node (after the interpreter); a test's own launcher may wrap it.
+    command: tuple[str, ...] = ("-m", "broker", "run")
+
     def __init__(self, workdir: Path, *, server_name: str = "", engine: str = "sqlite",
                  dsn: str = "", overrides: dict[str, Any] | None = None,
                  federation: bool = False) -> None:
@@ -95,7 +98,7 @@ class NodeProcess:
         ready_read, ready_write = os.pipe()
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "broker", "run", "--config", str(self.config_path),
+                [sys.executable, *self.command, "--config", str(self.config_path),
                  "--ready-fd", str(ready_write)],
                 stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, env=env,
                 pass_fds=(ready_write,))

@@ -69,7 +69,8 @@ def node_with_organisations(workdir: Path, organisations: list[dict[str, Any]]
 
 @contextmanager
 def two_nodes(engine: str, tmp_path_factory: Any, name: str, overrides: dict[str, Any],
-              also_allowed: tuple[str, ...] = (), b_overrides: dict[str, Any] | None = None
+              also_allowed: tuple[str, ...] = (), b_overrides: dict[str, Any] | None = None,
+              node_class: type[NodeProcess] = NodeProcess
               ) -> Iterator[tuple[NodeProcess, NodeProcess]]:
     """Two started nodes of ours on ``engine`` (each its own database) that allow each other
     and ``also_allowed``, with ``overrides`` in their configs (``b_overrides``, if given, in
@@ -79,8 +80,8 @@ def two_nodes(engine: str, tmp_path_factory: Any, name: str, overrides: dict[str
     databases = [create_postgres_database() if engine == "postgres" else ("", "")
                  for _ in "ab"]
     configs = [overrides, overrides if b_overrides is None else b_overrides]
-    a, b = (NodeProcess(Path(tmp_path_factory.mktemp(f"{name}_{n}")), federation=True,
-                        engine=engine, dsn=dsn, overrides=config)
+    a, b = (node_class(Path(tmp_path_factory.mktemp(f"{name}_{n}")), federation=True,
+                       engine=engine, dsn=dsn, overrides=config)
             for n, (dsn, _name), config in zip("ab", databases, configs, strict=True))
     a.allow(b).allow_servers(*also_allowed)
     b.allow(a).allow_servers(*also_allowed)
