@@ -30,6 +30,8 @@ class Requester:
     is_admin: bool
     token_hash: str
     expires_ts: int | None = None  # when the account expires (account validity)
+    app_service: str | None = None  # the id of the application service acting as the user
+    rate_exempt: bool = False  # an application service's sender, or an unlimited service
 
 
 # Access tokens kept resolved in memory (the ``caches.tokens`` config key).

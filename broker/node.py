@@ -31,6 +31,8 @@ from broker.admin.services import AdminStores, apply_config_file, build_admin_se
 from broker.admin.statistics import StatisticsReport
 from broker.apps.delivery import build_delivery
 from broker.apps.tracking import CallbackTarget
+from broker.appservice.client import AppServiceClient
+from broker.appservice.services import AppServices
 from broker.at_rest_keys import KeyFileWatcher, load_keyring
 from broker.attestations import attestation_of
 from broker.auth import Auth
@@ -173,6 +175,9 @@ class Node:
         self.auth = Auth(self.stores.users, self.clock,
                          PasswordHashing(config.password_hashing, self.reactor),
                          config.caches.tokens)
+        self.app_services = AppServices(config.app_services, self.stores.users, self.clock,
+                                        self.server_name)  # application services
+        self.app_service_client = AppServiceClient(self.reactor)
         self.ratelimiter = RateLimiter(config.rate_limits, config.rate_limits_enabled, self.clock)
         self.policy = AccessPolicy()
         self.mailer = Mailer(config.smtp, self.reactor)
@@ -240,7 +245,8 @@ class Node:
             self.metrics.watch(*node_gauges(self.notifier, self.db, self.federation.sender,
                                             self.retention_purge.counts,
                                             self.to_device.summary, self.reactor))
-        self.router.guards = Guards(RequestUsers(self.auth, self.validity.expired),
+        self.router.guards = Guards(RequestUsers(self.auth, self.validity.expired,
+                                                 self.app_services),
                                     self.ratelimiter, self.federation.authentication
                                     if self.config.federation.enabled else None)
         self._build_handlers()
@@ -261,6 +267,7 @@ class Node:
             self.at_rest_keys.start(self.reactor)
             self.reactor.addSystemEventTrigger("before", "shutdown", self.at_rest_keys.stop)
         await self.rooms.start()
+        await self.app_services.start()  # their sender users exist
         await self.org_accounts.load()  # before the organisations file: a move in it
         await self.pack_members.load()  # changes whose packs members get
         # What each audience sees of profiles, before the organisations file too: a setting

@@ -24,6 +24,7 @@ def _account_endpoints(node: Node) -> list[Endpoints]:
     """Accounts, devices, end-to-end encryption, filters, push rules, media."""
     from broker.client_api.account import AccountEndpoints
     from broker.client_api.account_data import AccountDataEndpoints
+    from broker.client_api.appservice import AppServicePingEndpoints
     from broker.client_api.capabilities import CapabilityEndpoints
     from broker.client_api.cross_signing import CrossSigningEndpoints
     from broker.client_api.devices import DeviceEndpoints
@@ -47,7 +48,8 @@ def _account_endpoints(node: Node) -> list[Endpoints]:
         HealthEndpoints(node.health),
         CapabilityEndpoints(node.config.default_room_version, node.retention.capability()),
         LoginEndpoints(node.credentials, node.accounts),
-        RegisterEndpoints(node.accounts, node.uia),
+        RegisterEndpoints(node.accounts, node.uia, node.app_services),
+        AppServicePingEndpoints(node.app_services, node.app_service_client),
         AccountEndpoints(node.accounts, node.uia, node.password_by_email, node.mailer.enabled),
         PasswordEmailEndpoints(node.password_by_email, node.config.public_baseurl),
         DeviceEndpoints(node.devices, node.uia),

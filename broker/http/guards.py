@@ -83,7 +83,8 @@ class Guards:
         limit = requires.rate_limit
         if limit is not None:
             if call.requester is not None:
-                key, exempt = call.requester.user_id, call.requester.is_admin
+                key = call.requester.user_id
+                exempt = call.requester.is_admin or call.requester.rate_exempt
             elif call.app is not None and self.apps is not None:
                 key, exempt = self.apps.rate_key(call.app), False
             else:

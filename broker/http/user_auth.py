@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from twisted.web.http import Request
 
+from broker.appservice.services import AppServices
 from broker.auth import Auth, Requester
 from broker.errors import Unauthenticated
 from broker.http.parsing import query_arg
@@ -25,12 +26,14 @@ def token_from_request(request: Request) -> str | None:
 
 class RequestUsers:
     """The user authenticator the router's guards use; ``expired`` says whose account
-    validity has passed (None: accounts do not expire)."""
+    validity has passed (None: accounts do not expire); an application service's as_token
+    is resolved by ``app_services`` (masquerading with ``?user_id=``)."""
 
-    def __init__(self, auth: Auth, expired: Callable[[Requester], bool] | None = None
-                 ) -> None:
+    def __init__(self, auth: Auth, expired: Callable[[Requester], bool] | None = None,
+                 app_services: AppServices | None = None) -> None:
         self.auth = auth
         self._expired = expired
+        self.app_services = app_services
 
     def expired(self, requester: Requester) -> bool:
         return self._expired is not None and self._expired(requester)
@@ -46,5 +49,9 @@ class RequestUsers:
         token = token_from_request(request)
         if not token:
             raise Unauthenticated("Missing access token", errcode="M_MISSING_TOKEN")
+        if self.app_services:
+            service = self.app_services.for_token(token)
+            if service is not None:
+                return await self.app_services.requester(service, query_arg(request, "user_id"))
         address = request.getClientAddress()
         return await self.auth.requester_seen_at(token, getattr(address, "host", None))
