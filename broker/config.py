@@ -503,10 +503,8 @@ def parse_config(raw: Any, base_dir: Path) -> NodeConfig:
         max_request_body_bytes=data["limits"]["max_request_body_bytes"],
         max_upload_bytes=data["limits"]["max_upload_bytes"],
         rate_limits_enabled=limits["enabled"],
-        rate_limits={
-            name: RateLimit(float(limits[name]["per_second"]), limits[name]["burst"])
-            for name in RATE_LIMITS
-        },
+        rate_limits={name: RateLimit(float(limits[name]["per_second"]), limits[name]["burst"])
+                     for name in RATE_LIMITS},
         media_store_path=resolve(data["media"]["store_path"], data_dir / "media"),
         log_level=data["logging"]["level"],
         sync=SyncConfig(**data["sync"]),
