@@ -620,7 +620,8 @@ class Node:
         from broker.apps_api import apps_endpoints
         from broker.apps_api.auth import AppTokens
 
-        self.router.add(*apps_endpoints(self.apps, self.media, self.config.max_upload_bytes))
+        self.router.add(*apps_endpoints(self.apps, self.media, self.config.max_upload_bytes,
+                                        self.config.apps.max_message_bytes))
         assert self.router.guards is not None
         self.router.guards.apps = AppTokens(self.apps.registry)
         if self.config.federation.enabled:

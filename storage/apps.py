@@ -13,7 +13,9 @@ from twisted.internet import defer
 from storage.accounts import NewAccount, write_accounts
 from storage.audit import AuditDraft, append_entry
 from storage.database import Cursor, Database
+from storage.reachability import set_forced_txn
 
+MEMBER_COLUMNS = ("employee_id", "email", "phone")
 _COLUMNS = ("app_id, name, org_id, sender, token_hash, callback_url, callback_secret, kinds,"
             " created_by, created_ts, token_ts, revoked_ts")
 
@@ -63,11 +65,12 @@ class AppStore:
 
     def create(self, app: AppRow, sender: NewAccount, entry: AuditDraft
                ) -> defer.Deferred[None]:
-        """Register ``app`` with its sender account and audit entry (IntegrityError if the
-        sender's user ID is taken)."""
+        """Register ``app`` with its sender account (reachable by the public) and audit
+        entry (IntegrityError if the sender's user ID is taken)."""
         def write(cur: Cursor) -> None:
             append_entry(cur, entry)
             write_accounts(cur, [sender])
+            set_forced_txn(cur, sender.user_id, True, app.created_by, app.created_ts)
             _insert_app(cur, app)
 
         return self.db.run_interaction("app_create", write)
@@ -121,6 +124,32 @@ class AppStore:
                         " AND idempotency_key = ?", (app_id, key))
 
         return self.db.run_interaction("app_release_idempotency_key", write)
+
+    # -- recipients ----------------------------------------------------------------------------
+    def members_where(self, column: str, value: str, org_id: str | None = None
+                      ) -> defer.Deferred[list[str]]:
+        """The active accounts whose place has ``column`` (employee_id, email or phone) equal
+        to ``value`` (in ``org_id``, if given)."""
+        if column not in MEMBER_COLUMNS:
+            raise ValueError(f"not a member column: {column}")
+        where = f"m.{column} = ?" + (" AND m.org_id = ?" if org_id is not None else "")
+        args = (value,) if org_id is None else (value, org_id)
+
+        def read(cur: Cursor) -> list[str]:
+            return [str(r[0]) for r in cur.select_all(
+                "SELECT m.user_id FROM organisation_members m JOIN users u"
+                f" ON u.user_id = m.user_id WHERE {where} AND NOT u.deactivated"
+                " ORDER BY m.user_id LIMIT 2", args)]
+
+        return self.db.run_interaction(f"app_recipient_by_{column}", read)
+
+    def active_user(self, user_id: str) -> defer.Deferred[bool]:
+        def read(cur: Cursor) -> bool:
+            return bool(cur.select_value(
+                "SELECT COUNT(*) FROM users WHERE user_id = ? AND NOT deactivated",
+                (user_id,)))
+
+        return self.db.run_interaction("app_recipient_user", read)
 
     # -- groups ------------------------------------------------------------------------------
     def add_group(self, group: GroupRow) -> defer.Deferred[None]:

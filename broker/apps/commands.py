@@ -32,7 +32,8 @@ def _apps_call(config: NodeConfig, command: str, call: AppCall) -> int:
         await check_callback_url(url, config.apps.allow_private_callbacks)
 
     apps = Apps(AppStore(session.db), session.stores.accounts, services.authority,
-                services.audit, services.classes, real_clock(), config.server_name, check_url)
+                services.audit, services.classes, services.reachability,
+                real_clock(), config.server_name, check_url)
     try:
         _run(apps.load())
         answer = _run(call(apps, command_actor()))

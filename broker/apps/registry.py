@@ -30,6 +30,7 @@ from broker.admin.authority import Authority
 from broker.admin.classes import UserClasses
 from broker.admin.model import Actor, BadField, Tree, check_body
 from broker.admin.model import _name as check_name
+from broker.admin.reachability import Reachability
 from broker.apps.tracking import CallbackTarget
 from broker.auth import hash_token
 from broker.errors import NotFound, Unauthenticated
@@ -78,13 +79,14 @@ def _kinds(value: Any) -> tuple[str, ...]:
 
 class Apps:
     def __init__(self, store: AppStore, accounts: AccountStore, authority: Authority,
-                 audit: AuditLog, classes: UserClasses, clock: Any, server_name: str,
-                 check_url: CheckUrl) -> None:
+                 audit: AuditLog, classes: UserClasses, reachability: Reachability,
+                 clock: Any, server_name: str, check_url: CheckUrl) -> None:
         self.store = store
         self.accounts = accounts
         self.authority = authority
         self.audit = audit
         self.classes = classes
+        self.reachability = reachability  # senders are reachable by the public
         self.clock = clock
         self.server_name = server_name
         self.check_url = check_url
@@ -135,9 +137,10 @@ class Apps:
         rows = await self.store.all()
         new = [r.sender for r in rows if r.app_id not in self._apps]
         self._hold(rows)
-        if new:  # their senders are verified: the class cache learns it
+        if new:  # their senders are verified and reachable: memory learns it
             for row in await self.accounts.current_of(new):
                 self.classes.verified(row)
+                self.reachability.force(row.user_id, True)
 
     # -- admin calls -------------------------------------------------------------------------
     async def register(self, actor: Actor, body: dict[str, Any]) -> dict[str, Any]:
@@ -173,6 +176,7 @@ class Apps:
             await self.store.create(app, sender, entry.draft())
             self._put(app)
             self.classes.verified(verification)
+            self.reachability.force(app.sender, True)
             return {**app_json(app), "token": token, "callback_secret": app.callback_secret}
 
     async def list(self, actor: Actor, organisation: str | None) -> dict[str, Any]:
