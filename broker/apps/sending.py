@@ -38,6 +38,7 @@ from broker.message_tags import TAGS_FIELD, MessageTags
 from broker.notice_rooms import APP, NOTICE, NoticeRooms
 from broker.ratelimit import RateLimiter
 from broker.rooms.service import Rooms
+from protocol.signing import server_name_of
 from storage.apps import AppRow, AppStore
 from storage.database import IntegrityError
 from storage.media import MediaStore
@@ -50,6 +51,8 @@ TTL_MIN_S, TTL_MAX_S = 30, 86_400
 HTML = "org.matrix.custom.html"
 KIND_NOT_ALLOWED = "kind_not_allowed"
 BAD_ATTACHMENT = "attachment_not_found"
+REMOTE_JOIN_WAIT_S = 10.0
+JOIN_POLL_S = 0.05
 _TAG = re.compile(r"<[^>]*>")
 
 
@@ -185,12 +188,29 @@ class AppMessages:
         except IntegrityError:  # a concurrent request with the key claimed it first
             return await store.claim_key(app.app_id, key, message_id, now)
 
+    async def _joined(self, room_id: str, recipient: str) -> None:
+        """Wait (at most :data:`REMOTE_JOIN_WAIT_S`) until a user of another server invited
+        to a new room has joined: their node takes in only what follows the join, so a
+        message sent before it would never reach them.  A node that only shows the invite
+        (Synapse) gets the message after the wait; its user reads it once they accept."""
+        clock = self.deps.clock
+        deadline = clock.time() + REMOTE_JOIN_WAIT_S
+        while clock.time() < deadline:
+            room = await self.deps.rooms.registry.get(room_id)
+            if room is None or room.membership_of(recipient) != "invite":
+                return
+            waited: defer.Deferred[None] = defer.Deferred()
+            clock.call_later(JOIN_POLL_S, waited.callback, None)
+            await waited
+
     async def _deliver(self, app: AppRow, recipient: str, message_id: str,
                        contents: list[dict[str, Any]], ttl_ms: int | None) -> None:
         deps = self.deps
         try:
             room_id = await deps.notice_rooms.room_for(app.sender, recipient, kind=APP,
                                                        name=app.name)
+            if server_name_of(recipient) != deps.server_name:
+                await self._joined(room_id, recipient)
             event_id = ""
             for content in contents:
                 event = await deps.rooms.send(room_id, app.sender, "m.room.message", content,
