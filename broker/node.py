@@ -280,6 +280,7 @@ class Node:
         await self.invite_permissions.load()  # whom each user takes invites from, from memory
         await self.blocked_rooms.load()  # rooms shut down: asked on every send, from memory
         await self.apps.start()  # eGov applications: their tokens, asked from memory
+        await self.broadcasts.jobs.resume()  # broadcasts a stop interrupted go on
         await self.refusal_counts.load()  # the refusals counted before this start
         self.refusal_counts.start(self.reactor)  # then written in batches, off the requests
         self.reactor.addSystemEventTrigger("before", "shutdown", self.refusal_counts.stop)
@@ -425,6 +426,12 @@ class Node:
             self.server_name, self.db, self.rooms, self.new_rooms, self.membership,
             self.admin.classes, self.remote_classes, self.org_accounts, self._member_profile,
             self.clock))
+        from broker.broadcasts.service import Broadcasts
+        from broker.broadcasts.wiring import build_broadcasts  # portal broadcasts, in them
+
+        self.broadcasts: Broadcasts = build_broadcasts(self.db, self.notice_rooms, self.admin,
+                                           self.org_accounts,
+                                           self.delivery.progress.synced_upto, self.clock)
 
     def _build_apps(self) -> None:
         """eGov applications: registrations, their sending and the application API (after
@@ -617,6 +624,9 @@ class Node:
             self.admin.accounts, self.validity, self.stores.account_validity), self.admin.audit),
             AccountRenewalEndpoints(self.validity))
         self.router.add(EmailVerificationEndpoints(self.email_verification, self.admin.audit))
+        from broker.admin_api.broadcasts import BroadcastEndpoints
+
+        self.router.add(BroadcastEndpoints(self.broadcasts, self.admin.audit))
         from broker.apps_api import apps_endpoints
         from broker.apps_api.auth import AppTokens
 

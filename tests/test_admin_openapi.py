@@ -238,6 +238,22 @@ EXAMPLES: list[tuple[str, str, str, Any]] = [
     ("root", "POST", "/apps/nope/token", None),
     ("root", "DELETE", "/apps/{app}", None),
     ("root", "DELETE", "/apps/nope", None),
+    ("root", "POST", "/broadcasts", {"organisation": "mha", "body": "Closed on Friday"}),
+    ("root", "POST", "/broadcasts", {"organisation": "mha", "body": "<b>x</b>",
+                                     "format": "html", "audience": {"organisations": ["mha.dm"]}}),
+    ("root", "POST", "/broadcasts", {"organisation": "mha", "body": "x",
+                                     "audience": {"organisations": ["mea"]}}),
+    ("root", "POST", "/broadcasts", {"organisation": "mha", "body": "x",
+                                     "audience": {"users": ["@carol:admin.test", 1]}}),
+    ("root", "POST", "/broadcasts", {"organisation": "mha", "body": ""}),
+    ("bob", "POST", "/broadcasts", {"organisation": "mha", "body": "x"}),
+    ("root", "GET", "/broadcasts", None),
+    ("root", "GET", "/broadcasts?organisation=mha&limit=1", None),
+    ("root", "GET", "/broadcasts?before_ts=x", None),
+    ("nobody", "GET", "/broadcasts", None),
+    ("root", "GET", "/broadcasts/{broadcast}", None),
+    ("root", "GET", "/broadcasts/nope", None),
+    ("bob", "GET", "/broadcasts/{broadcast}", None),
 ]
 
 
@@ -281,6 +297,7 @@ def _published_pack(made: AdminNode) -> None:
 class Scene(AdminNode):
     room_id = ""  # carol's reported room
     app_id = ""  # mha's app "Pension"
+    broadcast_id = ""  # mha's broadcast to carol
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -298,6 +315,8 @@ def scene(request: Any, tmp_path: Path) -> Iterator[Scene]:
         _published_pack(made)
         made.app_id = made.ok("POST", "/apps", {"name": "Pension", "organisation": "mha"},
                               status=201)["app_id"]
+        made.broadcast_id = made.ok("POST", "/broadcasts", {
+            "organisation": "mha", "body": "Welcome"}, status=201)["broadcast_id"]
         made.local.run(made.node.statistics.flush())  # rows for /statistics to answer
         yield made
     finally:
@@ -309,7 +328,8 @@ def scene(request: Any, tmp_path: Path) -> Iterator[Scene]:
 def test_the_server_answers_as_the_document_says(scene: Scene, caller: str, method: str,
                                                   path: str, body: Any) -> None:
     token = scene.root if caller == "root" else scene.tokens[caller]
-    path = path.replace("{room}", scene.room_id).replace("{app}", scene.app_id)
+    path = path.replace("{room}", scene.room_id).replace("{app}", scene.app_id).replace(
+        "{broadcast}", scene.broadcast_id)
     status, answer = scene.api(method, path, token, body)
     check_answer(method, f"{ADMIN}{path}", status, answer)
     if not (request_allowed(method, f"{ADMIN}{path}", body)

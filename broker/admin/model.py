@@ -30,6 +30,8 @@ EMAIL_MODES = ("queue", "auto")
 # The organisation setting that says which profile fields each audience sees of its members
 # (see broker/admin/profile_visibility.py): audience -> the fields it sees.
 PROFILE_VISIBILITY = "profile_visibility"
+# Whether members may leave the organisation's broadcast room (broker/broadcasts/).
+BROADCAST_LEAVE_ALLOWED = "broadcast_leave_allowed"
 PROFILE_FIELDS = ("displayname", "avatar_url", "designation", "organisation", "email", "phone")
 SAME_ORGANISATION = "same_organisation"
 VERIFIED_THIS_NODE = "verified_this_node"
@@ -180,6 +182,8 @@ def _settings(value: Any, field: str) -> dict[str, Any]:
         check_profile_visibility(value[PROFILE_VISIBILITY], f"{field}.{PROFILE_VISIBILITY}")
     if RETENTION in value:
         check_retention(value[RETENTION], f"{field}.{RETENTION}")
+    if not isinstance(value.get(BROADCAST_LEAVE_ALLOWED, False), bool):
+        raise BadField(f"{field}.{BROADCAST_LEAVE_ALLOWED}", "must be true or false")
     return dict(value)
 
 

@@ -42,6 +42,8 @@ IMAGE_PACKS_CHANGE = "image_packs.change"
 STATISTICS_READ = "statistics.read"
 APPS_READ = "apps.read"
 APPS_CHANGE = "apps.change"
+BROADCASTS_SEND = "broadcasts.send"
+BROADCASTS_READ = "broadcasts.read"
 
 ADMINS = frozenset({"node_admin", "org_admin"})
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -75,6 +77,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # An organisation's eGov applications (registration, token rotation, revocation).
     APPS_READ: ADMINS | {"app_manager", "auditor"},
     APPS_CHANGE: ADMINS | {"app_manager"},
+    # Broadcasts from the portal to an organisation's members, and their statistics.
+    BROADCASTS_SEND: ADMINS | {"broadcaster"},
+    BROADCASTS_READ: ADMINS | {"broadcaster", "auditor"},
 }
 
 # Which roles a grantor of each role may grant or revoke (within the grantor's scope).
