@@ -35,14 +35,35 @@ EXAMPLES: list[tuple[str, str, Any]] = [
     ("POST", "/messages", {"kind": "alert", "body": "x"}),
     ("GET", "/messages/{message}", None),
     ("GET", "/messages/nothing", None),
+    ("POST", "/groups", {"name": "Office", "members": ["{asha}", {"phone": "+911234"}]}),
+    ("POST", "/groups", {"name": "Office", "members": ["@ghost:admin.test"]}),
+    ("POST", "/groups", {"name": "Office", "members": [{"phone": 5}]}),
+    ("POST", "/groups", {"name": ""}),
+    ("GET", "/groups", None),
+    ("GET", "/groups/{group}", None),
+    ("GET", "/groups/nothing", None),
+    ("PUT", "/groups/{group}/members", {"member": {"organisation": "mha", "employee_id": "E1"}}),
+    ("PUT", "/groups/{group}/members", {"member": "@ghost:admin.test"}),
+    ("PUT", "/groups/{group}/members", {"who": "x"}),
+    ("PUT", "/groups/{group}/members/{asha}", None),
+    ("PUT", "/groups/nothing/members/{asha}", None),
+    ("DELETE", "/groups/{group}/members/{ravi}", None),
+    ("DELETE", "/groups/{group}/members/{asha}", None),
+    ("POST", "/groups/{group}/messages", {"body": "Office closed", "format": "plain"}),
+    ("POST", "/groups/{group}/messages", {"body": ""}),
+    ("POST", "/groups/nothing/messages", {"body": "x"}),
 ]
 
 
-def _fill(value: Any, scene: Scene, message_id: str) -> Any:
+def _fill(value: Any, scene: Scene, names: dict[str, str]) -> Any:
     if isinstance(value, str):
-        return value.replace("{asha}", scene.asha).replace("{message}", message_id)
+        for name, text in names.items():
+            value = value.replace(f"{{{name}}}", text)
+        return value
     if isinstance(value, dict):
-        return {k: _fill(v, scene, message_id) for k, v in value.items()}
+        return {k: _fill(v, scene, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, scene, names) for v in value]
     return value
 
 
@@ -51,7 +72,10 @@ def _fill(value: Any, scene: Scene, message_id: str) -> Any:
 def test_the_server_answers_as_the_document_says(scene: Scene, method: str, path: str,
                                                   body: Any) -> None:
     message_id = scene.send()[1]["message_id"]
-    path, body = _fill(path, scene, message_id), _fill(body, scene, message_id)
+    group = scene.call("POST", "/groups", {"name": "G", "members": [scene.ravi]})[1]
+    names = {"asha": scene.asha, "ravi": scene.ravi, "message": message_id,
+             "group": group["group_id"]}
+    path, body = _fill(path, scene, names), _fill(body, scene, names)
     status, answer = scene.call(method, path, body)
     scene.settle()
     DOC.check_answer(method, f"{API}{path}", status, answer)

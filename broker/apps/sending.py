@@ -97,10 +97,18 @@ def plain_text(markup: str) -> str:
     return html.unescape(_TAG.sub("", markup))
 
 
-def _caption(message: AppMessage) -> dict[str, Any]:
+def caption(message: AppMessage) -> dict[str, Any]:
     if not message.html:
         return {"body": message.body}
     return {"body": plain_text(message.body), "format": HTML, "formatted_body": message.body}
+
+
+def check_tags(tags: MessageTags, sender: str, message: AppMessage,
+               content: dict[str, Any]) -> None:
+    """Put the message's tags in ``content``, refused if the sender may not use them."""
+    if message.tags:
+        content[TAGS_FIELD] = list(message.tags)
+    tags.check(sender, "m.room.message", content)
 
 
 @dataclass
@@ -159,12 +167,12 @@ class AppMessages:
         marker = {NOTICE: {"kind": message.kind, "id": message_id}}
         tags = {TAGS_FIELD: list(message.tags)} if message.tags else {}
         if not message.attachments:
-            return [{"msgtype": "m.text", **_caption(message), **tags, **marker}]
+            return [{"msgtype": "m.text", **caption(message), **tags, **marker}]
         files = []
         for index, attachment in enumerate(message.attachments):
-            caption = _caption(message) if index == 0 and message.body else {
+            text = caption(message) if index == 0 and message.body else {
                 "body": attachment.filename}
-            files.append({"msgtype": "m.file", **caption, "filename": attachment.filename,
+            files.append({"msgtype": "m.file", **text, "filename": attachment.filename,
                           "url": attachment.content_uri,
                           "info": {"mimetype": attachment.mimetype}, **tags, **marker})
         return files

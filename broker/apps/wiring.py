@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from broker.apps.callback_urls import check_callback_url
+from broker.apps.groups import AppGroups, GroupDeps
 from broker.apps.recipients import Recipients
 from broker.apps.registry import Apps
 from broker.apps.sending import AppMessages, SendingDeps
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 class AppServices:
     registry: Apps
     messages: AppMessages
+    groups: AppGroups
 
     async def start(self) -> None:
         """Load what the application API answers from memory (call in ``Node.start``)."""
@@ -47,4 +49,6 @@ def build_apps(node: Node) -> AppServices:
         node.server_name, store, recipients, node.notice_rooms, node.rooms,
         node.delivery.tracker, node.policy, node.message_tags, node.ratelimiter,
         node.stores.media, node.clock))
-    return AppServices(registry, messages)
+    groups = AppGroups(GroupDeps(node.server_name, store, recipients, node.room_creation,
+                                 node.membership, node.rooms, node.message_tags, node.clock))
+    return AppServices(registry, messages, groups)

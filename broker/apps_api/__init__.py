@@ -20,10 +20,12 @@ def apps_endpoints(apps: AppServices, media: MediaRepository, upload_limit: int,
                    max_message_bytes: int) -> list[Endpoints]:
     """The application API's endpoints and the admin API's apps endpoints."""
     from broker.admin_api.apps import AppEndpoints
+    from broker.apps_api.groups import AppGroupEndpoints
     from broker.apps_api.info import AppInfoEndpoints
     from broker.apps_api.media import AppMediaEndpoints
     from broker.apps_api.messages import AppMessageEndpoints
 
     return [AppEndpoints(apps.registry, apps.registry.audit), AppInfoEndpoints(),
             AppMediaEndpoints(media, upload_limit),
-            AppMessageEndpoints(apps.messages, max_message_bytes)]
+            AppMessageEndpoints(apps.messages, max_message_bytes),
+            AppGroupEndpoints(apps.groups)]

@@ -29,20 +29,21 @@ class AttachmentBody(Body):
     mimetype: str
 
 
-def _strict(body: Body, where: str) -> None:
+def strict(body: Body, where: str) -> None:
     if body.model_extra:
         name = next(iter(body.model_extra))
         raise MalformedContent(f"'{where}{name}': unknown field")
 
 
-def recipient_of(value: Any) -> RecipientRef:
-    """``to``: a user ID, or an object of one of :data:`RECIPIENT_FORMS` (strings)."""
+def recipient_of(value: Any, field: str = "to") -> RecipientRef:
+    """A user ID, or an object of one of :data:`RECIPIENT_FORMS` (strings)."""
     if isinstance(value, str):
         return RecipientRef(user_id=value)
     if not isinstance(value, dict) or set(value) not in RECIPIENT_FORMS or not all(
             isinstance(v, str) and v for v in value.values()):
-        raise MalformedContent("'to' must be a user ID, {\"organisation\", \"employee_id\"},"
-                               " {\"email\"} or {\"phone\"} (non-empty strings)")
+        raise MalformedContent(f"'{field}' must be a user ID, {{\"organisation\","
+                               " \"employee_id\"}, {\"email\"} or {\"phone\"} (non-empty"
+                               " strings)")
     return RecipientRef(**value)
 
 
@@ -58,9 +59,9 @@ class MessageBody(Body):
 
     @model_validator(mode="after")
     def _checked(self) -> MessageBody:
-        _strict(self, "")
+        strict(self, "")
         for index, attachment in enumerate(self.attachments):
-            _strict(attachment, f"attachments[{index}].")
+            strict(attachment, f"attachments[{index}].")
         if not self.body.strip() and not self.attachments:
             raise InvalidInput("'body' must not be empty")
         if len(self.body) > MAX_BODY_TEXT:
