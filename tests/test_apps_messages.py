@@ -258,3 +258,15 @@ def test_too_many_messages_to_one_recipient_answer_429(scene: Scene) -> None:
     status, body = scene.send(body="one more")
     assert status == 429 and body["retry_after_ms"] > 0
     assert scene.send(to=scene.ravi)[0] == 200  # another recipient: a bucket of its own
+
+
+def test_an_app_past_its_own_rate_limit_answers_429(tmp_path: Path) -> None:
+    node = AdminNode(tmp_path, "sqlite", config={"rate_limits": {
+        "enabled": True, "app_messages": {"per_second": 0.01, "burst": 3}}})
+    try:
+        app = Scene(node)
+        answers = [app.call("GET", "/app") for _ in range(4)]
+        assert [status for status, _ in answers] == [200, 200, 200, 429]
+        assert answers[-1][1]["retry_after_ms"] > 0
+    finally:
+        node.close()

@@ -21,6 +21,7 @@ from tests.room_helpers import V3
 
 APPS = "/_broker/apps/v1"
 PDF = b"%PDF-1.4 appointment letter"
+MAX_UPLOAD = 4096
 
 
 @pytest.fixture(scope="module", params=ENGINES)
@@ -28,7 +29,8 @@ def nodes(request: Any, tmp_path_factory: Any) -> Iterator[tuple[NodeProcess, No
     orgs = Path(tmp_path_factory.mktemp("apps_orgs")) / "organisations.yaml"
     orgs.write_text(yaml.safe_dump({"organisations": [{"id": "mha", "name": "MHA"}]}))
     with two_nodes(request.param, tmp_path_factory, "apps",
-                   {"organisations.path": str(orgs)}) as (a, b):
+                   {"organisations.path": str(orgs),
+                    "limits.max_upload_bytes": MAX_UPLOAD}) as (a, b):
         yield a, b
 
 
@@ -106,6 +108,9 @@ def test_an_otp_reaches_a_user_of_another_node_without_accepting(nodes: Any) -> 
 def test_a_large_upload_is_refused_and_a_revoked_token_too(nodes: Any) -> None:
     a, _b = nodes
     app = register_app(a)
+    answer = app.post(f"{APPS}/media", raw=b"x" * (MAX_UPLOAD + 1),
+                      headers={"Content-Type": "application/pdf"})
+    assert (app.status, answer["errcode"]) == (413, "M_TOO_LARGE")
     answer = app.post(f"{APPS}/messages", {"to": app.user_id, "kind": "alert",
                                            "body": "x" * 70_000})
     assert (app.status, answer["errcode"]) == (413, "M_TOO_LARGE")
