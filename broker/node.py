@@ -448,6 +448,7 @@ class Node:
         """A deactivated account (by its user or an admin): public at once, out of its rooms
         (its image pack entries removed)."""
         self.admin.classes.ended(user_id)
+        self.apps.messages.deps.recipients.forget(user_id)  # apps' messages: unknown now
         await self.rooms.leave_all_rooms(user_id)
         self.pack_members.user_changed(user_id)
 

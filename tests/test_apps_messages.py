@@ -270,3 +270,10 @@ def test_an_app_past_its_own_rate_limit_answers_429(tmp_path: Path) -> None:
         assert answers[-1][1]["retry_after_ms"] > 0
     finally:
         node.close()
+
+
+def test_a_deactivated_recipient_is_unknown_at_once(scene: Scene) -> None:
+    assert scene.send()[0] == 200  # the recipient is known (and kept in memory)
+    scene.node.ok("POST", f"/users/{quote(scene.asha)}/deactivate", {})
+    status, body = scene.send()
+    assert (status, body["in.gov.broker.reason"]) == (404, "unknown_recipient")
