@@ -277,3 +277,14 @@ def test_a_deactivated_recipient_is_unknown_at_once(scene: Scene) -> None:
     scene.node.ok("POST", f"/users/{quote(scene.asha)}/deactivate", {})
     status, body = scene.send()
     assert (status, body["in.gov.broker.reason"]) == (404, "unknown_recipient")
+
+
+def test_the_separation_rules_apply_as_to_an_invite_by_the_sender(scene: Scene) -> None:
+    """A recipient who takes no invites from the app's sender (MSC4155) gets nothing."""
+    path = f"/user/{quote(scene.asha)}/account_data/m.invite_permission_config"
+    assert scene.node.client("asha", "PUT", path,
+                             {"blocked_users": [scene.app["sender"]]})[0] == 200
+    status, body = scene.send()
+    assert (status, body["in.gov.broker.reason"]) == (403, "invite_blocked")
+    assert scene.notices("asha") == []
+    assert scene.send(to=scene.ravi)[0] == 200
