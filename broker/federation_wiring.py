@@ -237,6 +237,7 @@ def local_parts(node: Node) -> LocalParts:
     """The functions :class:`LocalParts` holds: end-to-end encryption's bound to its context,
     visibility's and the client directory's still to the node (each goes when its area offers
     a service of its own)."""
+    from broker.apps import delivery_reports
     from broker.client_api.directory import with_anchor
     from broker.e2ee import cross_signing, device_lists, keys, to_device
 
@@ -254,6 +255,7 @@ def local_parts(node: Node) -> LocalParts:
             device_lists.EDU_TYPE: partial(device_lists.on_device_list_update_edu, e2ee),
             to_device.EDU_TYPE: partial(to_device.on_direct_to_device_edu, e2ee),
             "m.signing_key_update": partial(cross_signing.on_signing_key_update, e2ee),
+            delivery_reports.EDU_TYPE: node.delivery.reports.received,  # app messages
         },
         profile_for_server=node.profiles.shown,
     )

@@ -30,7 +30,6 @@ from broker.admin.rooms import AdminRooms
 from broker.admin.services import AdminStores, apply_config_file, build_admin_services
 from broker.admin.statistics import StatisticsReport
 from broker.apps.delivery import build_delivery
-from broker.apps.tracking import CallbackTarget
 from broker.appservice.client import AppServiceClient
 from broker.appservice.services import AppServices
 from broker.at_rest_keys import KeyFileWatcher, load_keyring
@@ -235,9 +234,7 @@ class Node:
             "remote_classes": self.remote_classes.ignored})
         self._build_statistics()
         # the delivery status of eGov applications' messages (broker/apps/delivery.py)
-        self.delivery = build_delivery(self.db, self.sync, self.rooms.registry.cached,
-                                       self.stores.events, self.clock, self.is_mine,
-                                       self._callback_of)
+        self.delivery = build_delivery(self)
         self._build_image_packs()
         self._build_notice_rooms()
         self._build_apps()
@@ -440,10 +437,6 @@ class Node:
 
         self.apps = build_apps(self)
 
-    def _callback_of(self, app_id: str) -> CallbackTarget | None:
-        """Where an app's status callbacks go (the registry is built after the tracker)."""
-        return self.apps.registry.callback_of(app_id)
-
     async def _account_ended(self, user_id: str) -> None:
         """A deactivated account (by its user or an admin): public at once, out of its rooms
         (its image pack entries removed)."""
@@ -641,6 +634,7 @@ class Node:
                 self.streams, self.typing, self.federation, self.policy, local_parts(self),
                 self.admin.classes, self.remote_classes, self.invite_permissions)
             services.receiver.on_received = self.statistics.federation_received
+            self.delivery.watch_federation(services.receiver.edus)  # remote users' receipts
             services.invites.on_kept = self.notice_invites.invite_kept  # notice rooms joined
             self.router.add(*federation_endpoints(services, self.server_name, self.clock))
         self.router.compile()

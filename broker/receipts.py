@@ -9,6 +9,7 @@ changes nothing and takes no stream id.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from broker.errors import InvalidInput, NotFound
@@ -57,6 +58,8 @@ class Receipts:
         self.streams = streams
         self.edus = edus
         self.clock = clock
+        # told each receipt moved (m.read, m.read.private), once it is stored
+        self.on_receipt: Callable[[Receipt], None] | None = None
 
     async def room_event(self, room_id: str, user_id: str, event_id: str) -> Event:
         """The event, if ``user_id`` is joined to the room and the event belongs to it."""
@@ -92,6 +95,8 @@ class Receipts:
             audience = {"rooms": [receipt.room_id]}
         await self.streams.write(
             lambda stream_id: store.set_receipt(receipt, stream_id), **audience)
+        if self.on_receipt is not None:
+            self.on_receipt(receipt)
         if receipt.receipt_type == READ:
             data: dict[str, object] = {"ts": receipt.ts}
             if receipt.thread_id:

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from broker.apps.tracking import (
@@ -223,3 +223,128 @@ def test_whatever_the_order_of_changes_the_status_only_moves_forward(
             assert row.delivered_ts is not None and row.read_ts is not None
         if row.status == FAILED:
             assert before in (QUEUED, FAILED)
+
+
+# -- read ----------------------------------------------------------------------------------------
+def receipt(room: AppRoom, event_id: str, receipt_type: str = "m.read") -> None:
+    status, answer = room.local.call(
+        "POST", f"{V3}/rooms/{quote(room.room_id)}/receipt/{receipt_type}/{quote(event_id)}",
+        room.bob_token, {})
+    assert status == 200, answer
+
+
+@pytest.mark.parametrize("receipt_type", ["m.read", "m.read.private"])
+def test_a_read_receipt_at_the_message_makes_it_read_and_delivered(
+        engine: Engine, receipt_type: str) -> None:
+    local = engine.node()
+    room = AppRoom(local)
+    event_id = room.message("m1")
+    local.advance(3)
+    receipt(room, event_id, receipt_type)
+    read = room.status("m1")
+    assert read is not None and read["status"] == READ
+    assert read["read_ts"] == read["delivered_ts"] == local.node.clock.time_ms()
+    run_for(local, 0)
+    assert stored_status(local, "m1") == (READ, read["delivered_ts"], read["read_ts"], None)
+
+
+def test_a_receipt_at_a_later_event_reads_every_message_before_it(engine: Engine) -> None:
+    local = engine.node()
+    room = AppRoom(local)
+    room.message("m1")
+    room.sync(room.sync(room.since))
+    delivered_ts = room.status("m1")["delivered_ts"]  # type: ignore[index]
+    room.message("m2")
+    later = room.send("a later message")
+    local.advance(7)
+    receipt(room, later)
+    for message_id in ("m1", "m2"):
+        read = room.status(message_id)
+        assert read is not None and read["status"] == READ
+        assert read["read_ts"] == local.node.clock.time_ms()
+    assert room.status("m1")["delivered_ts"] == delivered_ts  # type: ignore[index]
+
+
+def test_a_receipt_at_an_earlier_event_does_not_read_a_later_message(engine: Engine) -> None:
+    local = engine.node()
+    room = AppRoom(local)
+    earlier = room.send("before the message")
+    room.message("m1")
+    receipt(room, earlier)
+    assert room.status("m1")["status"] == QUEUED  # type: ignore[index]
+
+
+def test_an_expired_message_stays_expired_when_read_later(engine: Engine) -> None:
+    local = engine.node()
+    room = AppRoom(local)
+    event_id = room.message("m1", local.node.clock.time_ms() + 30_000)
+    local.node.delivery.expiry.start(local.reactor, 1.0)
+    run_for(local, 31)
+    receipt(room, event_id)
+    assert room.status("m1")["status"] == EXPIRED  # type: ignore[index]
+
+
+# -- whatever the interleaving of syncs, receipts and expiry through the node -----------------------
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: Any) -> Any:
+    """One node (SQLite) and an application sender for every example."""
+    made = Engine("sqlite", tmp_path_factory.mktemp("interleaving"))
+    local = made.node()
+    yield local, local.register("app.sender")[1]
+    made.close()
+
+
+STEPS = st.lists(st.sampled_from(["send", "sync", "sync_old", "receipt_last", "receipt_first",
+                                  "tick"]), min_size=1, max_size=14)
+
+
+def fresh_room(local: InProcessNode, sender: str) -> AppRoom:
+    """An AppRoom with a new recipient, on a node used before."""
+    room = AppRoom.__new__(AppRoom)
+    room.local, room.sender = local, sender
+    room.bob, room.bob_token = local.register(f"bob{next(TXN)}")
+    answer = local.call("POST", f"{V3}/createRoom", sender, {"invite": [room.bob.user_id]})[1]
+    room.room_id = str(answer["room_id"])
+    local.call("POST", f"{V3}/join/{quote(room.room_id)}", room.bob_token, {})
+    room.since = room.sync()
+    return room
+
+
+def apply_step(room: AppRoom, step: str, events: list[str], tokens: list[str]) -> None:
+    if step == "send":
+        events.append(room.message(f"{room.bob.user_id}-{len(events)}"))
+    elif step == "sync":
+        tokens.append(room.sync(tokens[-1]))
+    elif step == "sync_old":
+        room.sync(tokens[0])
+    elif step == "receipt_last" and events:
+        receipt(room, events[-1])
+    elif step == "receipt_first" and events:
+        receipt(room, events[0])
+    elif step == "tick":
+        room.local.advance(1)
+
+
+@settings(max_examples=30, deadline=None)
+@given(STEPS)
+def test_whatever_the_interleaving_statuses_only_move_forward(
+        shared: tuple[InProcessNode, str], steps: list[str]) -> None:
+    room = fresh_room(*shared)
+    events: list[str] = []
+    tokens = [room.since]
+    seen: dict[str, tuple[int, Any, Any]] = {}
+    for step in steps:
+        apply_step(room, step, events, tokens)
+        for index in range(len(events)):
+            message_id = f"{room.bob.user_id}-{index}"
+            now = room.status(message_id)
+            assert now is not None
+            rank, before = RANK[now["status"]], seen.get(message_id)
+            if before is not None:
+                assert rank >= before[0]
+                assert before[1] is None or now["delivered_ts"] == before[1]
+                assert before[2] is None or now["read_ts"] == before[2]
+            if now["read_ts"] is not None:
+                assert now["delivered_ts"] is not None
+                assert now["delivered_ts"] <= now["read_ts"]
+            seen[message_id] = (rank, now["delivered_ts"], now["read_ts"])

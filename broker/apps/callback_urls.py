@@ -55,6 +55,14 @@ async def check_callback_url(url: str, allow_private: bool,
     """Raise ``InvalidInput`` with ``in.gov.broker.reason`` ``callback_url_invalid`` (not an
     http(s) URL, or a host that does not resolve) or ``callback_url_private`` (a host with a
     non-public address, unless ``allow_private``)."""
+    await callback_address(url, allow_private, resolve)
+
+
+async def callback_address(url: str, allow_private: bool,
+                           resolve: Resolve | None = None) -> tuple[str, int]:
+    """The address and port to dial for ``url``, checked as :func:`check_callback_url` does
+    (a caller connects to this address, so a name that resolves otherwise a moment later is
+    not dialled unchecked)."""
     host, port = split_callback_url(url)
     if is_ip_literal(host):
         addresses = [host.strip("[]")]
@@ -65,9 +73,7 @@ async def check_callback_url(url: str, allow_private: bool,
             raise _refused(INVALID, f"callback_url host {host!r} does not resolve") from e
     if not addresses:
         raise _refused(INVALID, f"callback_url host {host!r} does not resolve")
-    if allow_private:
-        return
-    private = [a for a in addresses if not is_public_address(a)]
-    if private:
+    if not allow_private and any(not is_public_address(a) for a in addresses):
         raise _refused(PRIVATE, f"callback_url host {host!r} resolves to a private address"
                        " (set apps.allow_private_callbacks to allow it)")
+    return addresses[0], port

@@ -1,65 +1,106 @@
 """Delivery status of application messages, put together: how far users have synced
-(:mod:`broker.sync_progress`), the status of each message (:mod:`broker.apps.tracking`) and
-the jobs that keep them (batched writes, expiry).  The node calls :func:`build_delivery` once
-and :meth:`Delivery.start` in ``Node.start``."""
+(:mod:`broker.sync_progress`), the status of each message (:mod:`broker.apps.tracking`), the
+delivery reports between nodes (:mod:`broker.apps.delivery_reports`), the callbacks to
+applications (:mod:`broker.apps.callbacks`) and the jobs that keep them.  The node calls
+:func:`build_delivery` once, :meth:`Delivery.watch_federation` with its inbound federation
+services, and :meth:`Delivery.start` in ``Node.start``.
+
+Broadcasts hear of remote recipients' deliveries through
+``node.delivery.reports.add_remote_delivery_listener(cb(user_id, room_id, event_id, ts))``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import random
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
 
-from broker.apps.tracking import EXPIRY_CHECK_SECONDS, CallbackTarget, MessageTracker, TrackerDeps
-from broker.clock import Clock
+from broker.apps.callbacks import CallbackDeps, Callbacks, HttpPoster
+from broker.apps.delivery_reports import FLUSH_SECONDS, DeliveryReports, ReportDeps
+from broker.apps.tracking import EXPIRY_CHECK_SECONDS, MessageTracker, TrackerDeps
 from broker.periodic import Periodic
-from broker.rooms.live_room import LiveRoom
-from broker.sync.handler import SyncHandler
 from broker.sync_progress import SyncProgress
 from storage.app_messages import AppMessageStore
-from storage.database import Database
-from storage.events import EventStore
 from storage.sync_progress import SyncProgressStore
 
-
-def no_callbacks(app_id: str) -> CallbackTarget | None:
-    """Callback targets before the applications' registry is wired: none."""
-    return None
+if TYPE_CHECKING:
+    from broker.node import Node
+    from broker.services.federation_transactions import EphemeralUpdates
 
 
 @dataclass
 class Delivery:
     progress: SyncProgress
     tracker: MessageTracker
+    reports: DeliveryReports
+    callbacks: Callbacks
     expiry: Periodic
+    report_job: Periodic
 
     async def start(self, reactor: Any) -> None:
-        """Read what was kept, then write in batches and expire on the clock."""
+        """Read what was kept, then write in batches, expire, report and call back on the
+        clock."""
         await self.progress.load()
         await self.tracker.load()
         self.progress.start(reactor)
         self.expiry.start(reactor, EXPIRY_CHECK_SECONDS)
+        self.report_job.start(reactor, FLUSH_SECONDS)
+        self.callbacks.start(reactor)
 
     def stop(self) -> defer.Deferred[None]:
-        self.expiry.stop()
+        for job in (self.expiry, self.report_job):
+            job.stop()
+        self.callbacks.stop()
         return self.progress.stop()
 
+    def watch_federation(self, edus: EphemeralUpdates) -> None:
+        """Receipts of other servers' users (read, across nodes)."""
+        edus.on_receipt = self.tracker.read_receipt
 
-def build_delivery(db: Database, sync: SyncHandler, room_of: Callable[[str], LiveRoom | None],
-                   events: EventStore, clock: Clock, is_local: Callable[[str], bool],
-                   callback_of: Callable[[str], CallbackTarget | None] = no_callbacks,
-                   ) -> Delivery:
-    progress = SyncProgress(SyncProgressStore(db), room_of)
-    sync.on_since = progress.synced
+
+def build_delivery(node: Node) -> Delivery:
+    db, clock, rooms = node.db, node.clock, node.rooms
+    progress = SyncProgress(SyncProgressStore(db), rooms.registry.cached)
+    node.sync.on_since = progress.synced
+    events = node.stores.events
 
     async def event_position(room_id: str, event_id: str) -> int | None:
         """From the room's recent events in memory, else the event store."""
         found = progress.position_of(room_id, event_id)
         return found if found is not None else await events.get_stream_ordering(event_id)
 
-    tracker = MessageTracker(AppMessageStore(db), TrackerDeps(
-        clock, is_local, progress.synced_upto, event_position, callback_of))
+    store = AppMessageStore(db)
+    tracker = MessageTracker(store, TrackerDeps(
+        clock, node.is_mine, progress.synced_upto, event_position,
+        lambda app_id: node.apps.registry.callback_of(app_id)))  # the registry comes later
     progress.add_listener(tracker.synced)
-    return Delivery(progress, tracker, Periodic(tracker.expire_check,
-                                                "expiring application messages"))
+    node.receipts.on_receipt = tracker.read_receipt
+
+    def local_members(room_id: str) -> list[str]:
+        room = rooms.registry.cached(room_id)
+        return [u for u in room.members_with("join") if node.is_mine(u)] if room else []
+
+    sender = node.federation.sender
+    reports = DeliveryReports(ReportDeps(
+        node.server_name, clock, progress.synced_upto, local_members, events.get_events,
+        partial(_send_persistent, sender) if node.config.federation.enabled else None),
+        tracker)
+    progress.add_listener(reports.synced)
+    rooms.persisted_listeners.append(reports.persisted)
+    callbacks = Callbacks(CallbackDeps(
+        store, tracker.callback_of, clock, HttpPoster(node.reactor, node.reactor),
+        random.random, node.config.apps.allow_private_callbacks))
+    tracker.on_owed = callbacks.poke
+    return Delivery(progress, tracker, reports, callbacks,
+                    Periodic(tracker.expire_check, "expiring application messages"),
+                    Periodic(reports.flush, "reporting deliveries to other nodes"))
+
+
+def _send_persistent(sender: Any, destination: str, edu_type: str,
+                     content: dict[str, Any]) -> defer.Deferred[None]:
+    result: defer.Deferred[None] = sender.enqueue_edu(destination, edu_type, content,
+                                                      persistent=True)
+    return result

@@ -31,6 +31,8 @@ from twisted.internet import defer
 
 from broker.errors import NotFound
 from storage.app_messages import AppMessageStore, CallbackRow, MessageRow
+from storage.receipts import READ as READ_RECEIPT
+from storage.receipts import READ_PRIVATE, Receipt
 
 if TYPE_CHECKING:
     from broker.clock import Clock
@@ -216,6 +218,17 @@ class MessageTracker:
 
     def has_open_messages(self, room_id: str) -> bool:
         return bool(self._rooms.get(room_id))
+
+    def read_receipt(self, receipt: Receipt) -> None:
+        """A receipt was stored (a local user's, or another server's user's): a set lookup
+        unless the room holds open messages, whose status then follows."""
+        if receipt.receipt_type not in (READ_RECEIPT, READ_PRIVATE) or \
+                not self.has_open_messages(receipt.room_id):
+            return
+        d = defer.ensureDeferred(self.receipt(receipt.room_id, receipt.user_id,
+                                              receipt.event_id))
+        d.addErrback(lambda f: logger.error("a receipt's status change failed: %s",
+                                            f.getTraceback()))
 
     async def receipt(self, room_id: str, user_id: str, event_id: str) -> None:
         """``user_id`` sent a read receipt at ``event_id`` in ``room_id``: every open message

@@ -60,6 +60,9 @@ class Rooms:
         # Told every membership event of a user of another server once it is stored (what
         # their node attests of them: :meth:`broker.remote_classes.RemoteClasses.learn`).
         self.on_remote_membership: Callable[[Event], None] | None = None
+        # Told each batch of events once stored, after the notifier (memory only: the send
+        # path runs them; broker/apps/delivery_reports.py looks for marked notices).
+        self.persisted_listeners: list[Callable[[list[PersistItem]], None]] = []
 
     def is_mine(self, user_id: str) -> bool:
         return user_id.split(":", 1)[-1] == self.server_name
@@ -87,6 +90,8 @@ class Rooms:
             rooms.add(event.room_id)
         self.notifier.notify(users=users, rooms=rooms, position=position)
         self._federate(items)
+        for listener in self.persisted_listeners:
+            listener(items)
 
     def _federate(self, items: list[PersistItem]) -> None:
         """Queue our own users' new events for every other server in the room (and, for a

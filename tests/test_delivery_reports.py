@@ -1,0 +1,124 @@
+"""The origin's side of delivery reports (broker/apps/delivery_reports.py, the EDU
+``in.gov.broker.delivery``), on a node on a fake clock, both engines: a report is taken only
+for a user of the reporting server and only for a marked event this node sent into that room;
+the others are ignored and counted.  Two real nodes report to each other in
+tests/test_app_delivery_nodes.py."""
+
+from __future__ import annotations
+
+from itertools import count
+from typing import Any
+from urllib.parse import quote
+
+from broker.apps.delivery_reports import NOTICE_KEY
+from broker.apps.tracking import DELIVERED, QUEUED
+from tests.inprocess_node import InProcessNode
+from tests.node_engines import Engine, engines
+
+V3 = "/_matrix/client/v3"
+OTHER = "b.example"
+CAROL = f"@carol:{OTHER}"
+TXN = count()
+engine = engines()
+
+
+class Origin:
+    """A node whose application sender wrote a marked message meant for ``CAROL``."""
+
+    def __init__(self, local: InProcessNode) -> None:
+        self.local = local
+        _, self.sender = local.register("app.sender")
+        status, answer = local.call("POST", f"{V3}/createRoom", self.sender, {})
+        assert status == 200, answer
+        self.room_id = str(answer["room_id"])
+        self.tracker = local.node.delivery.tracker
+        self.reports = local.node.delivery.reports
+        self.heard: list[tuple[str, str, str, int]] = []
+        self.reports.add_remote_delivery_listener(
+            lambda *delivery: self.heard.append(delivery))
+
+    def send(self, content: dict[str, Any]) -> str:
+        status, answer = self.local.call(
+            "PUT", f"{V3}/rooms/{quote(self.room_id)}/send/m.room.message/t{next(TXN)}",
+            self.sender, content)
+        assert status == 200, answer
+        return str(answer["event_id"])
+
+    def message(self, message_id: str) -> str:
+        self.local.run(self.tracker.queue(message_id, "app1", CAROL, None))
+        event_id = self.send({"msgtype": "m.text", "body": "OTP 123456",
+                              NOTICE_KEY: {"kind": "otp", "id": message_id}})
+        self.local.run(self.tracker.sent(message_id, self.room_id, event_id))
+        return event_id
+
+    def report(self, origin: str, *deliveries: dict[str, Any]) -> None:
+        self.local.run(self.reports.received(origin, {"deliveries": list(deliveries)}))
+
+    def status(self, message_id: str) -> dict[str, Any]:
+        found = self.local.run(self.tracker.status(message_id))
+        assert found is not None
+        return dict(found)
+
+
+def delivery(room_id: str, event_id: str, user_id: str = CAROL, ts: int = 0) -> dict[str, Any]:
+    return {"room_id": room_id, "event_id": event_id, "user_id": user_id, "ts": ts}
+
+
+def test_a_report_of_the_users_server_makes_the_message_delivered(engine: Engine) -> None:
+    origin = Origin(engine.node())
+    event_id = origin.message("m1")
+    origin.local.advance(10)
+    now = origin.local.node.clock.time_ms()
+    origin.report(OTHER, delivery(origin.room_id, event_id, ts=now - 5))
+    assert origin.status("m1")["status"] == DELIVERED
+    assert origin.status("m1")["delivered_ts"] == now - 5
+    assert origin.heard == [(CAROL, origin.room_id, event_id, now - 5)]
+    assert origin.reports.counts["accepted"] == 1
+
+
+def test_a_report_from_another_server_than_the_users_is_ignored(engine: Engine) -> None:
+    origin = Origin(engine.node())
+    event_id = origin.message("m1")
+    origin.report("c.example", delivery(origin.room_id, event_id))
+    assert origin.status("m1")["status"] == QUEUED
+    assert origin.heard == []
+    assert origin.reports.counts["ignored_foreign_user"] == 1
+
+
+def test_a_report_of_an_event_not_sent_here_or_not_marked_is_ignored(engine: Engine) -> None:
+    origin = Origin(engine.node())
+    event_id = origin.message("m1")
+    plain = origin.send({"msgtype": "m.text", "body": "not a notice"})
+    origin.report(OTHER, delivery(origin.room_id, plain), delivery("!other:x", event_id),
+                  delivery(origin.room_id, "$never-sent"))
+    assert origin.status("m1")["status"] == QUEUED
+    assert origin.reports.counts["ignored_not_ours"] == 3
+
+
+def test_a_marked_event_of_ours_without_a_tracked_message_is_told_to_listeners(
+        engine: Engine) -> None:
+    """A broadcast's event: no application message, but its listeners count it."""
+    origin = Origin(engine.node())
+    event_id = origin.send({"msgtype": "m.text", "body": "Office closed",
+                            NOTICE_KEY: {"kind": "broadcast", "id": "b1"}})
+    origin.report(OTHER, delivery(origin.room_id, event_id, ts=7))
+    assert origin.heard == [(CAROL, origin.room_id, event_id, 7)]
+
+
+def test_malformed_deliveries_are_ignored_and_counted(engine: Engine) -> None:
+    origin = Origin(engine.node())
+    event_id = origin.message("m1")
+    origin.report(OTHER, {"room_id": origin.room_id}, delivery(origin.room_id, event_id,
+                                                               user_id="@nobody:"),
+                  {**delivery(origin.room_id, event_id), "ts": "soon"})
+    origin.local.run(origin.reports.received(OTHER, {"deliveries": "all of them"}))
+    assert origin.status("m1")["status"] == QUEUED
+    assert origin.reports.counts["ignored_malformed"] == 4
+
+
+def test_a_report_from_the_future_is_dated_now(engine: Engine) -> None:
+    origin = Origin(engine.node())
+    event_id = origin.message("m1")
+    now = origin.local.node.clock.time_ms()
+    origin.report(OTHER, delivery(origin.room_id, event_id, ts=now + 10**9))
+    assert origin.status("m1")["delivered_ts"] == now
