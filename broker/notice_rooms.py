@@ -29,12 +29,13 @@ the others' in one batch over rooms loaded together.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from cachetools import LRUCache
 from twisted.internet import defer
+from twisted.python.failure import Failure
 
 from broker.access_policy import REASON_FIELD
 from broker.deferreds import observe
@@ -56,7 +57,8 @@ APP, BROADCAST = "app", "broadcast"
 KINDS = (APP, BROADCAST)
 LEAVE_FORBIDDEN = "notice_room_leave_forbidden"
 CAPACITY = 200_000  # pairs held in memory (~200 bytes each)
-SLICE = 50  # rooms built per reactor turn (signing ten events each: ~20 ms)
+SLICE = 50  # rooms built per reactor turn (signing nine events each: ~20 ms)
+IN_FLIGHT = 2  # slices under way at once: one written while the next is built
 
 # Everything asks the top level, which only the room's creator holds (rooms v12).
 POWER_LEVELS: dict[str, Any] = {
@@ -64,6 +66,7 @@ POWER_LEVELS: dict[str, Any] = {
     "kick": 100, "ban": 100, "redact": 100, "events": {}, "notifications": {"room": 100},
 }
 
+T = TypeVar("T")
 Key = tuple[str, str, str]  # (sender, kind, recipient)
 InviteRemote = Callable[[LiveRoom, EventSpec], Awaitable[Event]]
 SenderProfile = Callable[[str], Awaitable[dict[str, Any]]]
@@ -202,15 +205,26 @@ class NoticeRooms:
         sent: dict[str, Delivered] = {}
         if missing:
             profile = await self.sender_profile(sender)
-            for start in range(0, len(missing), SLICE):
-                if start:
-                    await self._turn()
-                made, messages = await self._make(
-                    sender, kind, missing[start:start + SLICE], name, leave_allowed, profile,
-                    content)
+            for made, messages in await self._pipelined(
+                    missing, lambda part: self._make(sender, kind, part, name, leave_allowed,
+                                                     profile, content)):
                 found.update(made)
                 sent.update(messages)
         return found, sent
+
+    async def _pipelined(self, recipients: list[str],
+                         work: Callable[[list[str]], Coroutine[Any, Any, T]]) -> list[T]:
+        """``work`` on each slice of ``recipients``, the next slice built (a reactor turn
+        later) while the one before is written: at most :data:`IN_FLIGHT` at once.  A
+        failure is raised once every slice started has ended."""
+        started: list[defer.Deferred[T]] = []
+        for start in range(0, len(recipients), SLICE):
+            if start:
+                await self._turn()
+                if len(started) >= IN_FLIGHT:  # the oldest under way has ended
+                    await observe(started[-IN_FLIGHT]).addErrback(lambda _failure: None)
+            started.append(defer.ensureDeferred(work(recipients[start:start + SLICE])))
+        return await _settled(started)
 
     # -- making -----------------------------------------------------------------------------------
     async def _make(self, sender: str, kind: str, recipients: list[str], name: str,
@@ -261,6 +275,7 @@ class NoticeRooms:
             creator=sender, preset="private_chat", name=name,
             invite=[recipient] if local else [], creation_content={NOTICE_ROOM: kind},
             power_level_content_override=POWER_LEVELS, creator_profile=profile,
+            implied_defaults=True,
             initial_state=[{"type": NOTICE_ROOM, "state_key": "",
                             "content": notice_state(kind, sender, leave_allowed)}]))
         if local:
@@ -295,12 +310,9 @@ class NoticeRooms:
     async def _send(self, sender: str, rooms: dict[str, str], kind: str, leave_allowed: bool,
                     content: dict[str, Any]) -> dict[str, Delivered]:
         sent: dict[str, Delivered] = {}
-        recipients = list(rooms)
-        for start in range(0, len(recipients), SLICE):
-            if start:
-                await self._turn()
-            part = {r: rooms[r] for r in recipients[start:start + SLICE]}
-            sent.update(await self._send_slice(sender, part, kind, leave_allowed, content))
+        for part in await self._pipelined(list(rooms), lambda recipients: self._send_slice(
+                sender, {r: rooms[r] for r in recipients}, kind, leave_allowed, content)):
+            sent.update(part)
         return sent
 
     async def _send_slice(self, sender: str, rooms: dict[str, str], kind: str,
@@ -348,3 +360,13 @@ class NoticeRooms:
         d: defer.Deferred[None] = defer.Deferred()
         self.clock.call_later(0, d.callback, None)
         return d
+
+
+async def _settled(started: list[defer.Deferred[T]]) -> list[T]:
+    """The results of ``started``, once every one has ended (the first failure raised)."""
+    results = await defer.DeferredList(started, consumeErrors=True)
+    for ok, result in results:
+        if not ok:
+            assert isinstance(result, Failure)
+            result.raiseException()
+    return [result for _, result in results]

@@ -55,6 +55,9 @@ class CreateRoomRequest:
     is_direct: bool = False
     encrypt: bool = False  # add m.room.encryption (the node's encryption-by-default policy)
     creator_profile: dict[str, Any] = field(default_factory=dict)
+    # Leave out the history visibility and guest access events, whose absence says "shared"
+    # and "forbidden" (a room made by the thousand: the notice rooms).
+    implied_defaults: bool = False
 
 
 def default_power_levels(creator: str, invitees: list[str], preset: str,
@@ -211,8 +214,9 @@ def _add_initial_events(req: CreateRoomRequest, alias: str | None,
     if alias is not None:
         add("m.room.canonical_alias", {"alias": alias})
     add("m.room.join_rules", {"join_rule": preset["join_rule"]})
-    add("m.room.history_visibility", {"history_visibility": preset["history"]})
-    add("m.room.guest_access", {"guest_access": preset["guest"]})
+    if not req.implied_defaults:
+        add("m.room.history_visibility", {"history_visibility": preset["history"]})
+        add("m.room.guest_access", {"guest_access": preset["guest"]})
     for state in req.initial_state:
         add(state["type"], state["content"], state.get("state_key", ""))
     if req.encrypt and not any(s["type"] == "m.room.encryption" for s in req.initial_state):
