@@ -13,18 +13,17 @@ import hmac
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import nio
 import pytest
-import yaml
 
 from broker.notice_rooms import NOTICE
 from tests.nio_helpers import expect, initial_sync, register, sync_until
 from tests.node_harness import Client, NodeProcess
-from tests.peer_env import ENGINES, two_nodes
+from tests.peer_env import ENGINES
 from tests.test_app_callbacks import Recorder
+from tests.test_apps_nodes import mha_nodes, until_status
 
 APPS = "/_broker/apps/v1"
 PDF = b"%PDF-1.4 passport appointment"
@@ -33,12 +32,9 @@ WAIT_S = 30.0
 
 @pytest.fixture(scope="module", params=ENGINES)
 def nodes(request: Any, tmp_path_factory: Any) -> Iterator[tuple[NodeProcess, NodeProcess]]:
-    orgs = Path(tmp_path_factory.mktemp("journey_orgs")) / "organisations.yaml"
-    orgs.write_text(yaml.safe_dump({"organisations": [{"id": "mha", "name": "MHA"}]}))
-    with two_nodes(request.param, tmp_path_factory, "journey",
-                   {"organisations.path": str(orgs),
-                    "apps.allow_private_callbacks": True}) as (a, b):
-        yield a, b
+    with mha_nodes(request.param, tmp_path_factory, "journey",
+                   {"apps.allow_private_callbacks": True}) as pair:
+        yield pair
 
 
 @pytest.fixture
@@ -58,15 +54,6 @@ def notice_of(message_id: str) -> Any:
                     return room_id, event.event_id
         return None
     return find
-
-
-def until_status(app: Client, message_id: str, wanted: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        if app.get(f"{APPS}/messages/{message_id}")["status"] == wanted:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{message_id} never became {wanted}")
 
 
 async def receive_and_read(client: nio.AsyncClient, app: Client, message_id: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +25,22 @@ PDF = b"%PDF-1.4 appointment letter"
 MAX_UPLOAD = 4096
 
 
+@contextmanager
+def mha_nodes(engine: str, tmp_path_factory: Any, name: str, overrides: dict[str, Any]
+              ) -> Iterator[tuple[NodeProcess, NodeProcess]]:
+    """Two federated nodes of ours, each with the organisation mha, ``overrides`` in both."""
+    orgs = Path(tmp_path_factory.mktemp(f"{name}_orgs")) / "organisations.yaml"
+    orgs.write_text(yaml.safe_dump({"organisations": [{"id": "mha", "name": "MHA"}]}))
+    with two_nodes(engine, tmp_path_factory, name,
+                   {"organisations.path": str(orgs), **overrides}) as (a, b):
+        yield a, b
+
+
 @pytest.fixture(scope="module", params=ENGINES)
 def nodes(request: Any, tmp_path_factory: Any) -> Iterator[tuple[NodeProcess, NodeProcess]]:
-    orgs = Path(tmp_path_factory.mktemp("apps_orgs")) / "organisations.yaml"
-    orgs.write_text(yaml.safe_dump({"organisations": [{"id": "mha", "name": "MHA"}]}))
-    with two_nodes(request.param, tmp_path_factory, "apps",
-                   {"organisations.path": str(orgs),
-                    "limits.max_upload_bytes": MAX_UPLOAD}) as (a, b):
-        yield a, b
+    with mha_nodes(request.param, tmp_path_factory, "apps",
+                   {"limits.max_upload_bytes": MAX_UPLOAD}) as pair:
+        yield pair
 
 
 def register_app(node: NodeProcess) -> Client:
