@@ -134,3 +134,36 @@ def test_an_egov_application_end_to_end(nodes: Any, recorder: Recorder) -> None:
             await bob.close()
 
     asyncio.run(run())
+
+
+def test_a_callback_that_hangs_or_fails_never_holds_up_sending(nodes: Any,
+                                                              recorder: Recorder) -> None:
+    a, _b = nodes
+    admin = a.admin()
+    recorder.behaviour.update({"/hang": "hang", "/fail": "fail"})
+    apps = []
+    for path in ("/hang", "/fail"):
+        made = admin.post("/_broker/admin/v1/apps", {"name": f"App {path}",
+                                                     "organisation": "mha",
+                                                     "callback_url": recorder.url(path)})
+        assert admin.status == 201, made
+        apps.append(Client(a.base_url, made["token"]))
+
+    async def run() -> None:
+        reader = await register(a)
+        try:
+            await initial_sync(reader)
+            for app in apps:
+                for i in range(3):  # each delivery owes a callback that hangs or fails
+                    sent = app.post(f"{APPS}/messages", {"to": reader.user_id, "kind": "alert",
+                                                         "body": f"message {i}"})
+                    assert app.status == 200, sent
+                    await sync_until(reader, notice_of(sent["message_id"]), deadline_s=WAIT_S)
+                    expect(await reader.sync(timeout=0), nio.SyncResponse)
+                    await asyncio.to_thread(until_status, app, sent["message_id"],
+                                            "delivered")
+        finally:
+            await reader.close()
+
+    asyncio.run(run())
+    assert {"/hang", "/fail"} <= set(recorder.paths())  # the callbacks were tried meanwhile
