@@ -13,13 +13,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
-import pytest
 from twisted.internet import defer
 from twisted.internet import reactor as real_reactor
 from twisted.internet.testing import MemoryReactorClock
@@ -36,60 +31,12 @@ from broker.apps.tracking import CallbackTarget, MessageTracker, TrackerDeps
 from broker.clock import Clock
 from storage.app_messages import AppMessageStore, CallbackRow
 from storage.database import Database
+from tests.callback_recorder import WAIT_S, Recorder, recorder
 from tests.storage_helpers import result_of
 
-WAIT_S = 10.0
+__all__ = ["recorder"]
+
 SECRET = "s3cret-of-the-app"
-
-
-class Recorder:
-    """A loopback HTTP server: each path answers as ``behaviour[path]`` says ("ok" 200,
-    "fail" 500, "hang" never), and every request is recorded."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[str, dict[str, str], bytes]] = []
-        self.behaviour: dict[str, str] = {}
-        self.release = threading.Event()
-        recorder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                recorder.received.append((self.path, dict(self.headers), body))
-                behaviour = recorder.behaviour.get(self.path, "ok")
-                if behaviour == "hang":
-                    recorder.release.wait(WAIT_S * 3)
-                    return
-                code = 200 if behaviour == "ok" else 500
-                self.send_response(code)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}{path}"
-
-    def paths(self) -> list[str]:
-        return [path for path, _, _ in self.received]
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    made = Recorder()
-    yield made
-    made.close()
 
 
 class Scene:
@@ -255,3 +202,17 @@ def test_a_status_change_owes_its_callback_in_the_same_write(
     assert poked == [True]
     scene.run()
     assert json.loads(recorder.received[0][2])["status"] == "failed"
+
+
+def test_the_changes_of_one_message_are_called_back_one_after_the_other_in_order(
+        database: Database, recorder: Recorder) -> None:
+    scene = Scene(database, recorder)
+    scene.app("app1", "/cb")
+    scene.owe("m1", "app1", "read")
+    scene.owe("m1", "app1", "delivered")
+    result_of(defer.ensureDeferred(scene.callbacks.run_due()))
+    assert list(scene.callbacks.in_flight) == [("m1", "delivered")]
+    scene.settle()
+    assert [json.loads(body)["status"] for _, _, body in recorder.received] == [
+        "delivered", "read"]
+    assert scene.owed() == []

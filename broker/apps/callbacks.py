@@ -16,7 +16,8 @@ URL, the body ``{"message_id","status","recipient","ts"}`` as stored, with
   the address that was checked.
 - Callbacks run beside each other, never awaited by the sending or sync paths: at most
   ``PER_APP`` of one application at a time, so an application whose endpoint hangs holds up
-  only its own callbacks, each for at most ``timeout_s``.
+  only its own callbacks, each for at most ``timeout_s``; one at a time per message, so an
+  application hears a message's changes in their order (unless one is being retried).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ BATCH = 200
 TIMEOUT_S = 10.0
 SIGNATURE_HEADER = "X-Broker-Signature"
 USER_AGENT = b"gov-broker callbacks"
+STATUS_ORDER = {"delivered": 0, "read": 1, "expired": 2, "failed": 2}
 
 #: (url, address to dial, body, headers, timeout) -> the answer's status
 Post = Callable[[str, str, bytes, dict[str, str]], Awaitable[int]]
@@ -133,6 +135,7 @@ class Callbacks:
         self.clock = deps.clock
         self.in_flight: dict[tuple[str, str], defer.Deferred[None]] = {}
         self._per_app: Counter[str] = Counter()
+        self._held_back = False  # a due callback waited for one under way
         self.counts: Counter[str] = Counter()  # delivered, retried, dropped
         self._job = Periodic(self.run_due, "delivering application callbacks")
 
@@ -147,12 +150,16 @@ class Callbacks:
         self._job.run_soon()
 
     async def run_due(self) -> None:
-        """Start every due callback not under way (within each app's share); returns without
-        waiting for their answers."""
-        for row in await self.store.due_callbacks(self.clock.time_ms(), BATCH):
-            key = (row.message_id, row.status)
-            if key in self.in_flight or self._per_app[row.app_id] >= PER_APP:
+        """Start every due callback not under way (within each app's share, one at a time
+        per message, its changes in their order); returns without waiting for answers."""
+        rows = await self.store.due_callbacks(self.clock.time_ms(), BATCH)
+        busy = {message_id for message_id, _ in self.in_flight}
+        for row in sorted(rows, key=lambda r: (r.next_ts, STATUS_ORDER.get(r.status, 9))):
+            if row.message_id in busy or self._per_app[row.app_id] >= PER_APP:
+                self._held_back = True  # started when one under way ends
                 continue
+            busy.add(row.message_id)
+            key = (row.message_id, row.status)
             self._per_app[row.app_id] += 1
             d = defer.ensureDeferred(self._deliver(row))
             self.in_flight[key] = d
@@ -165,6 +172,9 @@ class Callbacks:
             del self._per_app[app_id]
         if isinstance(result, Failure):
             logger.error("an application callback failed: %s", result.getTraceback())
+        if self._held_back:
+            self._held_back = False
+            self.poke()
 
     async def _deliver(self, row: CallbackRow) -> None:
         target = self.deps.callback_of(row.app_id)
