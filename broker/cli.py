@@ -10,7 +10,7 @@
     broker roles grant|revoke --config homeserver.yaml --user alice --role R [--organisation O]
     broker audit verify --config homeserver.yaml
     broker apps register --name N --organisation ORG [--callback-url U] [--kinds K,K] --config ...
-    broker apps list|rotate-token APP|revoke APP --config homeserver.yaml
+    broker apps update APP [--callback-url U] [--kinds K,K] | list | rotate-token APP | revoke APP
     broker keys at-rest generate --config homeserver.yaml [--out FILE]
     broker keys at-rest rotate --config homeserver.yaml [--batch N]
 """

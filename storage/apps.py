@@ -92,6 +92,15 @@ class AppStore:
 
         return self.db.run_interaction("app_rotate_token", write)
 
+    def update(self, app: AppRow, entry: AuditDraft) -> defer.Deferred[None]:
+        """Write the app's callback URL and kinds as ``app`` has them."""
+        def write(cur: Cursor) -> None:
+            append_entry(cur, entry)
+            cur.execute("UPDATE apps SET callback_url = ?, kinds = ? WHERE app_id = ?",
+                        (app.callback_url, json.dumps(list(app.kinds)), app.app_id))
+
+        return self.db.run_interaction("app_update", write)
+
     def revoke(self, app_id: str, now_ms: int, entry: AuditDraft) -> defer.Deferred[None]:
         def write(cur: Cursor) -> None:
             append_entry(cur, entry)

@@ -119,6 +119,39 @@ def test_a_wrong_token_is_refused_with_unknown_token(admin: AdminNode) -> None:
     assert _app_call(admin, None)[1]["errcode"] == "M_MISSING_TOKEN"
 
 
+def test_an_app_manager_changes_the_kinds_and_callback_url(tmp_path: Path) -> None:
+    node = AdminNode(tmp_path, "sqlite", config={"apps": {"allow_private_callbacks": True}})
+    try:
+        _manager(node)
+        app = _register(node)[1]
+        path = f"{APPS}/{app['app_id']}"
+        status, changed = node.api_as("mgr", "PATCH", path, {
+            "kinds": ["alert"], "callback_url": "http://127.0.0.1:9/new"})
+        assert status == 200, changed
+        assert (changed["kinds"], changed["callback_url"]) == (["alert"],
+                                                               "http://127.0.0.1:9/new")
+        registry = node.node.apps.registry
+        target = registry.callback_of(app["app_id"])
+        assert target is not None and target.url == "http://127.0.0.1:9/new"
+        assert node.api_as("mgr", "PATCH", path, {"callback_url": None})[0] == 200
+        assert registry.callback_of(app["app_id"]) is None
+        assert node.last_entry()["action"] == "apps.update"
+        registry._hold([])  # as stored
+        node.local.run(registry.load())
+        assert registry.app(app["app_id"]).kinds == ("alert",)  # type: ignore[union-attr]
+    finally:
+        node.close()
+
+
+def test_a_changed_callback_url_on_a_private_address_is_refused(admin: AdminNode) -> None:
+    _manager(admin)
+    app = _register(admin)[1]
+    status, body = admin.api_as("mgr", "PATCH", f"{APPS}/{app['app_id']}",
+                                {"callback_url": "http://10.1.2.3/hook"})
+    assert (status, body["in.gov.broker.reason"]) == (400, "callback_url_private")
+    assert admin.node.apps.registry.callback_of(app["app_id"]) is None
+
+
 def test_a_rotated_token_replaces_the_old_one_at_once(admin: AdminNode) -> None:
     _manager(admin)
     app = _register(admin)[1]
@@ -178,6 +211,11 @@ def test_the_commands_register_rotate_and_revoke_and_a_running_node_learns_it(
     admin.local.advance(0)
     assert _app_call(admin, app["token"])[0] == 200
     assert admin.node.admin.classes.class_of(app["sender"]) == "verified"
+    assert _broker(admin, "apps", "update", app["app_id"], "--kinds", "otp") == 0
+    assert json.loads(capsys.readouterr().out)["kinds"] == ["otp"]
+    admin.local.run(admin.node.admin.changes.poll())
+    admin.local.advance(0)
+    assert _app_call(admin, app["token"])[1]["kinds"] == ["otp"]
     assert _broker(admin, "apps", "list") == 0
     assert [a["app_id"] for a in json.loads(capsys.readouterr().out)["apps"]] == [app["app_id"]]
     assert _broker(admin, "apps", "revoke", app["app_id"]) == 0

@@ -1,6 +1,6 @@
 """``/_broker/admin/v1/apps``: an organisation's eGov applications (see
 :mod:`broker.apps.registry`): register one (its token and callback secret are answered once),
-list or read them, rotate an app's token, revoke an app."""
+list or read them, change an app's callback URL or kinds, rotate its token, revoke it."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ ONE = f"{APPS}/(?P<app_id>[^/]+)"
 
 
 class AppEndpoints(AdminEndpoints):
-    BODY_ACTIONS = {"register": ("apps.register", "")}
+    BODY_ACTIONS = {"register": ("apps.register", ""), "update": ("apps.update", "app_id")}
 
     def __init__(self, apps: Apps, audit: AuditLog) -> None:
         super().__init__(audit)
@@ -35,6 +35,11 @@ class AppEndpoints(AdminEndpoints):
     @endpoint("GET", ONE, access=Access.USER)
     async def get(self, call: Call, app_id: str) -> tuple[int, dict[str, Any]]:
         return 200, await self.apps.get(self.actor(call), app_id)
+
+    @endpoint("PATCH", ONE, access=Access.USER, body=JsonObject)
+    async def update(self, call: Call, app_id: str, body: dict[str, Any]
+                     ) -> tuple[int, dict[str, Any]]:
+        return 200, await self.apps.update(self.actor(call), app_id, body)
 
     @endpoint("POST", f"{ONE}/token", access=Access.USER, body=NoBody)
     async def rotate_token(self, call: Call, app_id: str) -> tuple[int, dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""``broker apps register|list|rotate-token|revoke``: the admin API's apps calls over the
+"""``broker apps register|update|list|rotate-token|revoke``: the admin API's apps calls over the
 node's database (see :mod:`broker.admin.commands`), acting with node-wide authority as
 ``command:<login>``.  A running node takes their changes in within a second, through the
 audit log (:meth:`broker.apps.registry.Apps.changes_seen`)."""
@@ -61,6 +61,17 @@ def apps_list(config: NodeConfig, organisation: str | None) -> int:
     return _apps_call(config, "list", lambda apps, actor: apps.list(actor, organisation))
 
 
+def apps_update(config: NodeConfig, app_id: str, callback_url: str | None,
+                kinds: list[str] | None) -> int:
+    """``callback_url`` "" removes the URL; None leaves it (as ``kinds`` None does)."""
+    body: dict[str, Any] = {}
+    if callback_url is not None:
+        body["callback_url"] = callback_url or None
+    if kinds is not None:
+        body["kinds"] = kinds
+    return _apps_call(config, "update", lambda apps, actor: apps.update(actor, app_id, body))
+
+
 def apps_rotate_token(config: NodeConfig, app_id: str) -> int:
     return _apps_call(config, "rotate-token",
                       lambda apps, actor: apps.rotate_token(actor, app_id))
@@ -68,6 +79,10 @@ def apps_rotate_token(config: NodeConfig, app_id: str) -> int:
 
 def apps_revoke(config: NodeConfig, app_id: str) -> int:
     return _apps_call(config, "revoke", lambda apps, actor: apps.revoke(actor, app_id))
+
+
+def _kinds(text: str | None) -> list[str] | None:
+    return None if text is None else [k.strip() for k in text.split(",") if k.strip()]
 
 
 def add_apps_commands(sub: Any, load: Callable[[str], NodeConfig]) -> None:
@@ -85,8 +100,13 @@ def add_apps_commands(sub: Any, load: Callable[[str], NodeConfig]) -> None:
                           help="comma-separated kinds it may send (default: otp,alert,"
                                "notification)")
     register.set_defaults(func=lambda a: apps_register(
-        load(a.config), a.name, a.organisation, a.callback_url,
-        None if a.kinds is None else [k.strip() for k in a.kinds.split(",") if k.strip()]))
+        load(a.config), a.name, a.organisation, a.callback_url, _kinds(a.kinds)))
+    update = apps_sub.add_parser("update", help="change an app's callback URL or kinds")
+    update.add_argument("app_id")
+    update.add_argument("--callback-url", default=None, help="the new URL ('' for none)")
+    update.add_argument("--kinds", default=None, help="comma-separated kinds it may send")
+    update.set_defaults(func=lambda a: apps_update(load(a.config), a.app_id, a.callback_url,
+                                                   _kinds(a.kinds)))
     listed = apps_sub.add_parser("list", help="list the applications")
     listed.add_argument("--organisation", default=None,
                         help="only this organisation's sub-tree")
@@ -98,5 +118,5 @@ def add_apps_commands(sub: Any, load: Callable[[str], NodeConfig]) -> None:
     revoke = apps_sub.add_parser("revoke", help="revoke an app: its token stops working")
     revoke.add_argument("app_id")
     revoke.set_defaults(func=lambda a: apps_revoke(load(a.config), a.app_id))
-    for parser in (register, listed, rotate, revoke):
+    for parser in (register, update, listed, rotate, revoke):
         parser.add_argument("--config", "-c", default="homeserver.yaml")

@@ -46,8 +46,9 @@ KINDS = ("otp", "alert", "notification")
 DESIGNATION = "Application"  # the sender account's designation: clients show it
 BASIS = "application"  # the sender's verification: made with the registration
 TOKEN_PREFIX = "brk_app_"
-ACTIONS = frozenset({"apps.register", "apps.rotate_token", "apps.revoke"})
+ACTIONS = frozenset({"apps.register", "apps.update", "apps.rotate_token", "apps.revoke"})
 REGISTER_FIELDS = ("name", "organisation", "callback_url", "kinds")
+UPDATE_FIELDS = ("callback_url", "kinds")
 
 CheckUrl = Callable[[str], Awaitable[None]]
 
@@ -194,6 +195,24 @@ class Apps:
         async with self.audit.recording(actor, permissions.APPS_READ, app_id) as entry:
             app = await self._located(actor, entry, permissions.APPS_READ)
             return app_json(app)
+
+    async def update(self, actor: Actor, app_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Change the app's callback URL (null: none) or kinds; the fields not given stay."""
+        async with self.audit.recording(actor, "apps.update", app_id) as entry:
+            app = await self._located(actor, entry, permissions.APPS_CHANGE, live=True)
+            check_body(body, UPDATE_FIELDS)
+            changed = app
+            if "kinds" in body:
+                changed = replace(changed, kinds=_kinds(body["kinds"]))
+            if "callback_url" in body:
+                url = body["callback_url"]
+                if url is not None:
+                    await self.check_url(url)
+                changed = replace(changed, callback_url=url)
+            entry.detail.update(changed={k: body[k] for k in sorted(body)})
+            await self.store.update(changed, entry.draft())
+            self._put(changed)
+            return app_json(changed)
 
     async def rotate_token(self, actor: Actor, app_id: str) -> dict[str, Any]:
         """A new token for the app (the old one stops working at once); shown this once."""
