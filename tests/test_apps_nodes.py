@@ -127,3 +127,19 @@ def test_a_large_upload_is_refused_and_a_revoked_token_too(nodes: Any) -> None:
     admin.delete(f"/_broker/admin/v1/apps/{app.get(f'{APPS}/app')['app_id']}")
     answer = app.get(f"{APPS}/app")
     assert (app.status, answer["errcode"]) == (401, "M_UNKNOWN_TOKEN")
+
+
+def test_a_group_invites_a_member_of_another_node(nodes: Any) -> None:
+    a, b = nodes
+    app = register_app(a)
+    asha, bob = a.register(), b.register()
+    group = app.post(f"{APPS}/groups", {"name": "Passport office",
+                                        "members": [asha.user_id, bob.user_id]})
+    assert app.status == 200, group
+    deadline = time.monotonic() + 30
+    while group["room_id"] not in bob.get(f"{V3}/sync", params={"timeout": "0"})["rooms"][
+            "invite"]:
+        assert time.monotonic() < deadline, "the invite never reached the other node"
+        time.sleep(0.1)
+    shown = app.get(f"{APPS}/groups/{group['group_id']}")
+    assert (shown["members"], shown["invited"]) == ([asha.user_id], [bob.user_id])

@@ -70,6 +70,17 @@ def test_the_sender_is_a_verified_member_with_the_apps_name(admin: AdminNode) ->
     assert fields["in.gov.broker.designation"] == "Application"
 
 
+def test_an_app_manager_lists_only_the_apps_of_their_organisations(admin: AdminNode) -> None:
+    _manager(admin)
+    mine = _register(admin)[1]
+    theirs = admin.ok("POST", APPS, {"name": "Visa", "organisation": "mea"}, status=201)
+    assert [a["app_id"] for a in admin.api_as("mgr", "GET", APPS)[1]["apps"]] == [
+        mine["app_id"]]
+    assert len(admin.ok("GET", APPS)["apps"]) == 2  # the node admin sees both
+    admin.refused(admin.api_as("mgr", "GET", f"{APPS}/{theirs['app_id']}"), 403,
+                  "M_FORBIDDEN")
+
+
 def test_a_user_without_the_role_cannot_register(admin: AdminNode) -> None:
     admin.ministries("aud", "auditor")
     admin.refused(_register(admin, "aud"), 403, "M_FORBIDDEN")
