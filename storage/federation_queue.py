@@ -307,6 +307,14 @@ class FederationQueueStore:
         stamped ``now_ms`` first); returns the (PDUs, EDUs) deleted."""
         return self.db.run_interaction("federation_expire", _expire, before_ts, now_ms)
 
+    def expiring_pdus(self, before_ts: int) -> defer.Deferred[list[tuple[str, str]]]:
+        """(destination, event ID) of the PDUs queued before ``before_ts``: those the next
+        :meth:`expire_queued` with that time deletes."""
+        return self.db.run_interaction(
+            "federation_expiring", lambda cur: [(str(d), str(e)) for d, e in cur.select_all(
+                "SELECT destination, event_id FROM federation_outbound_pdus"
+                " WHERE queued_ts < ?", (before_ts,))])
+
     def ack_transaction(
         self, destination: str, pdu_positions: Sequence[int], edu_positions: Sequence[int]
     ) -> defer.Deferred[None]:

@@ -11,7 +11,8 @@ from typing import Any
 from urllib.parse import quote
 
 from broker.apps.delivery_reports import NOTICE_KEY
-from broker.apps.tracking import DELIVERED, QUEUED
+from broker.apps.tracking import DELIVERED, FAILED, QUEUED
+from storage.federation_queue import NewPdu
 from tests.inprocess_node import InProcessNode
 from tests.node_engines import Engine, engines
 
@@ -122,3 +123,28 @@ def test_a_report_from_the_future_is_dated_now(engine: Engine) -> None:
     now = origin.local.node.clock.time_ms()
     origin.report(OTHER, delivery(origin.room_id, event_id, ts=now + 10**9))
     assert origin.status("m1")["delivered_ts"] == now
+
+
+# -- dropped by the federation queue -------------------------------------------------------------
+def test_a_message_the_federation_queue_drops_unsent_fails_with_a_reason(
+        engine: Engine) -> None:
+    origin = Origin(engine.node())
+    event_id = origin.message("m1")
+    kept_id = origin.message("m2")
+    node = origin.local.node
+    expiry = node.federation.sender.expiry
+    assert expiry is not None
+    queued_ts = node.clock.time_ms()
+    origin.local.run(_enqueue(node, [NewPdu(OTHER, event_id, {"event_id": event_id}),
+                                     NewPdu("c.example", kept_id, {"event_id": kept_id})],
+                              queued_ts))
+    origin.local.advance(expiry.max_age_ms / 1000 + 1)
+    origin.local.run(expiry.expire())
+    failed = origin.status("m1")
+    assert failed["status"] == FAILED
+    assert failed["reason"] == f"undelivered: {OTHER} did not take it in time"
+    assert origin.status("m2")["status"] == QUEUED  # not the recipient's server
+
+
+async def _enqueue(node: Any, pdus: list[NewPdu], queued_ts: int) -> None:
+    await node.stores.federation_queue.enqueue(pdus, queued_ts=queued_ts)

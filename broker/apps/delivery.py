@@ -78,6 +78,9 @@ def build_delivery(node: Node) -> Delivery:
         lambda app_id: node.apps.registry.callback_of(app_id)))  # the registry comes later
     progress.add_listener(tracker.synced)
     node.receipts.on_receipt = tracker.read_receipt
+    expiry = node.federation.sender.expiry  # events other servers never took, dropped
+    if expiry is not None:
+        expiry.on_dropped = tracker.dropped
 
     def local_members(room_id: str) -> list[str]:
         room = rooms.registry.cached(room_id)

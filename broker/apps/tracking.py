@@ -216,6 +216,17 @@ class MessageTracker:
         self._set(row, DELIVERED, max(row.created_ts, min(ts, self.clock.time_ms())))
         return True
 
+    def dropped(self, dropped: list[tuple[str, str]]) -> None:
+        """The federation queue gave up on these (destination, event ID) unsent: a message
+        still queued for a user of that destination failed."""
+        now = self.clock.time_ms()
+        for destination, event_id in dropped:
+            row = self._events.get(event_id)
+            if row is not None and row.status == QUEUED and \
+                    row.recipient.endswith(":" + destination):
+                row.reason = f"undelivered: {destination} did not take it in time"
+                self._set(row, FAILED, now)
+
     def has_open_messages(self, room_id: str) -> bool:
         return bool(self._rooms.get(room_id))
 

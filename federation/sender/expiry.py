@@ -11,6 +11,7 @@ destination resumes).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,10 +40,17 @@ class QueueExpiry:
         self.max_age_ms = max_age_ms
         self.counts = ExpiredCounts()
         self._loop: task.LoopingCall | None = None
+        # Told (destination, event ID) of the PDUs about to be deleted unsent (the node marks
+        # the application messages they carried failed).
+        self.on_dropped: Callable[[list[tuple[str, str]]], None] | None = None
 
     async def expire(self) -> tuple[int, int]:
         """Delete the entries older than the maximum age now; the (PDUs, EDUs) deleted."""
         now = self.clock.time_ms()
+        if self.on_dropped is not None:
+            dropped = await self.store.expiring_pdus(now - self.max_age_ms)
+            if dropped:
+                self.on_dropped(dropped)
         pdus, edus = await self.store.expire_queued(now - self.max_age_ms, now)
         self.counts.pdus += pdus
         self.counts.edus += edus
