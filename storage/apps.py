@@ -1,5 +1,6 @@
 """eGov applications: their registrations (with the sender account made in the same
-transaction), idempotency keys and the groups they manage.  Every change is written with the
+transaction; the callback secret sealed with encryption at rest), idempotency keys and the
+groups they manage.  Every change is written with the
 audit entry that records it, in one transaction (see :mod:`storage.audit`)."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from twisted.internet import defer
 
 from storage.accounts import NewAccount, write_accounts
+from storage.at_rest import APPS_CALLBACK_SECRET
 from storage.audit import AuditDraft, append_entry
 from storage.database import Cursor, Database
 from storage.reachability import set_forced_txn
@@ -45,9 +47,10 @@ class GroupRow:
     created_ts: int
 
 
-def _app(r: Sequence[object]) -> AppRow:
+def _app(cur: Cursor, r: Sequence[object]) -> AppRow:
     return AppRow(str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]),
-                  None if r[5] is None else str(r[5]), str(r[6]),
+                  None if r[5] is None else str(r[5]),
+                  cur.at_rest.open(APPS_CALLBACK_SECRET, str(r[6])),
                   tuple(json.loads(str(r[7]))), str(r[8]), int(str(r[9])), int(str(r[10])),
                   None if r[11] is None else int(str(r[11])))
 
@@ -55,7 +58,8 @@ def _app(r: Sequence[object]) -> AppRow:
 def _insert_app(cur: Cursor, app: AppRow) -> None:
     cur.execute(f"INSERT INTO apps ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (app.app_id, app.name, app.org_id, app.sender, app.token_hash,
-                 app.callback_url, app.callback_secret, json.dumps(list(app.kinds)),
+                 app.callback_url, cur.at_rest.seal(APPS_CALLBACK_SECRET, app.callback_secret),
+                 json.dumps(list(app.kinds)),
                  app.created_by, app.created_ts, app.token_ts, app.revoked_ts))
 
 
@@ -78,7 +82,7 @@ class AppStore:
     def all(self) -> defer.Deferred[list[AppRow]]:
         """Every app, revoked ones too, in registration order."""
         def read(cur: Cursor) -> list[AppRow]:
-            return [_app(r) for r in cur.select_all(
+            return [_app(cur, r) for r in cur.select_all(
                 f"SELECT {_COLUMNS} FROM apps ORDER BY created_ts, app_id")]
 
         return self.db.run_interaction("apps_all", read)

@@ -20,6 +20,7 @@ from typing import Any
 
 from storage.at_rest import (
     ACCOUNT_DATA_CONTENT,
+    APPS_CALLBACK_SECRET,
     EVENTS_JSON,
     FEDERATION_EDU,
     FEDERATION_PDU,
@@ -67,6 +68,8 @@ SEALED_COLUMNS = (
         (REMOTE_INVITES_STATE, "remote_invites", "invite_state"),
         (REMOTE_KNOCKS_EVENT, "remote_knocks", "event_json"),
         (REMOTE_KNOCKS_STATE, "remote_knocks", "knock_state"))),
+    # Secrets: the HMAC key of each application's callbacks.
+    SealedColumn(APPS_CALLBACK_SECRET, "apps", "callback_secret", ("app_id",)),
 )
 # The media files are walked through the ``media`` table, one upload (and its thumbnails) a row.
 MEDIA_TABLE = SealedColumn(MEDIA_FILE, "media", "", ("media_id",))

@@ -57,6 +57,26 @@ def test_the_token_is_stored_as_its_hash_only(admin: AdminNode) -> None:
     assert stored and all(app["token"] not in str(row) for row in stored)
 
 
+def test_the_callback_secret_is_sealed_with_encryption_at_rest(tmp_path: Path) -> None:
+    from tests.at_rest_helpers import at_rest_config, key_file
+
+    node = AdminNode(tmp_path, "sqlite", config={
+        **at_rest_config(key_file(tmp_path)), "apps": {"allow_private_callbacks": True}})
+    try:
+        _manager(node)
+        app = _register(node, callback_url="http://127.0.0.1:9/hook")[1]
+        [(stored,)] = result_of(node.stores.db.run_interaction(
+            "read", lambda cur: cur.select_all("SELECT callback_secret FROM apps")))
+        assert stored.startswith("ar1:") and app["callback_secret"] not in stored
+        registry = node.node.apps.registry
+        registry._hold([])  # read back, opened
+        node.local.run(registry.load())
+        target = registry.callback_of(app["app_id"])
+        assert target is not None and target.secret == app["callback_secret"]
+    finally:
+        node.close()
+
+
 def test_the_sender_is_a_verified_member_with_the_apps_name(admin: AdminNode) -> None:
     _manager(admin)
     app = _register(admin)[1]
