@@ -24,6 +24,7 @@ from broker.apps.tracking import EXPIRY_CHECK_SECONDS, MessageTracker, TrackerDe
 from broker.periodic import Periodic
 from broker.sync_progress import SyncProgress
 from storage.app_messages import AppMessageStore
+from storage.delivery_pending import DeliveryPendingStore
 from storage.sync_progress import SyncProgressStore
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ class Delivery:
         clock."""
         await self.progress.load()
         await self.tracker.load()
+        await self.reports.load()
         self.progress.start(reactor)
         self.expiry.start(reactor, EXPIRY_CHECK_SECONDS)
         self.report_job.start(reactor, FLUSH_SECONDS)
@@ -54,7 +56,11 @@ class Delivery:
         for job in (self.expiry, self.report_job):
             job.stop()
         self.callbacks.stop()
-        return self.progress.stop()
+        return defer.ensureDeferred(self._last_writes())
+
+    async def _last_writes(self) -> None:
+        await self.progress.stop()
+        await self.report_job.run_now()
 
     def watch_federation(self, edus: EphemeralUpdates) -> None:
         """Receipts of other servers' users (read, across nodes)."""
@@ -90,7 +96,7 @@ def build_delivery(node: Node) -> Delivery:
     reports = DeliveryReports(ReportDeps(
         node.server_name, clock, progress.synced_upto, local_members, events.get_events,
         partial(_send_persistent, sender) if node.config.federation.enabled else None),
-        tracker)
+        tracker, DeliveryPendingStore(db))
     progress.add_listener(reports.synced)
     rooms.persisted_listeners.append(reports.persisted)
     callbacks = Callbacks(CallbackDeps(

@@ -16,9 +16,11 @@ message to ``delivered`` (:meth:`broker.apps.tracking.MessageTracker.delivered_r
 is told to each listener added with :meth:`DeliveryReports.add_remote_delivery_listener`
 (broadcasts count their remote recipients' deliveries from it).
 
-What a recipient's node remembers of notices not yet received is memory only: after its
-restart, notices that arrived before it are reported only when read (their receipts reach the
-origin as ``m.receipt`` EDUs, which imply delivery there).
+What a recipient's node remembers of notices not yet received is memory on the paths that
+change it, written to ``delivery_pending`` with the flush (added and removed in one
+transaction) and read back at start, so a restart still reports them.  A report queued in the
+federation queue before a crash lost the row's removal is sent again: the origin takes a
+second report of a delivered message as a no-op.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from twisted.internet import defer
 from broker.apps.tracking import MessageTracker
 from protocol.events import Event
 from protocol.signing import server_name_of
+from storage.delivery_pending import DeliveryPendingStore, PendingRow
 from storage.events import PersistItem
 
 logger = logging.getLogger(__name__)
@@ -71,15 +74,29 @@ def carries_notice(event: Event) -> bool:
 
 
 class DeliveryReports:
-    def __init__(self, deps: ReportDeps, tracker: MessageTracker) -> None:
+    def __init__(self, deps: ReportDeps, tracker: MessageTracker,
+                 store: DeliveryPendingStore) -> None:
         self.deps = deps
         self.tracker = tracker
+        self.store = store
         self._waiting: dict[str, list[_Notice]] = {}  # local user -> notices not yet received
+        self._added: dict[tuple[str, str], PendingRow] = {}  # to write
+        self._removed: set[tuple[str, str]] = set()  # to delete
         self._outbox: dict[str, list[dict[str, Any]]] = {}  # origin -> deliveries to report
         self._listeners: list[RemoteDeliveryListener] = []
         self.counts: Counter[str] = Counter()  # accepted, ignored_<why>, reported
 
     # -- recipient's side ----------------------------------------------------------------------
+    async def load(self) -> None:
+        """The notices kept (at start, before serving)."""
+        for user_id, event_id, room_id, origin, position in await self.store.load():
+            notice = _Notice(position, room_id, event_id, origin)
+            if self.deps.synced_upto(user_id) >= position:  # synced before the row went
+                self._report(user_id, notice)
+                self._removed.add((user_id, event_id))
+            else:
+                self._waiting.setdefault(user_id, []).append(notice)
+
     def persisted(self, items: Iterable[PersistItem]) -> None:
         """Events just stored: remember the marked ones of other servers for local members."""
         name = self.deps.server_name
@@ -96,6 +113,8 @@ class DeliveryReports:
                     self._report(user_id, notice)
                 else:
                     self._waiting.setdefault(user_id, []).append(notice)
+                    self._added[(user_id, notice.event_id)] = (
+                        user_id, notice.event_id, notice.room_id, origin, notice.position)
 
     def synced(self, user_id: str, position: int) -> None:
         """A device of ``user_id`` confirmed receiving up to ``position`` (the sync path)."""
@@ -106,6 +125,8 @@ class DeliveryReports:
         for notice in waiting:
             if notice.position <= position:
                 self._report(user_id, notice)
+                if self._added.pop((user_id, notice.event_id), None) is None:
+                    self._removed.add((user_id, notice.event_id))
         if left:
             self._waiting[user_id] = left
         else:
@@ -117,16 +138,26 @@ class DeliveryReports:
             "ts": self.deps.clock.time_ms()})
 
     async def flush(self) -> None:
-        """Send what is queued, one EDU per origin and ``MAX_PER_EDU`` deliveries."""
+        """Send what is queued, one EDU per origin and ``MAX_PER_EDU`` deliveries; then write
+        the notices added and received since the last flush."""
         outbox, self._outbox = self._outbox, {}
         send = self.deps.send_edu
-        if send is None:
-            return
         for origin, deliveries in sorted(outbox.items()):
             for start in range(0, len(deliveries), MAX_PER_EDU):
                 batch = deliveries[start:start + MAX_PER_EDU]
-                await send(origin, EDU_TYPE, {"deliveries": batch})
-                self.counts["reported"] += len(batch)
+                if send is not None:
+                    await send(origin, EDU_TYPE, {"deliveries": batch})
+                    self.counts["reported"] += len(batch)
+        if self._added or self._removed:
+            added, removed = self._added, self._removed
+            self._added, self._removed = {}, set()
+            try:
+                await self.store.change(list(added.values()), sorted(removed))
+            except Exception:
+                for key, row in added.items():  # again with the next flush
+                    self._added.setdefault(key, row)
+                self._removed |= removed
+                raise
 
     # -- origin's side -------------------------------------------------------------------------
     def add_remote_delivery_listener(self, listener: RemoteDeliveryListener) -> None:
