@@ -242,6 +242,7 @@ class Node:
             self.metrics.watch(*node_gauges(self.notifier, self.db, self.federation.sender,
                                             self.retention_purge.counts,
                                             self.to_device.summary, self.reactor))
+            self.metrics.watch(self.delivery.collector())  # application messages' delivery
         self.router.guards = Guards(RequestUsers(self.auth, self.validity.expired,
                                                  self.app_services),
                                     self.ratelimiter, self.federation.authentication

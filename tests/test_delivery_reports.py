@@ -12,9 +12,11 @@ from urllib.parse import quote
 
 from broker.apps.delivery_reports import NOTICE_KEY
 from broker.apps.tracking import DELIVERED, FAILED, QUEUED
+from broker.metrics import NodeMetrics
 from storage.federation_queue import NewPdu
 from tests.inprocess_node import InProcessNode
 from tests.node_engines import Engine, engines
+from tests.test_metrics import samples
 
 V3 = "/_matrix/client/v3"
 OTHER = "b.example"
@@ -148,3 +150,19 @@ def test_a_message_the_federation_queue_drops_unsent_fails_with_a_reason(
 
 async def _enqueue(node: Any, pdus: list[NewPdu], queued_ts: int) -> None:
     await node.stores.federation_queue.enqueue(pdus, queued_ts=queued_ts)
+
+
+# -- what a metrics scrape shows -----------------------------------------------------------------
+def test_a_scrape_shows_reports_taken_and_ignored_and_the_open_messages(engine: Engine) -> None:
+    origin = Origin(engine.node())
+    event_id = origin.message("m1")
+    origin.message("m2")
+    origin.report(OTHER, delivery(origin.room_id, event_id))
+    origin.report("c.example", delivery(origin.room_id, event_id))
+    metrics = NodeMetrics()
+    metrics.watch(origin.local.node.delivery.collector())
+    seen = samples(metrics)
+    assert seen[("broker_delivery_reports_total", (("outcome", "accepted"),))] == 1
+    assert seen[("broker_delivery_reports_total", (("outcome", "ignored_foreign_user"),))] == 1
+    assert seen[("broker_app_messages_open", ())] == 2  # delivered and queued
+    assert seen[("broker_app_callbacks_in_flight", ())] == 0

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet import defer
 
 from broker.apps.callbacks import CallbackDeps, Callbacks, HttpPoster
+from broker.apps.delivery_metrics import DeliveryCollector
 from broker.apps.delivery_reports import FLUSH_SECONDS, DeliveryReports, ReportDeps
 from broker.apps.tracking import EXPIRY_CHECK_SECONDS, MessageTracker, TrackerDeps
 from broker.periodic import Periodic
@@ -61,6 +62,10 @@ class Delivery:
     async def _last_writes(self) -> None:
         await self.progress.stop()
         await self.report_job.run_now()
+
+    def collector(self) -> DeliveryCollector:
+        """What a metrics scrape reads of it (``NodeMetrics.watch``)."""
+        return DeliveryCollector(self.tracker, self.callbacks, self.reports)
 
     def watch_federation(self, edus: EphemeralUpdates) -> None:
         """Receipts of other servers' users (read, across nodes)."""

@@ -153,6 +153,10 @@ class MessageTracker:
         self.on_owed: Callable[[], None] | None = None  # told when callbacks were written
         self.write_failures = 0
 
+    def open_count(self) -> int:
+        """Messages whose status can still change (in memory)."""
+        return len(self._open)
+
     async def load(self) -> None:
         """Hold every open message in memory (at start, before serving)."""
         for row in await self.store.open_messages():
