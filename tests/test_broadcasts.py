@@ -228,3 +228,23 @@ def test_a_broadcast_a_stop_interrupted_goes_on_from_where_it_was(scene: Scene) 
     assert scene.show(broadcast_id)["progress"] == {"state": "done", "done": 3, "total": 3}
     for who in ("amy", "dev", "eli"):
         assert len(scene.messages(who)) == 1
+
+
+def test_a_change_of_the_setting_reaches_the_room_with_the_next_broadcast(
+        scene: Scene) -> None:
+    scene.send({"organisation": "mha", "body": "stay", "audience": {"users": [scene.amy]}})
+    [message] = scene.messages("amy")
+    room = quote(message["room_id"])
+    got, body = scene.node.client("amy", "POST", f"/rooms/{room}/leave", {})
+    assert got == 403, body
+    scene.node.ok("PATCH", "/organisations/mha",
+                  {"settings": {"broadcast_leave_allowed": True}})
+    scene.send({"organisation": "mha", "body": "go if you like",
+                "audience": {"users": [scene.amy]}})
+    got, body = scene.node.client("amy", "POST", f"/rooms/{room}/leave", {})
+    assert got == 200, body
+
+
+def test_a_setting_that_is_not_a_boolean_is_refused(scene: Scene) -> None:
+    scene.node.refused(scene.node.api("PATCH", "/organisations/mha", scene.node.root, {
+        "settings": {"broadcast_leave_allowed": "yes"}}), 400, "M_BAD_JSON")
