@@ -241,6 +241,50 @@ class NodeGauges(Collector):
         yield undelivered
 
 
+class AppServiceQueues(Protocol):
+    def health(self) -> list[tuple[Any, Any]]: ...
+
+
+class AppServiceGauges(Collector):
+    """Each application service's delivery, read at each scrape from the pusher's memory."""
+
+    def __init__(self, pusher: AppServiceQueues) -> None:
+        self.pusher = pusher
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("broker_appservice_up",
+                               "1 while the application service accepts transactions, 0 while"
+                               " they are retried after failures", labels=["service"])
+        failures = GaugeMetricFamily("broker_appservice_failures_in_a_row",
+                                     "Failed transaction attempts in a row", labels=["service"])
+        failed = CounterMetricFamily("broker_appservice_failed_attempts",
+                                     "Failed transaction attempts since the node started",
+                                     labels=["service"])
+        sent = CounterMetricFamily("broker_appservice_transactions",
+                                   "Transactions the service accepted since the node started",
+                                   labels=["service"])
+        queued = GaugeMetricFamily("broker_appservice_queued",
+                                   "Ephemeral events and to-device messages held for the"
+                                   " service", labels=["service", "kind"])
+        dropped = CounterMetricFamily("broker_appservice_dropped",
+                                      "Ephemeral events and to-device messages dropped beyond"
+                                      " the memory limit", labels=["service", "kind"])
+        for service, queue in self.pusher.health():
+            health = queue.health
+            up.add_metric([service.id], 1 if health.state == "up" else 0)
+            failures.add_metric([service.id], health.failures_in_a_row)
+            failed.add_metric([service.id], health.failed_attempts)
+            sent.add_metric([service.id], health.transactions)
+            queued.add_metric([service.id, "ephemeral"], len(queue.ephemeral))
+            queued.add_metric([service.id, "to_device"], len(queue.to_device))
+            for kind, count in health.dropped.items():
+                dropped.add_metric([service.id, kind], count)
+        yield from (up, failures, failed, sent, queued, dropped)
+
+
 def node_gauges(notifier: Notifications, pool: Pool, sender: Any, retention: Any,
                 to_device: Callable[[], dict[str, Any]], reactor: Any
                 ) -> tuple[NodeGauges, Callable[[], defer.Deferred[None]]]:

@@ -32,6 +32,7 @@ from broker.admin.statistics import StatisticsReport
 from broker.apps.delivery import build_delivery
 from broker.appservice.client import AppServiceClient
 from broker.appservice.services import AppServices
+from broker.appservice.wiring import build_pusher
 from broker.at_rest_keys import KeyFileWatcher, load_keyring
 from broker.attestations import attestation_of
 from broker.auth import Auth
@@ -236,6 +237,7 @@ class Node:
         # the delivery status of eGov applications' messages (broker/apps/delivery.py)
         self.delivery = build_delivery(self)
         self._build_image_packs()
+        self.app_service_pusher = build_pusher(self)  # application services' transactions
         self._build_notice_rooms()
         self._build_apps()
         if self.config.metrics is not None:  # what is read at each scrape
@@ -294,6 +296,8 @@ class Node:
         self.to_device.start()  # accounts, devices, e2ee, media: their background jobs
         self.reactor.addSystemEventTrigger("before", "shutdown", self.to_device.stop)
         self.media.start()
+        await self.app_service_pusher.start()  # resumes each service after its position
+        self.reactor.addSystemEventTrigger("before", "shutdown", self.app_service_pusher.stop)
         self.reactor.addSystemEventTrigger("before", "shutdown", self.media.stop)
         await self.delivery.start(self.reactor)  # application messages' status, kept
         self.reactor.addSystemEventTrigger("before", "shutdown", self.delivery.stop)
@@ -604,6 +608,7 @@ class Node:
     def _build_handlers(self) -> None:
         from broker.admin.account_renewal import AccountRenewal
         from broker.admin_api import admin_endpoints
+        from broker.admin_api.appservices import AppServiceEndpoints
         from broker.admin_api.renewal import RenewalEndpoints
         from broker.client_api import client_endpoints
         from broker.client_api.account_renewal import AccountRenewalEndpoints
@@ -622,6 +627,7 @@ class Node:
         from broker.admin_api.broadcasts import BroadcastEndpoints
 
         self.router.add(BroadcastEndpoints(self.broadcasts, self.admin.audit))
+        self.router.add(AppServiceEndpoints(self.app_service_pusher))
         from broker.apps_api import apps_endpoints
         from broker.apps_api.auth import AppTokens
 

@@ -60,6 +60,8 @@ class Receipts:
         self.clock = clock
         # told each receipt moved (m.read, m.read.private), once it is stored
         self.on_receipt: Callable[[Receipt], None] | None = None
+        # Told each public receipt once it is written (application services).
+        self.listeners: list[Callable[[Receipt], None]] = []
 
     async def room_event(self, room_id: str, user_id: str, event_id: str) -> Event:
         """The event, if ``user_id`` is joined to the room and the event belongs to it."""
@@ -98,6 +100,8 @@ class Receipts:
         if self.on_receipt is not None:
             self.on_receipt(receipt)
         if receipt.receipt_type == READ:
+            for listener in self.listeners:
+                listener(receipt)
             data: dict[str, object] = {"ts": receipt.ts}
             if receipt.thread_id:
                 data["thread_id"] = receipt.thread_id

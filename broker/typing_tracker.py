@@ -7,6 +7,7 @@ database ahead of use, so after a restart it resumes above every serial a client
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from broker.notifier import ChangePositions, Notifier
@@ -31,6 +32,8 @@ class TypingTracker:
         self._typing: dict[str, dict[str, int]] = {}  # room -> user -> expiry ms
         self._room_serial = ChangePositions(max_room_serials)
         self._timers: dict[tuple[str, str], Any] = {}
+        # Told each room whose typing users changed, with them (application services).
+        self.listeners: list[Callable[[str, list[str]], None]] = []
 
     def set_typing(self, room_id: str, user_id: str, typing: bool, timeout_ms: int) -> None:
         users = self._typing.setdefault(room_id, {})
@@ -58,6 +61,8 @@ class TypingTracker:
         self.serial += 1
         self._room_serial.record(room_id, self.serial)
         self.notifier.notify(rooms=[room_id])
+        for listener in self.listeners:
+            listener(room_id, self.typing_users(room_id))
 
     def typing_users(self, room_id: str) -> list[str]:
         return sorted(self._typing.get(room_id, {}))

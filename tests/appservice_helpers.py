@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,7 @@ class RecordingService:
     def __init__(self) -> None:
         self.status = 200
         self.requests: list[tuple[str, str, str, Any]] = []
+        self.answered: list[int] = []  # the status each request was answered with
         self.arrived = threading.Condition()
         service = self
 
@@ -46,12 +49,14 @@ class RecordingService:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 with service.arrived:
+                    status = service.status
                     service.requests.append((self.command, self.path,
                                              self.headers.get("Authorization", ""),
                                              json.loads(raw) if raw else None))
+                    service.answered.append(status)
                     service.arrived.notify_all()
-                body = b"{}" if service.status == 200 else b'{"errcode":"M_UNKNOWN"}'
-                self.send_response(service.status)
+                body = b"{}" if status == 200 else b'{"errcode":"M_UNKNOWN"}'
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -73,6 +78,21 @@ class RecordingService:
             self.arrived.wait_for(lambda: len(self.requests) >= count, timeout)
             return list(self.requests)
 
+    def accepted_transactions(self) -> list[dict[str, Any]]:
+        """The bodies of the transactions it answered 200, in order."""
+        return [body for (_m, path, _a, body), status in zip(self.requests, self.answered,
+                                                            strict=False)
+                if path.startswith("/_matrix/app/v1/transactions/") and status == 200]
+
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@contextmanager
+def running_service() -> Iterator[RecordingService]:
+    service = RecordingService()
+    try:
+        yield service
+    finally:
+        service.close()

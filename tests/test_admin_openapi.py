@@ -37,6 +37,8 @@ def document() -> dict[str, Any]:
 # (caller, method, path, body): each runs on a fresh node with the scene above.
 EXAMPLES: list[tuple[str, str, str, Any]] = [
     ("root", "GET", "/organisations", None),
+    ("root", "GET", "/appservices", None),
+    ("nobody", "GET", "/appservices", None),
     ("bob", "GET", "/organisations", None),
     ("nobody", "GET", "/organisations", None),
     ("root", "POST", "/organisations", {"id": "moe", "name": "Education",

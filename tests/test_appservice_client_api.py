@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.appservice_helpers import RecordingService, registration_file
+from tests.appservice_helpers import RecordingService, registration_file, running_service
 from tests.node_harness import Client, NodeProcess, free_port
 
 REGISTER = "/_matrix/client/v3/register"
@@ -20,11 +20,8 @@ AS_LOGIN = "m.login.application_service"
 
 @pytest.fixture(scope="module")
 def service() -> Iterator[RecordingService]:
-    running = RecordingService()
-    try:
+    with running_service() as running:
         yield running
-    finally:
-        running.close()
 
 
 @pytest.fixture(scope="module")

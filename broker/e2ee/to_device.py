@@ -27,7 +27,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
@@ -84,6 +84,10 @@ class ToDevice:
         # Messages deleted undelivered since the node started: too old, or their device gone.
         self.deleted_expired = 0
         self.deleted_orphaned = 0
+        # Told each local delivery (sender, type, messages, devices reached): application
+        # services that take to-device messages.
+        self.delivered_listeners: list[Callable[[str, str, Mapping[str, Mapping[str, JsonDict]],
+                                                  dict[str, list[str]]], None]] = []
 
     # -- sending -----------------------------------------------------------------------------
     async def send(self, requester: Requester, event_type: str, txn_id: str,
@@ -149,6 +153,8 @@ class ToDevice:
         for user_id, device_ids in (delivered or {}).items():
             for device_id in device_ids:
                 self._maybe_pending[(user_id, device_id)] = True
+        for listener in self.delivered_listeners:
+            listener(sender, event_type, local, delivered or {})
 
     # -- /sync -------------------------------------------------------------------------------
     def nothing_pending(self, requester: Requester, since: int, now: int) -> bool:

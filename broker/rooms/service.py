@@ -61,7 +61,8 @@ class Rooms:
         # their node attests of them: :meth:`broker.remote_classes.RemoteClasses.learn`).
         self.on_remote_membership: Callable[[Event], None] | None = None
         # Told each batch of events once stored, after the notifier (memory only: the send
-        # path runs them; broker/apps/delivery_reports.py looks for marked notices).
+        # path runs them; broker/apps/delivery_reports.py looks for marked notices, the
+        # application services wake their queues).
         self.persisted_listeners: list[Callable[[list[PersistItem]], None]] = []
 
     def is_mine(self, user_id: str) -> bool:
