@@ -348,3 +348,12 @@ def test_whatever_the_interleaving_statuses_only_move_forward(
                 assert now["delivered_ts"] is not None
                 assert now["delivered_ts"] <= now["read_ts"]
             seen[message_id] = (rank, now["delivered_ts"], now["read_ts"])
+
+
+def test_queueing_a_known_message_again_keeps_its_status(engine: Engine) -> None:
+    local = engine.node()
+    room = AppRoom(local)
+    room.message("m1")
+    room.sync(room.sync(room.since))
+    local.run(room.tracker.queue("m1", "app1", room.bob.user_id, None))
+    assert room.status("m1")["status"] == DELIVERED  # type: ignore[index]

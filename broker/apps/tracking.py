@@ -165,7 +165,11 @@ class MessageTracker:
     # -- the interface the apps use ------------------------------------------------------------
     async def queue(self, message_id: str, app_id: str, recipient: str,
                     expires_ts: int | None) -> None:
-        """A message accepted: status "queued", kept once this returns."""
+        """A message accepted: status "queued", kept once this returns (a message ID known
+        already keeps its status)."""
+        if message_id in self._open or message_id in self._finished:
+            await self._flush()
+            return
         row = MessageRow(message_id, app_id, recipient, QUEUED, self.clock.time_ms(),
                          expires_ts=expires_ts)
         self._hold(row)
