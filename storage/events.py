@@ -125,14 +125,12 @@ class EventStore:
 
     def _persist_batch_txn(self, cur: Cursor, items: list[PersistItem]) -> list[PersistItem]:
         items = self._not_yet_held(cur, items)
-        for item in items:
-            if item.new_room is not None:
-                room = item.new_room
-                cur.execute(
-                    "INSERT INTO rooms (room_id, room_version, creator, is_public, created_ts)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (room["room_id"], room["room_version"], room["creator"],
-                     bool(room.get("is_public", False)), room["created_ts"]))
+        cur.executemany(
+            "INSERT INTO rooms (room_id, room_version, creator, is_public, created_ts)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [(room["room_id"], room["room_version"], room["creator"],
+              bool(room.get("is_public", False)), room["created_ts"])
+             for room in (i.new_room for i in items) if room is not None])
         timeline = [i for i in items if not i.outlier]
         texts = [event_json(i.event) for i in items]
         cur.executemany(
@@ -160,11 +158,15 @@ class EventStore:
             [(i.event.event_id, i.state_group_after) for i in timeline
              if i.state_group_after is not None])
         live = [i for i in timeline if not i.backfilled]
+        changed: list[Event] = []  # state events since the last whole replacement
         for item in live:
             if item.current_state is not None:
+                self._update_current_state(cur, changed)
+                changed = []
                 self._replace_current_state(cur, item.event.room_id, item.current_state)
             elif item.event.is_state():
-                self._update_current_state(cur, [item.event])
+                changed.append(item.event)
+        self._update_current_state(cur, changed)
         self._update_extremities(cur, [i.event for i in live])
         cur.executemany(
             "INSERT INTO event_txn_ids (user_id, device_id, room_id, txn_id, event_id,"
@@ -217,14 +219,13 @@ class EventStore:
         for event in state_events:
             assert event.state_key is not None
             latest[(event.room_id, event.type, event.state_key)] = event
-        for (room_id, type_, state_key), event in latest.items():
-            cur.execute(
-                "DELETE FROM current_state_events WHERE room_id = ? AND type = ? AND state_key = ?",
-                (room_id, type_, state_key))
-            cur.execute(
-                "INSERT INTO current_state_events (room_id, type, state_key, event_id, membership)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (room_id, type_, state_key, event.event_id, event.membership))
+        cur.executemany(
+            "DELETE FROM current_state_events WHERE room_id = ? AND type = ? AND state_key = ?",
+            list(latest))
+        cur.executemany(
+            "INSERT INTO current_state_events (room_id, type, state_key, event_id, membership)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [(*key, event.event_id, event.membership) for key, event in latest.items()])
 
     @staticmethod
     def _replace_current_state(cur: Cursor, room_id: str, state: dict[StateKey, Event]) -> None:
@@ -240,16 +241,15 @@ class EventStore:
         by_room: dict[str, list[Event]] = {}
         for event in events:
             by_room.setdefault(event.room_id, []).append(event)
+        gone: list[tuple[str, str]] = []
+        new: list[tuple[str, str]] = []
         for room_id, room_events in by_room.items():
             referenced = {p for e in room_events for p in e.prev_event_ids}
-            if referenced:
-                clause, args = cur.in_clause("event_id", sorted(referenced))
-                cur.execute(f"DELETE FROM forward_extremities WHERE room_id = ? AND {clause}",
-                            [room_id, *args])
-            new = [e.event_id for e in room_events if e.event_id not in referenced]
-            cur.executemany(
-                "INSERT INTO forward_extremities (room_id, event_id) VALUES (?, ?)",
-                [(room_id, event_id) for event_id in new])
+            gone += [(room_id, event_id) for event_id in sorted(referenced)]
+            new += [(room_id, e.event_id) for e in room_events if e.event_id not in referenced]
+        cur.executemany("DELETE FROM forward_extremities WHERE room_id = ? AND event_id = ?",
+                        gone)
+        cur.executemany("INSERT INTO forward_extremities (room_id, event_id) VALUES (?, ?)", new)
 
     @staticmethod
     def _apply_redaction(cur: Cursor, target_id: str, redaction_id: str) -> None:
