@@ -15,7 +15,6 @@ from urllib.parse import quote
 
 import orjson
 from treq.client import HTTPClient
-from twisted.internet import defer
 from twisted.web.client import Agent, HTTPConnectionPool
 
 from broker.appservice.registration import Registration
@@ -61,14 +60,16 @@ class AppServiceClient:
         headers: Any = {b"Authorization": [f"Bearer {service.hs_token}".encode()],
                    b"Content-Type": [b"application/json"]}
         data = orjson.dumps(body) if body is not None else None
+        started = self.reactor.seconds()
         try:
             response = await self._http.request(method, service.url + path, headers=headers,
-                                                data=data, timeout=self.timeout_s)
+                                                data=data, timeout=self.timeout_s,
+                                                reactor=self.reactor)
             content: bytes = await response.content()
-        except defer.CancelledError:
-            raise TimedOut(f"{service.id} did not answer within {self.timeout_s:g}s",
-                           errcode="M_CONNECTION_TIMEOUT") from None
         except Exception as e:  # noqa: BLE001 - any transport failure is "no connection"
+            if self.reactor.seconds() - started >= self.timeout_s:  # the deadline cancelled it
+                raise TimedOut(f"{service.id} did not answer within {self.timeout_s:g}s",
+                               errcode="M_CONNECTION_TIMEOUT") from None
             raise Unavailable(f"Could not reach {service.id}: {e.__class__.__name__}",
                               errcode="M_CONNECTION_FAILED") from None
         if response.code != 200:
