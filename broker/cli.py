@@ -11,6 +11,7 @@
     broker audit verify --config homeserver.yaml
     broker apps register --name N --organisation ORG [--callback-url U] [--kinds K,K] --config ...
     broker apps update APP [--callback-url U] [--kinds K,K] | list | rotate-token APP | revoke APP
+    broker broadcasts send --organisation ORG --body TEXT [--audience JSON] | list | show ID
     broker keys at-rest generate --config homeserver.yaml [--out FILE]
     broker keys at-rest rotate --config homeserver.yaml [--batch N]
 """
@@ -360,6 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
     from broker.apps.commands import add_apps_commands
 
     add_apps_commands(sub, _load)
+    from broker.broadcasts.commands import add_broadcasts_commands
+
+    add_broadcasts_commands(sub, _load)
     return parser
 
 

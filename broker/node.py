@@ -280,7 +280,7 @@ class Node:
         await self.invite_permissions.load()  # whom each user takes invites from, from memory
         await self.blocked_rooms.load()  # rooms shut down: asked on every send, from memory
         await self.apps.start()  # eGov applications: their tokens, asked from memory
-        await self.broadcasts.jobs.resume()  # broadcasts a stop interrupted go on
+        await self.broadcast_jobs.resume()  # broadcasts a stop interrupted go on
         await self.refusal_counts.load()  # the refusals counted before this start
         self.refusal_counts.start(self.reactor)  # then written in batches, off the requests
         self.reactor.addSystemEventTrigger("before", "shutdown", self.refusal_counts.stop)
@@ -428,12 +428,15 @@ class Node:
             self.server_name, self.db, self.rooms, self.new_rooms, self.membership,
             self.admin.classes, self.remote_classes, self.org_accounts, self._member_profile,
             self.clock))
+        from broker.broadcasts.jobs import BroadcastJobs
         from broker.broadcasts.service import Broadcasts
         from broker.broadcasts.wiring import build_broadcasts  # portal broadcasts, in them
 
-        self.broadcasts: Broadcasts = build_broadcasts(self.db, self.notice_rooms, self.admin,
-                                           self.org_accounts,
-                                           self.delivery.progress.synced_upto, self.clock)
+        self.broadcasts: Broadcasts
+        self.broadcast_jobs: BroadcastJobs
+        self.broadcasts, self.broadcast_jobs = build_broadcasts(
+            self.db, self.notice_rooms, self.admin, self.org_accounts,
+            self.delivery.progress.synced_upto, self.clock)
 
     def _build_apps(self) -> None:
         """eGov applications: registrations, their sending and the application API (after

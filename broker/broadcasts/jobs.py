@@ -14,7 +14,9 @@ from typing import Any
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
+from broker.admin.permissions import BROADCASTS_SEND
 from broker.notice_rooms import BROADCAST, NoticeRooms
+from storage.audit import Change
 from storage.broadcasts import BroadcastRow, BroadcastStore, Sent
 
 logger = logging.getLogger(__name__)
@@ -37,6 +39,12 @@ class BroadcastJobs:
         for row in unfinished:
             self.start(row)
         return len(unfinished)
+
+    def changes_seen(self, changes: list[Change]) -> None:
+        """A broadcast sent by another process (a command): reach its recipients here."""
+        if any(c.action == BROADCASTS_SEND for c in changes):
+            defer.ensureDeferred(self.resume()).addErrback(
+                lambda f: logger.error("looking for broadcasts to send failed: %s", f.value))
 
     def start(self, row: BroadcastRow) -> None:
         if row.broadcast_id in self.running:

@@ -26,7 +26,6 @@ from broker.admin.audit import AuditLog, Recording
 from broker.admin.authority import Authority
 from broker.admin.model import BROADCAST_LEAVE_ALLOWED, Actor, BadField, check_body, check_org_id
 from broker.broadcasts.audience import parse_audience, recipients
-from broker.broadcasts.jobs import BroadcastJobs
 from broker.errors import NotFound
 from broker.notice_rooms import BROADCAST, NOTICE
 from broker.org_accounts import OrganisationAccounts
@@ -68,12 +67,14 @@ def broadcast_json(row: BroadcastRow) -> dict[str, Any]:
 
 class Broadcasts:
     def __init__(self, authority: Authority, audit: AuditLog, store: BroadcastStore,
-                 jobs: BroadcastJobs, org_accounts: OrganisationAccounts,
+                 start_job: Callable[[BroadcastRow], None], org_accounts: OrganisationAccounts,
                  synced_upto: Callable[[str], int], clock: Any) -> None:
         self.authority = authority
         self.audit = audit
         self.store = store
-        self.jobs = jobs
+        # Reaches a broadcast's recipients (the node's job; a command leaves it to the running
+        # node, which finds the broadcast in its change feed).
+        self.start_job = start_job
         self.org_accounts = org_accounts
         self.synced_upto = synced_upto  # how far a user's devices have synced (memory)
         self.clock = clock
@@ -86,7 +87,7 @@ class Broadcasts:
             entry.detail.update(broadcast_id=row.broadcast_id, recipients=len(users),
                                 audience=row.audience)
             await self.store.create(row, users, entry.draft())
-        self.jobs.start(row)
+        self.start_job(row)
         return {"broadcast_id": row.broadcast_id}
 
     async def _prepare(self, entry: Recording, body: dict[str, Any]

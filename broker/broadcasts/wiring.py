@@ -17,8 +17,9 @@ from storage.database import Database
 
 def build_broadcasts(db: Database, notice_rooms: NoticeRooms, admin: AdminServices,
                      org_accounts: OrganisationAccounts, synced_upto: Callable[[str], int],
-                     clock: Any) -> Broadcasts:
+                     clock: Any) -> tuple[Broadcasts, BroadcastJobs]:
     store = BroadcastStore(db)
     jobs = BroadcastJobs(store, notice_rooms, clock)
-    return Broadcasts(admin.authority, admin.audit, store, jobs, org_accounts, synced_upto,
-                      clock)
+    admin.changes.listen(jobs.changes_seen)  # sent by a command: the job runs here
+    return Broadcasts(admin.authority, admin.audit, store, jobs.start, org_accounts,
+                      synced_upto, clock), jobs
