@@ -16,6 +16,7 @@ from broker.metrics import NodeMetrics
 from storage.federation_queue import NewPdu
 from tests.inprocess_node import InProcessNode
 from tests.node_engines import Engine, engines
+from tests.storage_helpers import result_of
 from tests.test_metrics import samples
 
 V3 = "/_matrix/client/v3"
@@ -166,3 +167,31 @@ def test_a_scrape_shows_reports_taken_and_ignored_and_the_open_messages(engine: 
     assert seen[("broker_delivery_reports_total", (("outcome", "ignored_foreign_user"),))] == 1
     assert seen[("broker_app_messages_open", ())] == 2  # delivered and queued
     assert seen[("broker_app_callbacks_in_flight", ())] == 0
+
+
+# -- how far remote users have received, per room (what broadcasts read) --------------------------
+def test_an_accepted_report_raises_the_rooms_position_for_the_remote_user(
+        engine: Engine) -> None:
+    origin = Origin(engine.node())
+    first = origin.message("m1")
+    second = origin.message("m2")
+    position = result_of(origin.local.node.stores.events.get_stream_ordering(second))
+    remote = origin.reports.remote
+    origin.report("c.example", delivery(origin.room_id, second))  # not CAROL's server
+    assert remote.delivered_upto(origin.room_id, CAROL) == 0
+    origin.report(OTHER, delivery(origin.room_id, second))
+    origin.report(OTHER, delivery(origin.room_id, first))  # an older one lowers nothing
+    assert remote.delivered_upto(origin.room_id, CAROL) == position
+    assert remote.delivered_upto("!other:x", CAROL) == 0
+
+
+def test_the_remote_positions_are_kept_across_a_restart(engine: Engine) -> None:
+    local = engine.node()
+    origin = Origin(local)
+    event_id = origin.message("m1")
+    position = result_of(local.node.stores.events.get_stream_ordering(event_id))
+    origin.report(OTHER, delivery(origin.room_id, event_id))
+    result_of(origin.reports.remote.stop())  # the write at shutdown
+    again = engine.restart(local)
+    again.run(again.node.delivery.reports.remote.load())
+    assert again.node.delivery.reports.remote.delivered_upto(origin.room_id, CAROL) == position

@@ -13,12 +13,14 @@ from twisted.internet import defer
 from twisted.internet.task import Clock as FakeReactor
 
 from broker.apps.delivery_reports import EDU_TYPE, NOTICE_KEY, DeliveryReports, ReportDeps
+from broker.apps.remote_progress import RemoteProgress
 from broker.clock import Clock
 from protocol.events import Event
 from protocol.room_versions import KNOWN_ROOM_VERSIONS
 from storage.database import Database
 from storage.delivery_pending import DeliveryPendingStore
 from storage.events import PersistItem
+from storage.remote_progress import RemoteProgressStore
 from tests.storage_helpers import result_of
 
 ME = "b.example"
@@ -44,7 +46,8 @@ class Recipient:
         self.reports = DeliveryReports(ReportDeps(
             ME, Clock(self.reactor), lambda user_id: self.synced.get(user_id, 0),
             lambda room_id: [BOB] if room_id == ROOM else [], no_events, send),
-            None, DeliveryPendingStore(database))  # type: ignore[arg-type]
+            None, DeliveryPendingStore(database),  # type: ignore[arg-type]
+            RemoteProgress(RemoteProgressStore(database)))
 
     def stored(self, sender: str, position: int, marked: bool = True) -> str:
         content: dict[str, Any] = {"msgtype": "m.text", "body": "OTP 1"}

@@ -6,7 +6,9 @@ applications (:mod:`broker.apps.callbacks`) and the jobs that keep them.  The no
 services, and :meth:`Delivery.start` in ``Node.start``.
 
 Broadcasts hear of remote recipients' deliveries through
-``node.delivery.reports.add_remote_delivery_listener(cb(user_id, room_id, event_id, ts))``.
+``node.delivery.reports.add_remote_delivery_listener(cb(user_id, room_id, event_id, ts))``, or
+ask ``node.delivery.reports.remote.delivered_upto(room_id, user_id)`` (a position, as
+``node.delivery.progress.synced_upto(user_id)`` for local users).
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from twisted.internet import defer
 from broker.apps.callbacks import CallbackDeps, Callbacks, HttpPoster
 from broker.apps.delivery_metrics import DeliveryCollector
 from broker.apps.delivery_reports import FLUSH_SECONDS, DeliveryReports, ReportDeps
+from broker.apps.remote_progress import RemoteProgress
 from broker.apps.tracking import EXPIRY_CHECK_SECONDS, MessageTracker, TrackerDeps
 from broker.periodic import Periodic
 from broker.sync_progress import SyncProgress
 from storage.app_messages import AppMessageStore
 from storage.delivery_pending import DeliveryPendingStore
+from storage.remote_progress import RemoteProgressStore
 from storage.sync_progress import SyncProgressStore
 
 if TYPE_CHECKING:
@@ -48,7 +52,9 @@ class Delivery:
         await self.progress.load()
         await self.tracker.load()
         await self.reports.load()
+        await self.reports.remote.load()
         self.progress.start(reactor)
+        self.reports.remote.start(reactor)
         self.expiry.start(reactor, EXPIRY_CHECK_SECONDS)
         self.report_job.start(reactor, FLUSH_SECONDS)
         self.callbacks.start(reactor)
@@ -61,6 +67,7 @@ class Delivery:
 
     async def _last_writes(self) -> None:
         await self.progress.stop()
+        await self.reports.remote.stop()
         await self.report_job.run_now()
 
     def collector(self) -> DeliveryCollector:
@@ -101,7 +108,7 @@ def build_delivery(node: Node) -> Delivery:
     reports = DeliveryReports(ReportDeps(
         node.server_name, clock, progress.synced_upto, local_members, events.get_events,
         partial(_send_persistent, sender) if node.config.federation.enabled else None),
-        tracker, DeliveryPendingStore(db))
+        tracker, DeliveryPendingStore(db), RemoteProgress(RemoteProgressStore(db)))
     progress.add_listener(reports.synced)
     rooms.persisted_listeners.append(reports.persisted)
     callbacks = Callbacks(CallbackDeps(

@@ -12,8 +12,9 @@ sender, which retries it with its back-off.
 Origin's side.  A report is taken only for a user of the reporting server (the transaction's
 origin is the user's server) and only for an event this node sent into that room with the
 marker; the others are ignored and counted (``counts``).  An accepted report moves the tracked
-message to ``delivered`` (:meth:`broker.apps.tracking.MessageTracker.delivered_remotely`) and
-is told to each listener added with :meth:`DeliveryReports.add_remote_delivery_listener`
+message to ``delivered`` (:meth:`broker.apps.tracking.MessageTracker.delivered_remotely`),
+raises the room's remote user's position (:class:`broker.apps.remote_progress.RemoteProgress`,
+``delivered_upto``: what broadcasts read for remote recipients) and is told to each listener added with :meth:`DeliveryReports.add_remote_delivery_listener`
 (broadcasts count their remote recipients' deliveries from it).
 
 What a recipient's node remembers of notices not yet received is memory on the paths that
@@ -33,6 +34,7 @@ from typing import Any
 
 from twisted.internet import defer
 
+from broker.apps.remote_progress import RemoteProgress
 from broker.apps.tracking import MessageTracker
 from protocol.events import Event
 from protocol.signing import server_name_of
@@ -75,10 +77,11 @@ def carries_notice(event: Event) -> bool:
 
 class DeliveryReports:
     def __init__(self, deps: ReportDeps, tracker: MessageTracker,
-                 store: DeliveryPendingStore) -> None:
+                 store: DeliveryPendingStore, remote: RemoteProgress) -> None:
         self.deps = deps
         self.tracker = tracker
         self.store = store
+        self.remote = remote  # per room and remote user, what was reported delivered
         self._waiting: dict[str, list[_Notice]] = {}  # local user -> notices not yet received
         self._added: dict[tuple[str, str], PendingRow] = {}  # to write
         self._removed: set[tuple[str, str]] = set()  # to delete
@@ -193,6 +196,9 @@ class DeliveryReports:
                 continue
             self.counts["accepted"] += 1
             self.tracker.delivered_remotely(user_id, room_id, event_id, ts)
+            position = event.unsigned.get("stream_ordering")
+            if isinstance(position, int):
+                self.remote.delivered(room_id, user_id, position)
             for listener in self._listeners:
                 try:
                     listener(user_id, room_id, event_id, ts)
