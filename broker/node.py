@@ -175,9 +175,9 @@ class Node:
         self.auth = Auth(self.stores.users, self.clock,
                          PasswordHashing(config.password_hashing, self.reactor),
                          config.caches.tokens)
+        self.app_service_client = AppServiceClient(self.reactor)  # application services
         self.app_services = AppServices(config.app_services, self.stores.users, self.clock,
-                                        self.server_name)  # application services
-        self.app_service_client = AppServiceClient(self.reactor)
+                                        self.server_name, self.app_service_client)
         self.ratelimiter = RateLimiter(config.rate_limits, config.rate_limits_enabled, self.clock)
         self.policy = AccessPolicy()
         self.mailer = Mailer(config.smtp, self.reactor)

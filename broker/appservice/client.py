@@ -23,6 +23,8 @@ from broker.errors import InvalidInput, TimedOut, Unavailable
 APP_PREFIX = "/_matrix/app/v1"
 # A transaction, a ping or a query that takes longer has failed (and is retried, for a push).
 DEFAULT_TIMEOUT_S = 30.0
+# A query asks for an answer before the node answers a user: it waits less.
+QUERY_TIMEOUT_S = 10.0
 # How much of a refusing service's answer is kept for its error.
 BODY_KEPT = 1000
 # Connections kept open to each service.
@@ -51,7 +53,7 @@ class AppServiceClient:
         self._http = HTTPClient(agent)
 
     async def request(self, service: Registration, method: str, path: str,
-                      body: Any = None) -> tuple[int, bytes]:
+                      body: Any = None, timeout_s: float | None = None) -> tuple[int, bytes]:
         """One request to the service: the status and body of a 200 answer; TimedOut or
         Unavailable otherwise."""
         if service.url is None:
@@ -61,14 +63,15 @@ class AppServiceClient:
                    b"Content-Type": [b"application/json"]}
         data = orjson.dumps(body) if body is not None else None
         started = self.reactor.seconds()
+        deadline = timeout_s or self.timeout_s
         try:
             response = await self._http.request(method, service.url + path, headers=headers,
-                                                data=data, timeout=self.timeout_s,
+                                                data=data, timeout=deadline,
                                                 reactor=self.reactor)
             content: bytes = await response.content()
         except Exception as e:  # noqa: BLE001 - any transport failure is "no connection"
-            if self.reactor.seconds() - started >= self.timeout_s:  # the deadline cancelled it
-                raise TimedOut(f"{service.id} did not answer within {self.timeout_s:g}s",
+            if self.reactor.seconds() - started >= deadline:  # the deadline cancelled it
+                raise TimedOut(f"{service.id} did not answer within {deadline:g}s",
                                errcode="M_CONNECTION_TIMEOUT") from None
             raise Unavailable(f"Could not reach {service.id}: {e.__class__.__name__}",
                               errcode="M_CONNECTION_FAILED") from None
@@ -100,7 +103,7 @@ class AppServiceClient:
 
     async def _query(self, service: Registration, path: str) -> bool:
         try:
-            await self.request(service, "GET", path)
+            await self.request(service, "GET", path, timeout_s=QUERY_TIMEOUT_S)
         except Unavailable:
             return False  # 404, an error, no answer: the thing does not exist
         except InvalidInput:

@@ -18,6 +18,7 @@ from typing import Any
 
 from cachetools import LRUCache
 
+from broker.appservice.client import AppServiceClient
 from broker.appservice.registration import Registration
 from broker.auth import Requester, hash_token
 from broker.errors import Forbidden, InvalidInput, MissingInput, Unauthenticated
@@ -32,8 +33,10 @@ NO_DEVICE = ""
 
 class AppServices:
     def __init__(self, registrations: Sequence[Registration], users: UserStore, clock: Any,
-                 server_name: str, known_users: int = KNOWN_USERS) -> None:
+                 server_name: str, client: AppServiceClient | None = None,
+                 known_users: int = KNOWN_USERS) -> None:
         self.registrations = tuple(registrations)
+        self.client = client
         self.users = users
         self.clock = clock
         self.server_name = server_name
@@ -64,6 +67,42 @@ class AppServices:
         if owner is not None and owner is not service:
             raise InvalidInput(f"{user_id} is reserved by an application service",
                                errcode="M_EXCLUSIVE")
+
+    # -- queries: before answering "unknown" ------------------------------------------------
+    async def ask_for_user(self, user_id: str) -> bool:
+        """Whether the service owning ``user_id`` (an exclusive namespace) says, asked with
+        ``GET /users/{userId}``, that it exists (it registers it before answering 200)."""
+        owner = self.exclusive_owner(user_id)
+        if owner is None or owner.url is None or self.client is None:
+            return False
+        return await self.client.query_user(owner, user_id)
+
+    async def ask_for_invitees(self, user_ids: list[str]) -> None:
+        """Ask about each invitee of an exclusive namespace not known to exist (before a
+        room is created with them invited)."""
+        for user_id in user_ids:
+            if self.exclusive_owner(user_id) is not None and not await self._registered(user_id):
+                await self.ask_for_user(user_id)
+
+    async def ask_for_alias(self, alias: str) -> bool:
+        """Whether a service whose alias namespaces cover ``alias`` created it when asked
+        with ``GET /rooms/{roomAlias}`` (the first that says so)."""
+        if self.client is None:
+            return False
+        for service in self.registrations:
+            if service.url is not None and service.in_alias_namespace(alias) \
+                    and await self.client.query_alias(service, alias):
+                return True
+        return False
+
+    def refuse_exclusive_alias(self, alias: str, creator: str) -> None:
+        """M_EXCLUSIVE if ``alias`` is in a service's exclusive alias namespace and
+        ``creator`` is not one of that service's users."""
+        for service in self.registrations:
+            if service.in_alias_namespace(alias, exclusive=True) \
+                    and not service.in_user_namespace(creator):
+                raise InvalidInput(f"{alias} is reserved by an application service",
+                                   errcode="M_EXCLUSIVE")
 
     async def start(self) -> None:
         """Create each service's sender user if it does not exist yet."""

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 
 def build_pusher(node: Node) -> AppServicePusher:
-    """A queue per configured service (none: nothing is hooked, nothing costs)."""
+    """A queue per configured service, and the queries asked of them (none configured:
+    nothing is hooked, nothing costs)."""
     assert node.stream is not None
     store = AppServiceStore(node.db)
     interest = Interest(node.rooms.registry.get)
@@ -24,7 +25,12 @@ def build_pusher(node: Node) -> AppServicePusher:
                            node.client_events.serialize, node.clock, node.stream.current_token)
               for service in node.app_services.registrations]
     pusher = AppServicePusher(queues, interest)
-    if queues:
+    if queues:  # before "unknown", the services are asked about their users and aliases
+        node.aliases.ask_unknown = node.app_services.ask_for_alias
+        node.aliases.check_claim = node.app_services.refuse_exclusive_alias
+        node.membership.ask_unknown_user = node.app_services.ask_for_user
+        node.profiles.ask_unknown_user = node.app_services.ask_for_user
+        node.room_creation.before_invites = node.app_services.ask_for_invitees
         node.rooms.persisted_listeners.append(pusher.events_persisted)
         node.typing.listeners.append(pusher.typing_changed)
         node.receipts.listeners.append(pusher.receipt_set)

@@ -63,9 +63,18 @@ class Membership:
         # Asked before a user leaves a room themselves: Forbidden if they may not (a
         # broadcast notice room, broker.notice_rooms.check_leave); the node sets it.
         self.leave_check: Callable[[LiveRoom, str], None] | None = None
+        # Asked about an unknown local invitee before the answer is "unknown user" (an
+        # application service's user it creates when asked); True: read it again.
+        self.ask_unknown_user: Callable[[str], Awaitable[bool]] | None = None
 
     def is_mine(self, user_id: str) -> bool:
         return user_id.split(":", 1)[-1] == self.server_name
+
+    async def _local_user_exists(self, user_id: str) -> bool:
+        if await self.users.get_user(user_id) is not None:
+            return True
+        return self.ask_unknown_user is not None and await self.ask_unknown_user(user_id) \
+            and await self.users.get_user(user_id) is not None
 
     async def _profile_content(self, user_id: str, room: RoomFacts | None) -> dict[str, Any]:
         """The display name and avatar ``user_id``'s membership event restates in the room
@@ -178,7 +187,7 @@ class Membership:
             if current in ("join", "ban"):
                 raise Forbidden(f"{target} is already {'in' if current == 'join' else 'banned from'}"
                                 " the room")
-            if self.is_mine(target) and await self.users.get_user(target) is None:
+            if self.is_mine(target) and not await self._local_user_exists(target):
                 raise NotFound(f"Unknown user {target}")
         content: dict[str, Any] = {"membership": membership}
         if reason:

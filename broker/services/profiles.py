@@ -71,6 +71,9 @@ class Profiles:
         self.server_name = server_name
         self.visibility = visibility
         self.members_in = members_in
+        # Asked about an unknown local user before the answer is "no such user" (an
+        # application service's user); True: read it again.
+        self.ask_unknown_user: Callable[[str], Awaitable[bool]] | None = None
 
     async def profile(self, viewer: str, user_id: str) -> dict[str, Any]:
         """``user_id``'s profile as ``viewer`` ("" when unauthenticated) may read it."""
@@ -80,6 +83,9 @@ class Profiles:
         if user_id.split(":", 1)[1] != self.server_name:
             return await self.remote_profile(user_id, self.named_reader(viewer))
         found = await self.shown(user_id, viewer)
+        if found is None and self.ask_unknown_user is not None \
+                and await self.ask_unknown_user(user_id):
+            found = await self.shown(user_id, viewer)  # an application service created it
         if found is None:
             raise NotFound("No such user")
         return found

@@ -35,6 +35,9 @@ class RoomCreation:
         self.encryption_by_default = encryption_by_default
         self.organisations = organisations
         self.on_created: Callable[[str, RoomFacts], None] | None = None  # creator, facts
+        # Told the invitees before the room is made: application services are asked about
+        # unknown users of their exclusive namespaces (who then exist to be invited).
+        self.before_invites: Callable[[list[str]], Awaitable[None]] | None = None
 
     async def create(self, req: CreateRoomRequest) -> tuple[str, str | None]:
         """The new room's ID and its alias (if one was asked for)."""
@@ -47,6 +50,8 @@ class RoomCreation:
         self.policy.may_create_room(req.creator, facts, lineage)
         for invitee in req.invite:
             self.policy.may_invite(req.creator, invitee, "", room=facts)
+        if req.invite and self.before_invites is not None:
+            await self.before_invites(req.invite)
         req.encrypt = wants_encryption(self.encryption_by_default, req)
         req.creator_profile = await self.member_profile(req.creator, facts)
         room_id = await self._create(req)
