@@ -130,7 +130,8 @@ class NoticeRooms:
     async def deliver(self, sender: str, recipients: Sequence[str], *, kind: str, name: str,
                       leave_allowed: bool, content: dict[str, Any]) -> list[Delivered]:
         """Put one message (``content``) in each recipient's room, making the rooms that do
-        not exist with it; every room's state says ``leave_allowed`` afterwards."""
+        not exist with it; every room's state says ``leave_allowed`` afterwards.  A user of
+        this node who left their room is not reached (nor listed in the answer)."""
         found, sent = await self._resolve(sender, recipients, kind, name, leave_allowed,
                                           content)
         existing = {r: room_id for r, room_id in found.items() if r not in sent}
@@ -329,6 +330,8 @@ class NoticeRooms:
                 if room is None:
                     logger.warning("the notice room %s of %s is gone", room_id, recipient)
                     continue
+                if self._is_mine(recipient) and room.membership_of(recipient) != "join":
+                    continue  # they left it (as its state allowed): nothing more reaches them
                 state = room.state_content(NOTICE_ROOM) or {}
                 if state.get("leave_allowed") is not leave_allowed:
                     items.append(self.rooms.creator.build(room, EventSpec(

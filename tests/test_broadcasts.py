@@ -247,3 +247,20 @@ def test_a_change_of_the_setting_reaches_the_room_with_the_next_broadcast(
 def test_a_setting_that_is_not_a_boolean_is_refused(scene: Scene) -> None:
     scene.node.refused(scene.node.api("PATCH", "/organisations/mha", scene.node.root, {
         "settings": {"broadcast_leave_allowed": "yes"}}), 400, "M_BAD_JSON")
+
+
+def test_a_member_who_left_the_room_is_not_reached_again(scene: Scene) -> None:
+    scene.node.ok("PATCH", "/organisations/mha",
+                  {"settings": {"broadcast_leave_allowed": True}})
+    scene.send({"organisation": "mha", "body": "one", "audience": {"users": [scene.amy]}})
+    [message] = scene.messages("amy")
+    got, body = scene.node.client("amy", "POST", f"/rooms/{quote(message['room_id'])}/leave",
+                                  {})
+    assert got == 200, body
+    second = scene.send({"organisation": "mha", "body": "two",
+                         "audience": {"users": [scene.amy]}})["broadcast_id"]
+    token = scene.sync("amy")["next_batch"]
+    scene.sync("amy", since=token)
+    shown = scene.show(second)
+    assert (shown["recipients"], shown["delivered"], shown["unread"]) == (1, 0, [scene.amy])
+    assert shown["progress"]["state"] == "done"
