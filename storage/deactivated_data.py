@@ -9,8 +9,9 @@ What goes: the profile (display name, avatar: the user directory entry), the org
 details (designation, employee ID, email, phone; the organisation stays), account data (global
 and per room), filters, push rules, devices and their tokens, device and cross-signing keys
 and signatures, one-time and fallback keys, key backups, undelivered to-device messages,
-interactive-auth sessions, forgotten-room marks, forced reachability, email codes and
-verification-by-email requests.  What stays: the account row (its ID stays taken), room events
+interactive-auth sessions, forgotten-room marks, forced reachability, email codes,
+verification-by-email requests, how far the user's devices synced and the notices of other
+nodes they had not yet received.  What stays: the account row (its ID stays taken), room events
 (membership included: the room's history and DAG), the audit log (hash-chained), verification
 history, role grants, content reports and uploaded media.
 """
@@ -44,6 +45,8 @@ DELETED: tuple[tuple[str, str], ...] = (
     ("user_reachability", "user_id"),
     ("email_codes", "user_id"),
     ("verification_requests", "user_id"),
+    ("sync_progress", "user_id"),
+    ("delivery_pending", "user_id"),
 )
 # The tables the job rewrites or deletes from: their freed space is reclaimed after a run.
 TOUCHED_TABLES = tuple(sorted({table for table, _ in DELETED}

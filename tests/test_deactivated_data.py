@@ -60,6 +60,9 @@ def person(node: AdminNode, localpart: str) -> str:
         cur.execute("INSERT INTO room_key_backup_versions (user_id, version, algorithm,"
                     " auth_data, etag, deleted) VALUES (?, 1, 'm.megolm_backup.v1', '{}', 0,"
                     " FALSE)", (user_id,))
+        cur.execute("INSERT INTO sync_progress (user_id, position) VALUES (?, 12)", (user_id,))
+        cur.execute("INSERT INTO delivery_pending (user_id, event_id, room_id, origin, position)"
+                    " VALUES (?, '$e', '!r:b.example', 'b.example', 13)", (user_id,))
 
     node.node.db.run_sync("seed", seed)
     return user_id
@@ -98,7 +101,8 @@ def test_an_account_deactivated_longer_than_the_period_loses_its_personal_data(
         node: AdminNode) -> None:
     user_id = person(node, "asharma")
     assert {"account_data", "user_filters", "push_rules", "e2e_device_keys",
-            "room_key_backup_versions"} <= set(personal_rows(node, user_id))
+            "room_key_backup_versions", "sync_progress", "delivery_pending"} <= set(
+        personal_rows(node, user_id))
     deactivate(node, user_id)
     run(node)  # first sight: stamped
     node.local.advance((PERIOD_DAYS + 1) * DAY_S)
