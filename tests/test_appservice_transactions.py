@@ -28,7 +28,8 @@ def service() -> Iterator[RecordingService]:
 def push_node(tmp_path_factory: Any, service: RecordingService) -> Iterator[NodeProcess]:
     folder = tmp_path_factory.mktemp("push")
     bridge = registration_file(folder, "bridge", url=service.url, prefix="bridge",
-                               server_name=SERVER, receive_ephemeral=True)
+                               server_name=SERVER, receive_ephemeral=True,
+                               receive_to_device=True)
     running = NodeProcess(folder, server_name=SERVER,
                           overrides={"app_services": [str(bridge)]}).start()
     try:
@@ -143,3 +144,25 @@ def test_a_failing_service_gets_the_same_transaction_again(
     [status] = admin.get("/_broker/admin/v1/appservices")["appservices"]
     assert status["state"] == "up" and status["failures_in_a_row"] == 0
     assert status["last_success_ts"] >= status["last_error_ts"]
+
+
+def test_to_device_messages_for_its_users_are_pushed_when_asked_for(
+        push_node: NodeProcess, service: RecordingService) -> None:
+    bridge = Client(push_node.base_url, "bridge-as")
+    ghost = bridge.post("/_matrix/client/v3/register", {
+        "type": AS_LOGIN, "username": f"bridge_{uuid.uuid4().hex[:8]}"})
+    alice = push_node.register()
+    alice.put(f"/_matrix/client/v3/sendToDevice/m.room_key_request/{uuid.uuid4().hex}",
+              {"messages": {ghost["user_id"]: {ghost["device_id"]: {"secret": "s1"}}}})
+    assert alice.status == 200
+
+    def to_device() -> list[dict[str, Any]]:
+        return [m for body in service.accepted_transactions()
+                for m in body.get("de.sorunome.msc2409.to_device", [])
+                if m["to_user_id"] == ghost["user_id"]]
+
+    with service.arrived:
+        service.arrived.wait_for(lambda: bool(to_device()), 20)
+    assert to_device() == [{"type": "m.room_key_request", "sender": alice.user_id,
+                            "content": {"secret": "s1"}, "to_user_id": ghost["user_id"],
+                            "to_device_id": ghost["device_id"]}]
