@@ -39,6 +39,9 @@ PAGE = 100
 EPHEMERAL_PER_TXN = 100
 # Of each kind held in memory for a service that does not take them.
 MEMORY_LIMIT = 10_000
+# Under load the position is written at most this often (and whenever the queue empties): a
+# crash then sends the service at most this much again, which the events' IDs let it see.
+POSITION_WRITE_S = 1.0
 BASE_BACKOFF_S = 1.0
 MAX_BACKOFF_S = 60.0
 # Field names in the transaction body: the stable MSC2409 one and the unstable names bridges
@@ -92,6 +95,7 @@ class ServiceQueue:
         self.max_backoff_s = max_backoff_s
         self.position = 0
         self._written_position = 0
+        self._written_at = 0.0
         self.last_txn_id = 0
         self.ephemeral: deque[dict[str, Any]] = deque()
         self.to_device: deque[dict[str, Any]] = deque()
@@ -161,8 +165,8 @@ class ServiceQueue:
                     self._failed(e)
                     return  # the back-off's timer wakes the queue again
                 await self._accepted(txn)
-            if self._written_position != self.position:  # a stretch nothing concerned it in
-                await self._write_position(None)
+            if self._written_position != self.position:  # emptied: where it stands now
+                await self._write_position(self.health.last_success_ts)
         finally:
             self._draining = False
         if self._owed():  # arrived while the position was written
@@ -202,7 +206,8 @@ class ServiceQueue:
         health.transactions += 1
         health.events_sent += txn.size
         health.last_success_ts = now
-        await self._write_position(now)
+        if self.clock.time() - self._written_at >= POSITION_WRITE_S:
+            await self._write_position(now)
 
     async def _write_position(self, success_ts: int | None) -> None:
         """Record the position; a failed write is written with a later one (until then a
@@ -216,6 +221,7 @@ class ServiceQueue:
                            self.service.id, e)
             return
         self._written_position = position
+        self._written_at = self.clock.time()
 
     def _failed(self, error: Exception) -> None:
         health = self.health
