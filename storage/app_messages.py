@@ -87,16 +87,29 @@ class AppMessageStore:
 
         return self.db.run_interaction("app_messages_get", txn)
 
-    def open_messages(self) -> defer.Deferred[list[MessageRow]]:
-        """Every message still queued or delivered, or read with an expiry to come (what the
-        tracker holds in memory)."""
+    def open_messages(self, since_ts: int) -> defer.Deferred[list[MessageRow]]:
+        """Every message created at or after ``since_ts`` still queued or delivered, or read
+        with an expiry to come (what the tracker holds in memory)."""
         def txn(cur: Cursor) -> list[MessageRow]:
             return [_row(r) for r in cur.select_all(
                 f"SELECT {_COLUMNS} FROM app_messages"
-                " WHERE status IN ('queued', 'delivered')"
-                " OR (status = 'read' AND expires_ts IS NOT NULL) ORDER BY created_ts")]
+                " WHERE (status IN ('queued', 'delivered')"
+                " OR (status = 'read' AND expires_ts IS NOT NULL)) AND created_ts >= ?"
+                " ORDER BY created_ts", (since_ts,))]
 
         return self.db.run_interaction("app_messages_open", txn)
+
+    def delete_before(self, before_ts: int) -> defer.Deferred[int]:
+        """Delete the messages created before ``before_ts`` (and the callbacks they still
+        owe); how many messages went."""
+        def txn(cur: Cursor) -> int:
+            cur.execute("DELETE FROM app_callbacks WHERE message_id IN"
+                        " (SELECT message_id FROM app_messages WHERE created_ts < ?)",
+                        (before_ts,))
+            cur.execute("DELETE FROM app_messages WHERE created_ts < ?", (before_ts,))
+            return cur.rowcount
+
+        return self.db.run_interaction("app_messages_delete_before", txn)
 
     def by_events(self, event_ids: Sequence[str]) -> defer.Deferred[list[MessageRow]]:
         """The messages carried by these events."""

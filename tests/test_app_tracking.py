@@ -357,3 +357,47 @@ def test_queueing_a_known_message_again_keeps_its_status(engine: Engine) -> None
     room.sync(room.sync(room.since))
     local.run(room.tracker.queue("m1", "app1", room.bob.user_id, None))
     assert room.status("m1")["status"] == DELIVERED  # type: ignore[index]
+
+
+# -- how long messages are followed and kept -------------------------------------------------------
+DAY_S = 24 * 3600
+
+
+def test_a_message_unread_for_thirty_days_keeps_its_status_and_is_no_longer_followed(
+        engine: Engine) -> None:
+    local = engine.node()
+    room = AppRoom(local)
+    event_id = room.message("m1")
+    room.sync(room.sync(room.since))
+    local.advance(30 * DAY_S + 1)
+    local.run(room.tracker.tidy())
+    assert room.tracker.open_count() == 0
+    receipt(room, event_id)
+    assert room.status("m1")["status"] == DELIVERED  # type: ignore[index]
+    assert room.tracker.open_count() == 0  # asking did not follow it again
+
+
+def test_a_restart_follows_only_the_messages_of_the_last_thirty_days(engine: Engine) -> None:
+    local = engine.node()
+    room = AppRoom(local)
+    room.message("old")
+    local.advance(30 * DAY_S + 1)
+    room.message("new")
+    run_for(local, 0)
+    again = engine.restart(local)
+    again.node.clock.reactor.advance(local.node.clock.time() - again.node.clock.time())
+    again.run(again.node.delivery.tracker.load())
+    assert again.node.delivery.tracker.open_count() == 1
+
+
+def test_the_record_of_a_message_goes_after_ninety_days(engine: Engine) -> None:
+    local = engine.node()
+    room = AppRoom(local)
+    room.message("m1")
+    local.advance(90 * DAY_S - 10)
+    local.run(room.tracker.tidy())
+    assert room.status("m1") is not None
+    local.advance(11)
+    local.run(room.tracker.tidy())
+    assert room.status("m1") is None
+    assert stored_status(local, "m1") is None

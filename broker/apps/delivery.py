@@ -32,6 +32,8 @@ from storage.delivery_pending import DeliveryPendingStore
 from storage.remote_progress import RemoteProgressStore
 from storage.sync_progress import SyncProgressStore
 
+TIDY_SECONDS = 3600.0
+
 if TYPE_CHECKING:
     from broker.node import Node
     from broker.services.federation_transactions import EphemeralUpdates
@@ -45,6 +47,7 @@ class Delivery:
     callbacks: Callbacks
     expiry: Periodic
     report_job: Periodic
+    tidy: Periodic
 
     async def start(self, reactor: Any) -> None:
         """Read what was kept, then write in batches, expire, report and call back on the
@@ -57,10 +60,11 @@ class Delivery:
         self.reports.remote.start(reactor)
         self.expiry.start(reactor, EXPIRY_CHECK_SECONDS)
         self.report_job.start(reactor, FLUSH_SECONDS)
+        self.tidy.start(reactor, TIDY_SECONDS)
         self.callbacks.start(reactor)
 
     def stop(self) -> defer.Deferred[None]:
-        for job in (self.expiry, self.report_job):
+        for job in (self.expiry, self.report_job, self.tidy):
             job.stop()
         self.callbacks.stop()
         return defer.ensureDeferred(self._last_writes())
@@ -117,7 +121,8 @@ def build_delivery(node: Node) -> Delivery:
     tracker.on_owed = callbacks.poke
     return Delivery(progress, tracker, reports, callbacks,
                     Periodic(tracker.expire_check, "expiring application messages"),
-                    Periodic(reports.flush, "reporting deliveries to other nodes"))
+                    Periodic(reports.flush, "reporting deliveries to other nodes"),
+                    Periodic(tracker.tidy, "tidying application message status"))
 
 
 def _send_persistent(sender: Any, destination: str, edu_type: str,

@@ -44,6 +44,10 @@ STATUSES = (QUEUED, DELIVERED, READ, EXPIRED, FAILED)
 FINAL = frozenset({EXPIRED, FAILED})  # nothing follows (and only expiry follows read)
 FINISHED_KEPT = 100_000  # finished messages whose status is answered from memory
 EXPIRY_CHECK_SECONDS = 1.0
+# A message not read (nor expired) this long after it was sent is no longer followed: it keeps
+# its status, and leaves memory.  Its record goes once it is older than STATUS_KEPT_MS.
+FOLLOWED_MS = 30 * 24 * 3600 * 1000
+STATUS_KEPT_MS = 90 * 24 * 3600 * 1000
 
 
 @dataclass(frozen=True)
@@ -159,7 +163,7 @@ class MessageTracker:
 
     async def load(self) -> None:
         """Hold every open message in memory (at start, before serving)."""
-        for row in await self.store.open_messages():
+        for row in await self.store.open_messages(self.clock.time_ms() - FOLLOWED_MS):
             self._hold(row)
 
     # -- the interface the apps use ------------------------------------------------------------
@@ -277,6 +281,24 @@ class MessageTracker:
                 count += 1
         return count
 
+    def stop_following(self) -> int:
+        """Open messages sent longer than FOLLOWED_MS ago leave memory (keeping the status
+        they have, which status() reads from the database); how many."""
+        before = self.clock.time_ms() - FOLLOWED_MS
+        old = [row for row in self._open.values() if row.created_ts < before]
+        for row in old:
+            self._unindex(row)
+            del self._open[row.message_id]
+        return len(old)
+
+    async def tidy(self) -> None:
+        """The hourly job: stop following old messages, delete the records of older ones."""
+        self.stop_following()
+        before = self.clock.time_ms() - STATUS_KEPT_MS
+        for message_id in [m for m, r in self._finished.items() if r.created_ts < before]:
+            del self._finished[message_id]
+        await self.store.delete_before(before)
+
     async def expire_check(self) -> None:
         """The periodic job: expire what is due, retry a write that failed."""
         self.expire_due()
@@ -319,9 +341,12 @@ class MessageTracker:
         row = self._open.get(message_id) or self._finished.get(message_id)
         if row is None:
             row = await self.store.get(message_id)
-            if row is not None and message_id not in self._open:
+            if row is None or message_id in self._open:
+                return self._open.get(message_id) or row
+            if _finished(row) or row.created_ts < self.clock.time_ms() - FOLLOWED_MS:
+                self._finished[message_id] = row  # answered from memory, not followed
+            else:
                 self._hold(row)
-                row = self._open.get(message_id) or self._finished.get(message_id) or row
         return row
 
     def _set(self, row: MessageRow, status: str, ts: int) -> None:
