@@ -12,7 +12,13 @@ from typing import Any
 from twisted.internet import defer
 from twisted.internet.task import Clock as FakeReactor
 
-from broker.apps.delivery_reports import EDU_TYPE, NOTICE_KEY, DeliveryReports, ReportDeps
+from broker.apps.delivery_reports import (
+    EDU_TYPE,
+    MAX_WAITING_PER_USER,
+    NOTICE_KEY,
+    DeliveryReports,
+    ReportDeps,
+)
 from broker.apps.remote_progress import RemoteProgress
 from broker.clock import Clock
 from protocol.events import Event
@@ -114,3 +120,14 @@ def test_a_notice_not_received_before_a_restart_is_reported_after_it(
     result_of(defer.ensureDeferred(again.reports.load()))
     again.sync(11)
     assert again.flush() == []  # reported once: the row went with the report
+
+
+def test_a_user_who_never_syncs_keeps_only_the_newest_notices(database: Database) -> None:
+    recipient = Recipient(database)
+    for position in range(1, MAX_WAITING_PER_USER + 3):
+        recipient.stored("@_app.x:a.example", position)
+    recipient.flush()
+    kept = result_of(DeliveryPendingStore(database).load())
+    assert len(kept) == MAX_WAITING_PER_USER
+    assert min(row[4] for row in kept) == 3  # the two oldest were forgotten
+    assert recipient.reports.counts["forgotten"] == 2

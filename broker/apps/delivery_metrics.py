@@ -39,6 +39,6 @@ class DeliveryCollector:
                                       "Deliveries of in.gov.broker.delivery EDUs, by outcome",
                                       labels=["outcome"])
         for outcome in ("reported", "accepted", "ignored_foreign_user", "ignored_not_ours",
-                        "ignored_malformed", "ignored_too_many"):
+                        "ignored_malformed", "ignored_too_many", "forgotten"):
             reports.add_metric([outcome], self.reports.counts[outcome])
         yield reports

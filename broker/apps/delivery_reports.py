@@ -48,6 +48,7 @@ NOTICE_KEY = "in.gov.broker.notice"
 FLUSH_SECONDS = 1.0
 MAX_PER_EDU = 500
 MAX_PER_REPORT = 5000  # deliveries read from one EDU; the rest is ignored and counted
+MAX_WAITING_PER_USER = 1000  # notices kept for a user who does not sync; the oldest go first
 
 RemoteDeliveryListener = Callable[[str, str, str, int], None]  # (user_id, room_id, event_id, ts)
 SendEdu = Callable[[str, str, dict[str, Any]], "defer.Deferred[None]"]  # (destination, type, content)
@@ -115,9 +116,18 @@ class DeliveryReports:
                 if self.deps.synced_upto(user_id) >= notice.position:
                     self._report(user_id, notice)
                 else:
-                    self._waiting.setdefault(user_id, []).append(notice)
-                    self._added[(user_id, notice.event_id)] = (
-                        user_id, notice.event_id, notice.room_id, origin, notice.position)
+                    self._wait(user_id, notice)
+
+    def _wait(self, user_id: str, notice: _Notice) -> None:
+        waiting = self._waiting.setdefault(user_id, [])
+        waiting.append(notice)
+        self._added[(user_id, notice.event_id)] = (
+            user_id, notice.event_id, notice.room_id, notice.origin, notice.position)
+        if len(waiting) > MAX_WAITING_PER_USER:  # a user who does not sync: forget the oldest
+            oldest = waiting.pop(0)
+            self.counts["forgotten"] += 1
+            if self._added.pop((user_id, oldest.event_id), None) is None:
+                self._removed.add((user_id, oldest.event_id))
 
     def synced(self, user_id: str, position: int) -> None:
         """A device of ``user_id`` confirmed receiving up to ``position`` (the sync path)."""
