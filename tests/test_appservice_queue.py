@@ -65,7 +65,8 @@ def queue_for(node: InProcessNode, service: Registration, transport: Any,
     queue = ServiceQueue(service, transport, AppServiceStore(n.db),
                          Interest(n.rooms.registry.get), n.client_events.serialize, n.clock,
                          n.stream.current_token, **options)
-    n.rooms.persisted_listeners.append(lambda _items: queue.wake())
+    n.rooms.persisted_listeners.append(lambda items: (queue.events_written(items),
+                                                      queue.wake()))
     node.run(queue.start())
     return queue
 
@@ -174,3 +175,19 @@ def test_the_position_is_kept_across_a_restart(node: InProcessNode, tmp_path: Pa
     say(node, room_id, token, "after the restart")
     assert after.bodies() == ["after the restart"]
     assert int(after.attempts[0][1]) == queue.last_txn_id + 1
+
+
+def test_events_beyond_the_memory_limit_are_read_back_from_the_log(
+        node: InProcessNode, tmp_path: Path) -> None:
+    transport = Service(node.node.clock)
+    queue = queue_for(node, registration(node, tmp_path, "bridge", "bridge"), transport,
+                      memory_limit=3)
+    room_id, token = room_with_ghost(node, "bridge_ghost")
+    transport.down = True
+    sent = [f"message {i}" for i in range(8)]
+    for body in sent:
+        say(node, room_id, token, body)
+    transport.down = False
+    node.advance(60)
+    assert [b for b in dict.fromkeys(transport.bodies()) if b in sent] == sent  # all, in order
+    assert queue.health.state == "up" and queue.position == node.node.stream.current_token()

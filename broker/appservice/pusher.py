@@ -13,6 +13,7 @@ from twisted.internet import defer
 from broker.appservice.interest import Interest
 from broker.appservice.queue import ServiceQueue
 from broker.appservice.registration import Registration
+from storage.events import PersistItem
 from storage.receipts import Receipt
 
 JsonDict = dict[str, Any]
@@ -31,9 +32,11 @@ class AppServicePusher:
         for queue in self.queues:
             queue.stop()
 
-    def events_persisted(self, _items: Any) -> None:
-        """New events are durable: each queue reads what concerns it on its own turn."""
+    def events_persisted(self, items: list[PersistItem]) -> None:
+        """New events are durable: each queue keeps them and picks what concerns it on its
+        own turn."""
         for queue in self.queues:
+            queue.events_written(items)
             queue.wake()
 
     # -- ephemeral data (MSC2409) ------------------------------------------------------------

@@ -3,7 +3,9 @@ retried with exponential back-off, never given up.
 
 The room events a service is owed are the node's events after its position (they are
 persisted already: the event log is its queue, and its position is written after each
-transaction it accepts, so a restart or an outage of any length loses none of them).  Its
+transaction it accepts, so a restart or an outage of any length loses none of them).  They
+are handed to the queue in memory as they are written, so one that keeps up reads nothing back;
+past ``memory_limit`` of them the memory is dropped and the log read instead.  Its
 ephemeral data (receipts, typing) and to-device messages are held in memory, at most
 ``memory_limit`` of each: beyond that the oldest are dropped and counted (receipts and typing
 are superseded by later ones; a dropped to-device message is what MSC4203 says a down service
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -30,6 +32,7 @@ from broker.appservice.interest import Interest
 from broker.appservice.registration import Registration
 from protocol.events import Event
 from storage.appservice import AppServiceStore
+from storage.events import PersistItem
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +99,10 @@ class ServiceQueue:
         self.position = 0
         self._written_position = 0
         self._written_at = 0.0
+        # Events written since the start, by stream position: every event after
+        # ``_complete_after`` is among them (before it, the log is read).
+        self._recent: list[tuple[int, Event]] = []
+        self._complete_after = 0
         self.last_txn_id = 0
         self.ephemeral: deque[dict[str, Any]] = deque()
         self.to_device: deque[dict[str, Any]] = deque()
@@ -117,6 +124,7 @@ class ServiceQueue:
             self.position, self.last_txn_id = stored.stream_position, stored.last_txn_id
             self.health.last_success_ts = stored.last_success_ts
         self._written_position = self.position
+        self._complete_after = self.stream_token()  # later events are all told to the queue
         self.wake()
 
     def stop(self) -> None:
@@ -179,9 +187,8 @@ class ServiceQueue:
         events: list[Event] = []
         scanned = self.position
         if scanned < up_to:
-            page = await self.store.events_after(scanned, up_to, PAGE)
-            scanned = int(page[-1].unsigned["stream_ordering"]) if len(page) == PAGE else up_to
-            events = [e for e in page if await self.interest.wants_event(self.service, e)]
+            page, scanned = await self._page(scanned, up_to)
+            events = [e for _s, e in page if await self.interest.wants_event(self.service, e)]
         ephemeral = _take(self.ephemeral, EPHEMERAL_PER_TXN)
         to_device = _take(self.to_device, EPHEMERAL_PER_TXN)
         if not (events or ephemeral or to_device):
@@ -193,6 +200,29 @@ class ServiceQueue:
         if to_device:
             body[TO_DEVICE_FIELD] = to_device
         return Transaction(self.last_txn_id + 1, scanned, body, len(events))
+
+    def events_written(self, items: Sequence[PersistItem]) -> None:
+        """Durable events, kept in memory so that a queue keeping up reads none back (past
+        ``memory_limit`` of them the memory is dropped, and the log is read instead)."""
+        if self.service.url is None:
+            return
+        self._recent.extend((i.stream_ordering, i.event) for i in items if not i.outlier)
+        if len(self._recent) > self.memory_limit:
+            self._complete_after = max(self._complete_after, max(s for s, _e in self._recent))
+            self._recent = []
+
+    async def _page(self, after: int, up_to: int) -> tuple[list[tuple[int, Event]], int]:
+        """The next events after ``after`` up to ``up_to``, oldest first, and the position
+        they cover to: from memory when it holds every event after ``after``, else from the
+        log (up to where memory takes over)."""
+        if after >= self._complete_after:
+            self._recent = [(s, e) for s, e in self._recent if s > after]
+            page = sorted((r for r in self._recent if r[0] <= up_to), key=lambda r: r[0])[:PAGE]
+        else:
+            up_to = min(up_to, self._complete_after)
+            page = [(int(e.unsigned["stream_ordering"]), e)
+                    for e in await self.store.events_after(after, up_to, PAGE)]
+        return page, page[-1][0] if len(page) == PAGE else up_to
 
     async def _accepted(self, txn: Transaction) -> None:
         now = self.clock.time_ms()
