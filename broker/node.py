@@ -427,7 +427,7 @@ class Node:
         self.notice_rooms, self.notice_invites = build_notice_rooms(NoticeDeps(
             self.server_name, self.db, self.rooms, self.new_rooms, self.membership,
             self.admin.classes, self.remote_classes, self.org_accounts, self._member_profile,
-            self.clock))
+            self.stores.accounts.taken, self.clock))
         from broker.broadcasts.jobs import BroadcastJobs
         from broker.broadcasts.service import Broadcasts
         from broker.broadcasts.wiring import build_broadcasts  # portal broadcasts, in them

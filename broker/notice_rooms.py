@@ -39,7 +39,7 @@ from twisted.python.failure import Failure
 
 from broker.access_policy import REASON_FIELD
 from broker.deferreds import observe
-from broker.errors import Forbidden, InvalidInput
+from broker.errors import Forbidden, InvalidInput, NotFound
 from broker.rooms.create_room import CreateRoomRequest, NewRooms
 from broker.rooms.creator import EventSpec
 from broker.rooms.live_room import LiveRoom
@@ -70,6 +70,7 @@ T = TypeVar("T")
 Key = tuple[str, str, str]  # (sender, kind, recipient)
 InviteRemote = Callable[[LiveRoom, EventSpec], Awaitable[Event]]
 SenderProfile = Callable[[str], Awaitable[dict[str, Any]]]
+Existing = Callable[[list[str]], Awaitable[set[str]]]
 
 
 @dataclass(frozen=True)
@@ -102,13 +103,15 @@ def check_leave(room: LiveRoom, user_id: str, trusted: Callable[[str], bool]) ->
 class NoticeRooms:
     def __init__(self, server_name: str, store: NoticeRoomStore, rooms: Rooms,
                  new_rooms: NewRooms, invite_remote: InviteRemote,
-                 sender_profile: SenderProfile, clock: Any, capacity: int = CAPACITY) -> None:
+                 sender_profile: SenderProfile, existing: Existing, clock: Any,
+                 capacity: int = CAPACITY) -> None:
         self.server_name = server_name
         self.store = store
         self.rooms = rooms
         self.new_rooms = new_rooms
         self.invite_remote = invite_remote  # an invite countersigned by the invitee's server
         self.sender_profile = sender_profile  # what the sender's join restates
+        self.existing = existing  # which of these local users have an account
         self.clock = clock
         self._known: LRUCache[Key, str] = LRUCache(capacity)  # -> room ID
         self._pending: dict[Key, defer.Deferred[str]] = {}  # looked up or made now
@@ -186,6 +189,7 @@ class NoticeRooms:
                 del self._pending[(sender, kind, recipient)]
             if not d.called:
                 d.errback(error)
+                d.addErrback(lambda _failure: None)  # its waiters have it; the caller raises
 
     def _settle(self, sender: str, kind: str, recipient: str, room_id: str) -> None:
         key = (sender, kind, recipient)
@@ -204,6 +208,11 @@ class NoticeRooms:
             found[recipient] = row.room_id
         missing = [r for r in recipients if r not in stored]
         sent: dict[str, Delivered] = {}
+        local = [r for r in missing if self._is_mine(r)]
+        unknown = set(local) - await self.existing(local) if local else set()
+        if unknown:
+            raise NotFound(f"no such users here: {', '.join(sorted(unknown)[:20])}",
+                           users=sorted(unknown))
         if missing:
             profile = await self.sender_profile(sender)
             for made, messages in await self._pipelined(

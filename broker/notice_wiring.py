@@ -33,6 +33,7 @@ class NoticeDeps:
     remote_classes: RemoteClasses
     org_accounts: OrganisationAccounts
     member_profile: Callable[[str, Any], Awaitable[dict[str, Any]]]
+    existing: Callable[[list[str]], Awaitable[set[str]]]  # which local users have an account
     clock: Any
 
 
@@ -57,6 +58,7 @@ def build_notice_rooms(deps: NoticeDeps) -> tuple[NoticeRooms, NoticeInvites]:
         return await membership.join(room_id, user_id, servers=servers)
 
     rooms = NoticeRooms(deps.server_name, NoticeRoomStore(deps.db), deps.rooms, deps.new_rooms,
-                        membership.remote_invites.invite, sender_profile, deps.clock)
+                        membership.remote_invites.invite, sender_profile, deps.existing,
+                        deps.clock)
     invites = NoticeInvites(join, deps.remote_classes.class_of, deps.clock)
     return rooms, invites

@@ -71,7 +71,8 @@ def test_a_fresh_memory_finds_the_room_in_the_table_as_after_a_restart(scene: Sc
     first = scene.room_for(scene.bob)
     old = scene.notices
     fresh = NoticeRooms(old.server_name, NoticeRoomStore(scene.node.node.db), old.rooms,
-                        old.new_rooms, old.invite_remote, old.sender_profile, old.clock)
+                        old.new_rooms, old.invite_remote, old.sender_profile, old.existing,
+                        old.clock)
     found = scene.node.local.settle(fresh.room_for(scene.sender, scene.bob, kind="broadcast",
                                                    name="Home Affairs"))
     assert found == first
@@ -141,3 +142,13 @@ def test_an_organisation_account_is_verified_for_its_organisation(scene: Scene) 
     row = scene.node.node.admin.classes.verification(scene.sender)
     assert row is not None and row.org_id == "mha"
     assert scene.node.node.admin.classes.verification(scene.bob) is None
+
+
+def test_a_user_of_this_node_without_an_account_gets_no_room(scene: Scene) -> None:
+    ghost = scene.node.node.user_id("ghost")
+    d = scene.node.local.start(scene.notices.room_for(scene.sender, ghost, kind="app",
+                                                      name="Alerts"))
+    failure = d.result
+    d.addErrback(lambda _f: None)
+    assert failure.value.extra["users"] == [ghost]
+    assert scene.notices.rooms_made == 0
