@@ -205,3 +205,33 @@ def test_ping_of_a_service_without_url(as_node: NodeProcess) -> None:
 def test_ping_of_another_service_is_forbidden(as_node: NodeProcess) -> None:
     status, body = ping(as_node, "limited", "bridge")
     assert (status, body["errcode"]) == (403, "M_FORBIDDEN")
+
+
+def test_login_flows_offer_the_application_service_login(as_node: NodeProcess) -> None:
+    flows = as_node.client().get("/_matrix/client/v3/login")["flows"]
+    assert {"type": AS_LOGIN} in flows and {"type": "m.login.password"} in flows
+
+
+def test_a_service_logs_in_a_user_of_its_namespace(as_node: NodeProcess) -> None:
+    client, body = register_for(as_node, "bridge", bridged("bridge"), inhibit_login=True)
+    login = client.post("/_matrix/client/v3/login", {
+        "type": AS_LOGIN, "identifier": {"type": "m.id.user", "user": body["user_id"]}})
+    assert client.status == 200 and login["user_id"] == body["user_id"]
+    own = Client(as_node.base_url, login["access_token"])
+    assert own.get(WHOAMI) == {"user_id": body["user_id"], "device_id": login["device_id"],
+                               "is_guest": False}
+
+
+def test_a_service_cannot_log_in_a_user_outside_its_namespace(as_node: NodeProcess) -> None:
+    user = as_node.register()
+    client = as_client(as_node, "bridge")
+    body = client.post("/_matrix/client/v3/login", {
+        "type": AS_LOGIN, "identifier": {"type": "m.id.user", "user": user.user_id}})
+    assert (client.status, body["errcode"]) == (403, "M_EXCLUSIVE")
+
+
+def test_application_service_login_needs_a_service_token(as_node: NodeProcess) -> None:
+    client = as_node.client()
+    body = client.post("/_matrix/client/v3/login", {
+        "type": AS_LOGIN, "identifier": {"type": "m.id.user", "user": "bridge_x"}})
+    assert (client.status, body["errcode"]) == (401, "M_MISSING_TOKEN")

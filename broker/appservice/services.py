@@ -134,14 +134,24 @@ class AppServices:
         self._known[user_id] = True
         return True
 
-    async def register(self, token: str | None, user_id: str | None) -> str:
-        """Register ``user_id`` for the service whose as_token ``token`` is; the user ID.
-        M_EXCLUSIVE outside its namespaces, M_USER_IN_USE if it exists."""
+    async def login(self, token: str | None, user_id: str) -> None:
+        """Check an ``m.login.application_service`` login of ``user_id``: the token is a
+        service's, and the user a registered one of its namespace (as for masquerading)."""
+        service = self._service_of(token)
+        await self.requester(service, user_id)
+
+    def _service_of(self, token: str | None) -> Registration:
         service = self.for_token(token) if token else None
         if service is None:
             raise Unauthenticated("m.login.application_service needs an application "
                                   "service's as_token", errcode="M_MISSING_TOKEN"
                                   if not token else "M_UNKNOWN_TOKEN")
+        return service
+
+    async def register(self, token: str | None, user_id: str | None) -> str:
+        """Register ``user_id`` for the service whose as_token ``token`` is; the user ID.
+        M_EXCLUSIVE outside its namespaces, M_USER_IN_USE if it exists."""
+        service = self._service_of(token)
         if user_id is None:
             raise MissingInput("An application service registers a user by its 'username'")
         if not service.in_user_namespace(user_id):

@@ -47,7 +47,7 @@ def _account_endpoints(node: Node) -> list[Endpoints]:
         VersionEndpoints(),
         HealthEndpoints(node.health),
         CapabilityEndpoints(node.config.default_room_version, node.retention.capability()),
-        LoginEndpoints(node.credentials, node.accounts),
+        LoginEndpoints(node.credentials, node.accounts, node.app_services),
         RegisterEndpoints(node.accounts, node.uia, node.app_services),
         AppServicePingEndpoints(node.app_services, node.app_service_client),
         AccountEndpoints(node.accounts, node.uia, node.password_by_email, node.mailer.enabled),

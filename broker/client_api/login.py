@@ -3,7 +3,8 @@
 The user may be named by ``identifier`` {type ``m.id.user``, user} or the legacy ``user`` field, as a
 localpart or a full user ID.  Attempts are rate-limited per client address and per user
 (``rate_limits.login``).  A wrong password (or an unknown user) is 403 M_FORBIDDEN; a deactivated
-account is 403 M_USER_DEACTIVATED.
+account is 403 M_USER_DEACTIVATED.  An application service logs in a user of its namespace with
+``type: m.login.application_service`` and its as_token (offered when services are configured).
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from typing import Annotated, Any
 
 from pydantic import StringConstraints, model_validator
 
+from broker.appservice.services import APPSERVICE_LOGIN, AppServices
 from broker.client_api import CLIENT_PREFIX
 from broker.client_api.uia import PASSWORD, NamesUser, user_id_from_identifier
 from broker.errors import MissingInput
 from broker.http.bodies import Body
 from broker.http.endpoint import Access, Call, Endpoints, endpoint
 from broker.http.errors import MatrixError
+from broker.http.user_auth import token_from_request
 from broker.services.accounts import Accounts, Credentials
 
 MAX_DEVICE_ID_LENGTH = 255
@@ -42,6 +45,8 @@ class LoginBody(NewDevice, NamesUser):
 
     @model_validator(mode="after")
     def _password_login(self) -> LoginBody:
+        if self.type == APPSERVICE_LOGIN:
+            return self
         if self.type != PASSWORD:
             raise MatrixError(400, "M_UNKNOWN", f"Unknown login type {self.type!r}")
         if self.password is None:
@@ -50,18 +55,26 @@ class LoginBody(NewDevice, NamesUser):
 
 
 class LoginEndpoints(Endpoints):
-    def __init__(self, credentials: Credentials, accounts: Accounts) -> None:
+    def __init__(self, credentials: Credentials, accounts: Accounts,
+                 app_services: AppServices) -> None:
         self.credentials = credentials
         self.accounts = accounts
+        self.app_services = app_services
 
     @endpoint("GET", LOGIN, access=Access.PUBLIC)
     async def get_flows(self, call: Call) -> tuple[int, dict[str, Any]]:
-        return 200, {"flows": [{"type": PASSWORD}]}
+        flows = [{"type": PASSWORD}]
+        if self.app_services:
+            flows.append({"type": APPSERVICE_LOGIN})
+        return 200, {"flows": flows}
 
     @endpoint("POST", LOGIN, access=Access.PUBLIC, rate_limit="login", body=LoginBody)
     async def login(self, call: Call, body: LoginBody) -> tuple[int, dict[str, Any]]:
         user_id = user_id_from_identifier(self.credentials, body)
-        assert body.password is not None  # a password login (checked by the body type)
-        await self.credentials.login(user_id, body.password)
+        if body.type == APPSERVICE_LOGIN:
+            await self.app_services.login(token_from_request(call.request), user_id)
+        else:
+            assert body.password is not None  # a password login (checked by the body type)
+            await self.credentials.login(user_id, body.password)
         return 200, await self.accounts.new_session(
             user_id, body.device_id, body.initial_device_display_name, call.client_ip)
