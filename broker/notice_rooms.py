@@ -320,15 +320,15 @@ class NoticeRooms:
     async def _send(self, sender: str, rooms: dict[str, str], kind: str, leave_allowed: bool,
                     content: dict[str, Any]) -> dict[str, Delivered]:
         sent: dict[str, Delivered] = {}
+        live = await self.rooms.registry.get_many(rooms.values())  # read together, if need be
         for part in await self._pipelined(list(rooms), lambda recipients: self._send_slice(
-                sender, {r: rooms[r] for r in recipients}, kind, leave_allowed, content)):
+                sender, {r: rooms[r] for r in recipients}, kind, leave_allowed, content, live)):
             sent.update(part)
         return sent
 
     async def _send_slice(self, sender: str, rooms: dict[str, str], kind: str,
-                          leave_allowed: bool, content: dict[str, Any]
-                          ) -> dict[str, Delivered]:
-        live = await self.rooms.registry.get_many(rooms.values())
+                          leave_allowed: bool, content: dict[str, Any],
+                          live: dict[str, LiveRoom]) -> dict[str, Delivered]:
         items: list[PersistItem] = []
         messages: dict[str, PersistItem] = {}
         uninvited: list[tuple[str, LiveRoom]] = []
