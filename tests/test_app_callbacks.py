@@ -204,6 +204,28 @@ def test_a_status_change_owes_its_callback_in_the_same_write(
     assert json.loads(recorder.received[0][2])["status"] == "failed"
 
 
+def test_a_message_read_before_its_delivery_was_seen_owes_delivered_then_read(
+        database: Database, recorder: Recorder) -> None:
+    scene = Scene(database, recorder)
+    scene.app("app1", "/cb")
+
+    async def position(room_id: str, event_id: str) -> int | None:
+        return 7
+
+    tracker = MessageTracker(scene.store, TrackerDeps(
+        scene.clock, lambda user_id: False, lambda user_id: 0, position, scene.targets.get))
+    result_of(defer.ensureDeferred(tracker.queue("m1", "app1", "@bob:y", None)))
+    result_of(defer.ensureDeferred(tracker.sent("m1", "!room:x", "$otp")))
+    # The recipient's node reported nothing yet when their receipt arrives.
+    result_of(defer.ensureDeferred(tracker.receipt("!room:x", "@bob:y", "$otp")))
+    result_of(defer.ensureDeferred(tracker.expire_check()))
+    assert sorted(row.status for row in scene.owed()) == ["delivered", "read"]
+    scene.run()
+    scene.settle()
+    assert [json.loads(body)["status"] for _, _, body in recorder.received] == [
+        "delivered", "read"]
+
+
 def test_the_changes_of_one_message_are_called_back_one_after_the_other_in_order(
         database: Database, recorder: Recorder) -> None:
     scene = Scene(database, recorder)

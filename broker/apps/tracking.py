@@ -115,9 +115,10 @@ def status_of(row: MessageRow) -> MessageStatus:
     return answer
 
 
-def callback_body(row: MessageRow, ts: int) -> str:
-    """The body of the callback for ``row``'s current status (signed as these bytes)."""
-    return json.dumps({"message_id": row.message_id, "status": row.status,
+def callback_body(row: MessageRow, ts: int, status: str | None = None) -> str:
+    """The body of the callback for ``status`` (``row``'s current one by default), signed as
+    these bytes."""
+    return json.dumps({"message_id": row.message_id, "status": status or row.status,
                        "recipient": row.recipient, "ts": ts}, separators=(",", ":"))
 
 
@@ -350,7 +351,10 @@ class MessageTracker:
         return row
 
     def _set(self, row: MessageRow, status: str, ts: int) -> None:
-        """Move ``row`` (held in memory) to ``status``; the write and the callback follow."""
+        """Move ``row`` (held in memory) to ``status``; the write and the callback follow
+        (a message read before any report of its delivery owes the app both, delivered
+        first: an app waiting for "delivered" is told)."""
+        before = row.status
         if not move(row, status, ts):
             return
         if row.status != QUEUED:
@@ -366,6 +370,10 @@ class MessageTracker:
             self._finished[row.message_id] = row
         target = self.callback_of(row.app_id)
         if target is not None:
+            if before == QUEUED and row.status == READ and row.delivered_ts is not None:
+                self._owed.append(CallbackRow(
+                    row.message_id, DELIVERED, row.app_id,
+                    callback_body(row, row.delivered_ts, DELIVERED), 0, ts))
             self._owed.append(CallbackRow(row.message_id, row.status, row.app_id,
                                           callback_body(row, ts), 0, ts))
         self._dirty[row.message_id] = row
