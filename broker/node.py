@@ -300,6 +300,7 @@ class Node:
         self.reactor.addSystemEventTrigger("before", "shutdown", self.app_service_pusher.stop)
         self.reactor.addSystemEventTrigger("before", "shutdown", self.media.stop)
         await self.delivery.start(self.reactor)  # application messages' status, kept
+        await self.apps.resume()  # messages accepted before the last stop, never sent
         self.reactor.addSystemEventTrigger("before", "shutdown", self.delivery.stop)
         self.auto_delete.start(self.reactor)  # redacts auto-delete messages when they are due
         self.reactor.addSystemEventTrigger("before", "shutdown", self.auto_delete.stop)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from twisted.internet import defer
 
+from storage.at_rest import APP_OUTBOX
 from storage.database import Cursor, Database
 
 
@@ -27,6 +28,11 @@ class MessageRow:
     delivered_ts: int | None = None
     read_ts: int | None = None
     reason: str | None = None
+    # Not columns of app_messages: what the message will put in its room (JSON) while it is
+    # queued and not yet sent, kept in app_outbox; ``outbox_done`` once sent or failed (its
+    # outbox row is deleted with that write).
+    outbox: str | None = None
+    outbox_done: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,15 @@ class AppMessageStore:
         owed = [(c.message_id, c.status, c.app_id, c.body, c.attempts, c.next_ts)
                 for c in callbacks]
 
+        fresh = [m for m in messages if m.outbox is not None]
+        done = [(m.message_id,) for m in messages if m.outbox_done]
+
         def txn(cur: Cursor) -> None:
+            cur.executemany(
+                "INSERT INTO app_outbox (message_id, contents) VALUES (?, ?)"
+                " ON CONFLICT (message_id) DO NOTHING",
+                [(m.message_id, cur.at_rest.seal(APP_OUTBOX, str(m.outbox))) for m in fresh])
+            cur.executemany("DELETE FROM app_outbox WHERE message_id = ?", done)
             cur.executemany(
                 f"INSERT INTO app_messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (message_id) DO UPDATE SET status = excluded.status,"
@@ -99,11 +113,31 @@ class AppMessageStore:
 
         return self.db.run_interaction("app_messages_open", txn)
 
+    def unsent(self) -> defer.Deferred[list[MessageRow]]:
+        """The queued messages whose events were never written (the node stopped first),
+        with their outbox, oldest first."""
+        def txn(cur: Cursor) -> list[MessageRow]:
+            columns = ", ".join(f"m.{c.strip()}" for c in _COLUMNS.split(","))
+            found = []
+            for r in cur.select_all(
+                    f"SELECT {columns}, o.contents FROM app_outbox o JOIN app_messages m"
+                    " ON m.message_id = o.message_id WHERE m.status = 'queued'"
+                    " ORDER BY m.created_ts", ()):
+                row = _row(r[:-1])
+                row.outbox = cur.at_rest.open(APP_OUTBOX, str(r[-1]))
+                found.append(row)
+            return found
+
+        return self.db.run_interaction("app_messages_unsent", txn)
+
     def delete_before(self, before_ts: int) -> defer.Deferred[int]:
         """Delete the messages created before ``before_ts`` (and the callbacks they still
         owe); how many messages went."""
         def txn(cur: Cursor) -> int:
             cur.execute("DELETE FROM app_callbacks WHERE message_id IN"
+                        " (SELECT message_id FROM app_messages WHERE created_ts < ?)",
+                        (before_ts,))
+            cur.execute("DELETE FROM app_outbox WHERE message_id IN"
                         " (SELECT message_id FROM app_messages WHERE created_ts < ?)",
                         (before_ts,))
             cur.execute("DELETE FROM app_messages WHERE created_ts < ?", (before_ts,))

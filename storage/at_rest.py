@@ -60,6 +60,7 @@ REMOTE_INVITES_STATE = "remote_invites.invite_state"
 REMOTE_KNOCKS_EVENT = "remote_knocks.event_json"
 REMOTE_KNOCKS_STATE = "remote_knocks.knock_state"
 APPS_CALLBACK_SECRET = "apps.callback_secret"
+APP_OUTBOX = "app_outbox.contents"
 MEDIA_FILE = "media"
 
 

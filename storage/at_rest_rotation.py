@@ -20,6 +20,7 @@ from typing import Any
 
 from storage.at_rest import (
     ACCOUNT_DATA_CONTENT,
+    APP_OUTBOX,
     APPS_CALLBACK_SECRET,
     EVENTS_JSON,
     FEDERATION_EDU,
@@ -70,6 +71,8 @@ SEALED_COLUMNS = (
         (REMOTE_KNOCKS_STATE, "remote_knocks", "knock_state"))),
     # Secrets: the HMAC key of each application's callbacks.
     SealedColumn(APPS_CALLBACK_SECRET, "apps", "callback_secret", ("app_id",)),
+    # Application messages accepted and not yet in their room.
+    SealedColumn(APP_OUTBOX, "app_outbox", "contents", ("message_id",)),
 )
 # The media files are walked through the ``media`` table, one upload (and its thumbnails) a row.
 MEDIA_TABLE = SealedColumn(MEDIA_FILE, "media", "", ("media_id",))

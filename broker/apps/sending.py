@@ -21,6 +21,7 @@ Message IDs are ``<app_id>.<random>``: an app reads the status of its own messag
 from __future__ import annotations
 
 import html
+import json
 import logging
 import re
 import secrets
@@ -51,6 +52,10 @@ TTL_MIN_S, TTL_MAX_S = 30, 86_400
 HTML = "org.matrix.custom.html"
 KIND_NOT_ALLOWED = "kind_not_allowed"
 BAD_ATTACHMENT = "attachment_not_found"
+REVOKED_BEFORE_SENT = "the app was revoked before the message was sent"
+# The device the sender's events are sent from (a name only: the transaction IDs that make a
+# message's events once each, a resumed send included, are keyed by it).
+SENDING_DEVICE = "broker-apps"
 REMOTE_JOIN_WAIT_S = 10.0
 JOIN_POLL_S = 0.05
 _TAG = re.compile(r"<[^>]*>")
@@ -144,12 +149,38 @@ class AppMessages:
         now = deps.clock.time_ms()
         ttl_ms = None if ttl_s is None else ttl_s * 1000
         await deps.tracker.queue(message_id, app.app_id, recipient,
-                                 None if ttl_ms is None else now + ttl_ms)
+                                 None if ttl_ms is None else now + ttl_ms,
+                                 outbox=json.dumps({"contents": contents}))
+        self._start(app, recipient, message_id, contents, ttl_ms)
+        return message_id
+
+    async def resume(self, app_of: Callable[[str], AppRow | None]) -> int:
+        """Send the messages accepted before the node stopped and never put in their room
+        (at start, once the tracker is loaded); how many.  Each event's transaction ID is
+        derived from the message's, so one written just before the stop is not written
+        twice; an OTP keeps its first expiry; a revoked app's message fails."""
+        now, resumed = self.deps.clock.time_ms(), 0
+        for row in await self.deps.tracker.unsent():
+            app = app_of(row.app_id)
+            if app is None or app.revoked_ts is not None or row.outbox is None:
+                await self.deps.tracker.fail(row.message_id, REVOKED_BEFORE_SENT)
+                continue
+            if row.expires_ts is not None and row.expires_ts <= now:
+                continue  # expired unsent: the tracker's expiry check says so
+            ttl_ms = None if row.expires_ts is None else row.expires_ts - now
+            self._start(app, row.recipient, row.message_id,
+                        json.loads(row.outbox)["contents"], ttl_ms)
+            resumed += 1
+        if resumed:
+            logger.info("apps: %d message(s) accepted before the last stop sent now", resumed)
+        return resumed
+
+    def _start(self, app: AppRow, recipient: str, message_id: str,
+               contents: list[dict[str, Any]], ttl_ms: int | None) -> None:
         sending = defer.ensureDeferred(self._deliver(app, recipient, message_id, contents,
                                                      ttl_ms))
         self.in_flight.add(sending)
         sending.addBoth(lambda _: self.in_flight.discard(sending))
-        return message_id
 
     async def status(self, app: AppRow, message_id: str) -> MessageStatus:
         """The status of one of the app's messages; NotFound for anything else."""
@@ -220,9 +251,10 @@ class AppMessages:
             if server_name_of(recipient) != deps.server_name:
                 await self._joined(room_id, recipient)
             event_id = ""
-            for content in contents:
+            for index, content in enumerate(contents):
                 event = await deps.rooms.send(room_id, app.sender, "m.room.message", content,
-                                              auto_delete_ms=ttl_ms)
+                                              auto_delete_ms=ttl_ms, device_id=SENDING_DEVICE,
+                                              txn_id=f"{message_id}.{index}")
                 event_id = event.event_id
             await deps.tracker.sent(message_id, room_id, event_id)
         except DomainError as e:

@@ -169,14 +169,16 @@ class MessageTracker:
 
     # -- the interface the apps use ------------------------------------------------------------
     async def queue(self, message_id: str, app_id: str, recipient: str,
-                    expires_ts: int | None) -> None:
+                    expires_ts: int | None, outbox: str | None = None) -> None:
         """A message accepted: status "queued", kept once this returns (a message ID known
-        already keeps its status)."""
+        already keeps its status).  ``outbox``: what it will put in its room, kept with
+        the status until it is sent or fails, so a node stopped before sending it sends it
+        at its next start (:meth:`unsent`)."""
         if message_id in self._open or message_id in self._finished:
             await self._flush()
             return
         row = MessageRow(message_id, app_id, recipient, QUEUED, self.clock.time_ms(),
-                         expires_ts=expires_ts)
+                         expires_ts=expires_ts, outbox=outbox)
         self._hold(row)
         await self._write(row)
 
@@ -187,6 +189,7 @@ class MessageTracker:
             raise NotFound(f"No message {message_id}")
         position = await self.deps.event_position(room_id, event_id)
         row.room_id, row.event_id, row.position = room_id, event_id, position
+        row.outbox, row.outbox_done = None, True
         if row.status in (QUEUED, DELIVERED):
             self._index(row)
             if (row.status == QUEUED and position is not None and self.deps.is_local(
@@ -207,6 +210,17 @@ class MessageTracker:
     async def status(self, message_id: str) -> MessageStatus | None:
         row = await self._row(message_id)
         return status_of(row) if row is not None else None
+
+    async def unsent(self) -> list[MessageRow]:
+        """The queued messages accepted before the node stopped and never written into
+        their room, with their outbox (at start, after :meth:`load`)."""
+        found = []
+        for stored in await self.store.unsent():
+            live = self._open.get(stored.message_id)
+            if live is not None:  # (one older than FOLLOWED_MS is no longer followed)
+                live.outbox = stored.outbox
+                found.append(live)
+        return found
 
     # -- what moves a status -------------------------------------------------------------------
     def synced(self, user_id: str, position: int) -> None:
@@ -357,6 +371,8 @@ class MessageTracker:
         before = row.status
         if not move(row, status, ts):
             return
+        if row.status in FINAL:  # nothing will be sent any more
+            row.outbox, row.outbox_done = None, True
         if row.status != QUEUED:
             waiting = self._awaiting.get(row.recipient)
             if waiting is not None:

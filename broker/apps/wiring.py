@@ -28,6 +28,11 @@ class AppServices:
         """Load what the application API answers from memory (call in ``Node.start``)."""
         await self.registry.load()
 
+    async def resume(self) -> None:
+        """Send what was accepted before the last stop and never sent (call in
+        ``Node.start`` once the delivery status is loaded)."""
+        await self.messages.resume(self.registry.app)
+
 
 def build_apps(node: Node) -> AppServices:
     """The apps' services over the node's stores and services."""
