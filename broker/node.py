@@ -646,6 +646,7 @@ class Node:
                 self.admin.classes, self.remote_classes, self.invite_permissions)
             services.receiver.on_received = self.statistics.federation_received
             self.delivery.watch_federation(services.receiver.edus)  # remote users' receipts
+            self.app_service_pusher.watch_federation(services.receiver.edus)  # and services'
             services.invites.on_kept = self.notice_invites.invite_kept  # notice rooms joined
             self.router.add(*federation_endpoints(services, self.server_name, self.clock))
         self.router.compile()

@@ -80,7 +80,7 @@ class Delivery:
 
     def watch_federation(self, edus: EphemeralUpdates) -> None:
         """Receipts of other servers' users (read, across nodes)."""
-        edus.on_receipt = self.tracker.read_receipt
+        edus.receipt_listeners.append(self.tracker.read_receipt)
 
 
 def build_delivery(node: Node) -> Delivery:

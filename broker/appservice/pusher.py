@@ -6,7 +6,7 @@ users as they happen (memory only)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
 
@@ -15,6 +15,9 @@ from broker.appservice.queue import ServiceQueue
 from broker.appservice.registration import Registration
 from storage.events import PersistItem
 from storage.receipts import Receipt
+
+if TYPE_CHECKING:
+    from broker.services.federation_transactions import EphemeralUpdates
 
 JsonDict = dict[str, Any]
 
@@ -43,6 +46,11 @@ class AppServicePusher:
     def typing_changed(self, room_id: str, user_ids: list[str]) -> None:
         self._to_rooms(room_id, {"type": "m.typing", "room_id": room_id,
                                  "content": {"user_ids": user_ids}})
+
+    def watch_federation(self, edus: EphemeralUpdates) -> None:
+        """Receipts of other servers' users reach the services too (when there are any)."""
+        if self.queues:
+            edus.receipt_listeners.append(self.receipt_set)
 
     def receipt_set(self, receipt: Receipt) -> None:
         data: JsonDict = {"ts": receipt.ts}

@@ -150,8 +150,9 @@ class EphemeralUpdates:
         self.streams = streams
         self.clock = clock
         self.handlers = dict(handlers)
-        # told each receipt of another server's user once it is stored
-        self.on_receipt: Callable[[Receipt], None] | None = None
+        # Told each receipt of another server's user once it is stored (application
+        # messages' read status, application services' ephemeral events).
+        self.receipt_listeners: list[Callable[[Receipt], None]] = []
 
     async def receive(self, origin: str, edu: Any) -> None:
         if not isinstance(edu, dict) or not isinstance(edu.get("content"), dict):
@@ -199,5 +200,5 @@ class EphemeralUpdates:
                          ts=int(data.get("ts", self.clock.time_ms())))
         await self.streams.write(lambda stream_id: self.receipts.set_receipt(record, stream_id),
                                  rooms=[room_id])
-        if self.on_receipt is not None:
-            self.on_receipt(record)
+        for listener in self.receipt_listeners:
+            listener(record)
