@@ -451,6 +451,7 @@ class Node:
         (its image pack entries removed)."""
         self.admin.classes.ended(user_id)
         self.apps.messages.deps.recipients.forget(user_id)  # apps' messages: unknown now
+        self.app_services.forget(user_id)  # nor a user an application service acts as
         await self.rooms.leave_all_rooms(user_id)
         self.pack_members.user_changed(user_id)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -115,6 +116,17 @@ def test_masquerading_acts_as_a_registered_user(as_node: NodeProcess) -> None:
     client, body = register_for(as_node, "bridge", localpart, inhibit_login=True)
     whoami = client.get(WHOAMI, params={"user_id": body["user_id"]})
     assert client.status == 200 and whoami["user_id"] == body["user_id"]
+
+
+def test_masquerading_as_a_deactivated_user_is_forbidden(as_node: NodeProcess) -> None:
+    client, body = register_for(as_node, "bridge", bridged("bridge"), inhibit_login=True)
+    client.get(WHOAMI, params={"user_id": body["user_id"]})
+    assert client.status == 200  # remembered as registered
+    admin = as_node.admin()
+    admin.post(f"/_broker/admin/v1/users/{quote(body['user_id'])}/deactivate", {})
+    assert admin.status == 200
+    answer = client.get(WHOAMI, params={"user_id": body["user_id"]})
+    assert (client.status, answer["errcode"]) == (403, "M_FORBIDDEN")
 
 
 def test_masquerading_outside_the_namespace_is_exclusive(as_node: NodeProcess) -> None:

@@ -125,6 +125,11 @@ class AppServices:
         return Requester(target, NO_DEVICE, False, hash_token(service.as_token),
                          app_service=service.id, rate_exempt=exempt)
 
+    def forget(self, user_id: str) -> None:
+        """A deactivated account: no longer a registered user to act as (it is asked of the
+        database again, which says deactivated)."""
+        self._known.pop(user_id, None)
+
     async def _registered(self, user_id: str) -> bool:
         if self._known.get(user_id):
             return True
