@@ -7,7 +7,8 @@ The room is the sender's: rooms v12 give its creator every power, and its power 
 sends receipts but cannot post, invite, remove anyone or change anything.  Its state event
 ``in.gov.broker.notice_room`` (state key "") says ``{"kind", "sender", "leave_allowed"}``; a
 recipient may leave a ``broadcast`` room only when ``leave_allowed`` (:func:`check_leave`),
-an ``app`` room always.
+an ``app`` room always, and the app's next message brings them back
+(:meth:`NoticeRooms.bring_back`).
 
 The recipient sees the room without accepting anything: a user of this node is invited and
 joined by the node in the batch that makes the room (one group commit for the room's ten
@@ -315,6 +316,25 @@ class NoticeRooms:
         except Exception as e:
             logger.warning("inviting %s to the notice room %s failed: %s", recipient,
                            room.room_id, e)
+
+    async def bring_back(self, sender: str, recipient: str, room_id: str, kind: str) -> None:
+        """Make sure ``recipient`` is in their ``kind`` room from ``sender`` before a message
+        goes in: a user of this node who left it is invited and joined again by the node
+        (an application's messages arrive without anything to accept, as the first one
+        did); a user of another server not invited nor joined (they left, or the first
+        invite failed) is invited again, their node joining them as it did."""
+        room = await self.rooms.registry.get(room_id)
+        if room is None or room.membership_of(recipient) == "join":
+            return
+        if not self._is_mine(recipient):
+            if room.membership_of(recipient) != "invite":
+                await self._invite(sender, kind, recipient, room)
+            return
+        if room.membership_of(recipient) != "invite":
+            await self.rooms.send(room_id, sender, "m.room.member", {"membership": "invite"},
+                                  state_key=recipient)
+        await self.rooms.send(room_id, recipient, "m.room.member", {"membership": "join"},
+                              state_key=recipient)
 
     # -- sending into existing rooms ------------------------------------------------------------
     async def _send(self, sender: str, rooms: dict[str, str], kind: str, leave_allowed: bool,

@@ -119,6 +119,19 @@ def test_messages_to_one_recipient_share_one_room(scene: Scene) -> None:
         "Your passport is ready", "second"]
 
 
+def test_a_recipient_who_left_the_apps_room_is_brought_back_by_its_next_message(
+        scene: Scene) -> None:
+    scene.send()
+    [room_id] = scene.node.client("asha", "GET", "/joined_rooms")[1]["joined_rooms"]
+    status, _ = scene.node.client("asha", "POST", f"/rooms/{quote(room_id)}/leave", {})
+    assert status == 200
+    assert scene.node.client("asha", "GET", "/joined_rooms")[1]["joined_rooms"] == []
+    status, answer = scene.send(body="Your OTP is 112233", kind="otp")
+    assert status == 200, answer
+    assert scene.node.client("asha", "GET", "/joined_rooms")[1]["joined_rooms"] == [room_id]
+    assert scene.notices("asha")[-1]["content"]["body"] == "Your OTP is 112233"
+
+
 def test_the_status_is_queued_then_delivered_after_a_later_sync(scene: Scene) -> None:
     message_id = scene.send()[1]["message_id"]
     assert scene.status(message_id)["status"] == "queued"

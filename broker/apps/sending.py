@@ -248,6 +248,7 @@ class AppMessages:
         try:
             room_id = await deps.notice_rooms.room_for(app.sender, recipient, kind=APP,
                                                        name=app.name)
+            await deps.notice_rooms.bring_back(app.sender, recipient, room_id, APP)
             if server_name_of(recipient) != deps.server_name:
                 await self._joined(room_id, recipient)
             event_id = ""
