@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from storage import room_snapshots
 from storage.database import Database
 from storage.events import EventStore, PersistItem
 from storage.migrations import available_migrations, split_statements
@@ -48,6 +51,24 @@ def test_state_after_each_event_follows_the_delta_chain(database: Database) -> N
     assert at_message[("m.room.name", "")] == chain.events[2].event_id
     at_end = result_of(state.get_state_ids_at_event(chain.events[-1].event_id))
     assert at_end is not None and at_end[("m.room.name", "")] == chain.events[4].event_id
+
+
+def test_state_of_several_groups_is_each_groups_whole_chain_across_statement_chunks(
+        database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    chain, _, state = _room(database)
+    monkeypatch.setattr(room_snapshots, "GROUP_CHUNK", 2)  # the chains span several statements
+    groups = {event.event_id: result_of(database.run_interaction(
+        "group", lambda cur, eid=event.event_id: cur.select_value(
+            "SELECT state_group FROM event_to_state_groups WHERE event_id = ?", (eid,))))
+        for event in chain.events}
+    held = result_of(database.run_interaction(
+        "groups", room_snapshots.state_ids_for_groups_txn, sorted(set(groups.values()))))
+    for event in chain.events:
+        assert held[groups[event.event_id]] == result_of(
+            state.get_state_ids_at_event(event.event_id))
+    assert held[groups[chain.events[-1].event_id]] == {
+        (e.type, e.state_key): e.event_id for e in chain.events
+        if e.state_key is not None and e is not chain.events[2]}
 
 
 def test_room_events_page_backwards_and_forwards(database: Database) -> None:
