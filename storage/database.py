@@ -9,6 +9,7 @@ PostgreSQL engine rewrites them to ``%s``.
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 import threading
 import time
@@ -52,6 +53,25 @@ class IntegrityError(Exception):
     """A uniqueness or foreign-key constraint refused a write (engine-neutral)."""
 
 
+# ``INSERT ... VALUES (%s, ...) [ON CONFLICT ...]`` without an update on conflict: its rows
+# can be written as one multi-row statement (an update on conflict could meet its own row).
+_MULTI_ROW_INSERT = re.compile(r"(INSERT\s.*?\sVALUES\s*)(\((?:%s|,|\s)+\))(.*)", re.S | re.I)
+
+
+def _postgres_many(raw: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    """Rows of an insert in multi-row statements of 500 rows (a round trip and a statement
+    each: several times cheaper to run than as many one-row statements), anything else as
+    statements sent 500 at a time."""
+    from psycopg2.extras import execute_batch, execute_values
+
+    insert = _MULTI_ROW_INSERT.fullmatch(sql.strip())
+    if insert is not None and "DO UPDATE" not in insert.group(3).upper():
+        head, template, tail = insert.groups()
+        execute_values(raw, f"{head}%s{tail}", rows, template=template, page_size=500)
+    else:
+        execute_batch(raw, sql, rows, page_size=500)
+
+
 class Cursor:
     """A thin, engine-neutral cursor: ``?`` placeholders, rows as tuples."""
 
@@ -75,9 +95,7 @@ class Cursor:
             return
         with _integrity_errors():
             if self.engine == "postgres":
-                from psycopg2.extras import execute_batch
-
-                execute_batch(self._raw, self._sql(sql), rows, page_size=500)
+                _postgres_many(self._raw, self._sql(sql), rows)
             else:
                 self._raw.executemany(sql, rows)
 
