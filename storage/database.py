@@ -58,7 +58,7 @@ class IntegrityError(Exception):
 _MULTI_ROW_INSERT = re.compile(r"(INSERT\s.*?\sVALUES\s*)(\((?:%s|,|\s)+\))(.*)", re.S | re.I)
 
 
-def _postgres_many(raw: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
+def _postgres_many(raw: Any, sql: str, rows: Sequence[Sequence[Any]]) -> None:
     """Rows of an insert in multi-row statements of 500 rows (a round trip and a statement
     each: several times cheaper to run than as many one-row statements), anything else as
     statements sent 500 at a time."""
