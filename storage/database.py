@@ -99,6 +99,18 @@ class Cursor:
             else:
                 self._raw.executemany(sql, rows)
 
+    def delete_many(self, table: str, columns: Sequence[str],
+                    keys: Sequence[Sequence[Any]]) -> None:
+        """Delete the rows of ``table`` whose ``columns`` hold one of ``keys``: a statement
+        per 300 keys (a row-value list), not one a key."""
+        names = ", ".join(columns)
+        marks = "(" + ", ".join("?" for _ in columns) + ")"
+        for start in range(0, len(keys), 300):
+            chunk = keys[start:start + 300]
+            self.execute(f"DELETE FROM {table} WHERE ({names}) IN"
+                         f" (VALUES {', '.join(marks for _ in chunk)})",
+                         [value for key in chunk for value in key])
+
     def fetchone(self) -> tuple[Any, ...] | None:
         row = self._raw.fetchone()
         return tuple(row) if row is not None else None

@@ -219,9 +219,7 @@ class EventStore:
         for event in state_events:
             assert event.state_key is not None
             latest[(event.room_id, event.type, event.state_key)] = event
-        cur.executemany(
-            "DELETE FROM current_state_events WHERE room_id = ? AND type = ? AND state_key = ?",
-            list(latest))
+        cur.delete_many("current_state_events", ("room_id", "type", "state_key"), list(latest))
         cur.executemany(
             "INSERT INTO current_state_events (room_id, type, state_key, event_id, membership)"
             " VALUES (?, ?, ?, ?, ?)",
@@ -247,8 +245,7 @@ class EventStore:
             referenced = {p for e in room_events for p in e.prev_event_ids}
             gone += [(room_id, event_id) for event_id in sorted(referenced)]
             new += [(room_id, e.event_id) for e in room_events if e.event_id not in referenced]
-        cur.executemany("DELETE FROM forward_extremities WHERE room_id = ? AND event_id = ?",
-                        gone)
+        cur.delete_many("forward_extremities", ("room_id", "event_id"), gone)
         cur.executemany("INSERT INTO forward_extremities (room_id, event_id) VALUES (?, ?)", new)
 
     @staticmethod

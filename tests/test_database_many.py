@@ -64,3 +64,15 @@ def test_an_insert_with_constant_values_writes_them_to_every_row(database: Datab
     _many(database, "INSERT INTO many_rows (k, v, c) VALUES (?, ?, 'x')", ROWS[:3])
     assert result_of(database.run_interaction("read", lambda cur: cur.select_all(
         "SELECT c FROM many_rows"))) == [("x",)] * 3
+
+
+def test_deleting_many_keys_removes_exactly_those_rows(database: Database) -> None:
+    _table(database)
+    _many(database, "INSERT INTO many_rows (k, v) VALUES (?, ?)", ROWS)
+    gone = [(k, v) for k, v in ROWS if v % 3 == 0] + [("absent", 0)]
+
+    def txn(cur: Cursor) -> None:
+        cur.delete_many("many_rows", ("k", "v"), gone)
+
+    result_of(database.run_interaction("delete", txn))
+    assert _all(database) == [row for row in ROWS if row[1] % 3 != 0]
