@@ -23,6 +23,7 @@ from protocol.room_versions import get_room_version
 from storage.at_rest import EVENTS_JSON, AtRest
 from storage.database import Cursor, Database
 from storage.media_references import record_references
+from storage.relations import forget_relation, record_relations
 
 StateKey = tuple[str, str]
 # Per user, their membership over time; and the room's history visibility over time: (stream
@@ -144,6 +145,7 @@ class EventStore:
              for i, text in zip(items, texts, strict=True)])
         record_references(cur, ((i.event.event_id, text, i.event.content)
                                 for i, text in zip(items, texts, strict=True)))
+        record_relations(cur, ((i.event, i.stream_ordering) for i in timeline))
         groups = [i.new_state_group for i in items if i.new_state_group is not None]
         cur.executemany(
             "INSERT INTO state_groups (id, room_id, prev_group, delta_depth) VALUES (?, ?, ?, ?)",
@@ -258,6 +260,7 @@ class EventStore:
         pruned = prune_event_dict(get_room_version(row[1]), read_event_json(cur.at_rest, row[0]))
         cur.execute("UPDATE events SET json = ?, redacted_by = ? WHERE event_id = ?",
                     (write_event_json(cur, pruned), redaction_id, target_id))
+        forget_relation(cur, target_id)
         # A redacted message has nothing left to auto-delete.
         cur.execute("DELETE FROM event_expiry WHERE event_id = ?", (target_id,))
 

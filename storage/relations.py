@@ -1,0 +1,160 @@
+"""The relations index: which event relates to which (``m.relates_to`` of its content).
+
+Written in the relating event's own transaction (:func:`record_relations`, called by the event
+write for local and remote events alike) and dropped when the relating event is redacted
+(:func:`forget_relation`): a redacted relation drops out of ``/relations`` and a redacted edit
+no longer applies.  Events stored before the index was kept (migration 270) are indexed by a
+resumable background fill, newest first (:meth:`RelationStore.fill_step`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet import defer
+
+from protocol.events import Event
+from storage.at_rest import EVENTS_JSON
+from storage.database import Cursor, Database
+
+
+@dataclass(frozen=True)
+class Relation:
+    """One indexed relation: ``event_id`` relates to ``relates_to_id`` as ``rel_type``."""
+
+    event_id: str
+    relates_to_id: str
+    rel_type: str
+    room_id: str
+    type: str
+    sender: str
+    aggregation_key: str | None
+    stream_ordering: int
+
+
+def relation_of(event_id: str, room_id: str, event_type: str, sender: str,
+                content: Any, stream_ordering: int) -> Relation | None:
+    """The relation an event's content declares, if any (a well-formed ``m.relates_to`` with
+    string ``rel_type`` and ``event_id``; an annotation's string ``key``)."""
+    if not isinstance(content, dict):
+        return None
+    relates_to = content.get("m.relates_to")
+    if not isinstance(relates_to, dict):
+        return None
+    rel_type, target = relates_to.get("rel_type"), relates_to.get("event_id")
+    if not isinstance(rel_type, str) or not isinstance(target, str) or target == event_id:
+        return None
+    key = relates_to.get("key")
+    return Relation(event_id, target, rel_type, room_id, event_type, sender,
+                    key if isinstance(key, str) else None, stream_ordering)
+
+
+def _insert(cur: Cursor, relations: Iterable[Relation]) -> None:
+    cur.executemany(
+        "INSERT INTO event_relations (event_id, relates_to_id, rel_type, room_id, type, sender,"
+        " aggregation_key, stream_ordering) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (event_id) DO NOTHING",
+        [(r.event_id, r.relates_to_id, r.rel_type, r.room_id, r.type, r.sender,
+          r.aggregation_key, r.stream_ordering) for r in relations])
+
+
+def record_relations(cur: Cursor, events: Iterable[tuple[Event, int]]) -> None:
+    """Index the relations of ``(timeline event, stream position)``, in the events' own
+    transaction."""
+    found = (relation_of(e.event_id, e.room_id, e.type, e.sender, e.content, position)
+             for e, position in events)
+    _insert(cur, (r for r in found if r is not None))
+
+
+def forget_relation(cur: Cursor, event_id: str) -> None:
+    """``event_id`` was redacted: it relates to nothing any more (the redaction's
+    transaction)."""
+    cur.execute("DELETE FROM event_relations WHERE event_id = ?", (event_id,))
+
+
+def _row_to_relation(row: Sequence[Any]) -> Relation:
+    return Relation(row[0], row[1], row[2], row[3], row[4], row[5], row[6], int(row[7]))
+
+
+RELATION_COLUMNS = ("event_id, relates_to_id, rel_type, room_id, type, sender,"
+                    " aggregation_key, stream_ordering")
+
+
+class RelationStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def fill_step(self, limit: int) -> defer.Deferred[bool]:
+        """Index the relations of up to ``limit`` more events stored before the index was
+        kept (newest first); fires True while some remain."""
+        return self.db.run_interaction("relations_fill", self._fill_step_txn, limit)
+
+    @staticmethod
+    def _fill_step_txn(cur: Cursor, limit: int) -> bool:
+        below = cur.select_value("SELECT below FROM event_relations_fill")
+        if below is None:
+            return False
+        rows = cur.select_all(
+            "SELECT event_id, room_id, type, sender, json, stream_ordering FROM events"
+            " WHERE outlier = ? AND stream_ordering < ? ORDER BY stream_ordering DESC LIMIT ?",
+            (False, below, limit))
+        found = (relation_of(event_id, room_id, event_type, sender,
+                             json.loads(cur.at_rest.open(EVENTS_JSON, raw)).get("content"),
+                             int(position))
+                 for event_id, room_id, event_type, sender, raw, position in rows)
+        _insert(cur, (r for r in found if r is not None))
+        if len(rows) < limit:
+            cur.execute("DELETE FROM event_relations_fill")
+            return False
+        cur.execute("UPDATE event_relations_fill SET below = ?", (int(rows[-1][5]),))
+        return True
+
+    def relations_of(self, event_ids: Sequence[str]) -> defer.Deferred[list[Relation]]:
+        """Every indexed relation to any of ``event_ids``, oldest first."""
+
+        def txn(cur: Cursor) -> list[Relation]:
+            found: list[Relation] = []
+            for start in range(0, len(event_ids), 500):
+                clause, args = cur.in_clause("relates_to_id", list(event_ids[start:start + 500]))
+                found += [_row_to_relation(row) for row in cur.select_all(
+                    f"SELECT {RELATION_COLUMNS} FROM event_relations WHERE {clause}", args)]
+            return sorted(found, key=lambda r: r.stream_ordering)
+
+        return self.db.run_interaction("relations_of", txn)
+
+    def page(self, event_id: str, *, rel_type: str | None, event_type: str | None,
+             after: int | None, before: int | None, limit: int, backwards: bool,
+             ) -> defer.Deferred[list[Relation]]:
+        """Relations to ``event_id`` (of ``rel_type`` / ``event_type`` if given) with
+        ``after < stream_ordering < before``: ``limit`` of them from the newest end when
+        ``backwards`` (newest first), else from the oldest end."""
+
+        def txn(cur: Cursor) -> list[Relation]:
+            conditions, args = ["relates_to_id = ?"], [event_id]
+            for column, value in (("rel_type", rel_type), ("type", event_type)):
+                if value is not None:
+                    conditions.append(f"{column} = ?")
+                    args.append(value)
+            for condition, position in (("stream_ordering > ?", after),
+                                        ("stream_ordering < ?", before)):
+                if position is not None:
+                    conditions.append(condition)
+                    args.append(position)  # type: ignore[arg-type]
+            order = "DESC" if backwards else "ASC"
+            return [_row_to_relation(row) for row in cur.select_all(
+                f"SELECT {RELATION_COLUMNS} FROM event_relations"
+                f" WHERE {' AND '.join(conditions)} ORDER BY stream_ordering {order} LIMIT ?",
+                [*args, limit])]
+
+        return self.db.run_interaction("relations_page", txn)
+
+    def has_annotation(self, target_id: str, sender: str, key: str
+                       ) -> defer.Deferred[bool]:
+        """Whether ``sender`` already annotated ``target_id`` with ``key`` (not redacted)."""
+        return self.db.run_interaction("has_annotation", lambda cur: cur.select_one(
+            "SELECT 1 FROM event_relations WHERE relates_to_id = ? AND rel_type = ?"
+            " AND sender = ? AND aggregation_key = ?",
+            (target_id, "m.annotation", sender, key)) is not None)
