@@ -101,8 +101,13 @@ class Cursor:
 
     def delete_many(self, table: str, columns: Sequence[str],
                     keys: Sequence[Sequence[Any]]) -> None:
-        """Delete the rows of ``table`` whose ``columns`` hold one of ``keys``: a statement
-        per 300 keys (a row-value list), not one a key."""
+        """Delete the rows of ``table`` whose ``columns`` hold one of ``keys``: on PostgreSQL
+        a statement per 300 keys (a row-value list), not one a key; on SQLite a statement a
+        key (no round trips there, and its plan of a row-value list scans the whole table)."""
+        if self.engine != "postgres":
+            self.executemany(f"DELETE FROM {table} WHERE "
+                             + " AND ".join(f"{column} = ?" for column in columns), keys)
+            return
         names = ", ".join(columns)
         marks = "(" + ", ".join("?" for _ in columns) + ")"
         for start in range(0, len(keys), 300):
