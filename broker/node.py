@@ -117,6 +117,7 @@ from broker.services.history import History
 from broker.services.key_backup import KeyBackups
 from broker.services.profiles import Profiles
 from broker.services.push_rules import PushRules
+from broker.services.relations import build_relations
 from broker.services.reports import Reports
 from broker.services.room_creation import RoomCreation
 from broker.services.room_events import RoomEvents
@@ -312,6 +313,8 @@ class Node:
         await self.pack_members.start()  # goes on with image pack jobs a stop interrupted
         self.reactor.addSystemEventTrigger("before", "shutdown", self.pack_members.stop)
         self.reactor.addSystemEventTrigger("before", "shutdown", self.retention_purge.stop)
+        self.relations_fill.start(self.reactor)  # indexes relations stored before the index
+        self.reactor.addSystemEventTrigger("before", "shutdown", self.relations_fill.stop)
         self._last_seen_loop = task.LoopingCall(
             lambda: defer.ensureDeferred(self._flush_last_seen()))
         self._last_seen_loop.clock = self.reactor
@@ -593,6 +596,7 @@ class Node:
                                             self.admin.reachability.findable_by)
         self.history = History(self.rooms, stores.events, stores.state, self.visibility,
                                self.client_events, self.federation.backfiller, self.retention)
+        self.relations, self.relations_fill = build_relations(self.history, self.db)
         self.directory = Directory(self.aliases, self.rooms, stores.state, self.server_name,
                                    self.federation.client, self.policy)
 

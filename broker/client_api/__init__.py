@@ -69,6 +69,7 @@ def _room_endpoints(node: Node) -> list[Endpoints]:
     from broker.client_api.messages import HistoryEndpoints
     from broker.client_api.profile import ProfileEndpoints
     from broker.client_api.receipts import ReceiptEndpoints
+    from broker.client_api.relations import RelationEndpoints
     from broker.client_api.reports import ReportEndpoints
     from broker.client_api.room_events import RoomEventEndpoints
     from broker.client_api.rooms import RoomMembershipEndpoints
@@ -88,5 +89,6 @@ def _room_endpoints(node: Node) -> list[Endpoints]:
         ProfileEndpoints(node.profiles),
         UserDirectoryEndpoints(node.user_directory),
         HistoryEndpoints(node.history),
+        RelationEndpoints(node.relations),
         DirectoryEndpoints(node.directory),
     ]

@@ -1,0 +1,150 @@
+"""``/relations``: the events relating to one event, as the reading user may see them.
+
+Pages follow the relations index (storage/relations.py) by stream position: backwards from P
+returns relations at or before P, newest first; forwards from P those after P, oldest first.
+The parent must be readable by the user; the relations are filtered by the room's history
+visibility and retention like ``/messages``.  With ``recurse`` the relations of relations are
+followed too, up to :data:`MAX_DEPTH` levels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from broker.errors import NotFound
+from broker.periodic import Periodic
+from broker.rooms.visibility import restricts_history
+from broker.services.history import History, Reader
+from broker.sync.tokens import pagination_token
+from protocol.events import Event
+from storage.database import Database
+from storage.relations import Relation, RelationStore
+
+MAX_DEPTH = 3
+
+
+@dataclass
+class RelationsQuery:
+    event_id: str
+    rel_type: str | None
+    event_type: str | None
+    backwards: bool
+    limit: int
+    start: int | None  # the 'from' position, None from the edge
+    to: int | None
+    recurse: bool
+
+
+def _wanted(q: RelationsQuery, relation: Relation) -> bool:
+    return (q.rel_type is None or relation.rel_type == q.rel_type) and \
+        (q.event_type is None or relation.type == q.event_type)
+
+
+class Relations:
+    def __init__(self, history: History, store: RelationStore) -> None:
+        self.history = history
+        self.store = store
+
+    async def _check_parent(self, reader: Reader, event_id: str) -> None:
+        """NotFound unless the user may read ``event_id`` in the reader's room."""
+        event = (await self.history.events.get_events([event_id])).get(event_id)
+        if event is None or event.room_id != reader.room.room_id or \
+                int(event.unsigned["stream_ordering"]) > reader.bound or \
+                self.history.retention.expired(reader.room.state, event):
+            raise NotFound("Event not found")
+        if restricts_history(reader.room):
+            visible = await self.history.visibility.history_filter(
+                reader.room.room_id, reader.user_id)
+            if not visible.allows(event, reader.user_id):
+                raise NotFound("Event not found")
+
+    async def _tree(self, q: RelationsQuery) -> tuple[list[Relation], int]:
+        """Every relation to the parent, and to those, up to MAX_DEPTH levels; the depth
+        reached."""
+        found: dict[str, Relation] = {}
+        level, depth = [q.event_id], 0
+        while level and depth < MAX_DEPTH:
+            children = [r for r in await self.store.relations_of(level)
+                        if r.event_id not in found]
+            if not children:
+                break
+            depth += 1
+            found.update((r.event_id, r) for r in children)
+            level = [r.event_id for r in children]
+        return sorted(found.values(), key=lambda r: r.stream_ordering), depth
+
+    async def _candidates(self, q: RelationsQuery, bound: int
+                          ) -> tuple[list[Relation], int | None]:
+        """Up to ``limit`` + 1 relations in the page's window, in the page's order."""
+        upper = bound if q.start is None or not q.backwards else min(q.start, bound)
+        after = q.to if q.backwards else q.start
+        if q.backwards and q.to is None:
+            after = None
+        if not q.backwards and q.to is not None:
+            upper = min(upper, q.to)
+        if q.recurse:
+            tree, depth = await self._tree(q)
+            window = [r for r in tree if _wanted(q, r) and r.stream_ordering <= upper
+                      and (after is None or r.stream_ordering > after)]
+            if q.backwards:
+                window.reverse()
+            return window[:q.limit + 1], depth
+        page = await self.store.page(q.event_id, rel_type=q.rel_type, event_type=q.event_type,
+                                     after=after, before=upper + 1, limit=q.limit + 1,
+                                     backwards=q.backwards)
+        return page, None
+
+    async def relations(self, reader: Reader, q: RelationsQuery) -> dict[str, Any]:
+        await self._check_parent(reader, q.event_id)
+        candidates, depth = await self._candidates(q, reader.bound)
+        more = len(candidates) > q.limit
+        page = candidates[:q.limit]
+        found = await self.history.events.get_events([r.event_id for r in page])
+        events: list[Event] = [found[r.event_id] for r in page if r.event_id in found]
+        room = reader.room
+        events = self.history.retention.visible(room.state, events)
+        if restricts_history(room):
+            visible = await self.history.visibility.history_filter(room.room_id,
+                                                                   reader.user_id)
+            events = visible.filter(events, reader.user_id)
+        body: dict[str, Any] = {
+            "chunk": await self.history.client_events.serialize(events, device=reader.device)}
+        if more and page:
+            last = page[-1].stream_ordering
+            body["next_batch"] = pagination_token(last - 1 if q.backwards else last)
+        if q.start is not None:
+            body["prev_batch"] = pagination_token(q.start)
+        if depth is not None:
+            body["recursion_depth"] = depth
+        return body
+
+
+FILL_STEP = 500  # events read per transaction of the background fill
+FILL_INTERVAL_S = 60.0
+
+
+class RelationsFill:
+    """Indexes the relations of events stored before the index was kept (migration 270), a
+    step of :data:`FILL_STEP` events a transaction, newest first; resumed after a restart
+    where it stopped (the store keeps its position).  Once done each run is one read."""
+
+    def __init__(self, store: RelationStore) -> None:
+        self.store = store
+        self.job = Periodic(self._run, "relations index fill")
+
+    async def _run(self) -> None:
+        while await self.store.fill_step(FILL_STEP):
+            pass
+
+    def start(self, reactor: Any) -> None:
+        self.job.start(reactor, FILL_INTERVAL_S)
+
+    def stop(self) -> None:
+        self.job.stop()
+
+
+def build_relations(history: History, db: Database) -> tuple[Relations, RelationsFill]:
+    """The ``/relations`` service and the index's background fill, over one store."""
+    store = RelationStore(db)
+    return Relations(history, store), RelationsFill(store)

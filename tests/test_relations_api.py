@@ -1,0 +1,105 @@
+"""``GET /_matrix/client/v1/rooms/{roomId}/relations/{eventId}[/{relType}[/{eventType}]]`` on
+an in-process node, both engines: pages newest first with next_batch, filters by relation and
+event type, follows relations of relations with recurse, drops redacted relations and hides a
+room's relations from a user who may not read it."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+from urllib.parse import quote
+
+from tests.inprocess_node import InProcessNode
+from tests.node_engines import Engine, engines
+
+engine = engines()
+_TXNS = itertools.count()
+
+
+def _send(node: InProcessNode, token: str, room_id: str, content: dict[str, Any],
+          event_type: str = "m.room.message") -> str:
+    status, body = node.call(
+        "PUT", f"/_matrix/client/v3/rooms/{quote(room_id)}/send/{event_type}/t{next(_TXNS)}",
+        token, content)
+    assert status == 200, body
+    return str(body["event_id"])
+
+
+def _relates(rel_type: str, target: str, **extra: Any) -> dict[str, Any]:
+    return {"msgtype": "m.text", "body": rel_type,
+            "m.relates_to": {"rel_type": rel_type, "event_id": target, **extra}}
+
+
+def _relations(node: InProcessNode, token: str, room_id: str, event_id: str,
+               suffix: str = "", query: str = "") -> tuple[int, Any]:
+    return node.call("GET", f"/_matrix/client/v1/rooms/{quote(room_id)}/relations/"
+                            f"{quote(event_id)}{suffix}{query}", token)
+
+
+def _room(engine: Engine) -> tuple[InProcessNode, str, str, str]:
+    node = engine.node()
+    room_id, token, _ = node.room_with_members(0, "relations")
+    root = _send(node, token, room_id, {"msgtype": "m.text", "body": "root"})
+    return node, room_id, token, root
+
+
+def test_relations_come_newest_first_in_pages_with_a_next_batch(engine: Engine) -> None:
+    node, room_id, token, root = _room(engine)
+    replies = [_send(node, token, room_id, _relates("m.thread", root)) for _ in range(3)]
+    _send(node, token, room_id, {"msgtype": "m.text", "body": "unrelated"})
+    status, first = _relations(node, token, room_id, root, query="?limit=2")
+    assert status == 200
+    assert [e["event_id"] for e in first["chunk"]] == replies[:0:-1]
+    status, rest = _relations(node, token, room_id, root,
+                              query=f"?limit=2&from={first['next_batch']}")
+    assert [e["event_id"] for e in rest["chunk"]] == replies[:1]
+    assert "next_batch" not in rest and rest["prev_batch"] == first["next_batch"]
+
+
+def test_relations_filter_by_relation_and_event_type_oldest_first_forwards(
+        engine: Engine) -> None:
+    node, room_id, token, root = _room(engine)
+    reply = _send(node, token, room_id, _relates("m.thread", root))
+    reaction = _send(node, token, room_id, {"m.relates_to": {
+        "rel_type": "m.annotation", "event_id": root, "key": "👍"}}, "m.reaction")
+    reference = _send(node, token, room_id, _relates("m.reference", root))
+    _, by_rel = _relations(node, token, room_id, root, "/m.annotation")
+    assert [e["event_id"] for e in by_rel["chunk"]] == [reaction]
+    _, by_type = _relations(node, token, room_id, root, "/m.thread/m.room.message")
+    assert [e["event_id"] for e in by_type["chunk"]] == [reply]
+    _, forwards = _relations(node, token, room_id, root, query="?dir=f")
+    assert [e["event_id"] for e in forwards["chunk"]] == [reply, reaction, reference]
+
+
+def test_recurse_follows_relations_of_relations_and_says_how_deep(engine: Engine) -> None:
+    node, room_id, token, root = _room(engine)
+    reply = _send(node, token, room_id, _relates("m.thread", root))
+    edit = _send(node, token, room_id, _relates("m.replace", reply))
+    _, flat = _relations(node, token, room_id, root)
+    assert [e["event_id"] for e in flat["chunk"]] == [reply] and "recursion_depth" not in flat
+    _, deep = _relations(node, token, room_id, root, query="?recurse=true")
+    assert [e["event_id"] for e in deep["chunk"]] == [edit, reply]
+    assert deep["recursion_depth"] == 2
+
+
+def test_a_redacted_relation_drops_out(engine: Engine) -> None:
+    node, room_id, token, root = _room(engine)
+    edit = _send(node, token, room_id, _relates("m.replace", root))
+    status, _ = node.call("PUT", f"/_matrix/client/v3/rooms/{quote(room_id)}/redact/"
+                                 f"{quote(edit)}/r1", token, {})
+    assert status == 200
+    _, body = _relations(node, token, room_id, root)
+    assert body["chunk"] == []
+
+
+def test_a_user_outside_the_room_cannot_read_its_relations(engine: Engine) -> None:
+    node, room_id, _token, root = _room(engine)
+    _, stranger = node.register("stranger")
+    status, body = _relations(node, stranger, room_id, root)
+    assert status == 403 and body["errcode"] == "M_FORBIDDEN"
+
+
+def test_an_unknown_parent_event_is_not_found(engine: Engine) -> None:
+    node, room_id, token, _root = _room(engine)
+    status, body = _relations(node, token, room_id, "$unknown")
+    assert status == 404 and body["errcode"] == "M_NOT_FOUND"
