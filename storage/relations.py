@@ -151,6 +151,15 @@ class RelationStore:
 
         return self.db.run_interaction("relations_page", txn)
 
+    def threads_page(self, room_id: str, *, up_to: int, before: int | None,
+                     participant: str | None, limit: int
+                     ) -> defer.Deferred[list[tuple[str, int]]]:
+        """See :func:`threads_page_txn`."""
+        return self.db.run_interaction(
+            "threads_page", lambda cur: threads_page_txn(
+                cur, room_id, up_to=up_to, before=before, participant=participant,
+                limit=limit))
+
     def has_annotation(self, target_id: str, sender: str, key: str
                        ) -> defer.Deferred[bool]:
         """Whether ``sender`` already annotated ``target_id`` with ``key`` (not redacted)."""
@@ -158,3 +167,28 @@ class RelationStore:
             "SELECT 1 FROM event_relations WHERE relates_to_id = ? AND rel_type = ?"
             " AND sender = ? AND aggregation_key = ?",
             (target_id, "m.annotation", sender, key)) is not None)
+
+
+def threads_page_txn(cur: Cursor, room_id: str, *, up_to: int, before: int | None,
+                     participant: str | None, limit: int) -> list[tuple[str, int]]:
+    """The threads of a room by latest reply (at or before ``up_to``), newest first, whose
+    latest reply is before ``before``: (root event ID, latest reply's position).  With
+    ``participant``: only threads they started or replied to."""
+    args: list[Any] = [room_id, "m.thread", up_to]
+    having = ""
+    if before is not None:
+        having = " HAVING MAX(r.stream_ordering) < ?"
+        args.append(before)
+    participated = ""
+    if participant is not None:
+        participated = (" AND r.relates_to_id IN (SELECT t.relates_to_id FROM event_relations t"
+                        " WHERE t.room_id = ? AND t.rel_type = ? AND t.sender = ?"
+                        " UNION SELECT e.event_id FROM events e WHERE e.room_id = ?"
+                        " AND e.sender = ?)")
+        args[3:3] = [room_id, "m.thread", participant, room_id, participant]
+    rows = cur.select_all(
+        "SELECT r.relates_to_id, MAX(r.stream_ordering) FROM event_relations r"
+        " WHERE r.room_id = ? AND r.rel_type = ? AND r.stream_ordering <= ?"
+        f"{participated} GROUP BY r.relates_to_id{having}"
+        " ORDER BY MAX(r.stream_ordering) DESC LIMIT ?", [*args, limit])
+    return [(str(row[0]), int(row[1])) for row in rows]

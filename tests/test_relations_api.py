@@ -103,3 +103,46 @@ def test_an_unknown_parent_event_is_not_found(engine: Engine) -> None:
     node, room_id, token, _root = _room(engine)
     status, body = _relations(node, token, room_id, "$unknown")
     assert status == 404 and body["errcode"] == "M_NOT_FOUND"
+
+
+def _threads(node: InProcessNode, token: str, room_id: str, query: str = "") -> Any:
+    status, body = node.call("GET", f"/_matrix/client/v1/rooms/{quote(room_id)}/threads{query}",
+                             token)
+    assert status == 200, body
+    return body
+
+
+def test_threads_come_by_latest_reply_with_their_summary(engine: Engine) -> None:
+    node, room_id, token, first = _room(engine)
+    second = _send(node, token, room_id, {"msgtype": "m.text", "body": "second root"})
+    _send(node, token, room_id, _relates("m.thread", first))
+    _send(node, token, room_id, _relates("m.thread", second))
+    latest = _send(node, token, room_id, _relates("m.thread", first))
+    body = _threads(node, token, room_id, "?limit=1")
+    assert [e["event_id"] for e in body["chunk"]] == [first]
+    summary = body["chunk"][0]["unsigned"]["m.relations"]["m.thread"]
+    assert summary["latest_event"]["event_id"] == latest
+    assert summary["count"] == 2 and summary["current_user_participated"] is True
+    rest = _threads(node, token, room_id, f"?limit=1&from={body['next_batch']}")
+    assert [e["event_id"] for e in rest["chunk"]] == [second] and "next_batch" not in rest
+
+
+def test_participated_threads_are_those_the_user_started_or_replied_to(
+        engine: Engine) -> None:
+    node, room_id, token, root = _room(engine)
+    other = node.register("other")
+    status, _ = node.call("POST", f"/_matrix/client/v3/rooms/{quote(room_id)}/join",
+                          other[1], {})
+    assert status == 200
+    theirs = _send(node, other[1], room_id, {"msgtype": "m.text", "body": "their root"})
+    _send(node, token, room_id, _relates("m.thread", theirs))
+    _send(node, token, room_id, _relates("m.thread", root))
+    untouched = _send(node, token, room_id, {"msgtype": "m.text", "body": "untouched"})
+    _send(node, token, room_id, _relates("m.thread", untouched))
+    replied = _send(node, token, room_id, {"msgtype": "m.text", "body": "replied"})
+    _send(node, token, room_id, _relates("m.thread", replied))
+    _send(node, other[1], room_id, _relates("m.thread", replied))
+    body = _threads(node, other[1], room_id, "?include=participated")
+    assert [e["event_id"] for e in body["chunk"]] == [replied, theirs]
+    everything = _threads(node, other[1], room_id)
+    assert [e["event_id"] for e in everything["chunk"]] == [replied, untouched, root, theirs]

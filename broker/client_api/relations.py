@@ -1,4 +1,5 @@
-"""``GET /_matrix/client/v1/rooms/{roomId}/relations/{eventId}[/{relType}[/{eventType}]]``."""
+"""``GET /_matrix/client/v1/rooms/{roomId}/relations/{eventId}[/{relType}[/{eventType}]]``
+and ``GET /_matrix/client/v1/rooms/{roomId}/threads``."""
 
 from __future__ import annotations
 
@@ -59,3 +60,15 @@ class RelationEndpoints(Endpoints):
             self, call: Call, room_id: str, event_id: str, rel_type: str, event_type: str
     ) -> tuple[int, dict[str, Any]]:
         return await self._answer(call, room_id, event_id, rel_type, event_type)
+
+    @endpoint("GET", f"{V1_PREFIX}/rooms/{ROOM}/threads", access=Access.USER)
+    async def threads(self, call: Call, room_id: str) -> tuple[int, dict[str, Any]]:
+        include = call.arg("include", "all")
+        if include not in ("all", "participated"):
+            raise InvalidInput("'include' must be 'all' or 'participated'")
+        limit = parse_int_arg(call.arg("limit"), "limit", 50, minimum=1, maximum=MAX_LIMIT)
+        from_raw = call.arg("from")
+        start = token_arg(from_raw, "from").stream if from_raw else None
+        reader = await self.relations.history.reader(call.user.user_id, call.user.device_id,
+                                                     room_id)
+        return 200, await self.relations.threads(reader, include == "all", start, limit)

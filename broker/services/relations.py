@@ -101,13 +101,8 @@ class Relations:
         more = len(candidates) > q.limit
         page = candidates[:q.limit]
         found = await self.history.events.get_events([r.event_id for r in page])
-        events: list[Event] = [found[r.event_id] for r in page if r.event_id in found]
-        room = reader.room
-        events = self.history.retention.visible(room.state, events)
-        if restricts_history(room):
-            visible = await self.history.visibility.history_filter(room.room_id,
-                                                                   reader.user_id)
-            events = visible.filter(events, reader.user_id)
+        events = await self._visible(
+            reader, [found[r.event_id] for r in page if r.event_id in found])
         body: dict[str, Any] = {
             "chunk": await self.history.client_events.serialize(events, device=reader.device)}
         if more and page:
@@ -117,6 +112,60 @@ class Relations:
             body["prev_batch"] = pagination_token(q.start)
         if depth is not None:
             body["recursion_depth"] = depth
+        return body
+
+    async def _visible(self, reader: Reader, events: list[Event]) -> list[Event]:
+        room = reader.room
+        events = self.history.retention.visible(room.state, events)
+        if restricts_history(room):
+            visible = await self.history.visibility.history_filter(room.room_id,
+                                                                   reader.user_id)
+            events = visible.filter(events, reader.user_id)
+        return events
+
+    async def _thread_summaries(self, reader: Reader, roots: list[Event]
+                                ) -> dict[str, dict[str, Any]]:
+        """The ``m.thread`` aggregation of each root: its latest reply (serialized), the
+        number of replies and whether the user started or replied to it."""
+        replies = [r for r in await self.store.relations_of([e.event_id for e in roots])
+                   if r.rel_type == "m.thread" and r.stream_ordering <= reader.bound]
+        latest: dict[str, Relation] = {}
+        counts: dict[str, int] = {}
+        participated = {e.event_id for e in roots if e.sender == reader.user_id}
+        for reply in replies:  # oldest first: the last one is the latest
+            latest[reply.relates_to_id] = reply
+            counts[reply.relates_to_id] = counts.get(reply.relates_to_id, 0) + 1
+            if reply.sender == reader.user_id:
+                participated.add(reply.relates_to_id)
+        found = await self.history.events.get_events([r.event_id for r in latest.values()])
+        shown = await self.history.client_events.serialize(
+            [found[r.event_id] for r in latest.values() if r.event_id in found],
+            device=reader.device)
+        by_id = {event["event_id"]: event for event in shown}
+        return {root: {"latest_event": by_id[reply.event_id], "count": counts[root],
+                       "current_user_participated": root in participated}
+                for root, reply in latest.items() if reply.event_id in by_id}
+
+    async def threads(self, reader: Reader, include_all: bool, start: int | None,
+                      limit: int) -> dict[str, Any]:
+        """``/threads``: the room's thread roots by latest reply, newest first."""
+        page = await self.store.threads_page(
+            reader.room.room_id, up_to=reader.bound, before=start,
+            participant=None if include_all else reader.user_id, limit=limit + 1)
+        more = len(page) > limit
+        page = page[:limit]
+        found = await self.history.events.get_events([root for root, _ in page])
+        roots = await self._visible(reader, [found[root] for root, _ in page if root in found])
+        summaries = await self._thread_summaries(reader, roots)
+        chunk = await self.history.client_events.serialize(roots, device=reader.device)
+        for event in chunk:
+            summary = summaries.get(event["event_id"])
+            if summary is not None:
+                relations = event.setdefault("unsigned", {}).setdefault("m.relations", {})
+                relations["m.thread"] = summary
+        body: dict[str, Any] = {"chunk": chunk}
+        if more and page:
+            body["next_batch"] = pagination_token(page[-1][1])
         return body
 
 
