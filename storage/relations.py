@@ -160,13 +160,20 @@ class RelationStore:
                 cur, room_id, up_to=up_to, before=before, participant=participant,
                 limit=limit))
 
-    def has_annotation(self, target_id: str, sender: str, key: str
-                       ) -> defer.Deferred[bool]:
-        """Whether ``sender`` already annotated ``target_id`` with ``key`` (not redacted)."""
-        return self.db.run_interaction("has_annotation", lambda cur: cur.select_one(
-            "SELECT 1 FROM event_relations WHERE relates_to_id = ? AND rel_type = ?"
-            " AND sender = ? AND aggregation_key = ?",
-            (target_id, "m.annotation", sender, key)) is not None)
+    def has_annotation(self, target_id: str, sender: str, key: str,
+                       other_than_txn: tuple[str, str] | None = None) -> defer.Deferred[bool]:
+        """Whether ``sender`` already annotated ``target_id`` with ``key`` (not redacted),
+        other than by the send transaction ``(device_id, txn_id)`` (a retried send)."""
+        sql = ("SELECT 1 FROM event_relations r JOIN events e ON e.event_id = r.event_id"
+               " WHERE r.relates_to_id = ? AND r.rel_type = ? AND r.sender = ?"
+               " AND r.aggregation_key = ?")
+        args: list[Any] = [target_id, "m.annotation", sender, key]
+        if other_than_txn is not None:
+            sql += (" AND NOT (COALESCE(e.txn_device_id, '') = ?"
+                    " AND COALESCE(e.txn_id, '') = ?)")
+            args += other_than_txn
+        return self.db.run_interaction(
+            "has_annotation", lambda cur: cur.select_one(sql, args) is not None)
 
 
 def threads_page_txn(cur: Cursor, room_id: str, *, up_to: int, before: int | None,

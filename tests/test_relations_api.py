@@ -146,3 +146,34 @@ def test_participated_threads_are_those_the_user_started_or_replied_to(
     assert [e["event_id"] for e in body["chunk"]] == [replied, theirs]
     everything = _threads(node, other[1], room_id)
     assert [e["event_id"] for e in everything["chunk"]] == [replied, untouched, root, theirs]
+
+
+def _react(node: InProcessNode, token: str, room_id: str, target: str, key: str,
+           txn: str) -> tuple[int, Any]:
+    return node.call(
+        "PUT", f"/_matrix/client/v3/rooms/{quote(room_id)}/send/m.reaction/{txn}", token,
+        {"m.relates_to": {"rel_type": "m.annotation", "event_id": target, "key": key}})
+
+
+def test_a_duplicate_annotation_is_refused(engine: Engine) -> None:
+    node, room_id, token, root = _room(engine)
+    assert _react(node, token, room_id, root, "👍", "r1")[0] == 200
+    status, body = _react(node, token, room_id, root, "👍", "r2")
+    assert status == 400 and body["errcode"] == "M_DUPLICATE_ANNOTATION"
+    assert _react(node, token, room_id, root, "👎", "r3")[0] == 200
+
+
+def test_a_retried_annotation_send_answers_its_event(engine: Engine) -> None:
+    node, room_id, token, root = _room(engine)
+    status, first = _react(node, token, room_id, root, "👍", "r1")
+    assert status == 200
+    assert _react(node, token, room_id, root, "👍", "r1") == (200, first)
+
+
+def test_an_annotation_may_be_sent_again_once_the_first_is_redacted(engine: Engine) -> None:
+    node, room_id, token, root = _room(engine)
+    _, first = _react(node, token, room_id, root, "👍", "r1")
+    status, _ = node.call("PUT", f"/_matrix/client/v3/rooms/{quote(room_id)}/redact/"
+                                 f"{quote(first['event_id'])}/x1", token, {})
+    assert status == 200
+    assert _react(node, token, room_id, root, "👍", "r2")[0] == 200

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from broker.errors import NotFound
+from broker.errors import InvalidInput, NotFound
 from broker.periodic import Periodic
 from broker.rooms.visibility import restricts_history
 from broker.services.history import History, Reader
@@ -113,6 +113,20 @@ class Relations:
         if depth is not None:
             body["recursion_depth"] = depth
         return body
+
+    async def refuse_duplicate_annotation(self, sender: str, device_id: str, txn_id: str,
+                                          content: dict[str, Any]) -> None:
+        """400 M_DUPLICATE_ANNOTATION if ``content`` annotates an event with a key its sender
+        already annotated it with (a retry of the same send transaction is no duplicate).
+        Only an annotation's send reads the index."""
+        relates_to = content.get("m.relates_to")
+        if not isinstance(relates_to, dict) or relates_to.get("rel_type") != "m.annotation":
+            return
+        target, key = relates_to.get("event_id"), relates_to.get("key")
+        if isinstance(target, str) and isinstance(key, str) and \
+                await self.store.has_annotation(target, sender, key, (device_id, txn_id)):
+            raise InvalidInput("This event already has this annotation of yours",
+                               errcode="M_DUPLICATE_ANNOTATION")
 
     async def _visible(self, reader: Reader, events: list[Event]) -> list[Event]:
         room = reader.room

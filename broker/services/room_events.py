@@ -8,7 +8,7 @@ policy decision point.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from broker.access_policy import AccessPolicy
@@ -56,6 +56,9 @@ class RoomEvents:
         self.tags = tags
         self.clock = clock
         self.on_sent: Callable[[str], None] | None = None  # told each message's sender
+        # refuses a duplicate annotation (broker/services/relations.py)
+        self.check_annotation: Callable[[str, str, str, dict[str, Any]], Awaitable[None]] | \
+            None = None
 
     # -- writing ------------------------------------------------------------------------------
     async def send(self, user_id: str, device_id: str, room_id: str, event_type: str,
@@ -66,6 +69,8 @@ class RoomEvents:
         await self.rooms.require_joined(room_id, user_id)
         self.policy.may_send(user_id, room_id, event_type)
         lifetime = self.tags.check(user_id, event_type, content)
+        if self.check_annotation is not None and "m.relates_to" in content:
+            await self.check_annotation(user_id, device_id, txn_id, content)
         event = await self.rooms.send(room_id, user_id, event_type, content,
                                       device_id=device_id, txn_id=txn_id,
                                       auto_delete_ms=lifetime)
