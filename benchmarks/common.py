@@ -94,3 +94,23 @@ def create_accounts(node: NodeProcess, count: int, prefix: str = "m") -> list[tu
     finally:
         db.close()
     return accounts
+
+
+def results_on_a_node(engine: str, dsn: str, overrides: Mapping[str, Any],
+                      run: Any) -> dict[str, Any]:
+    """``run(node)`` (a coroutine function) on a node of its own started in a temporary
+    directory, stopped afterwards; its results with the engine's name."""
+    import asyncio
+    import tempfile
+    from pathlib import Path
+
+    from tests.node_harness import NodeProcess
+
+    with tempfile.TemporaryDirectory() as tmp, postgres_dsn(engine, dsn) as fresh:
+        node = NodeProcess(Path(tmp) / "node", engine=engine, dsn=fresh,
+                           overrides=dict(overrides))
+        node.start()
+        try:
+            return {"engine": engine, **asyncio.run(run(node))}
+        finally:
+            node.stop()
