@@ -12,8 +12,9 @@ import pytest
 
 from tests.node_harness import Client, NodeProcess
 from tests.peer_env import ENGINES, two_nodes
-from tests.room_helpers import V3, create_room, room_path
+from tests.room_helpers import room_path
 from tests.test_federation_rooms import wait_for
+from tests.test_message_tags_federation import shared_room
 
 V1 = "/_matrix/client/v1"
 
@@ -33,11 +34,7 @@ def _send(client: Client, room_id: str, content: dict[str, Any],
 
 def test_relations_sent_on_one_node_are_listed_on_the_other(
         pair: tuple[NodeProcess, NodeProcess]) -> None:
-    a, b = pair
-    alice, bob = a.register(), b.register()
-    room_id = create_room(alice, preset="public_chat")
-    bob.post(f"{V3}/join/{quote(room_id)}", {}, params={"server_name": a.server_name})
-    assert bob.status == 200
+    alice, bob, room_id = shared_room(*pair)
     root = _send(alice, room_id, {"msgtype": "m.text", "body": "root"})
     reply = _send(alice, room_id, {"msgtype": "m.text", "body": "reply", "m.relates_to": {
         "rel_type": "m.thread", "event_id": root}})
