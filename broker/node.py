@@ -598,6 +598,7 @@ class Node:
                                self.client_events, self.federation.backfiller, self.retention)
         self.relations, self.relations_fill = build_relations(self.history, self.db)
         self.room_events.check_annotation = self.relations.refuse_duplicate_annotation
+        self.client_events.aggregate = self.relations.aggregations  # unsigned.m.relations
         self.directory = Directory(self.aliases, self.rooms, stores.state, self.server_name,
                                    self.federation.client, self.policy)
 

@@ -177,3 +177,47 @@ def test_an_annotation_may_be_sent_again_once_the_first_is_redacted(engine: Engi
                                  f"{quote(first['event_id'])}/x1", token, {})
     assert status == 200
     assert _react(node, token, room_id, root, "👍", "r2")[0] == 200
+
+
+def _aggregations(node: InProcessNode, token: str, room_id: str, event_id: str) -> Any:
+    status, event = node.call(
+        "GET", f"/_matrix/client/v3/rooms/{quote(room_id)}/event/{quote(event_id)}", token)
+    assert status == 200, event
+    _, page = node.call("GET", f"/_matrix/client/v3/rooms/{quote(room_id)}/messages?dir=b"
+                               "&limit=50", token)
+    in_page = [e for e in page["chunk"] if e["event_id"] == event_id]
+    assert in_page and in_page[0]["unsigned"].get("m.relations") == \
+        event["unsigned"].get("m.relations")
+    return event["unsigned"].get("m.relations")
+
+
+def test_events_served_carry_their_thread_edit_and_reference_aggregations(
+        engine: Engine) -> None:
+    node, room_id, token, root = _room(engine)
+    _send(node, token, room_id, _relates("m.thread", root))
+    reply = _send(node, token, room_id, _relates("m.thread", root))
+    _send(node, token, room_id, _relates("m.replace", root))
+    edit = _send(node, token, room_id, _relates("m.replace", root))
+    reference = _send(node, token, room_id, _relates("m.reference", root))
+    found = _aggregations(node, token, room_id, root)
+    assert found["m.thread"]["latest_event"]["event_id"] == reply
+    assert found["m.thread"]["count"] == 2
+    assert found["m.thread"]["current_user_participated"] is True
+    assert found["m.replace"]["event_id"] == edit
+    assert set(found["m.replace"]) == {"event_id", "sender", "origin_server_ts"}
+    assert found["m.reference"] == {"chunk": [{"event_id": reference}]}
+
+
+def test_a_redacted_edit_no_longer_applies(engine: Engine) -> None:
+    node, room_id, token, root = _room(engine)
+    first = _send(node, token, room_id, _relates("m.replace", root))
+    second = _send(node, token, room_id, _relates("m.replace", root))
+    status, _ = node.call("PUT", f"/_matrix/client/v3/rooms/{quote(room_id)}/redact/"
+                                 f"{quote(second)}/x1", token, {})
+    assert status == 200
+    assert _aggregations(node, token, room_id, root)["m.replace"]["event_id"] == first
+
+
+def test_an_event_without_relations_has_no_aggregations(engine: Engine) -> None:
+    node, room_id, token, root = _room(engine)
+    assert _aggregations(node, token, room_id, root) is None

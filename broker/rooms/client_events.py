@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,14 +75,27 @@ class ClientEvents:
         self.clock = clock
         self.cache_size = cache_size
         self._shapes: dict[tuple[str, bool], _Shape] = {}
+        # the server-side aggregations (unsigned.m.relations) of events for a user, read in
+        # one batch a response: broker/services/relations.py
+        self.aggregate: Callable[[list[Event], str], Awaitable[dict[str, dict[str, Any]]]] | \
+            None = None
 
     async def serialize(self, events: list[Event], *, device: tuple[str, str] | None = None,
-                        include_room_id: bool = True) -> list[dict[str, Any]]:
+                        include_room_id: bool = True, aggregate: bool = False
+                        ) -> list[dict[str, Any]]:
+        """``aggregate``: with each event's relations summarised in ``unsigned.m.relations``
+        (for ``device``'s user)."""
         wanted = redaction_ids(events)
         redactions = await self.events.get_events(wanted) if wanted else {}
         now = self.clock.time_ms()
-        return [for_requester(self._shape(e, redactions, include_room_id), e, now, device)
-                for e in events]
+        shown = [for_requester(self._shape(e, redactions, include_room_id), e, now, device)
+                 for e in events]
+        if not aggregate or self.aggregate is None or device is None or not events:
+            return shown
+        found = await self.aggregate(events, device[0])
+        return [{**shape, "unsigned": {**shape.get("unsigned", {}),
+                                       "m.relations": found[shape["event_id"]]}}
+                if shape.get("event_id") in found else shape for shape in shown]
 
     def _shape(self, event: Event, redactions: dict[str, Event],
                include_room_id: bool) -> dict[str, Any]:

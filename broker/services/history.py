@@ -132,7 +132,8 @@ class History:
             visible = await self.visibility.history_filter(room.room_id, reader.user_id)
             chunk = visible.filter(chunk, reader.user_id)
         body: dict[str, Any] = {
-            "chunk": await self.client_events.serialize(chunk, device=reader.device),
+            "chunk": await self.client_events.serialize(chunk, device=reader.device,
+                                                        aggregate=True),
             "start": pagination_token(start),
         }
         if not exhausted or len(chunk) == q.limit:
@@ -185,7 +186,7 @@ class History:
                    if flt.lazy_load_members else None)
         state_events = await self._state_at(after[-1] if after else event, senders)
         serialized = await self.client_events.serialize(
-            [*before, event, *after, *state_events], device=reader.device)
+            [*before, event, *after, *state_events], device=reader.device, aggregate=True)
         n_before, n_after = len(before), len(after)
         return {
             "events_before": serialized[:n_before],

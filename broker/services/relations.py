@@ -128,6 +128,41 @@ class Relations:
             raise InvalidInput("This event already has this annotation of yours",
                                errcode="M_DUPLICATE_ANNOTATION")
 
+    async def aggregations(self, events: list[Event], user_id: str
+                           ) -> dict[str, dict[str, Any]]:
+        """``unsigned.m.relations`` of each of ``events`` that has any, for ``user_id``:
+        ``m.thread`` (latest reply, count, whether the user took part), ``m.replace`` (the
+        latest edit by the original sender: event_id, sender, origin_server_ts) and
+        ``m.reference`` (the referencing events' IDs).  One read of the index and one of the
+        events it names, whatever the number of events."""
+        by_id = {e.event_id: e for e in events}
+        relations = await self.store.relations_of(list(by_id))
+        if not relations:
+            return {}
+        edits: dict[str, Relation] = {}
+        references: dict[str, list[str]] = {}
+        for relation in relations:  # oldest first
+            parent = by_id[relation.relates_to_id]
+            if relation.rel_type == "m.replace" and relation.sender == parent.sender:
+                edits[parent.event_id] = relation
+            elif relation.rel_type == "m.reference":
+                references.setdefault(parent.event_id, []).append(relation.event_id)
+        found: dict[str, dict[str, Any]] = {}
+        threads = await self._summaries(user_id, [by_id[t] for t in dict.fromkeys(
+            r.relates_to_id for r in relations if r.rel_type == "m.thread")], relations)
+        edit_events = await self.history.events.get_events([r.event_id for r in edits.values()])
+        for target, edit in edits.items():
+            if edit.event_id in edit_events:
+                found.setdefault(target, {})["m.replace"] = {
+                    "event_id": edit.event_id, "sender": edit.sender,
+                    "origin_server_ts": edit_events[edit.event_id].origin_server_ts}
+        for target, ids in references.items():
+            found.setdefault(target, {})["m.reference"] = {
+                "chunk": [{"event_id": event_id} for event_id in ids]}
+        for target, summary in threads.items():
+            found.setdefault(target, {})["m.thread"] = summary
+        return found
+
     async def _visible(self, reader: Reader, events: list[Event]) -> list[Event]:
         room = reader.room
         events = self.history.retention.visible(room.state, events)
@@ -139,22 +174,30 @@ class Relations:
 
     async def _thread_summaries(self, reader: Reader, roots: list[Event]
                                 ) -> dict[str, dict[str, Any]]:
-        """The ``m.thread`` aggregation of each root: its latest reply (serialized), the
-        number of replies and whether the user started or replied to it."""
-        replies = [r for r in await self.store.relations_of([e.event_id for e in roots])
-                   if r.rel_type == "m.thread" and r.stream_ordering <= reader.bound]
+        """The ``m.thread`` aggregation of each root, up to the reader's bound."""
+        relations = [r for r in await self.store.relations_of([e.event_id for e in roots])
+                     if r.stream_ordering <= reader.bound]
+        return await self._summaries(reader.user_id, roots, relations)
+
+    async def _summaries(self, user_id: str, roots: list[Event], relations: list[Relation]
+                         ) -> dict[str, dict[str, Any]]:
+        """The ``m.thread`` aggregation of each root from its ``relations`` (oldest first):
+        its latest reply (serialized), the number of replies and whether the user started or
+        replied to it."""
+        if not roots:
+            return {}
         latest: dict[str, Relation] = {}
         counts: dict[str, int] = {}
-        participated = {e.event_id for e in roots if e.sender == reader.user_id}
-        for reply in replies:  # oldest first: the last one is the latest
-            latest[reply.relates_to_id] = reply
+        participated = {e.event_id for e in roots if e.sender == user_id}
+        for reply in (r for r in relations if r.rel_type == "m.thread"):
+            latest[reply.relates_to_id] = reply  # oldest first: the last one is the latest
             counts[reply.relates_to_id] = counts.get(reply.relates_to_id, 0) + 1
-            if reply.sender == reader.user_id:
+            if reply.sender == user_id:
                 participated.add(reply.relates_to_id)
         found = await self.history.events.get_events([r.event_id for r in latest.values()])
         shown = await self.history.client_events.serialize(
             [found[r.event_id] for r in latest.values() if r.event_id in found],
-            device=reader.device)
+            device=(user_id, ""))
         by_id = {event["event_id"]: event for event in shown}
         return {root: {"latest_event": by_id[reply.event_id], "count": counts[root],
                        "current_user_participated": root in participated}

@@ -175,7 +175,8 @@ class RoomEvents:
                 self.retention.expired(room.state, event) or \
                 not await self.visibility.may_read(room, user_id, event):
             raise NotFound("Event not found")
-        return (await self.client_events.serialize([event], device=(user_id, device_id)))[0]
+        return (await self.client_events.serialize([event], device=(user_id, device_id),
+                                                   aggregate=True))[0]
 
     async def members(self, user_id: str, room_id: str, membership: str | None,
                       not_membership: str | None) -> list[dict[str, Any]]:
