@@ -625,6 +625,7 @@ class Node:
         from broker.client_api.account_renewal import AccountRenewalEndpoints
         from broker.client_api.email_verification import EmailVerificationEndpoints
         from broker.federation_api import federation_endpoints
+        from broker.federation_api.media import FederationMediaEndpoints
 
         self.router.add(*client_endpoints(self))
         self.router.add(*admin_endpoints(self.admin, self.admin_rooms, self.admin_reports,
@@ -656,6 +657,7 @@ class Node:
             self.app_service_pusher.watch_federation(services.receiver.edus)  # and services'
             services.invites.on_kept = self.notice_invites.invite_kept  # notice rooms joined
             self.router.add(*federation_endpoints(services, self.server_name, self.clock))
+            self.router.add(FederationMediaEndpoints(self.media, self.server_name))
         self.router.compile()
 
     def listen(self) -> None:

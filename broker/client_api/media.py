@@ -62,12 +62,12 @@ def _override_filename(name: str | None) -> str | None:
     return name
 
 
-def _timeout_ms(request: Request) -> int:
+def timeout_ms(request: Request) -> int:
     return parse_int_arg(query_arg(request, "timeout_ms"), "timeout_ms", DEFAULT_TIMEOUT_MS,
                          maximum=MAX_TIMEOUT_MS)
 
 
-def _thumbnail_args(request: Request) -> tuple[int, int, str, bool]:
+def thumbnail_args(request: Request) -> tuple[int, int, str, bool]:
     sizes = []
     for name in ("width", "height"):
         value = query_arg(request, name)
@@ -121,15 +121,15 @@ class MediaEndpoints(Endpoints):
                        file_name: str | None = None) -> RawResponse:
         return await self.media.download(server_name, media_id,
                                          filename=_override_filename(file_name),
-                                         timeout_ms=_timeout_ms(call.request))
+                                         timeout_ms=timeout_ms(call.request))
 
     @endpoint("GET", AUTHED_PREFIX + THUMBNAIL, access=Access.USER)
     @endpoint("GET", LEGACY_PREFIX + THUMBNAIL, access=Access.PUBLIC)
     async def thumbnail(self, call: Call, server_name: str, media_id: str) -> RawResponse:
-        width, height, method, animated = _thumbnail_args(call.request)
+        width, height, method, animated = thumbnail_args(call.request)
         return await self.media.thumbnail(server_name, media_id, width, height, method,
                                           animated=animated,
-                                          timeout_ms=_timeout_ms(call.request))
+                                          timeout_ms=timeout_ms(call.request))
 
     @endpoint("GET", f"{AUTHED_PREFIX}/config", access=Access.USER)
     @endpoint("GET", f"{LEGACY_PREFIX}/config", access=Access.USER)
