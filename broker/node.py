@@ -75,6 +75,7 @@ from broker.invite_permissions import InvitePermissions
 from broker.mail import Mailer
 from broker.media.expired import ExpiredMedia
 from broker.media.files import MediaFiles
+from broker.media.remote import RemoteMedia
 from broker.media.repository import MediaRepository
 from broker.message_tags import MessageTags
 from broker.metrics import NodeMetrics, node_gauges
@@ -225,6 +226,9 @@ class Node:
             self.stores.media, MediaFiles(self.config.media_store_path, self.db.at_rest),
             self.clock, self.server_name, self.config.max_upload_bytes)
         self._build_federation(transport)
+        self.remote_media = RemoteMedia(  # another server's media, for local users
+            self.media.files, self.federation.client.get_raw, self.clock, self.server_name,
+            self.config.max_upload_bytes, self.federation.client.is_allowed)
         self._build_e2ee_services(  # accounts, devices, e2ee...
             self.federation.sender, self.federation.client)
         self._build_room_services()
@@ -297,6 +301,7 @@ class Node:
         self.to_device.start()  # accounts, devices, e2ee, media: their background jobs
         self.reactor.addSystemEventTrigger("before", "shutdown", self.to_device.stop)
         self.media.start()
+        await self.remote_media.clear()
         await self.app_service_pusher.start()  # resumes each service after its position
         self.reactor.addSystemEventTrigger("before", "shutdown", self.app_service_pusher.stop)
         self.reactor.addSystemEventTrigger("before", "shutdown", self.media.stop)

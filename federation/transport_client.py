@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -48,7 +49,8 @@ from protocol.errors import DestinationRefused, HttpResponseError, InvalidRespon
 from protocol.request_auth import sign_request
 from protocol.signing import SigningKey
 
-__all__ = ["FederationClient", "DEFAULT_TIMEOUT", "MAX_RESPONSE_BYTES"]
+__all__ = ["FederationClient", "DEFAULT_TIMEOUT", "MAX_RESPONSE_BYTES", "RawAnswer",
+           "ResponseTooLarge"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +69,26 @@ Target = tuple[str, int, str]
 
 class _BodyTooLarge(Exception):
     pass
+
+
+ResponseTooLarge = _BodyTooLarge
+
+
+@dataclass(frozen=True)
+class RawAnswer:
+    """A non-JSON answer (media): its Content-Type header and its bytes."""
+
+    content_type: str
+    body: bytes
+
+
+def _error_of(code: int, raw: bytes) -> HttpResponseError:
+    try:
+        parsed: Any = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        parsed = raw.decode("utf-8", "replace")
+    errcode = parsed.get("errcode") if isinstance(parsed, dict) else None
+    return HttpResponseError(code, errcode if isinstance(errcode, str) else None, parsed)
 
 
 @implementer(IOpenSSLClientConnectionCreator)
@@ -227,9 +249,20 @@ class FederationClient:
         """POST a JSON body; the parsed JSON answer."""
         return await self.request("POST", destination, path, args, content, signed, timeout)
 
+    async def get_raw(
+        self, destination: str, path: str, args: Args | None = None, *, limit: int,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> RawAnswer:
+        """A signed GET whose answer is not JSON (media): its Content-Type and bytes, at most
+        ``limit`` of them (``ResponseTooLarge`` beyond)."""
+        answer: RawAnswer = await self.request("GET", destination, path, args, None, True,
+                                               timeout, limit=limit, raw_answer=True)
+        return answer
+
     async def request(
         self, method: str, destination: str, path: str, args: Args | None, content: Any,
-        signed: bool, timeout: float,
+        signed: bool, timeout: float, *, limit: int = MAX_RESPONSE_BYTES,
+        raw_answer: bool = False,
     ) -> Any:
         """One request with a deadline covering discovery, connecting and the whole body."""
         if destination == self.server_name:
@@ -238,13 +271,14 @@ class FederationClient:
             raise DestinationRefused(f"federation with {destination} is not allowed")
         if not path.startswith("/"):
             raise ValueError(f"path must start with '/': {path!r}")
-        d = defer.ensureDeferred(self._request(method, destination, path, args, content, signed))
+        d = defer.ensureDeferred(self._request(method, destination, path, args, content, signed,
+                                               limit, raw_answer))
         d.addTimeout(timeout, self.reactor)
         return await d
 
     async def _request(
         self, method: str, destination: str, path: str, args: Args | None, content: Any,
-        signed: bool,
+        signed: bool, limit: int = MAX_RESPONSE_BYTES, raw_answer: bool = False,
     ) -> Any:
         try:
             candidates = await self.resolver.discover(destination)
@@ -271,7 +305,12 @@ class FederationClient:
             method, f"{SCHEME}://{destination}{uri}", headers=headers, data=body,
             allow_redirects=False, unbuffered=True, reactor=self.reactor,
         )
-        raw = await _read_body(response, MAX_RESPONSE_BYTES)
+        raw = await _read_body(response, limit)
+        if raw_answer:
+            if not 200 <= response.code < 300:
+                raise _error_of(response.code, raw)
+            types = response.headers.getRawHeaders(b"content-type") or [b""]
+            return RawAnswer(types[0].decode("latin-1"), raw)
         try:
             parsed: Any = json.loads(raw) if raw else None
             is_json = True

@@ -139,12 +139,12 @@ def test_unknown_media_is_not_found(node: NodeProcess) -> None:
     assert (alice.status, body["errcode"]) == (404, "M_NOT_FOUND")
 
 
-def test_media_of_another_server_is_not_found(node: NodeProcess) -> None:
+def test_media_of_a_server_outside_the_federation_is_forbidden(node: NodeProcess) -> None:
     alice = node.register()
     uri = upload(alice, b"abc")
     media_id = mxc_path(uri).split("/", 1)[1]
     body = alice.get(f"{AUTHED}/download/other.example/{media_id}")
-    assert (alice.status, body["errcode"]) == (404, "M_NOT_FOUND")
+    assert (alice.status, body["errcode"]) == (403, "M_FORBIDDEN")
 
 
 def test_media_id_with_path_characters_is_not_found(node: NodeProcess) -> None:

@@ -57,7 +57,7 @@ def _account_endpoints(node: Node) -> list[Endpoints]:
         ToDeviceEndpoints(node.to_device),
         KeyEndpoints(node.e2ee_keys),
         CrossSigningEndpoints(node.e2ee_keys, node.uia),
-        MediaEndpoints(node.media, node.config.max_upload_bytes),
+        MediaEndpoints(node.media, node.config.max_upload_bytes, node.remote_media),
         PushRuleEndpoints(node.push_rules),
         KeyBackupEndpoints(node.key_backups),
     ]

@@ -22,6 +22,7 @@ from broker.http.errors import bad_param, missing_param
 from broker.http.parsing import query_arg
 from broker.http.validation import parse_int_arg
 from broker.media.headers import check_filename, normalise_content_type
+from broker.media.remote import RemoteMedia
 from broker.media.repository import DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS, MediaRepository
 from broker.media.thumbnails import METHODS
 from broker.raw_response import RawResponse
@@ -86,9 +87,18 @@ def thumbnail_args(request: Request) -> tuple[int, int, str, bool]:
 class MediaEndpoints(Endpoints):
     """Uploads take bodies up to the configured upload limit (other routes: the node's)."""
 
-    def __init__(self, media: MediaRepository, upload_limit: int) -> None:
+    def __init__(self, media: MediaRepository, upload_limit: int,
+                 remote: RemoteMedia | None = None) -> None:
         self.media = media
         self.upload_limit = upload_limit
+        self.remote = remote
+
+    def _remote_for(self, call: Call, server_name: str) -> RemoteMedia | None:
+        """Who serves another server's media: the remote cache, for local users (a token);
+        None for this node's media, and for unauthenticated legacy requests (404 then)."""
+        if server_name == self.media.server_name or call.requester is None:
+            return None
+        return self.remote
 
     def routes(self) -> list[Route]:
         return with_upload_limit(super().routes(), UPLOADS, self.upload_limit)
@@ -119,6 +129,10 @@ class MediaEndpoints(Endpoints):
     @endpoint("GET", LEGACY_PREFIX + DOWNLOAD, access=Access.PUBLIC)
     async def download(self, call: Call, server_name: str, media_id: str,
                        file_name: str | None = None) -> RawResponse:
+        remote = self._remote_for(call, server_name)
+        if remote is not None:
+            return await remote.download(server_name, media_id, _override_filename(file_name),
+                                         timeout_ms(call.request))
         return await self.media.download(server_name, media_id,
                                          filename=_override_filename(file_name),
                                          timeout_ms=timeout_ms(call.request))
@@ -127,6 +141,10 @@ class MediaEndpoints(Endpoints):
     @endpoint("GET", LEGACY_PREFIX + THUMBNAIL, access=Access.PUBLIC)
     async def thumbnail(self, call: Call, server_name: str, media_id: str) -> RawResponse:
         width, height, method, animated = thumbnail_args(call.request)
+        remote = self._remote_for(call, server_name)
+        if remote is not None:
+            return await remote.thumbnail(server_name, media_id, width, height, method,
+                                          animated, timeout_ms(call.request))
         return await self.media.thumbnail(server_name, media_id, width, height, method,
                                           animated=animated,
                                           timeout_ms=timeout_ms(call.request))

@@ -78,7 +78,7 @@ class MediaRepository:
     def check_local(self, server_name: str, media_id: str) -> None:
         """404 M_NOT_FOUND unless the media ID is well-formed and belongs to this node.
 
-        Remote media needs media federation, which this node does not speak yet."""
+        Another server's media is served by ``broker.media.remote.RemoteMedia``."""
         if server_name != self.server_name:
             raise NotFound("Remote media is not available from this server")
         if not MEDIA_ID_PATTERN.match(media_id):
