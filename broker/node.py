@@ -119,6 +119,7 @@ from broker.services.key_backup import KeyBackups
 from broker.services.profiles import Profiles
 from broker.services.push_rules import PushRules
 from broker.services.relations import build_relations
+from broker.services.remote_aliases import RemoteAliases
 from broker.services.reports import Reports
 from broker.services.room_creation import RoomCreation
 from broker.services.room_events import RoomEvents
@@ -605,7 +606,8 @@ class Node:
         self.room_events.check_annotation = self.relations.refuse_duplicate_annotation
         self.client_events.aggregate = self.relations.aggregations  # unsigned.m.relations
         self.directory = Directory(self.aliases, self.rooms, stores.state, self.server_name,
-                                   self.federation.client, self.policy)
+                                   self.federation.client, self.policy,
+                                   RemoteAliases(self.federation.client, self.clock))
 
     def _build_federation(self, transport: FederationTransport) -> None:
         stores = self.stores

@@ -14,6 +14,7 @@ from broker.errors import Forbidden, NotFound, Unavailable
 from broker.rooms.aliases import Aliases
 from broker.rooms.live_room import LiveRoom
 from broker.rooms.service import Rooms
+from broker.services.remote_aliases import RemoteAliases
 from federation.transport_client import FederationClient
 from protocol.errors import DestinationRefused, HttpResponseError
 from protocol.power_levels import get_required_level, get_user_power_level
@@ -110,8 +111,10 @@ def _page(chunks: list[dict[str, Any]], query: PublicRoomsQuery) -> dict[str, An
 
 class Directory:
     def __init__(self, aliases: Aliases, rooms: Rooms, state: StateStore, server_name: str,
-                 federation_client: FederationClient | None, policy: AccessPolicy) -> None:
+                 federation_client: FederationClient | None, policy: AccessPolicy,
+                 remote_aliases: RemoteAliases | None = None) -> None:
         self.aliases = aliases
+        self.remote_aliases = remote_aliases
         self.policy = policy
         self.rooms = rooms
         self.state = state
@@ -127,6 +130,11 @@ class Directory:
         await self.aliases.create_alias(alias, room_id, user_id)
 
     async def resolve(self, alias: str) -> dict[str, Any]:
+        """The room of an alias: ours from the store, another server's by asking it."""
+        self.aliases.validate(alias, must_be_local=False)
+        if self.remote_aliases is not None and \
+                alias[1:].partition(":")[2] != self.server_name:
+            return await self.remote_aliases.resolve(alias)
         room_id = await self.aliases.resolve(alias)
         servers = {self.server_name}
         room = await self.rooms.registry.get(room_id)
