@@ -221,3 +221,17 @@ def test_a_redacted_edit_no_longer_applies(engine: Engine) -> None:
 def test_an_event_without_relations_has_no_aggregations(engine: Engine) -> None:
     node, room_id, token, root = _room(engine)
     assert _aggregations(node, token, room_id, root) is None
+
+
+def test_a_member_who_left_sees_no_aggregated_reply_sent_after_they_left(
+        engine: Engine) -> None:
+    node = engine.node()
+    room_id, token, [member] = node.room_with_members(1, "relations")
+    root = _send(node, token, room_id, {"msgtype": "m.text", "body": "root"})
+    before = _send(node, token, room_id, _relates("m.thread", root))
+    status, _ = node.call("POST", f"/_matrix/client/v3/rooms/{quote(room_id)}/leave",
+                          member, {})
+    assert status == 200
+    _send(node, token, room_id, _relates("m.thread", root))  # after they left
+    thread = _aggregations(node, member, room_id, root)["m.thread"]
+    assert (thread["latest_event"]["event_id"], thread["count"]) == (before, 1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from broker.errors import InvalidInput, NotFound
+from broker.errors import DomainError, InvalidInput, NotFound
 from broker.periodic import Periodic
 from broker.rooms.visibility import restricts_history
 from broker.services.history import History, Reader
@@ -136,7 +136,9 @@ class Relations:
         ``m.reference`` (the referencing events' IDs).  One read of the index and one of the
         events it names, whatever the number of events."""
         by_id = {e.event_id: e for e in events}
-        relations = await self.store.relations_of(list(by_id))
+        bounds = await self._bounds(events, user_id)
+        relations = [r for r in await self.store.relations_of(list(by_id))
+                     if r.stream_ordering <= bounds[by_id[r.relates_to_id].room_id]]
         if not relations:
             return {}
         edits: dict[str, Relation] = {}
@@ -162,6 +164,21 @@ class Relations:
         for target, summary in threads.items():
             found.setdefault(target, {})["m.thread"] = summary
         return found
+
+    async def _bounds(self, events: list[Event], user_id: str) -> dict[str, int]:
+        """Per room of ``events``, the newest position whose relations the user may see:
+        up to their departure for one who left (a reply sent after it is not theirs to
+        read); for a reader who is no member (a world-readable room), up to the newest of
+        the events served."""
+        bounds: dict[str, int] = {}
+        for room_id in {e.room_id for e in events}:
+            try:
+                room = await self.history.rooms.get_room(room_id)
+                bounds[room_id] = await self.history.visibility.readable_until(room, user_id)
+            except DomainError:
+                bounds[room_id] = max(int(e.unsigned.get("stream_ordering", 0))
+                                      for e in events if e.room_id == room_id)
+        return bounds
 
     async def _visible(self, reader: Reader, events: list[Event]) -> list[Event]:
         room = reader.room
