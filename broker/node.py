@@ -120,6 +120,7 @@ from broker.services.profiles import Profiles
 from broker.services.push_rules import PushRules
 from broker.services.relations import build_relations
 from broker.services.remote_aliases import RemoteAliases
+from broker.services.remote_profiles import RemoteProfileCache
 from broker.services.reports import Reports
 from broker.services.room_creation import RoomCreation
 from broker.services.room_events import RoomEvents
@@ -586,11 +587,14 @@ class Node:
         stores = self.stores
         self.reports = Reports(stores.reports, self.rooms, stores.events, stores.state,
                                stores.user_directory, self.clock)
+        self.remote_profiles = RemoteProfileCache(  # forgotten when a membership restates
+            partial(ask_profile, self.federation.client), self.clock, self.rooms.is_mine)
+        self.rooms.persisted_listeners.append(self.remote_profiles.persisted)
         self.profiles = Profiles(stores.users, self.rooms, self.policy, self.server_name,
                                  lambda user_id: self.admin.accounts.profile_fields(user_id),
                                  self.admin.profile_visibility,
                                  stores.organisations.members_in,
-                                 partial(ask_profile, self.federation.client)
+                                 self.remote_profiles.ask
                                  if self.config.federation.enabled else None)
         # an organisation's setting changed: its members' rooms restate what they may show
         self.admin.profile_visibility.on_changed(self.profiles.organisations_changed)

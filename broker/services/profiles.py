@@ -101,8 +101,8 @@ class Profiles:
 
     async def remote_profile(self, user_id: str, reader: str = "") -> dict[str, Any]:
         """A user of another server's profile, as their server's profile query answers it
-        for ``reader`` (named in the query; "" for nobody: what the public sees).  Nothing is
-        kept, so one reader's answer never reaches another.  Only string values of the known
+        for ``reader`` (named in the query; "" for nobody: what the public sees).  ``ask`` may
+        remember answers, per reader only (broker/services/remote_profiles.py).  Only string values of the known
         fields are taken; NotFound when the server does not know the user or is not one this
         node federates with, Unavailable when it cannot answer."""
         if self.ask is None:
