@@ -189,6 +189,15 @@ SCHEMA: dict[str, Any] = {
         "user_rooms": _k(int, default=DEFAULT_USER_ROOMS, minimum=1),
         "tokens": _k(int, default=DEFAULT_TOKENS, minimum=1),
     },
+    # What this node keeps of other servers' answers (docs/config.md, "remote_caches").
+    "remote_caches": {
+        "media_expiry_ms": _k(int, default=24 * 60 * 60 * 1000, minimum=0),
+        "media_files": _k(int, default=10_000, minimum=1),
+        "alias_ttl_ms": _k(int, default=60_000, minimum=0),
+        "aliases": _k(int, default=10_000, minimum=1),
+        "profile_ttl_ms": _k(int, default=5 * 60 * 1000, minimum=0),
+        "profiles": _k(int, default=10_000, minimum=1),
+    },
     "federation": {
         "enabled": _k(bool, default=True),
         "allow_list": [_k(str)],
@@ -314,6 +323,19 @@ class CacheBudgets:
     live_rooms: int = DEFAULT_LIVE_ROOMS
     user_rooms: int = DEFAULT_USER_ROOMS
     tokens: int = DEFAULT_TOKENS
+
+
+@dataclass(frozen=True)
+class RemoteCaches:
+    """How long (ms) and how many of other servers' answers are kept: media files on disk,
+    room aliases and profiles in memory."""
+
+    media_expiry_ms: int = 24 * 60 * 60 * 1000
+    media_files: int = 10_000
+    alias_ttl_ms: int = 60_000
+    aliases: int = 10_000
+    profile_ttl_ms: int = 5 * 60 * 1000
+    profiles: int = 10_000
 
 
 @dataclass(frozen=True)
@@ -450,6 +472,7 @@ class NodeConfig:
     organisations_path: Path | None = None
     audit_sign_interval_seconds: int = 300
     caches: CacheBudgets = field(default_factory=CacheBudgets)
+    remote_caches: RemoteCaches = field(default_factory=RemoteCaches)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     email_codes: EmailCodes = field(default_factory=EmailCodes)
     groups: GroupsConfig = field(default_factory=GroupsConfig)
@@ -515,6 +538,7 @@ def parse_config(raw: Any, base_dir: Path) -> NodeConfig:
         if data["organisations"]["path"] else None,
         audit_sign_interval_seconds=data["audit"]["sign_interval_seconds"],
         caches=CacheBudgets(**data["caches"]),
+        remote_caches=RemoteCaches(**data["remote_caches"]),
         smtp=_parse_smtp(data["email"], resolve),
         email_codes=EmailCodes(**data["email"]["codes"]),
         groups=GroupsConfig(**data["groups"]),

@@ -230,7 +230,9 @@ class Node:
         self._build_federation(transport)
         self.remote_media = RemoteMedia(  # another server's media, for local users
             self.media.files, self.federation.client.get_raw, self.clock, self.server_name,
-            self.config.max_upload_bytes, self.federation.client.is_allowed)
+            self.config.max_upload_bytes, self.federation.client.is_allowed,
+            expiry_ms=self.config.remote_caches.media_expiry_ms,
+            max_entries=self.config.remote_caches.media_files)
         self._build_e2ee_services(  # accounts, devices, e2ee...
             self.federation.sender, self.federation.client)
         self._build_room_services()
@@ -588,7 +590,9 @@ class Node:
         self.reports = Reports(stores.reports, self.rooms, stores.events, stores.state,
                                stores.user_directory, self.clock)
         self.remote_profiles = RemoteProfileCache(  # forgotten when a membership restates
-            partial(ask_profile, self.federation.client), self.clock, self.rooms.is_mine)
+            partial(ask_profile, self.federation.client), self.clock, self.rooms.is_mine,
+            ttl_ms=self.config.remote_caches.profile_ttl_ms,
+            max_entries=self.config.remote_caches.profiles)
         self.rooms.persisted_listeners.append(self.remote_profiles.persisted)
         self.profiles = Profiles(stores.users, self.rooms, self.policy, self.server_name,
                                  lambda user_id: self.admin.accounts.profile_fields(user_id),
@@ -611,7 +615,9 @@ class Node:
         self.client_events.aggregate = self.relations.aggregations  # unsigned.m.relations
         self.directory = Directory(self.aliases, self.rooms, stores.state, self.server_name,
                                    self.federation.client, self.policy,
-                                   RemoteAliases(self.federation.client, self.clock))
+                                   RemoteAliases(self.federation.client, self.clock,
+                                                 ttl_ms=self.config.remote_caches.alias_ttl_ms,
+                                                 max_entries=self.config.remote_caches.aliases))
 
     def _build_federation(self, transport: FederationTransport) -> None:
         stores = self.stores

@@ -57,3 +57,20 @@ def test_a_membership_restating_the_profile_makes_it_read_again(
     _rename(alice, "After")
     wait_for(bob, room_id, _membership_named("After"))
     assert _name(bob, alice.user_id) == "After"
+
+
+@pytest.fixture(scope="module")
+def unremembering(tmp_path_factory: Any) -> Iterator[tuple[NodeProcess, NodeProcess]]:
+    with two_nodes("sqlite", tmp_path_factory, "remote_profiles_ttl", {},
+                   b_overrides={"remote_caches.profile_ttl_ms": 0}) as nodes:
+        yield nodes
+
+
+def test_a_profile_ttl_of_zero_asks_each_time(
+        unremembering: tuple[NodeProcess, NodeProcess]) -> None:
+    a, b = unremembering
+    alice, bob = a.register(), b.register()
+    _rename(alice, "Alice One")
+    assert _name(bob, alice.user_id) == "Alice One"
+    _rename(alice, "Alice Two")
+    assert _name(bob, alice.user_id) == "Alice Two"
