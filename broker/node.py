@@ -305,7 +305,7 @@ class Node:
         self.to_device.start()  # accounts, devices, e2ee, media: their background jobs
         self.reactor.addSystemEventTrigger("before", "shutdown", self.to_device.stop)
         self.media.start()
-        await self.remote_media.clear()
+        self.remote_media.clear()
         await self.app_service_pusher.start()  # resumes each service after its position
         self.reactor.addSystemEventTrigger("before", "shutdown", self.app_service_pusher.stop)
         self.reactor.addSystemEventTrigger("before", "shutdown", self.media.stop)

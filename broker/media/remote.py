@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from twisted.internet import defer, threads
+from twisted.internet import defer
 
 from broker.errors import Forbidden, NotFound, TimedOut, Unavailable
 from broker.media.files import MediaFiles
@@ -92,9 +92,12 @@ class RemoteMedia:
     def folder(self) -> Path:
         return self.files.root / REMOTE_FOLDER
 
-    async def clear(self) -> None:
-        """Empty the cache folder (at start: nothing indexes what it held)."""
-        await threads.deferToThread(shutil.rmtree, self.folder, True)
+    def clear(self) -> None:
+        """Empty the cache folder (at start, before the node serves anything: nothing
+        indexes what it held).  On the calling thread: it is bounded by ``max_entries``
+        files, and a start must not wait on the reactor's thread pool, which the node's
+        own reactor may not run."""
+        shutil.rmtree(self.folder, True)
 
     async def download(self, server_name: str, media_id: str, filename: str | None,
                        timeout_ms: int) -> RawResponse:
