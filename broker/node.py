@@ -269,6 +269,15 @@ class Node:
         except UnknownKey as e:
             raise ConfigError("at_rest", str(e)) from e
 
+    def _start_data_limits(self) -> None:
+        """The jobs that keep data no longer than allowed, each stopped at shutdown."""
+        # auto-delete messages redacted when due, expired events' content removed, accounts
+        # without an expiry given one, deactivated accounts' personal data deleted
+        for job in (self.auto_delete, self.retention_purge, self.validity,
+                    self.deactivated_data):
+            job.start(self.reactor)
+            self.reactor.addSystemEventTrigger("before", "shutdown", job.stop)
+
     async def start(self) -> None:
         """Load what the node keeps in memory; call after setup(), before serving."""
         if self.config.at_rest_key_file is not None:  # a rotation's new key file, read again
@@ -312,16 +321,9 @@ class Node:
         await self.delivery.start(self.reactor)  # application messages' status, kept
         await self.apps.resume()  # messages accepted before the last stop, never sent
         self.reactor.addSystemEventTrigger("before", "shutdown", self.delivery.stop)
-        self.auto_delete.start(self.reactor)  # redacts auto-delete messages when they are due
-        self.reactor.addSystemEventTrigger("before", "shutdown", self.auto_delete.stop)
-        self.retention_purge.start(self.reactor)  # removes expired events' content
-        self.validity.start(self.reactor)  # gives accounts without an expiry one
-        self.deactivated_data.start(self.reactor)
-        for job in (self.validity, self.deactivated_data):
-            self.reactor.addSystemEventTrigger("before", "shutdown", job.stop)
+        self._start_data_limits()
         await self.pack_members.start()  # goes on with image pack jobs a stop interrupted
         self.reactor.addSystemEventTrigger("before", "shutdown", self.pack_members.stop)
-        self.reactor.addSystemEventTrigger("before", "shutdown", self.retention_purge.stop)
         self.relations_fill.start(self.reactor)  # indexes relations stored before the index
         self.reactor.addSystemEventTrigger("before", "shutdown", self.relations_fill.stop)
         self._last_seen_loop = task.LoopingCall(
