@@ -122,3 +122,9 @@ class OpenApiDocument:
         assert self.document["openapi"].startswith("3.1")
         labels = [operation.ok().label for operation in schema.get_all_operations()]
         assert len(labels) == len(self.operations())
+
+
+def request_target(case: Any) -> str:
+    """The path and query of a request schemathesis generated, as the router reads them."""
+    query = "&".join(f"{k}={v}" for k, v in (case.query or {}).items())
+    return case.formatted_path + (f"?{query}" if query else "")

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.core import NotSet
 
 from tests.admin_harness import AdminNode
+from tests.openapi_check import request_target
 from tests.test_admin_openapi import check_answer, document
 
 OPERATIONS = [result.ok() for result in
@@ -32,11 +33,6 @@ def fuzzed(request: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[A
         made.close()
 
 
-def _target(case: Any) -> str:
-    query = "&".join(f"{k}={v}" for k, v in (case.query or {}).items())
-    return case.formatted_path + (f"?{query}" if query else "")
-
-
 @pytest.mark.parametrize("operation", OPERATIONS, ids=[o.label for o in OPERATIONS])
 def test_every_answer_to_a_generated_request_is_documented(fuzzed: AdminNode,
                                                            operation: Any) -> None:
@@ -45,7 +41,7 @@ def test_every_answer_to_a_generated_request_is_documented(fuzzed: AdminNode,
     @given(operation.as_strategy())
     def check(case: Any) -> None:
         raw = None if isinstance(case.body, NotSet) else json.dumps(case.body).encode()
-        status, answer = fuzzed.local.call(case.method, _target(case), fuzzed.root, raw=raw)
+        status, answer = fuzzed.local.call(case.method, request_target(case), fuzzed.root, raw=raw)
         assert status < 500, answer
         check_answer(case.method, case.formatted_path, status, answer)
 

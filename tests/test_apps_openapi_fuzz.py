@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.core import NotSet
 
 from tests.admin_harness import AdminNode
+from tests.openapi_check import request_target
 from tests.test_apps_messages import Scene
 from tests.test_apps_openapi import DOC
 
@@ -34,11 +35,6 @@ def fuzzed(request: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
         node.close()
 
 
-def _target(case: Any) -> str:
-    query = "&".join(f"{k}={v}" for k, v in (case.query or {}).items())
-    return case.formatted_path + (f"?{query}" if query else "")
-
-
 @pytest.mark.parametrize("operation", OPERATIONS, ids=[o.label for o in OPERATIONS])
 def test_every_answer_to_a_generated_request_is_documented(fuzzed: Scene,
                                                            operation: Any) -> None:
@@ -47,7 +43,7 @@ def test_every_answer_to_a_generated_request_is_documented(fuzzed: Scene,
     @given(operation.as_strategy())
     def check(case: Any) -> None:
         raw = None if isinstance(case.body, NotSet) else json.dumps(case.body).encode()
-        status, answer = fuzzed.node.local.call(case.method, _target(case), fuzzed.token,
+        status, answer = fuzzed.node.local.call(case.method, request_target(case), fuzzed.token,
                                                 raw=raw)
         fuzzed.settle()
         assert status < 500, answer

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.core import NotSet
 
 from tests.email_harness import EmailScene, make_scene
+from tests.openapi_check import request_target
 from tests.smtp_server import SmtpServer
 from tests.test_broker_client_openapi import DOC
 
@@ -32,11 +33,6 @@ def fuzzed(request: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[E
         server.stop()
 
 
-def _target(case: Any) -> str:
-    query = "&".join(f"{k}={v}" for k, v in (case.query or {}).items())
-    return case.formatted_path + (f"?{query}" if query else "")
-
-
 @pytest.mark.parametrize("operation", OPERATIONS, ids=[o.label for o in OPERATIONS])
 def test_every_answer_to_a_generated_request_is_documented(fuzzed: EmailScene,
                                                            operation: Any) -> None:
@@ -45,7 +41,7 @@ def test_every_answer_to_a_generated_request_is_documented(fuzzed: EmailScene,
     @given(operation.as_strategy())
     def check(case: Any) -> None:
         raw = None if isinstance(case.body, NotSet) else json.dumps(case.body).encode()
-        status, answer = fuzzed.admin.local.call(case.method, _target(case),
+        status, answer = fuzzed.admin.local.call(case.method, request_target(case),
                                                  fuzzed.admin.tokens["alice"], raw=raw)
         assert status < 500 or status == 502, answer
         DOC.check_answer(case.method, case.formatted_path, status, answer)
